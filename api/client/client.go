@@ -1,0 +1,93 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	pb "github.com/conclave-dev/conclave/api/conclavepb"
+)
+
+// Option configures a Client.
+type Option func(*options)
+
+type options struct {
+	dialOpts []grpc.DialOption
+}
+
+// WithDialOptions adds gRPC dial options, applied after the defaults (so
+// they can, for example, replace the insecure transport credentials).
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(o *options) { o.dialOpts = append(o.dialOpts, opts...) }
+}
+
+// Client talks to one conclave agent.
+type Client struct {
+	conn    *grpc.ClientConn
+	cluster pb.ClusterClient
+	kv      *KV
+}
+
+// New returns a Client for the agent at addr (host:port). It does not
+// connect: the first call does, and fails with Unavailable if the agent is
+// not reachable. Transport security is off until the agents speak TLS.
+func New(addr string, opts ...Option) (*Client, error) {
+	if addr == "" {
+		return nil, errors.New("client: empty address")
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, o.dialOpts...)
+	conn, err := grpc.NewClient(addr, dial...)
+	if err != nil {
+		return nil, fmt.Errorf("client: %s: %w", addr, err)
+	}
+	return &Client{
+		conn:    conn,
+		cluster: pb.NewClusterClient(conn),
+		kv:      &KV{c: pb.NewKVClient(conn)},
+	}, nil
+}
+
+// Close releases the connection. Calls in flight fail with Canceled.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// KV returns the key-value API; it shares the Client's connection.
+func (c *Client) KV() *KV { return c.kv }
+
+// Members lists every node the agent knows of, itself included.
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	resp, err := c.cluster.Members(ctx, &pb.MembersRequest{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Member, 0, len(resp.GetMembers()))
+	for _, m := range resp.GetMembers() {
+		out = append(out, memberFromPB(m))
+	}
+	return out, nil
+}
+
+// RaftStatus returns the agent's view of the Raft core.
+func (c *Client) RaftStatus(ctx context.Context) (RaftStatus, error) {
+	resp, err := c.cluster.RaftStatus(ctx, &pb.RaftStatusRequest{})
+	if err != nil {
+		return RaftStatus{}, err
+	}
+	return raftStatusFromPB(resp.GetStatus()), nil
+}
+
+// Leave makes the agent leave the cluster and stop; it returns the name of
+// the node that left.
+func (c *Client) Leave(ctx context.Context) (string, error) {
+	resp, err := c.cluster.Leave(ctx, &pb.LeaveRequest{})
+	if err != nil {
+		return "", err
+	}
+	return resp.GetNode(), nil
+}

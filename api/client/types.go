@@ -1,0 +1,107 @@
+package client
+
+import (
+	"time"
+
+	pb "github.com/conclave-dev/conclave/api/conclavepb"
+)
+
+// Member is one node as the agent's gossip view and Raft configuration see it.
+type Member struct {
+	Name          string
+	Addr          string // gossip address, host:port
+	State         string // alive | suspect | dead | left
+	FailureDomain string
+	Priority      int64 // lower is preferred for a voter seat
+	Eligible      bool
+	RoleHint      string // the node's raft.role setting: auto | client
+	RaftRole      string // voter | standby | client
+	InternodeAddr string
+	APIAddr       string // gRPC address
+	HTTPAddr      string
+	Leader        bool // the Raft leader as far as the agent knows
+	ClusterID     string
+}
+
+// RaftServer is one entry of the Raft configuration.
+type RaftServer struct {
+	ID       string
+	Address  string
+	Suffrage string // voter | nonvoter
+	Leader   bool
+}
+
+// RaftStatus is the agent's view of the Raft core.
+type RaftStatus struct {
+	Node         string
+	State        string // leader | follower | candidate | shutdown | client
+	Term         uint64
+	LeaderID     string
+	LeaderAddr   string
+	ClusterID    string
+	CommitIndex  uint64
+	AppliedIndex uint64
+	LastIndex    uint64
+	LastContact  time.Duration // since the last contact with the leader; 0 on the leader
+	Servers      []RaftServer
+}
+
+// KVEntry is one key. Version is the Raft index of the write that last
+// changed the key; CreateIndex that of the write that created it.
+type KVEntry struct {
+	Key         string
+	Value       []byte
+	Version     uint64
+	CreateIndex uint64
+}
+
+func memberFromPB(m *pb.Member) Member {
+	return Member{
+		Name:          m.GetName(),
+		Addr:          m.GetAddr(),
+		State:         m.GetState(),
+		FailureDomain: m.GetFailureDomain(),
+		Priority:      m.GetPriority(),
+		Eligible:      m.GetEligible(),
+		RoleHint:      m.GetRoleHint(),
+		RaftRole:      m.GetRaftRole(),
+		InternodeAddr: m.GetInternodeAddr(),
+		APIAddr:       m.GetApiAddr(),
+		HTTPAddr:      m.GetHttpAddr(),
+		Leader:        m.GetLeader(),
+		ClusterID:     m.GetClusterId(),
+	}
+}
+
+func raftStatusFromPB(s *pb.RaftStatus) RaftStatus {
+	out := RaftStatus{
+		Node:         s.GetNode(),
+		State:        s.GetState(),
+		Term:         s.GetTerm(),
+		LeaderID:     s.GetLeaderId(),
+		LeaderAddr:   s.GetLeaderAddr(),
+		ClusterID:    s.GetClusterId(),
+		CommitIndex:  s.GetCommitIndex(),
+		AppliedIndex: s.GetAppliedIndex(),
+		LastIndex:    s.GetLastIndex(),
+		LastContact:  s.GetLastContact().AsDuration(),
+	}
+	for _, srv := range s.GetServers() {
+		out.Servers = append(out.Servers, RaftServer{
+			ID:       srv.GetId(),
+			Address:  srv.GetAddress(),
+			Suffrage: srv.GetSuffrage(),
+			Leader:   srv.GetLeader(),
+		})
+	}
+	return out
+}
+
+func kvEntryFromPB(e *pb.KVEntry) KVEntry {
+	return KVEntry{
+		Key:         e.GetKey(),
+		Value:       e.GetValue(),
+		Version:     e.GetVersion(),
+		CreateIndex: e.GetCreateIndex(),
+	}
+}

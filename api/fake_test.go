@@ -1,0 +1,180 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/conclave-dev/conclave/cluster"
+)
+
+// fakeNode is a deterministic in-memory Node: a map with Raft-index-like
+// versions. It tests the API's translation, not cluster's behaviour.
+type fakeNode struct {
+	mu      sync.Mutex
+	name    string
+	members []cluster.Member
+	raft    cluster.RaftStatus
+	kv      map[string]cluster.KVEntry
+	index   uint64
+	// err, when set, is returned by every KV call and Leave.
+	err error
+	// lastMode and lastLimit record what the handler passed down.
+	lastMode  cluster.ReadMode
+	lastLimit int
+	lastCall  string
+	left      int
+}
+
+func newFakeNode(name string) *fakeNode {
+	return &fakeNode{name: name, kv: map[string]cluster.KVEntry{}, index: 10}
+}
+
+func (f *fakeNode) setErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+func (f *fakeNode) setRaft(s cluster.RaftStatus) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.raft = s
+}
+
+func (f *fakeNode) calls() (string, cluster.ReadMode, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastCall, f.lastMode, f.lastLimit
+}
+
+func (f *fakeNode) Name() string { return f.name }
+
+func (f *fakeNode) Members() []cluster.Member {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]cluster.Member(nil), f.members...)
+}
+
+func (f *fakeNode) RaftStatus() cluster.RaftStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.raft
+}
+
+func (f *fakeNode) KVGet(ctx context.Context, key string, mode cluster.ReadMode) (cluster.KVEntry, error) {
+	if key == "panic" {
+		panic("fake node: asked to panic")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastCall, f.lastMode = "get", mode
+	if f.err != nil {
+		return cluster.KVEntry{}, f.err
+	}
+	e, ok := f.kv[key]
+	if !ok {
+		return cluster.KVEntry{}, fmt.Errorf("%w: key %q", cluster.ErrNotFound, key)
+	}
+	return e, nil
+}
+
+func (f *fakeNode) KVList(ctx context.Context, prefix string, limit int, mode cluster.ReadMode) ([]cluster.KVEntry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastCall, f.lastMode, f.lastLimit = "list", mode, limit
+	if f.err != nil {
+		return nil, f.err
+	}
+	var out []cluster.KVEntry
+	for k, e := range f.kv {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func (f *fakeNode) put(key string, value []byte) cluster.KVEntry {
+	f.index++
+	e := cluster.KVEntry{Key: key, Value: append([]byte(nil), value...), Version: f.index, CreateIndex: f.index}
+	if old, ok := f.kv[key]; ok {
+		e.CreateIndex = old.CreateIndex
+	}
+	f.kv[key] = e
+	return e
+}
+
+func (f *fakeNode) KVPut(ctx context.Context, key string, value []byte) (cluster.KVEntry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastCall = "put"
+	if f.err != nil {
+		return cluster.KVEntry{}, f.err
+	}
+	return f.put(key, value), nil
+}
+
+func (f *fakeNode) KVCompareAndSet(ctx context.Context, key string, value []byte, version uint64) (cluster.KVEntry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastCall = "cas"
+	if f.err != nil {
+		return cluster.KVEntry{}, f.err
+	}
+	if f.kv[key].Version != version {
+		return cluster.KVEntry{}, fmt.Errorf("%w: key %q is at version %d, not %d", cluster.ErrVersionMismatch, key, f.kv[key].Version, version)
+	}
+	return f.put(key, value), nil
+}
+
+func (f *fakeNode) KVDelete(ctx context.Context, key string, version uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastCall = "delete"
+	if f.err != nil {
+		return f.err
+	}
+	e, ok := f.kv[key]
+	if !ok {
+		return fmt.Errorf("%w: key %q", cluster.ErrNotFound, key)
+	}
+	if version > 0 && e.Version != version {
+		return fmt.Errorf("%w: key %q is at version %d, not %d", cluster.ErrVersionMismatch, key, e.Version, version)
+	}
+	delete(f.kv, key)
+	return nil
+}
+
+func (f *fakeNode) Leave(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.left++
+	return nil
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.After(timeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("condition not met within %s", timeout)
+		case <-tick.C:
+		}
+	}
+}

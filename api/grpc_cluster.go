@@ -1,0 +1,81 @@
+package api
+
+import (
+	"context"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	pb "github.com/conclave-dev/conclave/api/conclavepb"
+	"github.com/conclave-dev/conclave/cluster"
+)
+
+// clusterService implements conclave.v1.Cluster.
+type clusterService struct {
+	pb.UnimplementedClusterServer
+	node Node
+}
+
+func (s *clusterService) Members(ctx context.Context, _ *pb.MembersRequest) (*pb.MembersResponse, error) {
+	members := s.node.Members()
+	resp := &pb.MembersResponse{Members: make([]*pb.Member, 0, len(members))}
+	for _, m := range members {
+		resp.Members = append(resp.Members, memberToPB(m))
+	}
+	return resp, nil
+}
+
+func (s *clusterService) RaftStatus(ctx context.Context, _ *pb.RaftStatusRequest) (*pb.RaftStatusResponse, error) {
+	return &pb.RaftStatusResponse{Status: raftStatusToPB(s.node.RaftStatus())}, nil
+}
+
+func (s *clusterService) Leave(ctx context.Context, _ *pb.LeaveRequest) (*pb.LeaveResponse, error) {
+	// Read the name first: after Leave the node is stopped.
+	name := s.node.Name()
+	if err := s.node.Leave(ctx); err != nil {
+		return nil, statusError(err)
+	}
+	return &pb.LeaveResponse{Node: name}, nil
+}
+
+func memberToPB(m cluster.Member) *pb.Member {
+	return &pb.Member{
+		Name:          m.Name,
+		Addr:          m.Addr,
+		State:         m.State,
+		FailureDomain: m.FailureDomain,
+		Priority:      int64(m.Priority),
+		Eligible:      m.Eligible,
+		RoleHint:      m.RoleHint,
+		RaftRole:      m.RaftRole,
+		InternodeAddr: m.InternodeAddr,
+		ApiAddr:       m.APIAddr,
+		HttpAddr:      m.HTTPAddr,
+		Leader:        m.Leader,
+		ClusterId:     m.ClusterID,
+	}
+}
+
+func raftStatusToPB(s cluster.RaftStatus) *pb.RaftStatus {
+	out := &pb.RaftStatus{
+		Node:         s.Node,
+		State:        s.State,
+		Term:         s.Term,
+		LeaderId:     s.LeaderID,
+		LeaderAddr:   s.LeaderAddr,
+		ClusterId:    s.ClusterID,
+		CommitIndex:  s.CommitIndex,
+		AppliedIndex: s.AppliedIndex,
+		LastIndex:    s.LastIndex,
+		LastContact:  durationpb.New(s.LastContact),
+		Servers:      make([]*pb.RaftServer, 0, len(s.Servers)),
+	}
+	for _, srv := range s.Servers {
+		out.Servers = append(out.Servers, &pb.RaftServer{
+			Id:       srv.ID,
+			Address:  srv.Address,
+			Suffrage: srv.Suffrage,
+			Leader:   srv.Leader,
+		})
+	}
+	return out
+}

@@ -1,0 +1,37 @@
+package api
+
+import (
+	"context"
+	"runtime/debug"
+	"time"
+
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// unaryInterceptor counts and times every call, logs failed ones at debug
+// (an error is the client's answer, not the operator's problem), and turns
+// a handler panic into Internal so one bad request cannot take the node
+// down.
+func unaryInterceptor(log zerolog.Logger, m *metrics) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		start := time.Now()
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error().Str("method", info.FullMethod).Interface("panic", r).
+					Bytes("stack", debug.Stack()).Msg("grpc handler panicked")
+				resp, err = nil, status.Error(codes.Internal, "internal error")
+			}
+			code := status.Code(err)
+			m.requests.WithLabelValues(info.FullMethod, code.String()).Inc()
+			m.latency.WithLabelValues(info.FullMethod).Observe(time.Since(start).Seconds())
+			if err != nil {
+				log.Debug().Str("method", info.FullMethod).Str("code", code.String()).
+					Err(err).Msg("grpc request failed")
+			}
+		}()
+		return handler(ctx, req)
+	}
+}

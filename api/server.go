@@ -1,0 +1,207 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
+
+	pb "github.com/conclave-dev/conclave/api/conclavepb"
+)
+
+// Option configures a Server.
+type Option func(*options)
+
+type options struct {
+	logger   zerolog.Logger
+	registry *prometheus.Registry
+}
+
+// WithLogger sets the parent logger; the server logs with component=api.
+func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithRegistry makes /metrics serve reg, and registers the API's own
+// collectors on it, so the node's metrics (registered on the same registry
+// by the caller) are scraped together with them. Without it the Server
+// uses a fresh registry of its own, never the global default.
+func WithRegistry(reg *prometheus.Registry) Option { return func(o *options) { o.registry = reg } }
+
+// Server owns the gRPC and HTTP listeners of one node. New binds both, Serve
+// serves until its ctx ends, Close stops at once; see Serve for who owns
+// what.
+type Server struct {
+	cfg    Config
+	log    zerolog.Logger
+	grpc   *grpc.Server
+	http   *http.Server
+	grpcLn net.Listener
+	httpLn net.Listener
+
+	mu      sync.Mutex
+	serving bool
+	closed  bool
+}
+
+// New validates cfg, binds both listeners (so a port in use fails here, and
+// port 0 is resolved before anyone asks for the address) and registers the
+// metrics. It does not serve yet: call Serve, or Close to release the ports.
+func New(cfg Config, node Node, opts ...Option) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if node == nil {
+		return nil, errors.New("api: nil node")
+	}
+	o := options{logger: zerolog.Nop()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.registry == nil {
+		o.registry = prometheus.NewRegistry()
+	}
+	log := o.logger.With().Str("component", "api").Logger()
+
+	m, err := registerMetrics(o.registry, node)
+	if err != nil {
+		return nil, err
+	}
+
+	gs := grpc.NewServer(
+		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
+		grpc.ChainUnaryInterceptor(unaryInterceptor(log, m)),
+	)
+	pb.RegisterClusterServer(gs, &clusterService{node: node})
+	pb.RegisterKVServer(gs, &kvService{node: node})
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{
+		// A failing collector should not blank the whole scrape.
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+	mux.Handle("GET /v1/health/live", liveHandler(node, log))
+	hs := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+	}
+
+	grpcLn, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("api: listen grpc_addr %s: %w", cfg.GRPCAddr, err)
+	}
+	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		_ = grpcLn.Close()
+		return nil, fmt.Errorf("api: listen http_addr %s: %w", cfg.HTTPAddr, err)
+	}
+	return &Server{cfg: cfg, log: log, grpc: gs, http: hs, grpcLn: grpcLn, httpLn: httpLn}, nil
+}
+
+// GRPCAddr is the bound gRPC address (with the real port if cfg asked for 0).
+func (s *Server) GRPCAddr() net.Addr { return s.grpcLn.Addr() }
+
+// HTTPAddr is the bound HTTP address (with the real port if cfg asked for 0).
+func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
+
+// Serve serves gRPC and HTTP until ctx ends or either server fails, then
+// stops both gracefully (in-flight requests get cfg.ShutdownTimeout, after
+// which connections are cut) and returns once both have stopped. It returns
+// nil after ctx ended or Close was called, and the failure otherwise. Serve
+// may be called once; the caller owns the goroutine that runs it.
+func (s *Server) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return ErrClosed
+	case s.serving:
+		s.mu.Unlock()
+		return ErrServing
+	}
+	s.serving = true
+	s.mu.Unlock()
+
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := s.grpc.Serve(s.grpcLn); err != nil {
+			errc <- fmt.Errorf("api: serve grpc: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	go func() {
+		defer wg.Done()
+		if err := s.http.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("api: serve http: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	s.log.Debug().Str("grpc_addr", s.GRPCAddr().String()).Str("http_addr", s.HTTPAddr().String()).Msg("api serving")
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		// A server that stopped on its own (its listener failed) or
+		// because Close ran: either way the other must stop too.
+		if err != nil {
+			s.log.Error().Err(err).Msg("api server failed")
+		}
+	}
+	s.stop()
+	wg.Wait()
+	s.log.Debug().Msg("api stopped")
+	return err
+}
+
+// stop stops both servers gracefully within cfg.ShutdownTimeout, then
+// forcibly.
+func (s *Server) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	grpcDone := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(grpcDone)
+	}()
+	if err := s.http.Shutdown(ctx); err != nil {
+		s.log.Warn().Err(err).Msg("http graceful stop timed out")
+		_ = s.http.Close()
+	}
+	select {
+	case <-grpcDone:
+	case <-ctx.Done():
+		s.log.Warn().Msg("grpc graceful stop timed out")
+		s.grpc.Stop()
+		<-grpcDone
+	}
+	// Serve closes the listeners it ran on, but a stop that raced Serve's
+	// goroutines starting would leave them bound.
+	_ = s.grpcLn.Close()
+	_ = s.httpLn.Close()
+}
+
+// Close stops both servers at once, cutting in-flight requests, and
+// releases the listeners. A running Serve returns nil soon after. Use it
+// when Serve never ran or an immediate stop is wanted; otherwise end
+// Serve's ctx for a graceful stop. Safe to call more than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.grpc.Stop()
+	_ = s.http.Close()
+	_ = s.grpcLn.Close()
+	_ = s.httpLn.Close()
+	return nil
+}

@@ -1,0 +1,73 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/conclave-dev/conclave/gossip"
+	"github.com/conclave-dev/conclave/internode"
+	"github.com/conclave-dev/conclave/raftcore"
+)
+
+// view adapts the gossip membership to raftcore's View. A peer whose
+// metadata did not decode is treated as not alive.
+type view struct{ ml *gossip.Membership }
+
+func (v view) Peers() []raftcore.Peer {
+	members := v.ml.Members()
+	out := make([]raftcore.Peer, 0, len(members))
+	for _, m := range members {
+		out = append(out, raftcore.Peer{
+			ID:        m.Name,
+			Addr:      m.Meta.InternodeAddr,
+			Alive:     m.State == gossip.StateAlive && m.MetaValid,
+			Eligible:  m.Meta.Eligible && m.Meta.Role != "client",
+			Expect:    m.Meta.Expect,
+			Bootstrap: raftcore.BootstrapState(m.Meta.Bootstrap),
+			Nonce:     m.Meta.Nonce,
+			ClusterID: m.Meta.ClusterID,
+			Leader:    m.Meta.Leader,
+			Term:      m.Meta.Term,
+		})
+	}
+	return out
+}
+
+// The two enums are kept in step by hand; this fails to compile if they drift.
+var _ = [1]struct{}{}[int(gossip.BootstrapDone)-int(raftcore.BootstrapDone)]
+
+// publisher writes raftcore's advert into the gossip metadata.
+type publisher struct{ ml *gossip.Membership }
+
+// publishTimeout bounds the wait for one advert's broadcast: gossip spreads
+// it later anyway, and raftcore's loop must not stall behind it.
+const publishTimeout = 2 * time.Second
+
+func (p publisher) Publish(ctx context.Context, a raftcore.Advert) {
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	if a.ClusterID != "" && p.ml.LocalMeta().ClusterID != a.ClusterID {
+		p.ml.SetClusterID(a.ClusterID)
+	}
+	_ = p.ml.UpdateMeta(ctx, func(m *gossip.Meta) {
+		m.Bootstrap = gossip.BootstrapState(a.Bootstrap)
+		m.Nonce = a.Nonce
+		m.ClusterID = a.ClusterID
+		m.Leader = a.Leader
+		m.Term = a.Term
+	})
+}
+
+// requester sends raftcore's forwarded requests over the mesh's forward
+// class, translating "surely not sent" between the two packages.
+type requester struct{ mesh *internode.Mesh }
+
+func (r requester) Request(ctx context.Context, addr string, req []byte) ([]byte, error) {
+	resp, err := r.mesh.Request(ctx, addr, internode.ClassForward, req)
+	if err != nil && errors.Is(err, internode.ErrNotSent) {
+		return nil, fmt.Errorf("%w: %w", raftcore.ErrNotSent, err)
+	}
+	return resp, err
+}

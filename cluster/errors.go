@@ -1,0 +1,18 @@
+package cluster
+
+import "errors"
+
+// Errors returned by Node. Callers test with errors.Is; api maps them to gRPC
+// status codes. Messages carried by wrapping errors name the key or field.
+var (
+	// ErrNotFound: the key does not exist.
+	ErrNotFound = errors.New("cluster: not found")
+	// ErrVersionMismatch: a compare-and-set or conditional delete saw another version.
+	ErrVersionMismatch = errors.New("cluster: version mismatch")
+	// ErrInvalidArgument: bad input; the wrapping message names the field.
+	ErrInvalidArgument = errors.New("cluster: invalid argument")
+	// ErrUnavailable: no quorum or no leader within the bounded wait.
+	ErrUnavailable = errors.New("cluster: unavailable")
+	// ErrShutdown: the node is stopping or stopped.
+	ErrShutdown = errors.New("cluster: node shut down")
+)

@@ -1,0 +1,328 @@
+package cluster
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+	"github.com/rs/zerolog"
+
+	"github.com/conclave-dev/conclave/cluster/kv"
+)
+
+// Command envelope: version(1) table(1) op(1) fields. Tables and ops are
+// append-only numbers; an unknown version, table or op is refused loudly
+// (an error result and an error log line) on every node alike.
+const (
+	cmdVersion = 1
+
+	tableKV = 1
+
+	kvPut    = 1
+	kvCAS    = 2
+	kvDelete = 3
+
+	kvGet  = 1
+	kvList = 2
+)
+
+// Result status, the first byte of every command and query result.
+const (
+	resOK       = 0
+	resNotFound = 1
+	resMismatch = 2
+	resInvalid  = 3
+)
+
+// fsm is the replicated state machine: one envelope dispatched to the
+// tables, one snapshot holding all of them. raft calls Apply/ApplyBatch,
+// Snapshot and Restore from its FSM goroutine; Query is called concurrently
+// from API handlers and guarded by mu.
+type fsm struct {
+	log zerolog.Logger
+
+	mu sync.RWMutex
+	kv *kv.Table
+
+	rejected atomic.Uint64 // commands refused as unknown or malformed
+}
+
+func newFSM(log zerolog.Logger) *fsm {
+	return &fsm{log: log.With().Str("component", "fsm").Logger(), kv: kv.New()}
+}
+
+// Apply implements raft.FSM.
+func (f *fsm) Apply(l *raft.Log) any {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch implements raft.BatchingFSM: one lock for the whole batch.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, l := range logs {
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		out[i] = f.apply(l.Index, l.Data)
+	}
+	return out
+}
+
+func (f *fsm) apply(index uint64, data []byte) []byte {
+	d := &dec{b: data}
+	ver, table, op := d.byte(), d.byte(), d.byte()
+	if d.err != nil || ver != cmdVersion {
+		return f.reject(index, fmt.Sprintf("command version %d not understood", ver))
+	}
+	switch table {
+	case tableKV:
+		return f.applyKV(index, op, d)
+	}
+	return f.reject(index, fmt.Sprintf("unknown table %d", table))
+}
+
+func (f *fsm) reject(index uint64, why string) []byte {
+	f.rejected.Add(1)
+	f.log.Error().Uint64("index", index).Str("reason", why).Msg("command refused")
+	return errResult(resInvalid, why)
+}
+
+func (f *fsm) applyKV(index uint64, op byte, d *dec) []byte {
+	var (
+		e   *kv.Entry
+		err error
+	)
+	switch op {
+	case kvPut:
+		key, value := d.string(), d.bytes()
+		if d.done() != nil {
+			return f.reject(index, "malformed kv put")
+		}
+		e = f.kv.Put(index, key, value)
+	case kvCAS:
+		key, value, version := d.string(), d.bytes(), d.uvarint()
+		if d.done() != nil {
+			return f.reject(index, "malformed kv cas")
+		}
+		e, err = f.kv.CompareAndSet(index, key, value, version)
+	case kvDelete:
+		key, version := d.string(), d.uvarint()
+		if d.done() != nil {
+			return f.reject(index, "malformed kv delete")
+		}
+		e, err = f.kv.Delete(key, version)
+	default:
+		return f.reject(index, fmt.Sprintf("unknown kv op %d", op))
+	}
+	if err != nil {
+		return kvErrResult(err)
+	}
+	r := &enc{b: []byte{resOK}}
+	encodeEntry(r, e)
+	return r.b
+}
+
+func kvErrResult(err error) []byte {
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		return errResult(resNotFound, err.Error())
+	case errors.Is(err, kv.ErrVersionMismatch):
+		return errResult(resMismatch, err.Error())
+	}
+	return errResult(resInvalid, err.Error())
+}
+
+func errResult(status byte, msg string) []byte {
+	r := &enc{b: []byte{status}}
+	r.string(msg)
+	return r.b
+}
+
+// resultErr turns a non-OK result into the matching cluster error.
+func resultErr(status byte, d *dec) error {
+	msg := d.string()
+	switch status {
+	case resNotFound:
+		return fmt.Errorf("%w: %s", ErrNotFound, msg)
+	case resMismatch:
+		return fmt.Errorf("%w: %s", ErrVersionMismatch, msg)
+	case resInvalid:
+		return fmt.Errorf("%w: %s", ErrInvalidArgument, msg)
+	}
+	return fmt.Errorf("cluster: result status %d: %s", status, msg)
+}
+
+func encodeEntry(e *enc, v *kv.Entry) {
+	e.string(v.Key)
+	e.bytes(v.Value)
+	e.uvarint(v.Version)
+	e.uvarint(v.CreateIndex)
+}
+
+func decodeEntry(d *dec) *kv.Entry {
+	return &kv.Entry{Key: d.string(), Value: d.bytes(), Version: d.uvarint(), CreateIndex: d.uvarint()}
+}
+
+// Query implements raftcore.Querier: it answers a read against the local
+// tables.
+func (f *fsm) Query(q []byte) ([]byte, error) {
+	d := &dec{b: q}
+	ver, table, op := d.byte(), d.byte(), d.byte()
+	if d.err != nil || ver != cmdVersion || table != tableKV {
+		return nil, fmt.Errorf("%w: query not understood", ErrInvalidArgument)
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r := &enc{b: []byte{resOK}}
+	switch op {
+	case kvGet:
+		key := d.string()
+		if d.done() != nil {
+			return nil, fmt.Errorf("%w: malformed kv get", ErrInvalidArgument)
+		}
+		e, ok := f.kv.Get(key)
+		if !ok {
+			return errResult(resNotFound, fmt.Sprintf("key %q", key)), nil
+		}
+		r.uvarint(1)
+		encodeEntry(r, e)
+	case kvList:
+		prefix, limit := d.string(), d.uvarint()
+		if d.done() != nil {
+			return nil, fmt.Errorf("%w: malformed kv list", ErrInvalidArgument)
+		}
+		es := f.kv.List(prefix, int(limit))
+		r.uvarint(uint64(len(es)))
+		for _, e := range es {
+			encodeEntry(r, e)
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown kv query %d", ErrInvalidArgument, op)
+	}
+	return r.b, nil
+}
+
+// Snapshot format: magic, version, then one section per table
+// (table id, entry count, entries), then a 0 byte.
+const snapMagic = "CNCLSNP1"
+
+// Snapshot implements raft.FSM: it takes an O(1) copy-on-write view under
+// the lock; Persist writes it out while Apply goes on.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &snapshot{kv: f.kv.Clone()}, nil
+}
+
+// Restore implements raft.FSM: it replaces every table with the snapshot's.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	br := bufio.NewReader(rc)
+	magic := make([]byte, len(snapMagic))
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapMagic {
+		return fmt.Errorf("cluster: restore: not a conclave snapshot")
+	}
+	t := kv.New()
+	for {
+		table, err := br.ReadByte()
+		if err != nil {
+			return fmt.Errorf("cluster: restore: %w", err)
+		}
+		if table == 0 {
+			break
+		}
+		if table != tableKV {
+			return fmt.Errorf("cluster: restore: unknown table %d", table)
+		}
+		n, err := binary.ReadUvarint(br)
+		if err != nil {
+			return fmt.Errorf("cluster: restore kv: %w", err)
+		}
+		for i := uint64(0); i < n; i++ {
+			rec, err := readFrame(br)
+			if err != nil {
+				return fmt.Errorf("cluster: restore kv entry %d: %w", i, err)
+			}
+			d := &dec{b: rec}
+			e := decodeEntry(d)
+			if err := d.done(); err != nil {
+				return fmt.Errorf("cluster: restore kv entry %d: %w", i, err)
+			}
+			t.Insert(e)
+		}
+	}
+	f.mu.Lock()
+	f.kv = t
+	f.mu.Unlock()
+	return nil
+}
+
+type snapshot struct {
+	kv *kv.Table
+}
+
+// Persist implements raft.FSMSnapshot.
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	w := bufio.NewWriterSize(sink, 64<<10)
+	err := func() error {
+		if _, err := w.WriteString(snapMagic); err != nil {
+			return err
+		}
+		e := &enc{}
+		e.byte(tableKV)
+		e.uvarint(uint64(s.kv.Len()))
+		if _, err := w.Write(e.b); err != nil {
+			return err
+		}
+		var werr error
+		s.kv.Ascend(func(v *kv.Entry) bool {
+			rec := &enc{}
+			encodeEntry(rec, v)
+			frame := &enc{}
+			frame.bytes(rec.b)
+			_, werr = w.Write(frame.b)
+			return werr == nil
+		})
+		if werr != nil {
+			return werr
+		}
+		if err := w.WriteByte(0); err != nil {
+			return err
+		}
+		return w.Flush()
+	}()
+	if err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("cluster: persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+// Release implements raft.FSMSnapshot.
+func (s *snapshot) Release() {}
+
+// maxSnapshotRecord bounds one snapshot record, so a corrupt length cannot
+// make restore allocate without limit.
+const maxSnapshotRecord = 64 << 20
+
+func readFrame(br *bufio.Reader) ([]byte, error) {
+	n, err := binary.ReadUvarint(br)
+	if err != nil {
+		return nil, err
+	}
+	if n > maxSnapshotRecord {
+		return nil, fmt.Errorf("record of %d bytes exceeds %d", n, maxSnapshotRecord)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(br, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}

@@ -1,0 +1,294 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/conclave-dev/conclave/config"
+	"github.com/conclave-dev/conclave/gossip"
+	"github.com/conclave-dev/conclave/internode"
+	"github.com/conclave-dev/conclave/raftcore"
+)
+
+// Option configures a Node.
+type Option func(*options)
+
+type options struct {
+	logger     zerolog.Logger
+	registerer prometheus.Registerer
+	local      bool
+	faults     *Faults
+}
+
+// WithLogger sets the parent logger; the node adds node=<name> to every line.
+func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithRegisterer sets the Prometheus registerer for the node's metrics.
+func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.registerer = r } }
+
+// WithLocalTimings uses every package's DefaultLocalConfig: fast gossip,
+// Raft and bootstrap timings for in-process clusters on one machine.
+func WithLocalTimings() Option { return func(o *options) { o.local = true } }
+
+// Faults lets a test harness cut links in the transports. Both functions
+// are called on hot paths (per gossip packet, per internode dial) and must
+// be cheap and safe for concurrent use.
+type Faults struct {
+	// GossipAllowed reports whether gossip packets to and from the gossip
+	// address addr may pass.
+	GossipAllowed func(addr string) bool
+	// MeshAllowed returns an error if internode traffic to addr is cut.
+	MeshAllowed func(addr string) error
+}
+
+// WithFaults installs fault injection in the gossip and internode transports.
+func WithFaults(f *Faults) Option { return func(o *options) { o.faults = f } }
+
+// Node is one conclave agent: gossip, the internode mesh, the Raft core and
+// the replicated tables, wired together. All methods are safe for concurrent use.
+type Node struct {
+	cfg  config.Config
+	log  zerolog.Logger
+	mesh *internode.Mesh
+	ml   *gossip.Membership
+	core *raftcore.Core
+	fsm  *fsm
+
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	stopErr  error
+	done     chan struct{}
+}
+
+// New builds a Node from cfg and starts it: it binds its ports, joins gossip
+// and starts Raft (bootstrapping per raft.bootstrap_expect). It returns once
+// the node is serving; forming a cluster continues in the background.
+func New(cfg config.Config, opts ...Option) (*Node, error) {
+	o := options{logger: zerolog.Nop()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	key, err := cfg.GossipKey()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:  cfg,
+		log:  o.logger.With().Str("node", cfg.Cluster.Name).Logger(),
+		done: make(chan struct{}),
+	}
+	n.fsm = newFSM(n.log)
+
+	meshOpts := []internode.Option{internode.WithLogger(n.log)}
+	gossipOpts := []gossip.Option{gossip.WithLogger(n.log)}
+	if o.faults != nil {
+		if o.faults.MeshAllowed != nil {
+			meshOpts = append(meshOpts, internode.WithDialGate(o.faults.MeshAllowed))
+		}
+		if o.faults.GossipAllowed != nil {
+			gossipOpts = append(gossipOpts, gossip.WithPacketFilter(o.faults.GossipAllowed))
+		}
+	}
+	n.mesh, err = internode.New(meshConfig(cfg, o.local), meshOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	rc := raftConfig(cfg, o.local)
+	n.ml, err = gossip.New(gossipConfig(cfg, key, o.local), gossip.Meta{
+		Role:          cfg.Cluster.Raft.Role,
+		Eligible:      cfg.Cluster.Raft.Eligible,
+		Priority:      cfg.Cluster.Raft.Priority,
+		FailureDomain: cfg.Cluster.FailureDomain,
+		InternodeAddr: n.mesh.Addr(),
+		APIAddr:       cfg.API.GRPCAddr,
+		HTTPAddr:      cfg.API.HTTPAddr,
+		Expect:        cfg.Cluster.Raft.BootstrapExpect,
+	}, gossipOpts...)
+	if err != nil {
+		n.mesh.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	n.core, err = raftcore.New(rc, raftcore.Deps{
+		FSM:       n.fsm,
+		Querier:   n.fsm,
+		Streams:   n.mesh.StreamLayer(internode.ClassRaft),
+		View:      view{n.ml},
+		Requester: requester{n.mesh},
+		Publisher: publisher{n.ml},
+	}, raftcore.WithLogger(n.log))
+	if err != nil {
+		n.ml.Shutdown()
+		n.mesh.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	n.mesh.Handle(internode.ClassForward, n.core.HandleForward)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	events, unsubscribe := n.ml.Subscribe(64)
+	n.goRun(func() { _ = n.ml.Run(ctx) })
+	n.goRun(func() { _ = n.core.Run(ctx) })
+	n.goRun(func() {
+		defer unsubscribe()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-events:
+				n.core.Notify()
+			}
+		}
+	})
+	n.log.Info().Str("gossip", n.ml.LocalAddr()).Str("internode", n.mesh.Addr()).
+		Int("bootstrap_expect", cfg.Cluster.Raft.BootstrapExpect).Msg("node started")
+	return n, nil
+}
+
+func (n *Node) goRun(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+func raftConfig(cfg config.Config, local bool) raftcore.Config {
+	rc := raftcore.DefaultConfig()
+	if local {
+		rc = raftcore.DefaultLocalConfig()
+	}
+	rc.NodeID = cfg.Cluster.Name
+	rc.Dir = filepath.Join(cfg.Cluster.DataDir, "_sys", "raft")
+	rc.BootstrapExpect = cfg.Cluster.Raft.BootstrapExpect
+	rc.Eligible = cfg.Cluster.Raft.Eligible && cfg.Cluster.Raft.Role != "client"
+	rc.MaxVoters = cfg.Cluster.Raft.MaxVoters
+	return rc
+}
+
+func meshConfig(cfg config.Config, local bool) internode.Config {
+	mc := internode.DefaultConfig()
+	if local {
+		mc = internode.DefaultLocalConfig()
+	}
+	in := cfg.Cluster.Internode
+	mc.BindAddr = cfg.Cluster.InternodeBindAddr()
+	mc.BindPort = in.BindPort
+	mc.AdvertiseAddr = in.AdvertiseAddr
+	if mc.AdvertiseAddr == "" {
+		mc.AdvertiseAddr = cfg.Cluster.Membership.AdvertiseAddr
+	}
+	return mc
+}
+
+func gossipConfig(cfg config.Config, key []byte, local bool) gossip.Config {
+	gc := gossip.DefaultConfig()
+	if local {
+		gc = gossip.DefaultLocalConfig()
+	}
+	m := cfg.Cluster.Membership
+	gc.Name = cfg.Cluster.Name
+	gc.BindAddr = m.BindAddr
+	gc.BindPort = m.BindPort
+	gc.AdvertiseAddr = m.AdvertiseAddr
+	gc.AdvertisePort = m.AdvertisePort
+	gc.JoinAddrs = append([]string(nil), m.JoinAddrs...)
+	if key != nil {
+		gc.Keys = [][]byte{key}
+	}
+	return gc
+}
+
+// Name is the node name (memberlist name and Raft server ID).
+func (n *Node) Name() string { return n.cfg.Cluster.Name }
+
+// GossipAddr is the advertised gossip address (what join_addrs point at).
+func (n *Node) GossipAddr() string { return n.ml.LocalAddr() }
+
+// InternodeAddr is the advertised internode mesh address (the Raft address).
+func (n *Node) InternodeAddr() string { return n.mesh.Addr() }
+
+// DropLinks closes every internode session to and from addr: with a Faults
+// gate that refuses addr, it cuts the link completely (tests).
+func (n *Node) DropLinks(addr string) { n.mesh.ClosePeer(addr) }
+
+// Done is closed once the node has stopped (by Shutdown, Leave or Close).
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Shutdown stops the node gracefully: hands off leadership if leader, leaves
+// gossip, closes Raft and flushes its stores. The node stays in the Raft
+// configuration, so a restart on the same data dir rejoins as before.
+func (n *Node) Shutdown(ctx context.Context) error {
+	return n.stop(ctx, false)
+}
+
+// Leave removes this node from the Raft configuration (handing off
+// leadership first if it leads), leaves gossip and stops the node.
+func (n *Node) Leave(ctx context.Context) error {
+	return n.stop(ctx, true)
+}
+
+// Close stops the node at once, without leaving gossip or handing off
+// leadership: to its peers it looks like a crash. The data dir stays
+// consistent (bolt commits are atomic), so a restart recovers.
+func (n *Node) Close() error {
+	n.stopOnce.Do(func() {
+		n.log.Info().Msg("node closing without leave")
+		n.cancel()
+		n.stopErr = errors.Join(n.core.Shutdown(), n.mesh.Close(), n.ml.Shutdown())
+		n.wg.Wait()
+		close(n.done)
+	})
+	return n.stopErr
+}
+
+func (n *Node) stop(ctx context.Context, leave bool) error {
+	ran := false
+	n.stopOnce.Do(func() {
+		ran = true
+		var errs []error
+		if leave {
+			n.log.Info().Msg("leaving the cluster")
+			if err := n.core.Leave(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("cluster: leave raft: %w", err))
+			}
+		}
+		n.log.Info().Msg("node stopping")
+		if err := n.ml.Leave(leaveTimeout(ctx)); err != nil {
+			// Peers that are gone or going cannot acknowledge: they will
+			// see us fail instead of leave, which is no reason to fail.
+			n.log.Warn().Err(err).Msg("gossip leave not confirmed")
+		}
+		errs = append(errs, n.core.Stop(ctx))
+		n.cancel()
+		errs = append(errs, n.mesh.Close(), n.ml.Shutdown())
+		n.wg.Wait()
+		n.stopErr = errors.Join(errs...)
+		n.log.Info().Msg("node stopped")
+		close(n.done)
+	})
+	if !ran {
+		<-n.done
+	}
+	return n.stopErr
+}
+
+func leaveTimeout(ctx context.Context) time.Duration {
+	const max = 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		if d := time.Until(dl) / 2; d < max {
+			return d
+		}
+	}
+	return max
+}

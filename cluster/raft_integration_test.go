@@ -1,0 +1,191 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/config"
+	"github.com/conclave-dev/conclave/internal/testcluster"
+)
+
+func TestBootstrapOne(t *testing.T) {
+	c := testcluster.New(t, 1, testcluster.Options{BootstrapExpect: 1})
+	leader := c.WaitLeader(10 * time.Second)
+	if _, err := leader.KVPut(ctxT(t), "k", []byte("v")); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	if st := leader.RaftStatus(); voters(st) != 1 || st.ClusterID == "" {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestMismatchedBootstrapExpectRefuses(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.Options{Configure: func(i int, cfg *config.Config) {
+		cfg.Cluster.Raft.BootstrapExpect = 3
+		if i == 2 {
+			cfg.Cluster.Raft.BootstrapExpect = 5
+		}
+	}})
+	c.Start()
+	testcluster.WaitFor(t, 10*time.Second, "the refusal log line", func() bool {
+		return c.LogsContain("mismatched bootstrap_expect: peer n3 expects 5, this node expects 3")
+	})
+	// The refusal repeats, and in all that time no node has formed a cluster.
+	testcluster.WaitFor(t, 10*time.Second, "the refusal from n3's side", func() bool {
+		return c.LogsContain("expects 3, this node expects 5")
+	})
+	for _, n := range c.Running() {
+		if st := n.RaftStatus(); len(st.Servers) != 0 || st.ClusterID != "" {
+			t.Fatalf("%s bootstrapped despite mismatched bootstrap_expect: %+v", n.Name, st)
+		}
+	}
+}
+
+func TestLateNodeJoinsWithoutBootstrapping(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.Options{BootstrapExpect: 3})
+	leader := c.WaitLeader(20 * time.Second)
+	clusterID := leader.RaftStatus().ClusterID
+	late := c.AddNode() // bootstrap_expect 3 too: it must see the formed cluster
+	c.Start()
+	testcluster.WaitFor(t, 15*time.Second, "the late node added as a voter", func() bool {
+		return voters(c.Leader().RaftStatus()) == 4 && late.RaftStatus().ClusterID == clusterID
+	})
+	if n := c.CountLogs(late.Name, "bootstrapped cluster"); n != 0 {
+		t.Fatalf("the late node bootstrapped a cluster of its own (%d log lines)", n)
+	}
+	if _, err := late.KVPut(ctxT(t), "from-late", []byte("x")); err != nil {
+		t.Fatalf("put via late node: %v", err)
+	}
+}
+
+func TestRestartEveryNodeKeepsData(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.Options{})
+	leader := c.WaitLeader(20 * time.Second)
+	const keys = 50
+	for i := 0; i < keys; i++ {
+		if _, err := leader.KVPut(ctxT(t), fmt.Sprintf("k/%03d", i), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	// Graceful stop of all, then a crash of all, each followed by a restart.
+	for round, stop := range []func(*testcluster.Node){c.Stop, c.Kill} {
+		for _, n := range c.Nodes() {
+			stop(n)
+		}
+		for _, n := range c.Nodes() {
+			c.Restart(n)
+		}
+		leader = c.WaitLeader(20 * time.Second)
+		for _, n := range c.Running() {
+			testcluster.WaitFor(t, 10*time.Second, fmt.Sprintf("round %d: %s has every key", round, n.Name), func() bool {
+				es, err := n.KVList(ctxT(t), "k/", 0, cluster.ReadStale)
+				return err == nil && len(es) == keys
+			})
+		}
+		if _, err := leader.KVPut(ctxT(t), fmt.Sprintf("after-restart-%d", round), nil); err != nil {
+			t.Fatalf("round %d: put after restart: %v", round, err)
+		}
+	}
+	for _, n := range c.Nodes() {
+		if got := c.CountLogs(n.Name, "bootstrapped cluster"); got > 1 {
+			t.Fatalf("%s bootstrapped %d times: a restarted node bootstrapped again", n.Name, got)
+		}
+	}
+}
+
+func TestMinorityPartitionCannotWriteAndCatchesUp(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.Options{})
+	leader := c.WaitLeader(20 * time.Second)
+	var minority, other *testcluster.Node
+	for _, n := range c.Running() {
+		if n != leader {
+			if minority == nil {
+				minority = n
+			} else {
+				other = n
+			}
+		}
+	}
+	c.Isolate(minority)
+
+	start := time.Now()
+	_, err := minority.KVPut(context.Background(), "from-minority", []byte("x"))
+	waited := time.Since(start)
+	if !errors.Is(err, cluster.ErrUnavailable) {
+		t.Fatalf("minority write: %v, want ErrUnavailable", err)
+	}
+	if waited > 10*time.Second {
+		t.Fatalf("minority write took %s to fail: the wait is not bounded", waited)
+	}
+	t.Logf("minority write failed after %s: %v", waited.Round(time.Millisecond), err)
+	// Existing data stays readable from the minority's replica.
+	if _, err := minority.KVList(ctxT(t), "", 0, cluster.ReadStale); err != nil {
+		t.Fatalf("stale read on the minority: %v", err)
+	}
+
+	for i := 0; i < 10; i++ {
+		if _, err := other.KVPut(ctxT(t), fmt.Sprintf("majority/%d", i), []byte("y")); err != nil {
+			t.Fatalf("majority write %d: %v", i, err)
+		}
+	}
+	c.Heal()
+	testcluster.WaitFor(t, 15*time.Second, "the minority node catching up", func() bool {
+		es, err := minority.KVList(ctxT(t), "majority/", 0, cluster.ReadStale)
+		return err == nil && len(es) == 10
+	})
+	if _, err := minority.KVGet(ctxT(t), "from-minority", cluster.ReadDefault); !errors.Is(err, cluster.ErrNotFound) {
+		t.Fatalf("the failed minority write is visible: %v", err)
+	}
+}
+
+func TestIsolatedLeaderStepsDownAndMajorityContinues(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.Options{})
+	old := c.WaitLeader(20 * time.Second)
+	c.Isolate(old)
+	_, err := old.KVPut(context.Background(), "from-old-leader", []byte("x"))
+	if !errors.Is(err, cluster.ErrUnavailable) {
+		t.Fatalf("write on the isolated leader: %v, want ErrUnavailable", err)
+	}
+	var survivor *testcluster.Node
+	for _, n := range c.Running() {
+		if n != old {
+			survivor = n
+		}
+	}
+	testcluster.WaitFor(t, 15*time.Second, "a write through the majority", func() bool {
+		_, err := survivor.KVPut(ctxT(t), "after", []byte("y"))
+		return err == nil
+	})
+	c.Heal()
+	c.WaitLeader(15 * time.Second)
+	testcluster.WaitFor(t, 15*time.Second, "the old leader catching up", func() bool {
+		e, err := old.KVGet(ctxT(t), "after", cluster.ReadStale)
+		return err == nil && string(e.Value) == "y"
+	})
+}
+
+func TestKillLeaderElectsNewLeaderAndWritesContinue(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.Options{})
+	old := c.WaitLeader(20 * time.Second)
+	if _, err := old.KVPut(ctxT(t), "before", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(old)
+	start := time.Now()
+	leader := c.WaitLeader(15 * time.Second)
+	t.Logf("new leader %s after %s", leader.Name, time.Since(start).Round(time.Millisecond))
+	for _, n := range c.Running() {
+		if _, err := n.KVPut(ctxT(t), "after/"+n.Name, []byte("2")); err != nil {
+			t.Fatalf("put via %s after leader kill: %v", n.Name, err)
+		}
+	}
+	c.Restart(old)
+	testcluster.WaitFor(t, 15*time.Second, "the killed leader rejoining with every key", func() bool {
+		es, err := old.KVList(ctxT(t), "", 0, cluster.ReadStale)
+		return err == nil && len(es) == 3
+	})
+}

@@ -1,0 +1,86 @@
+package cluster
+
+import "github.com/conclave-dev/conclave/gossip"
+
+// Members lists every node this node knows of, itself included, by name.
+func (n *Node) Members() []Member {
+	st := n.core.Status()
+	suffrage := make(map[string]string, len(st.Servers))
+	for _, s := range st.Servers {
+		suffrage[s.ID] = s.Suffrage
+	}
+	members := n.ml.Members()
+	out := make([]Member, 0, len(members))
+	for _, m := range members {
+		role := "client"
+		switch suffrage[m.Name] {
+		case "voter":
+			role = "voter"
+		case "nonvoter":
+			role = "standby"
+		}
+		out = append(out, Member{
+			Name:          m.Name,
+			Addr:          m.Addr,
+			State:         string(m.State),
+			FailureDomain: m.Meta.FailureDomain,
+			Priority:      m.Meta.Priority,
+			Eligible:      m.Meta.Eligible,
+			RoleHint:      m.Meta.Role,
+			RaftRole:      role,
+			InternodeAddr: m.Meta.InternodeAddr,
+			APIAddr:       m.Meta.APIAddr,
+			HTTPAddr:      m.Meta.HTTPAddr,
+			Leader:        leaderName(st.LeaderID, members) == m.Name,
+			ClusterID:     m.Meta.ClusterID,
+		})
+	}
+	return out
+}
+
+// leaderName is Raft's leader if this node knows it, else the leader that
+// alive peers advertise with the highest term (client nodes).
+func leaderName(raftLeader string, members []gossip.Member) string {
+	if raftLeader != "" {
+		return raftLeader
+	}
+	var (
+		leader string
+		term   uint64
+	)
+	for _, m := range members {
+		if m.State == gossip.StateAlive && m.Meta.Leader != "" && m.Meta.Term >= term {
+			leader, term = m.Meta.Leader, m.Meta.Term
+		}
+	}
+	return leader
+}
+
+// RaftStatus reports this node's view of the Raft core.
+func (n *Node) RaftStatus() RaftStatus {
+	st := n.core.Status()
+	out := RaftStatus{
+		Node:         st.ID,
+		State:        st.State,
+		Term:         st.Term,
+		LeaderID:     st.LeaderID,
+		LeaderAddr:   st.LeaderAddr,
+		ClusterID:    st.ClusterID,
+		CommitIndex:  st.CommitIndex,
+		AppliedIndex: st.AppliedIndex,
+		LastIndex:    st.LastIndex,
+		LastContact:  st.LastContact,
+	}
+	if !st.Member && st.State != "shutdown" {
+		out.State = "client"
+		if out.LeaderID == "" {
+			out.LeaderID = leaderName("", n.ml.Members())
+		}
+	}
+	for _, s := range st.Servers {
+		out.Servers = append(out.Servers, RaftServer{
+			ID: s.ID, Address: s.Address, Suffrage: s.Suffrage, Leader: s.ID == st.LeaderID,
+		})
+	}
+	return out
+}

@@ -1,0 +1,80 @@
+package cluster
+
+import "time"
+
+// ReadMode selects how fresh a read must be. The zero value is ReadDefault.
+type ReadMode int
+
+const (
+	// ReadDefault is served by the leader while it holds its lease: no extra
+	// quorum round, and it sees every write acknowledged before it.
+	ReadDefault ReadMode = iota
+	// ReadStale is served from the local replica (a client node asks a Raft
+	// member). It may lag the leader; it works without quorum.
+	ReadStale
+	// ReadConsistent is served by a leader that first verifies with a quorum
+	// round that it still leads.
+	ReadConsistent
+)
+
+// String returns the mode's lower-case name as used in flags and JSON.
+func (m ReadMode) String() string {
+	switch m {
+	case ReadStale:
+		return "stale"
+	case ReadConsistent:
+		return "consistent"
+	default:
+		return "default"
+	}
+}
+
+// Member is one node as this node's gossip view and Raft configuration see it.
+type Member struct {
+	Name          string
+	Addr          string // gossip address, host:port
+	State         string // alive | suspect | dead | left
+	FailureDomain string
+	Priority      int
+	Eligible      bool
+	RoleHint      string // the node's raft.role setting: auto | client
+	RaftRole      string // voter | standby | client, from the Raft configuration
+	InternodeAddr string
+	APIAddr       string // gRPC address the node advertises
+	HTTPAddr      string
+	Leader        bool // this node is the Raft leader as far as we know
+	ClusterID     string
+}
+
+// RaftServer is one entry of the Raft configuration.
+type RaftServer struct {
+	ID       string
+	Address  string
+	Suffrage string // voter | nonvoter
+	Leader   bool
+}
+
+// RaftStatus is this node's view of the Raft core.
+type RaftStatus struct {
+	Node         string
+	State        string // leader | follower | candidate | shutdown | client
+	Term         uint64
+	LeaderID     string
+	LeaderAddr   string
+	ClusterID    string
+	CommitIndex  uint64
+	AppliedIndex uint64
+	LastIndex    uint64
+	LastContact  time.Duration // since last contact with the leader; 0 on the leader
+	Servers      []RaftServer
+}
+
+// KVEntry is one key of the replicated KV store. Version is the Raft index
+// of the write that last changed the key and grows with every change;
+// CreateIndex is the index of the write that created it.
+type KVEntry struct {
+	Key         string
+	Value       []byte
+	Version     uint64
+	CreateIndex uint64
+}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/conclave-dev/conclave/api/client"
+)
+
+func newKVCmd(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "kv",
+		Short: "Read and write the replicated key-value store",
+	}
+	f := addClientFlags(cmd, e)
+	cmd.AddCommand(newKVGetCmd(f), newKVPutCmd(f), newKVDeleteCmd(f), newKVListCmd(f))
+	return cmd
+}
+
+// parseMode maps --mode onto the SDK's read modes.
+func parseMode(s string) (client.ReadMode, error) {
+	switch s {
+	case "default", "":
+		return client.ReadDefault, nil
+	case "stale":
+		return client.ReadStale, nil
+	case "consistent":
+		return client.ReadConsistent, nil
+	default:
+		return 0, fmt.Errorf("invalid --mode %q: want default, stale or consistent", s)
+	}
+}
+
+const modeUsage = "read mode: default (leader lease), stale (local replica) or consistent (quorum-checked)"
+
+func newKVGetCmd(f *clientFlags) *cobra.Command {
+	var mode string
+	cmd := &cobra.Command{
+		Use:   "get KEY",
+		Short: "Print the value of a key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key := args[0]
+			m, err := parseMode(mode)
+			if err != nil {
+				return err
+			}
+			return f.call(cmd, func(ctx context.Context, c *client.Client, p *printer) error {
+				e, err := c.KV().Get(ctx, key, m)
+				if err != nil {
+					return failed(fmt.Sprintf("kv get %q", key), err)
+				}
+				return printKVGet(p, e)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&mode, "mode", "default", modeUsage)
+	return cmd
+}
+
+func newKVPutCmd(f *clientFlags) *cobra.Command {
+	var cas uint64
+	cmd := &cobra.Command{
+		Use:   "put KEY VALUE",
+		Short: "Write a key (VALUE - reads it from stdin)",
+		Long: "Write a key. VALUE - reads the value from stdin.\n" +
+			"With --cas VERSION the write happens only if the key is at that version;\n" +
+			"--cas 0 writes only if the key does not exist.",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key, value := args[0], []byte(args[1])
+			if args[1] == "-" {
+				var err error
+				if value, err = io.ReadAll(cmd.InOrStdin()); err != nil {
+					return fmt.Errorf("kv put %q: read stdin: %w", key, err)
+				}
+			}
+			conditional := cmd.Flags().Changed("cas")
+			return f.call(cmd, func(ctx context.Context, c *client.Client, p *printer) error {
+				var (
+					e   client.KVEntry
+					err error
+				)
+				if conditional {
+					e, err = c.KV().CompareAndSet(ctx, key, value, cas)
+				} else {
+					e, err = c.KV().Put(ctx, key, value)
+				}
+				if err != nil {
+					return failed(fmt.Sprintf("kv put %q", key), err)
+				}
+				return printKVWritten(p, e)
+			})
+		},
+	}
+	cmd.Flags().Uint64Var(&cas, "cas", 0, "compare-and-set: write only if the key is at this version (0 = only if absent)")
+	return cmd
+}
+
+func newKVDeleteCmd(f *clientFlags) *cobra.Command {
+	var cas uint64
+	cmd := &cobra.Command{
+		Use:   "delete KEY",
+		Short: "Delete a key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key := args[0]
+			var opts []client.DeleteOption
+			if cmd.Flags().Changed("cas") {
+				// Checked here too so the operator gets the flag's name.
+				if cas == 0 {
+					return fmt.Errorf("kv delete %q: invalid --cas 0: a conditional delete needs the key's version (> 0)", key)
+				}
+				opts = append(opts, client.IfVersion(cas))
+			}
+			return f.call(cmd, func(ctx context.Context, c *client.Client, p *printer) error {
+				if err := c.KV().Delete(ctx, key, opts...); err != nil {
+					return failed(fmt.Sprintf("kv delete %q", key), err)
+				}
+				if p.json {
+					return p.JSON(struct {
+						Key     string `json:"key"`
+						Deleted bool   `json:"deleted"`
+					}{key, true})
+				}
+				_, err := fmt.Fprintf(p.w, "deleted %q\n", key)
+				return err
+			})
+		},
+	}
+	cmd.Flags().Uint64Var(&cas, "cas", 0, "delete only if the key is at this version")
+	return cmd
+}
+
+func newKVListCmd(f *clientFlags) *cobra.Command {
+	var (
+		mode  string
+		limit uint32
+	)
+	cmd := &cobra.Command{
+		Use:   "list [PREFIX]",
+		Short: "List the keys with a prefix, in key order",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var prefix string
+			if len(args) == 1 {
+				prefix = args[0]
+			}
+			m, err := parseMode(mode)
+			if err != nil {
+				return err
+			}
+			return f.call(cmd, func(ctx context.Context, c *client.Client, p *printer) error {
+				es, err := c.KV().List(ctx, prefix, m, client.Limit(limit))
+				if err != nil {
+					return failed(fmt.Sprintf("kv list %q", prefix), err)
+				}
+				return printKVList(p, es)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&mode, "mode", "default", modeUsage)
+	cmd.Flags().Uint32Var(&limit, "limit", 0, "at most this many keys (0 = all)")
+	return cmd
+}
+
+// kvJSON is the stable JSON shape of an entry. value is the value as a
+// string when it is valid UTF-8 and null otherwise, in which case
+// value_base64 carries the bytes.
+type kvJSON struct {
+	Key         string  `json:"key"`
+	Value       *string `json:"value"`
+	ValueBase64 []byte  `json:"value_base64,omitempty"` // encoding/json writes []byte as base64
+	Version     uint64  `json:"version"`
+	CreateIndex uint64  `json:"create_index"`
+}
+
+func toKVJSON(e client.KVEntry) kvJSON {
+	out := kvJSON{Key: e.Key, Version: e.Version, CreateIndex: e.CreateIndex}
+	if utf8.Valid(e.Value) {
+		s := string(e.Value)
+		out.Value = &s
+	} else {
+		out.ValueBase64 = e.Value
+	}
+	return out
+}
+
+// printKVGet prints just the value in table mode, like `consul kv get`, so
+// scripts can use $(conclave kv get k).
+func printKVGet(p *printer, e client.KVEntry) error {
+	if p.json {
+		return p.JSON(toKVJSON(e))
+	}
+	if _, err := p.w.Write(e.Value); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(p.w)
+	return err
+}
+
+func printKVWritten(p *printer, e client.KVEntry) error {
+	if p.json {
+		return p.JSON(toKVJSON(e))
+	}
+	tw := p.table()
+	fmt.Fprintln(tw, "KEY\tVERSION\tCREATE_INDEX")
+	fmt.Fprintf(tw, "%s\t%d\t%d\n", e.Key, e.Version, e.CreateIndex)
+	return tw.Flush()
+}
+
+func printKVList(p *printer, es []client.KVEntry) error {
+	if p.json {
+		out := make([]kvJSON, 0, len(es))
+		for _, e := range es {
+			out = append(out, toKVJSON(e))
+		}
+		return p.JSON(out)
+	}
+	tw := p.table()
+	fmt.Fprintln(tw, "KEY\tVERSION\tVALUE")
+	for _, e := range es {
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", displayValue([]byte(e.Key)), e.Version, displayValue(e.Value))
+	}
+	return tw.Flush()
+}

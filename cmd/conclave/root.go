@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/conclave-dev/conclave/api/client"
+	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/config"
+)
+
+// env is the process environment the commands may read, injected so tests
+// do not depend on (or change) the real one.
+type env struct {
+	lookup func(string) (string, bool)
+	// newNode builds the agent's node; nil means cluster.New. Tests replace
+	// it to run the agent loop against an in-memory node.
+	newNode func(cfg config.Config, opts ...cluster.Option) (agentNode, error)
+}
+
+// run executes the command line args and returns the process exit code.
+func run(ctx context.Context, args []string, e env, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCmd(e)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "conclave: %s\n", oneLine(err.Error()))
+		return 1
+	}
+	return 0
+}
+
+// oneLine folds a multi-line error (config validation joins one line per
+// problem) so that a failure is always exactly one line on stderr.
+func oneLine(s string) string {
+	return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ")
+}
+
+func newRootCmd(e env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "conclave",
+		Short: "conclave cluster coordinator: agent and client commands",
+		// We print the one-line error ourselves; usage on every failed
+		// RPC would bury it.
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newAgentCmd(e),
+		newMembersCmd(e),
+		newRaftCmd(e),
+		newKVCmd(e),
+		newLeaveCmd(e),
+	)
+	return root
+}
+
+// clientFlags are the flags every client verb shares.
+type clientFlags struct {
+	addr    string
+	output  string
+	timeout time.Duration
+}
+
+const (
+	// defaultAddr is where an agent's gRPC API listens by default (DESIGN §11).
+	defaultAddr = "127.0.0.1:7940"
+	// defaultTimeout bounds a client call: long enough for a write to ride
+	// out a leader election, short enough that a dead agent is reported
+	// rather than waited on.
+	defaultTimeout = 10 * time.Second
+)
+
+// addClientFlags registers the shared flags on a verb group; persistent, so
+// they go before or after the sub-verb alike.
+func addClientFlags(cmd *cobra.Command, e env) *clientFlags {
+	f := &clientFlags{addr: defaultAddr, output: "table"}
+	if v, ok := e.lookup("CONCLAVE_ADDR"); ok && v != "" {
+		f.addr = v
+	}
+	fs := cmd.PersistentFlags()
+	fs.StringVar(&f.addr, "addr", f.addr, "gRPC address of the agent (env CONCLAVE_ADDR)")
+	fs.StringVarP(&f.output, "output", "o", f.output, "output format: table or json")
+	fs.DurationVar(&f.timeout, "timeout", defaultTimeout, "deadline for the whole call")
+	return f
+}
+
+// call dials the agent, runs fn under the timeout and closes the
+// connection. It also validates --output first, so a typo fails before any
+// side effect (a put) happens.
+func (f *clientFlags) call(cmd *cobra.Command, fn func(ctx context.Context, c *client.Client, p *printer) error) error {
+	p, err := newPrinter(cmd.OutOrStdout(), f.output)
+	if err != nil {
+		return err
+	}
+	if f.timeout <= 0 {
+		return fmt.Errorf("invalid --timeout %s: must be > 0", f.timeout)
+	}
+	c, err := client.New(f.addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+	defer cancel()
+	return fn(ctx, c, p)
+}

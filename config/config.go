@@ -1,0 +1,200 @@
+package config
+
+import (
+	"os"
+	"time"
+)
+
+// Config is the whole agent configuration file. The yaml tags are the keys an
+// operator writes; Parse refuses any other key.
+type Config struct {
+	Cluster ClusterConfig `yaml:"cluster"`
+	API     APIConfig     `yaml:"api"`
+	Log     LogConfig     `yaml:"log"`
+}
+
+// ClusterConfig is the node's identity, storage and the three subsystems that
+// talk to other nodes.
+type ClusterConfig struct {
+	// Enabled false runs the API on a node that never joins anyone.
+	Enabled bool `yaml:"enabled"`
+	// Name is the memberlist name and the Raft server ID; it must be unique
+	// among live nodes and stable across restarts (Raft state is keyed by it).
+	Name string `yaml:"name"`
+	// FailureDomain (zone, rack) spreads voters: the reconciler takes one
+	// voter per distinct domain before doubling up. "" is one shared domain.
+	FailureDomain string `yaml:"failure_domain"`
+	// DataDir holds Raft state under <data_dir>/_sys/raft.
+	DataDir    string           `yaml:"data_dir"`
+	Membership MembershipConfig `yaml:"membership"`
+	Internode  InternodeConfig  `yaml:"internode"`
+	Raft       RaftConfig       `yaml:"raft"`
+}
+
+// MembershipConfig configures gossip (memberlist, TCP and UDP on one port).
+type MembershipConfig struct {
+	// BindAddr is an IP literal: memberlist cannot bind a host name.
+	BindAddr string `yaml:"bind_addr"`
+	// BindPort 0 picks an ephemeral port (tests, --dev).
+	BindPort int `yaml:"bind_port"`
+	// AdvertiseAddr "" lets memberlist pick a private address of the host.
+	AdvertiseAddr string `yaml:"advertise_addr"`
+	// AdvertisePort 0 advertises the bound port.
+	AdvertisePort int `yaml:"advertise_port"`
+	// JoinAddrs are seeds, "host" or "host:port"; a bare host uses this
+	// node's bind port, and a DNS name stands for all its addresses.
+	JoinAddrs StringList `yaml:"join_addrs"`
+	// SecretFile names a file holding the base64 gossip key; read at start
+	// so the key stays out of the config file.
+	SecretFile string `yaml:"secret_file"`
+	// Secret is the base64 gossip key inline (16, 24 or 32 bytes: AES-128,
+	// -192 or -256). Exclusive with SecretFile.
+	Secret string `yaml:"secret"`
+}
+
+// InternodeConfig configures the node-to-node mesh (Raft RPC, forwarding,
+// process groups), a single TCP port advertised in gossip.
+type InternodeConfig struct {
+	// BindAddr "" means the same address as membership.bind_addr; see
+	// ClusterConfig.InternodeBindAddr.
+	BindAddr string `yaml:"bind_addr"`
+	// BindPort 0 takes the first free port of 7950-7959, then an ephemeral
+	// one; peers learn it from gossip, so it need not be fixed.
+	BindPort int `yaml:"bind_port"`
+	// AdvertiseAddr "" advertises the address gossip advertises.
+	AdvertiseAddr string `yaml:"advertise_addr"`
+}
+
+// RaftConfig shapes this node's part in the bounded Raft core (DESIGN §4, §5).
+type RaftConfig struct {
+	// BootstrapExpect: 0 never self-bootstraps, 1 bootstraps alone, N waits
+	// for N eligible peers expecting the same N.
+	BootstrapExpect int `yaml:"bootstrap_expect"`
+	// Role "client" keeps the node out of the Raft configuration for good;
+	// "auto" lets the reconciler choose voter, standby or client.
+	Role string `yaml:"role"`
+	// Eligible false also keeps the node out, but still counts as "auto" for
+	// everything else; useful to drain a node without changing its role.
+	Eligible bool `yaml:"eligible"`
+	// Priority ranks candidates, lower preferred; ties go by name.
+	Priority int `yaml:"priority"`
+	// MaxVoters is odd so a majority is well defined with no wasted seat.
+	MaxVoters int `yaml:"max_voters"`
+	// MaxStandbys caps the fully replicated non-voters kept warm for
+	// promotion; each costs the leader a replication stream.
+	MaxStandbys int `yaml:"max_standbys"`
+	// ReconcileDebounce batches a burst of membership events into one plan.
+	ReconcileDebounce Duration `yaml:"reconcile_debounce"`
+	// Stabilization is how long a node must be seen alive before it may be
+	// promoted, so a flapping node does not churn the voter set.
+	Stabilization Duration `yaml:"stabilization"`
+}
+
+// APIConfig gives the listen addresses of the application-facing servers.
+type APIConfig struct {
+	// GRPCAddr is host:port of the gRPC API. Loopback by default: exposing
+	// it is a deliberate operator decision while there are no ACLs.
+	GRPCAddr string `yaml:"grpc_addr"`
+	// HTTPAddr is host:port of metrics, health, REST and the status page.
+	HTTPAddr string `yaml:"http_addr"`
+}
+
+// LogConfig selects the zerolog level and output format.
+type LogConfig struct {
+	// Level is one of debug, info, warn, error.
+	Level string `yaml:"level"`
+	// Format json writes one object per line; console is for humans (--dev).
+	Format string `yaml:"format"`
+}
+
+// Default ports and addresses (DESIGN §11).
+const (
+	DefaultGossipPort = 7946
+	DefaultGRPCAddr   = "127.0.0.1:7940"
+	DefaultHTTPAddr   = "127.0.0.1:7941"
+	DefaultDataDir    = "/var/lib/conclave"
+	// fallbackName is the node name when the host name cannot be read.
+	fallbackName = "conclave"
+	// devName is Dev's node name: fixed, so a --dev node's identity and logs
+	// do not depend on the machine, and a --dev node never meets another.
+	devName = "dev"
+)
+
+// Role values for RaftConfig.Role.
+const (
+	RoleAuto   = "auto"
+	RoleClient = "client"
+)
+
+// Default returns a production configuration with every field set: what a
+// file that sets nothing means. Name is the host name ("conclave" if it
+// cannot be read).
+func Default() Config {
+	name, err := os.Hostname()
+	if err != nil || name == "" {
+		name = fallbackName
+	}
+	return Config{
+		Cluster: ClusterConfig{
+			Enabled:       true,
+			Name:          name,
+			FailureDomain: "",
+			DataDir:       DefaultDataDir,
+			Membership: MembershipConfig{
+				BindAddr: "0.0.0.0",
+				BindPort: DefaultGossipPort,
+			},
+			Internode: InternodeConfig{
+				// "" follows membership.bind_addr, so moving gossip to one
+				// interface moves the mesh with it.
+				BindAddr: "",
+				BindPort: 0,
+			},
+			Raft: RaftConfig{
+				BootstrapExpect:   0, // join only: never form a cluster by accident
+				Role:              RoleAuto,
+				Eligible:          true,
+				Priority:          100, // room either side to prefer or avoid nodes
+				MaxVoters:         5,   // tolerates two failures
+				MaxStandbys:       4,
+				ReconcileDebounce: Duration(2 * time.Second),
+				Stabilization:     Duration(10 * time.Second),
+			},
+		},
+		API: APIConfig{
+			GRPCAddr: DefaultGRPCAddr,
+			HTTPAddr: DefaultHTTPAddr,
+		},
+		Log: LogConfig{
+			Level:  "info",
+			Format: "json",
+		},
+	}
+}
+
+// Dev returns the configuration of `conclave agent --dev`: a single node named
+// "dev" that bootstraps alone, with loopback listeners, an ephemeral gossip
+// port and console logs. DataDir is "": the caller creates a throwaway
+// directory and sets it before Validate.
+func Dev() Config {
+	c := Default()
+	c.Cluster.Name = devName
+	c.Cluster.DataDir = ""
+	c.Cluster.Membership.BindAddr = "127.0.0.1"
+	c.Cluster.Membership.BindPort = 0
+	c.Cluster.Internode.BindAddr = "127.0.0.1"
+	c.Cluster.Raft.BootstrapExpect = 1
+	c.API.GRPCAddr = DefaultGRPCAddr
+	c.API.HTTPAddr = DefaultHTTPAddr
+	c.Log.Format = "console"
+	return c
+}
+
+// InternodeBindAddr is the address the mesh listens on: internode.bind_addr,
+// or membership.bind_addr when that is "".
+func (c ClusterConfig) InternodeBindAddr() string {
+	if c.Internode.BindAddr != "" {
+		return c.Internode.BindAddr
+	}
+	return c.Membership.BindAddr
+}

@@ -1,0 +1,227 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits checked by Validate.
+const (
+	// maxNameLen bounds cluster.name: it travels in every gossip message and
+	// memberlist's node metadata budget is small.
+	maxNameLen = 128
+	// maxFailureDomainLen bounds cluster.failure_domain for the same reason.
+	maxFailureDomainLen = 128
+	maxVotersLimit      = 9  // beyond 9 voters every write waits on more disks for no safety gain
+	maxStandbysLimit    = 16 // each standby is a full replication stream from the leader
+	maxPort             = 65535
+)
+
+// Validate checks ranges and cross-field rules and returns every problem
+// found, joined with errors.Join (a single *Error when there is one), each
+// wrapping ErrInvalid and reading "cluster.raft.max_voters: must be odd,
+// got 4". It never mutates c and does no I/O: the secret file is read by
+// GossipKey (Parse calls both).
+func (c Config) Validate() error {
+	return joinErrors(c.validate())
+}
+
+// problems collects Errors for one Validate run.
+type problems []*Error
+
+func (p *problems) add(key, format string, args ...any) {
+	*p = append(*p, &Error{Key: key, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (c Config) validate() []*Error {
+	var p problems
+	cl := c.Cluster
+
+	p.checkName("cluster.name", cl.Name)
+	if len(cl.FailureDomain) > maxFailureDomainLen {
+		p.add("cluster.failure_domain", "must be at most %d bytes, got %d", maxFailureDomainLen, len(cl.FailureDomain))
+	}
+	if cl.DataDir == "" {
+		p.add("cluster.data_dir", "must not be empty")
+	}
+
+	m := cl.Membership
+	p.checkIP("cluster.membership.bind_addr", m.BindAddr, false)
+	p.checkPort("cluster.membership.bind_port", m.BindPort)
+	p.checkIP("cluster.membership.advertise_addr", m.AdvertiseAddr, true)
+	p.checkPort("cluster.membership.advertise_port", m.AdvertisePort)
+	for i, a := range m.JoinAddrs {
+		if problem := checkJoinAddr(a); problem != "" {
+			p.add(fmt.Sprintf("cluster.membership.join_addrs[%d]", i), "%s", problem)
+		}
+	}
+	switch {
+	case m.Secret != "" && m.SecretFile != "":
+		p.add("cluster.membership.secret", "set either secret or secret_file, not both")
+	case m.Secret != "":
+		if _, problem, err := decodeKey(m.Secret); problem != "" {
+			p = append(p, &Error{Key: "cluster.membership.secret", Problem: problem, Err: err})
+		}
+	}
+
+	in := cl.Internode
+	p.checkIP("cluster.internode.bind_addr", in.BindAddr, true)
+	p.checkPort("cluster.internode.bind_port", in.BindPort)
+	if in.AdvertiseAddr != "" && !validHost(in.AdvertiseAddr) {
+		p.add("cluster.internode.advertise_addr", "want an IP address or host name without a port, got %q", in.AdvertiseAddr)
+	}
+
+	p.checkRaft(cl.Raft)
+
+	p.checkListen("api.grpc_addr", c.API.GRPCAddr)
+	p.checkListen("api.http_addr", c.API.HTTPAddr)
+
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("log.level", "must be one of debug, info, warn, error; got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		p.add("log.format", "must be one of json, console; got %q", c.Log.Format)
+	}
+	return p
+}
+
+func (p *problems) checkRaft(r RaftConfig) {
+	switch r.Role {
+	case RoleAuto, RoleClient:
+	default:
+		p.add("cluster.raft.role", "must be one of auto, client; got %q", r.Role)
+	}
+	votersOK := false
+	switch {
+	case r.MaxVoters < 1 || r.MaxVoters > maxVotersLimit:
+		p.add("cluster.raft.max_voters", "must be between 1 and %d, got %d", maxVotersLimit, r.MaxVoters)
+	case r.MaxVoters%2 == 0:
+		p.add("cluster.raft.max_voters", "must be odd, got %d", r.MaxVoters)
+	default:
+		votersOK = true
+	}
+	switch {
+	case r.BootstrapExpect < 0:
+		p.add("cluster.raft.bootstrap_expect", "must be >= 0, got %d", r.BootstrapExpect)
+	case r.BootstrapExpect > 0 && r.Role == RoleClient:
+		// A client is never in the Raft configuration, so it cannot be one
+		// of the N that bootstrap; Consul refuses the same combination.
+		p.add("cluster.raft.bootstrap_expect", "must be 0 when role is client, got %d", r.BootstrapExpect)
+	case votersOK && r.BootstrapExpect > r.MaxVoters:
+		// Bootstrap makes all N voters at once; more than max_voters would
+		// start the cluster in a shape the reconciler immediately undoes.
+		p.add("cluster.raft.bootstrap_expect", "must be at most max_voters (%d), got %d", r.MaxVoters, r.BootstrapExpect)
+	}
+	if r.Priority < 0 {
+		p.add("cluster.raft.priority", "must be >= 0, got %d", r.Priority)
+	}
+	if r.MaxStandbys < 0 || r.MaxStandbys > maxStandbysLimit {
+		p.add("cluster.raft.max_standbys", "must be between 0 and %d, got %d", maxStandbysLimit, r.MaxStandbys)
+	}
+	if r.ReconcileDebounce <= 0 {
+		p.add("cluster.raft.reconcile_debounce", "must be > 0, got %s", r.ReconcileDebounce)
+	}
+	if r.Stabilization < 0 {
+		p.add("cluster.raft.stabilization", "must be >= 0, got %s", r.Stabilization)
+	}
+}
+
+func (p *problems) checkName(key, name string) {
+	switch {
+	case name == "":
+		p.add(key, "must not be empty")
+	case len(name) > maxNameLen:
+		p.add(key, "must be at most %d bytes, got %d", maxNameLen, len(name))
+	case !utf8.ValidString(name):
+		p.add(key, "must be valid UTF-8, got %q", name)
+	case strings.ContainsFunc(name, func(r rune) bool {
+		return r == '/' || unicode.IsSpace(r) || !unicode.IsPrint(r)
+	}):
+		// '/' separates node and session in a PID (<node>/<session>).
+		p.add(key, "must not contain whitespace, '/' or control characters, got %q", name)
+	}
+}
+
+func (p *problems) checkPort(key string, port int) {
+	if port < 0 || port > maxPort {
+		p.add(key, "must be between 0 and %d, got %d", maxPort, port)
+	}
+}
+
+// checkIP requires an IP literal: memberlist binds and advertises only IPs.
+func (p *problems) checkIP(key, addr string, emptyOK bool) {
+	if addr == "" {
+		if !emptyOK {
+			p.add(key, "must not be empty")
+		}
+		return
+	}
+	if net.ParseIP(addr) == nil {
+		p.add(key, "want an IP address, got %q", addr)
+	}
+}
+
+// checkListen requires host:port with a numeric port; an empty host listens
+// on all interfaces and port 0 picks a free one (tests).
+func (p *problems) checkListen(key, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.add(key, "want host:port, got %q", addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > maxPort {
+		p.add(key, "want a port between 0 and %d, got %q", maxPort, port)
+		return
+	}
+	if host != "" && !validHost(host) {
+		p.add(key, "want an IP address or host name before the port, got %q", host)
+	}
+}
+
+// checkJoinAddr accepts "host" or "host:port"; memberlist gives a bare host
+// the local gossip port.
+func checkJoinAddr(a string) string {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		// A bare host, or a bare IPv6 address ("fd00::1").
+		if validHost(a) {
+			return ""
+		}
+		return fmt.Sprintf("want host or host:port, got %q", a)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > maxPort {
+		return fmt.Sprintf("want a port between 1 and %d, got %q", maxPort, port)
+	}
+	if !validHost(host) {
+		return fmt.Sprintf("want an IP address or host name before the port, got %q", host)
+	}
+	return ""
+}
+
+// validHost accepts an IP literal or something shaped like a DNS name. It
+// does not resolve: names may only exist once the network is up.
+func validHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, r := range h {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9',
+			r == '-', r == '.', r == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,28 @@
+package gossip
+
+import "errors"
+
+// Sentinel errors. Callers test them with errors.Is; the returned errors wrap
+// them with the detail (field name, size, peer).
+var (
+	// ErrInvalidConfig is wrapped by Config.Validate with the offending field.
+	ErrInvalidConfig = errors.New("gossip: invalid config")
+	// ErrMetaTooLarge: an encoded Meta would not fit memberlist.MetaMaxSize.
+	ErrMetaTooLarge = errors.New("gossip: meta too large")
+	// ErrMetaMalformed: bytes received as node meta do not decode.
+	ErrMetaMalformed = errors.New("gossip: malformed meta")
+	// ErrMetaVersion: node meta of a format version this build cannot read.
+	ErrMetaVersion = errors.New("gossip: unsupported meta version")
+	// ErrForeignCluster: a peer advertises a cluster ID other than ours.
+	ErrForeignCluster = errors.New("gossip: peer belongs to another cluster")
+	// ErrJoinFailed: no join address could be contacted.
+	ErrJoinFailed = errors.New("gossip: join failed")
+	// ErrBroadcastTimeout: a meta update or leave was applied locally but its
+	// broadcast did not go out before the deadline; gossip and push/pull will
+	// still spread it.
+	ErrBroadcastTimeout = errors.New("gossip: broadcast timed out")
+	// ErrShutdown: the Membership has been shut down.
+	ErrShutdown = errors.New("gossip: shut down")
+	// ErrFiltered: a stream dial refused by the test packet filter.
+	ErrFiltered = errors.New("gossip: address blocked by packet filter")
+)

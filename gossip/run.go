@@ -1,0 +1,186 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+)
+
+// Run joins the cluster through Config.JoinAddrs and keeps this node in it:
+// the initial join retries with exponential backoff (RetryJoinMin doubling up
+// to RetryJoinMax, with jitter so seeds restarted together do not retry in
+// lockstep) until another live member is seen; afterwards, whenever this node
+// is the only live member it knows (a healed partition, every peer
+// restarted), it tries the seeds again every RejoinInterval. Without
+// JoinAddrs it only waits. Run returns nil when ctx is done or the Membership
+// is shut down.
+func (m *Membership) Run(ctx context.Context) error {
+	m.lifeMu.RLock()
+	if m.shut {
+		m.lifeMu.RUnlock()
+		return nil
+	}
+	m.runWG.Add(1)
+	m.lifeMu.RUnlock()
+	defer m.runWG.Done()
+
+	seeds := m.seeds()
+	if len(seeds) == 0 {
+		m.wait(ctx, -1)
+		return nil
+	}
+	delay := m.cfg.RetryJoinMin
+	for attempt := 1; ; attempt++ {
+		n, err := m.join(ctx, seeds)
+		if m.stopped(ctx) {
+			return nil
+		}
+		if err == nil {
+			m.counters.joins.Add(1)
+			m.log.Info().Int("contacted", n).Int("attempt", attempt).Msg("joined cluster")
+			break
+		}
+		m.counters.joinFailures.Add(1)
+		wait := jitter(delay)
+		m.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("join failed")
+		if !m.wait(ctx, wait) {
+			return nil
+		}
+		delay = min(2*delay, m.cfg.RetryJoinMax)
+	}
+	if m.cfg.RejoinInterval == 0 {
+		m.wait(ctx, -1)
+		return nil
+	}
+	for m.wait(ctx, m.cfg.RejoinInterval) {
+		if m.left.Load() || m.ml.NumMembers() > 1 {
+			continue
+		}
+		n, err := m.join(ctx, seeds)
+		if m.stopped(ctx) {
+			return nil
+		}
+		if err != nil {
+			m.counters.joinFailures.Add(1)
+			m.log.Warn().Err(err).Msg("alone, rejoin failed")
+			continue
+		}
+		m.counters.rejoins.Add(1)
+		m.log.Info().Int("contacted", n).Msg("rejoined cluster")
+	}
+	return nil
+}
+
+// Join contacts addrs (host:port; DNS names resolve to all their addresses)
+// and merges state with every one reached. It returns how many were reached,
+// and an error wrapping ErrJoinFailed (and ErrForeignCluster when the
+// cluster-ID guard refused) when none was. ctx is checked between addresses;
+// one address takes at most Config.TCPTimeout.
+func (m *Membership) Join(ctx context.Context, addrs []string) (int, error) {
+	n, err := m.join(ctx, addrs)
+	if err == nil {
+		m.counters.joins.Add(1)
+	}
+	return n, err
+}
+
+// join is Join without counting. Success means at least one address other
+// than our own was reached and we now see another live member: a join that
+// only reached ourselves (our address in a shared seed list) is a failure.
+func (m *Membership) join(ctx context.Context, addrs []string) (int, error) {
+	total := 0
+	var errs []error
+	for _, a := range addrs {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		if m.stopped(ctx) {
+			return total, ErrShutdown
+		}
+		if a == m.local {
+			continue
+		}
+		n, err := m.ml.Join([]string{a})
+		total += n
+		if err != nil {
+			errs = append(errs, restoreSentinel(err, ErrForeignCluster))
+		}
+	}
+	if total == 0 || m.ml.NumMembers() < 2 {
+		if len(errs) == 0 {
+			errs = append(errs, errors.New("no other live member reached"))
+		}
+		return total, fmt.Errorf("%w: %w", ErrJoinFailed, errors.Join(errs...))
+	}
+	return total, nil
+}
+
+// restoreSentinel re-attaches sentinel to err when memberlist flattened it
+// into text (it wraps delegate errors with %v), so callers can tell a
+// foreign cluster from an unreachable seed with errors.Is.
+func restoreSentinel(err, sentinel error) error {
+	if strings.Contains(err.Error(), sentinel.Error()) {
+		return withSentinel{err, sentinel}
+	}
+	return err
+}
+
+type withSentinel struct {
+	error
+	sentinel error
+}
+
+func (w withSentinel) Unwrap() []error { return []error{w.error, w.sentinel} }
+
+// seeds is JoinAddrs without our own advertised address, so a seed list
+// shared by every node does not make a lone seed "join" itself.
+func (m *Membership) seeds() []string {
+	out := make([]string, 0, len(m.cfg.JoinAddrs))
+	for _, a := range m.cfg.JoinAddrs {
+		if a != m.local {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (m *Membership) stopped(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait sleeps for d (forever when d < 0) and reports whether Run should go
+// on: false once ctx is done or the Membership shut down.
+func (m *Membership) wait(ctx context.Context, d time.Duration) bool {
+	var timer <-chan time.Time
+	if d >= 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-m.done:
+		return false
+	case <-timer:
+		return true
+	}
+}
+
+// jitter spreads d over [d/2, d].
+func jitter(d time.Duration) time.Duration {
+	if d < 2 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}

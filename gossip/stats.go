@@ -1,0 +1,49 @@
+package gossip
+
+import "sync/atomic"
+
+// Stats are cumulative counters since New, for metrics and tests.
+type Stats struct {
+	// MalformedMeta: peer meta that failed to decode (on join or update).
+	MalformedMeta uint64
+	// RejectedForeign: alive messages and merges refused by the cluster-ID guard.
+	RejectedForeign uint64
+	// DroppedEvents: events not delivered because a subscriber's buffer was full.
+	DroppedEvents uint64
+	// DuplicateName: reports of two nodes claiming one name.
+	DuplicateName uint64
+	// Joins: successful initial joins by Run, plus successful Join calls.
+	Joins uint64
+	// Rejoins: successful rejoins by Run after finding itself alone.
+	Rejoins uint64
+	// JoinFailures: join attempts that reached no seed.
+	JoinFailures uint64
+	// FilteredPackets: packets dropped and dials refused by the packet filter.
+	FilteredPackets uint64
+}
+
+// counters is the live, lock-free form of Stats; delegates bump it from
+// memberlist goroutines.
+type counters struct {
+	malformedMeta   atomic.Uint64
+	rejectedForeign atomic.Uint64
+	droppedEvents   atomic.Uint64
+	duplicateName   atomic.Uint64
+	joins           atomic.Uint64
+	rejoins         atomic.Uint64
+	joinFailures    atomic.Uint64
+	filteredPackets atomic.Uint64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		MalformedMeta:   c.malformedMeta.Load(),
+		RejectedForeign: c.rejectedForeign.Load(),
+		DroppedEvents:   c.droppedEvents.Load(),
+		DuplicateName:   c.duplicateName.Load(),
+		Joins:           c.joins.Load(),
+		Rejoins:         c.rejoins.Load(),
+		JoinFailures:    c.joinFailures.Load(),
+		FilteredPackets: c.filteredPackets.Load(),
+	}
+}

@@ -1,0 +1,131 @@
+package gossip
+
+import (
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+// partition is a symmetric, switchable packet filter shared by test nodes:
+// while cut, the listed addresses cannot reach each other.
+type partition struct {
+	mu      sync.RWMutex
+	blocked map[string]bool
+}
+
+func (p *partition) filter() func(string) bool {
+	return func(addr string) bool {
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+		return !p.blocked[addr]
+	}
+}
+
+func (p *partition) cut(addrs ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.blocked = map[string]bool{}
+	for _, a := range addrs {
+		p.blocked[a] = true
+	}
+}
+
+func (p *partition) heal() { p.cut() }
+
+func TestPacketFilterPartitionAndHeal(t *testing.T) {
+	var pa, pb partition // each node's own filter: a blocks b, b blocks a
+	a := startNode(t, "a", nodeOpt{opts: []Option{WithPacketFilter(pa.filter())}})
+	b := startNode(t, "b", nodeOpt{cfg: joinTo(a.LocalAddr()), opts: []Option{WithPacketFilter(pb.filter())}})
+	run(t, a)
+	run(t, b)
+	waitFor(t, converge, "a and b see each other", func() bool { return sees(a, "b", StateAlive) && sees(b, "a", StateAlive) })
+
+	pa.cut(b.LocalAddr())
+	pb.cut(a.LocalAddr())
+	waitFor(t, converge, "each sees the other dead", func() bool { return sees(a, "b", StateDead) && sees(b, "a", StateDead) })
+	if a.Stats().FilteredPackets == 0 || b.Stats().FilteredPackets == 0 {
+		t.Fatalf("filter dropped nothing: a %+v, b %+v", a.Stats(), b.Stats())
+	}
+	// Only the filtered peer is cut off: a third node still reaches a.
+	c := startNode(t, "c", nodeOpt{cfg: joinTo(a.LocalAddr())})
+	run(t, c)
+	waitFor(t, converge, "a sees c", func() bool { return sees(a, "c", StateAlive) })
+
+	pa.heal()
+	pb.heal()
+	// b is alone (it sees a dead and never met c): its Run rejoins through a,
+	// unless gossip a still sends to the dead gets there first. Either way
+	// the three merge.
+	waitFor(t, converge, "merged again", func() bool {
+		return sees(a, "b", StateAlive) && sees(b, "a", StateAlive) && sees(b, "c", StateAlive)
+	})
+}
+
+// freePort finds a port free for both TCP and UDP on 127.0.0.1 and releases
+// it, for a node that must start later on a known address.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		_ = ln.Close()
+		if err == nil {
+			_ = pc.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both TCP and UDP")
+	return 0
+}
+
+func TestRunRetriesUntilSeedAppears(t *testing.T) {
+	port := freePort(t)
+	seedAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	b := startNode(t, "b", nodeOpt{cfg: joinTo(seedAddr)})
+	run(t, b)
+	// Deterministic ordering instead of a sleep: the seed starts only after
+	// b has demonstrably failed and retried.
+	waitFor(t, converge, "b fails to join twice", func() bool { return b.Stats().JoinFailures >= 2 })
+	if b.Stats().Joins != 0 || b.NumAlive() != 1 {
+		t.Fatalf("b joined a seed that does not exist: %+v", b.Stats())
+	}
+
+	seed := startNode(t, "seed", nodeOpt{cfg: func(c *Config) { c.BindPort = port }})
+	if seed.LocalAddr() != seedAddr {
+		t.Fatalf("seed at %s, want %s", seed.LocalAddr(), seedAddr)
+	}
+	waitFor(t, converge, "b and seed see each other", func() bool {
+		return sees(b, "seed", StateAlive) && sees(seed, "b", StateAlive)
+	})
+	if got := b.Stats().Joins; got != 1 {
+		t.Fatalf("b Joins = %d, want 1", got)
+	}
+}
+
+// TestRunRejoinsWhenAlone: b's seeds are the first seed and a free port.
+// The first seed dies; a new node starts on the other port. It knows nobody
+// and b never gossiped to its address, so only b's rejoin can merge them.
+func TestRunRejoinsWhenAlone(t *testing.T) {
+	seed := startNode(t, "seed", nodeOpt{})
+	port := freePort(t)
+	b := startNode(t, "b", nodeOpt{cfg: joinTo(seed.LocalAddr(), net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))})
+	run(t, b)
+	waitFor(t, converge, "b joined", func() bool { return sees(b, "seed", StateAlive) })
+	if err := seed.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, converge, "b sees the seed dead", func() bool { return sees(b, "seed", StateDead) })
+
+	seed2 := startNode(t, "seed2", nodeOpt{cfg: func(c *Config) { c.BindPort = port }})
+	waitFor(t, converge, "b rejoined through seed2", func() bool {
+		return sees(b, "seed2", StateAlive) && sees(seed2, "b", StateAlive)
+	})
+	if s := b.Stats(); s.Rejoins != 1 || s.Joins != 1 {
+		t.Fatalf("b stats %+v, want one join and one rejoin", s)
+	}
+}

@@ -1,0 +1,205 @@
+package internode
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/hashicorp/yamux"
+	"github.com/rs/zerolog"
+)
+
+// Handler serves one request of a request/reply or one-way class. It runs on
+// its own goroutine, concurrently with other calls; req is the handler's to
+// keep. ctx is cancelled when the mesh closes or the peer's session ends;
+// Peer(ctx) names the sender. The returned reply is sent and not retained;
+// a returned error reaches Request's caller as *RemoteError (its text only).
+// For Send, the reply and error are dropped (the error is counted).
+type Handler func(ctx context.Context, req []byte) ([]byte, error)
+
+// Mesh is one node's end of the internode mesh: the listener, the yamux
+// sessions to and from peers, and the per-class handlers and stream layers.
+type Mesh struct {
+	cfg      Config
+	log      zerolog.Logger
+	gate     func(addr string) error
+	ln       net.Listener
+	addr     string // advertised host:port
+	preamble []byte // what we write on every connection we dial
+	ymx      *yamux.Config
+
+	// ctx is cancelled by Close: it aborts dials and preambles, stops
+	// hand-offs, and is the parent of every handler's ctx.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // every goroutine the mesh starts
+	closeOnce sync.Once
+
+	regMu    sync.RWMutex
+	handlers [maxClasses]Handler
+	layers   [maxClasses]*StreamLayer
+
+	mu     sync.Mutex
+	closed bool
+	out    map[string]*outPeer       // by the peer's address as we dial it
+	in     map[*yamux.Session]string // inbound session -> peer's advertised address
+
+	st  counters
+	lim struct{ preamble, frame, class, accept limiter }
+}
+
+// New validates cfg, binds the listener and starts accepting. The mesh
+// serves streams as soon as it returns; register handlers and stream layers
+// before telling peers the address.
+func New(cfg Config, opts ...Option) (*Mesh, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := options{log: zerolog.Nop()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	host, err := advertiseHost(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := listen(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("internode: listen on %s: %w", cfg.BindAddr, err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	m := &Mesh{
+		cfg:  cfg,
+		gate: o.gate,
+		ln:   ln,
+		addr: net.JoinHostPort(host, strconv.Itoa(port)),
+		out:  make(map[string]*outPeer),
+		in:   make(map[*yamux.Session]string),
+	}
+	m.log = o.log.With().Str("component", "internode").Str("addr", m.addr).Logger()
+	m.preamble = makePreamble(m.addr)
+	m.ymx = yamuxConfig(cfg, m.log)
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+
+	m.wg.Add(1)
+	go m.acceptLoop()
+	m.log.Info().Str("bind", ln.Addr().String()).Msg("mesh listening")
+	return m, nil
+}
+
+// yamuxConfig keeps yamux's defaults (256-stream accept backlog, 256 KiB
+// windows, 10 s connection write timeout, 75 s stream open timeout) except
+// the keepalive, which we want shorter, and the stream close timeout: yamux
+// waits 5 minutes for a peer to acknowledge a close, we reset the stream
+// after StreamIdleTimeout so that a stuck peer's streams do not pile up.
+func yamuxConfig(cfg Config, log zerolog.Logger) *yamux.Config {
+	y := yamux.DefaultConfig()
+	y.KeepAliveInterval = cfg.KeepAliveInterval
+	y.StreamCloseTimeout = cfg.StreamIdleTimeout
+	y.LogOutput = nil
+	y.Logger = yamuxLogger{log: log}
+	return y
+}
+
+// Addr returns the advertised host:port peers dial (and Raft's address for
+// this node).
+func (m *Mesh) Addr() string { return m.addr }
+
+// Handle registers h for class c. Call it before traffic of that class
+// arrives; until then such streams are refused as unknown. Registering a
+// class twice, or one that has a StreamLayer, is a programming error and
+// panics.
+func (m *Mesh) Handle(c Class, h Handler) {
+	if !c.valid() || h == nil {
+		panic(fmt.Sprintf("internode: Handle(%v): invalid class or nil handler", c))
+	}
+	m.regMu.Lock()
+	defer m.regMu.Unlock()
+	if m.handlers[c] != nil || m.layers[c] != nil {
+		panic(fmt.Sprintf("internode: Handle(%v): class already registered", c))
+	}
+	m.handlers[c] = h
+}
+
+// handler returns what serves class c: a handler or a stream layer, or
+// neither.
+func (m *Mesh) handler(c Class) (Handler, *StreamLayer) {
+	m.regMu.RLock()
+	defer m.regMu.RUnlock()
+	return m.handlers[c], m.layers[c]
+}
+
+// ClosePeer closes every session to and from addr (the peer's advertised
+// address), which kills their streams, and aborts a dial to it in progress.
+// The next use of addr dials afresh.
+func (m *Mesh) ClosePeer(addr string) {
+	var sessions []*yamux.Session
+	m.mu.Lock()
+	if p := m.out[addr]; p != nil {
+		p.cancel()
+		if p.sess != nil {
+			sessions = append(sessions, p.sess)
+		}
+		delete(m.out, addr)
+	}
+	for s, peer := range m.in {
+		if peer == addr {
+			sessions = append(sessions, s)
+		}
+	}
+	m.mu.Unlock()
+	for _, s := range sessions {
+		_ = s.Close()
+	}
+	if len(sessions) > 0 {
+		m.log.Debug().Str("peer", addr).Int("sessions", len(sessions)).Msg("peer sessions closed")
+	}
+}
+
+// Close stops accepting, closes every session and stream layer, cancels
+// handlers' contexts and waits for every goroutine the mesh started.
+// Handlers must return once their ctx is cancelled. Idempotent.
+func (m *Mesh) Close() error {
+	m.closeOnce.Do(func() {
+		var sessions []*yamux.Session
+		m.mu.Lock()
+		m.closed = true
+		for _, p := range m.out {
+			p.cancel()
+			if p.sess != nil {
+				sessions = append(sessions, p.sess)
+			}
+		}
+		for s := range m.in {
+			sessions = append(sessions, s)
+		}
+		m.mu.Unlock()
+
+		m.cancel()
+		_ = m.ln.Close()
+		for _, s := range sessions {
+			_ = s.Close()
+		}
+		m.regMu.RLock()
+		for _, l := range m.layers {
+			if l != nil {
+				_ = l.Close()
+			}
+		}
+		m.regMu.RUnlock()
+		m.wg.Wait()
+		m.log.Info().Msg("mesh closed")
+	})
+	return nil
+}
+
+type peerKey struct{}
+
+// Peer returns the advertised address of the node that sent the request a
+// Handler is serving, or "" if ctx is not a handler's.
+func Peer(ctx context.Context) string {
+	s, _ := ctx.Value(peerKey{}).(string)
+	return s
+}

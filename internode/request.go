@@ -1,0 +1,215 @@
+package internode
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// aLongTimeAgo is a deadline in the past: setting it unblocks a pending
+// Read or Write at once. Request uses it to honour ctx cancellation.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// Request sends req to the handler of class c on the peer at addr and waits
+// for its reply, as long as ctx allows (cancellation closes the stream).
+// A handler error comes back as *RemoteError. Errors wrapping ErrNotSent
+// mean the handler certainly did not run; ErrUnknownClass and
+// ErrFrameTooLarge say the peer refused. The reply is the caller's.
+func (m *Mesh) Request(ctx context.Context, addr string, c Class, req []byte) ([]byte, error) {
+	reply, err := m.request(ctx, addr, c, req)
+	if err != nil {
+		var re *RemoteError
+		if errors.As(err, &re) {
+			return nil, re
+		}
+		return nil, fmt.Errorf("internode: request %v to %s: %w", c, addr, err)
+	}
+	return reply, nil
+}
+
+func (m *Mesh) request(ctx context.Context, addr string, c Class, req []byte) ([]byte, error) {
+	sc, err := m.start(ctx, addr, c, req)
+	if err != nil {
+		return nil, err
+	}
+	defer sc.Close()
+	stop := context.AfterFunc(ctx, func() { _ = sc.SetDeadline(aLongTimeAgo) })
+	defer stop()
+
+	if err := sc.writeFrame(byte(c), req); err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	br := bufio.NewReaderSize(sc, 64)
+	status, err := br.ReadByte()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = ErrNoReply
+		}
+		return nil, ctxErr(ctx, err)
+	}
+	body, err := readFrame(br, m.cfg.MaxFrameSize)
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+		case errors.Is(err, ErrFrameTooLarge):
+			m.st.oversize.Add(1)
+		case errors.Is(err, ErrMalformed):
+			m.st.malformed.Add(1)
+		}
+		return nil, ctxErr(ctx, fmt.Errorf("reply: %w", err))
+	}
+	switch status {
+	case statusOK:
+		return body, nil
+	case statusError:
+		return nil, &RemoteError{Msg: string(body)}
+	case statusRefused:
+		if err := refusal(body); err != nil {
+			return nil, err
+		}
+	}
+	m.st.malformed.Add(1)
+	return nil, fmt.Errorf("%w: reply status %d", ErrMalformed, status)
+}
+
+// refusal maps a statusRefused payload to its error, or nil if unknown.
+func refusal(body []byte) error {
+	if len(body) != 1 {
+		return nil
+	}
+	switch body[0] {
+	case refuseUnknownClass:
+		return fmt.Errorf("%w: %w: peer has no handler for it", ErrNotSent, ErrUnknownClass)
+	case refuseTooLarge:
+		return fmt.Errorf("%w: %w: peer refused the request", ErrNotSent, ErrFrameTooLarge)
+	case refuseReplyTooLarge:
+		return fmt.Errorf("%w: the handler's reply exceeds the peer's limit", ErrFrameTooLarge)
+	}
+	return nil
+}
+
+// Send delivers msg to the handler of class c on the peer at addr without
+// waiting for it to run: it returns once msg is written. The handler's
+// reply and error are dropped at the peer. Delivery is best effort: a nil
+// error means written to the session, not handled.
+func (m *Mesh) Send(ctx context.Context, addr string, c Class, msg []byte) error {
+	if err := m.send(ctx, addr, c, msg); err != nil {
+		return fmt.Errorf("internode: send %v to %s: %w", c, addr, err)
+	}
+	return nil
+}
+
+func (m *Mesh) send(ctx context.Context, addr string, c Class, msg []byte) error {
+	sc, err := m.start(ctx, addr, c, msg)
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	stop := context.AfterFunc(ctx, func() { _ = sc.SetDeadline(aLongTimeAgo) })
+	defer stop()
+	return ctxErr(ctx, sc.writeFrame(byte(c)|oneWay, msg))
+}
+
+// start checks what can be checked locally and opens the stream.
+func (m *Mesh) start(ctx context.Context, addr string, c Class, p []byte) (*streamConn, error) {
+	if !c.valid() {
+		return nil, fmt.Errorf("%w: %w: %d is not a class", ErrNotSent, ErrUnknownClass, byte(c))
+	}
+	if len(p) > m.cfg.MaxFrameSize {
+		return nil, fmt.Errorf("%w: %w: %d bytes, limit %d", ErrNotSent, ErrFrameTooLarge, len(p), m.cfg.MaxFrameSize)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
+	}
+	return m.openStream(ctx, addr, c)
+}
+
+// writeFrame writes the class byte and a frame in one write: one yamux
+// data frame for small messages, right behind the stream's SYN.
+func (s *streamConn) writeFrame(head byte, p []byte) error {
+	buf := make([]byte, 0, 1+maxVarintLen+len(p))
+	buf = append(buf, head)
+	buf = appendFrame(buf, p)
+	_, err := s.Write(buf)
+	return err
+}
+
+// ctxErr prefers ctx's error: once ctx is done, the stream error is just
+// the deadline we set to unblock it.
+func ctxErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// serveRequest reads one request frame, runs h and, unless one-way, writes
+// the reply. The stream carries exactly one request.
+func (m *Mesh) serveRequest(ctx context.Context, sc *streamConn, h Handler, oneway bool) {
+	defer sc.Close()
+	req, err := readFrame(bufio.NewReaderSize(sc, 64), m.cfg.MaxFrameSize)
+	if err != nil {
+		switch {
+		case errors.Is(err, ErrFrameTooLarge):
+			n := m.st.oversize.Add(1)
+			if m.lim.frame.allow() {
+				m.log.Warn().Str("peer", Peer(ctx)).Err(err).Uint64("total", n).Msg("oversize frame refused")
+			}
+			if !oneway {
+				m.writeReply(sc, statusRefused, []byte{refuseTooLarge})
+			}
+		case isClosedErr(sc.Stream, err):
+		default:
+			m.malformed(ctx, err)
+		}
+		return
+	}
+	_ = sc.SetReadDeadline(time.Time{})
+	if oneway {
+		// Close first: the sender is not waiting, and its stream is freed
+		// while the handler runs.
+		_ = sc.Close()
+	}
+	reply, err := h(ctx, req)
+	if err != nil {
+		n := m.st.handlerErrors.Add(1)
+		m.log.Debug().Str("peer", Peer(ctx)).Err(err).Uint64("total", n).Msg("handler failed")
+		if oneway {
+			return
+		}
+		msg := err.Error()
+		if len(msg) > m.cfg.MaxFrameSize {
+			msg = msg[:m.cfg.MaxFrameSize]
+		}
+		m.writeReply(sc, statusError, []byte(msg))
+		return
+	}
+	if oneway {
+		return
+	}
+	if len(reply) > m.cfg.MaxFrameSize {
+		n := m.st.oversize.Add(1)
+		if m.lim.frame.allow() {
+			m.log.Warn().Str("peer", Peer(ctx)).Int("bytes", len(reply)).
+				Int("limit", m.cfg.MaxFrameSize).Uint64("total", n).Msg("oversize reply refused")
+		}
+		m.writeReply(sc, statusRefused, []byte{refuseReplyTooLarge})
+		return
+	}
+	m.writeReply(sc, statusOK, reply)
+}
+
+// writeReply writes a reply frame, giving up after StreamIdleTimeout: a
+// peer that stopped reading must not pin this goroutine.
+func (m *Mesh) writeReply(sc *streamConn, status byte, body []byte) {
+	_ = sc.SetWriteDeadline(time.Now().Add(m.cfg.StreamIdleTimeout))
+	if err := sc.writeFrame(status, body); err != nil && !isClosedErr(sc.Stream, err) {
+		m.log.Debug().Err(err).Msg("reply not written")
+	}
+}

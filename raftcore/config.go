@@ -1,0 +1,140 @@
+package raftcore
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config holds everything raftcore needs to run one Raft server.
+type Config struct {
+	// NodeID is the Raft server ID: the node name, unique in the cluster.
+	NodeID string
+	// Dir holds the bolt log/stable store, snapshots and the cluster ID.
+	// cluster passes <data_dir>/_sys/raft.
+	Dir string
+	// BootstrapExpect: 0 never self-bootstrap; 1 bootstrap at once as the
+	// only voter; N wait for exactly N pre-bootstrap peers (DESIGN §5).
+	BootstrapExpect int
+	// Eligible nodes may be voters. A node that is not eligible still runs
+	// Raft so that it can forward, but is never added to the configuration.
+	Eligible bool
+	// MaxVoters caps how many voters the leader adds as nodes join. Odd.
+	MaxVoters int
+
+	// BootstrapWindow is how long the same N pre-bootstrap peers must be
+	// seen, continuously, before bootstrapping: long enough that every node
+	// sees the same set. 3 s (DESIGN §14).
+	BootstrapWindow time.Duration
+	// BootstrapPoll is how often the bootstrap condition is checked. 1 s.
+	BootstrapPoll time.Duration
+	// RefusalLogInterval spaces out the "not bootstrapping because" lines. 5 s.
+	RefusalLogInterval time.Duration
+	// ReconcileInterval is the leader's periodic pass over the membership
+	// view (adds joined nodes, updates changed addresses). 1 s.
+	ReconcileInterval time.Duration
+	// ApplyTimeout bounds how long a write (or a read that needs the leader)
+	// waits for a leader and quorum before failing Unavailable. 5 s.
+	ApplyTimeout time.Duration
+
+	// Raft timings, passed to hashicorp/raft. The defaults are raft's own
+	// (1 s heartbeat and election timeouts, 500 ms lease): a follower that
+	// hears nothing for 1-2 s starts an election.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	// SnapshotThreshold is how many log entries since the last snapshot
+	// trigger a new one; SnapshotInterval how often that is checked.
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	// TrailingLogs entries are kept after a snapshot so slow followers can
+	// catch up from the log instead of a snapshot.
+	TrailingLogs uint64
+	// SnapshotsRetained is how many snapshot files are kept on disk.
+	SnapshotsRetained int
+	// MaxAppendEntries bounds entries per AppendEntries RPC and per batch.
+	MaxAppendEntries int
+}
+
+// DefaultConfig returns production settings. NodeID and Dir must be set.
+func DefaultConfig() Config {
+	return Config{
+		Eligible:           true,
+		MaxVoters:          5,
+		BootstrapWindow:    3 * time.Second,
+		BootstrapPoll:      time.Second,
+		RefusalLogInterval: 5 * time.Second,
+		ReconcileInterval:  time.Second,
+		ApplyTimeout:       5 * time.Second,
+		HeartbeatTimeout:   time.Second,
+		ElectionTimeout:    time.Second,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
+		CommitTimeout:      50 * time.Millisecond,
+		SnapshotThreshold:  8192,
+		SnapshotInterval:   2 * time.Minute,
+		TrailingLogs:       10240,
+		SnapshotsRetained:  2,
+		MaxAppendEntries:   64,
+	}
+}
+
+// DefaultLocalConfig returns fast timings for in-process clusters on one
+// machine (tests). They still leave room for the race detector on 2 cores.
+func DefaultLocalConfig() Config {
+	c := DefaultConfig()
+	c.BootstrapWindow = 600 * time.Millisecond
+	c.BootstrapPoll = 100 * time.Millisecond
+	c.RefusalLogInterval = time.Second
+	c.ReconcileInterval = 200 * time.Millisecond
+	c.ApplyTimeout = 3 * time.Second
+	c.HeartbeatTimeout = 400 * time.Millisecond
+	c.ElectionTimeout = 400 * time.Millisecond
+	c.LeaderLeaseTimeout = 200 * time.Millisecond
+	c.CommitTimeout = 5 * time.Millisecond
+	c.SnapshotThreshold = 1024
+	c.SnapshotInterval = 5 * time.Second
+	c.TrailingLogs = 1024
+	return c
+}
+
+// Validate checks ranges and cross-field rules. It never mutates c.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("raftcore: %s: %s: %w", field, fmt.Sprintf(format, args...), ErrInvalidConfig))
+	}
+	if c.NodeID == "" {
+		bad("node_id", "must not be empty")
+	}
+	if c.Dir == "" {
+		bad("dir", "must not be empty")
+	}
+	if c.MaxVoters < 1 || c.MaxVoters%2 == 0 {
+		bad("max_voters", "must be odd and >= 1, got %d", c.MaxVoters)
+	}
+	if c.BootstrapExpect < 0 || c.BootstrapExpect > c.MaxVoters {
+		bad("bootstrap_expect", "must be between 0 and max_voters (%d), got %d", c.MaxVoters, c.BootstrapExpect)
+	}
+	for name, d := range map[string]time.Duration{
+		"bootstrap_window": c.BootstrapWindow, "bootstrap_poll": c.BootstrapPoll,
+		"refusal_log_interval": c.RefusalLogInterval, "reconcile_interval": c.ReconcileInterval,
+		"apply_timeout": c.ApplyTimeout, "heartbeat_timeout": c.HeartbeatTimeout,
+		"election_timeout": c.ElectionTimeout, "leader_lease_timeout": c.LeaderLeaseTimeout,
+		"commit_timeout": c.CommitTimeout, "snapshot_interval": c.SnapshotInterval,
+	} {
+		if d <= 0 {
+			bad(name, "must be positive, got %s", d)
+		}
+	}
+	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
+		bad("leader_lease_timeout", "must not exceed heartbeat_timeout (%s), got %s", c.HeartbeatTimeout, c.LeaderLeaseTimeout)
+	}
+	if c.SnapshotsRetained < 1 {
+		bad("snapshots_retained", "must be >= 1, got %d", c.SnapshotsRetained)
+	}
+	if c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024 {
+		bad("max_append_entries", "must be 1..1024, got %d", c.MaxAppendEntries)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,373 @@
+package raftcore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/rs/zerolog"
+)
+
+// Option configures a Core.
+type Option func(*Core)
+
+// WithLogger sets the logger; raft's own log lines are routed into it too.
+func WithLogger(l zerolog.Logger) Option { return func(c *Core) { c.log = l } }
+
+// WithClock injects the clock used by the bootstrap stability window.
+func WithClock(now func() time.Time) Option { return func(c *Core) { c.now = now } }
+
+// Core is one Raft server: hashicorp/raft over the injected stream layer,
+// bolt log and stable store, file snapshots, bootstrap_expect, leader
+// forwarding and read modes. It knows nothing of what the FSM holds.
+type Core struct {
+	cfg  Config
+	deps Deps
+	log  zerolog.Logger
+	now  func() time.Time
+
+	raft      *raft.Raft
+	bolt      *raftboltdb.BoltStore
+	transport *raft.NetworkTransport
+	observer  *raft.Observer
+	obsCh     chan raft.Observation
+
+	nonce    string
+	hadState bool // Raft state existed on disk at start: never bootstrap
+
+	mu         sync.Mutex
+	clusterID  string
+	sawFormed  bool          // saw a formed cluster: never bootstrap in this process
+	changed    chan struct{} // closed and replaced on every leader or config change
+	removed    map[string]time.Time
+	readyTerm  atomic.Uint64 // term in which this leader's barrier completed
+	member     atomic.Bool   // this node is in the Raft configuration
+	notifyCh   chan struct{}
+	stopOnce   sync.Once
+	shutdownCh chan struct{}
+
+	stats struct {
+		malformed atomic.Uint64
+		forwarded atomic.Uint64
+	}
+}
+
+const clusterIDFile = "cluster_id"
+
+// New opens the stores under cfg.Dir and starts Raft on deps.Streams. It does
+// not bootstrap: Run does that (and everything else that loops).
+func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.FSM == nil || deps.Querier == nil || deps.Streams == nil || deps.View == nil ||
+		deps.Requester == nil || deps.Publisher == nil {
+		return nil, errors.New("raftcore: every field of Deps must be set")
+	}
+	c := &Core{
+		cfg:        cfg,
+		deps:       deps,
+		log:        zerolog.Nop(),
+		now:        time.Now,
+		changed:    make(chan struct{}),
+		removed:    make(map[string]time.Time),
+		notifyCh:   make(chan struct{}, 1),
+		shutdownCh: make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	c.log = c.log.With().Str("component", "raft").Logger()
+	nonce := make([]byte, 8)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("raftcore: nonce: %w", err)
+	}
+	c.nonce = hex.EncodeToString(nonce)
+
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("raftcore: data dir: %w", err)
+	}
+	hl := newHclog(c.log)
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("raftcore: open %s: %w", filepath.Join(cfg.Dir, "raft.db"), err)
+	}
+	c.bolt = bolt
+	logs, err := raft.NewLogCache(512, bolt)
+	if err != nil {
+		bolt.Close()
+		return nil, fmt.Errorf("raftcore: log cache: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, cfg.SnapshotsRetained, hl.Named("snapshot"))
+	if err != nil {
+		bolt.Close()
+		return nil, fmt.Errorf("raftcore: snapshot store: %w", err)
+	}
+	c.hadState, err = raft.HasExistingState(logs, bolt, snaps)
+	if err != nil {
+		bolt.Close()
+		return nil, fmt.Errorf("raftcore: read state: %w", err)
+	}
+	if c.hadState {
+		c.clusterID = readClusterID(cfg.Dir)
+	} else {
+		// An ID without Raft state is left from an interrupted bootstrap.
+		_ = os.Remove(filepath.Join(cfg.Dir, clusterIDFile))
+	}
+
+	c.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  deps.Streams,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  hl.Named("transport"),
+	})
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = hl
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.CommitTimeout
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.MaxAppendEntries = cfg.MaxAppendEntries
+	rc.BatchApplyCh = true
+	// Without this, a node that was removed from the configuration shuts
+	// its Raft down; we keep it running so it can be added back.
+	rc.ShutdownOnRemove = false
+
+	r, err := raft.NewRaft(rc, deps.FSM, logs, bolt, snaps, c.transport)
+	if err != nil {
+		c.transport.Close()
+		bolt.Close()
+		return nil, fmt.Errorf("raftcore: start raft: %w", err)
+	}
+	c.raft = r
+	c.obsCh = make(chan raft.Observation, 16)
+	c.observer = raft.NewObserver(c.obsCh, false, func(o *raft.Observation) bool {
+		switch o.Data.(type) {
+		case raft.LeaderObservation, raft.RaftState, raft.PeerObservation:
+			return true
+		}
+		return false
+	})
+	r.RegisterObserver(c.observer)
+	c.refreshMember()
+	return c, nil
+}
+
+// Notify tells the Core that the membership view changed. It never blocks;
+// a periodic pass repairs anything a dropped notification missed.
+func (c *Core) Notify() {
+	select {
+	case c.notifyCh <- struct{}{}:
+	default:
+	}
+}
+
+// signalChange wakes everyone waiting for a leader or configuration change.
+func (c *Core) signalChange() {
+	c.mu.Lock()
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+}
+
+func (c *Core) changedCh() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
+}
+
+// ClusterID returns the cluster ID, "" until bootstrapped or learned.
+func (c *Core) ClusterID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clusterID
+}
+
+func (c *Core) setClusterID(id string) error {
+	c.mu.Lock()
+	c.clusterID = id
+	c.mu.Unlock()
+	return writeClusterID(c.cfg.Dir, id)
+}
+
+func readClusterID(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, clusterIDFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func writeClusterID(dir, id string) error {
+	tmp := filepath.Join(dir, clusterIDFile+".tmp")
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o640); err != nil {
+		return fmt.Errorf("raftcore: write cluster id: %w", err)
+	}
+	f, err := os.Open(tmp)
+	if err == nil {
+		_ = f.Sync()
+		f.Close()
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, clusterIDFile)); err != nil {
+		return fmt.Errorf("raftcore: write cluster id: %w", err)
+	}
+	return nil
+}
+
+// refreshMember re-reads the configuration and records whether this node
+// is in it (a voter or a non-voter).
+func (c *Core) refreshMember() []raft.Server {
+	f := c.raft.GetConfiguration()
+	if f.Error() != nil {
+		return nil
+	}
+	servers := f.Configuration().Servers
+	in := false
+	for _, s := range servers {
+		if string(s.ID) == c.cfg.NodeID {
+			in = true
+		}
+	}
+	c.member.Store(in)
+	return servers
+}
+
+// Server is one entry of the Raft configuration.
+type Server struct {
+	ID       string
+	Address  string
+	Suffrage string // voter | nonvoter
+}
+
+// Status is this node's view of the Raft core.
+type Status struct {
+	ID           string
+	State        string // leader | follower | candidate | shutdown
+	Member       bool   // in the configuration
+	Term         uint64
+	LeaderID     string
+	LeaderAddr   string
+	ClusterID    string
+	CommitIndex  uint64
+	AppliedIndex uint64
+	LastIndex    uint64
+	LastContact  time.Duration // 0 on the leader, or if never in contact
+	Servers      []Server
+}
+
+// Status reports the node's Raft state.
+func (c *Core) Status() Status {
+	addr, id := c.raft.LeaderWithID()
+	st := Status{
+		ID:           c.cfg.NodeID,
+		State:        strings.ToLower(c.raft.State().String()),
+		Term:         c.raft.CurrentTerm(),
+		LeaderID:     string(id),
+		LeaderAddr:   string(addr),
+		ClusterID:    c.ClusterID(),
+		CommitIndex:  c.raft.CommitIndex(),
+		AppliedIndex: c.raft.AppliedIndex(),
+		LastIndex:    c.raft.LastIndex(),
+	}
+	if c.raft.State() != raft.Leader {
+		if lc := c.raft.LastContact(); !lc.IsZero() {
+			st.LastContact = c.now().Sub(lc)
+		}
+	}
+	for _, s := range c.refreshMember() {
+		suf := "voter"
+		if s.Suffrage != raft.Voter {
+			suf = "nonvoter"
+		}
+		st.Servers = append(st.Servers, Server{ID: string(s.ID), Address: string(s.Address), Suffrage: suf})
+	}
+	st.Member = c.member.Load()
+	return st
+}
+
+// IsLeader reports whether this node is the Raft leader now.
+func (c *Core) IsLeader() bool { return c.raft.State() == raft.Leader }
+
+// Stop shuts down gracefully: a leader with other voters hands leadership
+// to one of them first, so the cluster does not wait out an election
+// timeout. The node stays in the configuration.
+func (c *Core) Stop(ctx context.Context) error {
+	if c.IsLeader() && c.otherVoters() > 0 {
+		if err := c.transferLeadership(ctx); err != nil {
+			c.log.Warn().Err(err).Msg("leadership transfer before stop failed")
+		}
+	}
+	return c.Shutdown()
+}
+
+func (c *Core) otherVoters() int {
+	n := 0
+	for _, s := range c.refreshMember() {
+		if s.Suffrage == raft.Voter && string(s.ID) != c.cfg.NodeID {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *Core) transferLeadership(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- c.raft.LeadershipTransfer().Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("raftcore: leadership transfer: %w", err)
+		}
+		c.log.Info().Msg("leadership transferred")
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("raftcore: leadership transfer: %w", ctx.Err())
+	}
+}
+
+// Shutdown stops Raft at once (no leadership hand-off) and closes the
+// stores. Idempotent. Safe to call after Stop.
+func (c *Core) Shutdown() error {
+	var err error
+	c.stopOnce.Do(func() {
+		close(c.shutdownCh)
+		c.raft.DeregisterObserver(c.observer)
+		err = c.raft.Shutdown().Error()
+		if cerr := c.transport.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		if cerr := c.bolt.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	})
+	return err
+}
+
+// Stats counts forwarded and malformed messages.
+type Stats struct {
+	Forwarded uint64
+	Malformed uint64
+}
+
+// Stats returns counters.
+func (c *Core) Stats() Stats {
+	return Stats{Forwarded: c.stats.forwarded.Load(), Malformed: c.stats.malformed.Load()}
+}
+
+var _ hclog.Logger = (*hclogAdapter)(nil)

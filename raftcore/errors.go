@@ -1,0 +1,22 @@
+package raftcore
+
+import "errors"
+
+var (
+	// ErrInvalidConfig wraps every Config.Validate problem.
+	ErrInvalidConfig = errors.New("raftcore: invalid config")
+	// ErrUnavailable: no leader, or no quorum, within the bounded wait. The
+	// wrapping message says how long it waited and what it saw.
+	ErrUnavailable = errors.New("raftcore: unavailable")
+	// ErrOutcomeUnknown: a write reached a leader that lost leadership (or
+	// the connection) before answering; it may or may not have committed.
+	// It is not retried automatically, so it can never be applied twice.
+	ErrOutcomeUnknown = errors.New("raftcore: outcome unknown")
+	// ErrShutdown: the Raft core is stopped.
+	ErrShutdown = errors.New("raftcore: shut down")
+	// ErrNotSent is wrapped by a Requester error when the request certainly
+	// did not reach the peer (dial refused, link cut): safe to retry.
+	ErrNotSent = errors.New("raftcore: request not sent")
+	// ErrMalformed: a forwarded message could not be decoded. Counted.
+	ErrMalformed = errors.New("raftcore: malformed forwarded message")
+)

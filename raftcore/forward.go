@@ -1,0 +1,297 @@
+package raftcore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// ReadMode selects how fresh a read must be (see cluster.ReadMode).
+type ReadMode uint8
+
+const (
+	ReadDefault    ReadMode = iota // leader, under its lease
+	ReadStale                      // any replica
+	ReadConsistent                 // leader, verified by a quorum round
+)
+
+// Wire format of forwarded messages (class forward of the internode mesh):
+//
+//	request: version(1) op(1) body
+//	         op apply: body = command
+//	         op query: body = mode(1) query
+//	         op remove: body = server ID
+//	reply:   status(1) body
+//	         status ok: body = FSM or query answer
+//	         otherwise: body = error text
+const (
+	fwdVersion = 1
+
+	opApply  = 1
+	opQuery  = 2
+	opRemove = 3
+
+	stOK          = 0
+	stNotLeader   = 1 // nothing was done: retry at the new leader
+	stUnknown     = 2 // outcome unknown
+	stUnavailable = 3
+	stError       = 4
+)
+
+// retryDelay paces retries while a leader is being elected.
+const retryDelay = 20 * time.Millisecond
+
+// Apply proposes cmd and returns the FSM's response once it is committed
+// and applied on the leader. On a follower, standby or client the command is
+// forwarded to the leader. It waits for a leader at most ApplyTimeout (or
+// ctx), then fails with ErrUnavailable. A command is never sent twice
+// unless the first attempt surely did not reach a leader.
+func (c *Core) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
+	return c.call(ctx, opApply, cmd)
+}
+
+// Query answers q against an FSM replica fresh enough for mode: stale reads
+// the local replica of a Raft member; default and consistent reads are
+// answered by the leader (forwarded to it from other nodes).
+func (c *Core) Query(ctx context.Context, mode ReadMode, q []byte) ([]byte, error) {
+	if mode > ReadConsistent {
+		return nil, fmt.Errorf("raftcore: unknown read mode %d", mode)
+	}
+	if mode == ReadStale && c.member.Load() {
+		return c.deps.Querier.Query(q)
+	}
+	return c.call(ctx, opQuery, append([]byte{byte(mode)}, q...))
+}
+
+// RemoveServer asks the leader to remove id from the configuration. The
+// leader will not re-add it for a minute even if it is still in gossip.
+func (c *Core) RemoveServer(ctx context.Context, id string) error {
+	_, err := c.call(ctx, opRemove, []byte(id))
+	return err
+}
+
+// Leave hands off leadership if this node leads, then has the leader remove
+// it from the configuration.
+// The last voter of a cluster is not removed (a configuration needs one
+// voter): it just stops, keeping its state, like etcd's last member.
+func (c *Core) Leave(ctx context.Context) error {
+	others := c.otherVoters()
+	if !c.member.Load() {
+		return nil
+	}
+	if others == 0 && c.isVoter() {
+		c.log.Warn().Msg("last voter of the cluster; leaving without removing itself from the configuration")
+		return nil
+	}
+	if c.IsLeader() {
+		if err := c.transferLeadership(ctx); err != nil {
+			return err
+		}
+	}
+	return c.RemoveServer(ctx, c.cfg.NodeID)
+}
+
+func (c *Core) isVoter() bool {
+	for _, s := range c.refreshMember() {
+		if string(s.ID) == c.cfg.NodeID {
+			return s.Suffrage == raft.Voter
+		}
+	}
+	return false
+}
+
+// call runs op locally on the leader or forwards it, retrying only what
+// surely was not done, until the bounded wait ends.
+func (c *Core) call(ctx context.Context, op byte, body []byte) ([]byte, error) {
+	start := c.now()
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.ApplyTimeout)
+	defer cancel()
+	var lastErr error
+	for {
+		select {
+		case <-c.shutdownCh:
+			return nil, ErrShutdown
+		default:
+		}
+		var (
+			st   byte
+			resp []byte
+		)
+		if c.IsLeader() {
+			st, resp = c.local(op, body)
+		} else {
+			addr, err := c.leaderAddr()
+			if err == nil {
+				st, resp, err = c.forward(ctx, addr, op, body)
+			}
+			if err != nil {
+				if !errors.Is(err, ErrNotSent) && !errors.Is(err, errNoLeader) {
+					if ctx.Err() == nil && errors.Is(err, context.Canceled) {
+						return nil, err
+					}
+					if op == opApply || op == opRemove {
+						return nil, fmt.Errorf("forward to leader at %s: %w: %v", addr, ErrOutcomeUnknown, err)
+					}
+				}
+				st, lastErr = stNotLeader, err
+			}
+		}
+		switch st {
+		case stOK:
+			return resp, nil
+		case stUnknown:
+			return nil, fmt.Errorf("%w: %s", ErrOutcomeUnknown, resp)
+		case stError:
+			return nil, fmt.Errorf("raftcore: %s", resp)
+		case stUnavailable:
+			lastErr = fmt.Errorf("%s", resp)
+		}
+		// Not done anywhere: wait for a leader change or a short delay.
+		select {
+		case <-ctx.Done():
+			waited := c.now().Sub(start).Round(time.Millisecond)
+			if lastErr != nil {
+				return nil, fmt.Errorf("%w: no leader with quorum after %s: %v", ErrUnavailable, waited, lastErr)
+			}
+			return nil, fmt.Errorf("%w: no leader with quorum after %s", ErrUnavailable, waited)
+		case <-c.shutdownCh:
+			return nil, ErrShutdown
+		case <-c.changedCh():
+		case <-time.After(retryDelay):
+		}
+	}
+}
+
+var errNoLeader = errors.New("raftcore: no known leader")
+
+// leaderAddr returns the leader's Raft address: from Raft on a member, and
+// from the gossip advert with the highest term on anyone else.
+func (c *Core) leaderAddr() (string, error) {
+	if addr, _ := c.raft.LeaderWithID(); addr != "" {
+		return string(addr), nil
+	}
+	peers := c.deps.View.Peers()
+	var (
+		leader string
+		term   uint64
+	)
+	for _, p := range peers {
+		if p.Alive && p.Leader != "" && p.Term >= term {
+			leader, term = p.Leader, p.Term
+		}
+	}
+	for _, p := range peers {
+		if p.ID == leader && p.Alive && p.Addr != "" && p.ID != c.cfg.NodeID {
+			return p.Addr, nil
+		}
+	}
+	return "", errNoLeader
+}
+
+func (c *Core) forward(ctx context.Context, addr string, op byte, body []byte) (byte, []byte, error) {
+	req := make([]byte, 0, 2+len(body))
+	req = append(req, fwdVersion, op)
+	req = append(req, body...)
+	reply, err := c.deps.Requester.Request(ctx, addr, req)
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(reply) < 1 {
+		c.stats.malformed.Add(1)
+		return 0, nil, fmt.Errorf("%w: empty reply from %s", ErrMalformed, addr)
+	}
+	return reply[0], reply[1:], nil
+}
+
+// HandleForward answers a request forwarded by another node. cluster
+// registers it as the handler of the mesh's forward class.
+func (c *Core) HandleForward(ctx context.Context, req []byte) ([]byte, error) {
+	if len(req) < 2 || req[0] != fwdVersion {
+		c.stats.malformed.Add(1)
+		return nil, fmt.Errorf("%w: bad header", ErrMalformed)
+	}
+	c.stats.forwarded.Add(1)
+	op, body := req[1], req[2:]
+	if op != opApply && op != opQuery && op != opRemove {
+		c.stats.malformed.Add(1)
+		return nil, fmt.Errorf("%w: unknown op %d", ErrMalformed, op)
+	}
+	if !c.IsLeader() {
+		return []byte{stNotLeader}, nil
+	}
+	st, resp := c.local(op, body)
+	return append([]byte{st}, resp...), nil
+}
+
+// local runs op on this node, which believes it is the leader.
+func (c *Core) local(op byte, body []byte) (byte, []byte) {
+	switch op {
+	case opApply:
+		f := c.raft.Apply(body, c.cfg.ApplyTimeout)
+		if err := f.Error(); err != nil {
+			return applyErrStatus(err)
+		}
+		switch r := f.Response().(type) {
+		case nil:
+			return stOK, nil
+		case []byte:
+			return stOK, r
+		case error:
+			return stError, []byte(r.Error())
+		default:
+			return stError, []byte(fmt.Sprintf("fsm returned %T, want []byte", r))
+		}
+	case opQuery:
+		if len(body) < 1 || ReadMode(body[0]) > ReadConsistent {
+			c.stats.malformed.Add(1)
+			return stError, []byte("malformed query")
+		}
+		mode, q := ReadMode(body[0]), body[1:]
+		if mode != ReadStale {
+			if mode == ReadConsistent {
+				if err := c.raft.VerifyLeader().Error(); err != nil {
+					return applyErrStatus(err)
+				}
+			}
+			if c.readyTerm.Load() != c.raft.CurrentTerm() || !c.IsLeader() {
+				// Leadership not yet established (barrier pending): the
+				// FSM may miss entries committed by the previous leader.
+				return stUnavailable, []byte("leader has not yet applied its predecessor's entries")
+			}
+		}
+		resp, err := c.deps.Querier.Query(q)
+		if err != nil {
+			return stError, []byte(err.Error())
+		}
+		return stOK, resp
+	case opRemove:
+		id := string(body)
+		c.mu.Lock()
+		c.removed[id] = c.now()
+		c.mu.Unlock()
+		if err := c.raft.RemoveServer(raft.ServerID(id), 0, c.cfg.ApplyTimeout).Error(); err != nil {
+			return applyErrStatus(err)
+		}
+		c.log.Info().Str("peer", id).Msg("removed server")
+		return stOK, nil
+	}
+	return stError, []byte("unknown op")
+}
+
+// applyErrStatus classifies a Raft error: those raised before the entry was
+// accepted are safe to retry; those raised after are of unknown outcome.
+func applyErrStatus(err error) (byte, []byte) {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return stNotLeader, nil
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return stUnavailable, []byte(err.Error())
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return stNotLeader, nil
+	default: // ErrLeadershipLost, ErrAbortedByRestore, ...
+		return stUnknown, []byte(err.Error())
+	}
+}

@@ -1,0 +1,291 @@
+package raftcore
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Run drives the Core until ctx is done: it bootstraps per
+// bootstrap_expect, keeps the node's advert current, and on the leader adds
+// nodes that joined gossip. The caller owns the goroutine; Run returns nil
+// when ctx is cancelled.
+func (c *Core) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.leaderLoop(ctx)
+	}()
+	c.mainLoop(ctx)
+	wg.Wait()
+	return nil
+}
+
+// mainLoop turns Raft observations into change signals, runs bootstrap, and
+// publishes the advert whenever it changes.
+func (c *Core) mainLoop(ctx context.Context) {
+	tick := time.NewTicker(c.cfg.BootstrapPoll)
+	defer tick.Stop()
+	var (
+		last      Advert
+		published bool
+		bootstrap = c.newBootstrapper()
+	)
+	publish := func() {
+		a := c.advert()
+		if published && a == last {
+			return
+		}
+		c.deps.Publisher.Publish(ctx, a)
+		last, published = a, true
+	}
+	bootstrap.step()
+	publish()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.shutdownCh:
+			return
+		case o := <-c.obsCh:
+			c.refreshMember()
+			c.signalChange()
+			if _, ok := o.Data.(raft.LeaderObservation); ok {
+				c.Notify()
+			}
+		case <-tick.C:
+			bootstrap.step()
+			c.adoptClusterID()
+		}
+		publish()
+	}
+}
+
+// advert is what this node currently tells its peers.
+func (c *Core) advert() Advert {
+	c.mu.Lock()
+	a := Advert{Nonce: c.nonce, ClusterID: c.clusterID}
+	formed := c.sawFormed
+	c.mu.Unlock()
+	switch {
+	case c.hadState || c.member.Load() || a.ClusterID != "":
+		a.Bootstrap = BootstrapDone
+	case c.cfg.BootstrapExpect >= 2 && c.cfg.Eligible && !formed:
+		a.Bootstrap = BootstrapPending
+	}
+	_, id := c.raft.LeaderWithID()
+	if id != "" {
+		a.Leader = string(id)
+		a.Term = c.raft.CurrentTerm()
+	}
+	return a
+}
+
+// bootstrapper holds the state of the stability window between polls.
+type bootstrapper struct {
+	c          *Core
+	done       bool
+	key        string
+	since      time.Time
+	lastReason string
+	lastLogged time.Time
+}
+
+func (c *Core) newBootstrapper() *bootstrapper {
+	b := &bootstrapper{c: c}
+	switch {
+	case c.hadState:
+		b.done = true
+		c.log.Info().Str("cluster_id", c.ClusterID()).Msg("raft state found on disk; not bootstrapping")
+	case c.cfg.BootstrapExpect == 0:
+		b.done = true
+		c.log.Info().Msg("bootstrap_expect is 0; waiting to be added to an existing cluster")
+	case !c.cfg.Eligible:
+		b.done = true
+		c.log.Info().Msg("not eligible to vote; not bootstrapping, waiting to join an existing cluster")
+	}
+	return b
+}
+
+// step runs one bootstrap poll.
+func (b *bootstrapper) step() {
+	c := b.c
+	if b.done {
+		return
+	}
+	if c.member.Load() {
+		b.done = true
+		return
+	}
+	if c.cfg.BootstrapExpect == 1 {
+		b.bootstrap([]raft.Server{{Suffrage: raft.Voter, ID: raft.ServerID(c.cfg.NodeID),
+			Address: c.transport.LocalAddr()}}, mintClusterID([]string{c.cfg.NodeID + "=" + c.nonce}))
+		return
+	}
+	plan := planBootstrap(c.cfg.NodeID, c.cfg.BootstrapExpect, c.deps.View.Peers())
+	now := c.now()
+	if plan.formed {
+		c.mu.Lock()
+		c.sawFormed = true
+		c.mu.Unlock()
+		b.done = true
+		c.log.Info().Str("reason", plan.reason).Msg("not bootstrapping")
+		return
+	}
+	if !plan.ready {
+		b.key = ""
+		if plan.reason != b.lastReason || now.Sub(b.lastLogged) >= c.cfg.RefusalLogInterval {
+			c.log.Info().Int("bootstrap_expect", c.cfg.BootstrapExpect).Str("reason", plan.reason).
+				Msg("not bootstrapping yet")
+			b.lastReason, b.lastLogged = plan.reason, now
+		}
+		return
+	}
+	if plan.key != b.key {
+		b.key, b.since = plan.key, now
+		c.log.Info().Str("peers", plan.key).Dur("window", c.cfg.BootstrapWindow).
+			Msg("bootstrap peers complete; waiting for the stability window")
+	}
+	if now.Sub(b.since) < c.cfg.BootstrapWindow {
+		return
+	}
+	b.bootstrap(plan.servers, plan.clusterID)
+}
+
+func (b *bootstrapper) bootstrap(servers []raft.Server, clusterID string) {
+	c := b.c
+	if err := c.setClusterID(clusterID); err != nil {
+		c.log.Error().Err(err).Msg("bootstrap failed")
+		return
+	}
+	err := c.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+	if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		c.log.Error().Err(err).Msg("bootstrap failed")
+		return
+	}
+	b.done = true
+	c.refreshMember()
+	c.log.Info().Int("voters", len(servers)).Str("cluster_id", clusterID).Msg("bootstrapped cluster")
+}
+
+// adoptClusterID takes the cluster ID advertised by our leader once this
+// node has been added to a cluster it did not bootstrap.
+func (c *Core) adoptClusterID() {
+	if c.ClusterID() != "" || !c.member.Load() {
+		return
+	}
+	_, leader := c.raft.LeaderWithID()
+	if leader == "" {
+		return
+	}
+	for _, p := range c.deps.View.Peers() {
+		if p.ID == string(leader) && p.ClusterID != "" {
+			if err := c.setClusterID(p.ClusterID); err != nil {
+				c.log.Error().Err(err).Msg("store cluster id")
+				return
+			}
+			c.log.Info().Str("cluster_id", p.ClusterID).Msg("joined cluster")
+			return
+		}
+	}
+}
+
+// leaderLoop does the leader's duties: a barrier at the start of each term
+// (so reads see everything committed before it), then a reconcile pass on
+// every membership notification and every ReconcileInterval.
+func (c *Core) leaderLoop(ctx context.Context) {
+	tick := time.NewTicker(c.cfg.ReconcileInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.shutdownCh:
+			return
+		case <-tick.C:
+		case <-c.notifyCh:
+		case <-c.changedCh():
+		}
+		if c.raft.State() != raft.Leader {
+			continue
+		}
+		term := c.raft.CurrentTerm()
+		if c.readyTerm.Load() != term {
+			if err := c.raft.Barrier(c.cfg.ApplyTimeout).Error(); err != nil {
+				c.log.Warn().Err(err).Uint64("term", term).Msg("leader barrier failed")
+				continue
+			}
+			c.readyTerm.Store(term)
+			c.log.Info().Uint64("term", term).Msg("leadership established")
+			c.signalChange()
+		}
+		c.reconcileJoins()
+	}
+}
+
+// reconcileJoins adds alive, eligible nodes of our cluster that are not in
+// the configuration as voters, up to MaxVoters, and updates the address of
+// members whose address changed. (The bounded-core reconciler, with
+// standbys, clients and failure domains, replaces this.)
+func (c *Core) reconcileJoins() {
+	servers := c.refreshMember()
+	inConfig := make(map[string]raft.Server, len(servers))
+	voters := 0
+	for _, s := range servers {
+		inConfig[string(s.ID)] = s
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
+	}
+	clusterID := c.ClusterID()
+	c.mu.Lock()
+	for id, at := range c.removed {
+		if c.now().Sub(at) > time.Minute {
+			delete(c.removed, id)
+		}
+	}
+	c.mu.Unlock()
+	for _, p := range c.deps.View.Peers() {
+		if !p.Alive || !p.Eligible || p.Addr == "" || p.ID == c.cfg.NodeID {
+			continue
+		}
+		if p.ClusterID != "" && clusterID != "" && p.ClusterID != clusterID {
+			continue
+		}
+		c.mu.Lock()
+		_, recentlyRemoved := c.removed[p.ID]
+		c.mu.Unlock()
+		if recentlyRemoved {
+			continue
+		}
+		s, ok := inConfig[p.ID]
+		switch {
+		case ok && string(s.Address) != p.Addr:
+			var err error
+			if s.Suffrage == raft.Voter {
+				err = c.raft.AddVoter(s.ID, raft.ServerAddress(p.Addr), 0, c.cfg.ApplyTimeout).Error()
+			} else {
+				err = c.raft.AddNonvoter(s.ID, raft.ServerAddress(p.Addr), 0, c.cfg.ApplyTimeout).Error()
+			}
+			c.logChange(err, "updated server address", p.ID, p.Addr)
+		case !ok && voters < c.cfg.MaxVoters:
+			err := c.raft.AddVoter(raft.ServerID(p.ID), raft.ServerAddress(p.Addr), 0, c.cfg.ApplyTimeout).Error()
+			c.logChange(err, "added voter", p.ID, p.Addr)
+			if err == nil {
+				voters++
+			}
+		}
+	}
+}
+
+func (c *Core) logChange(err error, msg, id, addr string) {
+	if err != nil {
+		c.log.Warn().Err(err).Str("peer", id).Str("addr", addr).Msg(msg + " failed")
+		return
+	}
+	c.log.Info().Str("peer", id).Str("addr", addr).Msg(msg)
+}

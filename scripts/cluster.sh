@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# cluster.sh runs a three-node conclave cluster on 127.0.0.1 for development:
+# the agents are bin/conclave processes started from deploy/local/node{1,2,3}.yaml,
+# each with its data under .cluster/nodeN, its log in .cluster/nodeN.log and
+# its pid in .cluster/nodeN.pid.
+#
+#   scripts/cluster.sh start    start the nodes that are not running, wait for a leader
+#   scripts/cluster.sh stop     SIGTERM every node, wait for them to exit
+#   scripts/cluster.sh status   raft status as seen by the first node that answers
+#   scripts/cluster.sh clean    stop, then delete .cluster/
+#
+# Environment: CLUSTER_WAIT (seconds to wait for a leader, default 20),
+# CLUSTER_STOP_WAIT (seconds after SIGTERM before SIGKILL, default 20).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+bin=bin/conclave
+state=.cluster
+nodes=(1 2 3)
+wait_leader=${CLUSTER_WAIT:-20}
+wait_stop=${CLUSTER_STOP_WAIT:-20}
+
+# Ports of node N, in the order gossip internode gRPC HTTP. They must match
+# deploy/local/nodeN.yaml; they are repeated here only to check that they are
+# free before starting and to print where each node listens.
+ports() {
+	case $1 in
+	1) echo 7946 7950 7940 7941 ;;
+	2) echo 7947 7951 7942 7943 ;;
+	3) echo 7948 7952 7944 7945 ;;
+	esac
+}
+grpc_addr() { local p; read -r _ _ p _ <<<"$(ports "$1")"; echo "127.0.0.1:$p"; }
+http_addr() { local p; read -r _ _ _ p <<<"$(ports "$1")"; echo "127.0.0.1:$p"; }
+
+log() { echo "cluster: $*" >&2; }
+die() {
+	log "$*"
+	exit 1
+}
+
+pidfile() { echo "$state/node$1.pid"; }
+
+# alive succeeds if pid is a live process. A zombie (exited, not yet
+# reaped: the agents are orphans of this script) counts as gone.
+alive() {
+	kill -0 "$1" 2>/dev/null || return 1
+	local state
+	state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ "$state" != Z ]
+}
+
+# running N prints node N's pid and succeeds if it is alive. The pid file is
+# trusted only if that process is still a conclave agent, so a stale file
+# whose pid was reused by something else is never signalled.
+running() {
+	local f pid
+	f=$(pidfile "$1")
+	[ -f "$f" ] || return 1
+	pid=$(<"$f")
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	alive "$pid" || return 1
+	if [ -r "/proc/$pid/cmdline" ]; then
+		tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "conclave agent" || return 1
+	fi
+	echo "$pid"
+}
+
+# port_busy succeeds if something accepts TCP connections on 127.0.0.1:$1.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# leader_of ADDR prints the leader's ID as the node at ADDR reports it, or
+# nothing. It reads `raft status -o json` without jq: the field may be spelt
+# leader_id, leaderId or LeaderID depending on the encoder.
+leader_of() {
+	"$bin" raft status -o json --timeout 2s --addr "$1" 2>/dev/null |
+		grep -Eio '"leader_?id"[[:space:]]*:[[:space:]]*"[^"]+"' |
+		head -n1 | sed -E 's/.*:[[:space:]]*"([^"]+)"$/\1/' || true
+}
+
+start() {
+	[ -x "$bin" ] || die "$bin not found; run 'make cluster' (or 'make build' first)"
+	mkdir -p "$state"
+	local n p pid started=()
+	for n in "${nodes[@]}"; do
+		if pid=$(running "$n"); then
+			log "node$n already running (pid $pid)"
+			continue
+		fi
+		for p in $(ports "$n"); do
+			if port_busy "$p"; then
+				die "port $p (node$n) is already in use; is 'make run' or another cluster running? ('make cluster-stop' stops this one)"
+			fi
+		done
+	done
+	for n in "${nodes[@]}"; do
+		running "$n" >/dev/null && continue
+		mkdir -p "$state/node$n"
+		# setsid: the agents outlive this script and the terminal's Ctrl-C;
+		# they are stopped with `make cluster-stop`.
+		setsid "$bin" agent --config "deploy/local/node$n.yaml" \
+			>>"$state/node$n.log" 2>&1 </dev/null &
+		echo $! >"$(pidfile "$n")"
+		started+=("$n")
+		log "started node$n (pid $!, log $state/node$n.log)"
+	done
+
+	log "waiting up to ${wait_leader}s for a leader"
+	local deadline=$((SECONDS + wait_leader)) leader="" all
+	while :; do
+		for n in "${started[@]}"; do
+			if ! running "$n" >/dev/null; then
+				log "node$n exited; last lines of $state/node$n.log:"
+				tail -n 20 "$state/node$n.log" >&2 || true
+				die "node$n failed to start ('make cluster-stop' stops the others)"
+			fi
+		done
+		# Ready when every node reports the same leader, so the first command
+		# after `make cluster` works on any of them.
+		all=1 leader=""
+		for n in "${nodes[@]}"; do
+			local l
+			l=$(leader_of "$(grpc_addr "$n")")
+			if [ -z "$l" ] || { [ -n "$leader" ] && [ "$l" != "$leader" ]; }; then
+				all=0
+				break
+			fi
+			leader=$l
+		done
+		[ "$all" = 1 ] && break
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			for n in "${nodes[@]}"; do
+				log "last lines of $state/node$n.log:"
+				tail -n 5 "$state/node$n.log" >&2 || true
+			done
+			die "no leader after ${wait_leader}s; the nodes are still running ('make cluster-stop' stops them)"
+		fi
+		sleep 0.5
+	done
+
+	cat <<EOF
+
+conclave: 3 nodes up, leader $leader
+
+  node   gRPC (--addr)     HTTP                     log
+EOF
+	for n in "${nodes[@]}"; do
+		printf '  node%s  %-16s  http://%-16s  %s\n' "$n" "$(grpc_addr "$n")" "$(http_addr "$n")" "$state/node$n.log"
+	done
+	cat <<EOF
+
+Talk to any node (the CLI defaults to 127.0.0.1:7940, or \$CONCLAVE_ADDR):
+  $bin members
+  $bin raft status -o json
+  $bin kv put greeting hello --addr $(grpc_addr 2)
+  $bin kv get greeting --addr $(grpc_addr 3)
+  curl -s http://$(http_addr 1)/metrics | grep ^conclave_raft
+
+Stop with 'make cluster-stop'; 'make cluster-clean' also deletes $state/.
+EOF
+}
+
+stop() {
+	# SIGTERM all nodes at once, then wait: each one's graceful stop (hand
+	# off leadership, leave gossip, flush Raft) runs in parallel, and none
+	# of them needs the others to finish first.
+	local n pid i pids=() names=()
+	for n in "${nodes[@]}"; do
+		if pid=$(running "$n"); then
+			log "stopping node$n (pid $pid)"
+			kill -TERM "$pid" 2>/dev/null || true
+			pids+=("$pid")
+			names+=("node$n")
+		fi
+		rm -f "$(pidfile "$n")"
+	done
+	for ((i = 0; i < wait_stop * 10; i++)); do
+		local alive=0
+		for pid in "${pids[@]}"; do
+			alive "$pid" && alive=1
+		done
+		[ "$alive" = 0 ] && return 0
+		sleep 0.1
+	done
+	for i in "${!pids[@]}"; do
+		if alive "${pids[$i]}"; then
+			log "${names[$i]} did not exit within ${wait_stop}s of SIGTERM; sending SIGKILL"
+			kill -KILL "${pids[$i]}" 2>/dev/null || true
+		fi
+	done
+}
+
+status() {
+	local n pid any=0
+	for n in "${nodes[@]}"; do
+		if pid=$(running "$n"); then
+			echo "node$n: running (pid $pid), gRPC $(grpc_addr "$n")"
+			any=1
+		else
+			echo "node$n: not running"
+		fi
+	done
+	[ "$any" = 1 ] || return 0
+	[ -x "$bin" ] || die "$bin not found; run 'make build'"
+	echo
+	# The first node that answers; node1 normally.
+	for n in "${nodes[@]}"; do
+		running "$n" >/dev/null || continue
+		echo "\$ $bin raft status --addr $(grpc_addr "$n")"
+		if "$bin" raft status --addr "$(grpc_addr "$n")"; then
+			return 0
+		fi
+	done
+	return 1
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop ;;
+status) status ;;
+clean)
+	stop
+	rm -rf "$state"
+	log "removed $state/"
+	;;
+*)
+	echo "usage: $0 start|stop|status|clean" >&2
+	exit 2
+	;;
+esac
