@@ -23,7 +23,7 @@ BENCH     ?= .
 BENCHTIME ?= 1s
 
 .PHONY: help run build test bench proto fmt lint vet clean \
-	cluster cluster-stop cluster-status cluster-clean
+	cluster cluster-stop cluster-status cluster-clean failover
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,3 +74,6 @@ cluster-status: ## print the local cluster's Raft status
 
 cluster-clean: ## stop the local agents and delete .cluster/ (data and logs)
 	bash scripts/cluster.sh clean
+
+failover: build ## measure formation, kill -9 failover and recovery on the local cluster
+	bash scripts/failover.sh

@@ -24,6 +24,8 @@ func (v view) Peers() []raftcore.Peer {
 			Addr:      m.Meta.InternodeAddr,
 			Alive:     m.State == gossip.StateAlive && m.MetaValid,
 			Eligible:  m.Meta.Eligible && m.Meta.Role != "client",
+			Priority:  m.Meta.Priority,
+			Domain:    m.Meta.FailureDomain,
 			Expect:    m.Meta.Expect,
 			Bootstrap: raftcore.BootstrapState(m.Meta.Bootstrap),
 			Nonce:     m.Meta.Nonce,

@@ -133,6 +133,14 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.mesh.Handle(internode.ClassForward, n.core.HandleForward)
+	if o.registerer != nil {
+		if err := n.registerMetrics(o.registerer); err != nil {
+			_ = n.core.Shutdown()
+			n.ml.Shutdown()
+			n.mesh.Close()
+			return nil, err
+		}
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
@@ -173,6 +181,9 @@ func raftConfig(cfg config.Config, local bool) raftcore.Config {
 	rc.BootstrapExpect = cfg.Cluster.Raft.BootstrapExpect
 	rc.Eligible = cfg.Cluster.Raft.Eligible && cfg.Cluster.Raft.Role != "client"
 	rc.MaxVoters = cfg.Cluster.Raft.MaxVoters
+	rc.MaxStandbys = cfg.Cluster.Raft.MaxStandbys
+	rc.Stabilization = cfg.Cluster.Raft.Stabilization.Duration()
+	rc.ReconcileDebounce = cfg.Cluster.Raft.ReconcileDebounce.Duration()
 	return rc
 }
 

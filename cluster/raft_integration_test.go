@@ -51,8 +51,20 @@ func TestLateNodeJoinsWithoutBootstrapping(t *testing.T) {
 	clusterID := leader.RaftStatus().ClusterID
 	late := c.AddNode() // bootstrap_expect 3 too: it must see the formed cluster
 	c.Start()
-	testcluster.WaitFor(t, 15*time.Second, "the late node added as a voter", func() bool {
-		return voters(c.Leader().RaftStatus()) == 4 && late.RaftStatus().ClusterID == clusterID
+	// Four candidates make an odd three voters and one standby: the late
+	// node joins the core as a standby.
+	testcluster.WaitFor(t, 15*time.Second, "the late node added as a standby", func() bool {
+		l := c.Leader()
+		if l == nil || late.RaftStatus().ClusterID != clusterID {
+			return false
+		}
+		st := l.RaftStatus()
+		for _, s := range st.Servers {
+			if s.ID == late.Name {
+				return s.Suffrage == "nonvoter" && voters(st) == 3
+			}
+		}
+		return false
 	})
 	if n := c.CountLogs(late.Name, "bootstrapped cluster"); n != 0 {
 		t.Fatalf("the late node bootstrapped a cluster of its own (%d log lines)", n)

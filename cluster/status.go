@@ -1,12 +1,39 @@
 package cluster
 
-import "github.com/conclave-dev/conclave/gossip"
+import (
+	"context"
+	"time"
+
+	"github.com/conclave-dev/conclave/gossip"
+	"github.com/conclave-dev/conclave/raftcore"
+)
+
+// configTimeout bounds how long a client node waits for the leader's copy
+// of the Raft configuration when showing roles.
+const configTimeout = 2 * time.Second
+
+// servers is the Raft configuration: the local copy on a member, the
+// leader's on a client node; the (empty) local copy if the leader is not
+// reachable in time.
+func (n *Node) servers(st raftcore.Status) []raftcore.Server {
+	if st.Member {
+		return st.Servers
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), configTimeout)
+	defer cancel()
+	ss, err := n.core.Servers(ctx)
+	if err != nil {
+		return st.Servers
+	}
+	return ss
+}
 
 // Members lists every node this node knows of, itself included, by name.
 func (n *Node) Members() []Member {
 	st := n.core.Status()
-	suffrage := make(map[string]string, len(st.Servers))
-	for _, s := range st.Servers {
+	servers := n.servers(st)
+	suffrage := make(map[string]string, len(servers))
+	for _, s := range servers {
 		suffrage[s.ID] = s.Suffrage
 	}
 	members := n.ml.Members()
@@ -77,9 +104,9 @@ func (n *Node) RaftStatus() RaftStatus {
 			out.LeaderID = leaderName("", n.ml.Members())
 		}
 	}
-	for _, s := range st.Servers {
+	for _, s := range n.servers(st) {
 		out.Servers = append(out.Servers, RaftServer{
-			ID: s.ID, Address: s.Address, Suffrage: s.Suffrage, Leader: s.ID == st.LeaderID,
+			ID: s.ID, Address: s.Address, Suffrage: s.Suffrage, Leader: s.ID == out.LeaderID,
 		})
 	}
 	return out

@@ -19,8 +19,22 @@ type Config struct {
 	// Eligible nodes may be voters. A node that is not eligible still runs
 	// Raft so that it can forward, but is never added to the configuration.
 	Eligible bool
-	// MaxVoters caps how many voters the leader adds as nodes join. Odd.
+	// MaxVoters bounds the voters the reconciler keeps. Odd.
 	MaxVoters int
+	// MaxStandbys bounds the non-voting, fully replicated members.
+	MaxStandbys int
+	// MinQuorum: removing dead voters never takes the voter count below it.
+	MinQuorum int
+	// Stabilization is how long a new node must be alive in gossip before
+	// it joins the core (skipped while the core is under-provisioned).
+	Stabilization time.Duration
+	// ReconcileDebounce delays a reconcile after a membership event so a
+	// burst of events (a rack powering up) costs one pass.
+	ReconcileDebounce time.Duration
+	// SilentAfter: a member whose heartbeats from the leader have failed
+	// for this long is heartbeat-silent (one of the two conditions, with
+	// dead in gossip, for evicting a voter).
+	SilentAfter time.Duration
 
 	// BootstrapWindow is how long the same N pre-bootstrap peers must be
 	// seen, continuously, before bootstrapping: long enough that every node
@@ -30,8 +44,8 @@ type Config struct {
 	BootstrapPoll time.Duration
 	// RefusalLogInterval spaces out the "not bootstrapping because" lines. 5 s.
 	RefusalLogInterval time.Duration
-	// ReconcileInterval is the leader's periodic pass over the membership
-	// view (adds joined nodes, updates changed addresses). 1 s.
+	// ReconcileInterval is the leader's periodic safety pass over the
+	// membership view, repairing anything a dropped event missed. 10 s.
 	ReconcileInterval time.Duration
 	// ApplyTimeout bounds how long a write (or a read that needs the leader)
 	// waits for a leader and quorum before failing Unavailable. 5 s.
@@ -62,10 +76,15 @@ func DefaultConfig() Config {
 	return Config{
 		Eligible:           true,
 		MaxVoters:          5,
+		MaxStandbys:        4,
+		MinQuorum:          1,
+		Stabilization:      10 * time.Second,
+		ReconcileDebounce:  2 * time.Second,
+		SilentAfter:        3 * time.Second,
 		BootstrapWindow:    3 * time.Second,
 		BootstrapPoll:      time.Second,
 		RefusalLogInterval: 5 * time.Second,
-		ReconcileInterval:  time.Second,
+		ReconcileInterval:  10 * time.Second,
 		ApplyTimeout:       5 * time.Second,
 		HeartbeatTimeout:   time.Second,
 		ElectionTimeout:    time.Second,
@@ -86,7 +105,10 @@ func DefaultLocalConfig() Config {
 	c.BootstrapWindow = 600 * time.Millisecond
 	c.BootstrapPoll = 100 * time.Millisecond
 	c.RefusalLogInterval = time.Second
-	c.ReconcileInterval = 200 * time.Millisecond
+	c.ReconcileInterval = 500 * time.Millisecond
+	c.Stabilization = time.Second
+	c.ReconcileDebounce = 100 * time.Millisecond
+	c.SilentAfter = 800 * time.Millisecond
 	c.ApplyTimeout = 3 * time.Second
 	c.HeartbeatTimeout = 400 * time.Millisecond
 	c.ElectionTimeout = 400 * time.Millisecond
@@ -113,6 +135,12 @@ func (c Config) Validate() error {
 	if c.MaxVoters < 1 || c.MaxVoters%2 == 0 {
 		bad("max_voters", "must be odd and >= 1, got %d", c.MaxVoters)
 	}
+	if c.MaxStandbys < 0 {
+		bad("max_standbys", "must not be negative, got %d", c.MaxStandbys)
+	}
+	if c.MinQuorum < 0 || c.MinQuorum > c.MaxVoters {
+		bad("min_quorum", "must be between 0 and max_voters (%d), got %d", c.MaxVoters, c.MinQuorum)
+	}
 	if c.BootstrapExpect < 0 || c.BootstrapExpect > c.MaxVoters {
 		bad("bootstrap_expect", "must be between 0 and max_voters (%d), got %d", c.MaxVoters, c.BootstrapExpect)
 	}
@@ -120,12 +148,16 @@ func (c Config) Validate() error {
 		"bootstrap_window": c.BootstrapWindow, "bootstrap_poll": c.BootstrapPoll,
 		"refusal_log_interval": c.RefusalLogInterval, "reconcile_interval": c.ReconcileInterval,
 		"apply_timeout": c.ApplyTimeout, "heartbeat_timeout": c.HeartbeatTimeout,
+		"reconcile_debounce": c.ReconcileDebounce, "silent_after": c.SilentAfter,
 		"election_timeout": c.ElectionTimeout, "leader_lease_timeout": c.LeaderLeaseTimeout,
 		"commit_timeout": c.CommitTimeout, "snapshot_interval": c.SnapshotInterval,
 	} {
 		if d <= 0 {
 			bad(name, "must be positive, got %s", d)
 		}
+	}
+	if c.Stabilization < 0 {
+		bad("stabilization", "must not be negative, got %s", c.Stabilization)
 	}
 	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
 		bad("leader_lease_timeout", "must not exceed heartbeat_timeout (%s), got %s", c.HeartbeatTimeout, c.LeaderLeaseTimeout)

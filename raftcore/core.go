@@ -54,6 +54,7 @@ type Core struct {
 	readyTerm  atomic.Uint64 // term in which this leader's barrier completed
 	member     atomic.Bool   // this node is in the Raft configuration
 	notifyCh   chan struct{}
+	rec        *reconciler
 	stopOnce   sync.Once
 	shutdownCh chan struct{}
 
@@ -83,6 +84,7 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 		changed:    make(chan struct{}),
 		removed:    make(map[string]time.Time),
 		notifyCh:   make(chan struct{}, 1),
+		rec:        newReconciler(),
 		shutdownCh: make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -159,7 +161,8 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	c.obsCh = make(chan raft.Observation, 16)
 	c.observer = raft.NewObserver(c.obsCh, false, func(o *raft.Observation) bool {
 		switch o.Data.(type) {
-		case raft.LeaderObservation, raft.RaftState, raft.PeerObservation:
+		case raft.LeaderObservation, raft.RaftState, raft.PeerObservation,
+			raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
 			return true
 		}
 		return false
@@ -359,15 +362,19 @@ func (c *Core) Shutdown() error {
 	return err
 }
 
-// Stats counts forwarded and malformed messages.
+// Stats counts forwarded and malformed messages and voter churn.
 type Stats struct {
 	Forwarded uint64
 	Malformed uint64
+	// ChurnBursts counts bursts of voter changes made by this node as
+	// leader: more than 3 within a minute.
+	ChurnBursts uint64
 }
 
 // Stats returns counters.
 func (c *Core) Stats() Stats {
-	return Stats{Forwarded: c.stats.forwarded.Load(), Malformed: c.stats.malformed.Load()}
+	return Stats{Forwarded: c.stats.forwarded.Load(), Malformed: c.stats.malformed.Load(),
+		ChurnBursts: c.rec.burstCount()}
 }
 
 var _ hclog.Logger = (*hclogAdapter)(nil)

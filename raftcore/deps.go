@@ -25,7 +25,9 @@ type Peer struct {
 	Addr      string // Raft (internode) address, host:port
 	Alive     bool
 	Eligible  bool // may vote: raft.eligible and role not client
-	Expect    int  // the peer's bootstrap_expect
+	Priority  int  // raft.priority: lower is preferred for a seat
+	Domain    string
+	Expect    int // the peer's bootstrap_expect
 	Bootstrap BootstrapState
 	Nonce     string // per-process random, minted into the cluster ID
 	ClusterID string

@@ -2,6 +2,7 @@ package raftcore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -24,6 +25,7 @@ const (
 //	         op apply: body = command
 //	         op query: body = mode(1) query
 //	         op remove: body = server ID
+//	         op config: no body; reply body = the configuration (see encodeServers)
 //	reply:   status(1) body
 //	         status ok: body = FSM or query answer
 //	         otherwise: body = error text
@@ -33,6 +35,7 @@ const (
 	opApply  = 1
 	opQuery  = 2
 	opRemove = 3
+	opConfig = 4
 
 	stOK          = 0
 	stNotLeader   = 1 // nothing was done: retry at the new leader
@@ -215,7 +218,7 @@ func (c *Core) HandleForward(ctx context.Context, req []byte) ([]byte, error) {
 	}
 	c.stats.forwarded.Add(1)
 	op, body := req[1], req[2:]
-	if op != opApply && op != opQuery && op != opRemove {
+	if op < opApply || op > opConfig {
 		c.stats.malformed.Add(1)
 		return nil, fmt.Errorf("%w: unknown op %d", ErrMalformed, op)
 	}
@@ -267,6 +270,8 @@ func (c *Core) local(op byte, body []byte) (byte, []byte) {
 			return stError, []byte(err.Error())
 		}
 		return stOK, resp
+	case opConfig:
+		return stOK, encodeServers(c.Status().Servers)
 	case opRemove:
 		id := string(body)
 		c.mu.Lock()
@@ -294,4 +299,55 @@ func applyErrStatus(err error) (byte, []byte) {
 	default: // ErrLeadershipLost, ErrAbortedByRestore, ...
 		return stUnknown, []byte(err.Error())
 	}
+}
+
+// Servers returns the Raft configuration: this node's own copy on a member,
+// the leader's on a client (which holds no replica).
+func (c *Core) Servers(ctx context.Context) ([]Server, error) {
+	if c.member.Load() {
+		return c.Status().Servers, nil
+	}
+	resp, err := c.call(ctx, opConfig, nil)
+	if err != nil {
+		return nil, err
+	}
+	servers, err := decodeServers(resp)
+	if err != nil {
+		c.stats.malformed.Add(1)
+		return nil, err
+	}
+	return servers, nil
+}
+
+func encodeServers(ss []Server) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(ss)))
+	for _, s := range ss {
+		for _, f := range []string{s.ID, s.Address, s.Suffrage} {
+			b = binary.AppendUvarint(b, uint64(len(f)))
+			b = append(b, f...)
+		}
+	}
+	return b
+}
+
+func decodeServers(b []byte) ([]Server, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: configuration", ErrMalformed)
+	}
+	b = b[k:]
+	out := make([]Server, 0, n)
+	for i := uint64(0); i < n; i++ {
+		var f [3]string
+		for j := range f {
+			l, k := binary.Uvarint(b)
+			if k <= 0 || l > uint64(len(b)-k) {
+				return nil, fmt.Errorf("%w: configuration", ErrMalformed)
+			}
+			f[j] = string(b[k : k+int(l)])
+			b = b[k+int(l):]
+		}
+		out = append(out, Server{ID: f[0], Address: f[1], Suffrage: f[2]})
+	}
+	return out, nil
 }

@@ -52,11 +52,13 @@ func (c *Core) mainLoop(ctx context.Context) {
 		case <-c.shutdownCh:
 			return
 		case o := <-c.obsCh:
+			switch o.Data.(type) {
+			case raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
+				c.rec.observeHeartbeat(o.Data, c.now())
+				continue
+			}
 			c.refreshMember()
 			c.signalChange()
-			if _, ok := o.Data.(raft.LeaderObservation); ok {
-				c.Notify()
-			}
 		case <-tick.C:
 			bootstrap.step()
 			c.adoptClusterID()
@@ -195,19 +197,31 @@ func (c *Core) adoptClusterID() {
 }
 
 // leaderLoop does the leader's duties: a barrier at the start of each term
-// (so reads see everything committed before it), then a reconcile pass on
-// every membership notification and every ReconcileInterval.
+// (so reads see everything committed before it), then a reconcile pass
+// ReconcileDebounce after a membership notification, and a safety pass
+// every ReconcileInterval that repairs anything a dropped event missed.
 func (c *Core) leaderLoop(ctx context.Context) {
 	tick := time.NewTicker(c.cfg.ReconcileInterval)
 	defer tick.Stop()
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	armed := false
 	for {
+		run := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.shutdownCh:
 			return
 		case <-tick.C:
+			run = true
 		case <-c.notifyCh:
+			if !armed {
+				debounce.Reset(c.cfg.ReconcileDebounce)
+				armed = true
+			}
+		case <-debounce.C:
+			armed, run = false, true
 		case <-c.changedCh():
 		}
 		if c.raft.State() != raft.Leader {
@@ -220,72 +234,13 @@ func (c *Core) leaderLoop(ctx context.Context) {
 				continue
 			}
 			c.readyTerm.Store(term)
+			c.rec.resetHeartbeats()
 			c.log.Info().Uint64("term", term).Msg("leadership established")
 			c.signalChange()
+			run = true
 		}
-		c.reconcileJoins()
-	}
-}
-
-// reconcileJoins adds alive, eligible nodes of our cluster that are not in
-// the configuration as voters, up to MaxVoters, and updates the address of
-// members whose address changed. (The bounded-core reconciler, with
-// standbys, clients and failure domains, replaces this.)
-func (c *Core) reconcileJoins() {
-	servers := c.refreshMember()
-	inConfig := make(map[string]raft.Server, len(servers))
-	voters := 0
-	for _, s := range servers {
-		inConfig[string(s.ID)] = s
-		if s.Suffrage == raft.Voter {
-			voters++
+		if run {
+			c.reconcile(ctx)
 		}
 	}
-	clusterID := c.ClusterID()
-	c.mu.Lock()
-	for id, at := range c.removed {
-		if c.now().Sub(at) > time.Minute {
-			delete(c.removed, id)
-		}
-	}
-	c.mu.Unlock()
-	for _, p := range c.deps.View.Peers() {
-		if !p.Alive || !p.Eligible || p.Addr == "" || p.ID == c.cfg.NodeID {
-			continue
-		}
-		if p.ClusterID != "" && clusterID != "" && p.ClusterID != clusterID {
-			continue
-		}
-		c.mu.Lock()
-		_, recentlyRemoved := c.removed[p.ID]
-		c.mu.Unlock()
-		if recentlyRemoved {
-			continue
-		}
-		s, ok := inConfig[p.ID]
-		switch {
-		case ok && string(s.Address) != p.Addr:
-			var err error
-			if s.Suffrage == raft.Voter {
-				err = c.raft.AddVoter(s.ID, raft.ServerAddress(p.Addr), 0, c.cfg.ApplyTimeout).Error()
-			} else {
-				err = c.raft.AddNonvoter(s.ID, raft.ServerAddress(p.Addr), 0, c.cfg.ApplyTimeout).Error()
-			}
-			c.logChange(err, "updated server address", p.ID, p.Addr)
-		case !ok && voters < c.cfg.MaxVoters:
-			err := c.raft.AddVoter(raft.ServerID(p.ID), raft.ServerAddress(p.Addr), 0, c.cfg.ApplyTimeout).Error()
-			c.logChange(err, "added voter", p.ID, p.Addr)
-			if err == nil {
-				voters++
-			}
-		}
-	}
-}
-
-func (c *Core) logChange(err error, msg, id, addr string) {
-	if err != nil {
-		c.log.Warn().Err(err).Str("peer", id).Str("addr", addr).Msg(msg + " failed")
-		return
-	}
-	c.log.Info().Str("peer", id).Str("addr", addr).Msg(msg)
 }

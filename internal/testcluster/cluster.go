@@ -18,8 +18,10 @@ import (
 
 // Options shape a test cluster.
 type Options struct {
-	// BootstrapExpect for every node; 0 means n (all nodes form the cluster).
-	// Use -1 for bootstrap_expect 0 (join only).
+	// BootstrapExpect for every node. 0 means the default: the first
+	// min(n, 3) nodes bootstrap together (bootstrap_expect = that number)
+	// and any others have bootstrap_expect 0 and join. Use -1 for
+	// bootstrap_expect 0 on every node (join only).
 	BootstrapExpect int
 	// Configure may adjust each node's config before it first starts.
 	Configure func(i int, cfg *config.Config)
@@ -80,6 +82,9 @@ func (c *Cluster) AddNode() *Node {
 	cfg.API.GRPCAddr = "127.0.0.1:0"
 	cfg.API.HTTPAddr = "127.0.0.1:0"
 	cfg.Log.Level = "debug"
+	// Fast reconciler timings, as the other packages' local configs.
+	cfg.Cluster.Raft.ReconcileDebounce = config.Duration(100 * time.Millisecond)
+	cfg.Cluster.Raft.Stabilization = config.Duration(time.Second)
 	switch {
 	case c.opts.BootstrapExpect < 0:
 		cfg.Cluster.Raft.BootstrapExpect = 0
@@ -107,10 +112,14 @@ func (c *Cluster) Start() {
 	c.mu.Lock()
 	nodes := append([]*Node(nil), c.nodes...)
 	c.mu.Unlock()
+	seeds := min(len(nodes), 3)
 	for _, n := range nodes {
 		if n.gossipAddr == "" {
 			if n.cfg.Cluster.Raft.BootstrapExpect < 0 {
-				n.cfg.Cluster.Raft.BootstrapExpect = min(len(nodes), n.cfg.Cluster.Raft.MaxVoters)
+				n.cfg.Cluster.Raft.BootstrapExpect = 0
+				if n.index < seeds {
+					n.cfg.Cluster.Raft.BootstrapExpect = seeds
+				}
 			}
 			n.start()
 		}
@@ -343,3 +352,6 @@ func (c *Cluster) LogsContain(s string) bool { return c.logs.contains(s) }
 // CountLogs counts the lines node logged (any node if node is "") that
 // contain s.
 func (c *Cluster) CountLogs(node, s string) int { return c.logs.count(node, s) }
+
+// Index is the node's position in the order nodes were added (0-based).
+func (n *Node) Index() int { return n.index }

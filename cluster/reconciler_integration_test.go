@@ -1,0 +1,218 @@
+package cluster_test
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/config"
+	"github.com/conclave-dev/conclave/internal/testcluster"
+)
+
+// roles returns the leader's view: voters, standbys, and every running node
+// outside the configuration.
+func roles(c *testcluster.Cluster) (leader *testcluster.Node, voters, standbys, clients map[string]bool) {
+	voters, standbys, clients = map[string]bool{}, map[string]bool{}, map[string]bool{}
+	leader = c.Leader()
+	if leader == nil {
+		return nil, voters, standbys, clients
+	}
+	for _, s := range leader.RaftStatus().Servers {
+		if s.Suffrage == "voter" {
+			voters[s.ID] = true
+		} else {
+			standbys[s.ID] = true
+		}
+	}
+	for _, n := range c.Running() {
+		if !voters[n.Name] && !standbys[n.Name] {
+			clients[n.Name] = true
+		}
+	}
+	return leader, voters, standbys, clients
+}
+
+func waitRoles(t *testing.T, c *testcluster.Cluster, timeout time.Duration, v, s, cl int) (map[string]bool, map[string]bool, map[string]bool) {
+	t.Helper()
+	var voters, standbys, clients map[string]bool
+	testcluster.WaitFor(t, timeout, fmt.Sprintf("%d voters, %d standbys, %d clients", v, s, cl), func() bool {
+		var leader *testcluster.Node
+		leader, voters, standbys, clients = roles(c)
+		return leader != nil && len(voters) == v && len(standbys) == s && len(clients) == cl
+	})
+	return voters, standbys, clients
+}
+
+func TestNineNodesSettleToFiveVotersAndFourStandbys(t *testing.T) {
+	c := testcluster.New(t, 9, testcluster.Options{})
+	c.WaitLeader(20 * time.Second)
+	waitRoles(t, c, 30*time.Second, 5, 4, 0)
+}
+
+func TestTwelveNodesLeaveThreeClientsThatGetNoLog(t *testing.T) {
+	c := testcluster.New(t, 12, testcluster.Options{})
+	c.WaitLeader(20 * time.Second)
+	_, _, _, clients := func() (*testcluster.Node, map[string]bool, map[string]bool, map[string]bool) {
+		v, s, cl := waitRoles(t, c, 30*time.Second, 5, 4, 3)
+		return nil, v, s, cl
+	}()
+	var client *testcluster.Node
+	for _, n := range c.Running() {
+		if clients[n.Name] {
+			client = n
+			if st := n.RaftStatus(); st.LastIndex != 0 || st.State != "client" {
+				t.Fatalf("client %s holds Raft log entries: last index %d, state %s", n.Name, st.LastIndex, st.State)
+			}
+		}
+	}
+	// A client forwards writes and reads to the core.
+	if _, err := client.KVPut(ctxT(t), "from-client", []byte("x")); err != nil {
+		t.Fatalf("write via client %s: %v", client.Name, err)
+	}
+	for _, mode := range []cluster.ReadMode{cluster.ReadDefault, cluster.ReadStale, cluster.ReadConsistent} {
+		if e, err := client.KVGet(ctxT(t), "from-client", mode); err != nil || string(e.Value) != "x" {
+			t.Fatalf("%s read via client: %+v %v", mode, e, err)
+		}
+	}
+	if st := client.RaftStatus(); st.LastIndex != 0 {
+		t.Fatalf("client received Raft log entries after forwarding: last index %d", st.LastIndex)
+	}
+	// Clients see roles from the leader's configuration.
+	voters := 0
+	for _, m := range client.Members() {
+		if m.RaftRole == "voter" {
+			voters++
+		}
+	}
+	if voters != 5 {
+		t.Fatalf("client's members view shows %d voters, want 5", voters)
+	}
+}
+
+func TestVotersSpreadOverFailureDomains(t *testing.T) {
+	domains := []string{"a", "a", "b", "b", "c", "c"}
+	c := testcluster.New(t, 6, testcluster.Options{Configure: func(i int, cfg *config.Config) {
+		cfg.Cluster.FailureDomain = domains[i]
+	}})
+	c.WaitLeader(20 * time.Second)
+	voters, _, _ := waitRoles(t, c, 30*time.Second, 5, 1, 0)
+	perDomain := map[string]int{}
+	for _, n := range c.Nodes() {
+		if voters[n.Name] {
+			perDomain[domains[n.Index()]]++
+		}
+	}
+	if len(perDomain) != 3 {
+		t.Fatalf("voters cover %d domains, want 3: %v", len(perDomain), perDomain)
+	}
+	for d, k := range perDomain {
+		if 5-k < 3 {
+			t.Fatalf("losing domain %s (%d voters) leaves no voter majority: %v", d, k, perDomain)
+		}
+	}
+}
+
+func TestIneligibleNeverVoteAndPriorityOrders(t *testing.T) {
+	// n1-n3 bootstrap; n4 is ineligible; n5 has the best priority, n6 the worst.
+	c := testcluster.New(t, 6, testcluster.Options{Configure: func(i int, cfg *config.Config) {
+		switch i {
+		case 3:
+			cfg.Cluster.Raft.Eligible = false
+		case 4:
+			cfg.Cluster.Raft.Priority = 1
+		case 5:
+			cfg.Cluster.Raft.Priority = 900
+		}
+	}})
+	c.WaitLeader(20 * time.Second)
+	voters, standbys, clients := waitRoles(t, c, 30*time.Second, 5, 0, 1)
+	if voters["n4"] || standbys["n4"] || !clients["n4"] {
+		t.Fatalf("ineligible n4 is in the core: voters %v standbys %v", voters, standbys)
+	}
+	if !voters["n5"] {
+		t.Fatalf("best-priority n5 is not a voter: %v", voters)
+	}
+	_ = standbys
+}
+
+func TestKilledVoterReplacedByStandby(t *testing.T) {
+	c := testcluster.New(t, 7, testcluster.Options{})
+	c.WaitLeader(20 * time.Second)
+	voters, _, _ := waitRoles(t, c, 30*time.Second, 5, 2, 0)
+	var victim *testcluster.Node
+	leader := c.Leader()
+	for _, n := range c.Running() {
+		if voters[n.Name] && n != leader {
+			victim = n
+			break
+		}
+	}
+	c.Kill(victim)
+	start := time.Now()
+	after, _, _ := waitRoles(t, c, 20*time.Second, 5, 1, 0)
+	if after[victim.Name] {
+		t.Fatalf("killed %s still a voter", victim.Name)
+	}
+	t.Logf("voters back to 5 without %s after %s", victim.Name, time.Since(start).Round(time.Millisecond))
+}
+
+// Two voters of five die at once. The reconciler promotes standbys before
+// it removes the dead, so quorum holds throughout: a writer never sees the
+// cluster unavailable for longer than a leader election.
+func TestTwoVotersLostAtOnceNeverLoseQuorum(t *testing.T) {
+	c := testcluster.New(t, 9, testcluster.Options{})
+	c.WaitLeader(20 * time.Second)
+	voters, _, _ := waitRoles(t, c, 30*time.Second, 5, 4, 0)
+	leader := c.Leader()
+	var victims []*testcluster.Node
+	var writer *testcluster.Node
+	for _, n := range c.Running() {
+		switch {
+		case voters[n.Name] && n != leader && len(victims) < 2:
+			victims = append(victims, n)
+		case !voters[n.Name] && writer == nil:
+			writer = n
+		}
+	}
+	var (
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+		ok, fail atomic.Int64
+		lastErr  atomic.Value
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := writer.KVPut(ctxT(t), fmt.Sprintf("w/%d", i), []byte("v")); err != nil {
+				fail.Add(1)
+				lastErr.Store(err.Error())
+			} else {
+				ok.Add(1)
+			}
+		}
+	}()
+	for _, v := range victims {
+		c.Kill(v)
+	}
+	after, _, _ := waitRoles(t, c, 30*time.Second, 5, 2, 0)
+	close(stop)
+	wg.Wait()
+	for _, v := range victims {
+		if after[v.Name] {
+			t.Fatalf("dead %s still a voter", v.Name)
+		}
+	}
+	if fail.Load() != 0 {
+		t.Fatalf("%d of %d writes failed during the reconfiguration (last: %v)", fail.Load(), ok.Load()+fail.Load(), lastErr.Load())
+	}
+	t.Logf("%d writes, none failed, while two voters were replaced", ok.Load())
+}

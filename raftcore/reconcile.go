@@ -1,0 +1,207 @@
+package raftcore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// churnWindow and churnBurst define a voter churn burst: more than
+// churnBurst voter changes within churnWindow (DESIGN §14).
+const (
+	churnWindow = time.Minute
+	churnBurst  = 3
+)
+
+// reconciler is the leader's state between passes. Only the leader loop
+// touches it, except silent, which the observation handler writes.
+type reconciler struct {
+	aliveSince map[string]time.Time // first seen alive, continuously
+
+	mu          sync.Mutex
+	failedSince map[string]time.Time // first failed heartbeat since the last success
+	changes     []time.Time          // voter changes within churnWindow
+	bursts      uint64
+	inBurst     bool
+}
+
+func newReconciler() *reconciler {
+	return &reconciler{aliveSince: map[string]time.Time{}, failedSince: map[string]time.Time{}}
+}
+
+// observeHeartbeat records raft's heartbeat observations on the leader.
+func (r *reconciler) observeHeartbeat(o any, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch o := o.(type) {
+	case raft.FailedHeartbeatObservation:
+		if _, ok := r.failedSince[string(o.PeerID)]; !ok {
+			r.failedSince[string(o.PeerID)] = now
+		}
+	case raft.ResumedHeartbeatObservation:
+		delete(r.failedSince, string(o.PeerID))
+	}
+}
+
+// forget drops what is known of a peer's heartbeats (it left the
+// configuration; a later re-add starts clean).
+func (r *reconciler) forget(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.failedSince, id)
+}
+
+// resetHeartbeats drops every record: a new term has new replication.
+func (r *reconciler) resetHeartbeats() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failedSince = map[string]time.Time{}
+}
+
+func (r *reconciler) silent(id string, now time.Time, after time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	since, ok := r.failedSince[id]
+	return ok && now.Sub(since) >= after
+}
+
+func (r *reconciler) voterChanged(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	kept := r.changes[:0]
+	for _, t := range r.changes {
+		if now.Sub(t) < churnWindow {
+			kept = append(kept, t)
+		}
+	}
+	r.changes = append(kept, now)
+	if len(r.changes) > churnBurst {
+		if !r.inBurst {
+			r.bursts++
+			r.inBurst = true
+		}
+	} else {
+		r.inBurst = false
+	}
+}
+
+func (r *reconciler) burstCount() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bursts
+}
+
+// reconcile runs one pass on the leader: read the configuration and the
+// gossip view, plan, apply the changes in order, stop at the first error.
+func (c *Core) reconcile(ctx context.Context) {
+	now := c.now()
+	servers := c.refreshMember()
+	members := make([]Member, 0, len(servers))
+	for _, s := range servers {
+		members = append(members, Member{
+			ID: string(s.ID), Addr: string(s.Address), Voter: s.Suffrage == raft.Voter,
+			Silent: string(s.ID) != c.cfg.NodeID && c.rec.silent(string(s.ID), now, c.cfg.SilentAfter),
+		})
+	}
+	clusterID := c.ClusterID()
+	c.mu.Lock()
+	for id, at := range c.removed {
+		if now.Sub(at) > time.Minute {
+			delete(c.removed, id)
+		}
+	}
+	removed := make(map[string]bool, len(c.removed))
+	for id := range c.removed {
+		removed[id] = true
+	}
+	c.mu.Unlock()
+
+	peers := c.deps.View.Peers()
+	seen := make(map[string]bool, len(peers))
+	cands := make([]Candidate, 0, len(peers))
+	for _, p := range peers {
+		if p.ClusterID != "" && clusterID != "" && p.ClusterID != clusterID {
+			continue // another cluster's node (gossip refuses it too)
+		}
+		alive := p.Alive && !removed[p.ID]
+		if p.ID == c.cfg.NodeID {
+			alive = true
+		}
+		seen[p.ID] = true
+		if !alive {
+			delete(c.rec.aliveSince, p.ID)
+		} else if _, ok := c.rec.aliveSince[p.ID]; !ok {
+			c.rec.aliveSince[p.ID] = now
+		}
+		cands = append(cands, Candidate{
+			ID: p.ID, Addr: p.Addr, Alive: alive, Eligible: p.Eligible, Priority: p.Priority,
+			Domain: p.Domain, AliveSince: c.rec.aliveSince[p.ID],
+		})
+	}
+	for id := range c.rec.aliveSince {
+		if !seen[id] {
+			delete(c.rec.aliveSince, id)
+		}
+	}
+	pl := plan(cands, members, Policy{
+		MaxVoters: c.cfg.MaxVoters, MaxStandbys: c.cfg.MaxStandbys, Stabilization: c.cfg.Stabilization,
+		MinQuorum: c.cfg.MinQuorum, Leader: c.cfg.NodeID, Now: now,
+	})
+	for _, ch := range pl.Changes {
+		if ctx.Err() != nil || c.raft.State() != raft.Leader {
+			return
+		}
+		if err := c.applyChange(ch); err != nil {
+			c.log.Warn().Err(err).Str("change", ch.Kind.String()).Str("peer", ch.ID).Msg("reconcile change failed")
+			return
+		}
+		c.log.Info().Str("change", ch.Kind.String()).Str("peer", ch.ID).Str("addr", ch.Addr).Msg("reconciled")
+		if ch.Kind == TransferLeadership {
+			return
+		}
+	}
+}
+
+func (c *Core) applyChange(ch Change) error {
+	id, addr, timeout := raft.ServerID(ch.ID), raft.ServerAddress(ch.Addr), c.cfg.ApplyTimeout
+	var err error
+	voterChange := false
+	switch ch.Kind {
+	case AddVoter:
+		err, voterChange = c.raft.AddVoter(id, addr, 0, timeout).Error(), true
+	case AddStandby:
+		err = c.raft.AddNonvoter(id, addr, 0, timeout).Error()
+	case UpdateAddr:
+		if ch.Voter {
+			err = c.raft.AddVoter(id, addr, 0, timeout).Error()
+		} else {
+			err = c.raft.AddNonvoter(id, addr, 0, timeout).Error()
+		}
+	case Demote:
+		err, voterChange = c.raft.DemoteVoter(id, 0, timeout).Error(), true
+	case Remove:
+		for _, s := range c.refreshMember() {
+			if s.ID == id && s.Suffrage == raft.Voter {
+				voterChange = true
+			}
+		}
+		err = c.raft.RemoveServer(id, 0, timeout).Error()
+		c.rec.forget(ch.ID)
+	case TransferLeadership:
+		err = c.raft.LeadershipTransferToServer(id, addr).Error()
+	default:
+		err = errors.New("unknown change")
+	}
+	if err != nil {
+		return fmt.Errorf("raftcore: %s %s: %w", ch.Kind, ch.ID, err)
+	}
+	if voterChange {
+		c.rec.voterChanged(c.now())
+	}
+	c.refreshMember()
+	return nil
+}
