@@ -71,10 +71,13 @@ func raftStatusToPB(s cluster.RaftStatus) *pb.RaftStatus {
 	}
 	for _, srv := range s.Servers {
 		out.Servers = append(out.Servers, &pb.RaftServer{
-			Id:       srv.ID,
-			Address:  srv.Address,
-			Suffrage: srv.Suffrage,
-			Leader:   srv.Leader,
+			Id:            srv.ID,
+			Address:       srv.Address,
+			Suffrage:      srv.Suffrage,
+			Leader:        srv.Leader,
+			Role:          srv.Role,
+			FailureDomain: srv.FailureDomain,
+			Priority:      int32(srv.Priority),
 		})
 	}
 	return out

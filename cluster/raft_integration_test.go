@@ -39,7 +39,7 @@ func TestMismatchedBootstrapExpectRefuses(t *testing.T) {
 		return c.LogsContain("expects 3, this node expects 5")
 	})
 	for _, n := range c.Running() {
-		if st := n.RaftStatus(); len(st.Servers) != 0 || st.ClusterID != "" {
+		if st := n.RaftStatus(); voters(st) != 0 || st.LastIndex != 0 || st.ClusterID != "" {
 			t.Fatalf("%s bootstrapped despite mismatched bootstrap_expect: %+v", n.Name, st)
 		}
 	}

@@ -21,9 +21,10 @@ func roles(c *testcluster.Cluster) (leader *testcluster.Node, voters, standbys, 
 		return nil, voters, standbys, clients
 	}
 	for _, s := range leader.RaftStatus().Servers {
-		if s.Suffrage == "voter" {
+		switch s.Role {
+		case "voter":
 			voters[s.ID] = true
-		} else {
+		case "standby":
 			standbys[s.ID] = true
 		}
 	}
@@ -38,12 +39,19 @@ func roles(c *testcluster.Cluster) (leader *testcluster.Node, voters, standbys, 
 func waitRoles(t *testing.T, c *testcluster.Cluster, timeout time.Duration, v, s, cl int) (map[string]bool, map[string]bool, map[string]bool) {
 	t.Helper()
 	var voters, standbys, clients map[string]bool
-	testcluster.WaitFor(t, timeout, fmt.Sprintf("%d voters, %d standbys, %d clients", v, s, cl), func() bool {
+	deadline := time.Now().Add(timeout)
+	for {
 		var leader *testcluster.Node
 		leader, voters, standbys, clients = roles(c)
-		return leader != nil && len(voters) == v && len(standbys) == s && len(clients) == cl
-	})
-	return voters, standbys, clients
+		if leader != nil && len(voters) == v && len(standbys) == s && len(clients) == cl {
+			return voters, standbys, clients
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %d voters, %d standbys, %d clients: leader %v, voters %v, standbys %v, clients %v",
+				timeout, v, s, cl, leader, voters, standbys, clients)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func TestNineNodesSettleToFiveVotersAndFourStandbys(t *testing.T) {
@@ -67,6 +75,13 @@ func TestTwelveNodesLeaveThreeClientsThatGetNoLog(t *testing.T) {
 				t.Fatalf("client %s holds Raft log entries: last index %d, state %s", n.Name, st.LastIndex, st.State)
 			}
 		}
+	}
+	// Every node, client or not, carries the cluster's ID.
+	want := c.Leader().RaftStatus().ClusterID
+	for _, n := range c.Running() {
+		testcluster.WaitFor(t, 10*time.Second, n.Name+" adopting the cluster id", func() bool {
+			return n.RaftStatus().ClusterID == want
+		})
 	}
 	// A client forwards writes and reads to the core.
 	if _, err := client.KVPut(ctxT(t), "from-client", []byte("x")); err != nil {
@@ -135,7 +150,9 @@ func TestIneligibleNeverVoteAndPriorityOrders(t *testing.T) {
 	if !voters["n5"] {
 		t.Fatalf("best-priority n5 is not a voter: %v", voters)
 	}
-	_ = standbys
+	if len(standbys) != 0 {
+		t.Fatalf("standbys %v, want none (5 eligible nodes are all voters)", standbys)
+	}
 }
 
 func TestKilledVoterReplacedByStandby(t *testing.T) {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"github.com/conclave-dev/conclave/gossip"
@@ -104,10 +105,38 @@ func (n *Node) RaftStatus() RaftStatus {
 			out.LeaderID = leaderName("", n.ml.Members())
 		}
 	}
+	members := n.ml.Members()
+	meta := make(map[string]gossip.Meta, len(members))
+	for _, m := range members {
+		meta[m.Name] = m.Meta
+	}
+	inConfig := map[string]bool{}
 	for _, s := range n.servers(st) {
+		role := "standby"
+		if s.Suffrage == "voter" {
+			role = "voter"
+		}
+		inConfig[s.ID] = true
 		out.Servers = append(out.Servers, RaftServer{
-			ID: s.ID, Address: s.Address, Suffrage: s.Suffrage, Leader: s.ID == out.LeaderID,
+			ID: s.ID, Address: s.Address, Suffrage: s.Suffrage, Role: role, Leader: s.ID == out.LeaderID,
+			FailureDomain: meta[s.ID].FailureDomain, Priority: meta[s.ID].Priority,
 		})
 	}
+	for _, m := range members {
+		if !inConfig[m.Name] && m.State == gossip.StateAlive {
+			out.Servers = append(out.Servers, RaftServer{
+				ID: m.Name, Role: "client", FailureDomain: m.Meta.FailureDomain, Priority: m.Meta.Priority,
+			})
+		}
+	}
+	sort.SliceStable(out.Servers, func(i, j int) bool {
+		a, b := roleOrder[out.Servers[i].Role], roleOrder[out.Servers[j].Role]
+		if a != b {
+			return a < b
+		}
+		return out.Servers[i].ID < out.Servers[j].ID
+	})
 	return out
 }
+
+var roleOrder = map[string]int{"voter": 0, "standby": 1, "client": 2}

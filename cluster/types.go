@@ -46,12 +46,16 @@ type Member struct {
 	ClusterID     string
 }
 
-// RaftServer is one entry of the Raft configuration.
+// RaftServer is one node of the Raft core: an entry of the Raft
+// configuration (a voter or a standby), or a live client node outside it.
 type RaftServer struct {
-	ID       string
-	Address  string
-	Suffrage string // voter | nonvoter
-	Leader   bool
+	ID            string
+	Address       string // Raft address; "" for a client
+	Suffrage      string // voter | nonvoter; "" for a client
+	Role          string // voter | standby | client
+	Leader        bool
+	FailureDomain string
+	Priority      int
 }
 
 // RaftStatus is this node's view of the Raft core.
@@ -66,7 +70,9 @@ type RaftStatus struct {
 	AppliedIndex uint64
 	LastIndex    uint64
 	LastContact  time.Duration // since last contact with the leader; 0 on the leader
-	Servers      []RaftServer
+	// Servers lists the configuration (voters, then standbys) and then the
+	// live client nodes, each group by name.
+	Servers []RaftServer
 }
 
 // KVEntry is one key of the replicated KV store. Version is the Raft index

@@ -52,6 +52,14 @@ func (h *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 			key = "raft_" + key
 		}
 		switch v := all[i+1].(type) {
+		case hclog.Format:
+			if len(v) > 0 {
+				if f, ok := v[0].(string); ok {
+					ev = ev.Str(key, fmt.Sprintf(f, v[1:]...))
+					continue
+				}
+			}
+			ev = ev.Interface(key, v)
 		case error:
 			ev = ev.AnErr(key, v)
 		case string:

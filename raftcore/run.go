@@ -60,6 +60,9 @@ func (c *Core) mainLoop(ctx context.Context) {
 			c.refreshMember()
 			c.signalChange()
 		case <-tick.C:
+			// A follower gets no observation when an entry adds it to the
+			// configuration: read membership here as well.
+			c.refreshMember()
 			bootstrap.step()
 			c.adoptClusterID()
 		}
@@ -174,17 +177,31 @@ func (b *bootstrapper) bootstrap(servers []raft.Server, clusterID string) {
 	c.log.Info().Int("voters", len(servers)).Str("cluster_id", clusterID).Msg("bootstrapped cluster")
 }
 
-// adoptClusterID takes the cluster ID advertised by our leader once this
-// node has been added to a cluster it did not bootstrap.
+// adoptClusterID takes the cluster ID of the cluster this node joined
+// without bootstrapping it: the one its Raft leader advertises, or, on a
+// client node (no Raft leader of its own), the one the leader with the
+// highest advertised term advertises.
 func (c *Core) adoptClusterID() {
-	if c.ClusterID() != "" || !c.member.Load() {
+	if c.ClusterID() != "" {
 		return
 	}
 	_, leader := c.raft.LeaderWithID()
+	if !c.member.Load() {
+		leader = ""
+	}
+	peers := c.deps.View.Peers()
+	if leader == "" {
+		var term uint64
+		for _, p := range peers {
+			if p.Alive && p.Leader != "" && p.Term >= term {
+				leader, term = raft.ServerID(p.Leader), p.Term
+			}
+		}
+	}
 	if leader == "" {
 		return
 	}
-	for _, p := range c.deps.View.Peers() {
+	for _, p := range peers {
 		if p.ID == string(leader) && p.ClusterID != "" {
 			if err := c.setClusterID(p.ClusterID); err != nil {
 				c.log.Error().Err(err).Msg("store cluster id")

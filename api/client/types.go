@@ -23,12 +23,16 @@ type Member struct {
 	ClusterID     string
 }
 
-// RaftServer is one entry of the Raft configuration.
+// RaftServer is one node of the Raft core: a configuration entry (voter or
+// standby) or a live client node outside the configuration.
 type RaftServer struct {
-	ID       string
-	Address  string
-	Suffrage string // voter | nonvoter
-	Leader   bool
+	ID            string
+	Address       string // "" for a client
+	Suffrage      string // voter | nonvoter; "" for a client
+	Role          string // voter | standby | client
+	Leader        bool
+	FailureDomain string
+	Priority      int
 }
 
 // RaftStatus is the agent's view of the Raft core.
@@ -88,10 +92,13 @@ func raftStatusFromPB(s *pb.RaftStatus) RaftStatus {
 	}
 	for _, srv := range s.GetServers() {
 		out.Servers = append(out.Servers, RaftServer{
-			ID:       srv.GetId(),
-			Address:  srv.GetAddress(),
-			Suffrage: srv.GetSuffrage(),
-			Leader:   srv.GetLeader(),
+			ID:            srv.GetId(),
+			Address:       srv.GetAddress(),
+			Suffrage:      srv.GetSuffrage(),
+			Leader:        srv.GetLeader(),
+			Role:          srv.GetRole(),
+			FailureDomain: srv.GetFailureDomain(),
+			Priority:      int(srv.GetPriority()),
 		})
 	}
 	return out

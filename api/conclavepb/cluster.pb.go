@@ -256,12 +256,17 @@ func (x *MembersResponse) GetMembers() []*Member {
 
 // RaftServer is one entry of the Raft configuration.
 type RaftServer struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Id      string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Address string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
-	// voter | nonvoter
-	Suffrage      string `protobuf:"bytes,3,opt,name=suffrage,proto3" json:"suffrage,omitempty"`
-	Leader        bool   `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Raft (internode) address; empty for a client node.
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// voter | nonvoter; empty for a client node (not in the configuration).
+	Suffrage string `protobuf:"bytes,3,opt,name=suffrage,proto3" json:"suffrage,omitempty"`
+	Leader   bool   `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	// voter | standby | client
+	Role          string `protobuf:"bytes,5,opt,name=role,proto3" json:"role,omitempty"`
+	FailureDomain string `protobuf:"bytes,6,opt,name=failure_domain,json=failureDomain,proto3" json:"failure_domain,omitempty"`
+	Priority      int32  `protobuf:"varint,7,opt,name=priority,proto3" json:"priority,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -322,6 +327,27 @@ func (x *RaftServer) GetLeader() bool {
 		return x.Leader
 	}
 	return false
+}
+
+func (x *RaftServer) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *RaftServer) GetFailureDomain() string {
+	if x != nil {
+		return x.FailureDomain
+	}
+	return ""
+}
+
+func (x *RaftServer) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
 }
 
 // RaftStatus is the serving node's view of the Raft core.
@@ -635,13 +661,16 @@ const file_conclave_v1_cluster_proto_rawDesc = "" +
 	"cluster_id\x18\r \x01(\tR\tclusterId\"\x10\n" +
 	"\x0eMembersRequest\"@\n" +
 	"\x0fMembersResponse\x12-\n" +
-	"\amembers\x18\x01 \x03(\v2\x13.conclave.v1.MemberR\amembers\"j\n" +
+	"\amembers\x18\x01 \x03(\v2\x13.conclave.v1.MemberR\amembers\"\xc1\x01\n" +
 	"\n" +
 	"RaftServer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
 	"\bsuffrage\x18\x03 \x01(\tR\bsuffrage\x12\x16\n" +
-	"\x06leader\x18\x04 \x01(\bR\x06leader\"\xff\x02\n" +
+	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x12\n" +
+	"\x04role\x18\x05 \x01(\tR\x04role\x12%\n" +
+	"\x0efailure_domain\x18\x06 \x01(\tR\rfailureDomain\x12\x1a\n" +
+	"\bpriority\x18\a \x01(\x05R\bpriority\"\xff\x02\n" +
 	"\n" +
 	"RaftStatus\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +

@@ -56,7 +56,7 @@ func TestRaftStatusJSONShape(t *testing.T) {
 		Servers []json.RawMessage `json:"servers"`
 	}
 	_ = json.Unmarshal(buf.Bytes(), &st)
-	if got := jsonKeys(t, st.Servers[0]); !reflect.DeepEqual(got, sorted("id", "address", "suffrage", "leader")) {
+	if got := jsonKeys(t, st.Servers[0]); !reflect.DeepEqual(got, sorted("id", "role", "address", "suffrage", "leader", "failure_domain", "priority")) {
 		t.Fatalf("server keys %v", got)
 	}
 }

@@ -49,10 +49,13 @@ type raftStatusJSON struct {
 }
 
 type raftServerJSON struct {
-	ID       string `json:"id"`
-	Address  string `json:"address"`
-	Suffrage string `json:"suffrage"`
-	Leader   bool   `json:"leader"`
+	ID            string `json:"id"`
+	Role          string `json:"role"` // voter | standby | client
+	Address       string `json:"address"`
+	Suffrage      string `json:"suffrage"`
+	Leader        bool   `json:"leader"`
+	FailureDomain string `json:"failure_domain"`
+	Priority      int    `json:"priority"`
 }
 
 func printRaftStatus(p *printer, st client.RaftStatus) error {
@@ -64,7 +67,8 @@ func printRaftStatus(p *printer, st client.RaftStatus) error {
 			Servers: make([]raftServerJSON, 0, len(st.Servers)),
 		}
 		for _, s := range st.Servers {
-			out.Servers = append(out.Servers, raftServerJSON{ID: s.ID, Address: s.Address, Suffrage: s.Suffrage, Leader: s.Leader})
+			out.Servers = append(out.Servers, raftServerJSON{ID: s.ID, Role: s.Role, Address: s.Address,
+				Suffrage: s.Suffrage, Leader: s.Leader, FailureDomain: s.FailureDomain, Priority: s.Priority})
 		}
 		return p.JSON(out)
 	}
@@ -90,9 +94,10 @@ func printRaftStatus(p *printer, st client.RaftStatus) error {
 	}
 	fmt.Fprintln(p.w)
 	tw = p.table()
-	fmt.Fprintln(tw, "ID\tADDRESS\tSUFFRAGE\tLEADER")
+	fmt.Fprintln(tw, "ID\tROLE\tLEADER\tFAILURE_DOMAIN\tPRIORITY\tADDRESS")
 	for _, s := range st.Servers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, orDash(s.Address), orDash(s.Suffrage), yesNo(s.Leader))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, orDash(s.Role), yesNo(s.Leader),
+			orDash(s.FailureDomain), s.Priority, orDash(s.Address))
 	}
 	return tw.Flush()
 }
