@@ -28,10 +28,12 @@ type fakeNode struct {
 	lastLimit int
 	lastCall  string
 	left      int
+	// Sessions and locks: see fake_lock_test.go.
+	lk fakeLocks
 }
 
 func newFakeNode(name string) *fakeNode {
-	return &fakeNode{name: name, kv: map[string]cluster.KVEntry{}, index: 10}
+	return &fakeNode{name: name, kv: map[string]cluster.KVEntry{}, index: 10, lk: newFakeLocks()}
 }
 
 func (f *fakeNode) setErr(err error) {

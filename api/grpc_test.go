@@ -36,11 +36,17 @@ func TestErrorCodes(t *testing.T) {
 		"deadline":         {fmt.Errorf("propose: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
 		"canceled":         {fmt.Errorf("propose: %w", context.Canceled), codes.Canceled},
 		"other":            {errors.New("disk on fire"), codes.Internal},
+		"lock held":        {fmt.Errorf("acquire %q: %w: held by n1/abcd", "jobs/x", cluster.ErrLockHeld), codes.AlreadyExists},
+		"not holder":       {fmt.Errorf("release %q: %w", "jobs/x", cluster.ErrNotHolder), codes.FailedPrecondition},
+		"wait expired":     {fmt.Errorf("acquire %q: %w after 1s", "jobs/x", cluster.ErrWaitExpired), codes.DeadlineExceeded},
+		"no session":       {fmt.Errorf("%w: %q is not open on node n1", cluster.ErrNoSession, "n1/ff"), codes.FailedPrecondition},
 	}
 	node := newFakeNode("n1")
 	s := startServer(t, node)
 	kv := pb.NewKVClient(s.conn)
 	cl := pb.NewClusterClient(s.conn)
+	lk := pb.NewLockClient(s.conn)
+	ss := pb.NewSessionClient(s.conn)
 	// Every RPC that reaches the node must translate its errors the same way.
 	calls := map[string]func(context.Context) error{
 		"Get": func(ctx context.Context) error {
@@ -65,6 +71,33 @@ func TestErrorCodes(t *testing.T) {
 		},
 		"Leave": func(ctx context.Context) error {
 			_, err := cl.Leave(ctx, &pb.LeaveRequest{})
+			return err
+		},
+		"Lock.Acquire": func(ctx context.Context) error {
+			_, err := lk.Acquire(ctx, &pb.LockAcquireRequest{Pid: "n1/1", Name: "a"})
+			return err
+		},
+		"Lock.Release": func(ctx context.Context) error {
+			_, err := lk.Release(ctx, &pb.LockReleaseRequest{Pid: "n1/1", Name: "a"})
+			return err
+		},
+		"Lock.Inspect": func(ctx context.Context) error {
+			_, err := lk.Inspect(ctx, &pb.LockInspectRequest{Name: "a"})
+			return err
+		},
+		"Lock.List": func(ctx context.Context) error {
+			_, err := lk.List(ctx, &pb.LockListRequest{Prefix: "a"})
+			return err
+		},
+		"Session.Connect": func(ctx context.Context) error {
+			st, err := ss.Connect(ctx)
+			if err != nil {
+				return err
+			}
+			if err := st.Send(&pb.SessionRequest{Kind: &pb.SessionRequest_Open{Open: &pb.SessionOpen{}}}); err != nil {
+				return err
+			}
+			_, err = st.Recv()
 			return err
 		},
 	}

@@ -35,3 +35,25 @@ func unaryInterceptor(log zerolog.Logger, m *metrics) grpc.UnaryServerIntercepto
 		return handler(ctx, req)
 	}
 }
+
+// streamInterceptor does for streams (Session.Connect) what
+// unaryInterceptor does for calls, except timing: a stream lives as long as
+// its session, which says nothing about the server's latency.
+func streamInterceptor(log zerolog.Logger, m *metrics) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error().Str("method", info.FullMethod).Interface("panic", r).
+					Bytes("stack", debug.Stack()).Msg("grpc stream handler panicked")
+				err = status.Error(codes.Internal, "internal error")
+			}
+			code := status.Code(err)
+			m.requests.WithLabelValues(info.FullMethod, code.String()).Inc()
+			if err != nil {
+				log.Debug().Str("method", info.FullMethod).Str("code", code.String()).
+					Err(err).Msg("grpc stream ended with error")
+			}
+		}()
+		return handler(srv, ss)
+	}
+}

@@ -43,6 +43,8 @@ type Server struct {
 	http   *http.Server
 	grpcLn net.Listener
 	httpLn net.Listener
+	// streams are the Session streams, ended and waited for on stop.
+	streams *streamSet
 
 	mu      sync.Mutex
 	serving bool
@@ -76,9 +78,13 @@ func New(cfg Config, node Node, opts ...Option) (*Server, error) {
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
 		grpc.ChainUnaryInterceptor(unaryInterceptor(log, m)),
+		grpc.ChainStreamInterceptor(streamInterceptor(log, m)),
 	)
+	streams := newStreamSet()
 	pb.RegisterClusterServer(gs, &clusterService{node: node})
 	pb.RegisterKVServer(gs, &kvService{node: node})
+	pb.RegisterSessionServer(gs, &sessionService{node: node, log: log, streams: streams})
+	pb.RegisterLockServer(gs, &lockService{node: node})
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{
@@ -100,7 +106,7 @@ func New(cfg Config, node Node, opts ...Option) (*Server, error) {
 		_ = grpcLn.Close()
 		return nil, fmt.Errorf("api: listen http_addr %s: %w", cfg.HTTPAddr, err)
 	}
-	return &Server{cfg: cfg, log: log, grpc: gs, http: hs, grpcLn: grpcLn, httpLn: httpLn}, nil
+	return &Server{cfg: cfg, log: log, grpc: gs, http: hs, grpcLn: grpcLn, httpLn: httpLn, streams: streams}, nil
 }
 
 // GRPCAddr is the bound gRPC address (with the real port if cfg asked for 0).
@@ -110,8 +116,10 @@ func (s *Server) GRPCAddr() net.Addr { return s.grpcLn.Addr() }
 func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
 
 // Serve serves gRPC and HTTP until ctx ends or either server fails, then
-// stops both gracefully (in-flight requests get cfg.ShutdownTimeout, after
-// which connections are cut) and returns once both have stopped. It returns
+// stops both gracefully (session streams end at once with Unavailable, so
+// their sessions release what they held; in-flight requests get
+// cfg.ShutdownTimeout, after which connections are cut) and returns once
+// both have stopped. It returns
 // nil after ctx ended or Close was called, and the failure otherwise. Serve
 // may be called once; the caller owns the goroutine that runs it.
 func (s *Server) Serve(ctx context.Context) error {
@@ -169,6 +177,9 @@ func (s *Server) Serve(ctx context.Context) error {
 func (s *Server) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
+	// A session stream would otherwise hold GracefulStop for the whole
+	// timeout: it never ends by itself.
+	s.streams.stop()
 	grpcDone := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()
@@ -189,6 +200,7 @@ func (s *Server) stop() {
 	// goroutines starting would leave them bound.
 	_ = s.grpcLn.Close()
 	_ = s.httpLn.Close()
+	s.streams.wait()
 }
 
 // Close stops both servers at once, cutting in-flight requests, and
@@ -199,9 +211,13 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	s.streams.stop()
 	s.grpc.Stop()
 	_ = s.http.Close()
 	_ = s.grpcLn.Close()
 	_ = s.httpLn.Close()
+	// Stop cancels the streams but does not wait for their handlers,
+	// which still release their sessions (bounded by sessionCloseTimeout).
+	s.streams.wait()
 	return nil
 }

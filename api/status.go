@@ -25,6 +25,16 @@ func statusError(err error) error {
 // write that failed for a reason the node states is better reported so.
 func codeOf(err error) codes.Code {
 	switch {
+	case errors.Is(err, cluster.ErrLockHeld):
+		// A lock is a set-if-absent: held is "it already exists", and the
+		// message names the holder (DESIGN §7, §13).
+		return codes.AlreadyExists
+	case errors.Is(err, cluster.ErrNotHolder), errors.Is(err, cluster.ErrNoSession):
+		// The caller's own state is wrong (it does not hold the lock, or
+		// its session is not open here); retrying as is will not help.
+		return codes.FailedPrecondition
+	case errors.Is(err, cluster.ErrWaitExpired):
+		return codes.DeadlineExceeded
 	case errors.Is(err, cluster.ErrNotFound):
 		return codes.NotFound
 	case errors.Is(err, cluster.ErrVersionMismatch):

@@ -50,9 +50,7 @@ const publishTimeout = 2 * time.Second
 func (p publisher) Publish(ctx context.Context, a raftcore.Advert) {
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
-	if a.ClusterID != "" && p.ml.LocalMeta().ClusterID != a.ClusterID {
-		p.ml.SetClusterID(a.ClusterID)
-	}
+	// Setting ClusterID in the meta also arms gossip's cluster-ID guard.
 	_ = p.ml.UpdateMeta(ctx, func(m *gossip.Meta) {
 		m.Bootstrap = gossip.BootstrapState(a.Bootstrap)
 		m.Nonce = a.Nonce

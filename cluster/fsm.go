@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/conclave-dev/conclave/cluster/kv"
+	"github.com/conclave-dev/conclave/locks"
 )
 
 // Command envelope: version(1) table(1) op(1) fields. Tables and ops are
@@ -46,14 +47,22 @@ const (
 type fsm struct {
 	log zerolog.Logger
 
-	mu sync.RWMutex
-	kv *kv.Table
+	mu    sync.RWMutex
+	kv    *kv.Table
+	locks *locks.Table
+	// pending collects the lock events of the batch being applied; they go
+	// to notify once the batch is done and the lock is released.
+	pending []locks.Event
+	// notify receives lock events after every batch (set before Raft
+	// starts). It must not block: it only queues for sessions.
+	notify func([]locks.Event)
 
 	rejected atomic.Uint64 // commands refused as unknown or malformed
 }
 
 func newFSM(log zerolog.Logger) *fsm {
-	return &fsm{log: log.With().Str("component", "fsm").Logger(), kv: kv.New()}
+	return &fsm{log: log.With().Str("component", "fsm").Logger(), kv: kv.New(), locks: locks.New(),
+		notify: func([]locks.Event) {}}
 }
 
 // Apply implements raft.FSM.
@@ -65,12 +74,17 @@ func (f *fsm) Apply(l *raft.Log) any {
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	for i, l := range logs {
 		if l.Type != raft.LogCommand {
 			continue
 		}
 		out[i] = f.apply(l.Index, l.Data)
+	}
+	events := f.pending
+	f.pending = nil
+	f.mu.Unlock()
+	if len(events) > 0 {
+		f.notify(events)
 	}
 	return out
 }
@@ -84,6 +98,8 @@ func (f *fsm) apply(index uint64, data []byte) []byte {
 	switch table {
 	case tableKV:
 		return f.applyKV(index, op, d)
+	case tableLocks:
+		return f.applyLocks(index, op, d)
 	}
 	return f.reject(index, fmt.Sprintf("unknown table %d", table))
 }
@@ -175,11 +191,14 @@ func decodeEntry(d *dec) *kv.Entry {
 func (f *fsm) Query(q []byte) ([]byte, error) {
 	d := &dec{b: q}
 	ver, table, op := d.byte(), d.byte(), d.byte()
-	if d.err != nil || ver != cmdVersion || table != tableKV {
+	if d.err != nil || ver != cmdVersion || (table != tableKV && table != tableLocks) {
 		return nil, fmt.Errorf("%w: query not understood", ErrInvalidArgument)
 	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	if table == tableLocks {
+		return f.queryLocks(op, d)
+	}
 	r := &enc{b: []byte{resOK}}
 	switch op {
 	case kvGet:
@@ -218,7 +237,11 @@ const snapMagic = "CNCLSNP1"
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &snapshot{kv: f.kv.Clone()}, nil
+	lk, err := f.locks.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: snapshot locks: %w", err)
+	}
+	return &snapshot{kv: f.kv.Clone(), locks: lk}, nil
 }
 
 // Restore implements raft.FSM: it replaces every table with the snapshot's.
@@ -230,6 +253,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("cluster: restore: not a conclave snapshot")
 	}
 	t := kv.New()
+	lt := locks.New()
 	for {
 		table, err := br.ReadByte()
 		if err != nil {
@@ -237,6 +261,16 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		}
 		if table == 0 {
 			break
+		}
+		if table == tableLocks {
+			rec, err := readFrame(br)
+			if err != nil {
+				return fmt.Errorf("cluster: restore locks: %w", err)
+			}
+			if err := lt.UnmarshalBinary(rec); err != nil {
+				return fmt.Errorf("cluster: restore locks: %w", err)
+			}
+			continue
 		}
 		if table != tableKV {
 			return fmt.Errorf("cluster: restore: unknown table %d", table)
@@ -259,13 +293,14 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		}
 	}
 	f.mu.Lock()
-	f.kv = t
+	f.kv, f.locks = t, lt
 	f.mu.Unlock()
 	return nil
 }
 
 type snapshot struct {
-	kv *kv.Table
+	kv    *kv.Table
+	locks []byte // the lock table's own canonical encoding
 }
 
 // Persist implements raft.FSMSnapshot.
@@ -292,6 +327,12 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 		})
 		if werr != nil {
 			return werr
+		}
+		lk := &enc{}
+		lk.byte(tableLocks)
+		lk.bytes(s.locks)
+		if _, err := w.Write(lk.b); err != nil {
+			return err
 		}
 		if err := w.WriteByte(0); err != nil {
 			return err

@@ -34,6 +34,31 @@ func (n *Node) registerMetrics(reg prometheus.Registerer) error {
 			Help: "Bursts of voter changes made by this node as leader: more than 3 within a minute.",
 		}, func() float64 { return float64(n.core.Stats().ChurnBursts) }),
 	}
+	traffic := func(name, help string, read func() (in, out uint64)) []prometheus.Collector {
+		var out []prometheus.Collector
+		for _, dir := range []string{"in", "out"} {
+			dir := dir
+			out = append(out, prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: "conclave", Name: name, Help: help,
+				ConstLabels: prometheus.Labels{"direction": dir},
+			}, func() float64 {
+				in, o := read()
+				if dir == "in" {
+					return float64(in)
+				}
+				return float64(o)
+			}))
+		}
+		return out
+	}
+	cs = append(cs, traffic("gossip_bytes_total", "Bytes of gossip traffic (UDP packets and TCP push/pull).",
+		func() (uint64, uint64) { s := n.ml.Stats(); return s.BytesIn, s.BytesOut })...)
+	cs = append(cs, traffic("internode_bytes_total", "Bytes on the internode mesh's TCP connections (Raft, forwarding).",
+		func() (uint64, uint64) { s := n.mesh.Stats(); return s.BytesIn, s.BytesOut })...)
+	cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "conclave", Name: "internode_connections",
+		Help: "Open internode mesh sessions, inbound and outbound.",
+	}, func() float64 { return float64(n.mesh.Stats().ConnectionsOpen) }))
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("cluster: register metrics: %w", err)

@@ -61,6 +61,9 @@ type Node struct {
 	core *raftcore.Core
 	fsm  *fsm
 
+	sessions *sessionTable
+	duties   dutyTimings
+
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	stopOnce sync.Once
@@ -89,6 +92,12 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		done: make(chan struct{}),
 	}
 	n.fsm = newFSM(n.log)
+	n.sessions = newSessionTable(cfg.Cluster.Name, n.log, n.releaseSession)
+	n.fsm.notify = n.sessions.deliver
+	n.duties = defaultDuties
+	if o.local {
+		n.duties = localDuties
+	}
 
 	meshOpts := []internode.Option{internode.WithLogger(n.log)}
 	gossipOpts := []gossip.Option{gossip.WithLogger(n.log)}
@@ -147,6 +156,8 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	events, unsubscribe := n.ml.Subscribe(64)
 	n.goRun(func() { _ = n.ml.Run(ctx) })
 	n.goRun(func() { _ = n.core.Run(ctx) })
+	n.goRun(func() { n.releasePrevious(ctx) })
+	n.goRun(func() { n.dutyLoop(ctx) })
 	n.goRun(func() {
 		defer unsubscribe()
 		for {
@@ -255,6 +266,7 @@ func (n *Node) Leave(ctx context.Context) error {
 func (n *Node) Close() error {
 	n.stopOnce.Do(func() {
 		n.log.Info().Msg("node closing without leave")
+		n.sessions.closeAll()
 		n.cancel()
 		n.stopErr = errors.Join(n.core.Shutdown(), n.mesh.Close(), n.ml.Shutdown())
 		n.wg.Wait()
@@ -268,6 +280,14 @@ func (n *Node) stop(ctx context.Context, leave bool) error {
 	n.stopOnce.Do(func() {
 		ran = true
 		var errs []error
+		// Everything the sessions held goes in one entry, at once, rather
+		// than after peers declare this node gone.
+		n.sessions.closeAll()
+		rctx, cancel := context.WithTimeout(ctx, n.core.ApplyTimeout())
+		if err := n.releaseNode(rctx, n.Name()); err != nil {
+			n.log.Warn().Err(err).Msg("release of this node's sessions at stop failed")
+		}
+		cancel()
 		if leave {
 			n.log.Info().Msg("leaving the cluster")
 			if err := n.core.Leave(ctx); err != nil {

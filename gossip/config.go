@@ -57,8 +57,10 @@ type Config struct {
 	// RetryJoinMin and RetryJoinMax bound the exponential backoff of the
 	// initial join.
 	RetryJoinMin, RetryJoinMax time.Duration
-	// RejoinInterval: while this node sees no other live member and JoinAddrs
-	// is set, Run tries the seeds again this often. 0 disables rejoining.
+	// RejoinInterval: how often Run tries to reconnect to members that
+	// failed (not left), and, while this node sees no other live member, to
+	// the seeds. It is what merges a healed partition back together
+	// (Serf's reconnect_interval). 0 disables both.
 	RejoinInterval time.Duration
 	// ForgetDeadAfter: dead and left members stay in the view (for status
 	// output) this long after they went, then are dropped.

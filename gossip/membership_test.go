@@ -57,6 +57,12 @@ func TestThreeNodesJoinAndSeeMeta(t *testing.T) {
 			t.Errorf("%s stats %+v, want one join and no failures", n.LocalName(), s)
 		}
 	}
+	// Joining took a TCP push/pull and UDP gossip both ways on every node.
+	for _, n := range nodes {
+		if s := n.Stats(); s.BytesIn == 0 || s.BytesOut == 0 {
+			t.Errorf("%s counted no gossip bytes: in %d, out %d", n.LocalName(), s.BytesIn, s.BytesOut)
+		}
+	}
 }
 
 func TestUpdateMetaPropagates(t *testing.T) {

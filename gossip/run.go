@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"strings"
 	"time"
 )
@@ -12,11 +13,11 @@ import (
 // Run joins the cluster through Config.JoinAddrs and keeps this node in it:
 // the initial join retries with exponential backoff (RetryJoinMin doubling up
 // to RetryJoinMax, with jitter so seeds restarted together do not retry in
-// lockstep) until another live member is seen; afterwards, whenever this node
-// is the only live member it knows (a healed partition, every peer
-// restarted), it tries the seeds again every RejoinInterval. Without
-// JoinAddrs it only waits. Run returns nil when ctx is done or the Membership
-// is shut down.
+// lockstep) until another live member is seen. Afterwards, every
+// RejoinInterval, it tries a few members that failed (so a healed partition
+// merges back whichever side is larger), and, whenever this node is the only
+// live member it knows, the seeds as well. Run returns nil when ctx is done
+// or the Membership is shut down.
 func (m *Membership) Run(ctx context.Context) error {
 	m.lifeMu.RLock()
 	if m.shut {
@@ -28,12 +29,8 @@ func (m *Membership) Run(ctx context.Context) error {
 	defer m.runWG.Done()
 
 	seeds := m.seeds()
-	if len(seeds) == 0 {
-		m.wait(ctx, -1)
-		return nil
-	}
 	delay := m.cfg.RetryJoinMin
-	for attempt := 1; ; attempt++ {
+	for attempt := 1; len(seeds) > 0; attempt++ {
 		n, err := m.join(ctx, seeds)
 		if m.stopped(ctx) {
 			return nil
@@ -56,10 +53,27 @@ func (m *Membership) Run(ctx context.Context) error {
 		return nil
 	}
 	for m.wait(ctx, m.cfg.RejoinInterval) {
-		if m.left.Load() || m.ml.NumMembers() > 1 {
+		if m.left.Load() {
 			continue
 		}
-		n, err := m.join(ctx, seeds)
+		// Like Serf's reconnect: try members that failed (not those that
+		// left), so a healed partition merges back even when neither side
+		// is alone, and a node with no seeds of its own is found again.
+		failed := m.failedAddrs(maxReconnects)
+		if m.ml.NumMembers() > 1 {
+			if len(failed) > 0 {
+				if n, err := m.join(ctx, failed); err == nil {
+					m.counters.rejoins.Add(1)
+					m.log.Info().Int("contacted", n).Msg("reconnected to failed members")
+				}
+			}
+			continue
+		}
+		addrs := append(append([]string(nil), seeds...), failed...)
+		if len(addrs) == 0 {
+			continue
+		}
+		n, err := m.join(ctx, addrs)
 		if m.stopped(ctx) {
 			return nil
 		}
@@ -72,6 +86,29 @@ func (m *Membership) Run(ctx context.Context) error {
 		m.log.Info().Int("contacted", n).Msg("rejoined cluster")
 	}
 	return nil
+}
+
+// maxReconnects bounds the failed members tried per pass.
+const maxReconnects = 3
+
+// failedAddrs returns the gossip addresses of up to max members that are
+// dead (failed, not left), most recently seen first.
+func (m *Membership) failedAddrs(max int) []string {
+	var dead []Member
+	for _, mem := range m.Members() {
+		if mem.State == StateDead && mem.Name != m.cfg.Name {
+			dead = append(dead, mem)
+		}
+	}
+	sort.Slice(dead, func(i, j int) bool { return dead[i].LastSeen.After(dead[j].LastSeen) })
+	var out []string
+	for _, mem := range dead {
+		if len(out) == max {
+			break
+		}
+		out = append(out, mem.Addr)
+	}
+	return out
 }
 
 // Join contacts addrs (host:port; DNS names resolve to all their addresses)

@@ -1,6 +1,9 @@
 package gossip
 
-import "sync/atomic"
+import (
+	"net"
+	"sync/atomic"
+)
 
 // Stats are cumulative counters since New, for metrics and tests.
 type Stats struct {
@@ -20,6 +23,9 @@ type Stats struct {
 	JoinFailures uint64
 	// FilteredPackets: packets dropped and dials refused by the packet filter.
 	FilteredPackets uint64
+	// BytesIn and BytesOut: gossip traffic, UDP packets and TCP streams
+	// (push/pull, joins) alike.
+	BytesIn, BytesOut uint64
 }
 
 // counters is the live, lock-free form of Stats; delegates bump it from
@@ -33,6 +39,8 @@ type counters struct {
 	rejoins         atomic.Uint64
 	joinFailures    atomic.Uint64
 	filteredPackets atomic.Uint64
+	bytesIn         atomic.Uint64
+	bytesOut        atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -45,5 +53,25 @@ func (c *counters) snapshot() Stats {
 		Rejoins:         c.rejoins.Load(),
 		JoinFailures:    c.joinFailures.Load(),
 		FilteredPackets: c.filteredPackets.Load(),
+		BytesIn:         c.bytesIn.Load(),
+		BytesOut:        c.bytesOut.Load(),
 	}
+}
+
+// countingConn counts a gossip stream's bytes into the transport's counters.
+type countingConn struct {
+	net.Conn
+	c *counters
+}
+
+func (cc countingConn) Read(p []byte) (int, error) {
+	n, err := cc.Conn.Read(p)
+	cc.c.bytesIn.Add(uint64(n))
+	return n, err
+}
+
+func (cc countingConn) Write(p []byte) (int, error) {
+	n, err := cc.Conn.Write(p)
+	cc.c.bytesOut.Add(uint64(n))
+	return n, err
 }

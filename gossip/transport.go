@@ -101,6 +101,7 @@ func (t *transport) forwardPackets() {
 			if !t.allowed(p.From.String()) {
 				continue
 			}
+			t.counters.bytesIn.Add(uint64(len(p.Buf)))
 			select {
 			case t.packetCh <- p:
 			case <-t.stopping: // memberlist may no longer read: drop
@@ -121,6 +122,7 @@ func (t *transport) forwardStreams() {
 	for {
 		select {
 		case c := <-in:
+			c = countingConn{Conn: c, c: t.counters}
 			select {
 			case t.streamCh <- c:
 			case <-t.stopping:
@@ -148,7 +150,11 @@ func (t *transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, e
 	if !t.allowed(a.Addr) {
 		return time.Now(), nil
 	}
-	return t.inner.WriteToAddress(b, a)
+	ts, err := t.inner.WriteToAddress(b, a)
+	if err == nil {
+		t.counters.bytesOut.Add(uint64(len(b)))
+	}
+	return ts, err
 }
 
 // PacketCh implements memberlist.Transport.
@@ -166,7 +172,11 @@ func (t *transport) DialAddressTimeout(a memberlist.Address, timeout time.Durati
 		return nil, fmt.Errorf("dial %s: %w", a.Addr, ErrFiltered)
 	}
 	d := net.Dialer{Timeout: timeout}
-	return d.DialContext(t.dialCtx, "tcp", a.Addr)
+	conn, err := d.DialContext(t.dialCtx, "tcp", a.Addr)
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{Conn: conn, c: t.counters}, nil
 }
 
 // StreamCh implements memberlist.Transport.

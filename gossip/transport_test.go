@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 // partition is a symmetric, switchable packet filter shared by test nodes:
@@ -128,4 +129,53 @@ func TestRunRejoinsWhenAlone(t *testing.T) {
 	if s := b.Stats(); s.Rejoins != 1 || s.Joins != 1 {
 		t.Fatalf("b stats %+v, want one join and one rejoin", s)
 	}
+}
+
+// A partition where neither side is alone, and one side has no seeds at
+// all, still heals by itself: Run reconnects to the members it saw fail.
+func TestPartitionOfTwoPairsHealsWithoutSeeds(t *testing.T) {
+	var pa, pb, pc, pd partition
+	// memberlist gossips to a freshly dead node for PushPullInterval; keep
+	// that window far shorter than the partition, so only Run's reconnect
+	// can merge the pairs.
+	short := func(join string) func(*Config) {
+		return func(c *Config) {
+			c.PushPullInterval = 100 * time.Millisecond
+			if join != "" {
+				c.JoinAddrs = []string{join}
+			}
+		}
+	}
+	a := startNode(t, "a", nodeOpt{cfg: short(""), opts: []Option{WithPacketFilter(pa.filter())}}) // no JoinAddrs
+	b := startNode(t, "b", nodeOpt{cfg: short(a.LocalAddr()), opts: []Option{WithPacketFilter(pb.filter())}})
+	c := startNode(t, "c", nodeOpt{cfg: short(a.LocalAddr()), opts: []Option{WithPacketFilter(pc.filter())}})
+	d := startNode(t, "d", nodeOpt{cfg: short(a.LocalAddr()), opts: []Option{WithPacketFilter(pd.filter())}})
+	all := []*Membership{a, b, c, d}
+	for _, m := range all {
+		run(t, m)
+	}
+	fourAlive := func() bool {
+		for _, m := range all {
+			if m.NumAlive() != 4 {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(t, converge, "four alive everywhere", fourAlive)
+
+	// {a, b} | {c, d}
+	for _, p := range []*partition{&pa, &pb} {
+		p.cut(c.LocalAddr(), d.LocalAddr())
+	}
+	for _, p := range []*partition{&pc, &pd} {
+		p.cut(a.LocalAddr(), b.LocalAddr())
+	}
+	waitFor(t, converge, "each pair sees the other dead", func() bool {
+		return sees(a, "c", StateDead) && sees(a, "d", StateDead) && sees(c, "a", StateDead) && sees(c, "b", StateDead)
+	})
+	for _, p := range []*partition{&pa, &pb, &pc, &pd} {
+		p.heal()
+	}
+	waitFor(t, converge, "the pairs merged again", fourAlive)
 }

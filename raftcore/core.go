@@ -304,6 +304,9 @@ func (c *Core) Status() Status {
 	return st
 }
 
+// ApplyTimeout is the bounded wait of Apply and Query.
+func (c *Core) ApplyTimeout() time.Duration { return c.cfg.ApplyTimeout }
+
 // IsLeader reports whether this node is the Raft leader now.
 func (c *Core) IsLeader() bool { return c.raft.State() == raft.Leader }
 

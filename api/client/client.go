@@ -26,9 +26,11 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 
 // Client talks to one conclave agent.
 type Client struct {
-	conn    *grpc.ClientConn
-	cluster pb.ClusterClient
-	kv      *KV
+	conn     *grpc.ClientConn
+	cluster  pb.ClusterClient
+	kv       *KV
+	sessions pb.SessionClient
+	locks    *Locks
 }
 
 // New returns a Client for the agent at addr (host:port). It does not
@@ -48,17 +50,25 @@ func New(addr string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("client: %s: %w", addr, err)
 	}
 	return &Client{
-		conn:    conn,
-		cluster: pb.NewClusterClient(conn),
-		kv:      &KV{c: pb.NewKVClient(conn)},
+		conn:     conn,
+		cluster:  pb.NewClusterClient(conn),
+		kv:       &KV{c: pb.NewKVClient(conn)},
+		sessions: pb.NewSessionClient(conn),
+		locks:    &Locks{c: pb.NewLockClient(conn)},
 	}, nil
 }
 
-// Close releases the connection. Calls in flight fail with Canceled.
+// Close releases the connection. Calls in flight fail with Canceled, and
+// open Sessions end (the agent then releases what they held).
 func (c *Client) Close() error { return c.conn.Close() }
 
 // KV returns the key-value API; it shares the Client's connection.
 func (c *Client) KV() *KV { return c.kv }
+
+// Locks returns the lock table's read API (and release on behalf of a
+// PID); taking locks goes through a Session. It shares the Client's
+// connection.
+func (c *Client) Locks() *Locks { return c.locks }
 
 // Members lists every node the agent knows of, itself included.
 func (c *Client) Members(ctx context.Context) ([]Member, error) {

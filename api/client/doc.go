@@ -1,12 +1,19 @@
 // Package client is the Go SDK for a conclave agent's gRPC API: membership,
-// Raft status, leave and the replicated KV store.
+// Raft status, leave, the replicated KV store, sessions and locks.
 //
 // It imports only the generated api/conclavepb and grpc, so an application
 // that embeds it pulls in neither Raft nor memberlist. Results come back as
-// this package's plain types (Member, RaftStatus, KVEntry), converted from
-// the protobuf messages.
+// this package's plain types (Member, RaftStatus, KVEntry, LockInfo),
+// converted from the protobuf messages.
+//
+// Locks are held by a Session (Client.Session): one gRPC stream to the
+// agent, kept alive by the SDK, whose end releases everything the session
+// held. Session.Lock returns a Lock with its fencing token and a Lost
+// channel that closes when the lock can no longer be relied on.
 //
 // Errors are the gRPC status errors as the server sent them: test them with
-// IsNotFound, IsVersionMismatch and IsUnavailable, or status.Code. A Client
-// is safe for concurrent use; it owns one grpc.ClientConn, released by Close.
+// IsNotFound, IsVersionMismatch, IsUnavailable, IsLockHeld and IsNotHolder,
+// or status.Code. A Client is safe for concurrent use; it owns one
+// grpc.ClientConn, released by Close. Each open Session owns two
+// goroutines, finished once Session.Close returns.
 package client

@@ -3,6 +3,8 @@ package client
 import (
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
 )
 
@@ -111,4 +113,86 @@ func kvEntryFromPB(e *pb.KVEntry) KVEntry {
 		Version:     e.GetVersion(),
 		CreateIndex: e.GetCreateIndex(),
 	}
+}
+
+// SessionEventKind says what happened to one of a session's locks.
+type SessionEventKind string
+
+const (
+	// EventLockGranted: a lock the session queued for was granted.
+	EventLockGranted SessionEventKind = "lock_granted"
+	// EventLockAtRisk: the agent lost contact with the Raft core; the
+	// cluster may release the lock if it declares the agent's node gone.
+	EventLockAtRisk SessionEventKind = "lock_at_risk"
+	// EventLockSafe: contact is back after EventLockAtRisk.
+	EventLockSafe SessionEventKind = "lock_safe"
+	// EventLockLost: the cluster released the lock; the session no longer
+	// holds it.
+	EventLockLost SessionEventKind = "lock_lost"
+	// EventUnknown: a kind this SDK does not know (a newer agent).
+	EventUnknown SessionEventKind = "unknown"
+)
+
+// SessionEvent is delivered on Session.Events.
+type SessionEvent struct {
+	Kind   SessionEventKind
+	Lock   string // the lock's name
+	Token  uint64 // the fencing token of the grant the event is about
+	Detail string // why, for humans
+}
+
+// LockInfo is one lock as the replicated lock table holds it.
+type LockInfo struct {
+	Name       string
+	Holder     string // PID; "" while an auto-released lock is held back
+	Token      uint64 // fencing token of the current grant
+	GrantedAt  time.Time
+	LockDelay  time.Duration
+	DelayUntil time.Time // non-zero while an auto-released lock is held back
+	Waiters    []LockWaiter
+}
+
+// LockWaiter is one queued acquirer, first to be granted first.
+type LockWaiter struct {
+	PID      string
+	Deadline time.Time // when its wait ends unanswered
+}
+
+func sessionEventFromPB(e *pb.SessionEvent) SessionEvent {
+	kind := EventUnknown
+	switch e.GetKind() {
+	case pb.SessionEvent_LOCK_GRANTED:
+		kind = EventLockGranted
+	case pb.SessionEvent_LOCK_AT_RISK:
+		kind = EventLockAtRisk
+	case pb.SessionEvent_LOCK_SAFE:
+		kind = EventLockSafe
+	case pb.SessionEvent_LOCK_LOST:
+		kind = EventLockLost
+	}
+	return SessionEvent{Kind: kind, Lock: e.GetLock(), Token: e.GetToken(), Detail: e.GetDetail()}
+}
+
+func lockInfoFromPB(l *pb.LockInfo) LockInfo {
+	out := LockInfo{
+		Name:       l.GetName(),
+		Holder:     l.GetHolder(),
+		Token:      l.GetToken(),
+		GrantedAt:  timeFromPB(l.GetGrantedAt()),
+		LockDelay:  l.GetLockDelay().AsDuration(),
+		DelayUntil: timeFromPB(l.GetDelayUntil()),
+	}
+	for _, w := range l.GetWaiters() {
+		out.Waiters = append(out.Waiters, LockWaiter{PID: w.GetPid(), Deadline: timeFromPB(w.GetDeadline())})
+	}
+	return out
+}
+
+// timeFromPB maps an unset timestamp to the zero time (AsTime would give
+// 1970).
+func timeFromPB(t *timestamppb.Timestamp) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.AsTime()
 }

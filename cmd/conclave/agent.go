@@ -26,12 +26,31 @@ import (
 const shutdownTimeout = 30 * time.Second
 
 // agentNode is what the agent needs of its node: what the API serves plus
-// the lifecycle. *cluster.Node satisfies it.
+// the lifecycle. newClusterAgentNode adapts a *cluster.Node to it.
 type agentNode interface {
 	api.Node
 	Shutdown(ctx context.Context) error
 	Done() <-chan struct{}
 }
+
+// clusterAgentNode is the real node: served through api.ClusterNode (which
+// hands out sessions as api.Session), with the lifecycle taken from the
+// node itself.
+type clusterAgentNode struct {
+	api.Node
+	n *cluster.Node
+}
+
+func newClusterAgentNode(cfg config.Config, opts ...cluster.Option) (agentNode, error) {
+	n, err := cluster.New(cfg, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return clusterAgentNode{Node: api.ClusterNode(n), n: n}, nil
+}
+
+func (c clusterAgentNode) Shutdown(ctx context.Context) error { return c.n.Shutdown(ctx) }
+func (c clusterAgentNode) Done() <-chan struct{}              { return c.n.Done() }
 
 // agentFlags are the agent's command-line settings. Overrides apply only
 // when the flag was given, so an unset flag never clobbers the file.
@@ -71,9 +90,7 @@ func newAgentCmd(e env) *cobra.Command {
 			defer stop()
 			newNode := e.newNode
 			if newNode == nil {
-				newNode = func(cfg config.Config, opts ...cluster.Option) (agentNode, error) {
-					return cluster.New(cfg, opts...)
-				}
+				newNode = newClusterAgentNode
 			}
 			return runAgent(ctx, stop, cfg, newNode, cmd.ErrOrStderr())
 		},
@@ -184,11 +201,20 @@ func newLogger(c config.LogConfig, w io.Writer) (zerolog.Logger, error) {
 	switch c.Format {
 	case "json":
 	case "console":
-		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
 	default:
 		return zerolog.Nop(), fmt.Errorf("log.format %q: want json or console", c.Format)
 	}
-	return zerolog.New(out).Level(lvl).With().Timestamp().Logger(), nil
+	return zerolog.New(out).Level(lvl).Hook(millisTime{}), nil
+}
+
+// millisTime stamps every line with a millisecond UTC time. zerolog's own
+// Timestamp() takes its format from a package global (whole seconds by
+// default); a hook keeps the agent free of global settings.
+type millisTime struct{}
+
+func (millisTime) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str(zerolog.TimestampFieldName, time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"))
 }
 
 // runAgent starts the node and its API and runs until ctx ends (a signal),

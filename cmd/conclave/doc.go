@@ -1,13 +1,19 @@
 // Command conclave is the one conclave binary: `conclave agent` runs a node
 // (the cluster plus its gRPC and HTTP servers), and the other verbs are
 // operator/client commands that talk to an agent's gRPC API through the Go
-// SDK (api/client): members, raft status, kv get|put|delete|list, leave.
+// SDK (api/client): members, raft status, kv get|put|delete|list,
+// lock acquire|run|release|inspect|list, leave.
 //
 // Every failure exits non-zero with one line `conclave: <reason>` on
 // stderr; client verbs print gRPC errors as `<Code>: <message>`. Output is
 // a table (text/tabwriter, upper-case headers) or, with -o json, JSON with
-// snake_case fields whose shape does not depend on the values.
+// snake_case fields whose shape does not depend on the values. `lock run`
+// exits with its command's status instead.
 //
 // Goroutines: the agent runs the API server's Serve in one goroutine it
-// waits for before exiting; everything else runs on main.
+// waits for before exiting. `lock acquire` and `lock run` hold a session
+// (the SDK's two goroutines, ended by Session.Close), watch their lock in
+// one goroutine and, while acquiring, watch for a signal in another; `lock
+// run` also reaps its command in one. Each is waited for before the verb
+// returns. Everything else runs on main.
 package main

@@ -24,10 +24,12 @@ type fakeNode struct {
 	done      chan struct{}
 	stopOnce  sync.Once
 	shutdowns int
+	// lk is the session and lock table (fake_lock_test.go).
+	lk *fakeLockTable
 }
 
 func newFakeNode(name string) *fakeNode {
-	return &fakeNode{name: name, kv: map[string]cluster.KVEntry{}, index: 1, done: make(chan struct{})}
+	return &fakeNode{name: name, kv: map[string]cluster.KVEntry{}, index: 1, done: make(chan struct{}), lk: newFakeLockTable(name)}
 }
 
 func (f *fakeNode) Name() string { return f.name }

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,7 +25,25 @@ type env struct {
 	// newNode builds the agent's node; nil means cluster.New. Tests replace
 	// it to run the agent loop against an in-memory node.
 	newNode func(cfg config.Config, opts ...cluster.Option) (agentNode, error)
+	// signals relays SIGINT and SIGTERM to c until stop is called; nil
+	// means os/signal. Tests replace it to deliver signals of their own.
+	signals func(c chan<- os.Signal) (stop func())
 }
+
+// notifySignals starts relaying SIGINT and SIGTERM to c.
+func (e env) notifySignals(c chan<- os.Signal) (stop func()) {
+	if e.signals != nil {
+		return e.signals(c)
+	}
+	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+	return func() { signal.Stop(c) }
+}
+
+// exitError makes run exit with code and print nothing: `lock run` passes
+// on its command's exit status, and the command spoke for itself.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 // run executes the command line args and returns the process exit code.
 func run(ctx context.Context, args []string, e env, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -31,6 +53,10 @@ func run(ctx context.Context, args []string, e env, stdin io.Reader, stdout, std
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
 		fmt.Fprintf(stderr, "conclave: %s\n", oneLine(err.Error()))
 		return 1
 	}
@@ -57,6 +83,7 @@ func newRootCmd(e env) *cobra.Command {
 		newMembersCmd(e),
 		newRaftCmd(e),
 		newKVCmd(e),
+		newLockCmd(e),
 		newLeaveCmd(e),
 	)
 	return root
@@ -96,14 +123,7 @@ func addClientFlags(cmd *cobra.Command, e env) *clientFlags {
 // connection. It also validates --output first, so a typo fails before any
 // side effect (a put) happens.
 func (f *clientFlags) call(cmd *cobra.Command, fn func(ctx context.Context, c *client.Client, p *printer) error) error {
-	p, err := newPrinter(cmd.OutOrStdout(), f.output)
-	if err != nil {
-		return err
-	}
-	if f.timeout <= 0 {
-		return fmt.Errorf("invalid --timeout %s: must be > 0", f.timeout)
-	}
-	c, err := client.New(f.addr)
+	c, p, err := f.dial(cmd)
 	if err != nil {
 		return err
 	}
@@ -111,4 +131,22 @@ func (f *clientFlags) call(cmd *cobra.Command, fn func(ctx context.Context, c *c
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
 	return fn(ctx, c, p)
+}
+
+// dial validates the shared flags and makes a client for the agent (which
+// connects on first use); for verbs whose calls do not fit one timeout.
+// The caller closes the client.
+func (f *clientFlags) dial(cmd *cobra.Command) (*client.Client, *printer, error) {
+	p, err := newPrinter(cmd.OutOrStdout(), f.output)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.timeout <= 0 {
+		return nil, nil, fmt.Errorf("invalid --timeout %s: must be > 0", f.timeout)
+	}
+	c, err := client.New(f.addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, p, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -323,7 +324,11 @@ func (c *Cluster) cleanup() {
 	}
 	wg.Wait()
 	if c.t.Failed() {
-		c.t.Logf("cluster log (last lines):\n%s", c.logs.tail(400))
+		lines := 400
+		if v, err := strconv.Atoi(os.Getenv("CONCLAVE_TEST_LOG_LINES")); err == nil && v > 0 {
+			lines = v
+		}
+		c.t.Logf("cluster log (last %d lines; CONCLAVE_TEST_LOG_LINES=N for more):\n%s", lines, c.logs.tail(lines))
 	}
 }
 

@@ -1,0 +1,244 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	pb "github.com/conclave-dev/conclave/api/conclavepb"
+	"github.com/conclave-dev/conclave/cluster"
+)
+
+// sessionCloseTimeout bounds the release of a session whose stream ended:
+// one Raft entry, which normally commits in milliseconds; without quorum
+// the node keeps retrying in the background, so the handler need not wait
+// out an election.
+const sessionCloseTimeout = 5 * time.Second
+
+// sessionService implements conclave.v1.Session: one session per Connect
+// stream, alive exactly as long as the stream (or until its TTL lapses).
+type sessionService struct {
+	pb.UnimplementedSessionServer
+	node    Node
+	log     zerolog.Logger
+	streams *streamSet
+}
+
+// Connect runs one session. The handler goroutine owns the sends (Opened,
+// then the events) and the session's end; a receive goroutine, tracked by
+// streams, turns every client message into a keepalive. gRPC cancels the
+// stream's ctx when the handler returns, which ends that goroutine's Recv.
+func (s *sessionService) Connect(stream pb.Session_ConnectServer) error {
+	if !s.streams.add() {
+		return errStopping
+	}
+	defer s.streams.done()
+	ctx := stream.Context()
+
+	first, err := stream.Recv()
+	switch {
+	case errors.Is(err, io.EOF):
+		return invalidArgument("open", "the stream ended before open")
+	case err != nil:
+		return err
+	}
+	open := first.GetOpen()
+	if open == nil {
+		return invalidArgument("open", "the first message must be open")
+	}
+	ttl, err := durationField("ttl", open.GetTtl())
+	if err != nil {
+		return err
+	}
+	sess, err := s.node.OpenSession(ctx, ttl)
+	if err != nil {
+		return statusError(err)
+	}
+	log := s.log.With().Str("pid", sess.PID()).Logger()
+	log.Debug().Dur("ttl", sess.TTL()).Msg("session stream opened")
+	defer func() {
+		// The stream's ctx is gone by now (or soon will be): the release
+		// gets its own bounded one.
+		cctx, cancel := context.WithTimeout(context.Background(), sessionCloseTimeout)
+		defer cancel()
+		if err := sess.Close(cctx); err != nil {
+			log.Warn().Err(err).Msg("close session")
+		}
+	}()
+
+	// last is when the client last spoke, to tell a lapsed TTL from a
+	// session the node ended for another reason.
+	var last atomic.Int64
+	last.Store(time.Now().UnixNano())
+	if err := stream.Send(&pb.SessionResponse{Kind: &pb.SessionResponse_Opened{Opened: &pb.SessionOpened{
+		Pid: sess.PID(), Ttl: durationpb.New(sess.TTL()),
+	}}}); err != nil {
+		return err
+	}
+	if !s.streams.add() {
+		return errStopping
+	}
+	received := make(chan error, 1)
+	go func() {
+		defer s.streams.done()
+		received <- receiveKeepalives(stream, sess, &last)
+	}()
+
+	events := sess.Events()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				events = nil // the session ended; Done says so next
+				continue
+			}
+			if err := stream.Send(sessionEventToPB(ev)); err != nil {
+				return err
+			}
+		case <-sess.Done():
+			// Events queued before the end (a lock lost with the
+			// session) still reach the client, ahead of the status.
+			if err := flushEvents(stream, events); err != nil {
+				return err
+			}
+			if silent := time.Since(time.Unix(0, last.Load())); silent >= sess.TTL() {
+				log.Debug().Dur("silent", silent).Msg("session expired")
+				return status.Errorf(codes.Aborted, "session %s expired (no keepalive for %s)", sess.PID(), sess.TTL())
+			}
+			return status.Errorf(codes.Unavailable, "session %s ended by node %s", sess.PID(), s.node.Name())
+		case err := <-received:
+			if errors.Is(err, io.EOF) {
+				// The client closed its side: a clean end. The deferred
+				// Close releases everything before the client sees it.
+				return nil
+			}
+			return err
+		case <-s.streams.stopping():
+			return errStopping
+		}
+	}
+}
+
+// receiveKeepalives reads the client's messages until the stream ends;
+// every one restarts the session's TTL. A second open is a protocol error
+// that ends the stream.
+func receiveKeepalives(stream pb.Session_ConnectServer, sess Session, last *atomic.Int64) error {
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		last.Store(time.Now().UnixNano())
+		if msg.GetOpen() != nil {
+			return invalidArgument("open", "session %s is already open on this stream", sess.PID())
+		}
+		// Keepalive, or a kind this server does not know yet: either way
+		// the client is alive.
+		sess.Keepalive()
+	}
+}
+
+// flushEvents sends the events already buffered, without waiting for more.
+func flushEvents(stream pb.Session_ConnectServer, events <-chan cluster.SessionEvent) error {
+	for events != nil {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return nil
+			}
+			if err := stream.Send(sessionEventToPB(ev)); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+func sessionEventToPB(ev cluster.SessionEvent) *pb.SessionResponse {
+	kind := pb.SessionEvent_KIND_UNSPECIFIED
+	switch ev.Kind {
+	case cluster.EventLockGranted:
+		kind = pb.SessionEvent_LOCK_GRANTED
+	case cluster.EventLockAtRisk:
+		kind = pb.SessionEvent_LOCK_AT_RISK
+	case cluster.EventLockSafe:
+		kind = pb.SessionEvent_LOCK_SAFE
+	case cluster.EventLockLost:
+		kind = pb.SessionEvent_LOCK_LOST
+	}
+	return &pb.SessionResponse{Kind: &pb.SessionResponse_Event{Event: &pb.SessionEvent{
+		Kind: kind, Lock: ev.Lock, Token: ev.Token, Detail: ev.Detail,
+	}}}
+}
+
+// errStopping ends the streams of a server that is stopping: the client
+// should reconnect, to this node once it is back or to another.
+var errStopping = status.Error(codes.Unavailable, "api: server is stopping")
+
+// streamSet tracks the goroutines of long-lived streams (the handlers and
+// their receive goroutines), so that a stopping Server can end the streams
+// and wait for all of them: grpc's Stop does not wait for handlers, and a
+// receive goroutine outlives its handler by a moment.
+type streamSet struct {
+	mu     sync.Mutex
+	closed bool
+	n      int // goroutines running, for tests and debugging
+	wg     sync.WaitGroup
+	quit   chan struct{}
+}
+
+func newStreamSet() *streamSet { return &streamSet{quit: make(chan struct{})} }
+
+// add registers one goroutine; false once the set is closed.
+func (s *streamSet) add() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.n++
+	s.wg.Add(1)
+	return true
+}
+
+func (s *streamSet) done() {
+	s.mu.Lock()
+	s.n--
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// running is how many stream goroutines have not finished.
+func (s *streamSet) running() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+// stopping is closed when the server starts to stop.
+func (s *streamSet) stopping() <-chan struct{} { return s.quit }
+
+// stop tells every stream to end and refuses new ones. Safe to call more
+// than once.
+func (s *streamSet) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.quit)
+	}
+}
+
+// wait returns once every registered goroutine has finished; call after
+// stop.
+func (s *streamSet) wait() { s.wg.Wait() }

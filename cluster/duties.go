@@ -1,0 +1,168 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	"github.com/conclave-dev/conclave/gossip"
+)
+
+// timings of the node's background duties; local timings for tests.
+type dutyTimings struct {
+	// interval of the duty loop: session reaping, lock ticks, node-gone
+	// checks, contact checks.
+	interval time.Duration
+	// nodeGoneGrace: a node dead in gossip this long is declared gone and
+	// the leader releases everything its sessions held.
+	nodeGoneGrace time.Duration
+	// atRiskAfter: without contact with the Raft core this long, sessions
+	// holding locks are told their locks are at risk. Well below gossip's
+	// failure detection plus nodeGoneGrace, so the warning comes first.
+	atRiskAfter time.Duration
+}
+
+var (
+	defaultDuties = dutyTimings{interval: 200 * time.Millisecond, nodeGoneGrace: 2 * time.Second, atRiskAfter: 2 * time.Second}
+	localDuties   = dutyTimings{interval: 50 * time.Millisecond, nodeGoneGrace: 500 * time.Millisecond, atRiskAfter: 500 * time.Millisecond}
+)
+
+// releasePrevious frees what this node's previous incarnation held (its
+// sessions died with it): one release-node entry before any session opens.
+func (n *Node) releasePrevious(ctx context.Context) {
+	for {
+		rctx, cancel := context.WithTimeout(ctx, n.core.ApplyTimeout())
+		err := n.releaseNode(rctx, n.Name())
+		cancel()
+		if err == nil {
+			close(n.sessions.ready)
+			n.log.Debug().Msg("previous sessions released; sessions open")
+			return
+		}
+		n.log.Debug().Err(err).Msg("release of previous sessions pending")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(n.duties.interval * 4):
+		}
+	}
+}
+
+// dutyLoop runs the node's periodic duties until ctx ends.
+func (n *Node) dutyLoop(ctx context.Context) {
+	t := time.NewTicker(n.duties.interval)
+	defer t.Stop()
+	gone := map[string]time.Time{}
+	var c contactState
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n.sessions.reap(ctx)
+		if n.core.IsLeader() {
+			n.leaderDuties(ctx, gone)
+		} else {
+			clear(gone)
+		}
+		n.checkContact(ctx, &c)
+	}
+}
+
+// leaderDuties ticks the lock table when a wait or lock delay is due and
+// releases the locks of nodes that have been dead in gossip for the grace.
+func (n *Node) leaderDuties(ctx context.Context, gone map[string]time.Time) {
+	now := time.Now()
+	if due, ok := n.fsm.lockDeadline(); ok && !now.Before(due) {
+		tctx, cancel := context.WithTimeout(ctx, n.core.ApplyTimeout())
+		if err := n.lockTick(tctx); err != nil {
+			n.log.Debug().Err(err).Msg("lock tick")
+		}
+		cancel()
+	}
+	nodes := n.fsm.lockNodes()
+	for node := range gone {
+		if !nodes[node] {
+			delete(gone, node)
+		}
+	}
+	for node := range nodes {
+		if m, ok := n.ml.Member(node); ok && m.State == gossip.StateAlive {
+			delete(gone, node)
+			continue
+		}
+		since, seen := gone[node]
+		if !seen {
+			gone[node] = now
+			continue
+		}
+		if now.Sub(since) < n.duties.nodeGoneGrace {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, n.core.ApplyTimeout())
+		err := n.releaseNode(rctx, node)
+		cancel()
+		if err != nil {
+			n.log.Warn().Err(err).Str("peer", node).Msg("release of a gone node's sessions failed")
+			continue
+		}
+		delete(gone, node)
+		n.log.Info().Str("peer", node).Dur("gone_for", now.Sub(since)).Msg("node declared gone; its sessions' locks released")
+	}
+}
+
+// contactState tracks this node's contact with the Raft core.
+type contactState struct {
+	atRisk   bool
+	last     time.Time // last known contact
+	lastPing time.Time
+}
+
+// checkContact tells sessions that hold locks when this node has lost
+// contact with the Raft core (and when it is back): their locks may be
+// released by the leader if this node is declared gone meanwhile.
+func (n *Node) checkContact(ctx context.Context, c *contactState) {
+	var holders []*session
+	for _, s := range n.sessions.all() {
+		if len(s.Held()) > 0 {
+			holders = append(holders, s)
+		}
+	}
+	now := time.Now()
+	if len(holders) == 0 {
+		c.atRisk, c.last = false, now
+		return
+	}
+	st := n.core.Status()
+	switch {
+	case st.State == "leader":
+		c.last = now
+	case st.Member:
+		if st.LeaderID != "" && st.LastContact < n.duties.atRiskAfter {
+			c.last = now
+		}
+	case now.Sub(c.lastPing) >= n.duties.atRiskAfter/4:
+		// A client node has no heartbeat: ask the leader.
+		c.lastPing = now
+		pctx, cancel := context.WithTimeout(ctx, n.duties.atRiskAfter/2)
+		if _, err := n.core.Servers(pctx); err == nil {
+			c.last = now
+		}
+		cancel()
+	}
+	lost := now.Sub(c.last) >= n.duties.atRiskAfter
+	if lost == c.atRisk {
+		return
+	}
+	c.atRisk = lost
+	kind, detail := EventLockSafe, "contact with the Raft core is back"
+	if lost {
+		kind, detail = EventLockAtRisk, "no contact with the Raft core for "+now.Sub(c.last).Round(time.Millisecond).String()
+		n.log.Warn().Dur("since", now.Sub(c.last)).Msg("lost contact with the raft core; telling lock holders")
+	}
+	for _, s := range holders {
+		for name, token := range s.Held() {
+			s.emit(SessionEvent{Kind: kind, Lock: name, Token: token, Detail: detail})
+		}
+	}
+}

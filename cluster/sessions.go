@@ -1,0 +1,299 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/conclave-dev/conclave/locks"
+)
+
+// Session defaults.
+const (
+	// DefaultSessionTTL is how long a session lives without a keepalive.
+	DefaultSessionTTL = 10 * time.Second
+	// MinSessionTTL and MaxSessionTTL bound what a client may ask for.
+	MinSessionTTL = time.Second
+	MaxSessionTTL = 24 * time.Hour
+	// sessionEventBuffer events wait for the application; beyond that the
+	// oldest are dropped and counted (a slow reader must not block the FSM).
+	sessionEventBuffer = 64
+)
+
+// session is one open session (exported as Session). Its methods are safe
+// for concurrent use.
+type session struct {
+	pid    string
+	ttl    time.Duration
+	table  *sessionTable
+	events chan SessionEvent
+	done   chan struct{}
+
+	lastSeen atomic.Int64 // unix nanos of the last keepalive
+	endOnce  sync.Once
+	dropped  atomic.Uint64
+
+	mu      sync.Mutex
+	held    map[string]uint64        // lock name -> token, as this node last learned it
+	waiters map[string]chan waitDone // lock name -> the pending acquire's wake-up
+}
+
+// waitDone ends a queued acquire: granted with a token, or expired.
+type waitDone struct {
+	token   uint64
+	expired bool
+}
+
+// PID is the session's process ID, "<node>/<session-id>".
+func (s *session) PID() string { return s.pid }
+
+// TTL is the session's keepalive TTL.
+func (s *session) TTL() time.Duration { return s.ttl }
+
+// Events delivers what happens to the session's locks. Watch Done for the
+// session's end (Events is never closed, so a late event cannot panic).
+func (s *session) Events() <-chan SessionEvent { return s.events }
+
+// Done is closed when the session has ended.
+func (s *session) Done() <-chan struct{} { return s.done }
+
+// Keepalive restarts the session's TTL.
+func (s *session) Keepalive() { s.lastSeen.Store(s.table.now().UnixNano()) }
+
+// Close ends the session: everything it holds is released by one Raft
+// entry. Close returns once that entry is committed, or ctx ends (the node
+// then keeps retrying in the background).
+func (s *session) Close(ctx context.Context) error {
+	return s.table.end(ctx, s, "closed")
+}
+
+// Held returns the locks this node knows the session holds, with tokens.
+func (s *session) Held() map[string]uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]uint64, len(s.held))
+	for k, v := range s.held {
+		out[k] = v
+	}
+	return out
+}
+
+// emit queues an event without blocking; when the buffer is full the oldest
+// event is dropped and counted.
+func (s *session) emit(ev SessionEvent) {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	for {
+		select {
+		case s.events <- ev:
+			return
+		default:
+		}
+		select {
+		case <-s.events:
+			s.dropped.Add(1)
+		default:
+		}
+	}
+}
+
+// sessionTable holds the node's open sessions. A reaper ends sessions
+// whose TTL lapsed.
+type sessionTable struct {
+	node    string
+	log     zerolog.Logger
+	now     func() time.Time
+	release func(ctx context.Context, pid string) error // proposes release-session
+	ready   chan struct{}                               // closed once the previous incarnation's sessions are released
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	closed   bool
+}
+
+func newSessionTable(node string, log zerolog.Logger, release func(context.Context, string) error) *sessionTable {
+	return &sessionTable{
+		node: node, log: log.With().Str("component", "sessions").Logger(), now: time.Now,
+		release: release, ready: make(chan struct{}), sessions: map[string]*session{},
+	}
+}
+
+func (t *sessionTable) open(ctx context.Context, ttl time.Duration) (*session, error) {
+	if ttl == 0 {
+		ttl = DefaultSessionTTL
+	}
+	if ttl < MinSessionTTL || ttl > MaxSessionTTL {
+		return nil, fmt.Errorf("%w: ttl: must be between %s and %s, got %s", ErrInvalidArgument, MinSessionTTL, MaxSessionTTL, ttl)
+	}
+	select {
+	case <-t.ready:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: node is still releasing its previous sessions: %w", ErrUnavailable, ctx.Err())
+	}
+	id := make([]byte, 8)
+	if _, err := rand.Read(id); err != nil {
+		return nil, fmt.Errorf("cluster: session id: %w", err)
+	}
+	s := &session{
+		pid: t.node + "/" + hex.EncodeToString(id), ttl: ttl, table: t,
+		events: make(chan SessionEvent, sessionEventBuffer), done: make(chan struct{}),
+		held: map[string]uint64{}, waiters: map[string]chan waitDone{},
+	}
+	s.Keepalive()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, ErrShutdown
+	}
+	t.sessions[s.pid] = s
+	t.log.Debug().Str("pid", s.pid).Dur("ttl", ttl).Msg("session opened")
+	return s, nil
+}
+
+func (t *sessionTable) get(pid string) (*session, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s, ok := t.sessions[pid]
+	return s, ok
+}
+
+// end removes the session and proposes its release.
+func (t *sessionTable) end(ctx context.Context, s *session, why string) error {
+	first := false
+	s.endOnce.Do(func() {
+		first = true
+		t.mu.Lock()
+		delete(t.sessions, s.pid)
+		t.mu.Unlock()
+		close(s.done)
+		t.log.Debug().Str("pid", s.pid).Str("reason", why).Msg("session ended")
+	})
+	if !first {
+		return nil
+	}
+	return t.release(ctx, s.pid)
+}
+
+// all returns the open sessions.
+func (t *sessionTable) all() []*session {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*session, 0, len(t.sessions))
+	for _, s := range t.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (s *session) addWaiter(name string) chan waitDone {
+	ch := make(chan waitDone, 1)
+	s.mu.Lock()
+	s.waiters[name] = ch
+	s.mu.Unlock()
+	return ch
+}
+
+func (s *session) removeWaiter(name string, ch chan waitDone) {
+	s.mu.Lock()
+	if s.waiters[name] == ch {
+		delete(s.waiters, name)
+	}
+	s.mu.Unlock()
+}
+
+func (s *session) setHeld(name string, token uint64) {
+	s.mu.Lock()
+	s.held[name] = token
+	s.mu.Unlock()
+}
+
+func (s *session) dropHeld(name string) {
+	s.mu.Lock()
+	delete(s.held, name)
+	s.mu.Unlock()
+}
+
+// deliver routes the FSM's lock events to this node's sessions. Called
+// after every applied batch, on the FSM goroutine: it never blocks.
+func (t *sessionTable) deliver(events []locks.Event) {
+	for _, ev := range events {
+		if locks.NodeOf(ev.PID) != t.node {
+			continue
+		}
+		s, ok := t.get(ev.PID)
+		if !ok {
+			continue
+		}
+		s.mu.Lock()
+		wake := s.waiters[ev.Name]
+		switch ev.Kind {
+		case locks.Granted:
+			s.held[ev.Name] = ev.Token
+		case locks.Released, locks.AutoReleased:
+			_, had := s.held[ev.Name]
+			delete(s.held, ev.Name)
+			if ev.Kind == locks.AutoReleased && had {
+				defer s.emit(SessionEvent{Kind: EventLockLost, Lock: ev.Name, Token: ev.Token,
+					Detail: "released by the cluster (session or node declared gone)"})
+			}
+		}
+		s.mu.Unlock()
+		switch ev.Kind {
+		case locks.Granted:
+			if wake != nil {
+				select {
+				case wake <- waitDone{token: ev.Token}:
+				default:
+				}
+			} else {
+				s.emit(SessionEvent{Kind: EventLockGranted, Lock: ev.Name, Token: ev.Token})
+			}
+		case locks.WaitExpired, locks.WaitCancelled:
+			if wake != nil {
+				select {
+				case wake <- waitDone{expired: true}:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// reap ends the sessions whose TTL lapsed; run by the node every tick.
+func (t *sessionTable) reap(ctx context.Context) {
+	now := t.now().UnixNano()
+	for _, s := range t.all() {
+		if now-s.lastSeen.Load() > int64(s.ttl) {
+			go func(s *session) { // the release may wait for quorum
+				if err := t.end(ctx, s, "ttl lapsed"); err != nil {
+					t.log.Warn().Err(err).Str("pid", s.pid).Msg("release expired session")
+				}
+			}(s)
+		}
+	}
+}
+
+// closeAll ends every session locally (no Raft entry: the caller releases
+// the whole node in one) and refuses new ones.
+func (t *sessionTable) closeAll() {
+	t.mu.Lock()
+	t.closed = true
+	ss := make([]*session, 0, len(t.sessions))
+	for _, s := range t.sessions {
+		ss = append(ss, s)
+	}
+	t.sessions = map[string]*session{}
+	t.mu.Unlock()
+	for _, s := range ss {
+		s.endOnce.Do(func() { close(s.done) })
+	}
+}
