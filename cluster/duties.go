@@ -59,13 +59,29 @@ func (n *Node) dutyLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		n.sessions.reap(ctx)
+		n.sessions.reap()
 		if n.core.IsLeader() {
 			n.leaderDuties(ctx, gone)
 		} else {
 			clear(gone)
 		}
 		n.checkContact(ctx, &c)
+	}
+}
+
+// releaseLoop proposes the releases of ended sessions that are still
+// pending (TTL lapses, and releases that found no quorum), apart from the
+// duty loop so a long wait for quorum cannot delay at-risk warnings.
+func (n *Node) releaseLoop(ctx context.Context) {
+	t := time.NewTicker(n.duties.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.sessions.retryPending(ctx, n.core.ApplyTimeout())
+		}
 	}
 }
 

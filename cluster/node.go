@@ -158,6 +158,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.goRun(func() { _ = n.core.Run(ctx) })
 	n.goRun(func() { n.releasePrevious(ctx) })
 	n.goRun(func() { n.dutyLoop(ctx) })
+	n.goRun(func() { n.releaseLoop(ctx) })
 	n.goRun(func() {
 		defer unsubscribe()
 		for {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,12 +119,16 @@ type sessionTable struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	closed   bool
+	// pending holds ended sessions whose release entry is not committed
+	// yet (no quorum at the time); the duty loop retries them.
+	pending map[string]bool
 }
 
 func newSessionTable(node string, log zerolog.Logger, release func(context.Context, string) error) *sessionTable {
 	return &sessionTable{
 		node: node, log: log.With().Str("component", "sessions").Logger(), now: time.Now,
 		release: release, ready: make(chan struct{}), sessions: map[string]*session{},
+		pending: map[string]bool{},
 	}
 }
 
@@ -166,8 +171,24 @@ func (t *sessionTable) get(pid string) (*session, bool) {
 	return s, ok
 }
 
-// end removes the session and proposes its release.
+// end removes the session and proposes its release. If the proposal
+// fails (no quorum), the release stays pending and the duty loop retries it
+// until it commits: a session's locks are never left behind.
 func (t *sessionTable) end(ctx context.Context, s *session, why string) error {
+	if !t.markEnded(s, why) {
+		return nil
+	}
+	if err := t.release(ctx, s.pid); err != nil {
+		t.mu.Lock()
+		t.pending[s.pid] = true
+		t.mu.Unlock()
+		return fmt.Errorf("%w (the node keeps retrying the release)", err)
+	}
+	return nil
+}
+
+// markEnded ends the session locally, once; it reports whether this call did.
+func (t *sessionTable) markEnded(s *session, why string) bool {
 	first := false
 	s.endOnce.Do(func() {
 		first = true
@@ -177,10 +198,29 @@ func (t *sessionTable) end(ctx context.Context, s *session, why string) error {
 		close(s.done)
 		t.log.Debug().Str("pid", s.pid).Str("reason", why).Msg("session ended")
 	})
-	if !first {
-		return nil
+	return first
+}
+
+// retryPending proposes pending releases, oldest first, until one fails.
+func (t *sessionTable) retryPending(ctx context.Context, timeout time.Duration) {
+	t.mu.Lock()
+	pids := make([]string, 0, len(t.pending))
+	for pid := range t.pending {
+		pids = append(pids, pid)
 	}
-	return t.release(ctx, s.pid)
+	t.mu.Unlock()
+	sort.Strings(pids)
+	for _, pid := range pids {
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		err := t.release(rctx, pid)
+		cancel()
+		if err != nil {
+			return
+		}
+		t.mu.Lock()
+		delete(t.pending, pid)
+		t.mu.Unlock()
+	}
 }
 
 // all returns the open sessions.
@@ -235,8 +275,11 @@ func (t *sessionTable) deliver(events []locks.Event) {
 		}
 		s.mu.Lock()
 		wake := s.waiters[ev.Name]
+		known := false // the acquirer already returned this grant
 		switch ev.Kind {
 		case locks.Granted:
+			prior, had := s.held[ev.Name]
+			known = had && prior == ev.Token
 			s.held[ev.Name] = ev.Token
 		case locks.Released, locks.AutoReleased:
 			_, had := s.held[ev.Name]
@@ -254,7 +297,7 @@ func (t *sessionTable) deliver(events []locks.Event) {
 				case wake <- waitDone{token: ev.Token}:
 				default:
 				}
-			} else {
+			} else if !known {
 				s.emit(SessionEvent{Kind: EventLockGranted, Lock: ev.Name, Token: ev.Token})
 			}
 		case locks.WaitExpired, locks.WaitCancelled:
@@ -268,16 +311,15 @@ func (t *sessionTable) deliver(events []locks.Event) {
 	}
 }
 
-// reap ends the sessions whose TTL lapsed; run by the node every tick.
-func (t *sessionTable) reap(ctx context.Context) {
+// reap ends the sessions whose TTL lapsed; run by the node's duty loop,
+// which then proposes their release (retryPending).
+func (t *sessionTable) reap() {
 	now := t.now().UnixNano()
 	for _, s := range t.all() {
-		if now-s.lastSeen.Load() > int64(s.ttl) {
-			go func(s *session) { // the release may wait for quorum
-				if err := t.end(ctx, s, "ttl lapsed"); err != nil {
-					t.log.Warn().Err(err).Str("pid", s.pid).Msg("release expired session")
-				}
-			}(s)
+		if now-s.lastSeen.Load() > int64(s.ttl) && t.markEnded(s, "ttl lapsed") {
+			t.mu.Lock()
+			t.pending[s.pid] = true
+			t.mu.Unlock()
 		}
 	}
 }

@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"locks":                {},
 	"pg":                   {},
 	"internal/testcluster": {"cluster", "config"},
+	"internal/bench":       {"api", "api/client", "cluster", "config", "internal/testcluster"},
 	"internal/archtest":    {},
 }
 

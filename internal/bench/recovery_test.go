@@ -1,0 +1,142 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/conclave-dev/conclave/api/client"
+	"github.com/conclave-dev/conclave/internal/testcluster"
+)
+
+// BenchmarkLeaderKill kills the leader (testcluster Kill: no leave, no
+// leadership hand-off, its sockets closed, as kill -9) while a writer
+// writes through a follower that survives, and measures the time from the
+// kill to the end of the first successful write that was issued after it.
+// One iteration is one kill; the killed node is restarted and the cluster
+// settled again with the timer stopped, so ns/op is close to the mean
+// kill → write time (it also counts the in-process Kill closing the node,
+// which a real kill -9 does not wait for). The kill instant is taken
+// before that close starts, so the measured time errs long, never short.
+func BenchmarkLeaderKill(b *testing.B) {
+	cfg := DefaultConfig()
+	r := NewReport(b, "LeaderKill: kill the leader while a writer writes through a follower; kill → next successful write")
+	c := startCluster(b, r)
+	if cfg.Nodes < 3 {
+		b.Skip("needs a quorum that survives one kill")
+	}
+	prepare := func() (*testcluster.Node, *killWriter) {
+		leader := c.Leader()
+		w := startKillWriter(b, c.Addr(c.Follower()), cfg.OpTimeout)
+		select {
+		case <-w.warm:
+		case <-time.After(cfg.StartTimeout):
+			w.stop()
+			b.Fatal("the writer made no write before the kill")
+		}
+		return leader, w
+	}
+	var recoveries []time.Duration
+	leader, w := prepare()
+	for b.Loop() {
+		killedAt := time.Now()
+		w.killAt.Store(killedAt.UnixNano())
+		c.Kill(leader)
+		var wrote time.Time
+		select {
+		case wrote = <-w.first:
+		case <-time.After(cfg.StartTimeout):
+			w.stop()
+			b.Fatalf("no successful write within %s of killing %s", cfg.StartTimeout, leader.Name)
+		}
+		b.StopTimer()
+		w.stop()
+		recoveries = append(recoveries, wrote.Sub(killedAt))
+		c.Restart(leader)
+		leader, w = prepare()
+		b.StartTimer()
+	}
+	w.stop()
+
+	s := Summarize(recoveries)
+	r.Metric("kill_to_write_p50_ms", Millis(s.P50), AtMost(1000))
+	r.Metric("kill_to_write_max_ms", Millis(s.Max), AtMost(1000))
+	r.Note("%d kills: %s", len(recoveries), fmt.Sprint(roundAll(recoveries, time.Millisecond)))
+	r.Note("local Raft timings (testcluster): heartbeat and election timeout 400 ms; production uses 1 s")
+	r.Log()
+}
+
+func roundAll(ds []time.Duration, m time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(m)
+	}
+	return out
+}
+
+// killWriter writes back to back through one node's API from its own
+// goroutine, which stop ends and waits for. warm is closed after its first
+// successful write; after killAt is set, the end time of the first
+// successful write that started at or after it is sent on first.
+type killWriter struct {
+	cl     *client.Client
+	killAt atomic.Int64 // unix nanoseconds; 0 until the kill
+	warm   chan struct{}
+	first  chan time.Time
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+func startKillWriter(b *testing.B, addr string, timeout time.Duration) *killWriter {
+	b.Helper()
+	cl, err := client.New(addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &killWriter{cl: cl, warm: make(chan struct{}), first: make(chan time.Time, 1), cancel: cancel}
+	w.wg.Add(1)
+	go w.run(ctx, timeout)
+	return w
+}
+
+func (w *killWriter) run(ctx context.Context, timeout time.Duration) {
+	defer w.wg.Done()
+	value := make([]byte, 128)
+	var warmed bool
+	for seq := 0; ctx.Err() == nil; seq++ {
+		start := time.Now()
+		octx, cancel := context.WithTimeout(ctx, timeout)
+		// Errors are expected around the kill (a forward cut mid-flight
+		// reports an unknown outcome): the writer simply writes again.
+		_, err := w.cl.KV().Put(octx, fmt.Sprintf("bench/kill/%09d", seq), value)
+		cancel()
+		end := time.Now()
+		if err != nil {
+			continue
+		}
+		if !warmed {
+			warmed = true
+			close(w.warm)
+		}
+		// A write that started before the kill may have been committed by
+		// the old leader: only one issued after it proves a new leader.
+		if k := w.killAt.Load(); k != 0 && start.UnixNano() >= k {
+			w.first <- end
+			return
+		}
+	}
+}
+
+// stop ends the writer, waits for it and closes its client. Idempotent.
+func (w *killWriter) stop() {
+	w.once.Do(func() {
+		w.cancel()
+		w.wg.Wait()
+		_ = w.cl.Close()
+	})
+}
