@@ -175,9 +175,14 @@ func sessionEventToPB(ev cluster.SessionEvent) *pb.SessionResponse {
 		kind = pb.SessionEvent_LOCK_SAFE
 	case cluster.EventLockLost:
 		kind = pb.SessionEvent_LOCK_LOST
+	case cluster.EventNameRevoked:
+		kind = pb.SessionEvent_NAME_REVOKED
+	case cluster.EventGroupMessage:
+		kind = pb.SessionEvent_GROUP_MESSAGE
 	}
 	return &pb.SessionResponse{Kind: &pb.SessionResponse_Event{Event: &pb.SessionEvent{
 		Kind: kind, Lock: ev.Lock, Token: ev.Token, Detail: ev.Detail,
+		Name: ev.Name, Owner: ev.Owner, Scope: ev.Scope, Group: ev.Group, From: ev.From, Payload: ev.Payload,
 	}}}
 }
 

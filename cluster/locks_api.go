@@ -37,6 +37,11 @@ const (
 	// EventLockLost: the session no longer holds a lock it held (released
 	// by a node-gone or session-release command).
 	EventLockLost SessionEventKind = "lock_lost"
+	// EventNameRevoked: an eventual name the session registered lost a
+	// conflict; Name is the name and Owner the winning PID.
+	EventNameRevoked SessionEventKind = "name_revoked"
+	// EventGroupMessage: a broadcast to a group the session joined.
+	EventGroupMessage SessionEventKind = "group_message"
 )
 
 // SessionEvent is delivered on a session's event channel.
@@ -45,6 +50,14 @@ type SessionEvent struct {
 	Lock   string
 	Token  uint64
 	Detail string
+	// Name events.
+	Name  string
+	Owner string
+	// Group messages.
+	Scope   string
+	Group   string
+	From    string
+	Payload []byte
 }
 
 // LockWaiter is one queued acquirer.

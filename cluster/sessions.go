@@ -122,6 +122,22 @@ type sessionTable struct {
 	// pending holds ended sessions whose release entry is not committed
 	// yet (no quorum at the time); the duty loop retries them.
 	pending map[string]bool
+	// onEnd are called with the PID of every session that ends on this
+	// node (closed, TTL lapsed, node stopping), once, after it is removed:
+	// the planes the node owns (local and eventual names, group
+	// memberships) drop what the session held there. Set before the node
+	// serves (onSessionEnd); they must not block.
+	onEnd []func(pid string)
+}
+
+// onSessionEnd adds a hook run for every session that ends; only before
+// the node serves.
+func (t *sessionTable) onSessionEnd(f func(pid string)) { t.onEnd = append(t.onEnd, f) }
+
+func (t *sessionTable) ended(pid string) {
+	for _, f := range t.onEnd {
+		f(pid)
+	}
 }
 
 func newSessionTable(node string, log zerolog.Logger, release func(context.Context, string) error) *sessionTable {
@@ -197,6 +213,7 @@ func (t *sessionTable) markEnded(s *session, why string) bool {
 		t.mu.Unlock()
 		close(s.done)
 		t.log.Debug().Str("pid", s.pid).Str("reason", why).Msg("session ended")
+		t.ended(s.pid)
 	})
 	return first
 }
@@ -336,6 +353,9 @@ func (t *sessionTable) closeAll() {
 	t.sessions = map[string]*session{}
 	t.mu.Unlock()
 	for _, s := range ss {
-		s.endOnce.Do(func() { close(s.done) })
+		s.endOnce.Do(func() {
+			close(s.done)
+			t.ended(s.pid)
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -256,7 +257,7 @@ func TestSessionLifecycle(t *testing.T) {
 		{Kind: EventLockAtRisk, Lock: "a", Token: 6},
 		{Kind: EventLockGranted, Lock: "a", Token: 7},
 	} {
-		if got := nextEvent(t, s); got != want {
+		if got := nextEvent(t, s); !reflect.DeepEqual(got, want) {
 			t.Fatalf("event %+v, want %+v", got, want)
 		}
 	}
@@ -264,7 +265,7 @@ func TestSessionLifecycle(t *testing.T) {
 		t.Fatal("Lost closed by events about another lock or another grant")
 	}
 	as.send <- &pb.SessionEvent{Kind: pb.SessionEvent_LOCK_AT_RISK, Lock: "a", Token: 7, Detail: "no contact"}
-	if got := nextEvent(t, s); got != (SessionEvent{Kind: EventLockAtRisk, Lock: "a", Token: 7, Detail: "no contact"}) {
+	if got := nextEvent(t, s); !reflect.DeepEqual(got, SessionEvent{Kind: EventLockAtRisk, Lock: "a", Token: 7, Detail: "no contact"}) {
 		t.Fatalf("event %+v", got)
 	}
 	if !isClosed(l.Lost()) {

@@ -129,6 +129,11 @@ const (
 	// EventLockLost: the cluster released the lock; the session no longer
 	// holds it.
 	EventLockLost SessionEventKind = "lock_lost"
+	// EventNameRevoked: an eventual name the session registered lost a
+	// conflict to another origin; Name is the name, Owner the winner.
+	EventNameRevoked SessionEventKind = "name_revoked"
+	// EventGroupMessage: a broadcast to a group the session joined.
+	EventGroupMessage SessionEventKind = "group_message"
 	// EventUnknown: a kind this SDK does not know (a newer agent).
 	EventUnknown SessionEventKind = "unknown"
 )
@@ -139,6 +144,14 @@ type SessionEvent struct {
 	Lock   string // the lock's name
 	Token  uint64 // the fencing token of the grant the event is about
 	Detail string // why, for humans
+	// EventNameRevoked: the name and the PID that owns it now.
+	Name  string
+	Owner string
+	// EventGroupMessage: the group (scope and name), the sender and the message.
+	Scope   string
+	Group   string
+	From    string
+	Payload []byte
 }
 
 // LockInfo is one lock as the replicated lock table holds it.
@@ -169,8 +182,16 @@ func sessionEventFromPB(e *pb.SessionEvent) SessionEvent {
 		kind = EventLockSafe
 	case pb.SessionEvent_LOCK_LOST:
 		kind = EventLockLost
+	case pb.SessionEvent_NAME_REVOKED:
+		kind = EventNameRevoked
+	case pb.SessionEvent_GROUP_MESSAGE:
+		kind = EventGroupMessage
 	}
-	return SessionEvent{Kind: kind, Lock: e.GetLock(), Token: e.GetToken(), Detail: e.GetDetail()}
+	return SessionEvent{
+		Kind: kind, Lock: e.GetLock(), Token: e.GetToken(), Detail: e.GetDetail(),
+		Name: e.GetName(), Owner: e.GetOwner(),
+		Scope: e.GetScope(), Group: e.GetGroup(), From: e.GetFrom(), Payload: e.GetPayload(),
+	}
 }
 
 func lockInfoFromPB(l *pb.LockInfo) LockInfo {

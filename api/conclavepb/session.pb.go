@@ -38,6 +38,13 @@ const (
 	SessionEvent_LOCK_SAFE SessionEvent_Kind = 3
 	// The session no longer holds the lock (released by the cluster).
 	SessionEvent_LOCK_LOST SessionEvent_Kind = 4
+	// An eventual-scope name the session registered lost a conflict with
+	// another origin: name is the name, owner the winning PID. The session
+	// keeps running and may register again.
+	SessionEvent_NAME_REVOKED SessionEvent_Kind = 5
+	// A broadcast to a process group the session joined: scope, group,
+	// from (the sender) and payload.
+	SessionEvent_GROUP_MESSAGE SessionEvent_Kind = 6
 )
 
 // Enum value maps for SessionEvent_Kind.
@@ -48,6 +55,8 @@ var (
 		2: "LOCK_AT_RISK",
 		3: "LOCK_SAFE",
 		4: "LOCK_LOST",
+		5: "NAME_REVOKED",
+		6: "GROUP_MESSAGE",
 	}
 	SessionEvent_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -55,6 +64,8 @@ var (
 		"LOCK_AT_RISK":     2,
 		"LOCK_SAFE":        3,
 		"LOCK_LOST":        4,
+		"NAME_REVOKED":     5,
+		"GROUP_MESSAGE":    6,
 	}
 )
 
@@ -390,7 +401,8 @@ func (x *SessionOpened) GetTtl() *durationpb.Duration {
 	return nil
 }
 
-// SessionEvent is something that happened to one of the session's locks.
+// SessionEvent is something that happened to the session: to one of its
+// locks or names, or a message to one of its groups.
 type SessionEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Kind  SessionEvent_Kind      `protobuf:"varint,1,opt,name=kind,proto3,enum=conclave.v1.SessionEvent_Kind" json:"kind,omitempty"`
@@ -399,7 +411,18 @@ type SessionEvent struct {
 	// The fencing token of the grant the event is about.
 	Token uint64 `protobuf:"varint,3,opt,name=token,proto3" json:"token,omitempty"`
 	// Why, for humans.
-	Detail        string `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	Detail string `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	// NAME_REVOKED: the name.
+	Name string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	// NAME_REVOKED: the PID that owns the name now.
+	Owner string `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
+	// GROUP_MESSAGE: the group's scope and name.
+	Scope string `protobuf:"bytes,7,opt,name=scope,proto3" json:"scope,omitempty"`
+	Group string `protobuf:"bytes,8,opt,name=group,proto3" json:"group,omitempty"`
+	// GROUP_MESSAGE: who sent it (a PID, or a node name).
+	From string `protobuf:"bytes,9,opt,name=from,proto3" json:"from,omitempty"`
+	// GROUP_MESSAGE: the message.
+	Payload       []byte `protobuf:"bytes,10,opt,name=payload,proto3" json:"payload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -462,6 +485,48 @@ func (x *SessionEvent) GetDetail() string {
 	return ""
 }
 
+func (x *SessionEvent) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SessionEvent) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *SessionEvent) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *SessionEvent) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *SessionEvent) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *SessionEvent) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
 var File_conclave_v1_session_proto protoreflect.FileDescriptor
 
 const file_conclave_v1_session_proto_rawDesc = "" +
@@ -480,18 +545,27 @@ const file_conclave_v1_session_proto_rawDesc = "" +
 	"\x04kind\"N\n" +
 	"\rSessionOpened\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\tR\x03pid\x12+\n" +
-	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"\xe4\x01\n" +
+	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"\x8e\x03\n" +
 	"\fSessionEvent\x122\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1e.conclave.v1.SessionEvent.KindR\x04kind\x12\x12\n" +
 	"\x04lock\x18\x02 \x01(\tR\x04lock\x12\x14\n" +
 	"\x05token\x18\x03 \x01(\x04R\x05token\x12\x16\n" +
-	"\x06detail\x18\x04 \x01(\tR\x06detail\"^\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\x12\x14\n" +
+	"\x05owner\x18\x06 \x01(\tR\x05owner\x12\x14\n" +
+	"\x05scope\x18\a \x01(\tR\x05scope\x12\x14\n" +
+	"\x05group\x18\b \x01(\tR\x05group\x12\x12\n" +
+	"\x04from\x18\t \x01(\tR\x04from\x12\x18\n" +
+	"\apayload\x18\n" +
+	" \x01(\fR\apayload\"\x83\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fLOCK_GRANTED\x10\x01\x12\x10\n" +
 	"\fLOCK_AT_RISK\x10\x02\x12\r\n" +
 	"\tLOCK_SAFE\x10\x03\x12\r\n" +
-	"\tLOCK_LOST\x10\x042S\n" +
+	"\tLOCK_LOST\x10\x04\x12\x10\n" +
+	"\fNAME_REVOKED\x10\x05\x12\x11\n" +
+	"\rGROUP_MESSAGE\x10\x062S\n" +
 	"\aSession\x12H\n" +
 	"\aConnect\x12\x1b.conclave.v1.SessionRequest\x1a\x1c.conclave.v1.SessionResponse(\x010\x01B1Z/github.com/conclave-dev/conclave/api/conclavepbb\x06proto3"
 
