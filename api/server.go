@@ -22,7 +22,12 @@ type Option func(*options)
 type options struct {
 	logger   zerolog.Logger
 	registry *prometheus.Registry
+	names    NamesNode
 }
+
+// WithNames serves the Names service from n (a *cluster.Node does). Without
+// it the service is not registered and its calls fail Unimplemented.
+func WithNames(n NamesNode) Option { return func(o *options) { o.names = n } }
 
 // WithLogger sets the parent logger; the server logs with component=api.
 func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -85,6 +90,9 @@ func New(cfg Config, node Node, opts ...Option) (*Server, error) {
 	pb.RegisterKVServer(gs, &kvService{node: node})
 	pb.RegisterSessionServer(gs, &sessionService{node: node, log: log, streams: streams})
 	pb.RegisterLockServer(gs, &lockService{node: node})
+	if o.names != nil {
+		pb.RegisterNamesServer(gs, &namesService{node: o.names, streams: streams})
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{

@@ -25,15 +25,15 @@ func statusError(err error) error {
 // write that failed for a reason the node states is better reported so.
 func codeOf(err error) codes.Code {
 	switch {
-	case errors.Is(err, cluster.ErrLockHeld):
+	case errors.Is(err, cluster.ErrLockHeld), errors.Is(err, cluster.ErrNameTaken):
 		// A lock is a set-if-absent: held is "it already exists", and the
 		// message names the holder (DESIGN §7, §13).
 		return codes.AlreadyExists
-	case errors.Is(err, cluster.ErrNotHolder), errors.Is(err, cluster.ErrNoSession):
+	case errors.Is(err, cluster.ErrNotHolder), errors.Is(err, cluster.ErrNoSession), errors.Is(err, cluster.ErrNotOwner):
 		// The caller's own state is wrong (it does not hold the lock, or
 		// its session is not open here); retrying as is will not help.
 		return codes.FailedPrecondition
-	case errors.Is(err, cluster.ErrWaitExpired):
+	case errors.Is(err, cluster.ErrWaitExpired), errors.Is(err, cluster.ErrNameExpired):
 		return codes.DeadlineExceeded
 	case errors.Is(err, cluster.ErrNotFound):
 		return codes.NotFound

@@ -60,6 +60,7 @@ func (n *Node) dutyLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		n.sessions.reap()
+		n.names.compact(time.Now())
 		if n.core.IsLeader() {
 			n.leaderDuties(ctx, gone)
 		} else {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/conclave-dev/conclave/cluster/kv"
 	"github.com/conclave-dev/conclave/locks"
+	"github.com/conclave-dev/conclave/naming"
 )
 
 // Command envelope: version(1) table(1) op(1) fields. Tables and ops are
@@ -50,19 +51,23 @@ type fsm struct {
 	mu    sync.RWMutex
 	kv    *kv.Table
 	locks *locks.Table
+	names *naming.Table
 	// pending collects the lock events of the batch being applied; they go
 	// to notify once the batch is done and the lock is released.
 	pending []locks.Event
 	// notify receives lock events after every batch (set before Raft
 	// starts). It must not block: it only queues for sessions.
 	notify func([]locks.Event)
+	// namePending and notifyNames do the same for name events (watchers).
+	namePending []naming.Event
+	notifyNames func([]naming.Event)
 
 	rejected atomic.Uint64 // commands refused as unknown or malformed
 }
 
 func newFSM(log zerolog.Logger) *fsm {
 	return &fsm{log: log.With().Str("component", "fsm").Logger(), kv: kv.New(), locks: locks.New(),
-		notify: func([]locks.Event) {}}
+		names: naming.NewTable(), notify: func([]locks.Event) {}, notifyNames: func([]naming.Event) {}}
 }
 
 // Apply implements raft.FSM.
@@ -80,11 +85,14 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		}
 		out[i] = f.apply(l.Index, l.Data)
 	}
-	events := f.pending
-	f.pending = nil
+	events, nameEvents := f.pending, f.namePending
+	f.pending, f.namePending = nil, nil
 	f.mu.Unlock()
 	if len(events) > 0 {
 		f.notify(events)
+	}
+	if len(nameEvents) > 0 {
+		f.notifyNames(nameEvents)
 	}
 	return out
 }
@@ -100,6 +108,8 @@ func (f *fsm) apply(index uint64, data []byte) []byte {
 		return f.applyKV(index, op, d)
 	case tableLocks:
 		return f.applyLocks(index, op, d)
+	case tableNames:
+		return f.applyNames(index, op, d)
 	}
 	return f.reject(index, fmt.Sprintf("unknown table %d", table))
 }
@@ -191,13 +201,16 @@ func decodeEntry(d *dec) *kv.Entry {
 func (f *fsm) Query(q []byte) ([]byte, error) {
 	d := &dec{b: q}
 	ver, table, op := d.byte(), d.byte(), d.byte()
-	if d.err != nil || ver != cmdVersion || (table != tableKV && table != tableLocks) {
+	if d.err != nil || ver != cmdVersion || (table != tableKV && table != tableLocks && table != tableNames) {
 		return nil, fmt.Errorf("%w: query not understood", ErrInvalidArgument)
 	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	if table == tableLocks {
+	switch table {
+	case tableLocks:
 		return f.queryLocks(op, d)
+	case tableNames:
+		return f.queryNames(op, d)
 	}
 	r := &enc{b: []byte{resOK}}
 	switch op {
@@ -241,7 +254,11 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: snapshot locks: %w", err)
 	}
-	return &snapshot{kv: f.kv.Clone(), locks: lk}, nil
+	nm, err := f.names.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: snapshot names: %w", err)
+	}
+	return &snapshot{kv: f.kv.Clone(), locks: lk, names: nm}, nil
 }
 
 // Restore implements raft.FSM: it replaces every table with the snapshot's.
@@ -254,6 +271,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	t := kv.New()
 	lt := locks.New()
+	nt := naming.NewTable()
 	for {
 		table, err := br.ReadByte()
 		if err != nil {
@@ -269,6 +287,16 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 			}
 			if err := lt.UnmarshalBinary(rec); err != nil {
 				return fmt.Errorf("cluster: restore locks: %w", err)
+			}
+			continue
+		}
+		if table == tableNames {
+			rec, err := readFrame(br)
+			if err != nil {
+				return fmt.Errorf("cluster: restore names: %w", err)
+			}
+			if err := nt.UnmarshalBinary(rec); err != nil {
+				return fmt.Errorf("cluster: restore names: %w", err)
 			}
 			continue
 		}
@@ -293,7 +321,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		}
 	}
 	f.mu.Lock()
-	f.kv, f.locks = t, lt
+	f.kv, f.locks, f.names = t, lt, nt
 	f.mu.Unlock()
 	return nil
 }
@@ -301,6 +329,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 type snapshot struct {
 	kv    *kv.Table
 	locks []byte // the lock table's own canonical encoding
+	names []byte // the name table's own canonical encoding
 }
 
 // Persist implements raft.FSMSnapshot.
@@ -332,6 +361,12 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 		lk.byte(tableLocks)
 		lk.bytes(s.locks)
 		if _, err := w.Write(lk.b); err != nil {
+			return err
+		}
+		nm := &enc{}
+		nm.byte(tableNames)
+		nm.bytes(s.names)
+		if _, err := w.Write(nm.b); err != nil {
 			return err
 		}
 		if err := w.WriteByte(0); err != nil {

@@ -66,12 +66,18 @@ func (f *fsm) applyLocks(index uint64, op byte, d *dec) []byte {
 			return f.reject(index, "malformed release-session")
 		}
 		ev, err = f.locks.ReleaseSession(index, unixNano(now), pid)
+		if err == nil {
+			f.namePending = append(f.namePending, f.names.ReleaseSession(pid)...)
+		}
 	case lkReleaseNode:
 		node, now := d.string(), d.uvarint()
 		if d.done() != nil {
 			return f.reject(index, "malformed release-node")
 		}
 		ev, err = f.locks.ReleaseNode(index, unixNano(now), node)
+		if err == nil {
+			f.namePending = append(f.namePending, f.names.ReleaseNode(node)...)
+		}
 	case lkTick:
 		now := d.uvarint()
 		if d.done() != nil {
@@ -192,11 +198,16 @@ func (f *fsm) lockDeadline() (time.Time, bool) {
 	return f.locks.NextDeadline()
 }
 
-// lockNodes lists the nodes whose sessions hold or wait for a lock.
+// lockNodes lists the nodes whose sessions hold or wait for a lock, or
+// bind or reserve a consistent or strong name: the nodes a release-node
+// entry would change.
 func (f *fsm) lockNodes() map[string]bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	nodes := map[string]bool{}
+	for _, node := range f.names.Nodes() {
+		nodes[node] = true
+	}
 	for _, l := range f.locks.List("") {
 		if l.Holder != "" {
 			nodes[locks.NodeOf(l.Holder)] = true

@@ -62,6 +62,7 @@ type Node struct {
 	fsm  *fsm
 
 	sessions *sessionTable
+	names    *names
 	duties   dutyTimings
 
 	cancel   context.CancelFunc
@@ -94,13 +95,16 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.fsm = newFSM(n.log)
 	n.sessions = newSessionTable(cfg.Cluster.Name, n.log, n.releaseSession)
 	n.fsm.notify = n.sessions.deliver
+	n.names = newNames(cfg.Cluster.Name, n.log, n.emitTo)
+	n.fsm.notifyNames = n.names.watch.publish
+	n.sessions.onSessionEnd(n.names.sessionEnded)
 	n.duties = defaultDuties
 	if o.local {
 		n.duties = localDuties
 	}
 
 	meshOpts := []internode.Option{internode.WithLogger(n.log)}
-	gossipOpts := []gossip.Option{gossip.WithLogger(n.log)}
+	gossipOpts := []gossip.Option{gossip.WithLogger(n.log), gossip.WithStateDelegate(namesDelegate{n.names})}
 	if o.faults != nil {
 		if o.faults.MeshAllowed != nil {
 			meshOpts = append(meshOpts, internode.WithDialGate(o.faults.MeshAllowed))
@@ -128,6 +132,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		n.mesh.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	n.names.ml.Store(n.ml)
 	n.core, err = raftcore.New(rc, raftcore.Deps{
 		FSM:       n.fsm,
 		Querier:   n.fsm,
@@ -142,6 +147,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.mesh.Handle(internode.ClassForward, n.core.HandleForward)
+	n.mesh.Handle(internode.ClassAck, n.handleNameAck)
 	if o.registerer != nil {
 		if err := n.registerMetrics(o.registerer); err != nil {
 			_ = n.core.Shutdown()
@@ -159,14 +165,21 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.goRun(func() { n.releasePrevious(ctx) })
 	n.goRun(func() { n.dutyLoop(ctx) })
 	n.goRun(func() { n.releaseLoop(ctx) })
+	n.goRun(func() { n.names.sendLoop(ctx) })
 	n.goRun(func() {
 		defer unsubscribe()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-events:
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
 				n.core.Notify()
+				if ev.Kind == gossip.NodeFailed || ev.Kind == gossip.NodeLeft {
+					n.names.nodeGone(ev.Member.Name)
+				}
 			}
 		}
 	})
@@ -268,6 +281,7 @@ func (n *Node) Close() error {
 	n.stopOnce.Do(func() {
 		n.log.Info().Msg("node closing without leave")
 		n.sessions.closeAll()
+		n.names.watch.closeAll()
 		n.cancel()
 		n.stopErr = errors.Join(n.core.Shutdown(), n.mesh.Close(), n.ml.Shutdown())
 		n.wg.Wait()
@@ -284,6 +298,7 @@ func (n *Node) stop(ctx context.Context, leave bool) error {
 		// Everything the sessions held goes in one entry, at once, rather
 		// than after peers declare this node gone.
 		n.sessions.closeAll()
+		n.names.watch.closeAll()
 		rctx, cancel := context.WithTimeout(ctx, n.core.ApplyTimeout())
 		if err := n.releaseNode(rctx, n.Name()); err != nil {
 			n.log.Warn().Err(err).Msg("release of this node's sessions at stop failed")

@@ -359,3 +359,10 @@ func (t *sessionTable) closeAll() {
 		})
 	}
 }
+
+// emitTo delivers ev to the session pid if it is open on this node.
+func (n *Node) emitTo(pid string, ev SessionEvent) {
+	if s, ok := n.sessions.get(pid); ok {
+		s.emit(ev)
+	}
+}

@@ -29,6 +29,14 @@ type ClusterConfig struct {
 	Membership MembershipConfig `yaml:"membership"`
 	Internode  InternodeConfig  `yaml:"internode"`
 	Raft       RaftConfig       `yaml:"raft"`
+	Names      NamesConfig      `yaml:"names"`
+}
+
+// NamesConfig tunes cluster-wide names (DESIGN §8).
+type NamesConfig struct {
+	// StrongDeadline is how long a strong registration waits for every
+	// live node's acknowledgement before its reservation expires.
+	StrongDeadline Duration `yaml:"strong_deadline"`
 }
 
 // MembershipConfig configures gossip (memberlist, TCP and UDP on one port).
@@ -160,6 +168,7 @@ func Default() Config {
 				ReconcileDebounce: Duration(2 * time.Second),
 				Stabilization:     Duration(10 * time.Second),
 			},
+			Names: NamesConfig{StrongDeadline: Duration(5 * time.Second)},
 		},
 		API: APIConfig{
 			GRPCAddr: DefaultGRPCAddr,

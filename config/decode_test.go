@@ -46,6 +46,7 @@ func fullWant() Config {
 				ReconcileDebounce: Duration(500 * time.Millisecond),
 				Stabilization:     Duration(90 * time.Second),
 			},
+			Names: NamesConfig{StrongDeadline: Duration(7 * time.Second)},
 		},
 		API: APIConfig{GRPCAddr: "0.0.0.0:9940", HTTPAddr: "[::1]:9941"},
 		Log: LogConfig{Level: "debug", Format: "console"},

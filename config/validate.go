@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -76,6 +77,7 @@ func (c Config) validate() []*Error {
 	}
 
 	p.checkRaft(cl.Raft)
+	p.checkNames(cl.Names)
 
 	p.checkListen("api.grpc_addr", c.API.GRPCAddr)
 	p.checkListen("api.http_addr", c.API.HTTPAddr)
@@ -91,6 +93,12 @@ func (c Config) validate() []*Error {
 		p.add("log.format", "must be one of json, console; got %q", c.Log.Format)
 	}
 	return p
+}
+
+func (p *problems) checkNames(n NamesConfig) {
+	if d := n.StrongDeadline.Duration(); d <= 0 || d > time.Minute {
+		p.add("cluster.names.strong_deadline", "must be > 0 and at most 1m, got %s", d)
+	}
 }
 
 func (p *problems) checkRaft(r RaftConfig) {

@@ -31,6 +31,7 @@ type Client struct {
 	kv       *KV
 	sessions pb.SessionClient
 	locks    *Locks
+	names    *Names
 }
 
 // New returns a Client for the agent at addr (host:port). It does not
@@ -55,6 +56,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		kv:       &KV{c: pb.NewKVClient(conn)},
 		sessions: pb.NewSessionClient(conn),
 		locks:    &Locks{c: pb.NewLockClient(conn)},
+		names:    &Names{c: pb.NewNamesClient(conn)},
 	}, nil
 }
 
@@ -69,6 +71,9 @@ func (c *Client) KV() *KV { return c.kv }
 // PID); taking locks goes through a Session. It shares the Client's
 // connection.
 func (c *Client) Locks() *Locks { return c.locks }
+
+// Names reads and watches cluster-wide names; Session.Register binds them.
+func (c *Client) Names() *Names { return c.names }
 
 // Members lists every node the agent knows of, itself included.
 func (c *Client) Members(ctx context.Context) ([]Member, error) {

@@ -31,6 +31,9 @@ type agentNode interface {
 	api.Node
 	Shutdown(ctx context.Context) error
 	Done() <-chan struct{}
+	// ServerOptions are the API options the node contributes: the
+	// services beyond api.Node that it serves (names).
+	ServerOptions() []api.Option
 }
 
 // clusterAgentNode is the real node: served through api.ClusterNode (which
@@ -51,6 +54,9 @@ func newClusterAgentNode(cfg config.Config, opts ...cluster.Option) (agentNode, 
 
 func (c clusterAgentNode) Shutdown(ctx context.Context) error { return c.n.Shutdown(ctx) }
 func (c clusterAgentNode) Done() <-chan struct{}              { return c.n.Done() }
+func (c clusterAgentNode) ServerOptions() []api.Option {
+	return []api.Option{api.WithNames(c.n)}
+}
 
 // agentFlags are the agent's command-line settings. Overrides apply only
 // when the flag was given, so an unset flag never clobbers the file.
@@ -247,7 +253,7 @@ func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
 
 	apiCfg := api.DefaultConfig()
 	apiCfg.GRPCAddr, apiCfg.HTTPAddr = cfg.API.GRPCAddr, cfg.API.HTTPAddr
-	srv, err := api.New(apiCfg, node, api.WithLogger(log), api.WithRegistry(reg))
+	srv, err := api.New(apiCfg, node, append([]api.Option{api.WithLogger(log), api.WithRegistry(reg)}, node.ServerOptions()...)...)
 	if err != nil {
 		return errors.Join(fmt.Errorf("agent: %w", err), shutdownNode())
 	}

@@ -86,8 +86,10 @@ func newLockRunCmd(f *clientFlags, e env) *cobra.Command {
 				_ = releaseAndClose(f.timeout, "lock run", name, sess, l)
 				return fmt.Errorf("lock run %q: %w", name, err)
 			}
-			r := &lockRun{child: child, killAfter: killAfter, sigc: sigc}
-			code, why := r.supervise(sess, l)
+			r := &childRun{child: child, killAfter: killAfter, sigc: sigc}
+			lost, stopWatch := watchLock(sess, l)
+			code, why := r.supervise(lost, fmt.Sprintf("lock run %q", name))
+			stopWatch()
 			if why != "" {
 				_ = sess.Close()
 				return exitError{1}
@@ -108,21 +110,21 @@ func newLockRunCmd(f *clientFlags, e env) *cobra.Command {
 	return cmd
 }
 
-// lockRun supervises one running command.
-type lockRun struct {
+// childRun supervises one command run while something (a lock, a name)
+// is held.
+type childRun struct {
 	child     *exec.Cmd
 	killAfter time.Duration
 	sigc      <-chan os.Signal
 }
 
 // supervise waits for the command to exit, passing signals on, and stops
-// it if the lock is in doubt. It returns the command's exit status and,
-// if the lock was in doubt, why.
-func (r *lockRun) supervise(sess *client.Session, l *client.Lock) (code int, why string) {
+// it when lost says why what it holds is in doubt. It returns the
+// command's exit status and, if it was stopped so, why. op names the verb
+// in the one line it prints.
+func (r *childRun) supervise(lost <-chan string, op string) (code int, why string) {
 	exited := make(chan error, 1)
 	go func() { exited <- r.child.Wait() }()
-	lost, stopWatch := watchLock(sess, l)
-	defer stopWatch()
 	var kill <-chan time.Time
 	for {
 		select {
@@ -132,7 +134,7 @@ func (r *lockRun) supervise(sess *client.Session, l *client.Lock) (code int, why
 			lost = nil
 			// The one line that says why goes out at once, before the
 			// command's own last words.
-			fmt.Fprintf(r.child.Stderr, "conclave: lock run %q: %s; stopping %s\n", l.Name(), why, r.child.Args[0])
+			fmt.Fprintf(r.child.Stderr, "conclave: %s: %s; stopping %s\n", op, why, r.child.Args[0])
 			r.signal(syscall.SIGTERM)
 			t := time.NewTimer(r.killAfter)
 			defer t.Stop()
@@ -148,7 +150,7 @@ func (r *lockRun) supervise(sess *client.Session, l *client.Lock) (code int, why
 
 // signal sends sig to the command's process group (its pid, by Setpgid),
 // or to the command alone if the group is gone.
-func (r *lockRun) signal(sig os.Signal) {
+func (r *childRun) signal(sig os.Signal) {
 	s, ok := sig.(syscall.Signal)
 	if !ok {
 		s = syscall.SIGTERM

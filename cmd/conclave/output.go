@@ -36,6 +36,9 @@ func (p *printer) JSON(v any) error {
 	return enc.Encode(v)
 }
 
+// JSONLine writes v as one line: for streams, one document per event.
+func (p *printer) JSONLine(v any) error { return json.NewEncoder(p.w).Encode(v) }
+
 // table is a tabwriter with the layout every table uses.
 func (p *printer) table() *tabwriter.Writer {
 	return tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)

@@ -1,0 +1,503 @@
+package naming
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Eventual is the eventual scope: a state-based CRDT replicated by gossip.
+//
+// Every node owns the claims its own sessions make and is their only
+// writer. A claim is keyed by (origin node, name) and versioned by the
+// origin's incarnation (its start time) and a counter it bumps on every
+// change; removing a claim writes a tombstone with a higher version. Peers
+// merge claim by claim, keeping the higher (incarnation, version), so any
+// two nodes that have seen the same claims hold the same state whatever
+// the order of delivery. Claims of a node that is not alive in this node's
+// gossip view are dropped and ignored until it is alive again; a newer
+// incarnation of a node replaces all of its older claims.
+//
+// A name claimed by several origins resolves to the same winner everywhere:
+// the earliest claim (origin clock), the lower PID on a tie. The origin of
+// a losing claim tombstones it when it learns of the winner and tells the
+// session once (Revocation).
+//
+// Safe for concurrent use.
+type Eventual struct {
+	self  string
+	inc   uint64
+	alive func(node string) bool
+	// tombstoneTTL is how long a tombstone is kept so that a late copy of
+	// the claim it deletes cannot resurrect it.
+	tombstoneTTL time.Duration
+
+	mu     sync.Mutex
+	ver    uint64
+	claims map[string]map[string]*claim // name -> origin node -> claim
+	incs   map[string]uint64            // origin node -> newest incarnation seen
+}
+
+type claim struct {
+	node      string
+	name      string
+	inc, ver  uint64
+	pid       string
+	meta      []byte
+	claimedAt int64 // origin's clock, unix nanos
+	deleted   bool
+	deadSince time.Time // local clock: when the tombstone was learned
+}
+
+func (c *claim) newer(o *claim) bool {
+	if c.inc != o.inc {
+		return c.inc > o.inc
+	}
+	return c.ver > o.ver
+}
+
+// before orders live claims for the winner: earliest claim, then lower PID.
+func (c *claim) before(o *claim) bool {
+	if c.claimedAt != o.claimedAt {
+		return c.claimedAt < o.claimedAt
+	}
+	return c.pid < o.pid
+}
+
+func (c *claim) binding() Binding {
+	return Binding{Name: c.name, PID: c.pid, Scope: ScopeEventual, Meta: c.meta,
+		RegisteredAt: time.Unix(0, c.claimedAt).UTC()}
+}
+
+// Revocation tells the owning node that one of its sessions lost a name.
+type Revocation struct {
+	Name   string
+	PID    string // the loser, a session on this node
+	Winner string
+}
+
+// NewEventual returns the eventual scope of node self, whose incarnation
+// (a number larger than any previous run's, such as its start time in
+// nanoseconds) is inc. alive reports whether a node is alive in the gossip
+// view; it is called with the Eventual's lock held and must not call back.
+func NewEventual(self string, inc uint64, alive func(node string) bool, tombstoneTTL time.Duration) *Eventual {
+	return &Eventual{
+		self: self, inc: inc, alive: alive, tombstoneTTL: tombstoneTTL,
+		claims: map[string]map[string]*claim{}, incs: map[string]uint64{self: inc},
+	}
+}
+
+// winnerLocked is the live claim that wins name, or nil.
+func (e *Eventual) winnerLocked(name string) *claim {
+	var w *claim
+	for _, c := range e.claims[name] {
+		if c.deleted {
+			continue
+		}
+		if w == nil || c.before(w) {
+			w = c
+		}
+	}
+	return w
+}
+
+// Register claims name for pid, a session on this node, at now (this
+// node's clock). It fails with a Conflict if another PID wins the name in
+// this node's view; the same PID again is idempotent. It returns the delta
+// to gossip (nil when nothing changed).
+func (e *Eventual) Register(now time.Time, name, pid string, meta []byte) (Binding, []Event, []byte, error) {
+	if err := validateRegistration(name, pid, meta); err != nil {
+		return Binding{}, nil, nil, err
+	}
+	if NodeOf(pid) != e.self {
+		return Binding{}, nil, nil, invalid("pid", "%s is not a session of node %s", pid, e.self)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if w := e.winnerLocked(name); w != nil {
+		if w.pid != pid {
+			return Binding{}, nil, nil, &Conflict{Name: name, Owner: w.pid, Scope: ScopeEventual}
+		}
+		return w.binding(), nil, nil, nil
+	}
+	e.ver++
+	c := &claim{node: e.self, name: name, inc: e.inc, ver: e.ver, pid: pid, meta: meta, claimedAt: now.UnixNano()}
+	e.putLocked(c)
+	return c.binding(), []Event{{Kind: Bound, Binding: c.binding()}}, e.encodeLocked(msgDelta, []*claim{c}), nil
+}
+
+// Unregister tombstones pid's claim of name.
+func (e *Eventual) Unregister(now time.Time, name, pid string) ([]Event, []byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.claims[name][e.self]
+	if c == nil || c.deleted {
+		return nil, nil, fmt.Errorf("%w: name %q is not registered from this node", ErrNotFound, name)
+	}
+	if c.pid != pid {
+		return nil, nil, fmt.Errorf("%w: name %q is registered by %s, not %s", ErrNotOwner, name, c.pid, pid)
+	}
+	evs, t := e.tombstoneLocked(now, c)
+	return evs, e.encodeLocked(msgDelta, []*claim{t}), nil
+}
+
+// ReleaseSession tombstones every claim of pid.
+func (e *Eventual) ReleaseSession(now time.Time, pid string) ([]Event, []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var (
+		evs  []Event
+		out  []*claim
+		mine []*claim
+	)
+	for _, byNode := range e.claims {
+		if c := byNode[e.self]; c != nil && !c.deleted && c.pid == pid {
+			mine = append(mine, c)
+		}
+	}
+	sort.Slice(mine, func(i, j int) bool { return mine[i].name < mine[j].name })
+	for _, c := range mine {
+		ev, t := e.tombstoneLocked(now, c)
+		evs = append(evs, ev...)
+		out = append(out, t)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return evs, e.encodeLocked(msgDelta, out)
+}
+
+// tombstoneLocked replaces an own live claim by a tombstone and returns the
+// events it causes and the tombstone.
+func (e *Eventual) tombstoneLocked(now time.Time, c *claim) ([]Event, *claim) {
+	before := e.winnerLocked(c.name)
+	e.ver++
+	t := &claim{node: e.self, name: c.name, inc: e.inc, ver: e.ver, claimedAt: c.claimedAt, deleted: true, deadSince: now}
+	e.putLocked(t)
+	return e.diffLocked(c.name, before), t
+}
+
+func (e *Eventual) putLocked(c *claim) {
+	m := e.claims[c.name]
+	if m == nil {
+		m = map[string]*claim{}
+		e.claims[c.name] = m
+	}
+	m[c.node] = c
+}
+
+// diffLocked turns a change of name's winner into watch events.
+func (e *Eventual) diffLocked(name string, before *claim) []Event {
+	after := e.winnerLocked(name)
+	if before == after || (before != nil && after != nil && before.pid == after.pid && before.node == after.node &&
+		before.claimedAt == after.claimedAt && string(before.meta) == string(after.meta)) {
+		return nil
+	}
+	var evs []Event
+	if before != nil {
+		evs = append(evs, Event{Kind: Unbound, Binding: before.binding()})
+	}
+	if after != nil {
+		evs = append(evs, Event{Kind: Bound, Binding: after.binding()})
+	}
+	return evs
+}
+
+// Merge applies a message from a peer (a gossiped delta or a push/pull
+// state). It returns the watch events, the revocations of this node's
+// sessions' claims that lost, and a delta to gossip for the tombstones of
+// those claims (nil if none). A malformed message changes nothing.
+func (e *Eventual) Merge(now time.Time, msg []byte) ([]Event, []Revocation, []byte, error) {
+	sections, err := decodeMessage(msg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	touched := map[string]*claim{} // name -> winner before the merge
+	touch := func(name string) {
+		if _, ok := touched[name]; !ok {
+			touched[name] = e.winnerLocked(name)
+		}
+	}
+	for _, s := range sections {
+		if s.node == e.self || !e.alive(s.node) {
+			continue // we are authoritative for our own; the dead are dropped
+		}
+		known := e.incs[s.node]
+		if s.inc < known {
+			continue
+		}
+		if s.inc > known {
+			for name, byNode := range e.claims {
+				if c := byNode[s.node]; c != nil && c.inc < s.inc {
+					touch(name)
+					delete(byNode, s.node)
+				}
+			}
+			e.incs[s.node] = s.inc
+		}
+		for _, c := range s.claims {
+			cur := e.claims[c.name][s.node]
+			if cur != nil && !c.newer(cur) {
+				continue
+			}
+			touch(c.name)
+			if c.deleted {
+				c.deadSince = now
+			}
+			e.putLocked(c)
+		}
+	}
+	var (
+		evs  []Event
+		revs []Revocation
+		out  []*claim
+	)
+	names := make([]string, 0, len(touched))
+	for n := range touched {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		before := touched[name]
+		// An own claim that no longer wins is revoked, once: it is
+		// tombstoned, so it cannot lose again.
+		if mine := e.claims[name][e.self]; mine != nil && !mine.deleted {
+			if w := e.winnerLocked(name); w != mine {
+				revs = append(revs, Revocation{Name: name, PID: mine.pid, Winner: w.pid})
+				e.ver++
+				t := &claim{node: e.self, name: name, inc: e.inc, ver: e.ver, claimedAt: mine.claimedAt, deleted: true, deadSince: now}
+				e.putLocked(t)
+				out = append(out, t)
+			}
+		}
+		evs = append(evs, e.diffLocked(name, before)...)
+	}
+	var delta []byte
+	if len(out) > 0 {
+		delta = e.encodeLocked(msgDelta, out)
+	}
+	return evs, revs, delta, nil
+}
+
+// DropNode forgets every claim of node (gone in gossip). Its claims are
+// accepted again once it is alive and sends them.
+func (e *Eventual) DropNode(node string) []Event {
+	if node == e.self {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var evs []Event
+	names := make([]string, 0)
+	for name, byNode := range e.claims {
+		if byNode[node] != nil {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		before := e.winnerLocked(name)
+		delete(e.claims[name], node)
+		if len(e.claims[name]) == 0 {
+			delete(e.claims, name)
+		}
+		evs = append(evs, e.diffLocked(name, before)...)
+	}
+	return evs
+}
+
+// Compact forgets tombstones older than the tombstone TTL.
+func (e *Eventual) Compact(now time.Time) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for name, byNode := range e.claims {
+		for node, c := range byNode {
+			if c.deleted && now.Sub(c.deadSince) > e.tombstoneTTL {
+				delete(byNode, node)
+				n++
+			}
+		}
+		if len(byNode) == 0 {
+			delete(e.claims, name)
+		}
+	}
+	return n
+}
+
+// Get returns the winning binding of name.
+func (e *Eventual) Get(name string) (Binding, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if w := e.winnerLocked(name); w != nil {
+		return w.binding(), true
+	}
+	return Binding{}, false
+}
+
+// List returns the winning bindings whose names start with prefix, by name.
+func (e *Eventual) List(prefix string) []Binding {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Binding
+	for name := range e.claims {
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		if w := e.winnerLocked(name); w != nil {
+			out = append(out, w.binding())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Len is the number of names with a live claim.
+func (e *Eventual) Len() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for name := range e.claims {
+		if e.winnerLocked(name) != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// State is the full state for a push/pull exchange: every claim and
+// tombstone this node knows, of every node alive in its view.
+func (e *Eventual) State() []byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var all []*claim
+	for _, byNode := range e.claims {
+		for node, c := range byNode {
+			if node == e.self || e.alive(node) {
+				all = append(all, c)
+			}
+		}
+	}
+	return e.encodeLocked(msgState, all)
+}
+
+// Wire format: kind byte, then sections (one per origin node): node, its
+// incarnation, then its claims: name, version, deleted, pid, meta,
+// claimed-at. A section for this node is always present in a state, so a
+// restarted node's new incarnation reaches peers even with no claims.
+const (
+	msgDelta = 1
+	msgState = 2
+	// maxSections and maxClaims bound what one message may make us
+	// allocate, on top of the byte-length checks.
+	maxSections = 1 << 12
+	maxClaims   = 1 << 20
+)
+
+type section struct {
+	node   string
+	inc    uint64
+	claims []*claim
+}
+
+func (e *Eventual) encodeLocked(kind byte, cs []*claim) []byte {
+	by := map[string][]*claim{}
+	if kind == msgState {
+		by[e.self] = nil
+	}
+	for _, c := range cs {
+		by[c.node] = append(by[c.node], c)
+	}
+	nodes := make([]string, 0, len(by))
+	for n := range by {
+		nodes = append(nodes, n)
+	}
+	sort.Strings(nodes)
+	w := &enc{}
+	w.byte(kind)
+	w.uvarint(uint64(len(nodes)))
+	for _, n := range nodes {
+		inc := e.incs[n]
+		cl := by[n]
+		sort.Slice(cl, func(i, j int) bool { return cl[i].name < cl[j].name })
+		w.string(n)
+		w.uvarint(inc)
+		w.uvarint(uint64(len(cl)))
+		for _, c := range cl {
+			w.string(c.name)
+			w.uvarint(c.inc)
+			w.uvarint(c.ver)
+			w.byte(boolByte(c.deleted))
+			w.string(c.pid)
+			w.bytes(c.meta)
+			w.uvarint(uint64(c.claimedAt))
+		}
+	}
+	return w.b
+}
+
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func decodeMessage(msg []byte) ([]section, error) {
+	d := &dec{b: msg}
+	kind := d.byte()
+	if d.err == nil && kind != msgDelta && kind != msgState {
+		return nil, fmt.Errorf("%w: message kind %d", errMalformed, kind)
+	}
+	n := d.count()
+	if n > maxSections {
+		return nil, fmt.Errorf("%w: %d sections", errMalformed, n)
+	}
+	out := make([]section, 0, n)
+	total := 0
+	for i := 0; i < n && d.err == nil; i++ {
+		s := section{node: d.string(MaxPIDLen), inc: d.uvarint()}
+		m := d.count()
+		total += m
+		if total > maxClaims {
+			return nil, fmt.Errorf("%w: more than %d claims", errMalformed, maxClaims)
+		}
+		for j := 0; j < m && d.err == nil; j++ {
+			c := &claim{node: s.node, name: d.string(MaxNameLen), inc: d.uvarint(), ver: d.uvarint()}
+			c.deleted = d.byte() == 1
+			c.pid = d.string(MaxPIDLen)
+			c.meta = d.bytes(MaxMetaLen)
+			c.claimedAt = int64(d.uvarint())
+			if d.err != nil {
+				break
+			}
+			if c.inc != s.inc {
+				return nil, fmt.Errorf("%w: claim %q of %s: incarnation %d in a section of %d", errMalformed, c.name, s.node, c.inc, s.inc)
+			}
+			if err := ValidateName(c.name); err != nil {
+				return nil, err
+			}
+			if !c.deleted {
+				if err := ValidatePID(c.pid); err != nil {
+					return nil, err
+				}
+				if NodeOf(c.pid) != s.node {
+					return nil, fmt.Errorf("%w: claim %q: pid %s is not a session of %s", errMalformed, c.name, c.pid, s.node)
+				}
+			}
+			s.claims = append(s.claims, c)
+		}
+		if s.node == "" && d.err == nil {
+			return nil, fmt.Errorf("%w: section without a node", errMalformed)
+		}
+		out = append(out, s)
+	}
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
