@@ -145,16 +145,18 @@ func (p *names) sendLoop(ctx context.Context) {
 
 // merge applies a peer's eventual state or delta.
 func (p *names) merge(msg []byte) {
-	evs, revs, delta, err := p.eventual.Merge(time.Now(), msg)
+	res, err := p.eventual.Merge(time.Now(), msg)
 	if err != nil {
 		if n := p.malformed.Add(1); n == 1 || n%100 == 0 {
 			p.log.Warn().Err(err).Uint64("dropped", n).Msg("malformed eventual-name message dropped")
 		}
 		return
 	}
-	p.publish(delta)
-	p.watch.publish(evs)
-	for _, r := range revs {
+	for _, out := range res.Outgoing {
+		p.publish(out)
+	}
+	p.watch.publish(res.Events)
+	for _, r := range res.Revocations {
 		p.revocations.Add(1)
 		p.log.Info().Str("name", r.Name).Str("pid", r.PID).Str("winner", r.Winner).Msg("eventual name revoked")
 		p.emit(r.PID, SessionEvent{Kind: EventNameRevoked, Name: r.Name, Owner: r.Winner,
@@ -185,10 +187,12 @@ func (p *names) compact(now time.Time) {
 // namesDelegate plugs the eventual scope into gossip.
 type namesDelegate struct{ p *names }
 
-func (d namesDelegate) NotifyMsg(msg []byte)                       { d.p.merge(msg) }
-func (d namesDelegate) GetBroadcasts(overhead, limit int) [][]byte { return d.p.bq.Get(overhead, limit) }
-func (d namesDelegate) LocalState(bool) []byte                     { return d.p.eventual.State() }
-func (d namesDelegate) MergeRemoteState(buf []byte, _ bool)        { d.p.merge(buf) }
+func (d namesDelegate) NotifyMsg(msg []byte) { d.p.merge(msg) }
+func (d namesDelegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.p.bq.Get(overhead, limit)
+}
+func (d namesDelegate) LocalState(bool) []byte              { return d.p.eventual.State() }
+func (d namesDelegate) MergeRemoteState(buf []byte, _ bool) { d.p.merge(buf) }
 
 var _ gossip.StateDelegate = namesDelegate{}
 

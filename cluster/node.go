@@ -280,10 +280,13 @@ func (n *Node) Leave(ctx context.Context) error {
 func (n *Node) Close() error {
 	n.stopOnce.Do(func() {
 		n.log.Info().Msg("node closing without leave")
+		// Gossip first: like a crash, the node tells its peers nothing
+		// (not even the tombstones of its sessions' eventual names).
+		gerr := n.ml.Shutdown()
 		n.sessions.closeAll()
 		n.names.watch.closeAll()
 		n.cancel()
-		n.stopErr = errors.Join(n.core.Shutdown(), n.mesh.Close(), n.ml.Shutdown())
+		n.stopErr = errors.Join(n.core.Shutdown(), n.mesh.Close(), gerr)
 		n.wg.Wait()
 		close(n.done)
 	})

@@ -205,14 +205,26 @@ func (e *Eventual) diffLocked(name string, before *claim) []Event {
 	return evs
 }
 
+// MergeResult is what applying a peer's message changed.
+type MergeResult struct {
+	// Events are the watch events.
+	Events []Event
+	// Revocations are this node's sessions' claims that lost.
+	Revocations []Revocation
+	// Outgoing are deltas to gossip: the tombstones of revoked claims, and
+	// the claims of a delta that were news here, passed on (epidemic
+	// broadcast: a node that learns something tells others, so a change
+	// reaches every node in a few rounds even if its origin's own
+	// transmissions missed some).
+	Outgoing [][]byte
+}
+
 // Merge applies a message from a peer (a gossiped delta or a push/pull
-// state). It returns the watch events, the revocations of this node's
-// sessions' claims that lost, and a delta to gossip for the tombstones of
-// those claims (nil if none). A malformed message changes nothing.
-func (e *Eventual) Merge(now time.Time, msg []byte) ([]Event, []Revocation, []byte, error) {
-	sections, err := decodeMessage(msg)
+// state). A malformed message changes nothing.
+func (e *Eventual) Merge(now time.Time, msg []byte) (MergeResult, error) {
+	kind, sections, err := decodeMessage(msg)
 	if err != nil {
-		return nil, nil, nil, err
+		return MergeResult{}, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -222,6 +234,7 @@ func (e *Eventual) Merge(now time.Time, msg []byte) ([]Event, []Revocation, []by
 			touched[name] = e.winnerLocked(name)
 		}
 	}
+	var fresh []*claim
 	for _, s := range sections {
 		if s.node == e.self || !e.alive(s.node) {
 			continue // we are authoritative for our own; the dead are dropped
@@ -249,6 +262,9 @@ func (e *Eventual) Merge(now time.Time, msg []byte) ([]Event, []Revocation, []by
 				c.deadSince = now
 			}
 			e.putLocked(c)
+			if kind == msgDelta {
+				fresh = append(fresh, c)
+			}
 		}
 	}
 	var (
@@ -276,11 +292,14 @@ func (e *Eventual) Merge(now time.Time, msg []byte) ([]Event, []Revocation, []by
 		}
 		evs = append(evs, e.diffLocked(name, before)...)
 	}
-	var delta []byte
-	if len(out) > 0 {
-		delta = e.encodeLocked(msgDelta, out)
+	res := MergeResult{Events: evs, Revocations: revs}
+	if len(fresh) > 0 {
+		res.Outgoing = append(res.Outgoing, e.encodeLocked(msgDelta, fresh))
 	}
-	return evs, revs, delta, nil
+	if len(out) > 0 {
+		res.Outgoing = append(res.Outgoing, e.encodeLocked(msgDelta, out))
+	}
+	return res, nil
 }
 
 // DropNode forgets every claim of node (gone in gossip). Its claims are
@@ -447,15 +466,15 @@ func boolByte(b bool) byte {
 	return 0
 }
 
-func decodeMessage(msg []byte) ([]section, error) {
+func decodeMessage(msg []byte) (byte, []section, error) {
 	d := &dec{b: msg}
 	kind := d.byte()
 	if d.err == nil && kind != msgDelta && kind != msgState {
-		return nil, fmt.Errorf("%w: message kind %d", errMalformed, kind)
+		return 0, nil, fmt.Errorf("%w: message kind %d", errMalformed, kind)
 	}
 	n := d.count()
 	if n > maxSections {
-		return nil, fmt.Errorf("%w: %d sections", errMalformed, n)
+		return 0, nil, fmt.Errorf("%w: %d sections", errMalformed, n)
 	}
 	out := make([]section, 0, n)
 	total := 0
@@ -464,7 +483,7 @@ func decodeMessage(msg []byte) ([]section, error) {
 		m := d.count()
 		total += m
 		if total > maxClaims {
-			return nil, fmt.Errorf("%w: more than %d claims", errMalformed, maxClaims)
+			return 0, nil, fmt.Errorf("%w: more than %d claims", errMalformed, maxClaims)
 		}
 		for j := 0; j < m && d.err == nil; j++ {
 			c := &claim{node: s.node, name: d.string(MaxNameLen), inc: d.uvarint(), ver: d.uvarint()}
@@ -476,28 +495,28 @@ func decodeMessage(msg []byte) ([]section, error) {
 				break
 			}
 			if c.inc != s.inc {
-				return nil, fmt.Errorf("%w: claim %q of %s: incarnation %d in a section of %d", errMalformed, c.name, s.node, c.inc, s.inc)
+				return 0, nil, fmt.Errorf("%w: claim %q of %s: incarnation %d in a section of %d", errMalformed, c.name, s.node, c.inc, s.inc)
 			}
 			if err := ValidateName(c.name); err != nil {
-				return nil, err
+				return 0, nil, err
 			}
 			if !c.deleted {
 				if err := ValidatePID(c.pid); err != nil {
-					return nil, err
+					return 0, nil, err
 				}
 				if NodeOf(c.pid) != s.node {
-					return nil, fmt.Errorf("%w: claim %q: pid %s is not a session of %s", errMalformed, c.name, c.pid, s.node)
+					return 0, nil, fmt.Errorf("%w: claim %q: pid %s is not a session of %s", errMalformed, c.name, c.pid, s.node)
 				}
 			}
 			s.claims = append(s.claims, c)
 		}
 		if s.node == "" && d.err == nil {
-			return nil, fmt.Errorf("%w: section without a node", errMalformed)
+			return 0, nil, fmt.Errorf("%w: section without a node", errMalformed)
 		}
 		out = append(out, s)
 	}
 	if err := d.done(); err != nil {
-		return nil, err
+		return 0, nil, err
 	}
-	return out, nil
+	return kind, out, nil
 }

@@ -29,13 +29,20 @@ func (w *world) alive(n string) bool {
 	return !w.dead[n]
 }
 
+// mustMerge merges msg and returns the events, the revocations and the
+// tombstones of revoked claims (the last outgoing delta, when there were
+// revocations).
 func mustMerge(t *testing.T, e *Eventual, msg []byte) ([]Event, []Revocation, []byte) {
 	t.Helper()
-	evs, revs, delta, err := e.Merge(t0, msg)
+	res, err := e.Merge(t0, msg)
 	if err != nil {
 		t.Fatalf("merge: %v", err)
 	}
-	return evs, revs, delta
+	var tomb []byte
+	if len(res.Revocations) > 0 {
+		tomb = res.Outgoing[len(res.Outgoing)-1]
+	}
+	return res.Events, res.Revocations, tomb
 }
 
 func TestEventualConflictSameWinnerEverywhere(t *testing.T) {
@@ -184,6 +191,34 @@ func TestEventualDeadNodeAndNewIncarnation(t *testing.T) {
 	}
 }
 
+// A node that learns a claim from a delta passes it on; one that already
+// had it does not, so the epidemic dies out.
+func TestEventualForwardsNews(t *testing.T) {
+	w := newWorld("a", "b", "c")
+	a, b, c := w.nodes["a"], w.nodes["b"], w.nodes["c"]
+	_, _, d, _ := a.Register(t0, "x", "a/1", nil)
+	res, err := b.Merge(t0, d)
+	if err != nil || len(res.Outgoing) != 1 {
+		t.Fatalf("first receipt: %d outgoing, %v", len(res.Outgoing), err)
+	}
+	// c hears it from b, not from a.
+	if _, err := c.Merge(t0, res.Outgoing[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := c.Get("x"); !ok || got.PID != "a/1" {
+		t.Fatalf("forwarded claim: %+v %v", got, ok)
+	}
+	again, _ := b.Merge(t0, d)
+	if len(again.Outgoing) != 0 {
+		t.Fatal("a repeated delta was forwarded again")
+	}
+	// A push/pull state is not forwarded (it is already the whole set).
+	st, _ := c.Merge(t0, a.State())
+	if len(st.Outgoing) != 0 {
+		t.Fatal("a state was forwarded")
+	}
+}
+
 func TestEventualTombstoneCompaction(t *testing.T) {
 	w := newWorld("a")
 	a := w.nodes["a"]
@@ -209,7 +244,7 @@ func TestEventualMalformedMessagesChangeNothing(t *testing.T) {
 	forged[len(forged)-8] ^= 0xff // scramble inside the claim
 	bad = append(bad, forged)
 	for i, m := range bad {
-		if _, _, _, err := a.Merge(t0, m); err == nil && i < len(bad)-1 {
+		if _, err := a.Merge(t0, m); err == nil && i < len(bad)-1 {
 			t.Fatalf("malformed message %d accepted", i)
 		}
 	}
@@ -219,7 +254,7 @@ func TestEventualMalformedMessagesChangeNothing(t *testing.T) {
 	fake := make([]byte, len(fromC))
 	copy(fake, fromC)
 	// Re-label the section as b's: the claim's PID no longer matches.
-	if _, _, _, err := a.Merge(t0, relabel(fake, "c", "b")); err == nil {
+	if _, err := a.Merge(t0, relabel(fake, "c", "b")); err == nil {
 		t.Fatal("claim with a PID of another node accepted")
 	}
 	if _, ok := a.Get("y"); ok {
