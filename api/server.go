@@ -91,9 +91,18 @@ func New(cfg Config, node Node, opts ...Option) (*Server, error) {
 		// A failing collector should not blank the whole scrape.
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
-	mux.Handle("GET /v1/health/live", liveHandler(node, log))
+	mux.Handle("GET /v1/health/live", healthHandler(node, log, false))
+	mux.Handle("GET /v1/health/ready", healthHandler(node, log, true))
+	rst := &rest{node: node, log: log, maxBody: int64(cfg.MaxRecvMsgBytes)}
+	rst.routes(mux)
+	// Unknown /v1/ paths answer in the REST error shape (the status page
+	// shows "not available" for a plane this node does not serve).
+	mux.HandleFunc("GET /v1/", rst.notFoundJSON)
+	if err := uiRoutes(mux); err != nil {
+		return nil, err
+	}
 	hs := &http.Server{
-		Handler:           mux,
+		Handler:           withTimeout(mux),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 	}
 

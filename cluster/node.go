@@ -63,6 +63,7 @@ type Node struct {
 
 	sessions *sessionTable
 	duties   dutyTimings
+	health   health
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -92,12 +93,18 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		done: make(chan struct{}),
 	}
 	n.fsm = newFSM(n.log)
+	if o.registerer != nil {
+		n.fsm.applyLatency = newApplyLatency()
+	}
 	n.sessions = newSessionTable(cfg.Cluster.Name, n.log, n.releaseSession)
 	n.fsm.notify = n.sessions.deliver
 	n.duties = defaultDuties
+	n.health.t = defaultHealth
 	if o.local {
 		n.duties = localDuties
+		n.health.t = localHealth
 	}
+	n.health.started = time.Now()
 
 	meshOpts := []internode.Option{internode.WithLogger(n.log)}
 	gossipOpts := []gossip.Option{gossip.WithLogger(n.log)}
@@ -159,6 +166,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.goRun(func() { n.releasePrevious(ctx) })
 	n.goRun(func() { n.dutyLoop(ctx) })
 	n.goRun(func() { n.releaseLoop(ctx) })
+	n.goRun(func() { n.healthLoop(ctx) })
 	n.goRun(func() {
 		defer unsubscribe()
 		for {

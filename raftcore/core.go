@@ -59,8 +59,9 @@ type Core struct {
 	shutdownCh chan struct{}
 
 	stats struct {
-		malformed atomic.Uint64
-		forwarded atomic.Uint64
+		malformed     atomic.Uint64
+		forwarded     atomic.Uint64
+		leaderChanges atomic.Uint64
 	}
 }
 
@@ -372,12 +373,16 @@ type Stats struct {
 	// ChurnBursts counts bursts of voter changes made by this node as
 	// leader: more than 3 within a minute.
 	ChurnBursts uint64
+	// LeaderChanges counts the times this node learned of a leader after
+	// having none or another one: each election it saw settle, whoever
+	// won (a re-elected leader counts again).
+	LeaderChanges uint64
 }
 
 // Stats returns counters.
 func (c *Core) Stats() Stats {
 	return Stats{Forwarded: c.stats.forwarded.Load(), Malformed: c.stats.malformed.Load(),
-		ChurnBursts: c.rec.burstCount()}
+		ChurnBursts: c.rec.burstCount(), LeaderChanges: c.stats.leaderChanges.Load()}
 }
 
 var _ hclog.Logger = (*hclogAdapter)(nil)

@@ -49,6 +49,11 @@ func newClusterAgentNode(cfg config.Config, opts ...cluster.Option) (agentNode, 
 	return clusterAgentNode{Node: api.ClusterNode(n), n: n}, nil
 }
 
+// APINode is what the API serves: the api.ClusterNode adapter itself, not
+// this wrapper, so the API sees the node's optional abilities
+// (api.HealthNode and the planes added later) by type assertion.
+func (c clusterAgentNode) APINode() api.Node { return c.Node }
+
 func (c clusterAgentNode) Shutdown(ctx context.Context) error { return c.n.Shutdown(ctx) }
 func (c clusterAgentNode) Done() <-chan struct{}              { return c.n.Done() }
 
@@ -247,7 +252,11 @@ func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
 
 	apiCfg := api.DefaultConfig()
 	apiCfg.GRPCAddr, apiCfg.HTTPAddr = cfg.API.GRPCAddr, cfg.API.HTTPAddr
-	srv, err := api.New(apiCfg, node, api.WithLogger(log), api.WithRegistry(reg))
+	var apiNode api.Node = node
+	if u, ok := node.(interface{ APINode() api.Node }); ok {
+		apiNode = u.APINode()
+	}
+	srv, err := api.New(apiCfg, apiNode, api.WithLogger(log), api.WithRegistry(reg))
 	if err != nil {
 		return errors.Join(fmt.Errorf("agent: %w", err), shutdownNode())
 	}
