@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/conclave-dev/conclave/api"
 	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/config"
 	"github.com/conclave-dev/conclave/internal/testcluster"
 )
 
@@ -19,6 +21,9 @@ import (
 type opsCluster struct {
 	*testcluster.Cluster
 	regs []*prometheus.Registry
+	// grpc and http are node i's API addresses, chosen before it starts
+	// so its gossip meta advertises where it really serves.
+	grpc, http []string
 }
 
 func newOpsCluster(t *testing.T, n int) *opsCluster {
@@ -26,8 +31,13 @@ func newOpsCluster(t *testing.T, n int) *opsCluster {
 	oc := &opsCluster{}
 	for i := 0; i < n; i++ {
 		oc.regs = append(oc.regs, prometheus.NewRegistry())
+		oc.grpc = append(oc.grpc, freeAddr(t))
+		oc.http = append(oc.http, freeAddr(t))
 	}
 	oc.Cluster = testcluster.New(t, n, testcluster.Options{
+		Configure: func(i int, cfg *config.Config) {
+			cfg.API.GRPCAddr, cfg.API.HTTPAddr = oc.grpc[i], oc.http[i]
+		},
 		NodeOptions: func(i int) []cluster.Option {
 			// A restart gets a fresh registry (a registry takes a metric
 			// once); serve() reads the current one.
@@ -43,7 +53,9 @@ func newOpsCluster(t *testing.T, n int) *opsCluster {
 // and gRPC address.
 func (oc *opsCluster) serve(t *testing.T, n *testcluster.Node) (httpBase, grpcAddr string, stop func()) {
 	t.Helper()
-	srv, err := api.New(api.DefaultLocalConfig(), api.ClusterNode(n.Node), api.WithRegistry(oc.regs[n.Index()]))
+	cfg := api.DefaultLocalConfig()
+	cfg.GRPCAddr, cfg.HTTPAddr = oc.grpc[n.Index()], oc.http[n.Index()]
+	srv, err := api.New(cfg, api.ClusterNode(n.Node), api.WithRegistry(oc.regs[n.Index()]))
 	if err != nil {
 		t.Fatalf("api.New for %s: %v", n.Name, err)
 	}
@@ -63,6 +75,19 @@ func (oc *opsCluster) serve(t *testing.T, n *testcluster.Node) (httpBase, grpcAd
 	}
 	t.Cleanup(stop)
 	return "http://" + srv.HTTPAddr().String(), srv.GRPCAddr().String(), stop
+}
+
+// freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
+// Another process may take it before the API binds it; the test then
+// fails at api.New, loudly.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}
