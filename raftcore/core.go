@@ -62,6 +62,7 @@ type Core struct {
 		malformed     atomic.Uint64
 		forwarded     atomic.Uint64
 		leaderChanges atomic.Uint64
+		lastLeader    atomic.Pointer[string]
 	}
 }
 
@@ -161,8 +162,13 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	c.raft = r
 	c.obsCh = make(chan raft.Observation, 16)
 	c.observer = raft.NewObserver(c.obsCh, false, func(o *raft.Observation) bool {
-		switch o.Data.(type) {
-		case raft.LeaderObservation, raft.RaftState, raft.PeerObservation,
+		switch d := o.Data.(type) {
+		case raft.LeaderObservation:
+			// Counted here, in raft's goroutine, before the non-blocking
+			// send that may drop the observation when obsCh is full.
+			c.noteLeader(string(d.LeaderID))
+			return true
+		case raft.RaftState, raft.PeerObservation,
 			raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
 			return true
 		}
@@ -171,6 +177,15 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	r.RegisterObserver(c.observer)
 	c.refreshMember()
 	return c, nil
+}
+
+// noteLeader counts a leader change when raft reports a leader other than
+// the last one it reported (after none, or after another).
+func (c *Core) noteLeader(id string) {
+	prev := c.stats.lastLeader.Swap(&id)
+	if id != "" && (prev == nil || *prev != id) {
+		c.stats.leaderChanges.Add(1)
+	}
 }
 
 // Notify tells the Core that the membership view changed. It never blocks;

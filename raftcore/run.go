@@ -31,10 +31,9 @@ func (c *Core) mainLoop(ctx context.Context) {
 	tick := time.NewTicker(c.cfg.BootstrapPoll)
 	defer tick.Stop()
 	var (
-		last       Advert
-		published  bool
-		bootstrap  = c.newBootstrapper()
-		lastLeader raft.ServerID
+		last      Advert
+		published bool
+		bootstrap = c.newBootstrapper()
 	)
 	publish := func() {
 		a := c.advert()
@@ -53,15 +52,10 @@ func (c *Core) mainLoop(ctx context.Context) {
 		case <-c.shutdownCh:
 			return
 		case o := <-c.obsCh:
-			switch d := o.Data.(type) {
+			switch o.Data.(type) {
 			case raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
 				c.rec.observeHeartbeat(o.Data, c.now())
 				continue
-			case raft.LeaderObservation:
-				if d.LeaderID != "" && d.LeaderID != lastLeader {
-					c.stats.leaderChanges.Add(1)
-				}
-				lastLeader = d.LeaderID
 			}
 			c.refreshMember()
 			c.signalChange()
