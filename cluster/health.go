@@ -76,7 +76,7 @@ var (
 		bootGrace:      2 * time.Second,
 		voterContact:   3 * time.Second,
 		standbyContact: 10 * time.Second,
-		fsmSample:      100 * time.Millisecond,
+		fsmSample:      200 * time.Millisecond,
 	}
 )
 
@@ -237,7 +237,7 @@ func (n *Node) healthLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		n.health.commitPrev.Store(n.health.commitCur.Load())
-		n.health.commitCur.Store(n.core.Status().CommitIndex)
+		n.health.commitCur.Store(n.core.CommitIndex())
 		n.health.samples.Add(1)
 		select {
 		case <-ctx.Done():

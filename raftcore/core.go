@@ -320,6 +320,10 @@ func (c *Core) Status() Status {
 	return st
 }
 
+// CommitIndex is the highest index this node knows committed; cheap (no
+// configuration read), for samplers.
+func (c *Core) CommitIndex() uint64 { return c.raft.CommitIndex() }
+
 // ApplyTimeout is the bounded wait of Apply and Query.
 func (c *Core) ApplyTimeout() time.Duration { return c.cfg.ApplyTimeout }
 
