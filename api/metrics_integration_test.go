@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -128,6 +129,24 @@ func TestMetricsOfRealNode(t *testing.T) {
 	}
 	if got := sample(t, body, "conclave_fsm_apply_duration_seconds_count"); got < 2 {
 		t.Errorf("fsm apply count = %v, want >= 2 (the put and the lock)", got)
+	}
+
+	// Every conclave metric the Grafana dashboard and the docs' alerts
+	// query exists.
+	for _, doc := range []string{"../docs/grafana/conclave-dashboard.json", "../docs/operations.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range regexp.MustCompile(`conclave_[a-z_]+`).FindAllString(string(b), -1) {
+			name = strings.TrimSuffix(name, "_bucket")
+			if name == "conclave_" || strings.HasPrefix(name, "conclave_test") {
+				continue
+			}
+			if !strings.Contains(body, "# HELP "+name+" ") {
+				t.Errorf("%s uses %s, which the leader does not export", doc, name)
+			}
+		}
 	}
 
 	// A follower reports itself as one, and its replica has the lock.
