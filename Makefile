@@ -27,7 +27,7 @@ BENCHTIME     ?= 3s
 BENCH_TIMEOUT ?= 20m
 
 .PHONY: help run build test bench proto fmt lint vet clean \
-	cluster cluster-stop cluster-status cluster-clean failover
+	cluster cluster-stop cluster-status cluster-clean failover docker
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,6 +60,11 @@ bench: ## run the benchmarks: floor and DESIGN §16 cluster benchmarks first, th
 		echo "$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -timeout $(BENCH_TIMEOUT)" $$pkgs; \
 		$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -timeout $(BENCH_TIMEOUT) $$pkgs; \
 	fi
+
+# The image is FROM scratch around the static binary; nothing is pulled.
+IMAGE ?= conclave:dev
+docker: ## build the container image $(IMAGE) (FROM scratch, static binary); deploy/compose.yaml runs 3 nodes
+	bash scripts/docker-build.sh $(IMAGE)
 
 proto: ## regenerate api/conclavepb from api/proto (installs protoc if missing)
 	bash scripts/gen-proto.sh

@@ -11,8 +11,10 @@ import (
 	"github.com/conclave-dev/conclave/naming"
 )
 
-// NamesNode is what the Names service needs of a node: the name methods of
-// *cluster.Node, which implements it; see WithNames. All methods are called concurrently from request
+// NamesNode is what the Names service needs of a node, an optional ability
+// (see optional.go): the name methods of *cluster.Node, which ClusterNode
+// passes on. Without it the Names service is not registered and its calls
+// fail Unimplemented. All methods are called concurrently from request
 // goroutines; those with a ctx honour it.
 type NamesNode interface {
 	// NameRegister binds name to the session pid open on the node.
@@ -27,7 +29,7 @@ type NamesNode interface {
 	NameWatch(prefix string) (*cluster.NameWatch, error)
 }
 
-var _ NamesNode = (*cluster.Node)(nil)
+var _ NamesNode = clusterNode{}
 
 // namesService implements conclave.v1.Names.
 type namesService struct {

@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -16,15 +18,15 @@ import (
 
 // serveNode serves a one-node cluster's API (with names unless without)
 // and returns an SDK client for it.
-func serveNode(t *testing.T, withNames bool) *client.Client {
+func serveNode(t *testing.T, withNames bool) (*client.Client, string) {
 	t.Helper()
 	c := testcluster.New(t, 1, testcluster.Options{BootstrapExpect: 1})
 	n := c.WaitLeader(10 * time.Second)
-	opts := []api.Option{}
-	if withNames {
-		opts = append(opts, api.WithNames(n.Node))
+	node := api.ClusterNode(n.Node)
+	if !withNames {
+		node = struct{ api.Node }{node} // hides the optional abilities
 	}
-	srv, err := api.New(api.DefaultLocalConfig(), api.ClusterNode(n.Node), opts...)
+	srv, err := api.New(api.DefaultLocalConfig(), node)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +42,7 @@ func serveNode(t *testing.T, withNames bool) *client.Client {
 		cancel()
 		<-done
 	})
-	return cl
+	return cl, "http://" + srv.HTTPAddr().String()
 }
 
 func tctx(t *testing.T) context.Context {
@@ -50,7 +52,7 @@ func tctx(t *testing.T) context.Context {
 }
 
 func TestNamesServiceCodes(t *testing.T) {
-	cl := serveNode(t, true)
+	cl, base := serveNode(t, true)
 	a, err := cl.Session(tctx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -134,11 +136,36 @@ func TestNamesServiceCodes(t *testing.T) {
 	if err != nil || len(bs) != 1 || bs[0].Name != "svc/l" {
 		t.Fatalf("list = %+v, %v", bs, err)
 	}
+	// The same over REST.
+	code, body := httpGet(t, base+"/v1/names?prefix=svc/")
+	if code != http.StatusOK || !strings.Contains(body, `"svc/l"`) || !strings.Contains(body, `"local"`) {
+		t.Fatalf("GET /v1/names: %d %s", code, body)
+	}
+	if code, body := httpGet(t, base+"/v1/names/svc/none"); code != http.StatusNotFound || !strings.Contains(body, "NotFound") {
+		t.Fatalf("GET /v1/names/svc/none: %d %s", code, body)
+	}
+	if code, body := httpGet(t, base+"/v1/names?scope=bogus"); code != http.StatusBadRequest || !strings.Contains(body, "scope") {
+		t.Fatalf("GET /v1/names?scope=bogus: %d %s", code, body)
+	}
 }
 
-func TestNamesServiceNeedsWithNames(t *testing.T) {
-	cl := serveNode(t, false)
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestNamesServiceIsOptional(t *testing.T) {
+	cl, base := serveNode(t, false)
 	if _, err := cl.Names().Lookup(tctx(t), "x"); status.Code(err) != codes.Unimplemented {
-		t.Fatalf("lookup without WithNames = %v, want Unimplemented", err)
+		t.Fatalf("lookup on a node without names = %v, want Unimplemented", err)
+	}
+	if code, _ := httpGet(t, base+"/v1/names"); code != http.StatusNotFound {
+		t.Fatalf("GET /v1/names on a node without names: %d", code)
 	}
 }

@@ -1,51 +1,73 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/rs/zerolog"
+
+	"github.com/conclave-dev/conclave/cluster"
 )
 
 // healthCheck is one named check of a health response.
 type healthCheck struct {
 	Name   string `json:"name"`
 	Status string `json:"status"` // pass | warn | fail
-	Output string `json:"output,omitempty"`
+	Reason string `json:"reason"`
 }
 
 // healthResponse follows the shape of the IETF health-check draft
-// (draft-inadarei-api-health-check) that Consul-style tooling reads.
+// (draft-inadarei-api-health-check): an overall status, then every check.
 type healthResponse struct {
-	Status string        `json:"status"`
+	Status string        `json:"status"` // fail if any check fails, else pass
 	Node   string        `json:"node"`
 	Checks []healthCheck `json:"checks"`
 }
 
-// liveHandler answers /v1/health/live. Liveness means only "this process
-// serves requests": a supervisor restarts on failure, and restarting a node
-// because its cluster lost quorum would make things worse. Cluster-level
-// health is readiness (/v1/health/ready, to come).
-func liveHandler(node Node, log zerolog.Logger) http.HandlerFunc {
+// healthHandler answers /v1/health/live (ready false) and /v1/health/ready
+// (ready true): 200 when no check fails, 503 otherwise, with every check
+// named in the body either way. Liveness failing means "restart this
+// process"; readiness failing means "send it no clients" (docs/operations.md).
+//
+// Health answers carry Access-Control-Allow-Origin: * so the status page
+// served by one node can show the readiness of the others: they are
+// read-only and carry no credentials.
+func healthHandler(node Node, log zerolog.Logger, ready bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		writeHealth(w, log, healthResponse{
-			Status: "pass",
-			Node:   node.Name(),
-			Checks: []healthCheck{{Name: "serving", Status: "pass", Output: "api is serving"}},
-		})
+		h := healthResponse{Status: "pass", Node: node.Name()}
+		for _, c := range runHealth(node, ready) {
+			h.Checks = append(h.Checks, healthCheck{Name: c.Name, Status: c.Status, Reason: c.Reason})
+			if c.Status == cluster.HealthFail {
+				h.Status = "fail"
+			}
+		}
+		code := http.StatusOK
+		if h.Status == "fail" {
+			code = http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/health+json")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		writeJSON(w, log, code, h)
 	}
 }
 
-func writeHealth(w http.ResponseWriter, log zerolog.Logger, h healthResponse) {
-	code := http.StatusOK
-	if h.Status == "fail" {
-		code = http.StatusServiceUnavailable
+// runHealth runs the node's checks, or the fallback ones of a node without
+// HealthNode.
+func runHealth(node Node, ready bool) []cluster.CheckResult {
+	if hn, ok := node.(HealthNode); ok {
+		if ready {
+			return hn.Readiness()
+		}
+		return hn.Liveness()
 	}
-	w.Header().Set("Content-Type", "application/health+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	if err := json.NewEncoder(w).Encode(h); err != nil {
-		// The client went away mid-response; nothing to send it.
-		log.Debug().Err(err).Msg("write health response")
+	out := []cluster.CheckResult{{Name: "serving", Status: cluster.HealthPass, Reason: "api is serving"}}
+	if ready {
+		c := cluster.CheckResult{Name: "leader", Status: cluster.HealthPass}
+		if st := node.RaftStatus(); st.LeaderID == "" {
+			c.Status, c.Reason = cluster.HealthFail, "no known Raft leader"
+		} else {
+			c.Reason = "leader " + st.LeaderID
+		}
+		out = append(out, c)
 	}
+	return out
 }

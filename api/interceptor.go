@@ -26,7 +26,7 @@ func unaryInterceptor(log zerolog.Logger, m *metrics) grpc.UnaryServerIntercepto
 			}
 			code := status.Code(err)
 			m.requests.WithLabelValues(info.FullMethod, code.String()).Inc()
-			m.latency.WithLabelValues(info.FullMethod).Observe(time.Since(start).Seconds())
+			m.latency.WithLabelValues(info.FullMethod, code.String()).Observe(time.Since(start).Seconds())
 			if err != nil {
 				log.Debug().Str("method", info.FullMethod).Str("code", code.String()).
 					Err(err).Msg("grpc request failed")

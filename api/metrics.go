@@ -49,11 +49,11 @@ func registerMetrics(reg prometheus.Registerer, node Node) (*metrics, error) {
 			Namespace: "conclave",
 			Subsystem: "api",
 			Name:      "request_duration_seconds",
-			Help:      "gRPC request latency in seconds, by full method name.",
+			Help:      "gRPC request latency in seconds (unary calls; streams live as long as their session), by full method name and status code.",
 			// 100 µs (a local stale read) to ~1.6 s (a write waiting out
 			// an election).
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 15),
-		}, []string{"method"}),
+		}, []string{"method", "code"}),
 	}
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),

@@ -22,12 +22,7 @@ type Option func(*options)
 type options struct {
 	logger   zerolog.Logger
 	registry *prometheus.Registry
-	names    NamesNode
 }
-
-// WithNames serves the Names service from n (a *cluster.Node does). Without
-// it the service is not registered and its calls fail Unimplemented.
-func WithNames(n NamesNode) Option { return func(o *options) { o.names = n } }
 
 // WithLogger sets the parent logger; the server logs with component=api.
 func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -90,8 +85,8 @@ func New(cfg Config, node Node, opts ...Option) (*Server, error) {
 	pb.RegisterKVServer(gs, &kvService{node: node})
 	pb.RegisterSessionServer(gs, &sessionService{node: node, log: log, streams: streams})
 	pb.RegisterLockServer(gs, &lockService{node: node})
-	if o.names != nil {
-		pb.RegisterNamesServer(gs, &namesService{node: o.names, streams: streams})
+	if nn, ok := node.(NamesNode); ok {
+		pb.RegisterNamesServer(gs, &namesService{node: nn, streams: streams})
 	}
 
 	mux := http.NewServeMux()
@@ -99,9 +94,21 @@ func New(cfg Config, node Node, opts ...Option) (*Server, error) {
 		// A failing collector should not blank the whole scrape.
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
-	mux.Handle("GET /v1/health/live", liveHandler(node, log))
+	mux.Handle("GET /v1/health/live", healthHandler(node, log, false))
+	mux.Handle("GET /v1/health/ready", healthHandler(node, log, true))
+	rst := &rest{node: node, log: log, maxBody: int64(cfg.MaxRecvMsgBytes)}
+	rst.routes(mux)
+	if nn, ok := node.(NamesNode); ok {
+		rst.nameRoutes(mux, nn)
+	}
+	// Unknown /v1/ paths answer in the REST error shape (the status page
+	// shows "not available" for a plane this node does not serve).
+	mux.HandleFunc("GET /v1/", rst.notFoundJSON)
+	if err := uiRoutes(mux); err != nil {
+		return nil, err
+	}
 	hs := &http.Server{
-		Handler:           mux,
+		Handler:           withTimeout(mux),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 	}
 

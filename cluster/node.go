@@ -64,6 +64,7 @@ type Node struct {
 	sessions *sessionTable
 	names    *names
 	duties   dutyTimings
+	health   health
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -93,15 +94,21 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		done: make(chan struct{}),
 	}
 	n.fsm = newFSM(n.log)
+	if o.registerer != nil {
+		n.fsm.applyLatency = newApplyLatency()
+	}
 	n.sessions = newSessionTable(cfg.Cluster.Name, n.log, n.releaseSession)
 	n.fsm.notify = n.sessions.deliver
 	n.names = newNames(cfg.Cluster.Name, n.log, n.emitTo)
 	n.fsm.notifyNames = n.names.watch.publish
 	n.sessions.onSessionEnd(n.names.sessionEnded)
 	n.duties = defaultDuties
+	n.health.t = defaultHealth
 	if o.local {
 		n.duties = localDuties
+		n.health.t = localHealth
 	}
+	n.health.started = time.Now()
 
 	meshOpts := []internode.Option{internode.WithLogger(n.log)}
 	gossipOpts := []gossip.Option{gossip.WithLogger(n.log), gossip.WithStateDelegate(namesDelegate{n.names})}
@@ -166,6 +173,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.goRun(func() { n.dutyLoop(ctx) })
 	n.goRun(func() { n.releaseLoop(ctx) })
 	n.goRun(func() { n.names.sendLoop(ctx) })
+	n.goRun(func() { n.healthLoop(ctx) })
 	n.goRun(func() {
 		defer unsubscribe()
 		for {

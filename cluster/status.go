@@ -39,7 +39,11 @@ func (n *Node) Members() []Member {
 	}
 	members := n.ml.Members()
 	out := make([]Member, 0, len(members))
+	now := time.Now()
 	for _, m := range members {
+		if m.Name == n.Name() {
+			m.LastSeen = now // we are alive to ourselves; no probe says so
+		}
 		role := "client"
 		switch suffrage[m.Name] {
 		case "voter":
@@ -61,6 +65,7 @@ func (n *Node) Members() []Member {
 			HTTPAddr:      m.Meta.HTTPAddr,
 			Leader:        leaderName(st.LeaderID, members) == m.Name,
 			ClusterID:     m.Meta.ClusterID,
+			LastSeen:      m.LastSeen,
 		})
 	}
 	return out

@@ -44,6 +44,9 @@ type Member struct {
 	HTTPAddr      string
 	Leader        bool // this node is the Raft leader as far as we know
 	ClusterID     string
+	// LastSeen is when this node last saw the member alive (joined,
+	// updated its meta, or answered a probe); the zero time if never.
+	LastSeen time.Time
 }
 
 // RaftServer is one node of the Raft core: an entry of the Raft

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,9 @@ type Membership struct {
 	limiter  *rateLimiter
 	state    StateDelegate // optional
 	local    string        // advertised gossip host:port
+	// retransmitMult is memberlist's RetransmitMult, for
+	// DisseminationWindow.
+	retransmitMult int
 
 	metaMu    sync.RWMutex // guards meta and metaBytes; read under memberlist's node lock
 	meta      Meta
@@ -131,6 +135,7 @@ func New(cfg Config, meta Meta, opts ...Option) (*Membership, error) {
 		return nil, fmt.Errorf("gossip: start memberlist: %w", err)
 	}
 	m.ml = ml
+	m.retransmitMult = mc.RetransmitMult
 	m.local = ml.LocalNode().Address()
 	m.log.Info().Str("addr", m.local).Bool("encrypted", len(cfg.Keys) > 0).Msg("gossip started")
 	return m, nil
@@ -163,6 +168,24 @@ func (m *Membership) LocalMeta() Meta {
 // this node is missing its own probe deadlines (DESIGN §12 fails readiness
 // above 4).
 func (m *Membership) HealthScore() int { return m.ml.GetHealthScore() }
+
+// DisseminationWindow is how long a broadcast from this node keeps being
+// gossiped at the current cluster size: memberlist sends every broadcast
+// RetransmitMult * ceil(log10(N+1)) times, to GossipNodes random peers per
+// GossipInterval round. Within that window an update reaches every live
+// member with high probability (epidemic spread doubles its reach per
+// round); a member it missed learns it only at the next push/pull
+// (PushPullInterval). It is an estimate from the configuration and N, not a
+// measurement: it grows with log N, which is what an operator watching a
+// growing cluster wants to see.
+func (m *Membership) DisseminationWindow() time.Duration {
+	n := m.NumAlive()
+	if n < 1 {
+		n = 1
+	}
+	rounds := m.retransmitMult * int(math.Ceil(math.Log10(float64(n+1))))
+	return time.Duration(rounds) * m.cfg.GossipInterval
+}
 
 // Stats returns the counters.
 func (m *Membership) Stats() Stats { return m.counters.snapshot() }

@@ -35,6 +35,18 @@ func New() *Table {
 // Len returns the number of live locks (held or in lock delay).
 func (t *Table) Len() int { return len(t.locks) }
 
+// Held returns the number of locks that have a holder (live locks in lock
+// delay have none). It walks the table: for metrics, not hot paths.
+func (t *Table) Held() int {
+	n := 0
+	for _, l := range t.locks {
+		if l.holder != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // LastToken returns the highest fencing token issued so far (0 if none).
 func (t *Table) LastToken() uint64 { return t.lastToken }
 

@@ -59,8 +59,10 @@ type Core struct {
 	shutdownCh chan struct{}
 
 	stats struct {
-		malformed atomic.Uint64
-		forwarded atomic.Uint64
+		malformed     atomic.Uint64
+		forwarded     atomic.Uint64
+		leaderChanges atomic.Uint64
+		lastLeader    atomic.Pointer[string]
 	}
 }
 
@@ -160,8 +162,13 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	c.raft = r
 	c.obsCh = make(chan raft.Observation, 16)
 	c.observer = raft.NewObserver(c.obsCh, false, func(o *raft.Observation) bool {
-		switch o.Data.(type) {
-		case raft.LeaderObservation, raft.RaftState, raft.PeerObservation,
+		switch d := o.Data.(type) {
+		case raft.LeaderObservation:
+			// Counted here, in raft's goroutine, before the non-blocking
+			// send that may drop the observation when obsCh is full.
+			c.noteLeader(string(d.LeaderID))
+			return true
+		case raft.RaftState, raft.PeerObservation,
 			raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
 			return true
 		}
@@ -170,6 +177,15 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	r.RegisterObserver(c.observer)
 	c.refreshMember()
 	return c, nil
+}
+
+// noteLeader counts a leader change when raft reports a leader other than
+// the last one it reported (after none, or after another).
+func (c *Core) noteLeader(id string) {
+	prev := c.stats.lastLeader.Swap(&id)
+	if id != "" && (prev == nil || *prev != id) {
+		c.stats.leaderChanges.Add(1)
+	}
 }
 
 // Notify tells the Core that the membership view changed. It never blocks;
@@ -304,6 +320,10 @@ func (c *Core) Status() Status {
 	return st
 }
 
+// CommitIndex is the highest index this node knows committed; cheap (no
+// configuration read), for samplers.
+func (c *Core) CommitIndex() uint64 { return c.raft.CommitIndex() }
+
 // ApplyTimeout is the bounded wait of Apply and Query.
 func (c *Core) ApplyTimeout() time.Duration { return c.cfg.ApplyTimeout }
 
@@ -372,12 +392,16 @@ type Stats struct {
 	// ChurnBursts counts bursts of voter changes made by this node as
 	// leader: more than 3 within a minute.
 	ChurnBursts uint64
+	// LeaderChanges counts the times this node learned of a leader after
+	// having none or another one: each election it saw settle, whoever
+	// won (a re-elected leader counts again).
+	LeaderChanges uint64
 }
 
 // Stats returns counters.
 func (c *Core) Stats() Stats {
 	return Stats{Forwarded: c.stats.forwarded.Load(), Malformed: c.stats.malformed.Load(),
-		ChurnBursts: c.rec.burstCount()}
+		ChurnBursts: c.rec.burstCount(), LeaderChanges: c.stats.leaderChanges.Load()}
 }
 
 var _ hclog.Logger = (*hclogAdapter)(nil)

@@ -31,9 +31,6 @@ type agentNode interface {
 	api.Node
 	Shutdown(ctx context.Context) error
 	Done() <-chan struct{}
-	// ServerOptions are the API options the node contributes: the
-	// services beyond api.Node that it serves (names).
-	ServerOptions() []api.Option
 }
 
 // clusterAgentNode is the real node: served through api.ClusterNode (which
@@ -52,11 +49,13 @@ func newClusterAgentNode(cfg config.Config, opts ...cluster.Option) (agentNode, 
 	return clusterAgentNode{Node: api.ClusterNode(n), n: n}, nil
 }
 
+// APINode is what the API serves: the api.ClusterNode adapter itself, not
+// this wrapper, so the API sees the node's optional abilities
+// (api.HealthNode and the planes added later) by type assertion.
+func (c clusterAgentNode) APINode() api.Node { return c.Node }
+
 func (c clusterAgentNode) Shutdown(ctx context.Context) error { return c.n.Shutdown(ctx) }
 func (c clusterAgentNode) Done() <-chan struct{}              { return c.n.Done() }
-func (c clusterAgentNode) ServerOptions() []api.Option {
-	return []api.Option{api.WithNames(c.n)}
-}
 
 // agentFlags are the agent's command-line settings. Overrides apply only
 // when the flag was given, so an unset flag never clobbers the file.
@@ -253,7 +252,11 @@ func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
 
 	apiCfg := api.DefaultConfig()
 	apiCfg.GRPCAddr, apiCfg.HTTPAddr = cfg.API.GRPCAddr, cfg.API.HTTPAddr
-	srv, err := api.New(apiCfg, node, append([]api.Option{api.WithLogger(log), api.WithRegistry(reg)}, node.ServerOptions()...)...)
+	var apiNode api.Node = node
+	if u, ok := node.(interface{ APINode() api.Node }); ok {
+		apiNode = u.APINode()
+	}
+	srv, err := api.New(apiCfg, apiNode, api.WithLogger(log), api.WithRegistry(reg))
 	if err != nil {
 		return errors.Join(fmt.Errorf("agent: %w", err), shutdownNode())
 	}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/conclave-dev/conclave/api"
 	"github.com/conclave-dev/conclave/cluster"
 )
 
@@ -126,8 +125,6 @@ func (f *fakeNode) Shutdown(context.Context) error {
 
 func (f *fakeNode) Done() <-chan struct{} { return f.done }
 
-// ServerOptions: the fake serves no services beyond api.Node.
-func (f *fakeNode) ServerOptions() []api.Option { return nil }
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test reading it.
 type syncBuffer struct {

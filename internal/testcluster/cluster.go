@@ -26,6 +26,10 @@ type Options struct {
 	BootstrapExpect int
 	// Configure may adjust each node's config before it first starts.
 	Configure func(i int, cfg *config.Config)
+	// NodeOptions, when set, adds options to node i's cluster.New, at
+	// every start (for example a Prometheus registerer: give a restarted
+	// node a fresh one, a registry refuses the same metrics twice).
+	NodeOptions func(i int) []cluster.Option
 }
 
 // Cluster is a set of in-process nodes.
@@ -148,11 +152,15 @@ func (n *Node) start() {
 	}
 	logger := zerolog.New(c.logs).With().Timestamp().Logger().Level(zerolog.DebugLevel)
 	name := n.Name
-	node, err := cluster.New(cfg, cluster.WithLogger(logger), cluster.WithLocalTimings(),
+	opts := []cluster.Option{cluster.WithLogger(logger), cluster.WithLocalTimings(),
 		cluster.WithFaults(&cluster.Faults{
 			GossipAllowed: func(addr string) bool { return c.net.allowedGossip(name, addr) },
 			MeshAllowed:   func(addr string) error { return c.net.allowedMesh(name, addr) },
-		}))
+		})}
+	if c.opts.NodeOptions != nil {
+		opts = append(opts, c.opts.NodeOptions(n.index)...)
+	}
+	node, err := cluster.New(cfg, opts...)
 	if err != nil {
 		c.t.Fatalf("start %s: %v", n.Name, err)
 	}

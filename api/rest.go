@@ -1,0 +1,431 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/conclave-dev/conclave/cluster"
+)
+
+// rest serves the JSON API on the HTTP port (docs/rest.md): the same data
+// as the gRPC services, for curl, scripts and the status page. Handlers
+// run concurrently, one goroutine per request, and call the Node like the
+// gRPC services do; errors carry the gRPC code name and a matching HTTP
+// status.
+type rest struct {
+	node    Node
+	log     zerolog.Logger
+	maxBody int64
+}
+
+// routes registers the REST endpoints on mux. Optional planes (names,
+// groups) add theirs beside these, each from its own file, when the node
+// implements their interface (see optional.go).
+func (h *rest) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/members", h.members)
+	mux.HandleFunc("GET /v1/raft", h.raft)
+	mux.HandleFunc("GET /v1/kv", h.kvList)
+	mux.HandleFunc("GET /v1/kv/{key...}", h.kvGet)
+	mux.HandleFunc("PUT /v1/kv/{key...}", h.kvPut)
+	mux.HandleFunc("DELETE /v1/kv/{key...}", h.kvDelete)
+	mux.HandleFunc("GET /v1/locks", h.lockList)
+	mux.HandleFunc("GET /v1/locks/{name...}", h.lockGet)
+	mux.HandleFunc("GET /v1/sd/prometheus", h.prometheusSD)
+}
+
+// memberJSON is cluster.Member on the wire (the fields of conclave.v1.Member
+// plus last_seen).
+type memberJSON struct {
+	Name          string    `json:"name"`
+	Addr          string    `json:"addr"`
+	State         string    `json:"state"`
+	FailureDomain string    `json:"failure_domain"`
+	Priority      int       `json:"priority"`
+	Eligible      bool      `json:"eligible"`
+	RoleHint      string    `json:"role_hint"`
+	RaftRole      string    `json:"raft_role"`
+	InternodeAddr string    `json:"internode_addr"`
+	APIAddr       string    `json:"api_addr"`
+	HTTPAddr      string    `json:"http_addr"`
+	Leader        bool      `json:"leader"`
+	ClusterID     string    `json:"cluster_id"`
+	LastSeen      time.Time `json:"last_seen"`
+}
+
+func (h *rest) members(w http.ResponseWriter, r *http.Request) {
+	ms := h.node.Members()
+	out := struct {
+		Node    string       `json:"node"`
+		Members []memberJSON `json:"members"`
+	}{Node: h.node.Name(), Members: make([]memberJSON, 0, len(ms))}
+	for _, m := range ms {
+		out.Members = append(out.Members, memberJSON{
+			Name: m.Name, Addr: m.Addr, State: m.State, FailureDomain: m.FailureDomain,
+			Priority: m.Priority, Eligible: m.Eligible, RoleHint: m.RoleHint, RaftRole: m.RaftRole,
+			InternodeAddr: m.InternodeAddr, APIAddr: m.APIAddr, HTTPAddr: m.HTTPAddr,
+			Leader: m.Leader, ClusterID: m.ClusterID, LastSeen: m.LastSeen,
+		})
+	}
+	h.write(w, out)
+}
+
+type raftServerJSON struct {
+	ID            string `json:"id"`
+	Address       string `json:"address"`
+	Suffrage      string `json:"suffrage"`
+	Role          string `json:"role"`
+	Leader        bool   `json:"leader"`
+	FailureDomain string `json:"failure_domain"`
+	Priority      int    `json:"priority"`
+}
+
+type raftJSON struct {
+	Node               string           `json:"node"`
+	State              string           `json:"state"`
+	Term               uint64           `json:"term"`
+	LeaderID           string           `json:"leader_id"`
+	LeaderAddr         string           `json:"leader_addr"`
+	ClusterID          string           `json:"cluster_id"`
+	CommitIndex        uint64           `json:"commit_index"`
+	AppliedIndex       uint64           `json:"applied_index"`
+	LastIndex          uint64           `json:"last_index"`
+	LastContactSeconds float64          `json:"last_contact_seconds"`
+	Servers            []raftServerJSON `json:"servers"`
+}
+
+func (h *rest) raft(w http.ResponseWriter, r *http.Request) {
+	s := h.node.RaftStatus()
+	out := raftJSON{
+		Node: s.Node, State: s.State, Term: s.Term, LeaderID: s.LeaderID, LeaderAddr: s.LeaderAddr,
+		ClusterID: s.ClusterID, CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex,
+		LastIndex: s.LastIndex, LastContactSeconds: s.LastContact.Seconds(),
+		Servers: make([]raftServerJSON, 0, len(s.Servers)),
+	}
+	for _, srv := range s.Servers {
+		out.Servers = append(out.Servers, raftServerJSON{
+			ID: srv.ID, Address: srv.Address, Suffrage: srv.Suffrage, Role: srv.Role,
+			Leader: srv.Leader, FailureDomain: srv.FailureDomain, Priority: srv.Priority,
+		})
+	}
+	h.write(w, out)
+}
+
+// kvJSON is a KV entry; Value is base64 in JSON ([]byte), as in Consul.
+type kvJSON struct {
+	Key         string `json:"key"`
+	Value       []byte `json:"value"`
+	Version     uint64 `json:"version"`
+	CreateIndex uint64 `json:"create_index"`
+}
+
+func toKVJSON(e cluster.KVEntry) kvJSON {
+	return kvJSON{Key: e.Key, Value: e.Value, Version: e.Version, CreateIndex: e.CreateIndex}
+}
+
+func (h *rest) kvGet(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	if key == "" {
+		// GET /v1/kv/ lists, like GET /v1/kv.
+		h.kvList(w, r)
+		return
+	}
+	mode, err := queryMode(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	e, err := h.node.KVGet(r.Context(), key, mode)
+	if err != nil {
+		h.fail(w, r, statusError(err))
+		return
+	}
+	if _, raw := r.URL.Query()["raw"]; raw {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("X-Conclave-Version", strconv.FormatUint(e.Version, 10))
+		_, _ = w.Write(e.Value)
+		return
+	}
+	h.write(w, toKVJSON(e))
+}
+
+func (h *rest) kvList(w http.ResponseWriter, r *http.Request) {
+	mode, err := queryMode(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	limit := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		limit, err = strconv.Atoi(v)
+		if err != nil || limit < 0 {
+			h.fail(w, r, invalidArgument("limit", "must be a non-negative integer, got %q", v))
+			return
+		}
+	}
+	entries, err := h.node.KVList(r.Context(), r.URL.Query().Get("prefix"), limit, mode)
+	if err != nil {
+		h.fail(w, r, statusError(err))
+		return
+	}
+	out := struct {
+		Entries []kvJSON `json:"entries"`
+	}{Entries: make([]kvJSON, 0, len(entries))}
+	for _, e := range entries {
+		out.Entries = append(out.Entries, toKVJSON(e))
+	}
+	h.write(w, out)
+}
+
+func (h *rest) kvPut(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	if key == "" {
+		h.fail(w, r, invalidArgument("key", "must not be empty"))
+		return
+	}
+	cas, hasCAS, err := queryUint(r, "cas")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	value, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			h.fail(w, r, invalidArgument("value", "larger than %d bytes", tooBig.Limit))
+			return
+		}
+		h.fail(w, r, status.Errorf(codes.Canceled, "read request body: %v", err))
+		return
+	}
+	var e cluster.KVEntry
+	if hasCAS {
+		e, err = h.node.KVCompareAndSet(r.Context(), key, value, cas)
+	} else {
+		e, err = h.node.KVPut(r.Context(), key, value)
+	}
+	if err != nil {
+		h.fail(w, r, statusError(err))
+		return
+	}
+	h.write(w, toKVJSON(e))
+}
+
+func (h *rest) kvDelete(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	if key == "" {
+		h.fail(w, r, invalidArgument("key", "must not be empty"))
+		return
+	}
+	cas, hasCAS, err := queryUint(r, "cas")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if hasCAS && cas == 0 {
+		h.fail(w, r, invalidArgument("cas", "must be > 0 when set (omit it for an unconditional delete)"))
+		return
+	}
+	if err := h.node.KVDelete(r.Context(), key, cas); err != nil {
+		h.fail(w, r, statusError(err))
+		return
+	}
+	h.write(w, struct {
+		Deleted string `json:"deleted"`
+	}{key})
+}
+
+type lockWaiterJSON struct {
+	PID      string     `json:"pid"`
+	Deadline *time.Time `json:"deadline,omitempty"`
+}
+
+type lockJSON struct {
+	Name             string           `json:"name"`
+	Holder           string           `json:"holder"`
+	Token            uint64           `json:"token"`
+	GrantedAt        *time.Time       `json:"granted_at,omitempty"`
+	LockDelaySeconds float64          `json:"lock_delay_seconds"`
+	DelayUntil       *time.Time       `json:"delay_until,omitempty"`
+	Waiters          []lockWaiterJSON `json:"waiters"`
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func toLockJSON(l cluster.LockInfo) lockJSON {
+	out := lockJSON{
+		Name: l.Name, Holder: l.Holder, Token: l.Token, GrantedAt: timeOrNil(l.GrantedAt),
+		LockDelaySeconds: l.LockDelay.Seconds(), DelayUntil: timeOrNil(l.DelayUntil),
+		Waiters: make([]lockWaiterJSON, 0, len(l.Waiters)),
+	}
+	for _, wt := range l.Waiters {
+		out.Waiters = append(out.Waiters, lockWaiterJSON{PID: wt.PID, Deadline: timeOrNil(wt.Deadline)})
+	}
+	return out
+}
+
+func (h *rest) lockList(w http.ResponseWriter, r *http.Request) {
+	mode, err := queryMode(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	infos, err := h.node.LockList(r.Context(), r.URL.Query().Get("prefix"), mode)
+	if err != nil {
+		h.fail(w, r, statusError(err))
+		return
+	}
+	out := struct {
+		Locks []lockJSON `json:"locks"`
+	}{Locks: make([]lockJSON, 0, len(infos))}
+	for _, l := range infos {
+		out.Locks = append(out.Locks, toLockJSON(l))
+	}
+	h.write(w, out)
+}
+
+func (h *rest) lockGet(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if name == "" {
+		h.lockList(w, r)
+		return
+	}
+	mode, err := queryMode(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	info, err := h.node.LockInspect(r.Context(), name, mode)
+	if err != nil {
+		h.fail(w, r, statusError(err))
+		return
+	}
+	h.write(w, toLockJSON(info))
+}
+
+// queryMode reads ?mode=stale|default|consistent (absent = default).
+func queryMode(r *http.Request) (cluster.ReadMode, error) {
+	switch v := r.URL.Query().Get("mode"); v {
+	case "", "default":
+		return cluster.ReadDefault, nil
+	case "stale":
+		return cluster.ReadStale, nil
+	case "consistent":
+		return cluster.ReadConsistent, nil
+	default:
+		return 0, invalidArgument("mode", "want stale, default or consistent, got %q", v)
+	}
+}
+
+// queryUint reads an optional unsigned query parameter.
+func queryUint(r *http.Request, name string) (uint64, bool, error) {
+	q := r.URL.Query()
+	if _, ok := q[name]; !ok {
+		return 0, false, nil
+	}
+	v, err := strconv.ParseUint(q.Get(name), 10, 64)
+	if err != nil {
+		return 0, false, invalidArgument(name, "must be an unsigned integer, got %q", q.Get(name))
+	}
+	return v, true, nil
+}
+
+// errorJSON is the body of every REST error.
+type errorJSON struct {
+	Error struct {
+		Code    string `json:"code"` // the gRPC code name: NotFound, InvalidArgument, ...
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// fail writes err, a gRPC status error (or anything, which is Internal),
+// as JSON with the HTTP status matching its code.
+func (h *rest) fail(w http.ResponseWriter, r *http.Request, err error) {
+	st, ok := status.FromError(err)
+	if !ok {
+		st = status.New(codes.Internal, err.Error())
+	}
+	var body errorJSON
+	body.Error.Code = st.Code().String()
+	body.Error.Message = st.Message()
+	if st.Code() == codes.Internal {
+		h.log.Warn().Str("path", r.URL.Path).Str("error", st.Message()).Msg("rest request failed")
+	}
+	writeJSON(w, h.log, httpStatus(st.Code()), body)
+}
+
+func (h *rest) write(w http.ResponseWriter, v any) { writeJSON(w, h.log, http.StatusOK, v) }
+
+func writeJSON(w http.ResponseWriter, log zerolog.Logger, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		log.Debug().Err(err).Msg("write json response")
+	}
+}
+
+// httpStatus maps a gRPC code to the HTTP status that means the same, as
+// grpc-gateway does (Canceled is nginx's 499 "client closed request").
+func httpStatus(c codes.Code) int {
+	switch c {
+	case codes.OK:
+		return http.StatusOK
+	case codes.Canceled:
+		return 499
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
+		return http.StatusBadRequest
+	case codes.DeadlineExceeded:
+		return http.StatusGatewayTimeout
+	case codes.NotFound:
+		return http.StatusNotFound
+	case codes.AlreadyExists, codes.Aborted:
+		return http.StatusConflict
+	case codes.PermissionDenied:
+		return http.StatusForbidden
+	case codes.Unauthenticated:
+		return http.StatusUnauthorized
+	case codes.ResourceExhausted:
+		return http.StatusTooManyRequests
+	case codes.Unimplemented:
+		return http.StatusNotImplemented
+	case codes.Unavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// notFoundJSON answers unknown /v1/ paths in the REST error shape, so the
+// status page (and scripts) can tell "no such endpoint" from a broken one.
+func (h *rest) notFoundJSON(w http.ResponseWriter, r *http.Request) {
+	h.fail(w, r, status.Errorf(codes.NotFound, "no endpoint %s %s", r.Method, r.URL.Path))
+}
+
+// requestTimeout bounds a REST call that has no deadline of its own: the
+// HTTP client cannot send one the way a gRPC client does.
+const requestTimeout = 30 * time.Second
+
+// withTimeout gives every REST request a deadline.
+func withTimeout(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}

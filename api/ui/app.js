@@ -1,0 +1,168 @@
+// conclave status page: polls this node's REST API and renders it. Plain
+// browser JavaScript, no build step, no third-party code.
+"use strict";
+
+const REFRESH_MS = 2000;
+const PEER_TIMEOUT_MS = 1500;
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function setText(id, text) { document.getElementById(id).textContent = text; }
+
+async function getJSON(url, timeoutMs) {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), timeoutMs || 5000);
+  try {
+    const r = await fetch(url, { signal: ctl.signal, cache: "no-store" });
+    let body = null;
+    try { body = await r.json(); } catch (e) { /* not JSON */ }
+    return { status: r.status, body };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function ago(iso) {
+  if (!iso || iso.startsWith("0001-")) return "never";
+  const s = (Date.now() - Date.parse(iso)) / 1000;
+  if (s < 1.5) return "now";
+  if (s < 90) return Math.round(s) + "s ago";
+  if (s < 5400) return Math.round(s / 60) + "m ago";
+  return Math.round(s / 3600) + "h ago";
+}
+
+// reachable replaces a wildcard host in addr by the host of via (the
+// member's gossip address), as the Prometheus SD endpoint does.
+function reachable(addr, via) {
+  const i = addr.lastIndexOf(":");
+  if (i < 0) return addr;
+  const host = addr.slice(0, i);
+  if (host !== "" && host !== "0.0.0.0" && host !== "[::]" && host !== "::") return addr;
+  const j = via.lastIndexOf(":");
+  return (j < 0 ? via : via.slice(0, j)) + addr.slice(i);
+}
+
+// healthOf asks a node for its readiness: this node through the page's own
+// origin, the others directly (their health answers allow any origin).
+async function healthOf(m, selfName) {
+  if (m.state !== "alive") return { text: m.state, cls: "bad" };
+  const url = m.name === selfName ? "/v1/health/ready"
+    : (m.http_addr ? "http://" + reachable(m.http_addr, m.addr) + "/v1/health/ready" : null);
+  if (!url) return { text: "unknown", cls: "muted" };
+  try {
+    const r = await getJSON(url, PEER_TIMEOUT_MS);
+    if (!r.body) return { text: "unknown", cls: "muted" };
+    if (r.status === 200) {
+      const warn = (r.body.checks || []).filter(c => c.status === "warn");
+      return warn.length ? { text: "ready (warn: " + warn.map(c => c.name).join(", ") + ")", cls: "warn" }
+        : { text: "ready", cls: "ok" };
+    }
+    const failed = (r.body.checks || []).filter(c => c.status === "fail");
+    return { text: "not ready: " + failed.map(c => c.name + " (" + c.reason + ")").join("; "), cls: "bad" };
+  } catch (e) {
+    return { text: "unreachable from this browser", cls: "muted" };
+  }
+}
+
+async function renderNodes(members, raft) {
+  const tbody = document.querySelector("#nodes tbody");
+  const roles = {};
+  for (const s of raft.servers || []) roles[s.id] = s.role;
+  const health = await Promise.all(members.members.map(m => healthOf(m, members.node)));
+  tbody.replaceChildren();
+  members.members.forEach((m, i) => {
+    const tr = el("tr");
+    tr.dataset.node = m.name;
+    const name = el("td", m.name, "name");
+    if (m.leader) name.appendChild(el("span", "leader", "badge"));
+    if (m.name === members.node) name.appendChild(el("span", "this node", "badge"));
+    tr.appendChild(name);
+    tr.appendChild(el("td", roles[m.name] || m.raft_role || "client", "role"));
+    tr.appendChild(el("td", m.state, m.state === "alive" ? "ok" : "bad"));
+    tr.appendChild(el("td", health[i].text, "health " + health[i].cls));
+    tr.appendChild(el("td", m.failure_domain || "—"));
+    tr.appendChild(el("td", ago(m.last_seen), "last-seen"));
+    tr.appendChild(el("td", m.api_addr || "—"));
+    tbody.appendChild(tr);
+  });
+}
+
+function renderLocks(locks) {
+  const box = document.getElementById("locks");
+  box.replaceChildren();
+  if (!locks.length) { box.appendChild(el("p", "no locks held", "muted")); return; }
+  const t = el("table");
+  const head = el("tr");
+  for (const h of ["name", "holder", "token", "granted", "waiters"]) head.appendChild(el("th", h));
+  t.appendChild(el("thead")).appendChild(head);
+  const tb = t.appendChild(el("tbody"));
+  for (const l of locks) {
+    const tr = el("tr");
+    tr.appendChild(el("td", l.name));
+    tr.appendChild(el("td", l.holder || (l.delay_until ? "(lock delay)" : "—")));
+    tr.appendChild(el("td", l.token));
+    tr.appendChild(el("td", l.granted_at ? ago(l.granted_at) : "—"));
+    tr.appendChild(el("td", (l.waiters || []).map(w => w.pid).join(", ") || "—"));
+    tb.appendChild(tr);
+  }
+  box.appendChild(t);
+}
+
+// renderGeneric shows the array body[key] of an optional plane's endpoint
+// as a table with one column per field; 404 means this node does not serve
+// the plane.
+async function renderGeneric(box) {
+  let r;
+  try { r = await getJSON(box.dataset.endpoint); } catch (e) { r = { status: 0 }; }
+  box.replaceChildren();
+  if (r.status === 404) { box.appendChild(el("p", "not available on this node", "muted unavailable")); return; }
+  if (r.status !== 200 || !r.body) { box.appendChild(el("p", "error " + r.status + (r.body && r.body.error ? ": " + r.body.error.message : ""), "bad")); return; }
+  const rows = r.body[box.dataset.key] || [];
+  if (!rows.length) { box.appendChild(el("p", "none", "muted")); return; }
+  const cols = Object.keys(rows[0]);
+  const t = el("table");
+  const head = el("tr");
+  for (const c of cols) head.appendChild(el("th", c));
+  t.appendChild(el("thead")).appendChild(head);
+  const tb = t.appendChild(el("tbody"));
+  for (const row of rows) {
+    const tr = el("tr");
+    for (const c of cols) {
+      const v = row[c];
+      tr.appendChild(el("td", typeof v === "object" && v !== null ? JSON.stringify(v) : v));
+    }
+    tb.appendChild(tr);
+  }
+  box.appendChild(t);
+}
+
+async function refresh() {
+  try {
+    const [members, raft, locks] = await Promise.all([getJSON("/v1/members"), getJSON("/v1/raft"), getJSON("/v1/locks?mode=stale")]);
+    if (members.status !== 200 || raft.status !== 200) throw new Error("members " + members.status + ", raft " + raft.status);
+    setText("self", members.body.node + " (" + raft.body.state + ")");
+    setText("cluster-id", raft.body.cluster_id || "not formed yet");
+    setText("leader", raft.body.leader_id || "none known");
+    setText("term", raft.body.term);
+    setText("commit", raft.body.commit_index);
+    await renderNodes(members.body, raft.body);
+    if (locks.status === 200) renderLocks(locks.body.locks || []);
+    else setText("locks", "error " + locks.status + (locks.body && locks.body.error ? ": " + locks.body.error.message : ""));
+    await Promise.all([...document.querySelectorAll("[data-endpoint]")].map(renderGeneric));
+    const line = document.getElementById("status-line");
+    line.textContent = "updated " + new Date().toLocaleTimeString();
+    line.className = "muted";
+  } catch (e) {
+    const line = document.getElementById("status-line");
+    line.textContent = "cannot reach this node: " + e.message;
+    line.className = "bad";
+  }
+  setTimeout(refresh, REFRESH_MS);
+}
+
+refresh();

@@ -1,0 +1,131 @@
+package api_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/conclave-dev/conclave/internal/testcluster"
+)
+
+// findBrowser returns the path of a Chromium or Chrome binary, or "".
+func findBrowser() string {
+	if p := os.Getenv("CONCLAVE_BROWSER"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// TestStatusPageInBrowser loads /ui of a follower in headless Chromium and
+// checks that the page shows every node, the leader and its term, and that
+// the planes this node does not serve yet say so. The screenshot is kept
+// (its path is logged).
+func TestStatusPageInBrowser(t *testing.T) {
+	browser := findBrowser()
+	if browser == "" {
+		t.Skip("no Chromium found (apt-get install chromium, or set CONCLAVE_BROWSER): status page browser test skipped")
+	}
+	oc := newOpsCluster(t, 3)
+	leader := oc.WaitLeader(30 * time.Second)
+	var page string
+	for _, n := range oc.Running() {
+		base, _, _ := oc.serve(t, n)
+		if n != leader && page == "" {
+			page = base + "/ui/"
+		}
+	}
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(browser),
+			chromedp.NoSandbox, // CI runs as root
+			chromedp.DisableGPU,
+			chromedp.WindowSize(1200, 800),
+		)...)
+	defer cancelAlloc()
+	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithErrorf(t.Logf))
+	defer cancelCtx()
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+
+	// Wait, in the page, until the table has every node, the leader is
+	// shown and every node's health has been fetched.
+	names := []string{}
+	for _, n := range oc.Running() {
+		names = append(names, n.Name)
+	}
+	ready := `(() => {
+		const rows = [...document.querySelectorAll("#nodes tbody tr")];
+		const names = rows.map(r => r.dataset.node).sort().join(",");
+		const healthy = rows.filter(r => r.querySelector(".health").textContent.startsWith("ready")).length;
+		return names === "` + strings.Join(names, ",") + `" && healthy === rows.length &&
+			["` + strings.Join(names, `","`) + `"].includes(document.getElementById("leader").textContent) &&
+			document.querySelectorAll(".unavailable").length === 2;
+	})()`
+	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
+		t.Fatalf("navigate to %s: %v", page, err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](ready,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(40*time.Second))); err != nil {
+		body, _ := chromedp.Run(ctx, chromedp.Text("body"))
+		t.Fatalf("status page at %s never showed the cluster: %v\npage text:\n%s", page, err, body)
+	}
+	text := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return v
+	}
+	// The page shows the current leader: compare with the cluster's, which
+	// may have changed since WaitLeader on a loaded machine.
+	var leaderText string
+	testcluster.WaitFor(t, 20*time.Second, "the page to show the cluster's current leader", func() bool {
+		leaderText = text("#leader")
+		l := oc.Leader()
+		return l != nil && l.Name == leaderText
+	})
+	termText, nodesText, namesText := text("#term"), text("#nodes"), text("#names")
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: lossless PNG
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	dir := os.Getenv("CONCLAVE_SCREENSHOT_DIR")
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "conclave-ui-"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "status-page.png")
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("status page screenshot (%d bytes): %s", len(shot), path)
+
+	if termText == "" || termText == "0" || termText == "…" {
+		t.Errorf("term shown %q", termText)
+	}
+	for _, n := range names {
+		if !strings.Contains(nodesText, n) {
+			t.Errorf("nodes table lacks %s:\n%s", n, nodesText)
+		}
+	}
+	if !strings.Contains(nodesText, "voter") {
+		t.Errorf("nodes table shows no roles:\n%s", nodesText)
+	}
+	if !strings.Contains(namesText, "not available") {
+		t.Errorf("names section = %q, want a not-available note", namesText)
+	}
+}
