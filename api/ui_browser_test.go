@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/conclave-dev/conclave/internal/testcluster"
+	"github.com/conclave-dev/conclave/naming"
 )
 
 // findBrowser returns the path of a Chromium or Chrome binary, or "".
@@ -28,8 +29,8 @@ func findBrowser() string {
 }
 
 // TestStatusPageInBrowser loads /ui of a follower in headless Chromium and
-// checks that the page shows every node, the leader and its term, and that
-// the planes this node does not serve yet say so. The screenshot is kept
+// checks that the page shows every node, the leader and its term, and a
+// registered name. The screenshot is kept
 // (its path is logged).
 func TestStatusPageInBrowser(t *testing.T) {
 	browser := findBrowser()
@@ -38,6 +39,15 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}
 	oc := newOpsCluster(t, 3)
 	leader := oc.WaitLeader(30 * time.Second)
+	// A name to show: the names plane is served.
+	sess, err := leader.OpenSession(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close(context.Background())
+	if _, err := leader.NameRegister(context.Background(), sess.PID(), "ui/demo", naming.ScopeConsistent, []byte("10.0.0.9:80")); err != nil {
+		t.Fatal(err)
+	}
 	var page string
 	for _, n := range oc.Running() {
 		base, _, _ := oc.serve(t, n)
@@ -71,7 +81,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		const healthy = rows.filter(r => r.querySelector(".health").textContent.startsWith("ready")).length;
 		return names === "` + strings.Join(names, ",") + `" && healthy === rows.length &&
 			["` + strings.Join(names, `","`) + `"].includes(document.getElementById("leader").textContent) &&
-			document.querySelectorAll(".unavailable").length === 2;
+			document.getElementById("names").textContent.includes("ui/demo");
 	})()`
 	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
 		t.Fatalf("navigate to %s: %v", page, err)
@@ -125,7 +135,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if !strings.Contains(nodesText, "voter") {
 		t.Errorf("nodes table shows no roles:\n%s", nodesText)
 	}
-	if !strings.Contains(namesText, "not available") {
-		t.Errorf("names section = %q, want a not-available note", namesText)
+	if !strings.Contains(namesText, "ui/demo") || !strings.Contains(namesText, sess.PID()) {
+		t.Errorf("names section = %q, want ui/demo held by %s", namesText, sess.PID())
 	}
 }

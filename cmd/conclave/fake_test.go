@@ -125,7 +125,6 @@ func (f *fakeNode) Shutdown(context.Context) error {
 
 func (f *fakeNode) Done() <-chan struct{} { return f.done }
 
-
 // syncBuffer is a bytes.Buffer safe for a logger and a test reading it.
 type syncBuffer struct {
 	mu sync.Mutex
