@@ -279,6 +279,18 @@ func (s *session) dropHeld(name string) {
 	s.mu.Unlock()
 }
 
+// dropHeldToken forgets the grant of name with token, if that is still the
+// grant this node knows of, and reports whether it did.
+func (s *session) dropHeldToken(name string, token uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.held[name]; !ok || t != token {
+		return false
+	}
+	delete(s.held, name)
+	return true
+}
+
 // deliver routes the FSM's lock events to this node's sessions. Called
 // after every applied batch, on the FSM goroutine: it never blocks.
 func (t *sessionTable) deliver(events []locks.Event) {
