@@ -52,17 +52,17 @@ type fsm struct {
 	locks *locks.Table
 	// pending collects the lock events of the batch being applied; they go
 	// to notify once the batch is done and the lock is released.
-	pending []locks.Event
+	pending []lockEvent
 	// notify receives lock events after every batch (set before Raft
 	// starts). It must not block: it only queues for sessions.
-	notify func([]locks.Event)
+	notify func([]lockEvent)
 
 	rejected atomic.Uint64 // commands refused as unknown or malformed
 }
 
 func newFSM(log zerolog.Logger) *fsm {
 	return &fsm{log: log.With().Str("component", "fsm").Logger(), kv: kv.New(), locks: locks.New(),
-		notify: func([]locks.Event) {}}
+		notify: func([]lockEvent) {}}
 }
 
 // Apply implements raft.FSM.
