@@ -68,6 +68,7 @@ func TestLockChaosNeverTwoHolders(t *testing.T) {
 
 	c := testcluster.New(t, 5, testcluster.Options{})
 	c.WaitLeader(30 * time.Second)
+	waitRoles(t, c, 30*time.Second, 5, 0, 0) // the faults, not the initial promotions
 	h := &chaosHistory{seen: map[uint64]string{}, errs: map[string]int{}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -98,7 +99,7 @@ func TestLockChaosNeverTwoHolders(t *testing.T) {
 	progress := func(what string) {
 		t.Helper()
 		mark := time.Now()
-		testcluster.WaitFor(t, 30*time.Second, what, func() bool { return h.grantsSince(mark) >= 5 })
+		testcluster.WaitFor(t, 60*time.Second, what, func() bool { return h.grantsSince(mark) >= 5 })
 	}
 	progress("the first grants")
 
@@ -126,7 +127,7 @@ func TestLockChaosNeverTwoHolders(t *testing.T) {
 		})
 		t.Logf("%6s cut the holder's node %s (token %d) off from the majority", sinceStr(begin), victim.Name, info.Token)
 		c.Isolate(victim)
-		testcluster.WaitFor(t, 30*time.Second, "the lock granted on the majority side", func() bool {
+		testcluster.WaitFor(t, 60*time.Second, "the lock granted on the majority side", func() bool {
 			return h.maxTokenOffNode(victim.Name) > info.Token
 		})
 		c.Heal()
@@ -160,7 +161,7 @@ func TestLockChaosNeverTwoHolders(t *testing.T) {
 	// on every replica.
 	c.Heal()
 	leader := c.WaitLeader(30 * time.Second)
-	testcluster.WaitFor(t, 30*time.Second, "the lock free on every node", func() bool {
+	testcluster.WaitFor(t, 60*time.Second, "the lock free on every node", func() bool {
 		for _, n := range c.Running() {
 			ls, err := n.LockList(ctxT(t), "chaos/", cluster.ReadStale)
 			if err != nil || len(ls) != 0 {

@@ -378,9 +378,11 @@ func TestLockNodeLossGrantsWaiterAndRestartReleases(t *testing.T) {
 		if g.token <= tok {
 			t.Fatalf("waiter's token %d not above the dead holder's %d", g.token, tok)
 		}
-		if !c.LogsContain(`"peer":"` + victim.Name + `","gone_for"`) {
-			t.Fatalf("the waiter was granted but no leader declared %s gone", victim.Name)
-		}
+		// The leader logs after its release entry commits, which may be
+		// after the waiter hears of its grant.
+		testcluster.WaitFor(t, 10*time.Second, "the leader's log line declaring "+victim.Name+" gone", func() bool {
+			return c.LogsContain(`"peer":"` + victim.Name + `","gone_for"`)
+		})
 		lkRelease(t, f[1], waiter, name)
 		c.Restart(victim)
 		c.WaitLeader(20 * time.Second)
