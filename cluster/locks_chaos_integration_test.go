@@ -21,8 +21,8 @@ import (
 // TestLockChaosNeverTwoHolders: a session on every node of a 5-node cluster
 // hammers ONE lock (acquire with a wait, write the fenced resource, release)
 // while the test kills the leader, cuts the holder's node off from the
-// majority, heals, and kills and restarts nodes. The short version (one
-// round of each fault) runs in make test; CONCLAVE_CHAOS=long runs random
+// majority, heals, and kills and restarts nodes. The short version (two
+// rounds of the three faults, about 10 s) runs in make test; CONCLAVE_CHAOS=long runs random
 // faults for CONCLAVE_CHAOS_DURATION (default 3m; give go test a -timeout
 // above it). CONCLAVE_CHAOS_SEED replays a run's choice of nodes and faults.
 //
@@ -149,8 +149,10 @@ func TestLockChaosNeverTwoHolders(t *testing.T) {
 			faults[rng.IntN(len(faults))]()
 		}
 	} else {
-		for _, f := range faults {
-			f()
+		for range 2 {
+			for _, f := range faults {
+				f()
+			}
 		}
 	}
 	stopWorkers()
