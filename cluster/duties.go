@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/conclave-dev/conclave/gossip"
@@ -130,14 +131,22 @@ func (n *Node) leaderDuties(ctx context.Context, gone map[string]time.Time) {
 
 // contactState tracks this node's contact with the Raft core.
 type contactState struct {
-	atRisk   bool
 	last     time.Time // last known contact
 	lastPing time.Time
+	// told holds the grants whose sessions were told lock_at_risk and not
+	// yet lock_safe or lock_lost.
+	told map[toldKey]uint64
+}
+
+type toldKey struct {
+	s    *session
+	name string
 }
 
 // checkContact tells sessions that hold locks when this node has lost
-// contact with the Raft core (and when it is back): their locks may be
-// released by the leader if this node is declared gone meanwhile.
+// contact with the Raft core (and, once it is back, whether each lock is
+// still theirs): their locks may be released by the leader if this node is
+// declared gone meanwhile.
 func (n *Node) checkContact(ctx context.Context, c *contactState) {
 	var holders []*session
 	for _, s := range n.sessions.all() {
@@ -146,8 +155,12 @@ func (n *Node) checkContact(ctx context.Context, c *contactState) {
 		}
 	}
 	now := time.Now()
+	if c.told == nil {
+		c.told = map[toldKey]uint64{}
+	}
 	if len(holders) == 0 {
-		c.atRisk, c.last = false, now
+		c.last = now
+		clear(c.told)
 		return
 	}
 	st := n.core.Status()
@@ -167,19 +180,58 @@ func (n *Node) checkContact(ctx context.Context, c *contactState) {
 		}
 		cancel()
 	}
-	lost := now.Sub(c.last) >= n.duties.atRiskAfter
-	if lost == c.atRisk {
+	if now.Sub(c.last) >= n.duties.atRiskAfter {
+		// Every grant not told yet is told, including one made after an
+		// earlier warning whose all-clear could not be confirmed.
+		detail := "no contact with the Raft core for " + now.Sub(c.last).Round(time.Millisecond).String()
+		for _, s := range holders {
+			for name, token := range s.Held() {
+				k := toldKey{s: s, name: name}
+				if t, ok := c.told[k]; ok && t == token {
+					continue
+				}
+				if len(c.told) == 0 {
+					n.log.Warn().Dur("since", now.Sub(c.last)).Msg("lost contact with the raft core; telling lock holders")
+				}
+				c.told[k] = token
+				s.emit(SessionEvent{Kind: EventLockAtRisk, Lock: name, Token: token, Detail: detail})
+			}
+		}
 		return
 	}
-	c.atRisk = lost
-	kind, detail := EventLockSafe, "contact with the Raft core is back"
-	if lost {
-		kind, detail = EventLockAtRisk, "no contact with the Raft core for "+now.Sub(c.last).Round(time.Millisecond).String()
-		n.log.Warn().Dur("since", now.Sub(c.last)).Msg("lost contact with the raft core; telling lock holders")
+	// Contact is back, but the cluster may have declared this node gone
+	// meanwhile and given its locks away, and this replica may not have
+	// applied that yet: only the leader can say a lock is safe.
+	if len(c.told) > 0 && n.confirmHeld(ctx, c.told) {
+		clear(c.told)
 	}
-	for _, s := range holders {
-		for name, token := range s.Held() {
-			s.emit(SessionEvent{Kind: kind, Lock: name, Token: token, Detail: detail})
+}
+
+// confirmHeld asks the leader whether each grant told at risk is still its
+// session's: lock_safe if it is, lock_lost if the cluster released the lock
+// while this node was out of contact. If the leader cannot answer, it tells
+// nobody anything and reports false (the caller asks again next round).
+func (n *Node) confirmHeld(ctx context.Context, told map[toldKey]uint64) bool {
+	qctx, cancel := context.WithTimeout(ctx, n.duties.atRiskAfter/2)
+	defer cancel()
+	safe := make(map[toldKey]bool, len(told))
+	for k, token := range told {
+		info, err := n.LockInspect(qctx, k.name, ReadDefault)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			n.log.Debug().Err(err).Str("lock", k.name).Msg("contact back; lock holder not confirmed yet")
+			return false
+		}
+		safe[k] = info.Holder == k.s.pid && info.Token == token
+	}
+	for k, token := range told {
+		if safe[k] {
+			k.s.emit(SessionEvent{Kind: EventLockSafe, Lock: k.name, Token: token, Detail: "contact with the Raft core is back"})
+		} else if k.s.dropHeldToken(k.name, token) {
+			// Once dropped, the replica's own release event finds nothing
+			// held and adds no second lock_lost.
+			k.s.emit(SessionEvent{Kind: EventLockLost, Lock: k.name, Token: token,
+				Detail: "released by the cluster while this node was out of contact"})
 		}
 	}
+	return true
 }

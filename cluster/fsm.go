@@ -56,10 +56,10 @@ type fsm struct {
 	names *naming.Table
 	// pending collects the lock events of the batch being applied; they go
 	// to notify once the batch is done and the lock is released.
-	pending []locks.Event
+	pending []lockEvent
 	// notify receives lock events after every batch (set before Raft
 	// starts). It must not block: it only queues for sessions.
-	notify func([]locks.Event)
+	notify func([]lockEvent)
 	// namePending and notifyNames do the same for name events (watchers).
 	namePending []naming.Event
 	notifyNames func([]naming.Event)
@@ -80,7 +80,7 @@ func (f *fsm) locksHeld() int {
 
 func newFSM(log zerolog.Logger) *fsm {
 	return &fsm{log: log.With().Str("component", "fsm").Logger(), kv: kv.New(), locks: locks.New(),
-		names: naming.NewTable(), notify: func([]locks.Event) {}, notifyNames: func([]naming.Event) {}}
+		names: naming.NewTable(), notify: func([]lockEvent) {}, notifyNames: func([]naming.Event) {}}
 }
 
 // Apply implements raft.FSM.

@@ -30,6 +30,14 @@ const (
 
 func unixNano(ns uint64) time.Time { return time.Unix(0, int64(ns)).UTC() }
 
+// lockEvent is a lock table event with the index of the entry that caused
+// it, so that a waiter can tell an event of its own acquire from a late one
+// of an earlier acquire that a lagging replica applies only now.
+type lockEvent struct {
+	locks.Event
+	Index uint64
+}
+
 func (f *fsm) applyLocks(index uint64, op byte, d *dec) []byte {
 	var (
 		ev  []locks.Event
@@ -53,6 +61,7 @@ func (f *fsm) applyLocks(index uint64, op byte, d *dec) []byte {
 			res.byte(boolByte(r.Queued))
 			res.uvarint(uint64(r.Position))
 			res.string(r.Holder)
+			res.uvarint(index) // the acquire's own entry: a later grant has a higher token
 		}
 	case lkRelease:
 		name, pid, now := d.string(), d.string(), d.uvarint()
@@ -87,7 +96,9 @@ func (f *fsm) applyLocks(index uint64, op byte, d *dec) []byte {
 	default:
 		return f.reject(index, fmt.Sprintf("unknown lock op %d", op))
 	}
-	f.pending = append(f.pending, ev...)
+	for _, e := range ev {
+		f.pending = append(f.pending, lockEvent{Event: e, Index: index})
+	}
 	if err != nil {
 		return lockErrResult(err)
 	}

@@ -11,7 +11,9 @@ import (
 )
 
 // Polling backs up event delivery for a waiting acquire: a client node
-// applies no log, so it learns of its grant only by asking.
+// applies no log, so it learns of its grant only by asking. It asks the
+// leader, not a replica: a lagging replica may still show an earlier grant
+// to the same session that it has since given up.
 const (
 	waitPollMember = time.Second
 	waitPollClient = 100 * time.Millisecond
@@ -39,6 +41,7 @@ type acquireResult struct {
 	token           uint64
 	position        uint64
 	holder          string
+	index           uint64 // the acquire's entry; the grant it waits for comes later
 }
 
 // LockAcquire acquires the lock name for the open session pid on this node
@@ -69,7 +72,7 @@ func (n *Node) LockAcquire(ctx context.Context, pid, name string, opts AcquireOp
 		return 0, fmt.Errorf("acquire %q: %w", name, err)
 	}
 	d := &dec{b: resp}
-	r := acquireResult{granted: d.byte() == 1, token: d.uvarint(), queued: d.byte() == 1, position: d.uvarint(), holder: d.string()}
+	r := acquireResult{granted: d.byte() == 1, token: d.uvarint(), queued: d.byte() == 1, position: d.uvarint(), holder: d.string(), index: d.uvarint()}
 	if err := d.done(); err != nil {
 		return 0, fmt.Errorf("acquire %q: decode result: %w", name, err)
 	}
@@ -105,13 +108,19 @@ func (n *Node) waitGrant(ctx context.Context, s *session, name string, wait time
 	for {
 		select {
 		case w := <-wake:
+			if w.index <= r.index {
+				// An event of an earlier acquire of this session (a grant it
+				// gave up, a wait it cancelled), applied late by this
+				// node's replica: not this acquire's answer.
+				continue
+			}
 			if w.expired {
 				return 0, fmt.Errorf("acquire %q: %w after %s (held by %s)", name, ErrWaitExpired, wait, r.holder)
 			}
 			s.setHeld(name, w.token)
 			return w.token, nil
 		case <-ticker.C:
-			info, err := n.LockInspect(ctx, name, ReadStale)
+			info, err := n.LockInspect(ctx, name, ReadDefault)
 			if err != nil && !errors.Is(err, ErrNotFound) {
 				continue
 			}

@@ -45,10 +45,12 @@ type session struct {
 	waiters map[string]chan waitDone // lock name -> the pending acquire's wake-up
 }
 
-// waitDone ends a queued acquire: granted with a token, or expired.
+// waitDone ends a queued acquire: granted with a token, or expired. index
+// is the entry that did it.
 type waitDone struct {
 	token   uint64
 	expired bool
+	index   uint64
 }
 
 // PID is the session's process ID, "<node>/<session-id>".
@@ -279,9 +281,21 @@ func (s *session) dropHeld(name string) {
 	s.mu.Unlock()
 }
 
+// dropHeldToken forgets the grant of name with token, if that is still the
+// grant this node knows of, and reports whether it did.
+func (s *session) dropHeldToken(name string, token uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.held[name]; !ok || t != token {
+		return false
+	}
+	delete(s.held, name)
+	return true
+}
+
 // deliver routes the FSM's lock events to this node's sessions. Called
 // after every applied batch, on the FSM goroutine: it never blocks.
-func (t *sessionTable) deliver(events []locks.Event) {
+func (t *sessionTable) deliver(events []lockEvent) {
 	for _, ev := range events {
 		if locks.NodeOf(ev.PID) != t.node {
 			continue
@@ -310,22 +324,27 @@ func (t *sessionTable) deliver(events []locks.Event) {
 		switch ev.Kind {
 		case locks.Granted:
 			if wake != nil {
-				select {
-				case wake <- waitDone{token: ev.Token}:
-				default:
-				}
+				wakeLatest(wake, waitDone{token: ev.Token, index: ev.Index})
 			} else if !known {
 				s.emit(SessionEvent{Kind: EventLockGranted, Lock: ev.Name, Token: ev.Token})
 			}
 		case locks.WaitExpired, locks.WaitCancelled:
 			if wake != nil {
-				select {
-				case wake <- waitDone{expired: true}:
-				default:
-				}
+				wakeLatest(wake, waitDone{expired: true, index: ev.Index})
 			}
 		}
 	}
+}
+
+// wakeLatest puts w in the one-slot channel, replacing an unread earlier
+// event (which the waiter would ignore as older than its acquire). Only the
+// FSM goroutine sends, so the send after the drain cannot block.
+func wakeLatest(ch chan waitDone, w waitDone) {
+	select {
+	case <-ch:
+	default:
+	}
+	ch <- w
 }
 
 // reap ends the sessions whose TTL lapsed; run by the node's duty loop,

@@ -234,7 +234,7 @@ func (c *Core) local(op byte, body []byte) (byte, []byte) {
 	switch op {
 	case opApply:
 		f := c.raft.Apply(body, c.cfg.ApplyTimeout)
-		if err := f.Error(); err != nil {
+		if err := c.await(f); err != nil {
 			return applyErrStatus(err)
 		}
 		switch r := f.Response().(type) {
@@ -277,13 +277,39 @@ func (c *Core) local(op byte, body []byte) (byte, []byte) {
 		c.mu.Lock()
 		c.removed[id] = c.now()
 		c.mu.Unlock()
-		if err := c.raft.RemoveServer(raft.ServerID(id), 0, c.cfg.ApplyTimeout).Error(); err != nil {
+		if err := c.await(c.raft.RemoveServer(raft.ServerID(id), 0, c.cfg.ApplyTimeout)); err != nil {
 			return applyErrStatus(err)
 		}
 		c.log.Info().Str("peer", id).Msg("removed server")
 		return stOK, nil
 	}
 	return stError, []byte("unknown op")
+}
+
+// errStoppedInFlight: the core shut down before Raft answered for an entry
+// it had accepted, which may have committed.
+var errStoppedInFlight = errors.New("raftcore: shut down before the entry's outcome was known")
+
+// await waits for the future of an entry this node proposed. hashicorp/raft
+// never answers the future of an entry it had committed but not yet applied
+// when it shut down (hashicorp/raft#498), and a wait on it would block the
+// caller, and a forwarded request's handler, and so the mesh's Close, for
+// ever. So the wait also ends when the core shuts down. The goroutine left
+// behind on such a future holds only that future.
+func (c *Core) await(f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-c.shutdownCh:
+		select {
+		case err := <-done:
+			return err
+		default:
+			return errStoppedInFlight
+		}
+	}
 }
 
 // applyErrStatus classifies a Raft error: those raised before the entry was

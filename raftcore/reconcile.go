@@ -172,7 +172,7 @@ func (c *Core) applyChange(ch Change) error {
 	voterChange := false
 	switch ch.Kind {
 	case AddVoter:
-		err, voterChange = c.raft.AddVoter(id, addr, 0, timeout).Error(), true
+		err, voterChange = c.await(c.raft.AddVoter(id, addr, 0, timeout)), true
 	case AddStandby:
 		err = c.raft.AddNonvoter(id, addr, 0, timeout).Error()
 	case UpdateAddr:

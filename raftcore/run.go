@@ -246,7 +246,7 @@ func (c *Core) leaderLoop(ctx context.Context) {
 		}
 		term := c.raft.CurrentTerm()
 		if c.readyTerm.Load() != term {
-			if err := c.raft.Barrier(c.cfg.ApplyTimeout).Error(); err != nil {
+			if err := c.await(c.raft.Barrier(c.cfg.ApplyTimeout)); err != nil {
 				c.log.Warn().Err(err).Uint64("term", term).Msg("leader barrier failed")
 				continue
 			}
