@@ -59,6 +59,7 @@ func (n *Node) registerMetrics(reg prometheus.Registerer) error {
 		Namespace: "conclave", Name: "internode_connections",
 		Help: "Open internode mesh sessions, inbound and outbound.",
 	}, func() float64 { return float64(n.mesh.Stats().ConnectionsOpen) }))
+	cs = append(cs, n.groupCollectors()...)
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("cluster: register metrics: %w", err)

@@ -46,6 +46,11 @@ func fullWant() Config {
 				ReconcileDebounce: Duration(500 * time.Millisecond),
 				Stabilization:     Duration(90 * time.Second),
 			},
+			Groups: GroupsConfig{
+				MaxPayloadBytes:     65536,
+				AntiEntropyInterval: Duration(10 * time.Second),
+				HeartbeatInterval:   Duration(2 * time.Second),
+			},
 		},
 		API: APIConfig{GRPCAddr: "0.0.0.0:9940", HTTPAddr: "[::1]:9941"},
 		Log: LogConfig{Level: "debug", Format: "console"},

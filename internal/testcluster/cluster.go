@@ -26,6 +26,9 @@ type Options struct {
 	BootstrapExpect int
 	// Configure may adjust each node's config before it first starts.
 	Configure func(i int, cfg *config.Config)
+	// DropGroupDelta, if set, is asked before node from sends a
+	// process-group delta to node to; true drops it (as if lost).
+	DropGroupDelta func(from, to string) bool
 }
 
 // Cluster is a set of in-process nodes.
@@ -86,6 +89,10 @@ func (c *Cluster) AddNode() *Node {
 	// Fast reconciler timings, as the other packages' local configs.
 	cfg.Cluster.Raft.ReconcileDebounce = config.Duration(100 * time.Millisecond)
 	cfg.Cluster.Raft.Stabilization = config.Duration(time.Second)
+	// Fast process-group timings: anti-entropy and heartbeats well inside
+	// a test's deadlines.
+	cfg.Cluster.Groups.AntiEntropyInterval = config.Duration(300 * time.Millisecond)
+	cfg.Cluster.Groups.HeartbeatInterval = config.Duration(100 * time.Millisecond)
 	switch {
 	case c.opts.BootstrapExpect < 0:
 		cfg.Cluster.Raft.BootstrapExpect = 0
@@ -148,11 +155,14 @@ func (n *Node) start() {
 	}
 	logger := zerolog.New(c.logs).With().Timestamp().Logger().Level(zerolog.DebugLevel)
 	name := n.Name
-	node, err := cluster.New(cfg, cluster.WithLogger(logger), cluster.WithLocalTimings(),
-		cluster.WithFaults(&cluster.Faults{
-			GossipAllowed: func(addr string) bool { return c.net.allowedGossip(name, addr) },
-			MeshAllowed:   func(addr string) error { return c.net.allowedMesh(name, addr) },
-		}))
+	faults := &cluster.Faults{
+		GossipAllowed: func(addr string) bool { return c.net.allowedGossip(name, addr) },
+		MeshAllowed:   func(addr string) error { return c.net.allowedMesh(name, addr) },
+	}
+	if drop := c.opts.DropGroupDelta; drop != nil {
+		faults.DropGroupDelta = func(peer string) bool { return drop(name, peer) }
+	}
+	node, err := cluster.New(cfg, cluster.WithLogger(logger), cluster.WithLocalTimings(), cluster.WithFaults(faults))
 	if err != nil {
 		c.t.Fatalf("start %s: %v", n.Name, err)
 	}
