@@ -85,6 +85,9 @@ func New(cfg Config, node Node, opts ...Option) (*Server, error) {
 	pb.RegisterKVServer(gs, &kvService{node: node})
 	pb.RegisterSessionServer(gs, &sessionService{node: node, log: log, streams: streams})
 	pb.RegisterLockServer(gs, &lockService{node: node})
+	if g, ok := node.(GroupsNode); ok {
+		pb.RegisterGroupsServer(gs, &groupsService{node: g, streams: streams})
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{

@@ -31,6 +31,7 @@ type Client struct {
 	kv       *KV
 	sessions pb.SessionClient
 	locks    *Locks
+	groups   *Groups
 }
 
 // New returns a Client for the agent at addr (host:port). It does not
@@ -55,6 +56,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		kv:       &KV{c: pb.NewKVClient(conn)},
 		sessions: pb.NewSessionClient(conn),
 		locks:    &Locks{c: pb.NewLockClient(conn)},
+		groups:   &Groups{c: pb.NewGroupsClient(conn)},
 	}, nil
 }
 

@@ -49,6 +49,7 @@ func WithTTL(d time.Duration) SessionOption { return func(o *sessionOptions) { o
 // methods are safe for concurrent use.
 type Session struct {
 	locks  pb.LockClient
+	groups pb.GroupsClient
 	stream pb.Session_ConnectClient
 	cancel context.CancelFunc // cuts the stream
 	pid    string
@@ -118,6 +119,7 @@ func (c *Client) Session(ctx context.Context, opts ...SessionOption) (*Session, 
 	}
 	s := &Session{
 		locks:  c.locks.c,
+		groups: c.groups.c,
 		stream: stream,
 		cancel: cancel,
 		pid:    opened.GetPid(),

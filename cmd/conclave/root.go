@@ -84,6 +84,7 @@ func newRootCmd(e env) *cobra.Command {
 		newRaftCmd(e),
 		newKVCmd(e),
 		newLockCmd(e),
+		newPGCmd(e),
 		newLeaveCmd(e),
 	)
 	return root
