@@ -38,6 +38,9 @@ type agentNode interface {
 // node itself.
 type clusterAgentNode struct {
 	api.Node
+	// GroupsNode makes the API serve conclave.v1.Groups too (api.New
+	// registers it only for a node that implements it).
+	api.GroupsNode
 	n *cluster.Node
 }
 
@@ -46,7 +49,8 @@ func newClusterAgentNode(cfg config.Config, opts ...cluster.Option) (agentNode, 
 	if err != nil {
 		return nil, err
 	}
-	return clusterAgentNode{Node: api.ClusterNode(n), n: n}, nil
+	cn := api.ClusterNode(n)
+	return clusterAgentNode{Node: cn, GroupsNode: cn.(api.GroupsNode), n: n}, nil
 }
 
 func (c clusterAgentNode) Shutdown(ctx context.Context) error { return c.n.Shutdown(ctx) }
