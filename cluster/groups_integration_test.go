@@ -17,6 +17,13 @@ import (
 	"github.com/conclave-dev/conclave/pg"
 )
 
+// fastGroups gives every node fast process-group timings (the harness
+// keeps the production ones, so big clusters are not busy with heartbeats).
+func fastGroups(i int, cfg *config.Config) {
+	cfg.Cluster.Groups.AntiEntropyInterval = config.Duration(300 * time.Millisecond)
+	cfg.Cluster.Groups.HeartbeatInterval = config.Duration(200 * time.Millisecond)
+}
+
 // openSession opens a session on n, closed at cleanup.
 func openSession(t *testing.T, n *testcluster.Node) *cluster.Session {
 	t.Helper()
@@ -71,7 +78,7 @@ func nextGroupMessage(t *testing.T, s *cluster.Session) cluster.SessionEvent {
 // following broadcast), a local-only broadcast that stays on its node, and
 // a monitor that sees one session's joins and leaves in order.
 func TestGroupsBroadcastAndMonitor(t *testing.T) {
-	c := testcluster.New(t, 3, testcluster.Options{})
+	c := testcluster.New(t, 3, testcluster.Options{Configure: fastGroups})
 	c.WaitLeader(20 * time.Second)
 	nodes := c.Running()
 
@@ -205,6 +212,7 @@ func TestGroupsBroadcastAndMonitor(t *testing.T) {
 func TestGroupsAntiEntropyRepairsDroppedDelta(t *testing.T) {
 	var drop atomic.Bool
 	c := testcluster.New(t, 3, testcluster.Options{
+		Configure:      fastGroups,
 		DropGroupDelta: func(from, to string) bool { return drop.Load() && from == "n1" && to == "n3" },
 	})
 	c.WaitLeader(20 * time.Second)
@@ -240,7 +248,7 @@ func TestGroupsAntiEntropyRepairsDroppedDelta(t *testing.T) {
 // partition converge when it heals; a killed node's members disappear
 // from every other node.
 func TestGroupsPartitionHealAndKill(t *testing.T) {
-	c := testcluster.New(t, 3, testcluster.Options{})
+	c := testcluster.New(t, 3, testcluster.Options{Configure: fastGroups})
 	c.WaitLeader(20 * time.Second)
 	nodes := c.Running()
 	n1, n3 := nodes[0], nodes[2]

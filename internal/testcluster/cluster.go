@@ -89,11 +89,6 @@ func (c *Cluster) AddNode() *Node {
 	// Fast reconciler timings, as the other packages' local configs.
 	cfg.Cluster.Raft.ReconcileDebounce = config.Duration(100 * time.Millisecond)
 	cfg.Cluster.Raft.Stabilization = config.Duration(time.Second)
-	// Process-group timings well inside a test's deadlines, yet slow
-	// enough that a 12-node cluster under -race on 2 cores is not busy
-	// with heartbeats (every node beats to every other).
-	cfg.Cluster.Groups.AntiEntropyInterval = config.Duration(2 * time.Second)
-	cfg.Cluster.Groups.HeartbeatInterval = config.Duration(2 * time.Second)
 	switch {
 	case c.opts.BootstrapExpect < 0:
 		cfg.Cluster.Raft.BootstrapExpect = 0
