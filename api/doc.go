@@ -1,5 +1,6 @@
 // Package api serves a conclave node to the outside world: the gRPC services
-// of proto package conclave.v1 (Cluster, KV, Session, Lock) on
+// of proto package conclave.v1 (Cluster, KV, Session, Lock, and Groups for
+// a node that implements GroupsNode) on
 // api.grpc_addr (default 127.0.0.1:7940) and the HTTP endpoints (/metrics,
 // /v1/health/live; REST and the status page later) on api.http_addr
 // (default 127.0.0.1:7941).
@@ -20,7 +21,8 @@
 // Goroutines: gRPC and net/http call the handlers concurrently, one
 // goroutine per request; the handlers call Node concurrently. Each
 // Connect stream adds one goroutine that receives the client's keepalives
-// while the handler sends events. Server.Serve runs both servers, ends the
+// while the handler sends events. A Groups.Monitor stream is served on its
+// handler goroutine and ends, like the session streams, when Serve stops. Server.Serve runs both servers, ends the
 // session streams when it stops and returns only after every handler and
 // stream goroutine has finished, so a Server leaves no goroutine behind
 // once Serve has returned (or, if Serve never ran, once Close has).

@@ -45,12 +45,6 @@ func serveNode(t *testing.T, withNames bool) (*client.Client, string) {
 	return cl, "http://" + srv.HTTPAddr().String()
 }
 
-func tctx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func TestNamesServiceCodes(t *testing.T) {
 	cl, base := serveNode(t, true)
 	a, err := cl.Session(tctx(t))

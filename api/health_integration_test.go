@@ -59,12 +59,13 @@ func TestReadinessFollowsQuorum(t *testing.T) {
 	base, _, _ := oc.serve(t, follower)
 
 	var h healthBody
-	testcluster.WaitFor(t, 20*time.Second, "follower ready", func() bool {
+	testcluster.WaitFor(t, 20*time.Second, "follower ready, a group heartbeat heard", func() bool {
 		var code int
 		code, h = health(t, base+"/v1/health/ready")
-		return code == http.StatusOK
+		st, _ := h.check("groups_heartbeat")
+		return code == http.StatusOK && st == "pass"
 	})
-	for _, name := range []string{"gossip", "raft_contact", "leader", "fsm"} {
+	for _, name := range []string{"gossip", "raft_contact", "groups_heartbeat", "leader", "fsm"} {
 		if st, reason := h.check(name); st != "pass" || reason == "" {
 			t.Errorf("ready check %s = %q %q, want pass with a reason", name, st, reason)
 		}

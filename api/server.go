@@ -88,6 +88,9 @@ func New(cfg Config, node Node, opts ...Option) (*Server, error) {
 	if nn, ok := node.(NamesNode); ok {
 		pb.RegisterNamesServer(gs, &namesService{node: nn, streams: streams})
 	}
+	if g, ok := node.(GroupsNode); ok {
+		pb.RegisterGroupsServer(gs, &groupsService{node: g, streams: streams})
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{
@@ -100,6 +103,9 @@ func New(cfg Config, node Node, opts ...Option) (*Server, error) {
 	rst.routes(mux)
 	if nn, ok := node.(NamesNode); ok {
 		rst.nameRoutes(mux, nn)
+	}
+	if gn, ok := node.(GroupsNode); ok {
+		rst.groupRoutes(mux, gn)
 	}
 	// Unknown /v1/ paths answer in the REST error shape (the status page
 	// shows "not available" for a plane this node does not serve).

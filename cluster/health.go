@@ -44,6 +44,10 @@ type CheckResult struct {
 // healthTimings are the thresholds of the built-in checks (DESIGN §14);
 // local timings for tests.
 type healthTimings struct {
+	// heartbeatCeiling: with peers alive in gossip, no process-group
+	// heartbeat from any of them for this long fails the groups check:
+	// the node cannot exchange group traffic (DESIGN §14: 5 min).
+	heartbeatCeiling time.Duration
 	// maxGossipScore: memberlist's health (awareness) score above this
 	// fails the gossip check: the node misses its own probe deadlines, so
 	// its view of who is alive is not to be trusted.
@@ -65,18 +69,20 @@ type healthTimings struct {
 
 var (
 	defaultHealth = healthTimings{
-		maxGossipScore: 4,
-		bootGrace:      60 * time.Second,
-		voterContact:   30 * time.Second,
-		standbyContact: 5 * time.Minute,
-		fsmSample:      time.Second,
+		heartbeatCeiling: 5 * time.Minute,
+		maxGossipScore:   4,
+		bootGrace:        60 * time.Second,
+		voterContact:     30 * time.Second,
+		standbyContact:   5 * time.Minute,
+		fsmSample:        time.Second,
 	}
 	localHealth = healthTimings{
-		maxGossipScore: 4,
-		bootGrace:      2 * time.Second,
-		voterContact:   3 * time.Second,
-		standbyContact: 10 * time.Second,
-		fsmSample:      200 * time.Millisecond,
+		heartbeatCeiling: 10 * time.Second,
+		maxGossipScore:   4,
+		bootGrace:        2 * time.Second,
+		voterContact:     3 * time.Second,
+		standbyContact:   10 * time.Second,
+		fsmSample:        200 * time.Millisecond,
 	}
 )
 
@@ -118,6 +124,7 @@ func (n *Node) runChecks(ready bool) []CheckResult {
 	checks := []HealthCheck{
 		{Name: "gossip", Check: n.checkGossip},
 		{Name: "raft_contact", Check: n.checkRaftContact},
+		{Name: "groups_heartbeat", Check: n.checkGroupHeartbeat},
 		{Name: "leader", ReadyOnly: true, Check: n.checkLeader},
 		{Name: "fsm", ReadyOnly: true, Check: n.checkFSM},
 	}
@@ -133,6 +140,30 @@ func (n *Node) runChecks(ready bool) []CheckResult {
 		out = append(out, CheckResult{Name: c.Name, Status: status, Reason: reason})
 	}
 	return out
+}
+
+// checkGroupHeartbeat: every node broadcasts a beat to the internal
+// heartbeat group; a node with live peers that has heard none of them for
+// the ceiling cannot carry group traffic. A node alone passes.
+func (n *Node) checkGroupHeartbeat(now time.Time) (string, string) {
+	peer, at := n.LastGroupHeartbeat()
+	ceiling := n.health.t.heartbeatCeiling
+	since := at
+	if since.IsZero() {
+		since = n.health.started
+	}
+	switch {
+	case n.ml.NumAlive() <= 1:
+		return HealthPass, "no peers alive in gossip: nothing to hear from"
+	case !at.IsZero() && now.Sub(at) <= ceiling:
+		return HealthPass, fmt.Sprintf("last beat from %s %s ago (fails after %s)", peer, now.Sub(at).Round(time.Millisecond), ceiling)
+	case now.Sub(since) <= ceiling || n.inBootGrace(now):
+		return HealthWarn, fmt.Sprintf("no group heartbeat from any peer yet (fails %s after start)", ceiling)
+	case at.IsZero():
+		return HealthFail, fmt.Sprintf("no group heartbeat from any peer since start (%s ago): internode group traffic is not getting through", now.Sub(since).Round(time.Second))
+	default:
+		return HealthFail, fmt.Sprintf("no group heartbeat from any peer for %s (last from %s): internode group traffic is not getting through", now.Sub(at).Round(time.Second), peer)
+	}
 }
 
 func (n *Node) inBootGrace(now time.Time) bool {

@@ -140,6 +140,7 @@ func (n *Node) registerMetrics(reg prometheus.Registerer) error {
 		func() (uint64, uint64) { s := n.mesh.Stats(); return s.BytesIn, s.BytesOut })...)
 	cs = append(cs, classCollector{mesh: n.mesh})
 	cs = append(cs, n.nameCollectors()...)
+	cs = append(cs, n.groupCollectors()...)
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("cluster: register metrics: %w", err)

@@ -14,16 +14,6 @@ import (
 	"github.com/conclave-dev/conclave/naming"
 )
 
-func openSession(t *testing.T, n *testcluster.Node) *cluster.Session {
-	t.Helper()
-	s, err := n.OpenSession(ctxT(t), 0)
-	if err != nil {
-		t.Fatalf("open session on %s: %v", n.Name, err)
-	}
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
-	return s
-}
-
 func lookupPID(n *testcluster.Node, name string, mode cluster.ReadMode) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

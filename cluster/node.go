@@ -14,6 +14,7 @@ import (
 	"github.com/conclave-dev/conclave/config"
 	"github.com/conclave-dev/conclave/gossip"
 	"github.com/conclave-dev/conclave/internode"
+	"github.com/conclave-dev/conclave/pg"
 	"github.com/conclave-dev/conclave/raftcore"
 )
 
@@ -46,6 +47,9 @@ type Faults struct {
 	GossipAllowed func(addr string) bool
 	// MeshAllowed returns an error if internode traffic to addr is cut.
 	MeshAllowed func(addr string) error
+	// DropGroupDelta, if set, is asked before every process-group delta
+	// is sent to peer; true drops it, as if lost (anti-entropy tests).
+	DropGroupDelta func(peer string) bool
 }
 
 // WithFaults installs fault injection in the gossip and internode transports.
@@ -60,6 +64,8 @@ type Node struct {
 	ml   *gossip.Membership
 	core *raftcore.Core
 	fsm  *fsm
+	// groups is the process-group service (package pg), outside Raft.
+	groups *pg.Service
 
 	sessions *sessionTable
 	names    *names
@@ -155,6 +161,12 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	}
 	n.mesh.Handle(internode.ClassForward, n.core.HandleForward)
 	n.mesh.Handle(internode.ClassAck, n.handleNameAck)
+	if err := n.newGroups(cfg, o.local, o.faults); err != nil {
+		_ = n.core.Shutdown()
+		n.ml.Shutdown()
+		n.mesh.Close()
+		return nil, err
+	}
 	if o.registerer != nil {
 		if err := n.registerMetrics(o.registerer); err != nil {
 			_ = n.core.Shutdown()
@@ -174,6 +186,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.goRun(func() { n.releaseLoop(ctx) })
 	n.goRun(func() { n.names.sendLoop(ctx) })
 	n.goRun(func() { n.healthLoop(ctx) })
+	n.goRun(func() { _ = n.groups.Run(ctx) })
 	n.goRun(func() {
 		defer unsubscribe()
 		for {
@@ -182,12 +195,13 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 				return
 			case ev, ok := <-events:
 				if !ok {
-					return
+					return // gossip shut down
 				}
 				n.core.Notify()
 				if ev.Kind == gossip.NodeFailed || ev.Kind == gossip.NodeLeft {
 					n.names.nodeGone(ev.Member.Name)
 				}
+				n.groupsOnGossip(ev)
 			}
 		}
 	})

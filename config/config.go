@@ -29,6 +29,7 @@ type ClusterConfig struct {
 	Membership MembershipConfig `yaml:"membership"`
 	Internode  InternodeConfig  `yaml:"internode"`
 	Raft       RaftConfig       `yaml:"raft"`
+	Groups     GroupsConfig     `yaml:"groups"`
 	Names      NamesConfig      `yaml:"names"`
 }
 
@@ -96,6 +97,20 @@ type RaftConfig struct {
 	// Stabilization is how long a node must be seen alive before it may be
 	// promoted, so a flapping node does not churn the voter set.
 	Stabilization Duration `yaml:"stabilization"`
+}
+
+// GroupsConfig tunes process groups (DESIGN §9): replicated without Raft
+// over the internode mesh.
+type GroupsConfig struct {
+	// MaxPayloadBytes is the largest broadcast payload; bigger ones are
+	// refused with InvalidArgument.
+	MaxPayloadBytes int `yaml:"max_payload_bytes"`
+	// AntiEntropyInterval is how often each node compares membership
+	// versions with every peer and repairs a difference with a full sync.
+	AntiEntropyInterval Duration `yaml:"anti_entropy_interval"`
+	// HeartbeatInterval is how often each node broadcasts a beat to the
+	// internal heartbeat group (the liveness check watches it).
+	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
 }
 
 // APIConfig gives the listen addresses of the application-facing servers.
@@ -169,6 +184,11 @@ func Default() Config {
 				Stabilization:     Duration(10 * time.Second),
 			},
 			Names: NamesConfig{StrongDeadline: Duration(5 * time.Second)},
+			Groups: GroupsConfig{
+				MaxPayloadBytes:     1 << 20, // 1 MiB: a message, not a file transfer
+				AntiEntropyInterval: Duration(30 * time.Second),
+				HeartbeatInterval:   Duration(5 * time.Second),
+			},
 		},
 		API: APIConfig{
 			GRPCAddr: DefaultGRPCAddr,

@@ -36,6 +36,9 @@ func TestDefaultValidates(t *testing.T) {
 		"level":              {c.Log.Level, "info"},
 		"format":             {c.Log.Format, "json"},
 		"internode follows":  {c.Cluster.InternodeBindAddr(), "0.0.0.0"},
+		"max_payload_bytes":  {c.Cluster.Groups.MaxPayloadBytes, 1 << 20},
+		"anti_entropy":       {c.Cluster.Groups.AntiEntropyInterval.Duration(), 30 * time.Second},
+		"heartbeat_interval": {c.Cluster.Groups.HeartbeatInterval.Duration(), 5 * time.Second},
 	}
 	for name, tc := range checks {
 		t.Run(name, func(t *testing.T) {

@@ -47,6 +47,11 @@ func fullWant() Config {
 				Stabilization:     Duration(90 * time.Second),
 			},
 			Names: NamesConfig{StrongDeadline: Duration(7 * time.Second)},
+			Groups: GroupsConfig{
+				MaxPayloadBytes:     65536,
+				AntiEntropyInterval: Duration(10 * time.Second),
+				HeartbeatInterval:   Duration(2 * time.Second),
+			},
 		},
 		API: APIConfig{GRPCAddr: "0.0.0.0:9940", HTTPAddr: "[::1]:9941"},
 		Log: LogConfig{Level: "debug", Format: "console"},

@@ -20,6 +20,9 @@ const (
 	maxVotersLimit      = 9  // beyond 9 voters every write waits on more disks for no safety gain
 	maxStandbysLimit    = 16 // each standby is a full replication stream from the leader
 	maxPort             = 65535
+	// maxGroupPayload: a broadcast travels in one internode frame (4 MiB)
+	// with its header, and in one gRPC message (4 MiB).
+	maxGroupPayload = 3 << 20
 )
 
 // Validate checks ranges and cross-field rules and returns every problem
@@ -78,6 +81,7 @@ func (c Config) validate() []*Error {
 
 	p.checkRaft(cl.Raft)
 	p.checkNames(cl.Names)
+	p.checkGroups(cl.Groups)
 
 	p.checkListen("api.grpc_addr", c.API.GRPCAddr)
 	p.checkListen("api.http_addr", c.API.HTTPAddr)
@@ -139,6 +143,18 @@ func (p *problems) checkRaft(r RaftConfig) {
 	}
 	if r.Stabilization < 0 {
 		p.add("cluster.raft.stabilization", "must be >= 0, got %s", r.Stabilization)
+	}
+}
+
+func (p *problems) checkGroups(g GroupsConfig) {
+	if g.MaxPayloadBytes < 1 || g.MaxPayloadBytes > maxGroupPayload {
+		p.add("cluster.groups.max_payload_bytes", "must be between 1 and %d, got %d", maxGroupPayload, g.MaxPayloadBytes)
+	}
+	if g.AntiEntropyInterval <= 0 {
+		p.add("cluster.groups.anti_entropy_interval", "must be > 0, got %s", g.AntiEntropyInterval)
+	}
+	if g.HeartbeatInterval <= 0 {
+		p.add("cluster.groups.heartbeat_interval", "must be > 0, got %s", g.HeartbeatInterval)
 	}
 }
 

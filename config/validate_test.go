@@ -31,6 +31,22 @@ func TestValidate(t *testing.T) {
 			want: []string{`cluster.name: must not contain whitespace, '/' or control characters, got "a\tb"`},
 		},
 		"name at limit": {edit: func(c *Config) { c.Cluster.Name = strings.Repeat("n", 128) }},
+		"groups out of range": {
+			edit: func(c *Config) {
+				c.Cluster.Groups.MaxPayloadBytes = 0
+				c.Cluster.Groups.AntiEntropyInterval = 0
+				c.Cluster.Groups.HeartbeatInterval = Duration(-time.Second)
+			},
+			want: []string{
+				"cluster.groups.max_payload_bytes: must be between 1 and 3145728, got 0",
+				"cluster.groups.anti_entropy_interval: must be > 0, got 0s",
+				"cluster.groups.heartbeat_interval: must be > 0, got -1s",
+			},
+		},
+		"groups payload too big": {
+			edit: func(c *Config) { c.Cluster.Groups.MaxPayloadBytes = 4 << 20 },
+			want: []string{"cluster.groups.max_payload_bytes: must be between 1 and 3145728, got 4194304"},
+		},
 		"empty data_dir": {
 			edit: func(c *Config) { c.Cluster.DataDir = "" },
 			want: []string{"cluster.data_dir: must not be empty"},

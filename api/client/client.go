@@ -32,6 +32,7 @@ type Client struct {
 	sessions pb.SessionClient
 	locks    *Locks
 	names    *Names
+	groups   *Groups
 }
 
 // New returns a Client for the agent at addr (host:port). It does not
@@ -57,6 +58,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		sessions: pb.NewSessionClient(conn),
 		locks:    &Locks{c: pb.NewLockClient(conn)},
 		names:    &Names{c: pb.NewNamesClient(conn)},
+		groups:   &Groups{c: pb.NewGroupsClient(conn)},
 	}, nil
 }
 

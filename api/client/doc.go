@@ -1,5 +1,6 @@
 // Package client is the Go SDK for a conclave agent's gRPC API: membership,
-// Raft status, leave, the replicated KV store, sessions and locks.
+// Raft status, leave, the replicated KV store, sessions, locks and process
+// groups.
 //
 // It imports only the generated api/conclavepb and grpc, so an application
 // that embeds it pulls in neither Raft nor memberlist. Results come back as
@@ -15,5 +16,9 @@
 // IsNotFound, IsVersionMismatch, IsUnavailable, IsLockHeld and IsNotHolder,
 // or status.Code. A Client is safe for concurrent use; it owns one
 // grpc.ClientConn, released by Close. Each open Session owns two
-// goroutines, finished once Session.Close returns.
+// goroutines, finished once Session.Close returns. Process groups: a
+// Session joins and leaves (Session.Join, Leave, Broadcast; messages arrive
+// on Session.Events); Client.Groups broadcasts, lists and monitors. A
+// GroupMonitor owns one goroutine, finished once Close returns or its ctx
+// ended.
 package client

@@ -50,6 +50,7 @@ func WithTTL(d time.Duration) SessionOption { return func(o *sessionOptions) { o
 type Session struct {
 	locks  pb.LockClient
 	names  pb.NamesClient
+	groups pb.GroupsClient
 	stream pb.Session_ConnectClient
 	cancel context.CancelFunc // cuts the stream
 	pid    string
@@ -120,6 +121,7 @@ func (c *Client) Session(ctx context.Context, opts ...SessionOption) (*Session, 
 	s := &Session{
 		locks:  c.locks.c,
 		names:  c.names.c,
+		groups: c.groups.c,
 		stream: stream,
 		cancel: cancel,
 		pid:    opened.GetPid(),

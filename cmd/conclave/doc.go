@@ -2,7 +2,8 @@
 // (the cluster plus its gRPC and HTTP servers), and the other verbs are
 // operator/client commands that talk to an agent's gRPC API through the Go
 // SDK (api/client): members, raft status, kv get|put|delete|list,
-// lock acquire|run|release|inspect|list, leave.
+// lock acquire|run|release|inspect|list, pg join|leave|broadcast|members|
+// groups|monitor, leave.
 //
 // Every failure exits non-zero with one line `conclave: <reason>` on
 // stderr; client verbs print gRPC errors as `<Code>: <message>`. Output is
@@ -14,6 +15,7 @@
 // waits for before exiting. `lock acquire` and `lock run` hold a session
 // (the SDK's two goroutines, ended by Session.Close), watch their lock in
 // one goroutine and, while acquiring, watch for a signal in another; `lock
-// run` also reaps its command in one. Each is waited for before the verb
-// returns. Everything else runs on main.
+// run` also reaps its command in one. `pg join` holds a session and `pg
+// monitor` a GroupMonitor (one SDK goroutine, ended by Close). Each is
+// waited for before the verb returns. Everything else runs on main.
 package main

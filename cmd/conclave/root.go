@@ -85,6 +85,7 @@ func newRootCmd(e env) *cobra.Command {
 		newKVCmd(e),
 		newLockCmd(e),
 		newNameCmd(e),
+		newPGCmd(e),
 		newLeaveCmd(e),
 	)
 	return root

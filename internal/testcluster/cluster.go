@@ -30,6 +30,9 @@ type Options struct {
 	// every start (for example a Prometheus registerer: give a restarted
 	// node a fresh one, a registry refuses the same metrics twice).
 	NodeOptions func(i int) []cluster.Option
+	// DropGroupDelta, if set, is asked before node from sends a
+	// process-group delta to node to; true drops it (as if lost).
+	DropGroupDelta func(from, to string) bool
 }
 
 // Cluster is a set of in-process nodes.
@@ -152,11 +155,14 @@ func (n *Node) start() {
 	}
 	logger := zerolog.New(c.logs).With().Timestamp().Logger().Level(zerolog.DebugLevel)
 	name := n.Name
-	opts := []cluster.Option{cluster.WithLogger(logger), cluster.WithLocalTimings(),
-		cluster.WithFaults(&cluster.Faults{
-			GossipAllowed: func(addr string) bool { return c.net.allowedGossip(name, addr) },
-			MeshAllowed:   func(addr string) error { return c.net.allowedMesh(name, addr) },
-		})}
+	faults := &cluster.Faults{
+		GossipAllowed: func(addr string) bool { return c.net.allowedGossip(name, addr) },
+		MeshAllowed:   func(addr string) error { return c.net.allowedMesh(name, addr) },
+	}
+	if drop := c.opts.DropGroupDelta; drop != nil {
+		faults.DropGroupDelta = func(peer string) bool { return drop(name, peer) }
+	}
+	opts := []cluster.Option{cluster.WithLogger(logger), cluster.WithLocalTimings(), cluster.WithFaults(faults)}
 	if c.opts.NodeOptions != nil {
 		opts = append(opts, c.opts.NodeOptions(n.index)...)
 	}

@@ -1,0 +1,180 @@
+package api
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/conclave-dev/conclave/api/conclavepb"
+	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/pg"
+)
+
+// GroupsNode is what the Groups service needs from a node: the process
+// groups methods of *cluster.Node. The Server serves conclave.v1.Groups
+// only when its Node implements it. Called concurrently from request
+// goroutines; none blocks on Raft (groups work without a leader), and
+// GroupBroadcast blocks at most for one node-to-node send per destination.
+type GroupsNode interface {
+	// GroupJoin makes the session pid, open on this node, a member.
+	GroupJoin(ctx context.Context, pid, scope, group string) error
+	// GroupLeave ends that membership (cluster.ErrNotMember if none).
+	GroupLeave(ctx context.Context, pid, scope, group string) error
+	// GroupBroadcast sends payload to the group's members; payload is the
+	// request's buffer, which the node may keep.
+	GroupBroadcast(ctx context.Context, scope, group, from string, payload []byte, localOnly bool) (cluster.GroupBroadcastResult, error)
+	// GroupMembers lists the members' PIDs, sorted.
+	GroupMembers(ctx context.Context, scope, group string, localOnly bool) ([]string, error)
+	// Groups lists the groups of scope with members.
+	Groups(ctx context.Context, scope string) ([]cluster.GroupInfo, error)
+	// GroupMonitor starts watching a group; the caller closes it.
+	GroupMonitor(scope, group string) (GroupMonitor, error)
+}
+
+// GroupMonitor is a watch on one group (the methods of *pg.Monitor the
+// Monitor handler calls, from its goroutine only).
+type GroupMonitor interface {
+	// Initial is the members when the watch started.
+	Initial() []string
+	// Events carries joins and leaves; never closed.
+	Events() <-chan pg.Change
+	// Done is closed when the watch ends (Close, overflow, node stopping).
+	Done() <-chan struct{}
+	// Err says why it ended; nil after Close.
+	Err() error
+	// Close ends the watch.
+	Close()
+}
+
+// GroupMonitor adapts the node's *pg.Monitor to the interface.
+func (n clusterNode) GroupMonitor(scope, group string) (GroupMonitor, error) {
+	m, err := n.Node.GroupMonitor(scope, group)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+var (
+	_ GroupsNode   = clusterNode{}
+	_ GroupMonitor = (*pg.Monitor)(nil)
+)
+
+// groupsService implements conclave.v1.Groups.
+type groupsService struct {
+	pb.UnimplementedGroupsServer
+	node    GroupsNode
+	streams *streamSet
+}
+
+func (s *groupsService) Join(ctx context.Context, req *pb.GroupJoinRequest) (*pb.GroupJoinResponse, error) {
+	if req.GetPid() == "" {
+		return nil, invalidArgument("pid", "must not be empty")
+	}
+	if err := s.node.GroupJoin(ctx, req.GetPid(), req.GetScope(), req.GetGroup()); err != nil {
+		return nil, groupStatus(err)
+	}
+	return &pb.GroupJoinResponse{}, nil
+}
+
+func (s *groupsService) Leave(ctx context.Context, req *pb.GroupLeaveRequest) (*pb.GroupLeaveResponse, error) {
+	if req.GetPid() == "" {
+		return nil, invalidArgument("pid", "must not be empty")
+	}
+	if err := s.node.GroupLeave(ctx, req.GetPid(), req.GetScope(), req.GetGroup()); err != nil {
+		return nil, groupStatus(err)
+	}
+	return &pb.GroupLeaveResponse{}, nil
+}
+
+func (s *groupsService) Broadcast(ctx context.Context, req *pb.GroupBroadcastRequest) (*pb.GroupBroadcastResponse, error) {
+	r, err := s.node.GroupBroadcast(ctx, req.GetScope(), req.GetGroup(), req.GetFrom(), req.GetPayload(), req.GetLocalOnly())
+	if err != nil {
+		return nil, groupStatus(err)
+	}
+	return &pb.GroupBroadcastResponse{Nodes: uint32(r.Nodes), Members: uint32(r.Members), Unreached: uint32(r.Unreached)}, nil
+}
+
+func (s *groupsService) Members(ctx context.Context, req *pb.GroupMembersRequest) (*pb.GroupMembersResponse, error) {
+	pids, err := s.node.GroupMembers(ctx, req.GetScope(), req.GetGroup(), req.GetLocalOnly())
+	if err != nil {
+		return nil, groupStatus(err)
+	}
+	return membersToPB(pids), nil
+}
+
+func (s *groupsService) Groups(ctx context.Context, req *pb.GroupsRequest) (*pb.GroupsResponse, error) {
+	gs, err := s.node.Groups(ctx, req.GetScope())
+	if err != nil {
+		return nil, groupStatus(err)
+	}
+	resp := &pb.GroupsResponse{Groups: make([]*pb.GroupInfo, 0, len(gs))}
+	for _, g := range gs {
+		resp.Groups = append(resp.Groups, &pb.GroupInfo{Scope: g.Scope, Group: g.Group,
+			Members: uint32(g.Members), LocalMembers: uint32(g.Local)})
+	}
+	return resp, nil
+}
+
+// Monitor sends the members, then every event, until the client goes,
+// the watch ends or the server stops. A watch that fell behind ends the
+// stream with RESOURCE_EXHAUSTED: its picture is no longer complete, and
+// the client should start a new one.
+func (s *groupsService) Monitor(req *pb.GroupMonitorRequest, stream pb.Groups_MonitorServer) error {
+	if !s.streams.add() {
+		return errStopping
+	}
+	defer s.streams.done()
+	m, err := s.node.GroupMonitor(req.GetScope(), req.GetGroup())
+	if err != nil {
+		return groupStatus(err)
+	}
+	defer m.Close()
+	first := &pb.GroupMonitorResponse{Kind: &pb.GroupMonitorResponse_Members{Members: membersToPB(m.Initial())}}
+	if err := stream.Send(first); err != nil {
+		return err
+	}
+	ctx := stream.Context()
+	for {
+		select {
+		case ev := <-m.Events():
+			kind := pb.GroupEvent_LEAVE
+			if ev.Joined {
+				kind = pb.GroupEvent_JOIN
+			}
+			if err := stream.Send(&pb.GroupMonitorResponse{Kind: &pb.GroupMonitorResponse_Event{Event: &pb.GroupEvent{
+				Kind: kind, Member: &pb.GroupMember{Pid: ev.PID, Node: pg.NodeOf(ev.PID)},
+			}}}); err != nil {
+				return err
+			}
+		case <-m.Done():
+			if errors.Is(m.Err(), pg.ErrMonitorOverflow) {
+				return status.Error(codes.ResourceExhausted, m.Err().Error())
+			}
+			return status.Errorf(codes.Unavailable, "monitor ended: %v", m.Err())
+		case <-ctx.Done():
+			return nil
+		case <-s.streams.stopping():
+			return errStopping
+		}
+	}
+}
+
+func membersToPB(pids []string) *pb.GroupMembersResponse {
+	out := &pb.GroupMembersResponse{Members: make([]*pb.GroupMember, 0, len(pids))}
+	for _, pid := range pids {
+		out.Members = append(out.Members, &pb.GroupMember{Pid: pid, Node: pg.NodeOf(pid)})
+	}
+	return out
+}
+
+// groupStatus maps a groups error: a leave of a group the session is not
+// in is FAILED_PRECONDITION, the rest as every other node error.
+func groupStatus(err error) error {
+	if errors.Is(err, cluster.ErrNotMember) {
+		return status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return statusError(err)
+}

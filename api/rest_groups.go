@@ -1,0 +1,60 @@
+package api
+
+import "net/http"
+
+// groupRoutes serves the process groups over REST when the node has them:
+// GET /v1/groups[?scope=S] and GET /v1/groups/{group}[?scope=S&local=true].
+func (h *rest) groupRoutes(mux *http.ServeMux, gn GroupsNode) {
+	mux.HandleFunc("GET /v1/groups", func(w http.ResponseWriter, r *http.Request) { h.groupList(w, r, gn) })
+	mux.HandleFunc("GET /v1/groups/{group...}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("group") == "" {
+			h.groupList(w, r, gn)
+			return
+		}
+		h.groupMembers(w, r, gn)
+	})
+}
+
+// groupJSON is one group on the wire, flat for the status page.
+type groupJSON struct {
+	Scope   string `json:"scope"`
+	Group   string `json:"group"`
+	Members int    `json:"members"`
+	Local   int    `json:"local"`
+}
+
+func groupScope(r *http.Request) string {
+	if s := r.URL.Query().Get("scope"); s != "" {
+		return s
+	}
+	return "default"
+}
+
+func (h *rest) groupList(w http.ResponseWriter, r *http.Request, gn GroupsNode) {
+	gs, err := gn.Groups(r.Context(), groupScope(r))
+	if err != nil {
+		h.fail(w, r, statusError(err))
+		return
+	}
+	out := struct {
+		Groups []groupJSON `json:"groups"`
+	}{Groups: make([]groupJSON, 0, len(gs))}
+	for _, g := range gs {
+		out.Groups = append(out.Groups, groupJSON{Scope: g.Scope, Group: g.Group, Members: g.Members, Local: g.Local})
+	}
+	h.write(w, out)
+}
+
+func (h *rest) groupMembers(w http.ResponseWriter, r *http.Request, gn GroupsNode) {
+	local := r.URL.Query().Get("local") == "true"
+	pids, err := gn.GroupMembers(r.Context(), groupScope(r), r.PathValue("group"), local)
+	if err != nil {
+		h.fail(w, r, statusError(err))
+		return
+	}
+	h.write(w, struct {
+		Scope   string   `json:"scope"`
+		Group   string   `json:"group"`
+		Members []string `json:"members"`
+	}{groupScope(r), r.PathValue("group"), append([]string{}, pids...)})
+}
