@@ -123,8 +123,10 @@ func TestRunRejoinsWhenAlone(t *testing.T) {
 	waitFor(t, converge, "b sees the seed dead", func() bool { return sees(b, "seed", StateDead) })
 
 	seed2 := startNode(t, "seed2", nodeOpt{cfg: func(c *Config) { c.BindPort = port }})
+	// The counter moves when the rejoin call returns, a moment after the
+	// merge it made is visible: wait for both.
 	waitFor(t, converge, "b rejoined through seed2", func() bool {
-		return sees(b, "seed2", StateAlive) && sees(seed2, "b", StateAlive)
+		return sees(b, "seed2", StateAlive) && sees(seed2, "b", StateAlive) && b.Stats().Rejoins >= 1
 	})
 	if s := b.Stats(); s.Rejoins != 1 || s.Joins != 1 {
 		t.Fatalf("b stats %+v, want one join and one rejoin", s)

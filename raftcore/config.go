@@ -112,7 +112,7 @@ func DefaultLocalConfig() Config {
 	c.ApplyTimeout = 3 * time.Second
 	c.HeartbeatTimeout = 400 * time.Millisecond
 	c.ElectionTimeout = 400 * time.Millisecond
-	c.LeaderLeaseTimeout = 200 * time.Millisecond
+	c.LeaderLeaseTimeout = 400 * time.Millisecond // = heartbeat: a leader starved for a moment (race detector, loaded CI) keeps its lease
 	c.CommitTimeout = 5 * time.Millisecond
 	c.SnapshotThreshold = 1024
 	c.SnapshotInterval = 5 * time.Second
