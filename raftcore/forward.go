@@ -320,9 +320,11 @@ func applyErrStatus(err error) (byte, []byte) {
 		return stNotLeader, nil
 	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return stUnavailable, []byte(err.Error())
-	case errors.Is(err, raft.ErrRaftShutdown):
-		return stNotLeader, nil
-	default: // ErrLeadershipLost, ErrAbortedByRestore, ...
+	default:
+		// ErrLeadershipLost, ErrAbortedByRestore, and ErrRaftShutdown:
+		// hashicorp/raft also answers an entry it had already accepted
+		// (perhaps committed) with ErrRaftShutdown, so a retry could apply
+		// it twice.
 		return stUnknown, []byte(err.Error())
 	}
 }
