@@ -15,7 +15,7 @@ func (n *Node) nameCollectors() []prometheus.Collector {
 			Namespace: "conclave", Name: "names",
 			Help:        "Names bound, by scope, as this node sees them: local and eventual as held here, consistent and strong in this node's Raft replica (0 on a client node).",
 			ConstLabels: prometheus.Labels{"scope": sc.String()},
-		}, func() float64 { return float64(n.NameCounts()[sc]) }))
+		}, func() float64 { return float64(n.nameCount(sc)) }))
 	}
 	cs = append(cs,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{

@@ -76,6 +76,17 @@ func NewTable() *Table {
 // Len is the number of active bindings.
 func (t *Table) Len() int { return len(t.bindings) }
 
+// Count is the number of active bindings in scope.
+func (t *Table) Count(scope Scope) int {
+	n := 0
+	for _, b := range t.bindings {
+		if b.Scope == scope {
+			n++
+		}
+	}
+	return n
+}
+
 // Get returns a copy of the binding of name.
 func (t *Table) Get(name string) (Binding, bool) {
 	b, ok := t.bindings[name]

@@ -1,0 +1,207 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/conclave-dev/conclave/gossip"
+	"github.com/conclave-dev/conclave/internode"
+	"github.com/conclave-dev/conclave/naming"
+)
+
+// registerStrong reserves name in Raft, gathers every live node's
+// acknowledgement over internode, then activates the reservation. On a
+// refusal or at the deadline the reservation is cancelled.
+func (n *Node) registerStrong(ctx context.Context, pid, name string, meta []byte) (naming.Binding, error) {
+	start := time.Now()
+	deadline := start.Add(n.cfg.Cluster.Names.StrongDeadline.Duration())
+	// The nodes to ask are those alive when the registration starts.
+	peers := n.livePeers()
+	// This node is asked first, without a round trip.
+	if c := n.nameConflictHere(name, pid); c != nil {
+		return naming.Binding{}, c
+	}
+	r := nameCmd(nmReserve)
+	r.string(name)
+	r.string(pid)
+	r.bytes(meta)
+	r.uvarint(uint64(deadline.UnixNano()))
+	r.uvarint(uint64(start.UnixNano()))
+	resp, err := n.nameApply(ctx, name, r.b)
+	if err != nil {
+		return naming.Binding{}, err
+	}
+	d := &dec{b: resp}
+	if d.byte() == 1 { // already bound to this session
+		b := decodeBinding(d)
+		return b, d.done()
+	}
+	missing, conflict := n.gatherAcks(ctx, peers, deadline, name, pid)
+	if conflict != nil || len(missing) > 0 {
+		n.cancelReservation(name, pid)
+		if conflict != nil {
+			return naming.Binding{}, conflict
+		}
+		if ctx.Err() != nil && time.Now().Before(deadline) {
+			return naming.Binding{}, fmt.Errorf("strong registration of %q: %w", name, ctx.Err())
+		}
+		return naming.Binding{}, reason{err: ErrNameExpired, msg: fmt.Sprintf(
+			"strong registration of %q expired after %s: no acknowledgement from %s",
+			name, n.cfg.Cluster.Names.StrongDeadline.Duration(), strings.Join(missing, ", "))}
+	}
+	a := nameCmd(nmActivate)
+	a.string(name)
+	a.string(pid)
+	a.uvarint(nowNanos())
+	resp, err = n.nameApply(ctx, name, a.b)
+	if err != nil {
+		return naming.Binding{}, err
+	}
+	d = &dec{b: resp}
+	b := decodeBinding(d)
+	return b, d.done()
+}
+
+// cancelReservation drops a reservation in the background-safe way: it
+// uses its own short context, since the caller's may be done. A failed
+// cancel is harmless: the reservation expires at its deadline anyway.
+func (n *Node) cancelReservation(name, pid string) {
+	ctx, cancel := context.WithTimeout(context.Background(), n.core.ApplyTimeout())
+	defer cancel()
+	c := nameCmd(nmCancel)
+	c.string(name)
+	c.string(pid)
+	if _, err := n.nameApply(ctx, name, c.b); err != nil {
+		n.log.Debug().Err(err).Str("name", name).Msg("cancel of a strong reservation failed; it expires at its deadline")
+	}
+}
+
+// Acks: request [1] name pid; reply [0] ok, or [1] owner scope (a
+// conflicting binding on the answering node).
+const (
+	ackVersion  = 1
+	ackOK       = 0
+	ackConflict = 1
+)
+
+// gatherAcks asks every other live node whether it holds a conflicting
+// binding of name. It returns the nodes that did not answer by deadline,
+// or the first conflict reported.
+func (n *Node) gatherAcks(ctx context.Context, peers []gossip.Member, deadline time.Time, name, pid string) ([]string, *NameConflict) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	req := &enc{b: []byte{ackVersion}}
+	req.string(name)
+	req.string(pid)
+	type answer struct {
+		node     string
+		conflict *NameConflict
+		err      error
+	}
+	answers := make(chan answer, len(peers))
+	for _, m := range peers {
+		go func(m gossip.Member) {
+			a := answer{node: m.Name}
+			for {
+				resp, err := n.mesh.Request(ctx, m.Meta.InternodeAddr, internode.ClassAck, req.b)
+				if err == nil {
+					a.conflict, a.err = decodeAck(resp, name, m.Name)
+					break
+				}
+				a.err = err
+				// A refused dial or a dropped link may heal before the
+				// deadline: ask again, briefly spaced.
+				select {
+				case <-ctx.Done():
+					answers <- a
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			answers <- a
+		}(m)
+	}
+	answered := map[string]bool{}
+	var conflict *NameConflict
+	for range peers {
+		a := <-answers
+		if a.err == nil {
+			answered[a.node] = true
+			if a.conflict != nil && conflict == nil {
+				conflict = a.conflict
+				cancel() // no need to wait for the rest
+			}
+		}
+	}
+	if conflict != nil {
+		return nil, conflict
+	}
+	var missing []string
+	for _, m := range peers {
+		if !answered[m.Name] {
+			missing = append(missing, m.Name)
+		}
+	}
+	sort.Strings(missing)
+	return missing, nil
+}
+
+func decodeAck(resp []byte, name, node string) (*NameConflict, error) {
+	d := &dec{b: resp}
+	switch d.byte() {
+	case ackOK:
+		return nil, d.done()
+	case ackConflict:
+		c := &NameConflict{Name: name, Owner: d.string(), Scope: naming.Scope(d.byte()), Node: node}
+		return c, d.done()
+	}
+	return nil, errShort
+}
+
+// handleNameAck answers a peer's strong reservation: a conflict if this
+// node holds a binding of the name for another session in any scope.
+func (n *Node) handleNameAck(_ context.Context, req []byte) ([]byte, error) {
+	d := &dec{b: req}
+	ver := d.byte()
+	name, pid := d.string(), d.string()
+	if d.done() != nil || ver != ackVersion {
+		n.names.malformed.Add(1)
+		return nil, fmt.Errorf("%w: malformed name ack request", ErrInvalidArgument)
+	}
+	if c := n.nameConflictHere(name, pid); c != nil {
+		r := &enc{b: []byte{ackConflict}}
+		r.string(c.Owner)
+		r.byte(byte(c.Scope))
+		return r.b, nil
+	}
+	return []byte{ackOK}, nil
+}
+
+// livePeers are the other nodes alive in this node's gossip view.
+func (n *Node) livePeers() []gossip.Member {
+	var peers []gossip.Member
+	for _, m := range n.ml.Members() {
+		if m.Name != n.Name() && m.State == gossip.StateAlive {
+			peers = append(peers, m)
+		}
+	}
+	return peers
+}
+
+// nameConflictHere reports a binding of name by another PID on this node,
+// in any scope.
+func (n *Node) nameConflictHere(name, pid string) *NameConflict {
+	if b, ok := n.fsm.nameOwner(name); ok && b.PID != pid {
+		return &NameConflict{Name: name, Owner: b.PID, Scope: b.Scope, Node: n.Name()}
+	}
+	if b, ok := n.names.eventual.Get(name); ok && b.PID != pid {
+		return &NameConflict{Name: name, Owner: b.PID, Scope: b.Scope, Node: n.Name()}
+	}
+	if b, ok := n.names.local.Get(name); ok && b.PID != pid {
+		return &NameConflict{Name: name, Owner: b.PID, Scope: b.Scope, Node: n.Name()}
+	}
+	return nil
+}

@@ -1,0 +1,19 @@
+// Package raftcore is conclave's bounded consensus core (DESIGN §4-§6):
+// hashicorp/raft with raft-boltdb/v2 stores and file snapshots under the
+// data dir, bootstrap by bootstrap_expect (0, 1 or N, never twice), the
+// leader's reconciler that keeps at most max_voters voters spread over
+// failure domains plus max_standbys standbys (a pure planner, plan.go, and a
+// thin applier, reconcile.go), forwarding of proposals and reads to the
+// leader, and the read modes stale, default and consistent.
+//
+// It takes the state machine (a raft.FSM and a Querier) from outside and
+// knows nothing of locks, names or keys. It reads membership through the
+// View interface and reaches peers through a raft.StreamLayer and a
+// Requester, both supplied by package cluster (gossip and the internode
+// mesh); it imports nothing of ours.
+//
+// Outcomes: an error before an entry is accepted is safe to retry
+// (ErrUnavailable, ErrNotSent); once accepted, an entry whose result is not
+// known (leadership lost, shutdown) fails ErrOutcomeUnknown and is never
+// retried here, since it may have been applied.
+package raftcore
