@@ -87,7 +87,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), cfg.CheckExposure()); err != nil {
 		return nil, err
 	}
 	key, err := cfg.GossipKey()

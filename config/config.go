@@ -10,8 +10,34 @@ import (
 type Config struct {
 	Cluster ClusterConfig `yaml:"cluster"`
 	API     APIConfig     `yaml:"api"`
+	TLS     TLSConfig     `yaml:"tls"`
 	Log     LogConfig     `yaml:"log"`
+	// Insecure allows the doors that face the network to run in clear: gossip
+	// without an encryption key, the internode mesh and the APIs without TLS,
+	// on addresses other than loopback. Without it such a configuration is
+	// refused at start: a plain setup is something the operator writes down,
+	// never an accident. Loopback-only doors (--dev, tests) need no word.
+	Insecure bool `yaml:"insecure"`
 }
+
+// TLSConfig is this node's TLS identity. When set, the internode mesh is
+// mutual TLS (every peer presents a node certificate of the CA whose node
+// URI equals the node name it claims), and the gRPC and HTTP APIs serve TLS.
+type TLSConfig struct {
+	// CAFile holds the cluster CA certificate(s), PEM; several while a CA
+	// is rotated. Replaced files are picked up without a restart.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are this node's certificate and key, PEM, made by
+	// `conclave tls cert create --node NAME` (the certificate names the node).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// VerifyIncoming requires gRPC and HTTP clients to present a certificate
+	// of the CA (mutual TLS on the APIs too). The mesh always requires one.
+	VerifyIncoming bool `yaml:"verify_incoming"`
+}
+
+// Enabled reports whether a TLS identity is configured.
+func (t TLSConfig) Enabled() bool { return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" }
 
 // ClusterConfig is the node's identity, storage and the three subsystems that
 // talk to other nodes.

@@ -54,6 +54,12 @@ func fullWant() Config {
 			},
 		},
 		API: APIConfig{GRPCAddr: "0.0.0.0:9940", HTTPAddr: "[::1]:9941"},
+		TLS: TLSConfig{
+			CAFile:         "/etc/conclave/ca.pem",
+			CertFile:       "/etc/conclave/node-1.pem",
+			KeyFile:        "/etc/conclave/node-1-key.pem",
+			VerifyIncoming: true,
+		},
 		Log: LogConfig{Level: "debug", Format: "console"},
 	}
 }

@@ -86,6 +86,8 @@ func (c Config) validate() []*Error {
 	p.checkListen("api.grpc_addr", c.API.GRPCAddr)
 	p.checkListen("api.http_addr", c.API.HTTPAddr)
 
+	p.checkTLS(c.TLS)
+
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -248,4 +250,63 @@ func validHost(h string) bool {
 		}
 	}
 	return true
+}
+
+func (p *problems) checkTLS(t TLSConfig) {
+	if !t.Enabled() {
+		if t.VerifyIncoming {
+			p.add("tls.verify_incoming", "needs tls.ca_file, tls.cert_file and tls.key_file")
+		}
+		return
+	}
+	for _, f := range [...]struct{ key, v string }{{"tls.ca_file", t.CAFile}, {"tls.cert_file", t.CertFile}, {"tls.key_file", t.KeyFile}} {
+		if f.v == "" {
+			p.add(f.key, "must be set when any of tls.ca_file, tls.cert_file, tls.key_file is")
+		}
+	}
+}
+
+// CheckExposure refuses doors that face the network in clear (gossip without
+// a key, the mesh or an API without TLS, on an address other than loopback)
+// unless the operator wrote insecure: true. It is separate from Validate
+// because it judges a whole deployment, not the schema: the agent and
+// cluster.New call it on the final configuration, after flags. Errors read
+// like Validate's and wrap ErrInvalid.
+func (c Config) CheckExposure() error {
+	if c.Insecure {
+		return nil
+	}
+	var p problems
+	p.checkExposure(c)
+	return joinErrors(p)
+}
+
+func (p *problems) checkExposure(c Config) {
+	const fix = "; set %s, or insecure: true to run in clear on purpose"
+	cl := c.Cluster
+	if cl.Enabled {
+		if !loopbackHost(cl.Membership.BindAddr) && cl.Membership.Secret == "" && cl.Membership.SecretFile == "" {
+			p.add("cluster.membership.bind_addr", "gossip on %s without an encryption key"+fix,
+				cl.Membership.BindAddr, "cluster.membership.secret_file")
+		}
+		if !loopbackHost(cl.InternodeBindAddr()) && !c.TLS.Enabled() {
+			p.add("cluster.internode.bind_addr", "internode mesh on %s without TLS"+fix, cl.InternodeBindAddr(), "tls")
+		}
+	}
+	for _, a := range [...]struct{ key, addr string }{{"api.grpc_addr", c.API.GRPCAddr}, {"api.http_addr", c.API.HTTPAddr}} {
+		host, _, err := net.SplitHostPort(a.addr)
+		if err == nil && !loopbackHost(host) && !c.TLS.Enabled() {
+			p.add(a.key, "API on %s without TLS"+fix, a.addr, "tls")
+		}
+	}
+}
+
+// loopbackHost reports whether a bind host is a loopback address or name.
+// "" and unspecified addresses listen on every interface: not loopback.
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

@@ -189,7 +189,7 @@ func buildConfig(fs *pflag.FlagSet, f agentFlags) (config.Config, func(), error)
 		cfg.Cluster.DataDir = dir
 		cleanup = func() { _ = os.RemoveAll(dir) }
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), cfg.CheckExposure()); err != nil {
 		cleanup()
 		return config.Config{}, noop, err
 	}

@@ -11,14 +11,14 @@ const module = "github.com/conclave-dev/conclave"
 // allowed lists, for each top-level part, the other parts of ours it may
 // import directly. A part's own subpackages are always allowed.
 var allowed = map[string][]string{
-	"cmd":                  {"api", "api/client", "api/conclavepb", "cluster", "config"},
-	"api":                  {"cluster", "config", "naming", "locks", "pg", "api/conclavepb"},
-	"api/client":           {"api/conclavepb"},
+	"cmd":                  {"api", "api/client", "api/conclavepb", "cluster", "config", "internal/pki"},
+	"api":                  {"cluster", "config", "naming", "locks", "pg", "api/conclavepb", "internal/pki"},
+	"api/client":           {"api/conclavepb", "internal/pki"},
 	"api/conclavepb":       {},
-	"cluster":              {"config", "gossip", "internode", "raftcore", "naming", "locks", "pg"},
+	"cluster":              {"config", "gossip", "internode", "raftcore", "naming", "locks", "pg", "internal/pki"},
 	"config":               {},
 	"gossip":               {},
-	"internode":            {},
+	"internode":            {"internal/pki"},
 	"raftcore":             {},
 	"naming":               {},
 	"locks":                {},
@@ -26,6 +26,9 @@ var allowed = map[string][]string{
 	"internal/testcluster": {"cluster", "config"},
 	"internal/bench":       {"api", "api/client", "cluster", "config", "internal/testcluster"},
 	"internal/archtest":    {},
+	// internal/pki is a stateless leaf (certificates, node identity, TLS
+	// configs from files) shared by every door that speaks TLS.
+	"internal/pki": {},
 }
 
 // part maps an import path of ours to the most specific part it belongs to.
