@@ -60,6 +60,7 @@ func WithFaults(f *Faults) Option { return func(o *options) { o.faults = f } }
 type Node struct {
 	cfg  config.Config
 	log  zerolog.Logger
+	lock *dataDirLock
 	mesh *internode.Mesh
 	ml   *gossip.Membership
 	core *raftcore.Core
@@ -94,7 +95,20 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The data dir is locked before any port is bound: a second agent on it
+	// must fail before it gossips under the first one's name.
+	lock, err := lockDataDir(cfg.Cluster.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = lock.release()
+		}
+	}()
 	n := &Node{
+		lock: lock,
 		cfg:  cfg,
 		log:  o.logger.With().Str("node", cfg.Cluster.Name).Logger(),
 		done: make(chan struct{}),
@@ -207,6 +221,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	})
 	n.log.Info().Str("gossip", n.ml.LocalAddr()).Str("internode", n.mesh.Addr()).
 		Int("bootstrap_expect", cfg.Cluster.Raft.BootstrapExpect).Msg("node started")
+	ok = true
 	return n, nil
 }
 
@@ -310,6 +325,7 @@ func (n *Node) Close() error {
 		n.cancel()
 		n.stopErr = errors.Join(n.core.Shutdown(), n.mesh.Close(), gerr)
 		n.wg.Wait()
+		n.stopErr = errors.Join(n.stopErr, n.lock.release())
 		close(n.done)
 	})
 	return n.stopErr
@@ -345,6 +361,7 @@ func (n *Node) stop(ctx context.Context, leave bool) error {
 		n.cancel()
 		errs = append(errs, n.mesh.Close(), n.ml.Shutdown())
 		n.wg.Wait()
+		errs = append(errs, n.lock.release())
 		n.stopErr = errors.Join(errs...)
 		n.log.Info().Msg("node stopped")
 		close(n.done)

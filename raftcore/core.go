@@ -103,9 +103,10 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 		return nil, fmt.Errorf("raftcore: data dir: %w", err)
 	}
 	hl := newHclog(c.log)
-	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+	dbPath := filepath.Join(cfg.Dir, "raft.db")
+	bolt, err := openBolt(dbPath)
 	if err != nil {
-		return nil, fmt.Errorf("raftcore: open %s: %w", filepath.Join(cfg.Dir, "raft.db"), err)
+		return nil, err
 	}
 	c.bolt = bolt
 	logs, err := raft.NewLogCache(512, bolt)
@@ -118,10 +119,10 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 		bolt.Close()
 		return nil, fmt.Errorf("raftcore: snapshot store: %w", err)
 	}
-	c.hadState, err = raft.HasExistingState(logs, bolt, snaps)
+	c.hadState, err = hasState(dbPath, logs, bolt, snaps)
 	if err != nil {
 		bolt.Close()
-		return nil, fmt.Errorf("raftcore: read state: %w", err)
+		return nil, err
 	}
 	if c.hadState {
 		c.clusterID = readClusterID(cfg.Dir)

@@ -12,6 +12,8 @@ var (
 	// the connection) before answering; it may or may not have committed.
 	// It is not retried automatically, so it can never be applied twice.
 	ErrOutcomeUnknown = errors.New("raftcore: outcome unknown")
+	// ErrDamagedStore: the Raft log store on disk cannot be read.
+	ErrDamagedStore = errors.New("raftcore: raft store is damaged")
 	// ErrShutdown: the Raft core is stopped.
 	ErrShutdown = errors.New("raftcore: shut down")
 	// ErrNotSent is wrapped by a Requester error when the request certainly
