@@ -27,7 +27,7 @@ BENCHTIME     ?= 3s
 BENCH_TIMEOUT ?= 20m
 
 .PHONY: help run build test bench proto fmt lint vet clean \
-	cluster cluster-stop cluster-status cluster-clean failover docker
+	cluster cluster-stop cluster-status cluster-clean failover docker bench-peers
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,6 +60,16 @@ bench: ## run the benchmarks: floor and DESIGN §16 cluster benchmarks first, th
 		echo "$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -timeout $(BENCH_TIMEOUT)" $$pkgs; \
 		$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -timeout $(BENCH_TIMEOUT) $$pkgs; \
 	fi
+
+# internal/bench/peers is a module of its own (conclave never depends on
+# etcd): it builds a small etcd member binary and the harness, which runs
+# three etcd members, then three conclave agents, as processes on 127.0.0.1
+# and prints one table. Flags: `make bench-peers PEERS_FLAGS='-duration 10s -kills 10'`.
+PEERS_FLAGS ?=
+bench-peers: build ## compare conclave with etcd 3.6.16 (3 processes each on 127.0.0.1, same workloads) and print one table
+	cd internal/bench/peers && CGO_ENABLED=0 $(GO) build -trimpath -o ../../../bin/peers-etcd ./etcdserver
+	cd internal/bench/peers && CGO_ENABLED=0 $(GO) build -trimpath -o ../../../bin/bench-peers .
+	bin/bench-peers -etcd bin/peers-etcd -conclave $(BIN) $(PEERS_FLAGS)
 
 # The image is FROM scratch around the static binary; nothing is pulled.
 IMAGE ?= conclave:dev

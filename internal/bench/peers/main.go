@@ -1,0 +1,260 @@
+// Command peers is the peer benchmark behind `make bench-peers`: it runs the
+// same workloads, with the same client counts, against three etcd members
+// and then three conclave agents, each system as real processes on
+// 127.0.0.1 with its default timings and driven through its own Go client,
+// never both at once, and prints one table with the ratio of the two and
+// the machine's physical floor measured in the same run.
+//
+// It is a module of its own so that conclave never depends on etcd. The
+// servers it starts are killed on every exit path: see procs.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var (
+		s        settings
+		etcdBin  = flag.String("etcd", "bin/peers-etcd", "the etcd member binary (built from ./etcdserver)")
+		conclave = flag.String("conclave", "bin/conclave", "the conclave binary")
+		parent   = flag.String("dir", os.TempDir(), "where to create the temporary directory for data dirs and logs")
+	)
+	flag.DurationVar(&s.duration, "duration", 5*time.Second, "measured time of each throughput workload")
+	flag.DurationVar(&s.warmup, "warmup", time.Second, "unmeasured time before each throughput workload's measurement")
+	flag.IntVar(&s.kills, "kills", 5, "kill -9 of the leader, per system")
+	flag.IntVar(&s.clients, "clients", 16, "clients of the multi-client workloads")
+	flag.DurationVar(&s.opTimeout, "op-timeout", 10*time.Second, "bound on one client call; a call that fails fails the run")
+	flag.DurationVar(&s.killWrite, "kill-write-timeout", 250*time.Millisecond, "bound on one write of the kill -9 writer, which retries at once (etcd holds a write to a leaderless member up to 7 s)")
+	flag.Parse()
+	if err := s.validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-peers:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, s, *etcdBin, *conclave, *parent, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench-peers:", err)
+		os.Exit(1)
+	}
+}
+
+func (s settings) validate() error {
+	switch {
+	case s.duration <= 0:
+		return fmt.Errorf("-duration: must be > 0, got %s", s.duration)
+	case s.warmup < 0:
+		return fmt.Errorf("-warmup: must be >= 0, got %s", s.warmup)
+	case s.kills < 1:
+		return fmt.Errorf("-kills: must be >= 1, got %d", s.kills)
+	case s.clients < 1:
+		return fmt.Errorf("-clients: must be >= 1, got %d", s.clients)
+	case s.opTimeout <= 0:
+		return fmt.Errorf("-op-timeout: must be > 0, got %s", s.opTimeout)
+	case s.killWrite <= 0:
+		return fmt.Errorf("-kill-write-timeout: must be > 0, got %s", s.killWrite)
+	}
+	return nil
+}
+
+// row is one line of the table: a workload measured on both systems.
+type row struct {
+	name    string
+	unit    string // a rate: higher is better
+	measure func(ctx context.Context, b *bench) (result, error)
+}
+
+func rows(s settings) []row {
+	n := s.clients
+	return []row{
+		{"put 256 B, 1 client on the leader", "ops/s", func(ctx context.Context, b *bench) (result, error) { return b.puts(ctx, onLeader) }},
+		{fmt.Sprintf("put 256 B, %d clients spread", n), "ops/s", func(ctx context.Context, b *bench) (result, error) { return b.puts(ctx, spreadOut) }},
+		{"linearizable get, 1 client on the leader", "ops/s", func(ctx context.Context, b *bench) (result, error) { return b.gets(ctx, onLeader) }},
+		{"lock+unlock, 1 client on the leader", "cycles/s", func(ctx context.Context, b *bench) (result, error) { return b.locks(ctx, onLeader) }},
+		{"lock+unlock, 1 client on a follower", "cycles/s", func(ctx context.Context, b *bench) (result, error) { return b.locks(ctx, onFollower) }},
+		{fmt.Sprintf("lock+unlock, %d clients spread, own locks", n), "cycles/s", func(ctx context.Context, b *bench) (result, error) { return b.locks(ctx, spreadOut) }},
+		{fmt.Sprintf("one lock, %d waiters spread", n), "hand-offs/s", func(ctx context.Context, b *bench) (result, error) { return b.handoffs(ctx) }},
+		{fmt.Sprintf("create-if-absent + delete, %d clients spread", n), "cycles/s", func(ctx context.Context, b *bench) (result, error) { return b.creates(ctx) }},
+	}
+}
+
+// The kill rows come from one series of kills per system.
+const (
+	killMedian = "kill -9 leader -> next write, median"
+	killMax    = "kill -9 leader -> next write, max"
+)
+
+// run measures the floor, then etcd, then conclave, and prints the table.
+func run(ctx context.Context, s settings, etcdBin, conclaveBin, parent string, out io.Writer) (err error) {
+	for _, bin := range []string{etcdBin, conclaveBin} {
+		if _, err := os.Stat(bin); err != nil {
+			return fmt.Errorf("%w (run `make bench-peers`, which builds it)", err)
+		}
+	}
+	dir, err := os.MkdirTemp(parent, "bench-peers-")
+	if err != nil {
+		return err
+	}
+	ps := &procs{}
+	defer func() {
+		ps.killAll()
+		if err == nil {
+			_ = os.RemoveAll(dir)
+		} else {
+			err = fmt.Errorf("%w\n(data dirs and server logs kept in %s)", err, dir)
+		}
+	}()
+
+	started := time.Now()
+	load0 := loadavg()
+	fmt.Fprintf(out, "bench-peers: %s, %d CPUs, load %s, data in %s\n", started.UTC().Format(time.RFC3339), runtime.NumCPU(), load0, dir)
+	fl, err := measureFloor(dir, 500)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "floor: 4 KiB append + fdatasync p50 %s, loopback round trip p50 %s\n", fl.fsync.Round(time.Microsecond), fl.rtt.Round(time.Microsecond))
+
+	table := map[string][2]float64{} // row name -> etcd, conclave
+	systems := []struct {
+		name  string
+		start func(ctx context.Context, dir string) (stoppable, error)
+	}{
+		{"etcd", func(ctx context.Context, dir string) (stoppable, error) { return startEtcd(ctx, ps, etcdBin, dir) }},
+		{"conclave", func(ctx context.Context, dir string) (stoppable, error) {
+			return startConclave(ctx, ps, conclaveBin, dir)
+		}},
+	}
+	for i, sys := range systems {
+		sdir := dir + "/" + sys.name
+		if err := os.Mkdir(sdir, 0o700); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		fmt.Fprintf(out, "%s: starting 3 members\n", sys.name)
+		cl, err := sys.start(ctx, sdir)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sys.name, err)
+		}
+		fmt.Fprintf(out, "%s: leader agreed by all 3 after %s\n", sys.name, time.Since(t0).Round(time.Millisecond))
+		err = measureSystem(ctx, cl, s, out, sys.name, func(name string, v float64) {
+			r := table[name]
+			r[i] = v
+			table[name] = r
+		})
+		cl.stop()
+		if err != nil {
+			return fmt.Errorf("%s: %w", sys.name, err)
+		}
+	}
+	printTable(out, s, table, fl, started, load0)
+	return nil
+}
+
+// stoppable is a running system.
+type stoppable interface {
+	system
+	stop()
+}
+
+// measureSystem runs every row on sys, then the kills, reporting each
+// figure to record as it comes.
+func measureSystem(ctx context.Context, sys system, s settings, out io.Writer, name string, record func(string, float64)) error {
+	for _, r := range rows(s) {
+		b := &bench{sys: sys, s: s}
+		res, err := r.measure(ctx, b)
+		b.release()
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.name, err)
+		}
+		fmt.Fprintf(out, "%s: %-48s %8.0f %s\n", name, r.name, res.value, r.unit)
+		record(r.name, res.value)
+	}
+	ds, err := failover(ctx, sys, s)
+	if err != nil {
+		return err
+	}
+	med, mx := medianMax(ds)
+	var each []string
+	for _, d := range ds {
+		each = append(each, d.Round(time.Millisecond).String())
+	}
+	fmt.Fprintf(out, "%s: kill -9 leader -> next write: %s\n", name, strings.Join(each, " "))
+	record(killMedian, med.Seconds())
+	record(killMax, mx.Seconds())
+	return nil
+}
+
+// printTable prints the table in Markdown, so it can be pasted into
+// docs/benchmarks.md as it is.
+func printTable(out io.Writer, s settings, t map[string][2]float64, fl floor, started time.Time, load0 string) {
+	fmt.Fprintf(out, "\n%s, %d CPUs, load %s at the start and %s at the end; each rate %s after %s of warm-up; %d kills per system, writes bounded by %s\n\n",
+		started.UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), load0, loadavg(), s.duration, s.warmup, s.kills, s.killWrite)
+	fmt.Fprintln(out, "| workload | etcd | conclave | conclave/etcd |")
+	fmt.Fprintln(out, "|---|---:|---:|---:|")
+	for _, r := range rows(s) {
+		v := t[r.name]
+		fmt.Fprintf(out, "| %s, %s | %.0f | %.0f | %s |\n", r.name, r.unit, v[0], v[1], ratio(v[1], v[0]))
+	}
+	for _, name := range []string{killMedian, killMax} {
+		v := t[name]
+		// For a time the ratio is inverted, so above 1 always means
+		// conclave ahead.
+		fmt.Fprintf(out, "| %s, s | %.2f | %.2f | %s |\n", name, v[0], v[1], ratio(v[0], v[1]))
+	}
+	fmt.Fprintf(out, "\nfloor (same run, same filesystem as the data dirs): 4 KiB append + fdatasync p50 %s; loopback TCP round trip p50 %s\n",
+		fl.fsync.Round(time.Microsecond), fl.rtt.Round(time.Microsecond))
+	fmt.Fprintln(out, "ratio: conclave/etcd for rates; etcd/conclave for the kill times, so above 1 always means conclave ahead")
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+// loadavg is the 1, 5 and 15 minute load average, or "?".
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// waitFor polls cond every 20 ms until it holds, it fails, timeout passes
+// or ctx ends.
+func waitFor(ctx context.Context, timeout time.Duration, what string, cond func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no %s within %s", what, timeout)
+		}
+		sleepCtx(ctx, 20*time.Millisecond)
+		if err := ctx.Err(); err != nil {
+			return errors.Join(fmt.Errorf("waiting for %s", what), err)
+		}
+	}
+}
