@@ -154,7 +154,7 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	// its Raft down; we keep it running so it can be added back.
 	rc.ShutdownOnRemove = false
 
-	r, err := raft.NewRaft(rc, deps.FSM, logs, bolt, snaps, c.transport)
+	r, err := raft.NewRaft(rc, deps.FSM, logs, bolt, snaps, serialTransport{c.transport})
 	if err != nil {
 		c.transport.Close()
 		bolt.Close()

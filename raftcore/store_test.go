@@ -104,3 +104,16 @@ func TestFlippedBytesNeverPanic(t *testing.T) {
 		}
 	}
 }
+
+func TestTransportRefusesPipelining(t *testing.T) {
+	var tr raft.Transport = serialTransport{}
+	if _, err := tr.AppendEntriesPipeline("n", "a"); err != raft.ErrPipelineReplicationNotSupported {
+		t.Fatalf("AppendEntriesPipeline: %v, want ErrPipelineReplicationNotSupported", err)
+	}
+	if _, ok := tr.(raft.WithPreVote); !ok {
+		t.Fatal("the transport lost pre-vote")
+	}
+	if _, ok := tr.(raft.WithClose); !ok {
+		t.Fatal("the transport lost Close")
+	}
+}
