@@ -31,7 +31,7 @@
 // transport wrapper, which Shutdown stops and waits for. Run executes on the
 // caller's goroutine; Shutdown makes it return and waits for it.
 //
-// memberlist (v0.6.0 as v0.5.4) never fills Node.State in the EventDelegate callbacks
+// memberlist v0.6.0 never fills Node.State in the EventDelegate callbacks
 // (hashicorp/memberlist#293), so a graceful Leave first gossips a Meta with
 // Leaving set; a peer that saw that flag reports the node's departure as
 // NodeLeft, otherwise as NodeFailed. Memberlist does not report suspicion to
