@@ -116,6 +116,9 @@ func (n *Node) Keyring(ctx context.Context, op KeyringOp, key string) (KeyringRe
 	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].Node < out.Nodes[j].Node })
 	out.Keys = summariseKeys(out.Nodes)
 	ev := n.log.Info()
+	if op == KeyringList {
+		ev = n.log.Debug()
+	}
 	if f := out.Failed(); f > 0 {
 		ev = n.log.Warn().Int("failed", f)
 	}
@@ -218,7 +221,11 @@ func (n *Node) handleKeyring(_ context.Context, req []byte) ([]byte, error) {
 		n.log.Warn().Err(r.Err).Str("op", op.String()).Msg("gossip keyring operation refused")
 		return nil, r.Err
 	}
-	n.log.Info().Str("op", op.String()).Int("keys", len(r.Keys)).Msg("gossip keyring operation applied")
+	ev := n.log.Info()
+	if op == KeyringList {
+		ev = n.log.Debug() // a read: not worth a line per node per call
+	}
+	ev.Str("op", op.String()).Str("from", "peer").Int("keys", len(r.Keys)).Msg("gossip keyring operation applied")
 	return encodeKeyringReply(r.Primary, r.Keys), nil
 }
 
