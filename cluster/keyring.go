@@ -212,7 +212,7 @@ func (n *Node) applyKeyring(op KeyringOp, key string) KeyringNodeResult {
 func (n *Node) handleKeyring(_ context.Context, req []byte) ([]byte, error) {
 	d := &dec{b: req}
 	ver, op, key := d.byte(), KeyringOp(d.byte()), d.string()
-	if d.done() != nil || ver != keyringVersion {
+	if d.done() != nil || ver != keyringVersion || op < KeyringList || op > KeyringRemove {
 		n.keyringMalformed.Add(1)
 		return nil, fmt.Errorf("%w: malformed keyring request", ErrInvalidArgument)
 	}

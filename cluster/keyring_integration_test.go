@@ -218,3 +218,28 @@ func TestKeyringNeedsEncryption(t *testing.T) {
 		t.Fatalf("err = %v, want ErrKeyring wrapping gossip.ErrEncryptionOff", err)
 	}
 }
+
+// TestKeyringMalformedPeerRequest sends ClassKeyring requests that do not
+// decode straight over the mesh: each is refused and counted, and the node
+// still serves a good one.
+func TestKeyringMalformedPeerRequest(t *testing.T) {
+	c := testcluster.New(t, 2, testcluster.Options{GossipKey: keyOf(1), BootstrapExpect: -1})
+	c.Start()
+	a, b := c.Nodes()[0], c.Nodes()[1]
+	testcluster.WaitFor(t, 10*time.Second, "a sees b", func() bool { return aliveIn(a.Members()) == 2 })
+	for name, req := range map[string][]byte{
+		"empty":       {},
+		"bad version": {9, 1, 0},
+		"bad op":      {1, 9, 0},
+		"truncated":   {1, 2, 40, 'x'},
+		"trailing":    {1, 1, 0, 0},
+	} {
+		if err := a.KeyringRawRequest(ctxT(t), b.InternodeAddr(), req); err == nil || !strings.Contains(err.Error(), "malformed keyring request") {
+			t.Fatalf("%s: err = %v, want a malformed keyring request refusal", name, err)
+		}
+	}
+	if got := b.KeyringMalformed(); got != 5 {
+		t.Fatalf("b counted %d malformed keyring requests, want 5", got)
+	}
+	mustAllOK(t, a, cluster.KeyringList, "", 2)
+}
