@@ -12,6 +12,7 @@ import "github.com/conclave-dev/conclave/cluster"
 //
 //	NamesNode  -> gRPC Names service (grpc_names.go), REST /v1/names, status page "Names"
 //	GroupsNode -> gRPC Groups service, REST /v1/groups, status page "Groups"
+//	KeyringNode -> gRPC Keyring service (grpc_keyring.go)
 //
 // registered in New next to the health handlers (see registerOptional).
 

@@ -91,6 +91,9 @@ func New(cfg Config, node Node, opts ...Option) (*Server, error) {
 	if g, ok := node.(GroupsNode); ok {
 		pb.RegisterGroupsServer(gs, &groupsService{node: g, streams: streams})
 	}
+	if kn, ok := node.(KeyringNode); ok {
+		pb.RegisterKeyringServer(gs, &keyringService{node: kn})
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{

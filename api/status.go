@@ -29,9 +29,11 @@ func codeOf(err error) codes.Code {
 		// A lock is a set-if-absent: held is "it already exists", and the
 		// message names the holder (DESIGN §7, §13).
 		return codes.AlreadyExists
-	case errors.Is(err, cluster.ErrNotHolder), errors.Is(err, cluster.ErrNoSession), errors.Is(err, cluster.ErrNotOwner):
+	case errors.Is(err, cluster.ErrNotHolder), errors.Is(err, cluster.ErrNoSession), errors.Is(err, cluster.ErrNotOwner),
+		errors.Is(err, cluster.ErrKeyring):
 		// The caller's own state is wrong (it does not hold the lock, or
-		// its session is not open here); retrying as is will not help.
+		// its session is not open here, or the keyring refuses the change);
+		// retrying as is will not help.
 		return codes.FailedPrecondition
 	case errors.Is(err, cluster.ErrWaitExpired), errors.Is(err, cluster.ErrNameExpired):
 		return codes.DeadlineExceeded

@@ -15,4 +15,8 @@ var (
 	ErrUnavailable = errors.New("cluster: unavailable")
 	// ErrShutdown: the node is stopping or stopped.
 	ErrShutdown = errors.New("cluster: node shut down")
+	// ErrKeyring: a gossip keyring operation this node's state refuses
+	// (encryption off, use of a key not installed, removal of the primary);
+	// the wrapping message names the field and the node.
+	ErrKeyring = errors.New("cluster: keyring operation refused")
 )

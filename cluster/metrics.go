@@ -89,6 +89,14 @@ func (n *Node) registerMetrics(reg prometheus.Registerer) error {
 			Namespace: ns, Name: "gossip_rejected_foreign_total",
 			Help: "Gossip merges and alive messages refused because the peer belongs to another cluster ID.",
 		}, func() float64 { return float64(n.ml.Stats().RejectedForeign) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: ns, Name: "gossip_rejected_messages_total",
+			Help: "Inbound gossip packets and streams refused: malformed, over memberlist's limits, unencrypted or sealed with a key not in the keyring.",
+		}, func() float64 { return float64(n.ml.Stats().RejectedMessages) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: ns, Name: "keyring_malformed_requests_total",
+			Help: "Internode keyring requests from peers that did not decode; refused.",
+		}, func() float64 { return float64(n.keyringMalformed.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: ns, Name: "internode_connections",
 			Help: "Open internode mesh sessions (TCP connections), inbound and outbound.",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,6 +73,8 @@ type Node struct {
 	names    *names
 	duties   dutyTimings
 	health   health
+	// keyringMalformed counts ClassKeyring requests that did not decode.
+	keyringMalformed atomic.Uint64
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -175,6 +178,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	}
 	n.mesh.Handle(internode.ClassForward, n.core.HandleForward)
 	n.mesh.Handle(internode.ClassAck, n.handleNameAck)
+	n.mesh.Handle(internode.ClassKeyring, n.handleKeyring)
 	if err := n.newGroups(cfg, o.local, o.faults); err != nil {
 		_ = n.core.Shutdown()
 		n.ml.Shutdown()
@@ -279,6 +283,9 @@ func gossipConfig(cfg config.Config, key []byte, local bool) gossip.Config {
 	if key != nil {
 		gc.Keys = [][]byte{key}
 	}
+	// The keyring file wins over the configured key once it exists, so a
+	// key rotated with `conclave keyring` survives a restart.
+	gc.KeyringFile = filepath.Join(cfg.Cluster.DataDir, "_sys", "gossip.keyring")
 	return gc
 }
 

@@ -30,8 +30,16 @@ type Config struct {
 	JoinAddrs []string
 	// Keys is the gossip encryption keyring (16, 24 or 32 bytes each); the
 	// first is the primary used to encrypt, all are tried to decrypt. Empty
-	// disables encryption.
+	// disables encryption, unless KeyringFile holds keys. Encryption is on
+	// or off for the life of the Membership: memberlist cannot switch it at
+	// runtime, so a keyring can only be rotated on a node started with one.
 	Keys [][]byte
+	// KeyringFile, if set, persists the keyring across restarts (the
+	// agent's <data_dir>/_sys/gossip.keyring). When the file exists at New
+	// it wins over Keys (so a rotated key survives a restart); when it does
+	// not and Keys is set, New writes Keys there. Every keyring change
+	// rewrites it. "" keeps the keyring in memory only.
+	KeyringFile string
 
 	// ProbeInterval: how often one random peer is probed for failure detection.
 	ProbeInterval time.Duration

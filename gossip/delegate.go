@@ -111,7 +111,7 @@ func (d delegates) NotifyUpdate(n *memberlist.Node) {
 	d.m.log.Debug().Str("peer", n.Name).Msg("member updated")
 }
 
-// NotifyLeave implements memberlist.EventDelegate. memberlist v0.5.4 leaves
+// NotifyLeave implements memberlist.EventDelegate. memberlist v0.6.0 leaves
 // n.State at StateAlive here (memberlist#293); the view falls back on the
 // Leaving flag of the node's last meta.
 func (d delegates) NotifyLeave(n *memberlist.Node) {

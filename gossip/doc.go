@@ -14,13 +14,18 @@
 //   - joining (Run): the initial join with exponential backoff and a periodic
 //     rejoin while the node finds itself alone (after a partition or a restart of
 //     every seed);
-//   - gossip encryption (Config.Keys), the cluster-ID guard (two clusters that
+//   - gossip encryption (Config.Keys) and its keyring at runtime (InstallKey,
+//     UseKey, RemoveKey, ListKeys), persisted in Config.KeyringFile so a
+//     restart keeps the active key; encryption itself is decided at start
+//     (memberlist cannot turn it on at runtime);
+//   - counting the inbound messages memberlist refuses (Stats.RejectedMessages);
+//   - the cluster-ID guard (two clusters that
 //     share a seed address stay two clusters, loudly), duplicate-name reports,
 //     and fault injection for tests (WithPacketFilter).
 //
 // It does not own: Raft, bootstrap decisions or the cluster ID's minting (the
 // cluster and raftcore packages read Meta and call SetClusterID), nor any
-// persistence. It imports nothing of ours.
+// persistence but the keyring file. It imports nothing of ours.
 //
 // Concurrency: every exported method of Membership is safe for concurrent use.
 // memberlist calls the delegates in this package from its own goroutines, some
@@ -31,7 +36,7 @@
 // transport wrapper, which Shutdown stops and waits for. Run executes on the
 // caller's goroutine; Shutdown makes it return and waits for it.
 //
-// memberlist v0.5.4 never fills Node.State in the EventDelegate callbacks
+// memberlist v0.6.0 never fills Node.State in the EventDelegate callbacks
 // (hashicorp/memberlist#293), so a graceful Leave first gossips a Meta with
 // Leaving set; a peer that saw that flag reports the node's departure as
 // NodeLeft, otherwise as NodeFailed. Memberlist does not report suspicion to

@@ -25,4 +25,16 @@ var (
 	ErrShutdown = errors.New("gossip: shut down")
 	// ErrFiltered: a stream dial refused by the test packet filter.
 	ErrFiltered = errors.New("gossip: address blocked by packet filter")
+	// ErrInvalidKey: a gossip key that is not base64 of 16, 24 or 32 bytes.
+	ErrInvalidKey = errors.New("gossip: invalid key")
+	// ErrEncryptionOff: a keyring operation on a node that runs gossip in
+	// clear. memberlist cannot switch encryption on at runtime: give every
+	// node a key (cluster.membership.secret) and restart them.
+	ErrEncryptionOff = errors.New("gossip: encryption is off (it can only be turned on at start, with a configured key)")
+	// ErrKeyNotInstalled: UseKey of a key the keyring does not hold.
+	ErrKeyNotInstalled = errors.New("gossip: key not installed")
+	// ErrRemovePrimary: RemoveKey of the key this node encrypts with.
+	ErrRemovePrimary = errors.New("gossip: cannot remove the primary key")
+	// ErrKeyringFile: the keyring file cannot be read, parsed or written.
+	ErrKeyringFile = errors.New("gossip: keyring file")
 )

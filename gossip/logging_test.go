@@ -35,3 +35,23 @@ func TestLogWriterMapsLevels(t *testing.T) {
 		})
 	}
 }
+
+func TestLogWriterCountsRefusedMessages(t *testing.T) {
+	lines := map[string]bool{ // line -> counted
+		"[ERR] memberlist: Failed to read remote state: number of nodes in header (-1) exceeds limit from=1.2.3.4:5": true,
+		"[ERR] memberlist: failed to receive: encryption is configured but remote state is not encrypted":            true,
+		"[ERR] memberlist: Decrypt packet failed: No installed keys could decrypt the message from=1.2.3.4:5":        true,
+		"[ERR] memberlist: Failed to decode ping request: EOF":                                                       true,
+		"[ERR] memberlist: Failed to send ping: write: connection refused":                                           false,
+		"[WARN] memberlist: Failed to decode something at warn level":                                                false,
+		"[DEBUG] memberlist: Stream connection from=1.2.3.4:5":                                                       false,
+	}
+	for line, counted := range lines {
+		var c counters
+		l := log.New(logWriter{log: zerolog.Nop(), c: &c}, "", 0)
+		l.Print(line)
+		if got := c.rejectedMessages.Load() == 1; got != counted {
+			t.Errorf("%q counted=%v, want %v", line, got, counted)
+		}
+	}
+}

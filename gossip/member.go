@@ -12,7 +12,7 @@ const (
 	// StateAlive: answering probes (or not yet found otherwise).
 	StateAlive State = "alive"
 	// StateSuspect is declared for status output and metrics; memberlist
-	// v0.5.4 does not report suspicion to delegates, so the view never holds it.
+	// v0.6.0 does not report suspicion to delegates, so the view never holds it.
 	StateSuspect State = "suspect"
 	// StateDead: declared failed by the failure detector.
 	StateDead State = "dead"

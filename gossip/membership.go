@@ -37,6 +37,11 @@ type Membership struct {
 	metaBytes []byte
 	updateMu  sync.Mutex // serialises meta updates so broadcasts go out in order
 
+	// keyring is memberlist's keyring, nil when gossip runs in clear. keyMu
+	// serialises its changes with the writes of Config.KeyringFile.
+	keyring *memberlist.Keyring
+	keyMu   sync.Mutex
+
 	// lifeMu makes shutdown exclusive with the calls memberlist forbids after
 	// it (Leave panics) and with starting Run.
 	lifeMu sync.RWMutex
@@ -98,7 +103,7 @@ func New(cfg Config, meta Meta, opts ...Option) (*Membership, error) {
 		done:      make(chan struct{}),
 	}
 	m.view = newView(cfg.ForgetDeadAfter, &m.counters)
-	mlLog := log.New(logWriter{log: m.log}, "", 0)
+	mlLog := log.New(logWriter{log: m.log, c: &m.counters}, "", 0)
 
 	tr, err := newTransport(cfg.BindAddr, cfg.BindPort, mlLog, o.filter, &m.counters)
 	if err != nil {
@@ -113,13 +118,19 @@ func New(cfg Config, meta Meta, opts ...Option) (*Membership, error) {
 	if mc.AdvertisePort == 0 {
 		mc.AdvertisePort = mc.BindPort
 	}
-	if len(cfg.Keys) > 0 {
-		kr, err := memberlist.NewKeyring(cfg.Keys, cfg.Keys[0])
+	keys, err := m.startKeys()
+	if err != nil {
+		_ = tr.Shutdown()
+		return nil, err
+	}
+	if len(keys) > 0 {
+		kr, err := memberlist.NewKeyring(keys, keys[0])
 		if err != nil {
 			_ = tr.Shutdown()
 			return nil, fmt.Errorf("gossip: keyring: %w", err)
 		}
 		mc.Keyring = kr
+		m.keyring = kr
 	}
 	d := delegates{m: m}
 	mc.Delegate = d
@@ -137,7 +148,7 @@ func New(cfg Config, meta Meta, opts ...Option) (*Membership, error) {
 	m.ml = ml
 	m.retransmitMult = mc.RetransmitMult
 	m.local = ml.LocalNode().Address()
-	m.log.Info().Str("addr", m.local).Bool("encrypted", len(cfg.Keys) > 0).Msg("gossip started")
+	m.log.Info().Str("addr", m.local).Bool("encrypted", m.keyring != nil).Msg("gossip started")
 	return m, nil
 }
 

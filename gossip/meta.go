@@ -52,7 +52,7 @@ type Meta struct {
 	Leader        string // Raft leader ID as this node knows it, "" if none
 	Term          uint64 // Raft term of that knowledge
 	// Leaving is set by Membership.Leave just before the leave broadcast so
-	// peers can tell a graceful departure from a failure (memberlist v0.5.4
+	// peers can tell a graceful departure from a failure (memberlist v0.6.0
 	// does not tell its delegates; see the package comment).
 	Leaving bool
 }

@@ -23,6 +23,10 @@ type Stats struct {
 	JoinFailures uint64
 	// FilteredPackets: packets dropped and dials refused by the packet filter.
 	FilteredPackets uint64
+	// RejectedMessages: inbound packets and streams memberlist refused
+	// (malformed, unencrypted or sealed with an unknown key while
+	// encryption is on, over its limits), counted from its error log.
+	RejectedMessages uint64
 	// BytesIn and BytesOut: gossip traffic, UDP packets and TCP streams
 	// (push/pull, joins) alike.
 	BytesIn, BytesOut uint64
@@ -31,30 +35,32 @@ type Stats struct {
 // counters is the live, lock-free form of Stats; delegates bump it from
 // memberlist goroutines.
 type counters struct {
-	malformedMeta   atomic.Uint64
-	rejectedForeign atomic.Uint64
-	droppedEvents   atomic.Uint64
-	duplicateName   atomic.Uint64
-	joins           atomic.Uint64
-	rejoins         atomic.Uint64
-	joinFailures    atomic.Uint64
-	filteredPackets atomic.Uint64
-	bytesIn         atomic.Uint64
-	bytesOut        atomic.Uint64
+	malformedMeta    atomic.Uint64
+	rejectedForeign  atomic.Uint64
+	droppedEvents    atomic.Uint64
+	duplicateName    atomic.Uint64
+	joins            atomic.Uint64
+	rejoins          atomic.Uint64
+	joinFailures     atomic.Uint64
+	filteredPackets  atomic.Uint64
+	rejectedMessages atomic.Uint64
+	bytesIn          atomic.Uint64
+	bytesOut         atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
 	return Stats{
-		MalformedMeta:   c.malformedMeta.Load(),
-		RejectedForeign: c.rejectedForeign.Load(),
-		DroppedEvents:   c.droppedEvents.Load(),
-		DuplicateName:   c.duplicateName.Load(),
-		Joins:           c.joins.Load(),
-		Rejoins:         c.rejoins.Load(),
-		JoinFailures:    c.joinFailures.Load(),
-		FilteredPackets: c.filteredPackets.Load(),
-		BytesIn:         c.bytesIn.Load(),
-		BytesOut:        c.bytesOut.Load(),
+		MalformedMeta:    c.malformedMeta.Load(),
+		RejectedForeign:  c.rejectedForeign.Load(),
+		DroppedEvents:    c.droppedEvents.Load(),
+		DuplicateName:    c.duplicateName.Load(),
+		Joins:            c.joins.Load(),
+		Rejoins:          c.rejoins.Load(),
+		JoinFailures:     c.joinFailures.Load(),
+		FilteredPackets:  c.filteredPackets.Load(),
+		RejectedMessages: c.rejectedMessages.Load(),
+		BytesIn:          c.bytesIn.Load(),
+		BytesOut:         c.bytesOut.Load(),
 	}
 }
 

@@ -18,6 +18,7 @@ const (
 	ClassForward Class = 2 // proposals / reads forwarded to the leader (request/reply)
 	ClassGroups  Class = 3 // process groups
 	ClassAck     Class = 4 // strong-name acks
+	ClassKeyring Class = 5 // cluster-wide gossip keyring operations (request/reply)
 )
 
 // oneWay marks a Send stream in the class byte, so the server knows not to
@@ -38,6 +39,8 @@ func (c Class) String() string {
 		return "groups"
 	case ClassAck:
 		return "ack"
+	case ClassKeyring:
+		return "keyring"
 	default:
 		return "class(" + strconv.Itoa(int(c)) + ")"
 	}

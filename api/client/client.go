@@ -33,6 +33,7 @@ type Client struct {
 	locks    *Locks
 	names    *Names
 	groups   *Groups
+	keyring  *Keyring
 }
 
 // New returns a Client for the agent at addr (host:port). It does not
@@ -59,6 +60,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		locks:    &Locks{c: pb.NewLockClient(conn)},
 		names:    &Names{c: pb.NewNamesClient(conn)},
 		groups:   &Groups{c: pb.NewGroupsClient(conn)},
+		keyring:  &Keyring{c: pb.NewKeyringClient(conn)},
 	}, nil
 }
 
@@ -76,6 +78,9 @@ func (c *Client) Locks() *Locks { return c.locks }
 
 // Names reads and watches cluster-wide names; Session.Register binds them.
 func (c *Client) Names() *Names { return c.names }
+
+// Keyring changes the gossip keyring of every live node through the agent.
+func (c *Client) Keyring() *Keyring { return c.keyring }
 
 // Members lists every node the agent knows of, itself included.
 func (c *Client) Members(ctx context.Context) ([]Member, error) {

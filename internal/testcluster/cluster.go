@@ -30,6 +30,11 @@ type Options struct {
 	// every start (for example a Prometheus registerer: give a restarted
 	// node a fresh one, a registry refuses the same metrics twice).
 	NodeOptions func(i int) []cluster.Option
+	// GossipKey, if set, is every node's gossip secret
+	// (cluster.membership.secret, base64 of 16, 24 or 32 bytes): the
+	// cluster gossips encrypted, and its keyring can be rotated. Configure
+	// runs after it and may override it.
+	GossipKey string
 	// DropGroupDelta, if set, is asked before node from sends a
 	// process-group delta to node to; true drops it (as if lost).
 	DropGroupDelta func(from, to string) bool
@@ -101,6 +106,7 @@ func (c *Cluster) AddNode() *Node {
 	default:
 		cfg.Cluster.Raft.BootstrapExpect = -1 // filled in below: n is not known yet
 	}
+	cfg.Cluster.Membership.Secret = c.opts.GossipKey
 	if c.opts.Configure != nil {
 		c.opts.Configure(i, &cfg)
 	}
@@ -309,6 +315,17 @@ func (c *Cluster) Partition(a, b *Node) {
 	}
 }
 
+// CutMesh cuts only the internode mesh between a and b, both ways: gossip
+// still passes, so each sees the other alive but cannot reach it.
+func (c *Cluster) CutMesh(a, b *Node) {
+	c.net.cutMesh(a.Name, b.Name)
+	for _, pair := range [][2]*Node{{a, b}, {b, a}} {
+		if pair[0].Running() {
+			pair[0].DropLinks(pair[1].meshAddr)
+		}
+	}
+}
+
 // Isolate partitions each of the given nodes from every node not given.
 func (c *Cluster) Isolate(group ...*Node) {
 	in := map[*Node]bool{}
@@ -324,7 +341,7 @@ func (c *Cluster) Isolate(group ...*Node) {
 	}
 }
 
-// Heal removes every partition.
+// Heal removes every partition and mesh cut.
 func (c *Cluster) Heal() { c.net.healAll() }
 
 func (c *Cluster) cleanup() {
