@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,6 +118,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 }
 
 func (f *fsm) apply(index uint64, data []byte) []byte {
+	if err := validCommandSize(data); err != nil {
+		return f.reject(index, invalidMsg(err))
+	}
 	d := &dec{b: data}
 	ver, table, op := d.byte(), d.byte(), d.byte()
 	if d.err != nil || ver != cmdVersion {
@@ -140,31 +144,18 @@ func (f *fsm) reject(index uint64, why string) []byte {
 }
 
 func (f *fsm) applyKV(index uint64, op byte, d *dec) []byte {
-	var (
-		e   *kv.Entry
-		err error
-	)
-	switch op {
+	c, err := decodeKV(op, d)
+	if err != nil {
+		return f.reject(index, invalidMsg(err))
+	}
+	var e *kv.Entry
+	switch c.op {
 	case kvPut:
-		key, value := d.string(), d.bytes()
-		if d.done() != nil {
-			return f.reject(index, "malformed kv put")
-		}
-		e = f.kv.Put(index, key, value)
+		e = f.kv.Put(index, c.key, c.value)
 	case kvCAS:
-		key, value, version := d.string(), d.bytes(), d.uvarint()
-		if d.done() != nil {
-			return f.reject(index, "malformed kv cas")
-		}
-		e, err = f.kv.CompareAndSet(index, key, value, version)
+		e, err = f.kv.CompareAndSet(index, c.key, c.value, c.version)
 	case kvDelete:
-		key, version := d.string(), d.uvarint()
-		if d.done() != nil {
-			return f.reject(index, "malformed kv delete")
-		}
-		e, err = f.kv.Delete(key, version)
-	default:
-		return f.reject(index, fmt.Sprintf("unknown kv op %d", op))
+		e, err = f.kv.Delete(c.key, c.version)
 	}
 	if err != nil {
 		return kvErrResult(err)
@@ -172,6 +163,21 @@ func (f *fsm) applyKV(index uint64, op byte, d *dec) []byte {
 	r := &enc{b: []byte{resOK}}
 	encodeEntry(r, e)
 	return r.b
+}
+
+// Screen implements raftcore.Screener: the leader refuses a command over
+// a limit before proposing it, with the answer the FSM would give.
+func (f *fsm) Screen(cmd []byte) []byte {
+	if err := checkCommand(cmd); err != nil {
+		return errResult(resInvalid, invalidMsg(err))
+	}
+	return nil
+}
+
+// invalidMsg is err's message without the ErrInvalidArgument prefix, which
+// the proposer adds back when it decodes the result.
+func invalidMsg(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrInvalidArgument.Error()+": ")
 }
 
 func kvErrResult(err error) []byte {

@@ -153,6 +153,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		View:      view{n.ml},
 		Requester: requester{n.mesh},
 		Publisher: publisher{n.ml},
+		Screener:  n.fsm,
 	}, raftcore.WithLogger(n.log))
 	if err != nil {
 		n.ml.Shutdown()

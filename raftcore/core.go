@@ -61,6 +61,7 @@ type Core struct {
 	stats struct {
 		malformed     atomic.Uint64
 		forwarded     atomic.Uint64
+		screened      atomic.Uint64 // commands the Screener refused
 		leaderChanges atomic.Uint64
 		lastLeader    atomic.Pointer[string]
 	}
@@ -389,6 +390,9 @@ func (c *Core) Shutdown() error {
 type Stats struct {
 	Forwarded uint64
 	Malformed uint64
+	// Screened counts commands the leader refused before proposing them
+	// (the Screener's answer), whichever node they came from.
+	Screened uint64
 	// ChurnBursts counts bursts of voter changes made by this node as
 	// leader: more than 3 within a minute.
 	ChurnBursts uint64
@@ -401,7 +405,7 @@ type Stats struct {
 // Stats returns counters.
 func (c *Core) Stats() Stats {
 	return Stats{Forwarded: c.stats.forwarded.Load(), Malformed: c.stats.malformed.Load(),
-		ChurnBursts: c.rec.burstCount(), LeaderChanges: c.stats.leaderChanges.Load()}
+		Screened: c.stats.screened.Load(), ChurnBursts: c.rec.burstCount(), LeaderChanges: c.stats.leaderChanges.Load()}
 }
 
 var _ hclog.Logger = (*hclogAdapter)(nil)

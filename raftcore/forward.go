@@ -233,6 +233,12 @@ func (c *Core) HandleForward(ctx context.Context, req []byte) ([]byte, error) {
 func (c *Core) local(op byte, body []byte) (byte, []byte) {
 	switch op {
 	case opApply:
+		if c.deps.Screener != nil {
+			if refusal := c.deps.Screener.Screen(body); refusal != nil {
+				c.stats.screened.Add(1)
+				return stOK, refusal
+			}
+		}
 		f := c.raft.Apply(body, c.cfg.ApplyTimeout)
 		if err := c.await(f); err != nil {
 			return applyErrStatus(err)
