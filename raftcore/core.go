@@ -77,7 +77,10 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	}
 	if deps.FSM == nil || deps.Querier == nil || deps.Streams == nil || deps.View == nil ||
 		deps.Requester == nil || deps.Publisher == nil {
-		return nil, errors.New("raftcore: every field of Deps must be set")
+		return nil, errors.New("raftcore: every field of Deps but Screener and Admissions must be set")
+	}
+	if cfg.ManualAdmission && deps.Admissions == nil {
+		return nil, errors.New("raftcore: manual admission needs Deps.Admissions")
 	}
 	c := &Core{
 		cfg:        cfg,
