@@ -55,6 +55,9 @@ type fsm struct {
 	kv    *kv.Table
 	locks *locks.Table
 	names *naming.Table
+	// admitted is the set of servers an operator admitted (manual
+	// admission), with the index of the entry that admitted each.
+	admitted map[string]uint64
 	// pending collects the lock events of the batch being applied; they go
 	// to notify once the batch is done and the lock is released.
 	pending []lockEvent
@@ -81,7 +84,7 @@ func (f *fsm) locksHeld() int {
 
 func newFSM(log zerolog.Logger) *fsm {
 	return &fsm{log: log.With().Str("component", "fsm").Logger(), kv: kv.New(), locks: locks.New(),
-		names: naming.NewTable(), notify: func([]lockEvent) {}, notifyNames: func([]naming.Event) {}}
+		names: naming.NewTable(), admitted: map[string]uint64{}, notify: func([]lockEvent) {}, notifyNames: func([]naming.Event) {}}
 }
 
 // Apply implements raft.FSM.
@@ -133,6 +136,8 @@ func (f *fsm) apply(index uint64, data []byte) []byte {
 		return f.applyLocks(index, op, d)
 	case tableNames:
 		return f.applyNames(index, op, d)
+	case tableAdmission:
+		return f.applyAdmission(index, op, d)
 	}
 	return f.reject(index, fmt.Sprintf("unknown table %d", table))
 }
@@ -283,7 +288,11 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: snapshot names: %w", err)
 	}
-	return &snapshot{kv: f.kv.Clone(), locks: lk, names: nm}, nil
+	s := &snapshot{kv: f.kv.Clone(), locks: lk, names: nm}
+	if len(f.admitted) > 0 {
+		s.admitted = encodeAdmitted(f.admitted)
+	}
+	return s, nil
 }
 
 // Restore implements raft.FSM: it replaces every table with the snapshot's.
@@ -297,6 +306,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	t := kv.New()
 	lt := locks.New()
 	nt := naming.NewTable()
+	adm := map[string]uint64{}
 	for {
 		table, err := br.ReadByte()
 		if err != nil {
@@ -325,6 +335,16 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 			}
 			continue
 		}
+		if table == tableAdmission {
+			rec, err := readFrame(br)
+			if err != nil {
+				return fmt.Errorf("cluster: restore admitted servers: %w", err)
+			}
+			if adm, err = decodeAdmitted(rec); err != nil {
+				return fmt.Errorf("cluster: restore admitted servers: %w", err)
+			}
+			continue
+		}
 		if table != tableKV {
 			return fmt.Errorf("cluster: restore: unknown table %d", table)
 		}
@@ -346,7 +366,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		}
 	}
 	f.mu.Lock()
-	f.kv, f.locks, f.names = t, lt, nt
+	f.kv, f.locks, f.names, f.admitted = t, lt, nt, adm
 	f.mu.Unlock()
 	return nil
 }
@@ -355,6 +375,10 @@ type snapshot struct {
 	kv    *kv.Table
 	locks []byte // the lock table's own canonical encoding
 	names []byte // the name table's own canonical encoding
+	// admitted is the admitted set's section, nil when empty (so that a
+	// cluster that never admitted anyone writes snapshots older versions
+	// read).
+	admitted []byte
 }
 
 // Persist implements raft.FSMSnapshot.
@@ -393,6 +417,14 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 		nm.bytes(s.names)
 		if _, err := w.Write(nm.b); err != nil {
 			return err
+		}
+		if s.admitted != nil {
+			ad := &enc{}
+			ad.byte(tableAdmission)
+			ad.bytes(s.admitted)
+			if _, err := w.Write(ad.b); err != nil {
+				return err
+			}
 		}
 		if err := w.WriteByte(0); err != nil {
 			return err

@@ -103,6 +103,9 @@ func checkCommand(cmd []byte) error {
 	case tableKV:
 		_, err := decodeKV(op, d)
 		return err
+	case tableAdmission:
+		_, err := decodeAdmission(op, d)
+		return err
 	case tableLocks, tableNames:
 		return nil
 	}
