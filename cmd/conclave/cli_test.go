@@ -166,6 +166,28 @@ func TestClusterCommands(t *testing.T) {
 	}
 }
 
+func TestOperatorAdmit(t *testing.T) {
+	c := newCLI(t)
+	if out := c.ok("", "operator", "admit", "n4"); out != "node \"n4\" admitted\n" {
+		t.Fatalf("admit = %q", out)
+	}
+	if out := c.ok("", "operator", "admit", "n5", "-o", "json"); !strings.Contains(out, `"admitted": true`) {
+		t.Fatalf("admit json = %q", out)
+	}
+	if msg := c.fails("operator", "admit", "a/b"); !strings.Contains(msg, "conclave: operator admit: InvalidArgument: ") ||
+		!strings.Contains(msg, "node: bad name") {
+		t.Fatalf("bad name: stderr %q", msg)
+	}
+	if msg := c.fails("operator", "admit"); !strings.Contains(msg, "accepts 1 arg(s)") {
+		t.Fatalf("no node: stderr %q", msg)
+	}
+	c.node.mu.Lock()
+	defer c.node.mu.Unlock()
+	if got := strings.Join(c.node.admitted, " "); got != "n4 n5" {
+		t.Fatalf("admitted %q", got)
+	}
+}
+
 func TestClientFlagErrors(t *testing.T) {
 	c := newCLI(t)
 	tests := map[string]struct {

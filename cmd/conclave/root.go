@@ -87,6 +87,7 @@ func newRootCmd(e env) *cobra.Command {
 		newNameCmd(e),
 		newPGCmd(e),
 		newLeaveCmd(e),
+		newOperatorCmd(e),
 	)
 	return root
 }
