@@ -1,9 +1,12 @@
 package cluster_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/conclave-dev/conclave/cluster"
 	"github.com/conclave-dev/conclave/config"
 	"github.com/conclave-dev/conclave/internal/testcluster"
 )
@@ -109,5 +112,67 @@ func TestBetterRankedNewcomerDoesNotDemoteAVoter(t *testing.T) {
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// With raft.admission: manual, new servers stay clients, past the
+// stabilisation window, until an operator admits them; then the leader
+// adds them (a standby first, a voter once caught up). The admitted set is
+// replicated to every member, and the bootstrap voters stay.
+func TestManualAdmission(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.Options{BootstrapExpect: 3, Configure: func(i int, cfg *config.Config) {
+		cfg.Cluster.Raft.Admission = config.AdmissionManual
+		if i >= 3 {
+			cfg.Cluster.Raft.BootstrapExpect = 0
+		}
+	}})
+	c.WaitLeader(20 * time.Second)
+	waitRoles(t, c, 20*time.Second, 3, 0, 0)
+	n4, n5 := c.AddNode(), c.AddNode()
+	c.Start()
+	testcluster.WaitFor(t, 10*time.Second, "the new nodes in the leader's gossip view", func() bool {
+		l := c.Leader()
+		if l == nil {
+			return false
+		}
+		alive := 0
+		for _, m := range l.Members() {
+			if (m.Name == n4.Name || m.Name == n5.Name) && m.State == "alive" {
+				alive++
+			}
+		}
+		return alive == 2
+	})
+	// Three windows (1 s) later they are still clients, and the voters
+	// were recorded as admitted.
+	stayOut(t, c, n4.Name, time.Now().Add(3*time.Second))
+	if r := roleOf(c, n5.Name); r != "" {
+		t.Fatalf("%s is a %s without admission", n5.Name, r)
+	}
+	testcluster.WaitFor(t, 10*time.Second, "the bootstrap voters recorded as admitted", func() bool {
+		l := c.Leader()
+		return l != nil && len(l.AdmittedNodes()) == 3
+	})
+
+	if err := c.Nodes()[1].Admit(ctxT(t), n4.Name); err != nil { // any node takes the call
+		t.Fatalf("admit %s: %v", n4.Name, err)
+	}
+	testcluster.WaitFor(t, 20*time.Second, n4.Name+" added as a standby", func() bool {
+		return roleOf(c, n4.Name) == "standby"
+	})
+	if r := roleOf(c, n5.Name); r != "" {
+		t.Fatalf("%s, not admitted, is a %s", n5.Name, r)
+	}
+	if err := c.Leader().Admit(ctxT(t), n5.Name); err != nil {
+		t.Fatalf("admit %s: %v", n5.Name, err)
+	}
+	waitRoles(t, c, 30*time.Second, 5, 0, 0)
+	for _, n := range c.Running() {
+		testcluster.WaitFor(t, 10*time.Second, n.Name+" knows the admitted set", func() bool {
+			return strings.Join(n.AdmittedNodes(), " ") == "n1 n2 n3 n4 n5"
+		})
+	}
+	if err := c.Leader().Admit(ctxT(t), "bad/name"); !errors.Is(err, cluster.ErrInvalidArgument) {
+		t.Fatalf("admit of a bad name: %v, want InvalidArgument", err)
 	}
 }

@@ -125,6 +125,10 @@ func (n *Node) Admit(ctx context.Context, node string) error {
 	return nil
 }
 
+// AdmittedNodes lists, by name, the servers admitted to the Raft core in
+// this node's replica (empty on a client node, which holds none).
+func (n *Node) AdmittedNodes() []string { return n.fsm.admittedNodes() }
+
 // admissions adapts the FSM's admitted set to raftcore.Admissions.
 type admissions struct{ n *Node }
 
