@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -226,16 +227,28 @@ func (c *Core) applyChange(ch Change) error {
 // probeStandbys asks every standby for its log position, all at once and
 // for at most two heartbeat timeouts, and records in members since when
 // each has been caught up: its last index within CatchUpLag of the
-// leader's commit index, in the leader's term. A standby that does not
-// answer, or that the leader's heartbeats miss, is not caught up.
+// leader's commit index, in the leader's term. A standby that answers
+// behind, or that the leader's heartbeats miss (Silent), starts over; one
+// whose answer is lost keeps what was known, so that one slow probe on a
+// loaded machine does not restart the window (a standby that stays
+// unreachable turns Silent).
 func (c *Core) probeStandbys(ctx context.Context, members []Member, now time.Time) {
 	commit, term := c.raft.CommitIndex(), c.raft.CurrentTerm()
 	ctx, cancel := context.WithTimeout(ctx, 2*c.cfg.HeartbeatTimeout)
 	defer cancel()
-	caught := make([]bool, len(members))
+	const (
+		unknown = iota
+		behind
+		caughtUp
+	)
+	state := make([]int, len(members))
 	var wg sync.WaitGroup
 	for i, m := range members {
-		if m.Voter || m.Silent || m.ID == c.cfg.NodeID {
+		if m.Voter || m.ID == c.cfg.NodeID {
+			continue
+		}
+		if m.Silent {
+			state[i] = behind
 			continue
 		}
 		wg.Add(1)
@@ -255,19 +268,31 @@ func (c *Core) probeStandbys(ctx context.Context, members []Member, now time.Tim
 				c.stats.malformed.Add(1)
 				return
 			}
-			caught[i] = peerTerm == term && last+c.cfg.CatchUpLag >= commit
+			state[i] = behind
+			if peerTerm == term && last+c.cfg.CatchUpLag >= commit {
+				state[i] = caughtUp
+			}
 		}()
 	}
 	wg.Wait()
 	for i, m := range members {
-		if !caught[i] {
+		switch {
+		case m.Voter || m.ID == c.cfg.NodeID:
 			delete(c.rec.caughtUpSince, m.ID)
 			continue
-		}
-		if _, ok := c.rec.caughtUpSince[m.ID]; !ok {
-			c.rec.caughtUpSince[m.ID] = now
+		case state[i] == behind:
+			delete(c.rec.caughtUpSince, m.ID)
+		case state[i] == caughtUp:
+			if _, ok := c.rec.caughtUpSince[m.ID]; !ok {
+				c.rec.caughtUpSince[m.ID] = now
+			}
 		}
 		members[i].CaughtUpSince = c.rec.caughtUpSince[m.ID]
+	}
+	for id := range c.rec.caughtUpSince {
+		if !slices.ContainsFunc(members, func(m Member) bool { return m.ID == id }) {
+			delete(c.rec.caughtUpSince, id)
+		}
 	}
 }
 
