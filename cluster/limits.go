@@ -3,7 +3,11 @@ package cluster
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
+
+	"github.com/conclave-dev/conclave/locks"
+	"github.com/conclave-dev/conclave/naming"
 )
 
 // KV limits. Consul caps values at 512 KiB; etcd requests at 1.5 MiB.
@@ -87,9 +91,9 @@ func decodeKV(op byte, d *dec) (kvCmd, error) {
 }
 
 // checkCommand is the leader's screen of a command before it is proposed:
-// size, envelope and, for KV, every field's limit. Commands of the other
-// tables are checked field by field by their tables at apply (the same
-// functions the API calls), which refuse them on every replica alike.
+// size, envelope and every application field's limit, with the functions
+// the API calls and the tables apply (the tables refuse the same commands
+// at apply, on every replica alike).
 func checkCommand(cmd []byte) error {
 	if err := validCommandSize(cmd); err != nil {
 		return err
@@ -106,8 +110,55 @@ func checkCommand(cmd []byte) error {
 	case tableAdmission:
 		_, err := decodeAdmission(op, d)
 		return err
-	case tableLocks, tableNames:
-		return nil
+	case tableLocks:
+		return screenLock(op, d)
+	case tableNames:
+		return screenName(op, d)
 	}
 	return fmt.Errorf("%w: unknown table %d", ErrInvalidArgument, table)
+}
+
+// screenLock checks the application fields of a lock command with the
+// lock package's own validation, the one its table applies (internal
+// commands, release-session, release-node and tick, carry none).
+func screenLock(op byte, d *dec) error {
+	var err error
+	switch op {
+	case lkAcquire:
+		name, pid, wait, delay := d.string(), d.string(), d.uvarint(), d.uvarint()
+		err = locks.AcquireRequest{Name: name, PID: pid, Wait: time.Duration(wait), LockDelay: time.Duration(delay)}.Validate()
+	case lkRelease:
+		name, pid := d.string(), d.string()
+		err = locks.AcquireRequest{Name: name, PID: pid}.Validate()
+	}
+	if d.err != nil {
+		return fmt.Errorf("%w: malformed lock command: %w", ErrInvalidArgument, d.err)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
+	return nil
+}
+
+// screenName checks the name, PID and metadata of a name command with the
+// naming package's validation, the one its table applies.
+func screenName(op byte, d *dec) error {
+	var errs []error
+	switch op {
+	case nmRegister, nmReserve:
+		name, pid, meta := d.string(), d.string(), d.bytes()
+		errs = append(errs, naming.ValidateName(name), naming.ValidatePID(pid), naming.ValidateMeta(meta))
+	case nmActivate, nmCancel, nmUnregister:
+		name, pid := d.string(), d.string()
+		errs = append(errs, naming.ValidateName(name), naming.ValidatePID(pid))
+	}
+	if d.err != nil {
+		return fmt.Errorf("%w: malformed name command: %w", ErrInvalidArgument, d.err)
+	}
+	for _, err := range errs {
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+		}
+	}
+	return nil
 }

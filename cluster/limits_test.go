@@ -67,7 +67,53 @@ func TestFSMAndScreenEnforceLimits(t *testing.T) {
 			}
 		})
 	}
+	lockCmd := func(op byte, fields ...string) []byte {
+		c := &enc{b: []byte{cmdVersion, tableLocks, op}}
+		for _, f := range fields {
+			c.string(f)
+		}
+		for i := 0; i < 3; i++ {
+			c.uvarint(0)
+		}
+		return c.b
+	}
+	nameCmd := func(name, pid string, meta []byte) []byte {
+		c := &enc{b: []byte{cmdVersion, tableNames, nmRegister}}
+		c.string(name)
+		c.string(pid)
+		c.bytes(meta)
+		c.uvarint(1)
+		return c.b
+	}
+	// Lock and name commands: the screen refuses what their tables refuse
+	// at apply, with the same message.
+	for name, tc := range map[string]struct {
+		cmd  []byte
+		want string
+	}{
+		"lock under _sys":   {lockCmd(lkAcquire, "_sys/x", "n1/s"), `the prefix "_sys" is reserved`},
+		"lock name too big": {lockCmd(lkAcquire, strings.Repeat("l", 300), "n1/s"), "is 300 bytes, the limit is 256"},
+		"lock bad pid":      {lockCmd(lkAcquire, "l", "nopid"), "is not <node>/<session-id>"},
+		"name under _sys":   {nameCmd("_sys/x", "n1/s", nil), `the prefix "_sys" is reserved`},
+		"name meta too big": {nameCmd("x", "n1/s", make([]byte, 5000)), "metadata: is 5000 bytes, the limit is 4096"},
+	} {
+		f := newFSM(zerolog.Nop())
+		screened := f.Screen(tc.cmd)
+		if screened == nil || !strings.Contains(string(screened), tc.want) {
+			t.Errorf("%s: screen answered %q, want a refusal with %q", name, screened, tc.want)
+			continue
+		}
+		d := &dec{b: applyAt(f, 1, tc.cmd)}
+		if st := d.byte(); st != resInvalid || !strings.Contains(d.string(), tc.want) {
+			t.Errorf("%s: apply status %d, want invalid with %q", name, st, tc.want)
+		}
+		if f.locks.Held() != 0 || len(f.names.List("")) != 0 {
+			t.Errorf("%s: a refused command changed state", name)
+		}
+	}
 	for name, cmd := range map[string][]byte{
+		"lock acquire":      lockCmd(lkAcquire, "l", "n1/s"),
+		"name register":     nameCmd("x", "n1/s", []byte("meta")),
 		"maximal value":     putCmd(strings.Repeat("k", MaxKeyBytes), strings.Repeat("v", MaxValueBytes)),
 		"sys/ is not _sys/": putCmd("sys/x", "v"),
 		"lock command":      {cmdVersion, tableLocks, lkTick, 1},
