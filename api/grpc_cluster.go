@@ -81,6 +81,7 @@ func raftStatusToPB(s cluster.RaftStatus) *pb.RaftStatus {
 		LastIndex:    s.LastIndex,
 		LastContact:  durationpb.New(s.LastContact),
 		Servers:      make([]*pb.RaftServer, 0, len(s.Servers)),
+		Admitted:     s.Admitted,
 	}
 	for _, srv := range s.Servers {
 		out.Servers = append(out.Servers, &pb.RaftServer{

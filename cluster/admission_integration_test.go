@@ -169,7 +169,7 @@ func TestManualAdmission(t *testing.T) {
 	waitRoles(t, c, 30*time.Second, 5, 0, 0)
 	for _, n := range c.Running() {
 		testcluster.WaitFor(t, 10*time.Second, n.Name+" knows the admitted set", func() bool {
-			return strings.Join(n.AdmittedNodes(), " ") == "n1 n2 n3 n4 n5"
+			return strings.Join(n.RaftStatus().Admitted, " ") == "n1 n2 n3 n4 n5"
 		})
 	}
 	if err := c.Leader().Admit(ctxT(t), "bad/name"); !errors.Is(err, cluster.ErrInvalidArgument) {

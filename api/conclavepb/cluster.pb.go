@@ -364,8 +364,11 @@ type RaftStatus struct {
 	AppliedIndex uint64 `protobuf:"varint,8,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	LastIndex    uint64 `protobuf:"varint,9,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
 	// Time since the last contact with the leader; zero on the leader.
-	LastContact   *durationpb.Duration `protobuf:"bytes,10,opt,name=last_contact,json=lastContact,proto3" json:"last_contact,omitempty"`
-	Servers       []*RaftServer        `protobuf:"bytes,11,rep,name=servers,proto3" json:"servers,omitempty"`
+	LastContact *durationpb.Duration `protobuf:"bytes,10,opt,name=last_contact,json=lastContact,proto3" json:"last_contact,omitempty"`
+	Servers     []*RaftServer        `protobuf:"bytes,11,rep,name=servers,proto3" json:"servers,omitempty"`
+	// The replicated set of admitted servers (raft.admission: manual), by
+	// name, from the serving node's replica: empty on a client node.
+	Admitted      []string `protobuf:"bytes,12,rep,name=admitted,proto3" json:"admitted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -473,6 +476,13 @@ func (x *RaftStatus) GetLastContact() *durationpb.Duration {
 func (x *RaftStatus) GetServers() []*RaftServer {
 	if x != nil {
 		return x.Servers
+	}
+	return nil
+}
+
+func (x *RaftStatus) GetAdmitted() []string {
+	if x != nil {
+		return x.Admitted
 	}
 	return nil
 }
@@ -759,7 +769,7 @@ const file_conclave_v1_cluster_proto_rawDesc = "" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x12\n" +
 	"\x04role\x18\x05 \x01(\tR\x04role\x12%\n" +
 	"\x0efailure_domain\x18\x06 \x01(\tR\rfailureDomain\x12\x1a\n" +
-	"\bpriority\x18\a \x01(\x05R\bpriority\"\xff\x02\n" +
+	"\bpriority\x18\a \x01(\x05R\bpriority\"\x9b\x03\n" +
 	"\n" +
 	"RaftStatus\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
@@ -776,7 +786,8 @@ const file_conclave_v1_cluster_proto_rawDesc = "" +
 	"last_index\x18\t \x01(\x04R\tlastIndex\x12<\n" +
 	"\flast_contact\x18\n" +
 	" \x01(\v2\x19.google.protobuf.DurationR\vlastContact\x121\n" +
-	"\aservers\x18\v \x03(\v2\x17.conclave.v1.RaftServerR\aservers\"\x13\n" +
+	"\aservers\x18\v \x03(\v2\x17.conclave.v1.RaftServerR\aservers\x12\x1a\n" +
+	"\badmitted\x18\f \x03(\tR\badmitted\"\x13\n" +
 	"\x11RaftStatusRequest\"E\n" +
 	"\x12RaftStatusResponse\x12/\n" +
 	"\x06status\x18\x01 \x01(\v2\x17.conclave.v1.RaftStatusR\x06status\"\x0e\n" +

@@ -181,10 +181,14 @@ func TestOperatorAdmit(t *testing.T) {
 	if msg := c.fails("operator", "admit"); !strings.Contains(msg, "accepts 1 arg(s)") {
 		t.Fatalf("no node: stderr %q", msg)
 	}
-	c.node.mu.Lock()
-	defer c.node.mu.Unlock()
-	if got := strings.Join(c.node.admitted, " "); got != "n4 n5" {
-		t.Fatalf("admitted %q", got)
+	if out := c.ok("", "raft", "status"); !strings.Contains(out, "Admitted:       n4, n5\n") {
+		t.Fatalf("raft status does not list the admitted servers: %q", out)
+	}
+	var st struct {
+		Admitted []string `json:"admitted"`
+	}
+	if err := json.Unmarshal([]byte(c.ok("", "raft", "status", "-o", "json")), &st); err != nil || strings.Join(st.Admitted, " ") != "n4 n5" {
+		t.Fatalf("raft status json admitted %v, %v", st.Admitted, err)
 	}
 }
 

@@ -44,7 +44,10 @@ func (f *fakeNode) Members() []cluster.Member {
 }
 
 func (f *fakeNode) RaftStatus() cluster.RaftStatus {
-	return cluster.RaftStatus{Node: f.name, State: "leader", Term: 2, LeaderID: f.name, Servers: []cluster.RaftServer{{ID: f.name, Suffrage: "voter", Leader: true}}}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return cluster.RaftStatus{Node: f.name, State: "leader", Term: 2, LeaderID: f.name, Servers: []cluster.RaftServer{{ID: f.name, Suffrage: "voter", Leader: true}},
+		Admitted: append([]string(nil), f.admitted...)}
 }
 
 func (f *fakeNode) KVGet(_ context.Context, key string, _ cluster.ReadMode) (cluster.KVEntry, error) {
