@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
@@ -37,6 +39,17 @@ func (s *clusterService) Leave(ctx context.Context, _ *pb.LeaveRequest) (*pb.Lea
 	return &pb.LeaveResponse{Node: name}, nil
 }
 
+func (s *clusterService) Admit(ctx context.Context, req *pb.AdmitRequest) (*pb.AdmitResponse, error) {
+	an, ok := s.node.(AdmitNode)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this node does not record admissions")
+	}
+	if err := an.Admit(ctx, req.GetNode()); err != nil {
+		return nil, statusError(err)
+	}
+	return &pb.AdmitResponse{Node: req.GetNode()}, nil
+}
+
 func memberToPB(m cluster.Member) *pb.Member {
 	return &pb.Member{
 		Name:          m.Name,
@@ -68,6 +81,7 @@ func raftStatusToPB(s cluster.RaftStatus) *pb.RaftStatus {
 		LastIndex:    s.LastIndex,
 		LastContact:  durationpb.New(s.LastContact),
 		Servers:      make([]*pb.RaftServer, 0, len(s.Servers)),
+		Admitted:     s.Admitted,
 	}
 	for _, srv := range s.Servers {
 		out.Servers = append(out.Servers, &pb.RaftServer{

@@ -1,6 +1,10 @@
 package api
 
-import "github.com/conclave-dev/conclave/cluster"
+import (
+	"context"
+
+	"github.com/conclave-dev/conclave/cluster"
+)
 
 // Optional abilities of a Node. The Server checks for each with a type
 // assertion when it is built and serves the matching endpoints (or richer
@@ -29,3 +33,13 @@ type HealthNode interface {
 }
 
 var _ HealthNode = (*cluster.Node)(nil)
+
+// AdmitNode records operator admissions for raft.admission: manual. Called
+// from gRPC handler goroutines, concurrently; Admit blocks until the entry
+// commits or ctx ends. Without it, Cluster.Admit fails Unimplemented.
+type AdmitNode interface {
+	// Admit adds node to the replicated admitted set.
+	Admit(ctx context.Context, node string) error
+}
+
+var _ AdmitNode = (*cluster.Node)(nil)

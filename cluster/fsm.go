@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,9 @@ type fsm struct {
 	kv    *kv.Table
 	locks *locks.Table
 	names *naming.Table
+	// admitted is the set of servers an operator admitted (manual
+	// admission), with the index of the entry that admitted each.
+	admitted map[string]uint64
 	// pending collects the lock events of the batch being applied; they go
 	// to notify once the batch is done and the lock is released.
 	pending []lockEvent
@@ -80,7 +84,7 @@ func (f *fsm) locksHeld() int {
 
 func newFSM(log zerolog.Logger) *fsm {
 	return &fsm{log: log.With().Str("component", "fsm").Logger(), kv: kv.New(), locks: locks.New(),
-		names: naming.NewTable(), notify: func([]lockEvent) {}, notifyNames: func([]naming.Event) {}}
+		names: naming.NewTable(), admitted: map[string]uint64{}, notify: func([]lockEvent) {}, notifyNames: func([]naming.Event) {}}
 }
 
 // Apply implements raft.FSM.
@@ -117,6 +121,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 }
 
 func (f *fsm) apply(index uint64, data []byte) []byte {
+	if err := validCommandSize(data); err != nil {
+		return f.reject(index, invalidMsg(err))
+	}
 	d := &dec{b: data}
 	ver, table, op := d.byte(), d.byte(), d.byte()
 	if d.err != nil || ver != cmdVersion {
@@ -129,6 +136,8 @@ func (f *fsm) apply(index uint64, data []byte) []byte {
 		return f.applyLocks(index, op, d)
 	case tableNames:
 		return f.applyNames(index, op, d)
+	case tableAdmission:
+		return f.applyAdmission(index, op, d)
 	}
 	return f.reject(index, fmt.Sprintf("unknown table %d", table))
 }
@@ -140,31 +149,18 @@ func (f *fsm) reject(index uint64, why string) []byte {
 }
 
 func (f *fsm) applyKV(index uint64, op byte, d *dec) []byte {
-	var (
-		e   *kv.Entry
-		err error
-	)
-	switch op {
+	c, err := decodeKV(op, d)
+	if err != nil {
+		return f.reject(index, invalidMsg(err))
+	}
+	var e *kv.Entry
+	switch c.op {
 	case kvPut:
-		key, value := d.string(), d.bytes()
-		if d.done() != nil {
-			return f.reject(index, "malformed kv put")
-		}
-		e = f.kv.Put(index, key, value)
+		e = f.kv.Put(index, c.key, c.value)
 	case kvCAS:
-		key, value, version := d.string(), d.bytes(), d.uvarint()
-		if d.done() != nil {
-			return f.reject(index, "malformed kv cas")
-		}
-		e, err = f.kv.CompareAndSet(index, key, value, version)
+		e, err = f.kv.CompareAndSet(index, c.key, c.value, c.version)
 	case kvDelete:
-		key, version := d.string(), d.uvarint()
-		if d.done() != nil {
-			return f.reject(index, "malformed kv delete")
-		}
-		e, err = f.kv.Delete(key, version)
-	default:
-		return f.reject(index, fmt.Sprintf("unknown kv op %d", op))
+		e, err = f.kv.Delete(c.key, c.version)
 	}
 	if err != nil {
 		return kvErrResult(err)
@@ -172,6 +168,21 @@ func (f *fsm) applyKV(index uint64, op byte, d *dec) []byte {
 	r := &enc{b: []byte{resOK}}
 	encodeEntry(r, e)
 	return r.b
+}
+
+// Screen implements raftcore.Screener: the leader refuses a command over
+// a limit before proposing it, with the answer the FSM would give.
+func (f *fsm) Screen(cmd []byte) []byte {
+	if err := checkCommand(cmd); err != nil {
+		return errResult(resInvalid, invalidMsg(err))
+	}
+	return nil
+}
+
+// invalidMsg is err's message without the ErrInvalidArgument prefix, which
+// the proposer adds back when it decodes the result.
+func invalidMsg(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrInvalidArgument.Error()+": ")
 }
 
 func kvErrResult(err error) []byte {
@@ -277,7 +288,11 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: snapshot names: %w", err)
 	}
-	return &snapshot{kv: f.kv.Clone(), locks: lk, names: nm}, nil
+	s := &snapshot{kv: f.kv.Clone(), locks: lk, names: nm}
+	if len(f.admitted) > 0 {
+		s.admitted = encodeAdmitted(f.admitted)
+	}
+	return s, nil
 }
 
 // Restore implements raft.FSM: it replaces every table with the snapshot's.
@@ -291,6 +306,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	t := kv.New()
 	lt := locks.New()
 	nt := naming.NewTable()
+	adm := map[string]uint64{}
 	for {
 		table, err := br.ReadByte()
 		if err != nil {
@@ -319,6 +335,16 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 			}
 			continue
 		}
+		if table == tableAdmission {
+			rec, err := readFrame(br)
+			if err != nil {
+				return fmt.Errorf("cluster: restore admitted servers: %w", err)
+			}
+			if adm, err = decodeAdmitted(rec); err != nil {
+				return fmt.Errorf("cluster: restore admitted servers: %w", err)
+			}
+			continue
+		}
 		if table != tableKV {
 			return fmt.Errorf("cluster: restore: unknown table %d", table)
 		}
@@ -340,7 +366,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		}
 	}
 	f.mu.Lock()
-	f.kv, f.locks, f.names = t, lt, nt
+	f.kv, f.locks, f.names, f.admitted = t, lt, nt, adm
 	f.mu.Unlock()
 	return nil
 }
@@ -349,6 +375,10 @@ type snapshot struct {
 	kv    *kv.Table
 	locks []byte // the lock table's own canonical encoding
 	names []byte // the name table's own canonical encoding
+	// admitted is the admitted set's section, nil when empty (so that a
+	// cluster that never admitted anyone writes snapshots older versions
+	// read).
+	admitted []byte
 }
 
 // Persist implements raft.FSMSnapshot.
@@ -387,6 +417,14 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 		nm.bytes(s.names)
 		if _, err := w.Write(nm.b); err != nil {
 			return err
+		}
+		if s.admitted != nil {
+			ad := &enc{}
+			ad.byte(tableAdmission)
+			ad.bytes(s.admitted)
+			if _, err := w.Write(ad.b); err != nil {
+				return err
+			}
 		}
 		if err := w.WriteByte(0); err != nil {
 			return err

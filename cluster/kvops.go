@@ -4,40 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/conclave-dev/conclave/cluster/kv"
 	"github.com/conclave-dev/conclave/raftcore"
 )
-
-// KV limits. Consul caps values at 512 KiB; etcd requests at 1.5 MiB.
-const (
-	MaxKeyBytes   = 1024
-	MaxValueBytes = 512 << 10
-	reservedKey   = "_sys"
-)
-
-func validKey(field, key string, write bool) error {
-	switch {
-	case key == "":
-		return fmt.Errorf("%w: %s: must not be empty", ErrInvalidArgument, field)
-	case len(key) > MaxKeyBytes:
-		return fmt.Errorf("%w: %s: %d bytes, the limit is %d", ErrInvalidArgument, field, len(key), MaxKeyBytes)
-	case !utf8.ValidString(key):
-		return fmt.Errorf("%w: %s: not valid UTF-8", ErrInvalidArgument, field)
-	case write && strings.HasPrefix(key, reservedKey):
-		return fmt.Errorf("%w: %s: the prefix %q is reserved", ErrInvalidArgument, field, reservedKey)
-	}
-	return nil
-}
-
-func validValue(v []byte) error {
-	if len(v) > MaxValueBytes {
-		return fmt.Errorf("%w: value: %d bytes, the limit is %d", ErrInvalidArgument, len(v), MaxValueBytes)
-	}
-	return nil
-}
 
 // KVGet reads one key. ErrNotFound if absent.
 func (n *Node) KVGet(ctx context.Context, key string, mode ReadMode) (KVEntry, error) {

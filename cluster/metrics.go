@@ -82,6 +82,10 @@ func (n *Node) registerMetrics(reg prometheus.Registerer) error {
 			Help: "Committed commands the state machine refused as unknown or malformed (every replica refuses alike).",
 		}, func() float64 { return float64(n.fsm.rejected.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: ns, Name: "raft_screened_commands_total",
+			Help: "Commands this node, as leader, refused before proposing them because they break a limit (size, reserved prefix), whichever node sent them.",
+		}, func() float64 { return float64(n.core.Stats().Screened) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: ns, Name: "gossip_malformed_meta_total",
 			Help: "Peer gossip metadata that failed to decode and was ignored.",
 		}, func() float64 { return float64(n.ml.Stats().MalformedMeta) }),

@@ -164,12 +164,14 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	}
 	n.names.ml.Store(n.ml)
 	n.core, err = raftcore.New(rc, raftcore.Deps{
-		FSM:       n.fsm,
-		Querier:   n.fsm,
-		Streams:   n.mesh.StreamLayer(internode.ClassRaft),
-		View:      view{n.ml},
-		Requester: requester{n.mesh},
-		Publisher: publisher{n.ml},
+		FSM:        n.fsm,
+		Querier:    n.fsm,
+		Streams:    n.mesh.StreamLayer(internode.ClassRaft),
+		View:       view{n.ml},
+		Requester:  requester{n.mesh},
+		Publisher:  publisher{n.ml},
+		Screener:   n.fsm,
+		Admissions: admissions{n},
 	}, raftcore.WithLogger(n.log))
 	if err != nil {
 		n.ml.Shutdown()
@@ -250,6 +252,7 @@ func raftConfig(cfg config.Config, local bool) raftcore.Config {
 	rc.MaxStandbys = cfg.Cluster.Raft.MaxStandbys
 	rc.Stabilization = cfg.Cluster.Raft.Stabilization.Duration()
 	rc.ReconcileDebounce = cfg.Cluster.Raft.ReconcileDebounce.Duration()
+	rc.ManualAdmission = cfg.Cluster.Raft.Admission == config.AdmissionManual
 	return rc
 }
 

@@ -76,6 +76,9 @@ type RaftStatus struct {
 	// Servers lists the configuration (voters, then standbys) and then the
 	// live client nodes, each group by name.
 	Servers []RaftServer
+	// Admitted is the replicated set of servers admitted to the core
+	// (raft.admission: manual), by name; empty on a client node.
+	Admitted []string
 }
 
 // KVEntry is one key of the replicated KV store. Version is the Raft index

@@ -120,9 +120,15 @@ type RaftConfig struct {
 	MaxStandbys int `yaml:"max_standbys"`
 	// ReconcileDebounce batches a burst of membership events into one plan.
 	ReconcileDebounce Duration `yaml:"reconcile_debounce"`
-	// Stabilization is how long a node must be seen alive before it may be
-	// promoted, so a flapping node does not churn the voter set.
+	// Stabilization is how long a node must be seen alive before it may
+	// join the core as a standby, and alive and caught up before a standby
+	// may be promoted, so a flapping node does not churn the voter set.
 	Stabilization Duration `yaml:"stabilization"`
+	// Admission "auto" lets any eligible node that gossips with the
+	// cluster join the core; "manual" keeps a new server a client until
+	// an operator runs `conclave operator admit NODE`. The leader's
+	// setting is the one that counts.
+	Admission string `yaml:"admission"`
 }
 
 // GroupsConfig tunes process groups (DESIGN §9): replicated without Raft
@@ -175,6 +181,12 @@ const (
 	RoleClient = "client"
 )
 
+// Admission values for RaftConfig.Admission.
+const (
+	AdmissionAuto   = "auto"
+	AdmissionManual = "manual"
+)
+
 // Default returns a production configuration with every field set: what a
 // file that sets nothing means. Name is the host name ("conclave" if it
 // cannot be read).
@@ -208,6 +220,7 @@ func Default() Config {
 				MaxStandbys:       4,
 				ReconcileDebounce: Duration(2 * time.Second),
 				Stabilization:     Duration(10 * time.Second),
+				Admission:         AdmissionAuto,
 			},
 			Names: NamesConfig{StrongDeadline: Duration(5 * time.Second)},
 			Groups: GroupsConfig{

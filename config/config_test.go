@@ -31,6 +31,7 @@ func TestDefaultValidates(t *testing.T) {
 		"max_standbys":       {c.Cluster.Raft.MaxStandbys, 4},
 		"reconcile_debounce": {c.Cluster.Raft.ReconcileDebounce.Duration(), 2 * time.Second},
 		"stabilization":      {c.Cluster.Raft.Stabilization.Duration(), 10 * time.Second},
+		"admission":          {c.Cluster.Raft.Admission, "auto"},
 		"grpc_addr":          {c.API.GRPCAddr, "127.0.0.1:7940"},
 		"http_addr":          {c.API.HTTPAddr, "127.0.0.1:7941"},
 		"level":              {c.Log.Level, "info"},

@@ -45,6 +45,7 @@ func fullWant() Config {
 				MaxStandbys:       2,
 				ReconcileDebounce: Duration(500 * time.Millisecond),
 				Stabilization:     Duration(90 * time.Second),
+				Admission:         AdmissionManual,
 			},
 			Names: NamesConfig{StrongDeadline: Duration(7 * time.Second)},
 			Groups: GroupsConfig{

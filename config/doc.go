@@ -30,6 +30,7 @@
 //	    max_standbys: 4             # 0..16
 //	    reconcile_debounce: 2s      # Go duration strings; bare numbers refused
 //	    stabilization: 10s
+//	    admission: auto             # auto | manual (conclave operator admit NODE)
 //	api:
 //	  grpc_addr: 127.0.0.1:7940
 //	  http_addr: 127.0.0.1:7941

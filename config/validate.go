@@ -146,6 +146,11 @@ func (p *problems) checkRaft(r RaftConfig) {
 	if r.Stabilization < 0 {
 		p.add("cluster.raft.stabilization", "must be >= 0, got %s", r.Stabilization)
 	}
+	switch r.Admission {
+	case AdmissionAuto, AdmissionManual:
+	default:
+		p.add("cluster.raft.admission", "must be one of auto, manual; got %q", r.Admission)
+	}
 }
 
 func (p *problems) checkGroups(g GroupsConfig) {
@@ -161,19 +166,36 @@ func (p *problems) checkGroups(g GroupsConfig) {
 }
 
 func (p *problems) checkName(key, name string) {
+	if msg := nodeNameProblem(name); msg != "" {
+		p.add(key, "%s", msg)
+	}
+}
+
+// ValidNodeName checks a node name (cluster.name) by the rules of the
+// configuration, for the other places that take one (operator admit). The
+// error names the field.
+func ValidNodeName(field, name string) error {
+	if msg := nodeNameProblem(name); msg != "" {
+		return fmt.Errorf("%s: %s", field, msg)
+	}
+	return nil
+}
+
+func nodeNameProblem(name string) string {
 	switch {
 	case name == "":
-		p.add(key, "must not be empty")
+		return "must not be empty"
 	case len(name) > maxNameLen:
-		p.add(key, "must be at most %d bytes, got %d", maxNameLen, len(name))
+		return fmt.Sprintf("must be at most %d bytes, got %d", maxNameLen, len(name))
 	case !utf8.ValidString(name):
-		p.add(key, "must be valid UTF-8, got %q", name)
+		return fmt.Sprintf("must be valid UTF-8, got %q", name)
 	case strings.ContainsFunc(name, func(r rune) bool {
 		return r == '/' || unicode.IsSpace(r) || !unicode.IsPrint(r)
 	}):
 		// '/' separates node and session in a PID (<node>/<session>).
-		p.add(key, "must not contain whitespace, '/' or control characters, got %q", name)
+		return fmt.Sprintf("must not contain whitespace, '/' or control characters, got %q", name)
 	}
+	return ""
 }
 
 func (p *problems) checkPort(key string, port int) {

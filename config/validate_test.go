@@ -140,6 +140,11 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		"zero stabilization": {edit: func(c *Config) { c.Cluster.Raft.Stabilization = 0 }},
+		"manual admission":   {edit: func(c *Config) { c.Cluster.Raft.Admission = AdmissionManual }},
+		"unknown admission": {
+			edit: func(c *Config) { c.Cluster.Raft.Admission = "trusted" },
+			want: []string{`cluster.raft.admission: must be one of auto, manual; got "trusted"`},
+		},
 		"api addresses": {
 			edit: func(c *Config) { c.API.GRPCAddr = "127.0.0.1"; c.API.HTTPAddr = "127.0.0.1:http" },
 			want: []string{

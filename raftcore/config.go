@@ -25,9 +25,19 @@ type Config struct {
 	MaxStandbys int
 	// MinQuorum: removing dead voters never takes the voter count below it.
 	MinQuorum int
-	// Stabilization is how long a new node must be alive in gossip before
-	// it joins the core (skipped while the core is under-provisioned).
+	// Stabilization is how long a node must be alive in gossip before it
+	// joins the core as a standby, and alive and caught up with the
+	// leader's log before a standby is promoted to voter, whatever the
+	// size of the core (a new cluster's voters come from bootstrap).
 	Stabilization time.Duration
+	// CatchUpLag: a standby is caught up when its last log index is within
+	// this many entries of the leader's commit index (in the same term).
+	// 250, hashicorp/raft-autopilot's MaxTrailingLogs.
+	CatchUpLag uint64
+	// ManualAdmission: a server that is not in the configuration joins the
+	// core only once an operator admitted it (Deps.Admissions); until then
+	// it is a client. Members of the configuration stay.
+	ManualAdmission bool
 	// ReconcileDebounce delays a reconcile after a membership event so a
 	// burst of events (a rack powering up) costs one pass.
 	ReconcileDebounce time.Duration
@@ -79,6 +89,7 @@ func DefaultConfig() Config {
 		MaxStandbys:        4,
 		MinQuorum:          1,
 		Stabilization:      10 * time.Second,
+		CatchUpLag:         250,
 		ReconcileDebounce:  2 * time.Second,
 		SilentAfter:        3 * time.Second,
 		BootstrapWindow:    3 * time.Second,

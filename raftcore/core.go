@@ -61,6 +61,7 @@ type Core struct {
 	stats struct {
 		malformed     atomic.Uint64
 		forwarded     atomic.Uint64
+		screened      atomic.Uint64 // commands the Screener refused
 		leaderChanges atomic.Uint64
 		lastLeader    atomic.Pointer[string]
 	}
@@ -76,7 +77,10 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	}
 	if deps.FSM == nil || deps.Querier == nil || deps.Streams == nil || deps.View == nil ||
 		deps.Requester == nil || deps.Publisher == nil {
-		return nil, errors.New("raftcore: every field of Deps must be set")
+		return nil, errors.New("raftcore: every field of Deps but Screener and Admissions must be set")
+	}
+	if cfg.ManualAdmission && deps.Admissions == nil {
+		return nil, errors.New("raftcore: manual admission needs Deps.Admissions")
 	}
 	c := &Core{
 		cfg:        cfg,
@@ -390,6 +394,9 @@ func (c *Core) Shutdown() error {
 type Stats struct {
 	Forwarded uint64
 	Malformed uint64
+	// Screened counts commands the leader refused before proposing them
+	// (the Screener's answer), whichever node they came from.
+	Screened uint64
 	// ChurnBursts counts bursts of voter changes made by this node as
 	// leader: more than 3 within a minute.
 	ChurnBursts uint64
@@ -402,7 +409,7 @@ type Stats struct {
 // Stats returns counters.
 func (c *Core) Stats() Stats {
 	return Stats{Forwarded: c.stats.forwarded.Load(), Malformed: c.stats.malformed.Load(),
-		ChurnBursts: c.rec.burstCount(), LeaderChanges: c.stats.leaderChanges.Load()}
+		Screened: c.stats.screened.Load(), ChurnBursts: c.rec.burstCount(), LeaderChanges: c.stats.leaderChanges.Load()}
 }
 
 var _ hclog.Logger = (*hclogAdapter)(nil)

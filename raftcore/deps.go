@@ -76,6 +76,31 @@ type Querier interface {
 	Query(q []byte) ([]byte, error)
 }
 
+// Screener vets a command on the leader before it is proposed, whichever
+// node it came from (this node's Apply or a peer's forwarded request), so
+// that a command over a limit never enters the log. The FSM must refuse the
+// same commands at apply as well: a screen is a first line, not the only one.
+type Screener interface {
+	// Screen is called concurrently by the leader's Apply and by forwarded
+	// requests; it must not block and must not keep cmd. It returns nil to
+	// propose cmd, or the answer to give the proposer instead, in the FSM's
+	// own result form (what Apply would return refusing it).
+	Screen(cmd []byte) []byte
+}
+
+// Admissions is the replicated set of servers an operator admitted, for
+// manual admission. cluster keeps it in the FSM.
+type Admissions interface {
+	// Admitted reports whether id was admitted, from the local replica.
+	// Called from the leader's reconcile pass; must not block.
+	Admitted(id string) bool
+	// Admit records id as admitted (a Raft entry). The leader calls it for
+	// the members of the configuration that are not recorded yet, so that
+	// a member removed later (dead, or left) may come back without an
+	// operator. It may block until the entry commits or ctx ends.
+	Admit(ctx context.Context, id string) error
+}
+
 // Deps are the collaborators a Core is built from.
 type Deps struct {
 	// FSM applies committed commands. Its Apply (or ApplyBatch) must return
@@ -92,4 +117,8 @@ type Deps struct {
 	Requester Requester
 	// Publisher advertises bootstrap state, cluster ID and leader.
 	Publisher Publisher
+	// Screener, if set, vets every command before the leader proposes it.
+	Screener Screener
+	// Admissions is required with Config.ManualAdmission, unused otherwise.
+	Admissions Admissions
 }

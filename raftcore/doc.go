@@ -6,6 +6,14 @@
 // thin applier, reconcile.go), forwarding of proposals and reads to the
 // leader, and the read modes stale, default and consistent.
 //
+// Admission: a node joins the configuration as a standby only after it has
+// been alive in gossip for the stabilisation window, and is promoted to
+// voter only once it has also been caught up with the leader's log for the
+// window (the leader asks standbys their log position over the forward
+// protocol), whatever the size of the core; with manual admission it must
+// also be in the replicated admitted set (Admissions). Every command the
+// leader proposes, its own or a forwarded one, first passes the Screener.
+//
 // It takes the state machine (a raft.FSM and a Querier) from outside and
 // knows nothing of locks, names or keys. It reads membership through the
 // View interface and reaches peers through a raft.StreamLayer and a

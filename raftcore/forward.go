@@ -26,6 +26,8 @@ const (
 //	         op query: body = mode(1) query
 //	         op remove: body = server ID
 //	         op config: no body; reply body = the configuration (see encodeServers)
+//	         op status: no body; answered by any node, leader or not:
+//	                    reply body = uvarint(last log index) uvarint(current term)
 //	reply:   status(1) body
 //	         status ok: body = FSM or query answer
 //	         otherwise: body = error text
@@ -36,6 +38,7 @@ const (
 	opQuery  = 2
 	opRemove = 3
 	opConfig = 4
+	opStatus = 5
 
 	stOK          = 0
 	stNotLeader   = 1 // nothing was done: retry at the new leader
@@ -218,9 +221,13 @@ func (c *Core) HandleForward(ctx context.Context, req []byte) ([]byte, error) {
 	}
 	c.stats.forwarded.Add(1)
 	op, body := req[1], req[2:]
-	if op < opApply || op > opConfig {
+	if op < opApply || op > opStatus {
 		c.stats.malformed.Add(1)
 		return nil, fmt.Errorf("%w: unknown op %d", ErrMalformed, op)
+	}
+	if op == opStatus {
+		b := binary.AppendUvarint([]byte{stOK}, c.raft.LastIndex())
+		return binary.AppendUvarint(b, c.raft.CurrentTerm()), nil
 	}
 	if !c.IsLeader() {
 		return []byte{stNotLeader}, nil
@@ -233,6 +240,12 @@ func (c *Core) HandleForward(ctx context.Context, req []byte) ([]byte, error) {
 func (c *Core) local(op byte, body []byte) (byte, []byte) {
 	switch op {
 	case opApply:
+		if c.deps.Screener != nil {
+			if refusal := c.deps.Screener.Screen(body); refusal != nil {
+				c.stats.screened.Add(1)
+				return stOK, refusal
+			}
+		}
 		f := c.raft.Apply(body, c.cfg.ApplyTimeout)
 		if err := c.await(f); err != nil {
 			return applyErrStatus(err)

@@ -17,6 +17,11 @@ type Candidate struct {
 	// AliveSince is when the node was first seen alive, continuously, by
 	// this leader; the zero time if not alive.
 	AliveSince time.Time
+	// ClusterID is the cluster ID the node advertises, "" if it has none
+	// yet (a new node learns it once it is added).
+	ClusterID string
+	// Admitted: an operator admitted the node (manual admission).
+	Admitted bool
 }
 
 // Member is one entry of the current Raft configuration.
@@ -25,6 +30,10 @@ type Member struct {
 	Addr   string
 	Voter  bool
 	Silent bool // the leader's heartbeats to it have been failing
+	// CaughtUpSince is when the leader first found this standby's log
+	// caught up with its own, continuously since; the zero time if it is
+	// not caught up (or was not asked). Only standbys are asked.
+	CaughtUpSince time.Time
 }
 
 // Policy bounds the core.
@@ -34,7 +43,13 @@ type Policy struct {
 	Stabilization time.Duration // how long a new node must be alive before it joins the core
 	MinQuorum     int           // dead-voter removal never takes the voters below this
 	Leader        string        // the leader's ID (never demoted or removed in place)
-	Now           time.Time
+	// ClusterID is the leader's cluster ID: a node advertising another
+	// one is never a candidate (and counts as gone).
+	ClusterID string
+	// ManualAdmission: a node that is not in the configuration is a
+	// candidate only once an operator has admitted it.
+	ManualAdmission bool
+	Now             time.Time
 }
 
 // ChangeKind is one configuration change.
@@ -87,6 +102,9 @@ type Plan struct {
 	Voters   []string // target voters, by rank
 	Standbys []string // target standbys, by rank
 	Changes  []Change
+	// Recheck, if not zero, is when a node still waiting out its
+	// stabilisation window becomes ready: the leader plans again then.
+	Recheck time.Time
 }
 
 // plan computes the target voters and standbys from the candidates and the
@@ -103,15 +121,31 @@ func plan(cands []Candidate, members []Member, p Policy) Plan {
 			voters++
 		}
 	}
+	// A node of another cluster is not a candidate, and is treated as
+	// gone (gossip refuses to merge with it too).
+	own := cands[:0:0]
+	for _, c := range cands {
+		if p.ClusterID != "" && c.ClusterID != "" && c.ClusterID != p.ClusterID {
+			continue
+		}
+		own = append(own, c)
+	}
+	cands = own
 
 	// 1. Candidates: eligible, and alive — or a member that Raft still
 	// reaches (dead in gossip alone is not enough to lose a seat: rule 7
 	// evicts only voters that are both dead in gossip and silent in Raft).
-	// New nodes must also be stable, unless the core is under-provisioned
-	// (bootstrap, or after losses): then filling it matters more than
-	// guarding against a flapping node.
+	// A node outside the configuration must have been alive for the
+	// stabilisation window, whatever the size of the core (the voters of a
+	// new cluster come from bootstrap, not from here), and, with manual
+	// admission, admitted by an operator.
+	var recheck time.Time
+	later := func(t time.Time) {
+		if t.After(p.Now) && (recheck.IsZero() || t.Before(recheck)) {
+			recheck = t
+		}
+	}
 	var ranked []Candidate
-	var fresh []Candidate
 	for _, c := range cands {
 		m, inConfig := cur[c.ID]
 		switch {
@@ -119,38 +153,104 @@ func plan(cands []Candidate, members []Member, p Policy) Plan {
 			continue
 		case inConfig && (c.Alive || !m.Silent):
 			ranked = append(ranked, c)
-		case !inConfig && c.Alive && c.Addr != "":
-			if p.Now.Sub(c.AliveSince) >= p.Stabilization {
+		case !inConfig && c.Alive && c.Addr != "" && (c.Admitted || !p.ManualAdmission):
+			if stable := c.AliveSince.Add(p.Stabilization); !p.Now.Before(stable) {
 				ranked = append(ranked, c)
 			} else {
-				fresh = append(fresh, c)
+				later(stable)
 			}
 		}
 	}
-	byRank := func(cs []Candidate) {
-		sort.Slice(cs, func(i, j int) bool {
-			if cs[i].Priority != cs[j].Priority {
-				return cs[i].Priority < cs[j].Priority
-			}
-			return cs[i].ID < cs[j].ID
-		})
+	sort.Slice(ranked, func(i, j int) bool {
+		if ranked[i].Priority != ranked[j].Priority {
+			return ranked[i].Priority < ranked[j].Priority
+		}
+		return ranked[i].ID < ranked[j].ID
+	})
+
+	// A voter keeps its seat; a standby may take one only once it has been
+	// alive in gossip and caught up with the leader's log for the
+	// stabilisation window. A node outside the configuration never becomes
+	// a voter at once: it is staged as a standby first.
+	ready := func(c Candidate) bool {
+		m, ok := cur[c.ID]
+		switch {
+		case !ok:
+			return false
+		case m.Voter:
+			return true
+		case !c.Alive || m.Silent || m.CaughtUpSince.IsZero():
+			return false
+		}
+		since := m.CaughtUpSince
+		if c.AliveSince.After(since) {
+			since = c.AliveSince
+		}
+		if at := since.Add(p.Stabilization); p.Now.Before(at) {
+			later(at)
+			return false
+		}
+		return true
 	}
-	byRank(ranked)
-	if len(fresh) > 0 && len(ranked) < p.MaxVoters+p.MaxStandbys {
-		ranked = append(ranked, fresh...)
-		byRank(ranked)
+	var readyRanked []Candidate
+	for _, c := range ranked {
+		if ready(c) {
+			readyRanked = append(readyRanked, c)
+		}
+	}
+	odd := func(n int) int {
+		n = min(p.MaxVoters, n)
+		if n%2 == 0 {
+			n--
+		}
+		return n
 	}
 
-	// 2-4. Voters (odd count, spread over failure domains, hysteresis),
-	// then standbys from the rest.
-	target := min(p.MaxVoters, len(ranked))
-	if target%2 == 0 {
-		target--
-	}
+	// 2-4. Voters (odd count, spread over failure domains, hysteresis) from
+	// the ready nodes; then the standbys: the nodes the core would make
+	// voters if they were ready (staged, beyond max_standbys, so that they
+	// catch up), and max_standbys of the rest.
 	isVoter := func(c Candidate) bool { return cur[c.ID].Voter }
-	vs, rest := pick(ranked, target, isVoter)
 	isStandby := func(c Candidate) bool { m, ok := cur[c.ID]; return ok && !m.Voter }
+	// The voter count is what all candidates allow; while staged nodes
+	// catch up, the ready ones may fall short. Then an even count of
+	// current voters is kept rather than a healthy voter demoted (and
+	// promoted again a window later), but no standby is promoted to an
+	// even count.
+	target := odd(len(ranked))
+	k := min(target, len(readyRanked))
+	if k%2 == 0 {
+		seated := 0
+		for _, c := range readyRanked {
+			if isVoter(c) {
+				seated++
+			}
+		}
+		if seated < k {
+			k--
+		}
+	}
+	vs, _ := pick(readyRanked, k, isVoter)
+	ideal, _ := pick(ranked, target, isVoter)
+	seated := map[string]bool{}
+	for _, c := range vs {
+		seated[c.ID] = true
+	}
+	var staged, rest []Candidate
+	for _, c := range ideal {
+		if !seated[c.ID] {
+			staged = append(staged, c)
+			seated[c.ID] = true
+		}
+	}
+	for _, c := range ranked {
+		if !seated[c.ID] {
+			rest = append(rest, c)
+		}
+	}
 	ss, _ := pick(rest, min(p.MaxStandbys, len(rest)), isStandby)
+	ss = append(staged, ss...)
+	sort.SliceStable(ss, func(i, j int) bool { return rankOf(ranked, ss[i].ID) < rankOf(ranked, ss[j].ID) })
 
 	var out Plan
 	role := map[string]string{}
@@ -170,6 +270,7 @@ func plan(cands []Candidate, members []Member, p Policy) Plan {
 		for _, c := range vs {
 			if cur[c.ID].Voter && c.ID != p.Leader {
 				out.Changes = []Change{{Kind: TransferLeadership, ID: c.ID, Addr: cur[c.ID].Addr}}
+				out.Recheck = recheck
 				return out
 			}
 		}
@@ -240,7 +341,18 @@ func plan(cands []Candidate, members []Member, p Policy) Plan {
 		changes = append(changes, Change{Kind: Remove, ID: m.ID})
 	}
 	out.Changes = quorumSafe(members, alive, changes)
+	out.Recheck = recheck
 	return out
+}
+
+// rankOf is the position of id in ranked.
+func rankOf(ranked []Candidate, id string) int {
+	for i, c := range ranked {
+		if c.ID == id {
+			return i
+		}
+	}
+	return len(ranked)
 }
 
 // quorumSafe replays changes on the current configuration and keeps only
@@ -289,45 +401,71 @@ func quorumSafe(members []Member, alive map[string]bool, changes []Change) []Cha
 }
 
 // pick chooses n candidates from ranked (best first), spread over failure
-// domains: round-robin over the domains (ordered by their best node), the
-// next node of each domain per round, so no domain holds more seats than it
-// must. Hysteresis: within its domain, a node that already holds the role
-// (has) and is ranked within n+1 overall goes before better-ranked
-// newcomers, so a better node joining does not cause churn for no gain. It
-// returns the chosen (in rank order) and the rest.
+// domains, with hysteresis. A keeper is a node that already holds the role
+// (has) and is ranked within n+1 overall: a better node joining does not
+// unseat it for no gain. The seats go:
+//  1. one per domain, the domains that hold a keeper first (by their best
+//     keeper), then the others (by their best node), each domain's keepers
+//     before its newcomers; so spread improves only where a domain has no
+//     seat yet and a seat is left for it;
+//  2. to the remaining keepers, by rank;
+//  3. round-robin over the domains in the same order, the next node of each
+//     per round, so that no domain holds more seats than it must.
+//
+// It returns the chosen (in rank order) and the rest.
 func pick(ranked []Candidate, n int, has func(Candidate) bool) (chosen, rest []Candidate) {
 	if n <= 0 {
 		return nil, ranked
 	}
+	keeper := func(i int) bool { return has(ranked[i]) && i <= n }
 	var order []string
 	queue := map[string][]int{}
-	for i, c := range ranked {
-		if _, ok := queue[c.Domain]; !ok {
-			order = append(order, c.Domain)
+	for _, keepersPass := range []bool{true, false} {
+		for i, c := range ranked {
+			if keepersPass && !keeper(i) {
+				continue
+			}
+			if _, ok := queue[c.Domain]; !ok {
+				order = append(order, c.Domain)
+				queue[c.Domain] = nil
+			}
 		}
+	}
+	for i, c := range ranked {
 		queue[c.Domain] = append(queue[c.Domain], i)
 	}
 	for _, d := range order {
 		q := queue[d]
-		sort.SliceStable(q, func(a, b int) bool {
-			ka := has(ranked[q[a]]) && q[a] <= n
-			kb := has(ranked[q[b]]) && q[b] <= n
-			return ka && !kb
-		})
+		sort.SliceStable(q, func(a, b int) bool { return keeper(q[a]) && !keeper(q[b]) })
 	}
 	taken := make([]bool, len(ranked))
-	for count := 0; count < n; {
-		progress := false
-		for _, d := range order {
-			if count == n || len(queue[d]) == 0 {
-				continue
-			}
-			taken[queue[d][0]] = true
+	count := 0
+	take := func(d string) {
+		for len(queue[d]) > 0 && taken[queue[d][0]] {
 			queue[d] = queue[d][1:]
-			count++
-			progress = true
 		}
-		if !progress {
+		if count == n || len(queue[d]) == 0 {
+			return
+		}
+		taken[queue[d][0]] = true
+		queue[d] = queue[d][1:]
+		count++
+	}
+	for _, d := range order {
+		take(d)
+	}
+	for i := range ranked {
+		if count < n && !taken[i] && keeper(i) {
+			taken[i] = true
+			count++
+		}
+	}
+	for count < n {
+		before := count
+		for _, d := range order {
+			take(d)
+		}
+		if count == before {
 			break
 		}
 	}

@@ -44,6 +44,21 @@ func voterMembers(cs []Candidate, ids ...string) []Member {
 	return out
 }
 
+// standbyMembers makes the nodes ids standbys that have been caught up with
+// the leader for an hour.
+func standbyMembers(cs []Candidate, ids ...string) []Member {
+	var out []Member
+	for _, c := range cs {
+		if slices.Contains(ids, c.ID) {
+			out = append(out, Member{ID: c.ID, Addr: c.Addr, CaughtUpSince: t0.Add(-time.Hour)})
+		}
+	}
+	return out
+}
+
+func cluster(id string) func(*Candidate) { return func(c *Candidate) { c.ClusterID = id } }
+func admitted(c *Candidate)              { c.Admitted = true }
+
 func policy() Policy {
 	return Policy{MaxVoters: 5, MaxStandbys: 4, Stabilization: 10 * time.Second, MinQuorum: 1, Leader: "n01", Now: t0}
 }
@@ -64,13 +79,23 @@ func TestPlan(t *testing.T) {
 		voters   string
 		standbys string
 		changes  string
+		recheck  time.Time // checked if set
 	}{
-		"9 nodes: 5 voters and 4 standbys": {
+		"9 nodes: the new ones are staged as standbys first": {
 			cands:    nodes(9),
 			members:  func(cs []Candidate) []Member { return voterMembers(cs, "n01") },
+			voters:   "n01",
+			standbys: "n02 n03 n04 n05 n06 n07 n08 n09",
+			changes:  "add-standby:n02 add-standby:n03 add-standby:n04 add-standby:n05 add-standby:n06 add-standby:n07 add-standby:n08 add-standby:n09",
+		},
+		"9 nodes, 8 caught-up standbys: 5 voters and 4 standbys": {
+			cands: nodes(9),
+			members: func(cs []Candidate) []Member {
+				return append(voterMembers(cs, "n01"), standbyMembers(cs, "n02", "n03", "n04", "n05", "n06", "n07", "n08", "n09")...)
+			},
 			voters:   "n01 n02 n03 n04 n05",
 			standbys: "n06 n07 n08 n09",
-			changes:  "add-voter:n02 add-voter:n03 add-voter:n04 add-voter:n05 add-standby:n06 add-standby:n07 add-standby:n08 add-standby:n09",
+			changes:  "add-voter:n02 add-voter:n03 add-voter:n04 add-voter:n05",
 		},
 		"12 nodes: 3 are clients and stay out": {
 			cands:    nodes(12),
@@ -89,21 +114,30 @@ func TestPlan(t *testing.T) {
 		"6 nodes over 3 domains: voters cover every domain, none holds a majority": {
 			cands: []Candidate{node(1, domain("a")), node(2, domain("a")), node(3, domain("a")),
 				node(4, domain("b")), node(5, domain("b")), node(6, domain("c"))},
-			members:  func(cs []Candidate) []Member { return voterMembers(cs, "n01") },
+			members: func(cs []Candidate) []Member {
+				return append(voterMembers(cs, "n01"), standbyMembers(cs, "n02", "n03", "n04", "n05", "n06")...)
+			},
 			voters:   "n01 n02 n04 n05 n06",
 			standbys: "n03",
+			changes:  "add-voter:n02 add-voter:n04 add-voter:n05 add-voter:n06",
 		},
 		"ineligible nodes never vote": {
-			cands:    []Candidate{node(1), node(2, ineligible), node(3, ineligible), node(4), node(5)},
-			members:  func(cs []Candidate) []Member { return voterMembers(cs, "n01") },
+			cands: []Candidate{node(1), node(2, ineligible), node(3, ineligible), node(4), node(5)},
+			members: func(cs []Candidate) []Member {
+				return append(voterMembers(cs, "n01"), standbyMembers(cs, "n02", "n03", "n04", "n05")...)
+			},
 			voters:   "n01 n04 n05",
 			standbys: "",
+			changes:  "add-voter:n04 add-voter:n05 remove:n02 remove:n03",
 		},
 		"priority orders the ranking": {
-			cands:    []Candidate{node(1, prio(50)), node(2, prio(300)), node(3, prio(10)), node(4, prio(200))},
-			members:  func(cs []Candidate) []Member { return voterMembers(cs, "n01") },
+			cands: []Candidate{node(1, prio(50)), node(2, prio(300)), node(3, prio(10)), node(4, prio(200))},
+			members: func(cs []Candidate) []Member {
+				return append(voterMembers(cs, "n01"), standbyMembers(cs, "n02", "n03", "n04")...)
+			},
 			voters:   "n03 n01 n04",
 			standbys: "n02",
+			changes:  "add-voter:n03 add-voter:n04",
 		},
 		"hysteresis: a better-ranked newcomer does not unseat a voter": {
 			cands: append(nodes(5), node(6, prio(1))),
@@ -114,16 +148,51 @@ func TestPlan(t *testing.T) {
 			standbys: "n06",
 			changes:  "add-standby:n06",
 		},
+		"hysteresis across domains: a better-ranked node in a new domain does not unseat a voter of a distinct domain": {
+			// The story: three voters in zones a, b, c; a node with
+			// no zone and priority 1 joined and took zone c's seat.
+			cands: []Candidate{node(1, domain("a")), node(2, domain("b")), node(3, domain("c")), node(4, prio(1))},
+			members: func(cs []Candidate) []Member {
+				return append(voterMembers(cs, "n01", "n02", "n03"), standbyMembers(cs, "n04")...)
+			},
+			voters:   "n01 n02 n03",
+			standbys: "n04",
+			changes:  "",
+		},
+		"spread still wins where a domain has no seat: a voter of a doubled domain gives way": {
+			cands: []Candidate{node(1, domain("a")), node(2, domain("a")), node(3, domain("b")), node(4, domain("c"))},
+			members: func(cs []Candidate) []Member {
+				return append(voterMembers(cs, "n01", "n02", "n03"), standbyMembers(cs, "n04")...)
+			},
+			policy:   func(p *Policy) { p.MaxVoters = 3 },
+			voters:   "n01 n03 n04",
+			standbys: "n02",
+			changes:  "add-voter:n04 demote:n02",
+		},
 		"dead and silent voter: best standby promoted, dead one removed": {
 			cands: []Candidate{node(1), node(2), node(3, dead), node(4), node(5), node(6), node(7)},
 			members: func(cs []Candidate) []Member {
 				m := voterMembers(cs, "n01", "n02", "n03", "n04", "n05")
 				m[2].Silent = true
-				return append(m, Member{ID: "n06", Addr: cs[5].Addr}, Member{ID: "n07", Addr: cs[6].Addr})
+				return append(m, standbyMembers(cs, "n06", "n07")...)
 			},
 			voters:   "n01 n02 n04 n05 n06",
 			standbys: "n07",
 			changes:  "add-voter:n06 remove:n03",
+		},
+		"dead voter while the standbys catch up: the live voters keep their seats, even 4": {
+			cands: []Candidate{node(1), node(2), node(3, dead), node(4), node(5), node(6), node(7)},
+			members: func(cs []Candidate) []Member {
+				m := voterMembers(cs, "n01", "n02", "n03", "n04", "n05")
+				m[2].Silent = true
+				s := standbyMembers(cs, "n06", "n07")
+				s[0].CaughtUpSince, s[1].CaughtUpSince = t0.Add(-time.Second), time.Time{}
+				return append(m, s...)
+			},
+			voters:   "n01 n02 n04 n05",
+			standbys: "n06 n07",
+			changes:  "remove:n03",
+			recheck:  t0.Add(9 * time.Second),
 		},
 		"dead in gossip but Raft still reaches it: keeps its seat": {
 			cands:    []Candidate{node(1), node(2), node(3, dead)},
@@ -158,7 +227,7 @@ func TestPlan(t *testing.T) {
 		"leader ranked beyond target+1 hands leadership over first": {
 			cands: []Candidate{node(1, prio(900)), node(2), node(3), node(4), node(5)},
 			members: func(cs []Candidate) []Member {
-				return voterMembers(cs, "n01", "n02", "n03")
+				return append(voterMembers(cs, "n01", "n02", "n03"), standbyMembers(cs, "n04", "n05")...)
 			},
 			policy:  func(p *Policy) { p.MaxVoters = 3 },
 			voters:  "n02 n03 n04",
@@ -179,12 +248,81 @@ func TestPlan(t *testing.T) {
 			members:  func(cs []Candidate) []Member { return voterMembers(cs, "n01", "n02", "n03", "n04", "n05") },
 			voters:   "n01 n02 n03 n04 n05",
 			standbys: "n06 n07 n08 n09",
+			changes:  "add-standby:n06 add-standby:n07 add-standby:n08 add-standby:n09",
 		},
-		"an under-provisioned core takes fresh nodes at once": {
+		"a 1-voter core: fresh nodes wait out the window too": {
 			cands:   []Candidate{node(1), node(2, fresh), node(3, fresh)},
 			members: func(cs []Candidate) []Member { return voterMembers(cs, "n01") },
+			voters:  "n01",
+			changes: "",
+			recheck: t0.Add(9 * time.Second),
+		},
+		"a 3-voter core: a fresh node is not even a standby": {
+			cands:   []Candidate{node(1), node(2), node(3), node(4, fresh, prio(1))},
+			members: func(cs []Candidate) []Member { return voterMembers(cs, "n01", "n02", "n03") },
 			voters:  "n01 n02 n03",
-			changes: "add-voter:n02 add-voter:n03",
+			changes: "",
+		},
+		"a standby caught up for less than the window is not promoted": {
+			cands: []Candidate{node(1), node(2), node(3)},
+			members: func(cs []Candidate) []Member {
+				m := append(voterMembers(cs, "n01"), standbyMembers(cs, "n02", "n03")...)
+				m[1].CaughtUpSince = t0.Add(-5 * time.Second)
+				return m
+			},
+			voters:   "n01",
+			standbys: "n02 n03",
+			changes:  "",
+			recheck:  t0.Add(5 * time.Second),
+		},
+		"a standby not caught up, or silent, is not promoted": {
+			cands: []Candidate{node(1), node(2), node(3)},
+			members: func(cs []Candidate) []Member {
+				m := append(voterMembers(cs, "n01"), standbyMembers(cs, "n02", "n03")...)
+				m[1].CaughtUpSince = time.Time{}
+				m[2].Silent = true
+				return m
+			},
+			voters:   "n01",
+			standbys: "n02 n03",
+			changes:  "",
+		},
+		"a caught-up standby alive for less than the window is not promoted": {
+			cands: []Candidate{node(1), node(2, fresh), node(3)},
+			members: func(cs []Candidate) []Member {
+				return append(voterMembers(cs, "n01"), standbyMembers(cs, "n02", "n03")...)
+			},
+			voters:   "n01",
+			standbys: "n02 n03",
+			changes:  "",
+		},
+		"a node of another cluster is never a candidate": {
+			cands: []Candidate{node(1, cluster("c1")), node(2, cluster("c1")), node(3, cluster("c1")), node(4, cluster("c2"), prio(1)),
+				node(5, cluster("c2"))},
+			members: func(cs []Candidate) []Member {
+				return append(voterMembers(cs, "n01", "n02", "n03"), standbyMembers(cs, "n05")...)
+			},
+			policy:   func(p *Policy) { p.ClusterID = "c1" },
+			voters:   "n01 n02 n03",
+			standbys: "",
+			changes:  "remove:n05",
+		},
+		"manual admission: a stable new node waits until admitted": {
+			cands:   []Candidate{node(1), node(2), node(3), node(4)},
+			members: func(cs []Candidate) []Member { return voterMembers(cs, "n01", "n02", "n03") },
+			policy:  func(p *Policy) { p.ManualAdmission = true },
+			voters:  "n01 n02 n03",
+			changes: "",
+		},
+		"manual admission: an admitted node is staged, members stay unadmitted": {
+			cands: []Candidate{node(1), node(2), node(3), node(4, admitted), node(5)},
+			members: func(cs []Candidate) []Member {
+				return append(voterMembers(cs, "n01", "n02"), standbyMembers(cs, "n03")...)
+			},
+			policy:   func(p *Policy) { p.ManualAdmission = true },
+			voters:   "n01 n02 n03",
+			standbys: "n04",
+			changes:  "add-voter:n03 add-standby:n04",
 		},
 	}
 	for name, tc := range tests {
@@ -197,18 +335,46 @@ func TestPlan(t *testing.T) {
 			if v := strings.Join(got.Voters, " "); v != tc.voters {
 				t.Errorf("voters %q, want %q", v, tc.voters)
 			}
-			if tc.standbys != "" || tc.changes != "" {
-				if s := strings.Join(got.Standbys, " "); tc.standbys != "" && s != tc.standbys {
-					t.Errorf("standbys %q, want %q", s, tc.standbys)
-				}
+			if s := strings.Join(got.Standbys, " "); tc.standbys != "" && s != tc.standbys {
+				t.Errorf("standbys %q, want %q", s, tc.standbys)
 			}
-			if tc.changes != "" || name == "dead in gossip but Raft still reaches it: keeps its seat" ||
-				strings.HasPrefix(name, "min quorum") {
-				if c := summary(got.Changes); c != tc.changes {
-					t.Errorf("changes %q, want %q", c, tc.changes)
-				}
+			if c := summary(got.Changes); c != tc.changes {
+				t.Errorf("changes %q, want %q", c, tc.changes)
+			}
+			if !tc.recheck.IsZero() && !got.Recheck.Equal(tc.recheck) {
+				t.Errorf("recheck at %s, want %s", got.Recheck, tc.recheck)
 			}
 		})
+	}
+}
+
+// A new node's way into a 1-voter core, pass by pass: nothing before the
+// window; then a standby; then, once caught up for the window, a voter.
+func TestPlanAdmissionTimeline(t *testing.T) {
+	p := policy()
+	joined := t0
+	cands := []Candidate{node(1), node(2), node(3)}
+	cands[1].AliveSince, cands[2].AliveSince = joined, joined
+	members := voterMembers(cands, "n01")
+	at := func(d time.Duration) Plan { p.Now = joined.Add(d); return plan(cands, members, p) }
+
+	if pl := at(9 * time.Second); len(pl.Changes) != 0 || !pl.Recheck.Equal(joined.Add(10*time.Second)) {
+		t.Fatalf("before the window: changes %q, recheck %s", summary(pl.Changes), pl.Recheck)
+	}
+	pl := at(10 * time.Second)
+	if c := summary(pl.Changes); c != "add-standby:n02 add-standby:n03" {
+		t.Fatalf("after the window: changes %q", c)
+	}
+	members = append(members, Member{ID: "n02", Addr: cands[1].Addr}, Member{ID: "n03", Addr: cands[2].Addr})
+	if pl := at(15 * time.Second); len(pl.Changes) != 0 {
+		t.Fatalf("standbys not yet caught up: changes %q", summary(pl.Changes))
+	}
+	members[1].CaughtUpSince, members[2].CaughtUpSince = joined.Add(16*time.Second), joined.Add(16*time.Second)
+	if pl := at(25 * time.Second); len(pl.Changes) != 0 || !pl.Recheck.Equal(joined.Add(26*time.Second)) {
+		t.Fatalf("caught up for less than the window: changes %q, recheck %s", summary(pl.Changes), pl.Recheck)
+	}
+	if c := summary(at(26 * time.Second).Changes); c != "add-voter:n02 add-voter:n03" {
+		t.Fatalf("caught up for the window: changes %q", c)
 	}
 }
 
@@ -239,7 +405,14 @@ func TestPlanProperties(t *testing.T) {
 			case 0:
 				members = append(members, Member{ID: c.ID, Addr: c.Addr, Voter: true, Silent: !c.Alive && rng.Intn(2) == 0})
 			case 1:
-				members = append(members, Member{ID: c.ID, Addr: c.Addr})
+				m := Member{ID: c.ID, Addr: c.Addr}
+				switch rng.Intn(3) {
+				case 0:
+					m.CaughtUpSince = t0.Add(-time.Hour)
+				case 1:
+					m.CaughtUpSince = t0.Add(-time.Second)
+				}
+				members = append(members, m)
 			}
 		}
 		p := policy()
@@ -250,7 +423,15 @@ func TestPlanProperties(t *testing.T) {
 			}
 		}
 		got := plan(cands, members, p)
-		if len(got.Voters) > p.MaxVoters || (len(got.Voters) > 0 && len(got.Voters)%2 == 0) {
+		// An even voter target only ever keeps current voters (while
+		// staged nodes catch up): no promotion makes an even count.
+		even := len(got.Voters) > 0 && len(got.Voters)%2 == 0
+		for _, id := range got.Voters {
+			if even && !slices.ContainsFunc(members, func(m Member) bool { return m.ID == id && m.Voter }) {
+				t.Fatalf("iter %d: even voter target %v promotes %s", iter, got.Voters, id)
+			}
+		}
+		if len(got.Voters) > p.MaxVoters {
 			t.Fatalf("iter %d: voter target %v", iter, got.Voters)
 		}
 		byID := map[string]Candidate{}
@@ -268,6 +449,27 @@ func TestPlanProperties(t *testing.T) {
 		}
 		if replayed := quorumSafe(members, alive, got.Changes); len(replayed) != len(got.Changes) {
 			t.Fatalf("iter %d: plan has unsafe steps: %s", iter, summary(got.Changes))
+		}
+		// Admission: no node becomes a voter unless it is a standby that
+		// has been alive and caught up for the window, and none joins the
+		// configuration before it has been alive for the window.
+		cur := map[string]Member{}
+		for _, m := range members {
+			cur[m.ID] = m
+		}
+		for _, ch := range got.Changes {
+			c, m := byID[ch.ID], cur[ch.ID]
+			switch ch.Kind {
+			case AddVoter:
+				if _, ok := cur[ch.ID]; !ok || m.CaughtUpSince.IsZero() || p.Now.Sub(m.CaughtUpSince) < p.Stabilization ||
+					p.Now.Sub(c.AliveSince) < p.Stabilization {
+					t.Fatalf("iter %d: %s made a voter: member %+v, candidate %+v", iter, ch.ID, m, c)
+				}
+			case AddStandby:
+				if p.Now.Sub(c.AliveSince) < p.Stabilization {
+					t.Fatalf("iter %d: %s added before its window: %+v", iter, ch.ID, c)
+				}
+			}
 		}
 	}
 }

@@ -2,8 +2,10 @@ package raftcore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,7 +22,9 @@ const (
 // reconciler is the leader's state between passes. Only the leader loop
 // touches it, except silent, which the observation handler writes.
 type reconciler struct {
-	aliveSince map[string]time.Time // first seen alive, continuously
+	aliveSince    map[string]time.Time // first seen alive, continuously
+	caughtUpSince map[string]time.Time // standbys: first found caught up, continuously
+	recheck       time.Time            // when the last plan wants another pass
 
 	mu          sync.Mutex
 	failedSince map[string]time.Time // first failed heartbeat since the last success
@@ -30,7 +34,18 @@ type reconciler struct {
 }
 
 func newReconciler() *reconciler {
-	return &reconciler{aliveSince: map[string]time.Time{}, failedSince: map[string]time.Time{}}
+	return &reconciler{aliveSince: map[string]time.Time{}, caughtUpSince: map[string]time.Time{},
+		failedSince: map[string]time.Time{}}
+}
+
+// resetStability forgets every node's alive and caught-up times: a new
+// leader watches each node for the whole window itself, rather than trust
+// times recorded in an earlier term (a node may have died and come back
+// meanwhile). Only the leader loop calls it.
+func (r *reconciler) resetStability() {
+	r.aliveSince = map[string]time.Time{}
+	r.caughtUpSince = map[string]time.Time{}
+	r.recheck = time.Time{}
 }
 
 // observeHeartbeat records raft's heartbeat observations on the leader.
@@ -120,13 +135,13 @@ func (c *Core) reconcile(ctx context.Context) {
 	}
 	c.mu.Unlock()
 
+	c.probeStandbys(ctx, members, now)
+	c.admitMembers(ctx, members)
+
 	peers := c.deps.View.Peers()
 	seen := make(map[string]bool, len(peers))
 	cands := make([]Candidate, 0, len(peers))
 	for _, p := range peers {
-		if p.ClusterID != "" && clusterID != "" && p.ClusterID != clusterID {
-			continue // another cluster's node (gossip refuses it too)
-		}
 		alive := p.Alive && !removed[p.ID]
 		if p.ID == c.cfg.NodeID {
 			alive = true
@@ -139,7 +154,8 @@ func (c *Core) reconcile(ctx context.Context) {
 		}
 		cands = append(cands, Candidate{
 			ID: p.ID, Addr: p.Addr, Alive: alive, Eligible: p.Eligible, Priority: p.Priority,
-			Domain: p.Domain, AliveSince: c.rec.aliveSince[p.ID],
+			Domain: p.Domain, AliveSince: c.rec.aliveSince[p.ID], ClusterID: p.ClusterID,
+			Admitted: c.cfg.ManualAdmission && c.deps.Admissions.Admitted(p.ID),
 		})
 	}
 	for id := range c.rec.aliveSince {
@@ -149,8 +165,10 @@ func (c *Core) reconcile(ctx context.Context) {
 	}
 	pl := plan(cands, members, Policy{
 		MaxVoters: c.cfg.MaxVoters, MaxStandbys: c.cfg.MaxStandbys, Stabilization: c.cfg.Stabilization,
-		MinQuorum: c.cfg.MinQuorum, Leader: c.cfg.NodeID, Now: now,
+		MinQuorum: c.cfg.MinQuorum, Leader: c.cfg.NodeID, ClusterID: clusterID,
+		ManualAdmission: c.cfg.ManualAdmission, Now: now,
 	})
+	c.rec.recheck = pl.Recheck
 	for _, ch := range pl.Changes {
 		if ctx.Err() != nil || c.raft.State() != raft.Leader {
 			return
@@ -204,4 +222,99 @@ func (c *Core) applyChange(ch Change) error {
 	}
 	c.refreshMember()
 	return nil
+}
+
+// probeStandbys asks every standby for its log position, all at once and
+// for at most two heartbeat timeouts, and records in members since when
+// each has been caught up: its last index within CatchUpLag of the
+// leader's commit index, in the leader's term. A standby that answers
+// behind, or that the leader's heartbeats miss (Silent), starts over; one
+// whose answer is lost keeps what was known, so that one slow probe on a
+// loaded machine does not restart the window (a standby that stays
+// unreachable turns Silent).
+func (c *Core) probeStandbys(ctx context.Context, members []Member, now time.Time) {
+	commit, term := c.raft.CommitIndex(), c.raft.CurrentTerm()
+	ctx, cancel := context.WithTimeout(ctx, 2*c.cfg.HeartbeatTimeout)
+	defer cancel()
+	const (
+		unknown = iota
+		behind
+		caughtUp
+	)
+	state := make([]int, len(members))
+	var wg sync.WaitGroup
+	for i, m := range members {
+		if m.Voter || m.ID == c.cfg.NodeID {
+			continue
+		}
+		if m.Silent {
+			state[i] = behind
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, body, err := c.forward(ctx, m.Addr, opStatus, nil)
+			if err != nil || st != stOK {
+				return
+			}
+			last, k := binary.Uvarint(body)
+			if k <= 0 {
+				c.stats.malformed.Add(1)
+				return
+			}
+			peerTerm, k2 := binary.Uvarint(body[k:])
+			if k2 <= 0 {
+				c.stats.malformed.Add(1)
+				return
+			}
+			state[i] = behind
+			if peerTerm == term && last+c.cfg.CatchUpLag >= commit {
+				state[i] = caughtUp
+			}
+		}()
+	}
+	wg.Wait()
+	for i, m := range members {
+		switch {
+		case m.Voter || m.ID == c.cfg.NodeID:
+			delete(c.rec.caughtUpSince, m.ID)
+			continue
+		case state[i] == behind:
+			delete(c.rec.caughtUpSince, m.ID)
+		case state[i] == caughtUp:
+			if _, ok := c.rec.caughtUpSince[m.ID]; !ok {
+				c.rec.caughtUpSince[m.ID] = now
+			}
+		}
+		members[i].CaughtUpSince = c.rec.caughtUpSince[m.ID]
+	}
+	for id := range c.rec.caughtUpSince {
+		if !slices.ContainsFunc(members, func(m Member) bool { return m.ID == id }) {
+			delete(c.rec.caughtUpSince, id)
+		}
+	}
+}
+
+// admitMembers records, under manual admission, every member of the
+// configuration as admitted, so that one removed later may come back
+// without an operator: a node already in the core when manual admission is
+// turned on stays admitted.
+func (c *Core) admitMembers(ctx context.Context, members []Member) {
+	if !c.cfg.ManualAdmission {
+		return
+	}
+	for _, m := range members {
+		if ctx.Err() != nil {
+			return
+		}
+		if c.deps.Admissions.Admitted(m.ID) {
+			continue
+		}
+		if err := c.deps.Admissions.Admit(ctx, m.ID); err != nil {
+			c.log.Warn().Err(err).Str("peer", m.ID).Msg("recording a member as admitted failed")
+			return
+		}
+		c.log.Info().Str("peer", m.ID).Msg("member recorded as admitted")
+	}
 }

@@ -223,6 +223,11 @@ func (c *Core) leaderLoop(ctx context.Context) {
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	armed := false
+	// recheck wakes the loop when a node waiting out its stabilisation
+	// window becomes ready, so that it need not wait for the next tick.
+	recheck := time.NewTimer(time.Hour)
+	recheck.Stop()
+	defer recheck.Stop()
 	for {
 		run := false
 		select {
@@ -231,6 +236,8 @@ func (c *Core) leaderLoop(ctx context.Context) {
 		case <-c.shutdownCh:
 			return
 		case <-tick.C:
+			run = true
+		case <-recheck.C:
 			run = true
 		case <-c.notifyCh:
 			if !armed {
@@ -252,12 +259,17 @@ func (c *Core) leaderLoop(ctx context.Context) {
 			}
 			c.readyTerm.Store(term)
 			c.rec.resetHeartbeats()
+			c.rec.resetStability()
 			c.log.Info().Uint64("term", term).Msg("leadership established")
 			c.signalChange()
 			run = true
 		}
 		if run {
 			c.reconcile(ctx)
+			recheck.Stop()
+			if at := c.rec.recheck; !at.IsZero() {
+				recheck.Reset(max(at.Sub(c.now()), 0) + 10*time.Millisecond)
+			}
 		}
 	}
 }

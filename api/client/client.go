@@ -104,6 +104,14 @@ func (c *Client) RaftStatus(ctx context.Context) (RaftStatus, error) {
 	return raftStatusFromPB(resp.GetStatus()), nil
 }
 
+// Admit admits node to the Raft core (raft.admission: manual): the leader
+// adds it once it has been alive for the stabilisation window. The admitted
+// set is replicated, so the call may go to any agent of the cluster.
+func (c *Client) Admit(ctx context.Context, node string) error {
+	_, err := c.cluster.Admit(ctx, &pb.AdmitRequest{Node: node})
+	return err
+}
+
 // Leave makes the agent leave the cluster and stop; it returns the name of
 // the node that left.
 func (c *Client) Leave(ctx context.Context) (string, error) {

@@ -50,6 +50,9 @@ type RaftStatus struct {
 	LastIndex    uint64
 	LastContact  time.Duration // since the last contact with the leader; 0 on the leader
 	Servers      []RaftServer
+	// Admitted lists the servers admitted to the core (raft.admission:
+	// manual), by name; empty when the agent is a client node.
+	Admitted []string
 }
 
 // KVEntry is one key. Version is the Raft index of the write that last
@@ -91,6 +94,7 @@ func raftStatusFromPB(s *pb.RaftStatus) RaftStatus {
 		AppliedIndex: s.GetAppliedIndex(),
 		LastIndex:    s.GetLastIndex(),
 		LastContact:  s.GetLastContact().AsDuration(),
+		Admitted:     s.GetAdmitted(),
 	}
 	for _, srv := range s.GetServers() {
 		out.Servers = append(out.Servers, RaftServer{

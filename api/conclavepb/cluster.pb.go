@@ -364,8 +364,11 @@ type RaftStatus struct {
 	AppliedIndex uint64 `protobuf:"varint,8,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	LastIndex    uint64 `protobuf:"varint,9,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
 	// Time since the last contact with the leader; zero on the leader.
-	LastContact   *durationpb.Duration `protobuf:"bytes,10,opt,name=last_contact,json=lastContact,proto3" json:"last_contact,omitempty"`
-	Servers       []*RaftServer        `protobuf:"bytes,11,rep,name=servers,proto3" json:"servers,omitempty"`
+	LastContact *durationpb.Duration `protobuf:"bytes,10,opt,name=last_contact,json=lastContact,proto3" json:"last_contact,omitempty"`
+	Servers     []*RaftServer        `protobuf:"bytes,11,rep,name=servers,proto3" json:"servers,omitempty"`
+	// The replicated set of admitted servers (raft.admission: manual), by
+	// name, from the serving node's replica: empty on a client node.
+	Admitted      []string `protobuf:"bytes,12,rep,name=admitted,proto3" json:"admitted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -473,6 +476,13 @@ func (x *RaftStatus) GetLastContact() *durationpb.Duration {
 func (x *RaftStatus) GetServers() []*RaftServer {
 	if x != nil {
 		return x.Servers
+	}
+	return nil
+}
+
+func (x *RaftStatus) GetAdmitted() []string {
+	if x != nil {
+		return x.Admitted
 	}
 	return nil
 }
@@ -638,6 +648,95 @@ func (x *LeaveResponse) GetNode() string {
 	return ""
 }
 
+type AdmitRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node's name (its cluster.name, the Raft server ID).
+	Node          string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdmitRequest) Reset() {
+	*x = AdmitRequest{}
+	mi := &file_conclave_v1_cluster_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdmitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdmitRequest) ProtoMessage() {}
+
+func (x *AdmitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_conclave_v1_cluster_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdmitRequest.ProtoReflect.Descriptor instead.
+func (*AdmitRequest) Descriptor() ([]byte, []int) {
+	return file_conclave_v1_cluster_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AdmitRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+type AdmitResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdmitResponse) Reset() {
+	*x = AdmitResponse{}
+	mi := &file_conclave_v1_cluster_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdmitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdmitResponse) ProtoMessage() {}
+
+func (x *AdmitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_conclave_v1_cluster_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdmitResponse.ProtoReflect.Descriptor instead.
+func (*AdmitResponse) Descriptor() ([]byte, []int) {
+	return file_conclave_v1_cluster_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *AdmitResponse) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
 var File_conclave_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_conclave_v1_cluster_proto_rawDesc = "" +
@@ -670,7 +769,7 @@ const file_conclave_v1_cluster_proto_rawDesc = "" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x12\n" +
 	"\x04role\x18\x05 \x01(\tR\x04role\x12%\n" +
 	"\x0efailure_domain\x18\x06 \x01(\tR\rfailureDomain\x12\x1a\n" +
-	"\bpriority\x18\a \x01(\x05R\bpriority\"\xff\x02\n" +
+	"\bpriority\x18\a \x01(\x05R\bpriority\"\x9b\x03\n" +
 	"\n" +
 	"RaftStatus\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
@@ -687,18 +786,24 @@ const file_conclave_v1_cluster_proto_rawDesc = "" +
 	"last_index\x18\t \x01(\x04R\tlastIndex\x12<\n" +
 	"\flast_contact\x18\n" +
 	" \x01(\v2\x19.google.protobuf.DurationR\vlastContact\x121\n" +
-	"\aservers\x18\v \x03(\v2\x17.conclave.v1.RaftServerR\aservers\"\x13\n" +
+	"\aservers\x18\v \x03(\v2\x17.conclave.v1.RaftServerR\aservers\x12\x1a\n" +
+	"\badmitted\x18\f \x03(\tR\badmitted\"\x13\n" +
 	"\x11RaftStatusRequest\"E\n" +
 	"\x12RaftStatusResponse\x12/\n" +
 	"\x06status\x18\x01 \x01(\v2\x17.conclave.v1.RaftStatusR\x06status\"\x0e\n" +
 	"\fLeaveRequest\"#\n" +
 	"\rLeaveResponse\x12\x12\n" +
-	"\x04node\x18\x01 \x01(\tR\x04node2\xde\x01\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"\"\n" +
+	"\fAdmitRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"#\n" +
+	"\rAdmitResponse\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node2\x9e\x02\n" +
 	"\aCluster\x12D\n" +
 	"\aMembers\x12\x1b.conclave.v1.MembersRequest\x1a\x1c.conclave.v1.MembersResponse\x12M\n" +
 	"\n" +
 	"RaftStatus\x12\x1e.conclave.v1.RaftStatusRequest\x1a\x1f.conclave.v1.RaftStatusResponse\x12>\n" +
-	"\x05Leave\x12\x19.conclave.v1.LeaveRequest\x1a\x1a.conclave.v1.LeaveResponseB1Z/github.com/conclave-dev/conclave/api/conclavepbb\x06proto3"
+	"\x05Leave\x12\x19.conclave.v1.LeaveRequest\x1a\x1a.conclave.v1.LeaveResponse\x12>\n" +
+	"\x05Admit\x12\x19.conclave.v1.AdmitRequest\x1a\x1a.conclave.v1.AdmitResponseB1Z/github.com/conclave-dev/conclave/api/conclavepbb\x06proto3"
 
 var (
 	file_conclave_v1_cluster_proto_rawDescOnce sync.Once
@@ -712,7 +817,7 @@ func file_conclave_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_conclave_v1_cluster_proto_rawDescData
 }
 
-var file_conclave_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_conclave_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_conclave_v1_cluster_proto_goTypes = []any{
 	(*Member)(nil),              // 0: conclave.v1.Member
 	(*MembersRequest)(nil),      // 1: conclave.v1.MembersRequest
@@ -723,24 +828,28 @@ var file_conclave_v1_cluster_proto_goTypes = []any{
 	(*RaftStatusResponse)(nil),  // 6: conclave.v1.RaftStatusResponse
 	(*LeaveRequest)(nil),        // 7: conclave.v1.LeaveRequest
 	(*LeaveResponse)(nil),       // 8: conclave.v1.LeaveResponse
-	(*durationpb.Duration)(nil), // 9: google.protobuf.Duration
+	(*AdmitRequest)(nil),        // 9: conclave.v1.AdmitRequest
+	(*AdmitResponse)(nil),       // 10: conclave.v1.AdmitResponse
+	(*durationpb.Duration)(nil), // 11: google.protobuf.Duration
 }
 var file_conclave_v1_cluster_proto_depIdxs = []int32{
-	0, // 0: conclave.v1.MembersResponse.members:type_name -> conclave.v1.Member
-	9, // 1: conclave.v1.RaftStatus.last_contact:type_name -> google.protobuf.Duration
-	3, // 2: conclave.v1.RaftStatus.servers:type_name -> conclave.v1.RaftServer
-	4, // 3: conclave.v1.RaftStatusResponse.status:type_name -> conclave.v1.RaftStatus
-	1, // 4: conclave.v1.Cluster.Members:input_type -> conclave.v1.MembersRequest
-	5, // 5: conclave.v1.Cluster.RaftStatus:input_type -> conclave.v1.RaftStatusRequest
-	7, // 6: conclave.v1.Cluster.Leave:input_type -> conclave.v1.LeaveRequest
-	2, // 7: conclave.v1.Cluster.Members:output_type -> conclave.v1.MembersResponse
-	6, // 8: conclave.v1.Cluster.RaftStatus:output_type -> conclave.v1.RaftStatusResponse
-	8, // 9: conclave.v1.Cluster.Leave:output_type -> conclave.v1.LeaveResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	0,  // 0: conclave.v1.MembersResponse.members:type_name -> conclave.v1.Member
+	11, // 1: conclave.v1.RaftStatus.last_contact:type_name -> google.protobuf.Duration
+	3,  // 2: conclave.v1.RaftStatus.servers:type_name -> conclave.v1.RaftServer
+	4,  // 3: conclave.v1.RaftStatusResponse.status:type_name -> conclave.v1.RaftStatus
+	1,  // 4: conclave.v1.Cluster.Members:input_type -> conclave.v1.MembersRequest
+	5,  // 5: conclave.v1.Cluster.RaftStatus:input_type -> conclave.v1.RaftStatusRequest
+	7,  // 6: conclave.v1.Cluster.Leave:input_type -> conclave.v1.LeaveRequest
+	9,  // 7: conclave.v1.Cluster.Admit:input_type -> conclave.v1.AdmitRequest
+	2,  // 8: conclave.v1.Cluster.Members:output_type -> conclave.v1.MembersResponse
+	6,  // 9: conclave.v1.Cluster.RaftStatus:output_type -> conclave.v1.RaftStatusResponse
+	8,  // 10: conclave.v1.Cluster.Leave:output_type -> conclave.v1.LeaveResponse
+	10, // 11: conclave.v1.Cluster.Admit:output_type -> conclave.v1.AdmitResponse
+	8,  // [8:12] is the sub-list for method output_type
+	4,  // [4:8] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_conclave_v1_cluster_proto_init() }
@@ -754,7 +863,7 @@ func file_conclave_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_conclave_v1_cluster_proto_rawDesc), len(file_conclave_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	Cluster_Members_FullMethodName    = "/conclave.v1.Cluster/Members"
 	Cluster_RaftStatus_FullMethodName = "/conclave.v1.Cluster/RaftStatus"
 	Cluster_Leave_FullMethodName      = "/conclave.v1.Cluster/Leave"
+	Cluster_Admit_FullMethodName      = "/conclave.v1.Cluster/Admit"
 )
 
 // ClusterClient is the client API for Cluster service.
@@ -40,6 +41,12 @@ type ClusterClient interface {
 	// Leave makes the serving node leave the cluster and stop. The response is
 	// sent before the node's API goes away.
 	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveResponse, error)
+	// Admit lets a server join the Raft core under raft.admission: manual
+	// (replicated: any later leader knows it). The leader adds the node, as a
+	// standby first, once it has been alive in gossip for the stabilisation
+	// window. Admitting a node twice, or one already in the core, is fine.
+	// InvalidArgument for a bad node name; Unavailable without quorum.
+	Admit(ctx context.Context, in *AdmitRequest, opts ...grpc.CallOption) (*AdmitResponse, error)
 }
 
 type clusterClient struct {
@@ -80,6 +87,16 @@ func (c *clusterClient) Leave(ctx context.Context, in *LeaveRequest, opts ...grp
 	return out, nil
 }
 
+func (c *clusterClient) Admit(ctx context.Context, in *AdmitRequest, opts ...grpc.CallOption) (*AdmitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdmitResponse)
+	err := c.cc.Invoke(ctx, Cluster_Admit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServer is the server API for Cluster service.
 // All implementations must embed UnimplementedClusterServer
 // for forward compatibility.
@@ -93,6 +110,12 @@ type ClusterServer interface {
 	// Leave makes the serving node leave the cluster and stop. The response is
 	// sent before the node's API goes away.
 	Leave(context.Context, *LeaveRequest) (*LeaveResponse, error)
+	// Admit lets a server join the Raft core under raft.admission: manual
+	// (replicated: any later leader knows it). The leader adds the node, as a
+	// standby first, once it has been alive in gossip for the stabilisation
+	// window. Admitting a node twice, or one already in the core, is fine.
+	// InvalidArgument for a bad node name; Unavailable without quorum.
+	Admit(context.Context, *AdmitRequest) (*AdmitResponse, error)
 	mustEmbedUnimplementedClusterServer()
 }
 
@@ -111,6 +134,9 @@ func (UnimplementedClusterServer) RaftStatus(context.Context, *RaftStatusRequest
 }
 func (UnimplementedClusterServer) Leave(context.Context, *LeaveRequest) (*LeaveResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Leave not implemented")
+}
+func (UnimplementedClusterServer) Admit(context.Context, *AdmitRequest) (*AdmitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Admit not implemented")
 }
 func (UnimplementedClusterServer) mustEmbedUnimplementedClusterServer() {}
 func (UnimplementedClusterServer) testEmbeddedByValue()                 {}
@@ -187,6 +213,24 @@ func _Cluster_Leave_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Cluster_Admit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdmitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServer).Admit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cluster_Admit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServer).Admit(ctx, req.(*AdmitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Cluster_ServiceDesc is the grpc.ServiceDesc for Cluster service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -205,6 +249,10 @@ var Cluster_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Leave",
 			Handler:    _Cluster_Leave_Handler,
+		},
+		{
+			MethodName: "Admit",
+			Handler:    _Cluster_Admit_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -166,6 +166,32 @@ func TestClusterCommands(t *testing.T) {
 	}
 }
 
+func TestOperatorAdmit(t *testing.T) {
+	c := newCLI(t)
+	if out := c.ok("", "operator", "admit", "n4"); out != "node \"n4\" admitted\n" {
+		t.Fatalf("admit = %q", out)
+	}
+	if out := c.ok("", "operator", "admit", "n5", "-o", "json"); !strings.Contains(out, `"admitted": true`) {
+		t.Fatalf("admit json = %q", out)
+	}
+	if msg := c.fails("operator", "admit", "a/b"); !strings.Contains(msg, "conclave: operator admit: InvalidArgument: ") ||
+		!strings.Contains(msg, "node: bad name") {
+		t.Fatalf("bad name: stderr %q", msg)
+	}
+	if msg := c.fails("operator", "admit"); !strings.Contains(msg, "accepts 1 arg(s)") {
+		t.Fatalf("no node: stderr %q", msg)
+	}
+	if out := c.ok("", "raft", "status"); !strings.Contains(out, "Admitted:       n4, n5\n") {
+		t.Fatalf("raft status does not list the admitted servers: %q", out)
+	}
+	var st struct {
+		Admitted []string `json:"admitted"`
+	}
+	if err := json.Unmarshal([]byte(c.ok("", "raft", "status", "-o", "json")), &st); err != nil || strings.Join(st.Admitted, " ") != "n4 n5" {
+		t.Fatalf("raft status json admitted %v, %v", st.Admitted, err)
+	}
+}
+
 func TestClientFlagErrors(t *testing.T) {
 	c := newCLI(t)
 	tests := map[string]struct {

@@ -26,6 +26,8 @@ type fakeNode struct {
 	shutdowns int
 	// lk is the session and lock table (fake_lock_test.go).
 	lk *fakeLockTable
+	// admitted records operator admissions.
+	admitted []string
 }
 
 func newFakeNode(name string) *fakeNode {
@@ -42,7 +44,10 @@ func (f *fakeNode) Members() []cluster.Member {
 }
 
 func (f *fakeNode) RaftStatus() cluster.RaftStatus {
-	return cluster.RaftStatus{Node: f.name, State: "leader", Term: 2, LeaderID: f.name, Servers: []cluster.RaftServer{{ID: f.name, Suffrage: "voter", Leader: true}}}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return cluster.RaftStatus{Node: f.name, State: "leader", Term: 2, LeaderID: f.name, Servers: []cluster.RaftServer{{ID: f.name, Suffrage: "voter", Leader: true}},
+		Admitted: append([]string(nil), f.admitted...)}
 }
 
 func (f *fakeNode) KVGet(_ context.Context, key string, _ cluster.ReadMode) (cluster.KVEntry, error) {
@@ -107,6 +112,16 @@ func (f *fakeNode) KVDelete(_ context.Context, key string, version uint64) error
 		return fmt.Errorf("%w: key %q is at version %d", cluster.ErrVersionMismatch, key, e.Version)
 	}
 	delete(f.kv, key)
+	return nil
+}
+
+func (f *fakeNode) Admit(_ context.Context, node string) error {
+	if node == "" || strings.ContainsAny(node, "/ ") {
+		return fmt.Errorf("%w: node: bad name %q", cluster.ErrInvalidArgument, node)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.admitted = append(f.admitted, node)
 	return nil
 }
 

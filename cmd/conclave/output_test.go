@@ -42,11 +42,12 @@ func TestRaftStatusJSONShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := sorted("node", "state", "term", "leader_id", "leader_addr", "cluster_id", "commit_index",
-		"applied_index", "last_index", "last_contact_ms", "servers")
+		"applied_index", "last_index", "last_contact_ms", "servers", "admitted")
 	if got := jsonKeys(t, buf.Bytes()); !reflect.DeepEqual(got, want) {
 		t.Fatalf("keys %v, want %v", got, want)
 	}
-	if !strings.Contains(buf.String(), `"last_contact_ms": 1500`) || !strings.Contains(buf.String(), `"servers": []`) {
+	if !strings.Contains(buf.String(), `"last_contact_ms": 1500`) || !strings.Contains(buf.String(), `"servers": []`) ||
+		!strings.Contains(buf.String(), `"admitted": []`) {
 		t.Fatalf("json = %s", buf.String())
 	}
 

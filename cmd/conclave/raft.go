@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,6 +47,7 @@ type raftStatusJSON struct {
 	LastIndex     uint64           `json:"last_index"`
 	LastContactMS int64            `json:"last_contact_ms"`
 	Servers       []raftServerJSON `json:"servers"`
+	Admitted      []string         `json:"admitted"`
 }
 
 type raftServerJSON struct {
@@ -64,7 +66,8 @@ func printRaftStatus(p *printer, st client.RaftStatus) error {
 			Node: st.Node, State: st.State, Term: st.Term, LeaderID: st.LeaderID, LeaderAddr: st.LeaderAddr,
 			ClusterID: st.ClusterID, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
 			LastIndex: st.LastIndex, LastContactMS: st.LastContact.Milliseconds(),
-			Servers: make([]raftServerJSON, 0, len(st.Servers)),
+			Servers:  make([]raftServerJSON, 0, len(st.Servers)),
+			Admitted: append([]string{}, st.Admitted...),
 		}
 		for _, s := range st.Servers {
 			out.Servers = append(out.Servers, raftServerJSON{ID: s.ID, Role: s.Role, Address: s.Address,
@@ -86,6 +89,9 @@ func printRaftStatus(p *printer, st client.RaftStatus) error {
 	fmt.Fprintf(tw, "Applied index:\t%d\n", st.AppliedIndex)
 	fmt.Fprintf(tw, "Last index:\t%d\n", st.LastIndex)
 	fmt.Fprintf(tw, "Last contact:\t%s\n", st.LastContact.Round(time.Millisecond))
+	if len(st.Admitted) > 0 {
+		fmt.Fprintf(tw, "Admitted:\t%s\n", strings.Join(st.Admitted, ", "))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -88,6 +88,7 @@ func newRootCmd(e env) *cobra.Command {
 		newPGCmd(e),
 		newLeaveCmd(e),
 		newKeyringCmd(e),
+		newOperatorCmd(e),
 	)
 	return root
 }
