@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, e env, stdin io.Reader, stdout, std
 		if errors.As(err, &ee) {
 			return ee.code
 		}
-		fmt.Fprintf(stderr, "conclave: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(stderr, "conclave: %s\n", oneLine(explainTLS(err).Error()))
 		return 1
 	}
 	return 0
@@ -87,6 +87,7 @@ func newRootCmd(e env) *cobra.Command {
 		newNameCmd(e),
 		newPGCmd(e),
 		newLeaveCmd(e),
+		newTLSCmd(),
 	)
 	return root
 }
@@ -96,6 +97,7 @@ type clientFlags struct {
 	addr    string
 	output  string
 	timeout time.Duration
+	tls     tlsFlags
 }
 
 const (
@@ -118,6 +120,7 @@ func addClientFlags(cmd *cobra.Command, e env) *clientFlags {
 	fs.StringVar(&f.addr, "addr", f.addr, "gRPC address of the agent (env CONCLAVE_ADDR)")
 	fs.StringVarP(&f.output, "output", "o", f.output, "output format: table or json")
 	fs.DurationVar(&f.timeout, "timeout", defaultTimeout, "deadline for the whole call")
+	f.tls.register(fs, e)
 	return f
 }
 
@@ -132,7 +135,7 @@ func (f *clientFlags) call(cmd *cobra.Command, fn func(ctx context.Context, c *c
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
-	return fn(ctx, c, p)
+	return f.explain(fn(ctx, c, p))
 }
 
 // dial validates the shared flags and makes a client for the agent (which
@@ -146,7 +149,11 @@ func (f *clientFlags) dial(cmd *cobra.Command) (*client.Client, *printer, error)
 	if f.timeout <= 0 {
 		return nil, nil, fmt.Errorf("invalid --timeout %s: must be > 0", f.timeout)
 	}
-	c, err := client.New(f.addr)
+	opts, err := f.tls.options()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := client.New(f.addr, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
