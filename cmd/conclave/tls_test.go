@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/conclave-dev/conclave/api"
+	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/config"
 	"github.com/conclave-dev/conclave/internal/pki"
 )
 
@@ -231,5 +233,33 @@ func TestCLITLS(t *testing.T) {
 	code, _, errOut = runCLI(t, nil, "members", "--addr", plain.addr, "--ca-file", ca)
 	if code != 1 || !strings.Contains(errOut, "the agent does not speak TLS") || !e2eOneLine(errOut) {
 		t.Fatalf("TLS against plain: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestAgentTLSFilesFailFast: an agent whose tls files cannot be read stops
+// before its node starts, naming the file.
+func TestAgentTLSFilesFailFast(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, "tls", "ca", "create", "--dir", dir)
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	missing := filepath.Join(dir, "node-1.pem")
+	yaml := "cluster:\n  enabled: false\n  name: node-1\n  data_dir: " + filepath.Join(dir, "data") +
+		"\napi:\n  grpc_addr: 127.0.0.1:0\n  http_addr: 127.0.0.1:0\ntls:\n  ca_file: " + filepath.Join(dir, "conclave-agent-ca.pem") +
+		"\n  cert_file: " + missing + "\n  key_file: " + filepath.Join(dir, "node-1-key.pem") + "\n"
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	started := false
+	e := env{
+		lookup: func(string) (string, bool) { return "", false },
+		newNode: func(config.Config, ...cluster.Option) (agentNode, error) {
+			started = true
+			return newFakeNode("node-1"), nil
+		},
+	}
+	var out, errOut syncBuffer
+	code := run(context.Background(), []string{"agent", "--config", cfgPath}, e, strings.NewReader(""), &out, &errOut)
+	if code != 1 || started || !strings.Contains(errOut.String(), "agent: tls:") || !strings.Contains(errOut.String(), missing) {
+		t.Fatalf("exit %d, node started %v, stderr %q", code, started, errOut.String())
 	}
 }
