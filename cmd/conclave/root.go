@@ -52,12 +52,12 @@ func run(ctx context.Context, args []string, e env, stdin io.Reader, stdout, std
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
+	if cmd, err := root.ExecuteContextC(ctx); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {
 			return ee.code
 		}
-		fmt.Fprintf(stderr, "conclave: %s\n", oneLine(explainTLS(err).Error()))
+		fmt.Fprintf(stderr, "conclave: %s\n", oneLine(explainFailure(cmd, err).Error()))
 		return 1
 	}
 	return 0
@@ -121,6 +121,11 @@ func addClientFlags(cmd *cobra.Command, e env) *clientFlags {
 	fs.StringVarP(&f.output, "output", "o", f.output, "output format: table or json")
 	fs.DurationVar(&f.timeout, "timeout", defaultTimeout, "deadline for the whole call")
 	f.tls.register(fs, e)
+	// The verb's ctx carries the flags, so run can explain a TLS failure
+	// with the address and files the verb used (explainFailure).
+	cmd.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		cmd.SetContext(withClientFlags(cmd.Context(), f))
+	}
 	return f
 }
 
@@ -135,7 +140,7 @@ func (f *clientFlags) call(cmd *cobra.Command, fn func(ctx context.Context, c *c
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
-	return f.explain(fn(ctx, c, p))
+	return fn(ctx, c, p)
 }
 
 // dial validates the shared flags and makes a client for the agent (which

@@ -228,6 +228,17 @@ func TestCLITLS(t *testing.T) {
 		})
 	}
 
+	// Verbs that hold a stream (lock, name, pg) explain the same way.
+	for _, args := range [][]string{
+		{"lock", "acquire", "l", "--hold", "1s"},
+		{"pg", "join", "g"},
+	} {
+		code, _, errOut := runCLI(t, nil, append(args, "--addr", addr, "--ca-file", ca, "--timeout", "3s")...)
+		if code != 1 || !strings.Contains(errOut, "the agent requires a client certificate") || !e2eOneLine(errOut) {
+			t.Fatalf("%v without a client certificate: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+
 	// A TLS client against a plain agent.
 	plain := newCLI(t)
 	code, _, errOut = runCLI(t, nil, "members", "--addr", plain.addr, "--ca-file", ca)

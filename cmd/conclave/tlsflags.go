@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -98,6 +100,25 @@ func explainTLS(err error) error {
 
 // probeTimeout bounds the diagnostic handshake after a failed call.
 const probeTimeout = 2 * time.Second
+
+type clientFlagsKey struct{}
+
+// withClientFlags returns ctx carrying the verb's client flags.
+func withClientFlags(ctx context.Context, f *clientFlags) context.Context {
+	return context.WithValue(ctx, clientFlagsKey{}, f)
+}
+
+// explainFailure is the error run prints for a failed command: a client
+// verb's error explained with its own flags (explain), anything else with
+// the texts alone.
+func explainFailure(cmd *cobra.Command, err error) error {
+	if cmd != nil && cmd.Context() != nil {
+		if f, ok := cmd.Context().Value(clientFlagsKey{}).(*clientFlags); ok {
+			return f.explain(err)
+		}
+	}
+	return explainTLS(err)
+}
 
 // explain makes a failed call's error say what is wrong with TLS when that
 // is the cause. An agent that refuses our client certificate does so after
