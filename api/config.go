@@ -3,7 +3,10 @@ package api
 import (
 	"fmt"
 	"net"
+	"strings"
 	"time"
+
+	"github.com/conclave-dev/conclave/internal/pki"
 )
 
 // Config is the API's listening addresses and limits. cmd maps the api
@@ -23,11 +26,23 @@ type Config struct {
 	// ReadHeaderTimeout bounds how long an HTTP client may take to send its
 	// request headers (slowloris protection).
 	ReadHeaderTimeout time.Duration
+	// TLS, when set, makes both doors serve TLS with this identity (the
+	// node certificate; replaced files are picked up by the Source). Nil
+	// serves in clear.
+	TLS *pki.Source
+	// VerifyIncoming refuses, at the TLS handshake, every gRPC and HTTP
+	// client that presents no certificate of the CA: /metrics and the
+	// health endpoints included. Needs TLS.
+	VerifyIncoming bool
+	// AllowedHosts are names, beside localhost and loopback IPs, that a
+	// mutating HTTP request may carry in its Host header while the HTTP
+	// door is bound to loopback (DNS-rebinding guard, see hostguard.go).
+	AllowedHosts []string
 }
 
 // DefaultConfig is the production configuration. Both listeners bind to
-// loopback: exposing them is an explicit operator decision until ACLs and
-// TLS exist.
+// loopback and serve in clear: exposing them takes TLS (or the operator's
+// insecure: true, checked by config.CheckExposure).
 func DefaultConfig() Config {
 	return Config{
 		GRPCAddr:          "127.0.0.1:7940",
@@ -64,6 +79,17 @@ func (c Config) Validate() error {
 	}
 	if c.ReadHeaderTimeout <= 0 {
 		return fmt.Errorf("%w: read_header_timeout %s: must be > 0", ErrInvalidConfig, c.ReadHeaderTimeout)
+	}
+	if c.VerifyIncoming && c.TLS == nil {
+		return fmt.Errorf("%w: verify_incoming: needs a TLS identity", ErrInvalidConfig)
+	}
+	if c.TLS != nil && c.TLS.Certificate() == nil {
+		return fmt.Errorf("%w: tls: no server certificate (cert_file, key_file)", ErrInvalidConfig)
+	}
+	for _, h := range c.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/ :") && net.ParseIP(h) == nil {
+			return fmt.Errorf("%w: http_allowed_hosts %q: want a host name or IP, without port", ErrInvalidConfig, h)
+		}
 	}
 	return nil
 }

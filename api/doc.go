@@ -27,5 +27,11 @@
 // stream goroutine has finished, so a Server leaves no goroutine behind
 // once Serve has returned (or, if Serve never ran, once Close has).
 //
+// Security (docs/api-security.md): with Config.TLS both doors serve TLS
+// with the node's certificate, and with Config.VerifyIncoming they refuse at
+// the handshake any client without a certificate of the CA. On a loopback
+// HTTP bind, hostGuard refuses mutations whose Host is not a name of the
+// agent (DNS rebinding); no GET route mutates.
+//
 // The Go SDK is in api/client, the generated code in api/conclavepb.
 package api

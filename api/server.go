@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
 )
@@ -75,11 +78,15 @@ func New(cfg Config, node Node, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 
-	gs := grpc.NewServer(
+	grpcOpts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
 		grpc.ChainUnaryInterceptor(unaryInterceptor(log, m)),
 		grpc.ChainStreamInterceptor(streamInterceptor(log, m)),
-	)
+	}
+	if cfg.TLS != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(cfg.TLS.ServerConfig(cfg.VerifyIncoming))))
+	}
+	gs := grpc.NewServer(grpcOpts...)
 	streams := newStreamSet()
 	pb.RegisterClusterServer(gs, &clusterService{node: node})
 	pb.RegisterKVServer(gs, &kvService{node: node})
@@ -116,11 +123,6 @@ func New(cfg Config, node Node, opts ...Option) (*Server, error) {
 	if err := uiRoutes(mux); err != nil {
 		return nil, err
 	}
-	hs := &http.Server{
-		Handler:           withTimeout(mux),
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-	}
-
 	grpcLn, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return nil, fmt.Errorf("api: listen grpc_addr %s: %w", cfg.GRPCAddr, err)
@@ -129,6 +131,14 @@ func New(cfg Config, node Node, opts ...Option) (*Server, error) {
 	if err != nil {
 		_ = grpcLn.Close()
 		return nil, fmt.Errorf("api: listen http_addr %s: %w", cfg.HTTPAddr, err)
+	}
+	hs := &http.Server{
+		Handler:           withTimeout(newHostGuard(mux, httpLn.Addr(), cfg.AllowedHosts, log)),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ErrorLog:          stdlog.New(httpErrorLog{log}, "", 0),
+	}
+	if cfg.TLS != nil {
+		hs.TLSConfig = cfg.TLS.ServerConfig(cfg.VerifyIncoming)
 	}
 	return &Server{cfg: cfg, log: log, grpc: gs, http: hs, grpcLn: grpcLn, httpLn: httpLn, streams: streams}, nil
 }
@@ -172,7 +182,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		if err := s.http.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.serveHTTP(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("api: serve http: %w", err)
 			return
 		}
@@ -194,6 +204,15 @@ func (s *Server) Serve(ctx context.Context) error {
 	wg.Wait()
 	s.log.Debug().Msg("api stopped")
 	return err
+}
+
+// serveHTTP serves HTTPS when the API has a TLS identity (the certificate
+// comes from TLSConfig, hence no files here), plain HTTP otherwise.
+func (s *Server) serveHTTP() error {
+	if s.http.TLSConfig != nil {
+		return s.http.ServeTLS(s.httpLn, "", "")
+	}
+	return s.http.Serve(s.httpLn)
 }
 
 // stop stops both servers gracefully within cfg.ShutdownTimeout, then
@@ -244,4 +263,20 @@ func (s *Server) Close() error {
 	// which still release their sessions (bounded by sessionCloseTimeout).
 	s.streams.wait()
 	return nil
+}
+
+// httpErrorLog routes net/http's own error lines into zerolog: a failed TLS
+// handshake (no client certificate, a stranger's CA, a plain-text client)
+// is the client's problem and goes to debug; anything else (a handler
+// panic) is a warning.
+type httpErrorLog struct{ log zerolog.Logger }
+
+func (h httpErrorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if strings.Contains(msg, "TLS handshake error") {
+		h.log.Debug().Str("error", msg).Msg("http tls handshake failed")
+	} else {
+		h.log.Warn().Str("error", msg).Msg("http server error")
+	}
+	return len(p), nil
 }

@@ -22,7 +22,14 @@ type served struct {
 
 func startServer(t *testing.T, node Node, opts ...Option) *served {
 	t.Helper()
-	srv, err := New(DefaultLocalConfig(), node, opts...)
+	return startServerWith(t, DefaultLocalConfig(), node, opts...)
+}
+
+// startServerWith is startServer with a config of the test's own; conn is
+// a plain-text connection, of no use against a TLS server.
+func startServerWith(t *testing.T, cfg Config, node Node, opts ...Option) *served {
+	t.Helper()
+	srv, err := New(cfg, node, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -152,6 +152,11 @@ type APIConfig struct {
 	GRPCAddr string `yaml:"grpc_addr"`
 	// HTTPAddr is host:port of metrics, health, REST and the status page.
 	HTTPAddr string `yaml:"http_addr"`
+	// HTTPAllowedHosts are extra names (no port) that a mutating HTTP
+	// request may carry in its Host header while http_addr is loopback;
+	// localhost and loopback IPs are always allowed. Any other name is
+	// refused with 403: that is how a DNS-rebinding web page would arrive.
+	HTTPAllowedHosts StringList `yaml:"http_allowed_hosts"`
 }
 
 // LogConfig selects the zerolog level and output format.

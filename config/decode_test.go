@@ -54,7 +54,7 @@ func fullWant() Config {
 				HeartbeatInterval:   Duration(2 * time.Second),
 			},
 		},
-		API: APIConfig{GRPCAddr: "0.0.0.0:9940", HTTPAddr: "[::1]:9941"},
+		API: APIConfig{GRPCAddr: "0.0.0.0:9940", HTTPAddr: "[::1]:9941", HTTPAllowedHosts: StringList{"conclave.internal", "10.0.0.7"}},
 		TLS: TLSConfig{
 			CAFile:         "/etc/conclave/ca.pem",
 			CertFile:       "/etc/conclave/node-1.pem",

@@ -103,3 +103,13 @@ func TestValidateTLS(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateHTTPAllowedHosts(t *testing.T) {
+	c := Default()
+	c.API.HTTPAllowedHosts = StringList{"conclave.internal", "::1", "evil.example:80"}
+	err := c.Validate()
+	want := `api.http_allowed_hosts: want host names or IPs without a port, got "evil.example:80"`
+	if err == nil || err.Error() != want {
+		t.Fatalf("Validate() = %v, want %s", err, want)
+	}
+}

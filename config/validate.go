@@ -85,6 +85,11 @@ func (c Config) validate() []*Error {
 
 	p.checkListen("api.grpc_addr", c.API.GRPCAddr)
 	p.checkListen("api.http_addr", c.API.HTTPAddr)
+	for _, h := range c.API.HTTPAllowedHosts {
+		if net.ParseIP(strings.Trim(h, "[]")) == nil && !validHost(h) {
+			p.add("api.http_allowed_hosts", "want host names or IPs without a port, got %q", h)
+		}
+	}
 
 	p.checkTLS(c.TLS)
 

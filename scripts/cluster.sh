@@ -4,6 +4,13 @@
 # each with its data under .cluster/nodeN, its log in .cluster/nodeN.log and
 # its pid in .cluster/nodeN.pid.
 #
+# The cluster is secured like a real one: on the first start the script makes
+# a CA, a certificate for each node and one client certificate (with
+# `conclave tls`) into .cluster/tls/, and a gossip key into .cluster/gossip.key;
+# the nodes run mutual TLS on every door (tls.verify_incoming) and encrypted
+# gossip. It writes .cluster/env, which exports CONCLAVE_CACERT,
+# CONCLAVE_CLIENT_CERT and CONCLAVE_CLIENT_KEY for the CLI: `. .cluster/env`.
+#
 #   scripts/cluster.sh start    start the nodes that are not running, wait for a leader
 #   scripts/cluster.sh stop     SIGTERM every node, wait for them to exit
 #   scripts/cluster.sh status   raft status as seen by the first node that answers
@@ -18,6 +25,8 @@ cd "$root"
 
 bin=bin/conclave
 state=.cluster
+tlsdir=$state/tls
+envfile=$state/env
 nodes=(1 2 3)
 wait_leader=${CLUSTER_WAIT:-20}
 wait_stop=${CLUSTER_STOP_WAIT:-20}
@@ -80,9 +89,47 @@ leader_of() {
 		head -n1 | sed -E 's/.*:[[:space:]]*"([^"]+)"$/\1/' || true
 }
 
+# secrets makes whatever is missing of the CA, the node and client
+# certificates and the gossip key, and (re)writes the env file. Existing
+# files are kept: `conclave tls` never overwrites, and restarts reuse them.
+secrets() {
+	mkdir -p "$tlsdir"
+	chmod 700 "$tlsdir"
+	if [ ! -f "$tlsdir/conclave-agent-ca.pem" ]; then
+		"$bin" tls ca create --dir "$tlsdir" >/dev/null
+		log "made a CA in $tlsdir/"
+	fi
+	local n name
+	for n in "${nodes[@]}"; do
+		name=node-$n
+		[ -f "$tlsdir/$name.pem" ] || "$bin" tls cert create --node "$name" --dir "$tlsdir" >/dev/null
+	done
+	[ -f "$tlsdir/client.pem" ] || "$bin" tls cert create --client client --dir "$tlsdir" >/dev/null
+	if [ ! -f "$state/gossip.key" ]; then
+		(umask 077 && head -c 32 /dev/urandom | base64 >"$state/gossip.key")
+		log "made a gossip key in $state/gossip.key"
+	fi
+	cat >"$envfile" <<EOF
+# Written by scripts/cluster.sh: the CLI's client certificate for the local
+# cluster. Load it into your shell with: . $envfile
+export CONCLAVE_CACERT=$root/$tlsdir/conclave-agent-ca.pem
+export CONCLAVE_CLIENT_CERT=$root/$tlsdir/client.pem
+export CONCLAVE_CLIENT_KEY=$root/$tlsdir/client-key.pem
+EOF
+}
+
+# use_env gives the script's own CLI calls the client certificate.
+use_env() {
+	[ -f "$envfile" ] || return 0
+	# shellcheck source=/dev/null
+	. "$envfile"
+}
+
 start() {
 	[ -x "$bin" ] || die "$bin not found; run 'make cluster' (or 'make build' first)"
 	mkdir -p "$state"
+	secrets
+	use_env
 	local n p pid started=()
 	for n in "${nodes[@]}"; do
 		if pid=$(running "$n"); then
@@ -142,21 +189,24 @@ start() {
 
 	cat <<EOF
 
-conclave: 3 nodes up, leader $leader
+conclave: 3 nodes up, leader $leader; mutual TLS and gossip encryption on
 
-  node   gRPC (--addr)     HTTP                     log
+  node   gRPC (--addr)     HTTPS                     log
 EOF
 	for n in "${nodes[@]}"; do
-		printf '  node%s  %-16s  http://%-16s  %s\n' "$n" "$(grpc_addr "$n")" "$(http_addr "$n")" "$state/node$n.log"
+		printf '  node%s  %-16s  https://%-16s  %s\n' "$n" "$(grpc_addr "$n")" "$(http_addr "$n")" "$state/node$n.log"
 	done
 	cat <<EOF
 
-Talk to any node (the CLI defaults to 127.0.0.1:7940, or \$CONCLAVE_ADDR):
+Every door wants the client certificate. Load it into your shell first:
+  . $envfile
+
+Then talk to any node (the CLI defaults to 127.0.0.1:7940, or \$CONCLAVE_ADDR):
   $bin members
   $bin raft status -o json
   $bin kv put greeting hello --addr $(grpc_addr 2)
   $bin kv get greeting --addr $(grpc_addr 3)
-  curl -s http://$(http_addr 1)/metrics | grep ^conclave_raft
+  curl -s --cacert \$CONCLAVE_CACERT --cert \$CONCLAVE_CLIENT_CERT --key \$CONCLAVE_CLIENT_KEY https://$(http_addr 1)/metrics | grep ^conclave_raft
 
 Stop with 'make cluster-stop'; 'make cluster-clean' also deletes $state/.
 EOF
@@ -204,6 +254,7 @@ status() {
 	done
 	[ "$any" = 1 ] || return 0
 	[ -x "$bin" ] || die "$bin not found; run 'make build'"
+	use_env
 	echo
 	# The first node that answers; node1 normally.
 	for n in "${nodes[@]}"; do

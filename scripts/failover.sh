@@ -26,6 +26,8 @@ bash scripts/cluster.sh clean >/dev/null 2>&1 || true
 # leader with three voters.
 t0=$(now_ms)
 CLUSTER_WAIT=30 bash scripts/cluster.sh start >/dev/null
+# The nodes want the client certificate that cluster.sh made.
+. .cluster/env
 formed=""
 for _ in $(seq 1 600); do
 	ids=""

@@ -2,13 +2,16 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
+	"github.com/conclave-dev/conclave/internal/pki"
 )
 
 // Option configures a Client.
@@ -16,6 +19,10 @@ type Option func(*options)
 
 type options struct {
 	dialOpts []grpc.DialOption
+	// tls and tlsFiles: at most one is set (see tls.go); neither means
+	// plain text.
+	tls      *tls.Config
+	tlsFiles *pki.Files
 }
 
 // WithDialOptions adds gRPC dial options, applied after the defaults (so
@@ -38,7 +45,9 @@ type Client struct {
 
 // New returns a Client for the agent at addr (host:port). It does not
 // connect: the first call does, and fails with Unavailable if the agent is
-// not reachable. Transport security is off until the agents speak TLS.
+// not reachable. It speaks plain text unless WithTLS or WithTLSFiles is
+// given; a TLS mismatch (a plain client and a TLS agent, an unknown CA, a
+// missing client certificate) also shows as Unavailable on the first call.
 func New(addr string, opts ...Option) (*Client, error) {
 	if addr == "" {
 		return nil, errors.New("client: empty address")
@@ -47,7 +56,15 @@ func New(addr string, opts ...Option) (*Client, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, o.dialOpts...)
+	tc, err := o.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	creds := insecure.NewCredentials()
+	if tc != nil {
+		creds = credentials.NewTLS(tc)
+	}
+	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, o.dialOpts...)
 	conn, err := grpc.NewClient(addr, dial...)
 	if err != nil {
 		return nil, fmt.Errorf("client: %s: %w", addr, err)

@@ -2,7 +2,8 @@
 // Raft status, leave, the replicated KV store, sessions, locks and process
 // groups.
 //
-// It imports only the generated api/conclavepb and grpc, so an application
+// It imports only the generated api/conclavepb, grpc and internal/pki (the
+// standard library's crypto, for WithTLSFiles), so an application
 // that embeds it pulls in neither Raft nor memberlist. Results come back as
 // this package's plain types (Member, RaftStatus, KVEntry, LockInfo),
 // converted from the protobuf messages.

@@ -48,11 +48,12 @@ function reachable(addr, via) {
 }
 
 // healthOf asks a node for its readiness: this node through the page's own
-// origin, the others directly (their health answers allow any origin).
+// origin, the others directly (their health answers allow any origin), with
+// this page's scheme: a cluster runs TLS on every node or on none.
 async function healthOf(m, selfName) {
   if (m.state !== "alive") return { text: m.state, cls: "bad" };
   const url = m.name === selfName ? "/v1/health/ready"
-    : (m.http_addr ? "http://" + reachable(m.http_addr, m.addr) + "/v1/health/ready" : null);
+    : (m.http_addr ? location.protocol + "//" + reachable(m.http_addr, m.addr) + "/v1/health/ready" : null);
   if (!url) return { text: "unknown", cls: "muted" };
   try {
     const r = await getJSON(url, PEER_TIMEOUT_MS);

@@ -18,6 +18,7 @@ import (
 	"github.com/conclave-dev/conclave/api"
 	"github.com/conclave-dev/conclave/cluster"
 	"github.com/conclave-dev/conclave/config"
+	"github.com/conclave-dev/conclave/internal/pki"
 )
 
 // shutdownTimeout bounds the node's graceful stop on SIGINT/SIGTERM
@@ -236,6 +237,19 @@ func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
 	// gets it from this child, so no line lacks it or has it twice.
 	log := base.With().Str("node", cfg.Cluster.Name).Logger()
 
+	// The API's TLS identity is read before the node starts, so a missing
+	// or mismatched file fails the start rather than a running node.
+	apiCfg := api.DefaultConfig()
+	apiCfg.GRPCAddr, apiCfg.HTTPAddr = cfg.API.GRPCAddr, cfg.API.HTTPAddr
+	apiCfg.AllowedHosts = cfg.API.HTTPAllowedHosts
+	if cfg.TLS.Enabled() {
+		src, err := pki.Load(pki.Files{CA: cfg.TLS.CAFile, Cert: cfg.TLS.CertFile, Key: cfg.TLS.KeyFile})
+		if err != nil {
+			return fmt.Errorf("agent: tls: %w", err)
+		}
+		apiCfg.TLS, apiCfg.VerifyIncoming = src, cfg.TLS.VerifyIncoming
+	}
+
 	reg := prometheus.NewRegistry()
 	node, err := newNode(cfg, cluster.WithLogger(base), cluster.WithRegisterer(reg))
 	if err != nil {
@@ -250,8 +264,6 @@ func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
 		return nil
 	}
 
-	apiCfg := api.DefaultConfig()
-	apiCfg.GRPCAddr, apiCfg.HTTPAddr = cfg.API.GRPCAddr, cfg.API.HTTPAddr
 	var apiNode api.Node = node
 	if u, ok := node.(interface{ APINode() api.Node }); ok {
 		apiNode = u.APINode()
@@ -265,6 +277,7 @@ func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(serveCtx) }()
 	log.Info().Str("grpc_addr", srv.GRPCAddr().String()).Str("http_addr", srv.HTTPAddr().String()).
+		Bool("tls", apiCfg.TLS != nil).Bool("verify_incoming", apiCfg.VerifyIncoming).
 		Str("data_dir", cfg.Cluster.DataDir).Msg("agent started")
 
 	var result error

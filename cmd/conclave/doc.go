@@ -3,7 +3,9 @@
 // operator/client commands that talk to an agent's gRPC API through the Go
 // SDK (api/client): members, raft status, kv get|put|delete|list,
 // lock acquire|run|release|inspect|list, pg join|leave|broadcast|members|
-// groups|monitor, leave.
+// groups|monitor, leave; and `tls ca create` / `tls cert create`, which
+// write PEM files and talk to no agent. Client verbs dial TLS when given a
+// CA (--ca-file or CONCLAVE_CACERT), presenting --cert-file/--key-file.
 //
 // Every failure exits non-zero with one line `conclave: <reason>` on
 // stderr; client verbs print gRPC errors as `<Code>: <message>`. Output is

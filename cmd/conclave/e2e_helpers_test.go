@@ -136,12 +136,21 @@ type e2eCluster struct {
 	t     *testing.T
 	bin   string
 	nodes []*e2eNode
+	// env is added to every CLI process's environment (TLS variables).
+	env []string
 }
 
 // newE2ECluster writes the configs of n nodes (not started). The cleanups
 // kill every agent still running and wait for it, then, if the test failed,
 // print the tail of every agent's log.
 func newE2ECluster(t *testing.T, bin string, n int) *e2eCluster {
+	t.Helper()
+	return newE2EClusterWith(t, bin, n, nil)
+}
+
+// newE2EClusterWith is newE2ECluster with each node's YAML passed through
+// edit (nil: unchanged), e.g. to add tls: and a gossip key.
+func newE2EClusterWith(t *testing.T, bin string, n int, edit func(name, yaml string) string) *e2eCluster {
 	t.Helper()
 	dir := t.TempDir()
 	ports := e2ePorts(t, 4*n)
@@ -160,6 +169,9 @@ func newE2ECluster(t *testing.T, bin string, n int) *e2eCluster {
 			grpcAddr: fmt.Sprintf("127.0.0.1:%d", p[2]),
 		}
 		cfg := e2eNodeConfig(name, filepath.Join(dir, name), p[0], p[1], p[2], p[3], joins, 5)
+		if edit != nil {
+			cfg = edit(name, cfg)
+		}
 		if err := os.WriteFile(nd.cfgPath, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -262,9 +274,25 @@ type e2eResult struct {
 // test instead of hanging it.
 func (c *e2eCluster) run(args ...string) e2eResult {
 	c.t.Helper()
+	return c.runEnv(c.env, args...)
+}
+
+// runEnv is run with env instead of the cluster's extra variables. The
+// test's own CONCLAVE_* TLS variables (a developer's `. .cluster/env`)
+// never leak into the CLI.
+func (c *e2eCluster) runEnv(env []string, args ...string) e2eResult {
+	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), e2eHardTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.bin, args...)
+	for _, kv := range os.Environ() {
+		switch strings.SplitN(kv, "=", 2)[0] {
+		case "CONCLAVE_CACERT", "CONCLAVE_CLIENT_CERT", "CONCLAVE_CLIENT_KEY":
+		default:
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -52,12 +52,12 @@ func run(ctx context.Context, args []string, e env, stdin io.Reader, stdout, std
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
+	if cmd, err := root.ExecuteContextC(ctx); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {
 			return ee.code
 		}
-		fmt.Fprintf(stderr, "conclave: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(stderr, "conclave: %s\n", oneLine(explainFailure(cmd, err).Error()))
 		return 1
 	}
 	return 0
@@ -89,6 +89,7 @@ func newRootCmd(e env) *cobra.Command {
 		newLeaveCmd(e),
 		newKeyringCmd(e),
 		newOperatorCmd(e),
+		newTLSCmd(),
 	)
 	return root
 }
@@ -98,6 +99,7 @@ type clientFlags struct {
 	addr    string
 	output  string
 	timeout time.Duration
+	tls     tlsFlags
 }
 
 const (
@@ -120,6 +122,12 @@ func addClientFlags(cmd *cobra.Command, e env) *clientFlags {
 	fs.StringVar(&f.addr, "addr", f.addr, "gRPC address of the agent (env CONCLAVE_ADDR)")
 	fs.StringVarP(&f.output, "output", "o", f.output, "output format: table or json")
 	fs.DurationVar(&f.timeout, "timeout", defaultTimeout, "deadline for the whole call")
+	f.tls.register(fs, e)
+	// The verb's ctx carries the flags, so run can explain a TLS failure
+	// with the address and files the verb used (explainFailure).
+	cmd.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		cmd.SetContext(withClientFlags(cmd.Context(), f))
+	}
 	return f
 }
 
@@ -148,7 +156,11 @@ func (f *clientFlags) dial(cmd *cobra.Command) (*client.Client, *printer, error)
 	if f.timeout <= 0 {
 		return nil, nil, fmt.Errorf("invalid --timeout %s: must be > 0", f.timeout)
 	}
-	c, err := client.New(f.addr)
+	opts, err := f.tls.options()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := client.New(f.addr, opts...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,0 +1,209 @@
+package api
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/naming"
+)
+
+// doHost sends a request with the given Host header.
+func doHost(t *testing.T, method, url, host, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// TestHostGuardLoopback: on a loopback bind a mutation under a foreign Host
+// (a DNS-rebinding page) is refused with 403 PermissionDenied and changes
+// nothing; under localhost, a loopback IP or a configured name it works;
+// reads work under any name.
+func TestHostGuardLoopback(t *testing.T) {
+	cfg := DefaultLocalConfig()
+	cfg.AllowedHosts = []string{"conclave.internal"}
+	node := newFakeNode("n1")
+	s := startServerWith(t, cfg, node)
+	addr := s.srv.HTTPAddr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	url := "http://" + addr + "/v1/kv/"
+
+	tests := map[string]struct {
+		method, host string
+		want         int
+	}{
+		"put under a rebinding name":    {"PUT", "evil.example:" + port, http.StatusForbidden},
+		"delete under a rebinding name": {"DELETE", "evil.example", http.StatusForbidden},
+		"put under a LAN IP":            {"PUT", "192.168.1.20:" + port, http.StatusForbidden},
+		"put under localhost":           {"PUT", "localhost:" + port, http.StatusOK},
+		"put under LOCALHOST.":          {"PUT", "LOCALHOST.:" + port, http.StatusOK},
+		"put under 127.0.0.1":           {"PUT", addr, http.StatusOK},
+		"put under [::1]":               {"PUT", "[::1]:" + port, http.StatusOK},
+		"put under a configured name":   {"PUT", "conclave.internal:" + port, http.StatusOK},
+		"get under a rebinding name":    {"GET", "evil.example:" + port, http.StatusOK},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			key := strings.ReplaceAll(name, " ", "-")
+			node.put(key, []byte("before"))
+			code, body := doHost(t, tc.method, url+key, tc.host, "after")
+			if code != tc.want {
+				t.Fatalf("%s Host %q: %d %s, want %d", tc.method, tc.host, code, body, tc.want)
+			}
+			e, err := node.KVGet(context.Background(), key, cluster.ReadStale)
+			if tc.want == http.StatusForbidden {
+				if c, msg := restErr(t, body); c != "PermissionDenied" || !strings.Contains(msg, "http_allowed_hosts") {
+					t.Fatalf("error %s %q", c, msg)
+				}
+				if err != nil || string(e.Value) != "before" {
+					t.Fatalf("refused %s changed the key: %q %v", tc.method, e.Value, err)
+				}
+			}
+			if tc.method == "PUT" && tc.want == http.StatusOK && string(e.Value) != "after" {
+				t.Fatalf("accepted PUT left %q", e.Value)
+			}
+		})
+	}
+}
+
+func TestHostGuardOffBeyondLoopback(t *testing.T) {
+	next := http.NotFoundHandler()
+	h := newHostGuard(next, &net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 7941}, nil, zerolog.Nop())
+	if _, wrapped := h.(*hostGuard); wrapped {
+		t.Fatal("guard on a non-loopback bind")
+	}
+	h = newHostGuard(next, &net.TCPAddr{IP: net.ParseIP("::1"), Port: 7941}, nil, zerolog.Nop())
+	if _, wrapped := h.(*hostGuard); !wrapped {
+		t.Fatal("no guard on [::1]")
+	}
+}
+
+// mutationSpy is a node on which every mutating call is counted (and does
+// nothing); reads answer empty.
+type mutationSpy struct {
+	*fakeNode
+	mutations atomic.Int32
+	last      atomic.Value
+}
+
+func (m *mutationSpy) mutate(what string) { m.mutations.Add(1); m.last.Store(what) }
+
+func (m *mutationSpy) KVPut(context.Context, string, []byte) (cluster.KVEntry, error) {
+	m.mutate("KVPut")
+	return cluster.KVEntry{}, nil
+}
+func (m *mutationSpy) KVCompareAndSet(context.Context, string, []byte, uint64) (cluster.KVEntry, error) {
+	m.mutate("KVCompareAndSet")
+	return cluster.KVEntry{}, nil
+}
+func (m *mutationSpy) KVDelete(context.Context, string, uint64) error {
+	m.mutate("KVDelete")
+	return nil
+}
+func (m *mutationSpy) Leave(context.Context) error { m.mutate("Leave"); return nil }
+func (m *mutationSpy) OpenSession(context.Context, time.Duration) (Session, error) {
+	m.mutate("OpenSession")
+	return nil, cluster.ErrUnavailable
+}
+func (m *mutationSpy) LockAcquire(context.Context, string, string, cluster.AcquireOptions) (uint64, error) {
+	m.mutate("LockAcquire")
+	return 0, nil
+}
+func (m *mutationSpy) LockRelease(context.Context, string, string) error {
+	m.mutate("LockRelease")
+	return nil
+}
+func (m *mutationSpy) NameRegister(context.Context, string, string, naming.Scope, []byte) (naming.Binding, error) {
+	m.mutate("NameRegister")
+	return naming.Binding{}, nil
+}
+func (m *mutationSpy) NameUnregister(context.Context, string, string) error {
+	m.mutate("NameUnregister")
+	return nil
+}
+func (m *mutationSpy) NameLookup(context.Context, string, cluster.ReadMode) (naming.Binding, error) {
+	return naming.Binding{}, cluster.ErrNotFound
+}
+func (m *mutationSpy) NameList(context.Context, string, naming.Scope, cluster.ReadMode) ([]naming.Binding, error) {
+	return nil, nil
+}
+func (m *mutationSpy) NameWatch(string) (*cluster.NameWatch, error) {
+	return nil, cluster.ErrUnavailable
+}
+func (m *mutationSpy) GroupJoin(context.Context, string, string, string) error {
+	m.mutate("GroupJoin")
+	return nil
+}
+func (m *mutationSpy) GroupLeave(context.Context, string, string, string) error {
+	m.mutate("GroupLeave")
+	return nil
+}
+func (m *mutationSpy) GroupBroadcast(context.Context, string, string, string, []byte, bool) (cluster.GroupBroadcastResult, error) {
+	m.mutate("GroupBroadcast")
+	return cluster.GroupBroadcastResult{}, nil
+}
+func (m *mutationSpy) GroupMembers(context.Context, string, string, bool) ([]string, error) {
+	return nil, nil
+}
+func (m *mutationSpy) Groups(context.Context, string) ([]cluster.GroupInfo, error) { return nil, nil }
+func (m *mutationSpy) GroupMonitor(string, string) (GroupMonitor, error) {
+	return nil, cluster.ErrUnavailable
+}
+
+var (
+	_ NamesNode  = (*mutationSpy)(nil)
+	_ GroupsNode = (*mutationSpy)(nil)
+)
+
+// TestGETNeverMutates sends GET and HEAD to every path the HTTP door
+// serves, with every query parameter a handler reads and some that a
+// careless handler might obey, and checks the node saw no mutating call.
+func TestGETNeverMutates(t *testing.T) {
+	spy := &mutationSpy{fakeNode: newFakeNode("n1")}
+	s := startServer(t, spy)
+	base := "http://" + s.srv.HTTPAddr().String()
+	paths := []string{
+		"/", "/ui", "/ui/", "/ui/app.js", "/metrics", "/v1/health/live", "/v1/health/ready",
+		"/v1/members", "/v1/raft", "/v1/sd/prometheus",
+		"/v1/kv", "/v1/kv/", "/v1/kv/a", "/v1/kv/a?raw", "/v1/kv/a?cas=0&value=x", "/v1/kv/a?method=PUT",
+		"/v1/kv?prefix=a&limit=1&mode=consistent",
+		"/v1/locks", "/v1/locks/", "/v1/locks/a?pid=p&release=true", "/v1/names", "/v1/names/svc/a?register=1",
+		"/v1/groups", "/v1/groups/", "/v1/groups/g?local=true&join=p", "/v1/leave", "/v1/nope",
+	}
+	for _, p := range paths {
+		for _, method := range []string{"GET", "HEAD"} {
+			code, _ := doHost(t, method, base+p, "evil.example", "")
+			if code == http.StatusMethodNotAllowed {
+				t.Errorf("%s %s: 405", method, p)
+			}
+			if n := spy.mutations.Load(); n != 0 {
+				t.Fatalf("%s %s made a mutating call (%v)", method, p, spy.last.Load())
+			}
+		}
+	}
+	// The spy does see mutations: a PUT under localhost reaches KVPut.
+	if code, body := doHost(t, "PUT", base+"/v1/kv/a", "localhost", "x"); code != 200 || spy.mutations.Load() != 1 {
+		t.Fatalf("PUT: %d %s, %d mutations", code, body, spy.mutations.Load())
+	}
+}
