@@ -23,15 +23,15 @@ type Handler func(ctx context.Context, req []byte) ([]byte, error)
 // Mesh is one node's end of the internode mesh: the listener, the yamux
 // sessions to and from peers, and the per-class handlers and stream layers.
 type Mesh struct {
-	cfg      Config
-	log      zerolog.Logger
-	gate     func(addr string) error
-	tls      *TLS        // nil: plain mode
+	cfg       Config
+	log       zerolog.Logger
+	gate      func(addr string) error
+	tls       *TLS        // nil: plain mode
 	serverTLS *tls.Config // from tls.Certs, made once (it reloads per handshake)
-	ln       net.Listener
-	addr     string // advertised host:port
-	preamble []byte // what we write on every connection we dial
-	ymx      *yamux.Config
+	ln        net.Listener
+	addr      string // advertised host:port
+	preamble  []byte // what we write on every connection we dial
+	ymx       *yamux.Config
 
 	// ctx is cancelled by Close: it aborts dials and preambles, stops
 	// hand-offs, and is the parent of every handler's ctx.
@@ -80,7 +80,7 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	m := &Mesh{
-		cfg:  cfg,
+		cfg:   cfg,
 		gate:  o.gate,
 		tls:   o.tls,
 		ln:    ln,
