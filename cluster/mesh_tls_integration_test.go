@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/internal/pki"
 	"github.com/conclave-dev/conclave/internal/testcluster"
+	"github.com/conclave-dev/conclave/internode"
 )
 
 // TestMeshStrangerCannotTouchTheCore is the issue's "done when" for the
@@ -267,3 +269,56 @@ func (l *strangerLayer) Close() error {
 }
 
 func (l *strangerLayer) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7999} }
+
+// TestMeshNodeCannotSpeakForAnotherNode: a valid node certificate of the
+// cluster CA opens the mesh, but process-group messages must name the
+// certificate's node as their sender: n9 cannot rewrite n1's memberships.
+func TestMeshNodeCannotSpeakForAnotherNode(t *testing.T) {
+	regs := registries(3)
+	c := testcluster.New(t, 3, testcluster.Options{NodeOptions: func(i int) []cluster.Option {
+		return []cluster.Option{cluster.WithRegisterer(regs[i])}
+	}})
+	leader := c.WaitLeader(20 * time.Second)
+	target := otherThan(c, leader)
+	f := c.IssueCert(pki.CertRequest{Node: "n9"})
+	src, err := pki.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]string{target.InternodeAddr(): target.Name}
+	m, err := internode.New(internode.DefaultLocalConfig(), internode.WithTLS(internode.TLS{
+		Node: "n9", Certs: src,
+		Resolve: func(addr string) (string, error) {
+			if n, ok := names[addr]; ok {
+				return n, nil
+			}
+			return "", errors.New("unknown")
+		},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+
+	// A pg sync (wire version 1, type 1) in which n9 claims to be n1.
+	claim := func(node string) []byte {
+		b := []byte{1, 1, byte(len(node))}
+		return append(append(b, node...), 1, 1, 0) // incarnation 1, seq 1, no groups
+	}
+	_, err = m.Request(ctxT(t), target.InternodeAddr(), internode.ClassGroups, claim("n1"))
+	var re *internode.RemoteError
+	if !errors.As(err, &re) {
+		t.Fatalf("n9 posing as n1: %v, want a refusal from the handler", err)
+	}
+	if n := counter(t, regs[target.Index()], "conclave_internode_sender_mismatch_total", ""); n != 1 {
+		t.Fatalf("sender mismatches counted %v, want 1", n)
+	}
+	// Speaking for itself, n9 passes the check (pg ignores a node it does
+	// not see in gossip, and answers with its own sync).
+	if _, err := m.Request(ctxT(t), target.InternodeAddr(), internode.ClassGroups, claim("n9")); err != nil {
+		t.Fatalf("n9 as itself: %v", err)
+	}
+	if n := counter(t, regs[target.Index()], "conclave_internode_sender_mismatch_total", ""); n != 1 {
+		t.Fatalf("sender mismatches counted %v after an honest message, want 1", n)
+	}
+}
