@@ -75,6 +75,12 @@ func readPreamble(r io.Reader) (preamble, error) {
 	return preamble{addr: string(addr), node: string(node)}, nil
 }
 
+// maxPendingConns bounds the connections still in their TLS handshake or
+// preamble (each bounded by DialTimeout): beyond it a new connection is
+// closed at once and counted (RejectLimit), so a flood of silent
+// connections costs neither unbounded goroutines nor handshake work.
+const maxPendingConns = 256
+
 // acceptLoop accepts TCP connections until the listener closes. Each gets
 // its own goroutine at once, so a slow or silent client never holds up the
 // next one.
@@ -103,6 +109,12 @@ func (m *Mesh) acceptLoop() {
 			continue
 		}
 		backoff = 0
+		if m.pending.Add(1) > maxPendingConns {
+			m.pending.Add(-1)
+			m.reject(RejectLimit, conn.RemoteAddr(), "", errors.New("too many connections in handshake or preamble"))
+			_ = conn.Close()
+			continue
+		}
 		m.wg.Add(1)
 		go m.serveConn(conn)
 	}
@@ -117,6 +129,7 @@ func (m *Mesh) serveConn(raw net.Conn) {
 	// Close aborts a connection still in its handshake or preamble.
 	stop := context.AfterFunc(m.ctx, func() { _ = raw.Close() })
 	pre, verified, conn, err := m.admit(raw)
+	m.pending.Add(-1)
 	if !stop() {
 		return // the mesh is closing; raw is closed
 	}

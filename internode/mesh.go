@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/yamux"
 	"github.com/rs/zerolog"
@@ -49,6 +50,8 @@ type Mesh struct {
 	out    map[string]*outPeer       // by the peer's address as we dial it
 	in     map[*yamux.Session]string // inbound session -> peer's advertised address
 	peers  map[string]*peerLimits    // by peer: verified node (TLS) or claimed address
+
+	pending atomic.Int64 // accepted connections still in handshake or preamble
 
 	st  counters
 	lim struct{ frame, class, accept, reject limiter }

@@ -3,6 +3,7 @@ package internode
 import (
 	"bufio"
 	"encoding/binary"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -135,4 +136,26 @@ func TestSessionsPerPeerCap(t *testing.T) {
 		t.Fatalf("rejected[limit] = %d, want 1", n)
 	}
 	waitFor(t, 5*time.Second, "two sessions left", func() bool { return b.Stats().ConnectionsOpen == 2 })
+}
+
+// TestPendingConnectionsCap: connections that sit in their handshake or
+// preamble are capped; the rest are closed at once and counted.
+func TestPendingConnectionsCap(t *testing.T) {
+	b := newMesh(t, func(c *Config) { c.DialTimeout = 3 * time.Second })
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	for range maxPendingConns + 3 {
+		c, err := net.Dial("tcp", b.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	waitFor(t, 5*time.Second, "three connections over the cap refused", func() bool {
+		return b.Stats().Rejected[RejectLimit] == 3
+	})
 }

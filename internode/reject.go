@@ -27,9 +27,9 @@ const (
 	// RejectProtocol: not the mesh protocol: plain bytes on a TLS port, or
 	// a bad preamble (port scanners, HTTP clients, another version).
 	RejectProtocol RejectReason = "protocol"
-	// RejectLimit: over a per-peer cap: a stream that could not get buffer
-	// for its frame before its deadline, or a session beyond
-	// maxSessionsPerPeer (the oldest is closed).
+	// RejectLimit: over a cap: a stream that could not get buffer for its
+	// frame before its deadline, a session beyond maxSessionsPerPeer (the
+	// oldest is closed), or a connection beyond maxPendingConns.
 	RejectLimit RejectReason = "limit"
 )
 
@@ -43,7 +43,7 @@ func (r RejectReason) index() int {
 			return i
 		}
 	}
-	return int(len(RejectReasons)) - 1
+	return len(RejectReasons) - 1
 }
 
 // rejectError carries why a connection was refused to where it is counted.
