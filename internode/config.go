@@ -24,8 +24,9 @@ type Config struct {
 	// derives it: BindAddr unless that is unspecified, else the first
 	// private IPv4 of an up, non-loopback interface, else any such IPv4.
 	AdvertiseAddr string
-	// DialTimeout bounds a TCP dial plus the preamble write, and how long
-	// an accepted connection may take to deliver its preamble.
+	// DialTimeout bounds a TCP dial, the TLS handshake (with WithTLS) and
+	// the preamble write, each; and how long an accepted connection may
+	// take to complete its handshake and deliver its preamble.
 	DialTimeout time.Duration
 	// MaxFrameSize is the largest request or reply payload, in bytes, this
 	// node sends or accepts. Larger frames are refused and counted; the

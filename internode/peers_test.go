@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -52,6 +53,21 @@ func TestWithheldBytesStayWithinPeerCap(t *testing.T) {
 			_ = st.Close()
 		}()
 	}
+	// While every stream is accepted and the budget is full, the live heap
+	// (client and server together: one 4 MiB body on the client side,
+	// 8 MiB of frames and at most 64 x 256 KiB of yamux windows on the
+	// server) stays far below the 256 MiB the frames announce.
+	waitFor(t, 5*time.Second, "every stream accepted and the budget full", func() bool {
+		s := b.Stats()
+		return s.Classes[ClassForward].StreamsIn == streams && s.BufferedBytes == 2*size
+	})
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	if ms.HeapAlloc > 96<<20 {
+		t.Fatalf("live heap %d MiB during the attack", ms.HeapAlloc>>20)
+	}
+	t.Logf("live heap during the attack: %d MiB", ms.HeapAlloc>>20)
 	for range streams {
 		if d := <-closed; d > 15*time.Second {
 			t.Fatalf("a stream stayed open %v: the idle deadline did not drop it", d)
