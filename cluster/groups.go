@@ -56,6 +56,9 @@ func (n *Node) newGroups(cfg config.Config, local bool, faults *Faults) error {
 	}
 	n.groups = svc
 	n.mesh.Handle(internode.ClassGroups, func(ctx context.Context, req []byte) ([]byte, error) {
+		if err := n.groupsSenderCheck(ctx, req); err != nil {
+			return nil, err
+		}
 		return svc.Handle(ctx, internode.Peer(ctx), req)
 	})
 	// A session's memberships end with it.

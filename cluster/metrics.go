@@ -113,6 +113,26 @@ func (n *Node) registerMetrics(reg prometheus.Registerer) error {
 			return float64(s.BadPreambles + s.MalformedFrames + s.OversizeFrames + s.UnknownClass)
 		}),
 	}
+	for _, r := range internode.RejectReasons {
+		r := r
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: ns, Name: "internode_rejected_total",
+			Help: "Internode peers closed before being served, by reason: no_cert, bad_cert (another CA, expired, " +
+				"no node identity), wrong_node (certificate names another node than claimed or dialed), handshake " +
+				"(failed or timed out), protocol (not TLS or a bad preamble), limit (over a per-peer cap).",
+			ConstLabels: prometheus.Labels{"reason": string(r)},
+		}, func() float64 { return float64(n.mesh.Stats().Rejected[r]) }))
+	}
+	cs = append(cs,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Name: "internode_buffered_bytes",
+			Help: "Bytes of internode request frames held now (reserved from each peer's buffer cap), all peers together.",
+		}, func() float64 { return float64(n.mesh.Stats().BufferedBytes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: ns, Name: "internode_sender_mismatch_total",
+			Help: "Internode requests refused because the sender node they name is not the node of the connection's certificate.",
+		}, func() float64 { return float64(n.impostors.Load()) }),
+	)
 	for _, st := range []gossip.State{gossip.StateAlive, gossip.StateSuspect, gossip.StateDead, gossip.StateLeft} {
 		st := st
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -68,6 +68,11 @@ type Node struct {
 	fsm  *fsm
 	// groups is the process-group service (package pg), outside Raft.
 	groups *pg.Service
+	// resolver names the node at an internode address for TLS dials.
+	resolver meshResolver
+	// impostors counts mesh requests refused because the sender they name
+	// is not the connection's verified node.
+	impostors atomic.Uint64
 
 	sessions *sessionTable
 	names    *names
@@ -134,6 +139,13 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.health.started = time.Now()
 
 	meshOpts := []internode.Option{internode.WithLogger(n.log)}
+	mt, err := meshTLS(cfg, &n.resolver)
+	if err != nil {
+		return nil, err
+	}
+	if mt != nil {
+		meshOpts = append(meshOpts, internode.WithTLS(*mt))
+	}
 	gossipOpts := []gossip.Option{gossip.WithLogger(n.log), gossip.WithStateDelegate(namesDelegate{n.names})}
 	if o.faults != nil {
 		if o.faults.MeshAllowed != nil {
@@ -163,6 +175,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.names.ml.Store(n.ml)
+	n.resolver.ml.Store(n.ml)
 	n.core, err = raftcore.New(rc, raftcore.Deps{
 		FSM:        n.fsm,
 		Querier:    n.fsm,
@@ -178,6 +191,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		n.mesh.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	n.resolver.core.Store(n.core)
 	n.mesh.Handle(internode.ClassForward, n.core.HandleForward)
 	n.mesh.Handle(internode.ClassAck, n.handleNameAck)
 	n.mesh.Handle(internode.ClassKeyring, n.handleKeyring)

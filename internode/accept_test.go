@@ -31,10 +31,12 @@ func TestGarbageOnThePortIsCountedAndDropped(t *testing.T) {
 		"http":          []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
 		"random":        junk,
 		"short":         []byte("CNC"),
-		"wrong version": append([]byte("CNCL\x02\x0e127.0.0.1:7950"), junk...),
-		"bad address":   []byte("CNCL\x01\x05hello"),
-		"empty address": []byte("CNCL\x01\x00"),
-		"zero port":     []byte("CNCL\x01\x0b127.0.0.1:0"),
+		"old version":   append([]byte("CNCL\x01\x0e127.0.0.1:7950"), junk...),
+		"wrong version": append([]byte("CNCL\x03\x0e127.0.0.1:7950"), junk...),
+		"bad address":   []byte("CNCL\x02\x05hello\x00"),
+		"empty address": []byte("CNCL\x02\x00\x00"),
+		"zero port":     []byte("CNCL\x02\x0b127.0.0.1:0\x00"),
+		"no node":       []byte("CNCL\x02\x0e127.0.0.1:7950"),
 	}
 	for name, in := range inputs {
 		conn, err := net.Dial("tcp", b.Addr())
@@ -42,7 +44,7 @@ func TestGarbageOnThePortIsCountedAndDropped(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, _ = conn.Write(in)
-		if name == "short" {
+		if name == "short" || name == "no node" {
 			_ = conn.(*net.TCPConn).CloseWrite()
 		}
 		// The mesh answers nothing and hangs up.
@@ -54,7 +56,8 @@ func TestGarbageOnThePortIsCountedAndDropped(t *testing.T) {
 		_ = conn.Close()
 	}
 	waitFor(t, 5*time.Second, "bad preambles counted", func() bool {
-		return b.Stats().BadPreambles == uint64(len(inputs))
+		s := b.Stats()
+		return s.BadPreambles == uint64(len(inputs)) && s.Rejected[RejectProtocol] == uint64(len(inputs))
 	})
 
 	// While the silent client still sits in its preamble, the mesh serves.
@@ -77,7 +80,7 @@ func TestGarbageOnThePortIsCountedAndDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	_, _ = conn.Write(append(makePreamble("10.9.9.9:7950"), junk...))
+	_, _ = conn.Write(append(makePreamble("10.9.9.9:7950", ""), junk...))
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, _ = io.Copy(io.Discard, conn)
 	waitFor(t, 5*time.Second, "junk session closed", func() bool {

@@ -24,8 +24,9 @@ type Config struct {
 	// derives it: BindAddr unless that is unspecified, else the first
 	// private IPv4 of an up, non-loopback interface, else any such IPv4.
 	AdvertiseAddr string
-	// DialTimeout bounds a TCP dial plus the preamble write, and how long
-	// an accepted connection may take to deliver its preamble.
+	// DialTimeout bounds a TCP dial, the TLS handshake (with WithTLS) and
+	// the preamble write, each; and how long an accepted connection may
+	// take to complete its handshake and deliver its preamble.
 	DialTimeout time.Duration
 	// MaxFrameSize is the largest request or reply payload, in bytes, this
 	// node sends or accepts. Larger frames are refused and counted; the
@@ -41,7 +42,23 @@ type Config struct {
 	// long a stream we closed waits for the peer's close before yamux
 	// resets it. It keeps a silent or stuck peer from pinning goroutines.
 	StreamIdleTimeout time.Duration
+	// MaxStreamsPerPeer caps the streams one peer has served at once,
+	// across its sessions; further streams wait, unaccepted, in yamux's
+	// accept backlog (also this size, per session), and the peer's opens
+	// block beyond it. With yamux's 256 KiB stream window it bounds what a
+	// peer's streams can make us buffer in yamux.
+	MaxStreamsPerPeer int
+	// PeerBufferBytes caps the request-frame bytes one peer's streams hold
+	// at once, from the length prefix until the handler returns. A frame
+	// is reserved in full before its body is read; a stream that cannot
+	// get its bytes before its StreamIdleTimeout deadline is refused
+	// (RejectLimit). It must be at least MaxFrameSize.
+	PeerBufferBytes int
 }
+
+// yamuxWindow is yamux's per-stream receive window: its minimum (and
+// default) MaxStreamWindowSize. A stream buffers at most this much in yamux.
+const yamuxWindow = 256 << 10
 
 // DefaultConfig returns production settings (DESIGN §10, §11).
 func DefaultConfig() Config {
@@ -63,6 +80,15 @@ func DefaultConfig() Config {
 		KeepAliveInterval: 10 * time.Second,
 		// Far above any honest request's transfer time on a LAN.
 		StreamIdleTimeout: 10 * time.Second,
+		// 64 streams in flight per peer is far above what one node's
+		// forwarding, acks and group traffic use at once (each request
+		// holds a stream for one round trip), and bounds a peer's yamux
+		// buffers to (64 served + 2 sessions x 64 waiting) x 256 KiB =
+		// 48 MiB in the worst case.
+		MaxStreamsPerPeer: 64,
+		// Two maximal frames at once; honest requests are small (the API
+		// caps values at 512 KiB) and wait, not fail, when it is full.
+		PeerBufferBytes: 8 << 20,
 	}
 }
 
@@ -114,6 +140,13 @@ func (c Config) Validate() error {
 	}
 	if c.StreamIdleTimeout <= 0 {
 		return fmt.Errorf("%w: StreamIdleTimeout %v must be positive", ErrInvalidConfig, c.StreamIdleTimeout)
+	}
+	if c.MaxStreamsPerPeer <= 0 {
+		return fmt.Errorf("%w: MaxStreamsPerPeer %d must be positive", ErrInvalidConfig, c.MaxStreamsPerPeer)
+	}
+	if c.PeerBufferBytes < c.MaxFrameSize {
+		return fmt.Errorf("%w: PeerBufferBytes %d is below MaxFrameSize %d: a maximal frame could never be read",
+			ErrInvalidConfig, c.PeerBufferBytes, c.MaxFrameSize)
 	}
 	return nil
 }

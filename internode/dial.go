@@ -148,16 +148,29 @@ func (m *Mesh) runPeer(addr string, p *outPeer) {
 	m.log.Debug().Str("peer", addr).Msg("session closed")
 }
 
-// dialSession connects to addr, writes the preamble and starts yamux as the
-// client. It does not wait for an answer: the acceptor drops a bad preamble
-// by closing, which the first stream then sees.
+// dialSession connects to addr, runs the TLS handshake (when configured:
+// the listener must prove it is the node Resolve names for addr), writes
+// the preamble and starts yamux as the client. It does not wait for an
+// answer: the acceptor drops a bad preamble or a certificate it refuses by
+// closing, which the first stream then sees.
 func (m *Mesh) dialSession(ctx context.Context, addr string) (*yamux.Session, error) {
 	d := net.Dialer{Timeout: m.cfg.DialTimeout}
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	conn := &countingConn{Conn: raw, in: &m.st.bytesIn, out: &m.st.bytesOut}
+	var conn net.Conn = &countingConn{Conn: raw, in: &m.st.bytesIn, out: &m.st.bytesOut}
+	if m.tls != nil {
+		tc, err := m.clientHandshake(ctx, conn, addr)
+		if err != nil {
+			_ = raw.Close()
+			if reason, ok := rejectReasonOf(err); ok {
+				m.reject(reason, raw.RemoteAddr(), addr, err)
+			}
+			return nil, err
+		}
+		conn = tc
+	}
 	_ = conn.SetWriteDeadline(time.Now().Add(m.cfg.DialTimeout))
 	if _, err := conn.Write(m.preamble); err != nil {
 		_ = conn.Close()

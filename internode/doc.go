@@ -10,12 +10,22 @@
 // It does not own what travels on a class: forwarding, process groups and
 // acks encode their own payloads. It imports nothing of ours.
 //
-// Wire format (version 1):
+// Wire format (version 2):
 //
-//	connection: "CNCL" 0x01 len(addr) addr   then yamux (dialer = client)
+//	connection: [TLS 1.3, mutual]  "CNCL" 0x02 len(addr) addr len(node) node
+//	            then yamux (dialer = client)
 //	stream:     class byte (bit 0x80 = one-way send)
 //	request:    uvarint length, bytes
 //	reply:      status byte (0 ok, 1 handler error, 2 refused), uvarint length, bytes
+//
+// With WithTLS, every connection is TLS 1.3 with a certificate of the
+// cluster CA on both sides, and the handshake completes before any byte of
+// the preamble is read: a peer is the node its certificate names
+// (PeerNode), the node name in its preamble must be that node, and a
+// dialer verifies that the listener is the node it meant to reach
+// (TLS.Resolve maps the address to a node). A peer that fails is closed and
+// counted by RejectReason. Without TLS the node field is empty and the
+// mesh trusts whoever connects (loopback dev and tests).
 //
 // The preamble carries the dialer's advertised address so that the acceptor
 // can name the peer behind an inbound session: ClosePeer needs it, because
@@ -23,6 +33,13 @@
 // used one way: only the dialer opens streams. Each node therefore holds at
 // most one outbound session per peer and accepts the peer's session for the
 // other direction, and ClosePeer closes exactly the sessions of that peer.
+//
+// Per-peer caps (a peer being a verified node, or a claimed address in
+// clear): at most MaxStreamsPerPeer streams served at once, further ones
+// waiting unaccepted in yamux; at most PeerBufferBytes of request frames
+// held, reserved from the length prefix before the body is read; a frame
+// must arrive within StreamIdleTimeout of its stream; at most two inbound
+// sessions, a third closing the oldest.
 //
 // Goroutines: one accept loop for the listener, one per connection during
 // the preamble, one per inbound session (accepting its streams), one per

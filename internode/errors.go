@@ -30,6 +30,16 @@ var (
 	// magic and version. Counted in Stats.BadPreambles; never returned to
 	// callers of the public API.
 	ErrBadPreamble = errors.New("internode: bad connection preamble")
+	// ErrIdentityMismatch: under TLS, a peer claimed another node name in
+	// its preamble than its certificate names. Counted as RejectWrongNode.
+	ErrIdentityMismatch = errors.New("internode: claimed node differs from certificate")
+	// ErrUnknownPeer: under TLS, no node is known at the address to dial,
+	// so the listener's certificate cannot be checked; the dial is not
+	// attempted. It passes once gossip or Raft knows the peer.
+	ErrUnknownPeer = errors.New("internode: no node known at address")
+	// ErrOverLimit: the peer refused the request because this node's
+	// streams were over its per-peer buffer cap until the deadline.
+	ErrOverLimit = errors.New("internode: peer over its per-peer limit")
 )
 
 // RemoteError is a handler's error as seen by the caller of Request: the

@@ -62,6 +62,10 @@ const (
 	// refuseReplyTooLarge: the handler ran, but its reply exceeds the
 	// peer's MaxFrameSize, so it was not sent.
 	refuseReplyTooLarge byte = 3
+	// refuseOverLimit: the sender's streams were over this node's
+	// per-peer buffer cap until the request's deadline; the handler never
+	// ran.
+	refuseOverLimit byte = 4
 )
 
 // maxVarintLen is the longest uvarint we accept: enough for any int64.
@@ -82,12 +86,24 @@ func appendFrame(dst, p []byte) []byte {
 // gives ErrMalformed or ErrFrameTooLarge; transport errors (timeouts, reset,
 // session shutdown) are returned unchanged so callers can tell them apart.
 func readFrame(br *bufio.Reader, max int) ([]byte, error) {
+	return readFrameReserving(br, max, nil)
+}
+
+// readFrameReserving is readFrame that, once the length is known to be
+// within max and before any of the body is read, asks reserve for the
+// bytes; a reserve error is returned as is and nothing more is read.
+func readFrameReserving(br *bufio.Reader, max int, reserve func(n int) error) ([]byte, error) {
 	n, err := readUvarint(br)
 	if err != nil {
 		return nil, err
 	}
 	if n > uint64(max) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
+	}
+	if reserve != nil {
+		if err := reserve(int(n)); err != nil {
+			return nil, err
+		}
 	}
 	return readBody(br, int(n))
 }

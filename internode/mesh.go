@@ -2,10 +2,12 @@ package internode
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/yamux"
 	"github.com/rs/zerolog"
@@ -22,13 +24,15 @@ type Handler func(ctx context.Context, req []byte) ([]byte, error)
 // Mesh is one node's end of the internode mesh: the listener, the yamux
 // sessions to and from peers, and the per-class handlers and stream layers.
 type Mesh struct {
-	cfg      Config
-	log      zerolog.Logger
-	gate     func(addr string) error
-	ln       net.Listener
-	addr     string // advertised host:port
-	preamble []byte // what we write on every connection we dial
-	ymx      *yamux.Config
+	cfg       Config
+	log       zerolog.Logger
+	gate      func(addr string) error
+	tls       *TLS        // nil: plain mode
+	serverTLS *tls.Config // from tls.Certs, made once (it reloads per handshake)
+	ln        net.Listener
+	addr      string // advertised host:port
+	preamble  []byte // what we write on every connection we dial
+	ymx       *yamux.Config
 
 	// ctx is cancelled by Close: it aborts dials and preambles, stops
 	// hand-offs, and is the parent of every handler's ctx.
@@ -45,9 +49,12 @@ type Mesh struct {
 	closed bool
 	out    map[string]*outPeer       // by the peer's address as we dial it
 	in     map[*yamux.Session]string // inbound session -> peer's advertised address
+	peers  map[string]*peerLimits    // by peer: verified node (TLS) or claimed address
+
+	pending atomic.Int64 // accepted connections still in handshake or preamble
 
 	st  counters
-	lim struct{ preamble, frame, class, accept limiter }
+	lim struct{ frame, class, accept, reject limiter }
 }
 
 // New validates cfg, binds the listener and starts accepting. The mesh
@@ -61,6 +68,11 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.tls != nil {
+		if err := o.tls.validate(); err != nil {
+			return nil, err
+		}
+	}
 	host, err := advertiseHost(cfg)
 	if err != nil {
 		return nil, err
@@ -71,33 +83,50 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	m := &Mesh{
-		cfg:  cfg,
-		gate: o.gate,
-		ln:   ln,
-		addr: net.JoinHostPort(host, strconv.Itoa(port)),
-		out:  make(map[string]*outPeer),
-		in:   make(map[*yamux.Session]string),
+		cfg:   cfg,
+		gate:  o.gate,
+		tls:   o.tls,
+		ln:    ln,
+		addr:  net.JoinHostPort(host, strconv.Itoa(port)),
+		out:   make(map[string]*outPeer),
+		in:    make(map[*yamux.Session]string),
+		peers: make(map[string]*peerLimits),
 	}
 	m.log = o.log.With().Str("component", "internode").Str("addr", m.addr).Logger()
-	m.preamble = makePreamble(m.addr)
+	node := ""
+	if m.tls != nil {
+		node = m.tls.Node
+		m.serverTLS = m.tls.Certs.MeshServerConfig()
+	}
+	m.preamble = makePreamble(m.addr, node)
 	m.ymx = yamuxConfig(cfg, m.log)
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 
 	m.wg.Add(1)
 	go m.acceptLoop()
-	m.log.Info().Str("bind", ln.Addr().String()).Msg("mesh listening")
+	m.log.Info().Str("bind", ln.Addr().String()).Bool("tls", m.tls != nil).Msg("mesh listening")
 	return m, nil
 }
 
-// yamuxConfig keeps yamux's defaults (256-stream accept backlog, 256 KiB
-// windows, 10 s connection write timeout, 75 s stream open timeout) except
-// the keepalive, which we want shorter, and the stream close timeout: yamux
-// waits 5 minutes for a peer to acknowledge a close, we reset the stream
-// after StreamIdleTimeout so that a stuck peer's streams do not pile up.
+// yamuxConfig keeps yamux's defaults (10 s connection write timeout, 75 s
+// stream open timeout) except:
+//   - the keepalive, which we want shorter;
+//   - the stream close timeout: yamux waits 5 minutes for a peer to
+//     acknowledge a close, we reset the stream after StreamIdleTimeout so
+//     that a stuck peer's streams do not pile up;
+//   - the accept backlog, MaxStreamsPerPeer instead of 256: streams a peer
+//     opened that we have not accepted yet (it is at its stream cap) each
+//     buffer up to a window, and yamux resets streams beyond the backlog.
+//     yamux also makes the opener wait once that many of its opens are
+//     unacknowledged, so an honest peer gets backpressure, not resets;
+//   - the stream window, pinned at yamux's minimum (256 KiB), the most one
+//     stream can buffer in yamux before we read it.
 func yamuxConfig(cfg Config, log zerolog.Logger) *yamux.Config {
 	y := yamux.DefaultConfig()
 	y.KeepAliveInterval = cfg.KeepAliveInterval
 	y.StreamCloseTimeout = cfg.StreamIdleTimeout
+	y.AcceptBacklog = cfg.MaxStreamsPerPeer
+	y.MaxStreamWindowSize = yamuxWindow
 	y.LogOutput = nil
 	y.Logger = yamuxLogger{log: log}
 	return y
@@ -198,7 +227,9 @@ func (m *Mesh) Close() error {
 type peerKey struct{}
 
 // Peer returns the advertised address of the node that sent the request a
-// Handler is serving, or "" if ctx is not a handler's.
+// Handler is serving, or "" if ctx is not a handler's. It is what the peer
+// claims in its preamble, for logs and ClosePeer; under TLS, PeerNode is the
+// peer's verified identity.
 func Peer(ctx context.Context) string {
 	s, _ := ctx.Value(peerKey{}).(string)
 	return s

@@ -8,6 +8,7 @@ type Option func(*options)
 type options struct {
 	log  zerolog.Logger
 	gate func(addr string) error
+	tls  *TLS
 }
 
 // WithLogger sets the parent logger; the mesh logs under component=internode.

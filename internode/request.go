@@ -9,6 +9,10 @@ import (
 	"time"
 )
 
+// errOverLimit is serveRequest's internal signal that the frame found no
+// room in the peer's budget.
+var errOverLimit = errors.New("internode: over per-peer buffer")
+
 // aLongTimeAgo is a deadline in the past: setting it unblocks a pending
 // Read or Write at once. Request uses it to honour ctx cancellation.
 var aLongTimeAgo = time.Unix(1, 0)
@@ -87,6 +91,8 @@ func refusal(body []byte) error {
 		return fmt.Errorf("%w: %w: peer refused the request", ErrNotSent, ErrFrameTooLarge)
 	case refuseReplyTooLarge:
 		return fmt.Errorf("%w: the handler's reply exceeds the peer's limit", ErrFrameTooLarge)
+	case refuseOverLimit:
+		return fmt.Errorf("%w: %w: no buffer for the request before its deadline", ErrNotSent, ErrOverLimit)
 	}
 	return nil
 }
@@ -150,10 +156,21 @@ func ctxErr(ctx context.Context, err error) error {
 }
 
 // serveRequest reads one request frame, runs h and, unless one-way, writes
-// the reply. The stream carries exactly one request.
-func (m *Mesh) serveRequest(ctx context.Context, sc *streamConn, h Handler, oneway bool) {
+// the reply. The stream carries exactly one request. The frame's bytes are
+// reserved from the peer's budget p before its body is read and returned
+// when h is done; the frame must arrive by deadline.
+func (m *Mesh) serveRequest(ctx context.Context, sc *streamConn, h Handler, oneway bool, p *peerLimits, deadline time.Time) {
 	defer sc.Close()
-	req, err := readFrame(bufio.NewReaderSize(sc, 64), m.cfg.MaxFrameSize)
+	var reserved int64
+	defer func() { m.release(p, reserved) }()
+	reserve := func(n int) error {
+		if !m.reserve(ctx, p, int64(n), deadline) {
+			return errOverLimit
+		}
+		reserved = int64(n)
+		return nil
+	}
+	req, err := readFrameReserving(bufio.NewReaderSize(sc, 64), m.cfg.MaxFrameSize, reserve)
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrFrameTooLarge):
@@ -163,6 +180,15 @@ func (m *Mesh) serveRequest(ctx context.Context, sc *streamConn, h Handler, onew
 			}
 			if !oneway {
 				m.writeReply(sc, statusRefused, []byte{refuseTooLarge})
+			}
+		case err == errOverLimit:
+			if ctx.Err() != nil {
+				return
+			}
+			m.reject(RejectLimit, nil, Peer(ctx), fmt.Errorf("no frame buffer within %v: %d bytes held by the peer's streams",
+				m.cfg.StreamIdleTimeout, m.cfg.PeerBufferBytes))
+			if !oneway {
+				m.writeReply(sc, statusRefused, []byte{refuseOverLimit})
 			}
 		case isClosedErr(sc.Stream, err):
 		default:

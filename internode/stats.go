@@ -2,6 +2,7 @@ package internode
 
 import (
 	"net"
+	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/yamux"
@@ -36,6 +37,17 @@ type Stats struct {
 	UnknownClass uint64
 	// HandlerErrors counts handler calls that returned an error.
 	HandlerErrors uint64
+	// Rejected counts peers refused before being served, by reason:
+	// connections that failed TLS or the preamble (on either side of the
+	// dial), sessions and streams over a per-peer cap. Every reason is
+	// present, zero or not.
+	Rejected map[RejectReason]uint64
+	// BufferedBytes is the request-frame bytes reserved now, all peers
+	// together (a gauge); PeakPeerBuffered the most any one peer has had
+	// reserved at once since start. Neither exceeds what PeerBufferBytes
+	// allows per peer.
+	BufferedBytes    int64
+	PeakPeerBuffered int64
 	// Classes holds per-class stream and byte counts for every class that
 	// has seen traffic.
 	Classes map[Class]ClassStats
@@ -54,6 +66,8 @@ type counters struct {
 	bytesIn, bytesOut                 atomic.Uint64
 	badPreambles, malformed, oversize atomic.Uint64
 	unknownClass, handlerErrors       atomic.Uint64
+	rejected                          [len(RejectReasons)]atomic.Uint64
+	buffered, peakPeerBuffered        atomic.Int64
 	class                             [maxClasses]classCounters
 }
 
@@ -78,7 +92,13 @@ func (m *Mesh) Stats() Stats {
 		OversizeFrames:   c.oversize.Load(),
 		UnknownClass:     c.unknownClass.Load(),
 		HandlerErrors:    c.handlerErrors.Load(),
+		Rejected:         make(map[RejectReason]uint64, len(RejectReasons)),
+		BufferedBytes:    c.buffered.Load(),
+		PeakPeerBuffered: c.peakPeerBuffered.Load(),
 		Classes:          make(map[Class]ClassStats),
+	}
+	for i, r := range RejectReasons {
+		s.Rejected[r] = c.rejected[i].Load()
 	}
 	for i := range c.class {
 		cc := &c.class[i]
@@ -118,6 +138,18 @@ func (c *countingConn) Write(b []byte) (int, error) {
 type streamConn struct {
 	*yamux.Stream
 	cc *classCounters
+	// release, if set, frees the peer's stream slot on the first Close.
+	release func()
+	once    sync.Once
+}
+
+// Close closes the stream and frees its slot, if it holds one.
+func (s *streamConn) Close() error {
+	err := s.Stream.Close()
+	if s.release != nil {
+		s.once.Do(s.release)
+	}
+	return err
 }
 
 func (s *streamConn) Read(b []byte) (int, error) {

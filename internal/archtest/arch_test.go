@@ -23,7 +23,7 @@ var allowed = map[string][]string{
 	"naming":               {},
 	"locks":                {},
 	"pg":                   {},
-	"internal/testcluster": {"cluster", "config"},
+	"internal/testcluster": {"cluster", "config", "internal/pki"},
 	"internal/bench":       {"api", "api/client", "cluster", "config", "internal/testcluster"},
 	"internal/archtest":    {},
 	// internal/pki is a stateless leaf (certificates, node identity, TLS

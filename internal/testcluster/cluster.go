@@ -15,6 +15,7 @@ import (
 
 	"github.com/conclave-dev/conclave/cluster"
 	"github.com/conclave-dev/conclave/config"
+	"github.com/conclave-dev/conclave/internal/pki"
 )
 
 // Options shape a test cluster.
@@ -38,6 +39,10 @@ type Options struct {
 	// DropGroupDelta, if set, is asked before node from sends a
 	// process-group delta to node to; true drops it (as if lost).
 	DropGroupDelta func(from, to string) bool
+	// Plain runs the internode mesh in clear. By default every node gets
+	// a certificate of a CA made for the cluster (tls: in its config), so
+	// the mesh is mutual TLS as in production.
+	Plain bool
 }
 
 // Cluster is a set of in-process nodes.
@@ -46,6 +51,7 @@ type Cluster struct {
 	opts Options
 	net  *network
 	logs *logBuffer
+	ca   *authority // nil with Options.Plain
 
 	mu    sync.Mutex
 	nodes []*Node
@@ -69,6 +75,9 @@ type Node struct {
 func New(t testing.TB, n int, opts Options) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, opts: opts, net: newNetwork(), logs: newLogBuffer()}
+	if !opts.Plain {
+		c.ca = newAuthority(t)
+	}
 	t.Cleanup(c.cleanup)
 	for i := 0; i < n; i++ {
 		c.AddNode()
@@ -98,6 +107,10 @@ func (c *Cluster) AddNode() *Node {
 	// Fast reconciler timings, as the other packages' local configs.
 	cfg.Cluster.Raft.ReconcileDebounce = config.Duration(100 * time.Millisecond)
 	cfg.Cluster.Raft.Stabilization = config.Duration(time.Second)
+	if c.ca != nil {
+		f := c.ca.issue(c.t, pki.CertRequest{Node: cfg.Cluster.Name})
+		cfg.TLS.CAFile, cfg.TLS.CertFile, cfg.TLS.KeyFile = f.CA, f.Cert, f.Key
+	}
 	switch {
 	case c.opts.BootstrapExpect < 0:
 		cfg.Cluster.Raft.BootstrapExpect = 0
