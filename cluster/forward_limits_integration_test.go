@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/internal/pki"
 	"github.com/conclave-dev/conclave/internal/testcluster"
 	"github.com/conclave-dev/conclave/internode"
 )
@@ -23,15 +24,31 @@ func forwardPut(key string, value []byte) []byte {
 	return append(b, value...)
 }
 
-// A plain internode client that speaks the forward protocol to the leader
+// A peer that speaks the forward protocol to the leader, even one holding a
+// valid node certificate of the cluster CA (a compromised or buggy node),
 // cannot write a value over the API's limit, nor under the reserved _sys/
 // prefix: the leader screens the command with the API's limits before it
-// proposes it, answers InvalidArgument, and nothing changes.
+// proposes it, answers InvalidArgument, and nothing changes. (A peer without
+// a certificate does not get that far: mesh_tls_integration_test.go.)
 func TestForwardedCommandsObeyTheAPILimits(t *testing.T) {
 	c := testcluster.New(t, 3, testcluster.Options{})
 	leader := c.WaitLeader(20 * time.Second)
 
-	attacker, err := internode.New(internode.DefaultLocalConfig())
+	src, err := pki.Load(c.IssueCert(pki.CertRequest{Node: "n9"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker, err := internode.New(internode.DefaultLocalConfig(), internode.WithTLS(internode.TLS{
+		Node: "n9", Certs: src,
+		Resolve: func(addr string) (string, error) {
+			for _, n := range c.Running() {
+				if n.InternodeAddr() == addr {
+					return n.Name, nil
+				}
+			}
+			return "", errors.New("unknown address")
+		},
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
