@@ -2,7 +2,6 @@ package raftcore
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -69,7 +68,7 @@ func (c *Core) Query(ctx context.Context, mode ReadMode, q []byte) ([]byte, erro
 	if mode == ReadStale && c.member.Load() {
 		return c.deps.Querier.Query(q)
 	}
-	return c.call(ctx, opQuery, append([]byte{byte(mode)}, q...))
+	return c.call(ctx, opQuery, encodeQuery(mode, q))
 }
 
 // RemoveServer asks the leader to remove id from the configuration. The
@@ -198,42 +197,35 @@ func (c *Core) leaderAddr() (string, error) {
 }
 
 func (c *Core) forward(ctx context.Context, addr string, op byte, body []byte) (byte, []byte, error) {
-	req := make([]byte, 0, 2+len(body))
-	req = append(req, fwdVersion, op)
-	req = append(req, body...)
-	reply, err := c.deps.Requester.Request(ctx, addr, req)
+	reply, err := c.deps.Requester.Request(ctx, addr, encodeForward(op, body))
 	if err != nil {
 		return 0, nil, err
 	}
-	if len(reply) < 1 {
+	st, resp, err := decodeReply(reply)
+	if err != nil {
 		c.stats.malformed.Add(1)
-		return 0, nil, fmt.Errorf("%w: empty reply from %s", ErrMalformed, addr)
+		return 0, nil, fmt.Errorf("reply from %s: %w", addr, err)
 	}
-	return reply[0], reply[1:], nil
+	return st, resp, nil
 }
 
 // HandleForward answers a request forwarded by another node. cluster
 // registers it as the handler of the mesh's forward class.
 func (c *Core) HandleForward(ctx context.Context, req []byte) ([]byte, error) {
-	if len(req) < 2 || req[0] != fwdVersion {
+	op, body, err := decodeForward(req)
+	if err != nil {
 		c.stats.malformed.Add(1)
-		return nil, fmt.Errorf("%w: bad header", ErrMalformed)
+		return nil, err
 	}
 	c.stats.forwarded.Add(1)
-	op, body := req[1], req[2:]
-	if op < opApply || op > opStatus {
-		c.stats.malformed.Add(1)
-		return nil, fmt.Errorf("%w: unknown op %d", ErrMalformed, op)
-	}
 	if op == opStatus {
-		b := binary.AppendUvarint([]byte{stOK}, c.raft.LastIndex())
-		return binary.AppendUvarint(b, c.raft.CurrentTerm()), nil
+		return encodeReply(stOK, encodeStatus(c.raft.LastIndex(), c.raft.CurrentTerm())), nil
 	}
 	if !c.IsLeader() {
 		return []byte{stNotLeader}, nil
 	}
 	st, resp := c.local(op, body)
-	return append([]byte{st}, resp...), nil
+	return encodeReply(st, resp), nil
 }
 
 // local runs op on this node, which believes it is the leader.
@@ -261,11 +253,11 @@ func (c *Core) local(op byte, body []byte) (byte, []byte) {
 			return stError, []byte(fmt.Sprintf("fsm returned %T, want []byte", r))
 		}
 	case opQuery:
-		if len(body) < 1 || ReadMode(body[0]) > ReadConsistent {
+		mode, q, err := decodeQuery(body)
+		if err != nil {
 			c.stats.malformed.Add(1)
 			return stError, []byte("malformed query")
 		}
-		mode, q := ReadMode(body[0]), body[1:]
 		if mode != ReadStale {
 			if mode == ReadConsistent {
 				if err := c.verifyLeader(); err != nil {
@@ -386,37 +378,4 @@ func (c *Core) Servers(ctx context.Context) ([]Server, error) {
 		return nil, err
 	}
 	return servers, nil
-}
-
-func encodeServers(ss []Server) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(ss)))
-	for _, s := range ss {
-		for _, f := range []string{s.ID, s.Address, s.Suffrage} {
-			b = binary.AppendUvarint(b, uint64(len(f)))
-			b = append(b, f...)
-		}
-	}
-	return b
-}
-
-func decodeServers(b []byte) ([]Server, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(b)) {
-		return nil, fmt.Errorf("%w: configuration", ErrMalformed)
-	}
-	b = b[k:]
-	out := make([]Server, 0, n)
-	for i := uint64(0); i < n; i++ {
-		var f [3]string
-		for j := range f {
-			l, k := binary.Uvarint(b)
-			if k <= 0 || l > uint64(len(b)-k) {
-				return nil, fmt.Errorf("%w: configuration", ErrMalformed)
-			}
-			f[j] = string(b[k : k+int(l)])
-			b = b[k+int(l):]
-		}
-		out = append(out, Server{ID: f[0], Address: f[1], Suffrage: f[2]})
-	}
-	return out, nil
 }

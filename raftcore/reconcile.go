@@ -2,7 +2,6 @@ package raftcore
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -258,13 +257,8 @@ func (c *Core) probeStandbys(ctx context.Context, members []Member, now time.Tim
 			if err != nil || st != stOK {
 				return
 			}
-			last, k := binary.Uvarint(body)
-			if k <= 0 {
-				c.stats.malformed.Add(1)
-				return
-			}
-			peerTerm, k2 := binary.Uvarint(body[k:])
-			if k2 <= 0 {
+			last, peerTerm, err := decodeStatus(body)
+			if err != nil {
 				c.stats.malformed.Add(1)
 				return
 			}
