@@ -74,6 +74,18 @@ func (d *dec) bytes() []byte {
 	return v
 }
 
+// count reads a collection length and refuses one whose elements, each at
+// least minBytes long when encoded, cannot fit in what is left: a corrupt
+// length cannot make the decoder allocate more than its input holds.
+func (d *dec) count(minBytes int) int {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)/minBytes) {
+		d.fail()
+		return 0
+	}
+	return int(n)
+}
+
 func (d *dec) string() string {
 	n := d.uvarint()
 	if d.err != nil || n > uint64(len(d.b)) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -224,6 +225,26 @@ func encodeEntry(e *enc, v *kv.Entry) {
 
 func decodeEntry(d *dec) *kv.Entry {
 	return &kv.Entry{Key: d.string(), Value: d.bytes(), Version: d.uvarint(), CreateIndex: d.uvarint()}
+}
+
+// minEntryBytes is the smallest encoded entry: empty key and value, two
+// one-byte numbers.
+const minEntryBytes = 4
+
+// decodeEntries reads a kv query result's count and entries.
+func decodeEntries(d *dec) ([]KVEntry, error) {
+	count := d.count(minEntryBytes)
+	if d.err != nil {
+		return nil, d.err
+	}
+	out := make([]KVEntry, 0, count)
+	for i := 0; i < count && d.err == nil; i++ {
+		out = append(out, toEntry(decodeEntry(d)))
+	}
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Query implements raftcore.Querier: it answers a read against the local
@@ -445,17 +466,30 @@ func (s *snapshot) Release() {}
 // make restore allocate without limit.
 const maxSnapshotRecord = 64 << 20
 
+// snapshotChunk is what a record's buffer starts at; it grows (doubling)
+// only as the record's bytes arrive, so a corrupt length in a short
+// snapshot costs about what the snapshot holds, not maxSnapshotRecord.
+const snapshotChunk = 64 << 10
+
 func readFrame(br *bufio.Reader) ([]byte, error) {
-	n, err := binary.ReadUvarint(br)
+	u, err := binary.ReadUvarint(br)
 	if err != nil {
 		return nil, err
 	}
-	if n > maxSnapshotRecord {
-		return nil, fmt.Errorf("record of %d bytes exceeds %d", n, maxSnapshotRecord)
+	if u > maxSnapshotRecord {
+		return nil, fmt.Errorf("record of %d bytes exceeds %d", u, maxSnapshotRecord)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(br, b); err != nil {
-		return nil, err
+	n := int(u)
+	b := make([]byte, 0, min(n, snapshotChunk))
+	for len(b) < n {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, min(n-len(b), cap(b)))
+		}
+		k, err := io.ReadFull(br, b[len(b):min(n, cap(b))])
+		b = b[:len(b)+k]
+		if err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }

@@ -175,13 +175,20 @@ func timeNano(t time.Time) uint64 {
 	return uint64(t.UnixNano())
 }
 
+// The smallest encoded lock (one-byte numbers and lengths, no waiters) and
+// waiter: they bound the counts a result can claim.
+const (
+	minLockInfoBytes = 7
+	minWaiterBytes   = 2
+)
+
 func decodeLockInfos(d *dec) ([]LockInfo, error) {
-	n := d.uvarint()
-	if d.err != nil || n > uint64(len(d.b)) {
+	n := d.count(minLockInfoBytes)
+	if d.err != nil {
 		return nil, errShort
 	}
 	out := make([]LockInfo, 0, n)
-	for i := uint64(0); i < n; i++ {
+	for i := 0; i < n && d.err == nil; i++ {
 		l := LockInfo{Name: d.string(), Holder: d.string(), Token: d.uvarint()}
 		if ns := d.uvarint(); ns != 0 {
 			l.GrantedAt = unixNano(ns)
@@ -190,11 +197,11 @@ func decodeLockInfos(d *dec) ([]LockInfo, error) {
 		if ns := d.uvarint(); ns != 0 {
 			l.DelayUntil = unixNano(ns)
 		}
-		w := d.uvarint()
-		if d.err != nil || w > uint64(len(d.b)) {
+		w := d.count(minWaiterBytes)
+		if d.err != nil {
 			return nil, errShort
 		}
-		for j := uint64(0); j < w; j++ {
+		for j := 0; j < w && d.err == nil; j++ {
 			l.Waiters = append(l.Waiters, LockWaiter{PID: d.string(), Deadline: unixNano(d.uvarint())})
 		}
 		out = append(out, l)

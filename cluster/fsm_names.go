@@ -157,13 +157,17 @@ func (f *fsm) queryNames(op byte, d *dec) ([]byte, error) {
 	return r.b, nil
 }
 
+// minBindingBytes is the smallest encoded binding: empty strings and meta,
+// one-byte scope and numbers.
+const minBindingBytes = 6
+
 func decodeBindings(d *dec) ([]naming.Binding, error) {
-	n := d.uvarint()
-	if d.err != nil || n > uint64(len(d.b)) {
+	n := d.count(minBindingBytes)
+	if d.err != nil {
 		return nil, errShort
 	}
 	out := make([]naming.Binding, 0, n)
-	for i := uint64(0); i < n; i++ {
+	for i := 0; i < n && d.err == nil; i++ {
 		out = append(out, decodeBinding(d))
 	}
 	return out, d.done()

@@ -127,18 +127,3 @@ func TestFSMRestoreRejectsGarbage(t *testing.T) {
 		})
 	}
 }
-
-func FuzzFSMApply(f *testing.F) {
-	f.Add(putCmd("a", "b"))
-	f.Add([]byte{cmdVersion, tableKV, kvDelete, 1, 'a', 0})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		m := newFSM(zerolog.Nop())
-		r := applyAt(m, 1, data)
-		if len(r) == 0 {
-			t.Fatal("empty result")
-		}
-		if _, err := m.Query(data); err != nil && !errors.Is(err, ErrInvalidArgument) {
-			t.Fatalf("query error not InvalidArgument: %v", err)
-		}
-	})
-}

@@ -117,15 +117,8 @@ func (n *Node) kvQuery(ctx context.Context, mode ReadMode, q []byte) ([]KVEntry,
 	if st := d.byte(); st != resOK {
 		return nil, resultErr(st, d)
 	}
-	count := d.uvarint()
-	if d.err != nil || count > uint64(len(d.b)) {
-		return nil, fmt.Errorf("cluster: decode query result: %w", errShort)
-	}
-	out := make([]KVEntry, 0, count)
-	for i := uint64(0); i < count; i++ {
-		out = append(out, toEntry(decodeEntry(d)))
-	}
-	if err := d.done(); err != nil {
+	out, err := decodeEntries(d)
+	if err != nil {
 		return nil, fmt.Errorf("cluster: decode query result: %w", err)
 	}
 	return out, nil

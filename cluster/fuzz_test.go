@@ -1,0 +1,339 @@
+package cluster
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/conclave-dev/conclave/cluster/kv"
+	"github.com/conclave-dev/conclave/internal/fuzzcheck"
+	"github.com/conclave-dev/conclave/naming"
+)
+
+// Declared allocation bounds (fuzzcheck adds its slack). Applying a
+// command or restoring a snapshot builds tables whose size follows the
+// input: a few hundred bytes of maps, b-tree nodes and heap entries per
+// input byte at worst, plus a fixed cost (an FSM, the snapshot's 64 KiB
+// write buffer, one 64 KiB record chunk). A result decoder holds at most
+// one element per minimal encoding of one.
+const (
+	fsmAllocPerByte    = 512
+	fsmAllocFixed      = 512 << 10
+	resultAllocPerByte = 64
+	resultAllocFixed   = 4 << 10
+)
+
+// fuzzT0 is the proposer's clock in the seed commands.
+const fuzzT0 = uint64(1_700_000_000_000_000_000)
+
+// command encodes an FSM command as the Node's methods do: the envelope,
+// then strings, byte strings and uvarints in order.
+func command(table, op byte, fields ...any) []byte {
+	e := &enc{b: []byte{cmdVersion, table, op}}
+	for _, f := range fields {
+		switch v := f.(type) {
+		case string:
+			e.string(v)
+		case []byte:
+			e.bytes(v)
+		case uint64:
+			e.uvarint(v)
+		case int:
+			e.uvarint(uint64(v))
+		default:
+			panic("command: unsupported field type")
+		}
+	}
+	return e.b
+}
+
+// seedCommands is one command of every kind, as the Node sends them.
+func seedCommands() [][]byte {
+	sec := uint64(time.Second)
+	return [][]byte{
+		command(tableKV, kvPut, "a", []byte("1")),
+		command(tableKV, kvCAS, "a", []byte("2"), 1),
+		command(tableKV, kvDelete, "a", 0),
+		command(tableLocks, lkAcquire, "job", "n1/s1", 0, 0, fuzzT0),
+		command(tableLocks, lkAcquire, "job", "n2/s1", 5*sec, sec, fuzzT0+1),
+		command(tableLocks, lkRelease, "job", "n1/s1", fuzzT0+2),
+		command(tableLocks, lkReleaseSession, "n2/s1", fuzzT0+3),
+		command(tableLocks, lkReleaseNode, "n1", fuzzT0+4),
+		command(tableLocks, lkTick, fuzzT0+10*sec),
+		command(tableNames, nmRegister, "svc", "n1/s1", []byte("10.0.0.1:80"), fuzzT0),
+		command(tableNames, nmReserve, "strong", "n2/s1", []byte("m"), fuzzT0+sec, fuzzT0),
+		command(tableNames, nmActivate, "strong", "n2/s1", fuzzT0+1),
+		command(tableNames, nmCancel, "strong", "n2/s1"),
+		command(tableNames, nmUnregister, "svc", "n1/s1"),
+	}
+}
+
+// seedQueries is one query of every kind.
+func seedQueries() [][]byte {
+	return [][]byte{
+		command(tableKV, kvGet, "a"),
+		command(tableKV, kvList, "", 0),
+		command(tableLocks, lkGet, "job"),
+		command(tableLocks, lkList, ""),
+		command(tableNames, nmGet, "svc"),
+		command(tableNames, nmList, ""),
+	}
+}
+
+// FuzzFSMApply: any three entries applied in a row, each also asked as a
+// query, never panic and stay within the declared allocation bound; every
+// result is one the Node's decoders read back exactly; and the state they
+// leave survives a snapshot and restore byte for byte.
+func FuzzFSMApply(f *testing.F) {
+	cmds := seedCommands()
+	for i, c := range cmds {
+		f.Add(c, cmds[(i+1)%len(cmds)], cmds[(i+4)%len(cmds)])
+	}
+	qs := seedQueries()
+	for i, q := range qs {
+		f.Add(cmds[i], q, qs[(i+1)%len(qs)])
+	}
+	f.Add([]byte{}, []byte{cmdVersion + 1, tableKV, kvPut}, []byte{cmdVersion, 77, 1})
+	f.Fuzz(func(t *testing.T, a, b, c []byte) {
+		var m *fsm
+		entries := [][]byte{a, b, c}
+		limit := fuzzcheck.Linear(len(a)+len(b)+len(c), fsmAllocPerByte, fsmAllocFixed)
+		fuzzcheck.Bounded(t, "apply", limit, func() {
+			m = newFSM(zerolog.Nop())
+			for i, data := range entries {
+				r := applyAt(m, uint64(i+1), data)
+				checkApplyResult(t, data, r)
+				if resp, err := m.Query(data); err != nil {
+					if !errors.Is(err, ErrInvalidArgument) {
+						t.Fatalf("query %x: %v is not InvalidArgument", data, err)
+					}
+				} else {
+					checkQueryResult(t, data, resp)
+				}
+			}
+		})
+		for _, q := range seedQueries() {
+			resp, err := m.Query(q)
+			if err != nil {
+				t.Fatalf("query %x: %v", q, err)
+			}
+			checkQueryResult(t, q, resp)
+		}
+		snap := persist(t, m)
+		g := newFSM(zerolog.Nop())
+		if err := g.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
+			t.Fatalf("restoring the FSM's own snapshot: %v", err)
+		}
+		if again := persist(t, g); !bytes.Equal(again, snap) {
+			t.Fatalf("snapshot changed across restore:\n%x\n%x", snap, again)
+		}
+	})
+}
+
+// checkApplyResult decodes an Apply result as the Node does for the
+// command that produced it.
+func checkApplyResult(t *testing.T, cmd, r []byte) {
+	t.Helper()
+	d := &dec{b: r}
+	st := d.byte()
+	if d.err != nil {
+		t.Fatalf("command %x: empty result", cmd)
+	}
+	switch {
+	case st == resTaken:
+		_, _, _, _ = d.string(), d.string(), d.byte(), d.byte()
+	case st != resOK:
+		_ = d.string()
+	case cmd[1] == tableKV:
+		_ = decodeEntry(d)
+	case cmd[1] == tableLocks && cmd[2] == lkAcquire:
+		_, _, _, _, _, _ = d.byte(), d.uvarint(), d.byte(), d.uvarint(), d.string(), d.uvarint()
+	case cmd[1] == tableNames && (cmd[2] == nmRegister || cmd[2] == nmActivate):
+		_ = decodeBinding(d)
+	case cmd[1] == tableNames && cmd[2] == nmReserve:
+		if d.byte() == 1 {
+			_ = decodeBinding(d)
+		}
+	}
+	if err := d.done(); err != nil {
+		t.Fatalf("command %x: result %x (status %d) does not decode: %v", cmd, r, st, err)
+	}
+}
+
+// checkQueryResult decodes a Query result as the Node does.
+func checkQueryResult(t *testing.T, q, r []byte) {
+	t.Helper()
+	d := &dec{b: r}
+	st := d.byte()
+	if st != resOK {
+		if err := resultErr(st, d); err == nil || d.done() != nil {
+			t.Fatalf("query %x: refusal %x does not decode", q, r)
+		}
+		return
+	}
+	var err error
+	switch q[1] {
+	case tableKV:
+		_, err = decodeEntries(d)
+	case tableLocks:
+		_, err = decodeLockInfos(d)
+	case tableNames:
+		_, err = decodeBindings(d)
+	}
+	if err != nil {
+		t.Fatalf("query %x: result %x does not decode: %v", q, r, err)
+	}
+}
+
+func persist(t testing.TB, m *fsm) []byte {
+	t.Helper()
+	snap, err := m.Snapshot()
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatalf("persist: %v", err)
+	}
+	return sink.Bytes()
+}
+
+// seedSnapshots are real snapshots: empty, and one of every table with
+// entries (KV, a held lock with a waiter, a lock in delay, a consistent
+// binding and a strong reservation).
+func seedSnapshots(f *testing.F) [][]byte {
+	sec := uint64(time.Second)
+	m := newFSM(zerolog.Nop())
+	empty := persist(f, m)
+	for i, c := range [][]byte{
+		command(tableKV, kvPut, "a", []byte("1")),
+		command(tableKV, kvPut, "b/c", []byte{}),
+		command(tableLocks, lkAcquire, "job", "n1/s1", 0, 0, fuzzT0),
+		command(tableLocks, lkAcquire, "job", "n2/s1", 5*sec, sec, fuzzT0+1),
+		command(tableLocks, lkAcquire, "held", "n3/s1", 0, sec, fuzzT0),
+		command(tableLocks, lkReleaseSession, "n3/s1", fuzzT0+2),
+		command(tableNames, nmRegister, "svc", "n1/s1", []byte("10.0.0.1:80"), fuzzT0),
+		command(tableNames, nmReserve, "strong", "n2/s1", []byte("m"), fuzzT0+sec, fuzzT0),
+	} {
+		if r := applyAt(m, uint64(i+1), c); r[0] != resOK {
+			f.Fatalf("seed command %d: status %d", i, r[0])
+		}
+	}
+	full := persist(f, m)
+	return [][]byte{empty, full}
+}
+
+// FuzzFSMRestore: a snapshot of arbitrary bytes is restored or refused,
+// never a panic, within the declared allocation bound whatever its record
+// lengths claim; a refused one changes nothing, and a restored one is
+// persisted and restored again to the same bytes.
+func FuzzFSMRestore(f *testing.F) {
+	snaps := seedSnapshots(f)
+	for _, s := range snaps {
+		f.Add(s)
+		f.Add(s[:len(s)/2])
+	}
+	f.Add(append([]byte(snapMagic), tableKV, 1, 0xff, 0xff, 0xff, 0x1f)) // a 64 MiB record, absent
+	f.Add(append([]byte(snapMagic), tableLocks, 0xff, 0xff, 0xff, 0x1f))
+	f.Add(append([]byte(snapMagic), tableKV, 0xff, 0xff, 0xff, 0xff, 0x0f)) // 2^32 entries, none present
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m := newFSM(zerolog.Nop())
+		applyAt(m, 1, command(tableKV, kvPut, "keep", []byte("v")))
+		before := persist(t, m)
+		var err error
+		fuzzcheck.Bounded(t, "restore", fuzzcheck.Linear(len(data), fsmAllocPerByte, fsmAllocFixed), func() {
+			err = newFSM(zerolog.Nop()).Restore(io.NopCloser(bytes.NewReader(data)))
+		})
+		if err != nil {
+			if rerr := m.Restore(io.NopCloser(bytes.NewReader(data))); rerr == nil {
+				t.Fatalf("restore refused %x once (%v), then accepted it", data, err)
+			}
+			if after := persist(t, m); !bytes.Equal(after, before) {
+				t.Fatalf("a refused restore changed the state: %v", err)
+			}
+			return
+		}
+		if err := m.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+			t.Fatalf("restore accepted %x once, then refused it: %v", data, err)
+		}
+		s1 := persist(t, m)
+		g := newFSM(zerolog.Nop())
+		if err := g.Restore(io.NopCloser(bytes.NewReader(s1))); err != nil {
+			t.Fatalf("restoring a restored FSM's snapshot: %v", err)
+		}
+		if s2 := persist(t, g); !bytes.Equal(s1, s2) {
+			t.Fatalf("snapshot changed across restore:\n%x\n%x", s1, s2)
+		}
+	})
+}
+
+// FuzzResultDecoders: any bytes handed to the Node's result decoders (a
+// reply off the forward protocol) decode or fail with errShort, never
+// panic, and allocate no more than the declared bound whatever their
+// counts claim; decoded entries and bindings re-encode to what decodes to
+// the same values.
+func FuzzResultDecoders(f *testing.F) {
+	m := newFSM(zerolog.Nop())
+	for i, c := range seedCommands() {
+		r := applyAt(m, uint64(i+1), c)
+		f.Add(r[1:])
+	}
+	for _, q := range seedQueries() {
+		if r, err := m.Query(q); err == nil {
+			f.Add(r[1:])
+		}
+	}
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var (
+			entries  []KVEntry
+			bindings []naming.Binding
+			errE     error
+			errB     error
+		)
+		fuzzcheck.Bounded(t, "result decoders", fuzzcheck.Linear(len(data), resultAllocPerByte, resultAllocFixed), func() {
+			entries, errE = decodeEntries(&dec{b: data})
+			bindings, errB = decodeBindings(&dec{b: data})
+			if _, err := decodeLockInfos(&dec{b: data}); err != nil && !errors.Is(err, errShort) {
+				t.Fatalf("decodeLockInfos: %v is not errShort", err)
+			}
+			d := &dec{b: data}
+			_ = resultErr(d.byte(), d)
+		})
+		if errE == nil {
+			e := &enc{}
+			e.uvarint(uint64(len(entries)))
+			for _, v := range entries {
+				encodeEntry(e, toKVTableEntry(v))
+			}
+			again, err := decodeEntries(&dec{b: e.b})
+			if err != nil || !reflect.DeepEqual(again, entries) {
+				t.Fatalf("entries %+v round trip as %+v, %v", entries, again, err)
+			}
+		} else if !errors.Is(errE, errShort) {
+			t.Fatalf("decodeEntries: %v is not errShort", errE)
+		}
+		if errB == nil {
+			e := &enc{}
+			e.uvarint(uint64(len(bindings)))
+			for _, b := range bindings {
+				encodeBinding(e, b)
+			}
+			again, err := decodeBindings(&dec{b: e.b})
+			if err != nil || !reflect.DeepEqual(again, bindings) {
+				t.Fatalf("bindings %+v round trip as %+v, %v", bindings, again, err)
+			}
+		} else if !errors.Is(errB, errShort) {
+			t.Fatalf("decodeBindings: %v is not errShort", errB)
+		}
+	})
+}
+
+func toKVTableEntry(e KVEntry) *kv.Entry {
+	return &kv.Entry{Key: e.Key, Value: e.Value, Version: e.Version, CreateIndex: e.CreateIndex}
+}
