@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/conclave-dev/conclave/internal/fuzzcheck"
 )
 
 func fullMeta() Meta {
@@ -148,9 +150,19 @@ func FuzzDecodeMeta(f *testing.F) {
 	f.Add([]byte{1, 99, 3, 'a', 'b', 'c'})
 	f.Add([]byte{1, byte(tagTerm), 10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Add(good[:len(good)/2])
+	f.Add(append([]byte{1, byte(tagRole)}, binary.AppendUvarint(nil, 1<<40)...)) // a length far above the input
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := DecodeMeta(b)
+		var (
+			m   Meta
+			err error
+		)
+		// Declared bound: the strings of one meta, at most
+		// memberlist.MetaMaxSize bytes in all (longer input is refused).
+		fuzzcheck.Bounded(t, "DecodeMeta", 4<<10, func() { m, err = DecodeMeta(b) })
 		if err != nil {
+			if !errors.Is(err, ErrMetaMalformed) && !errors.Is(err, ErrMetaVersion) {
+				t.Fatalf("DecodeMeta: %v is neither malformed nor a version error", err)
+			}
 			return
 		}
 		enc, err := m.Encode()

@@ -3,9 +3,12 @@ package locks
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/conclave-dev/conclave/internal/fuzzcheck"
 )
 
 // sampleTable has every shape of lock: held with waiters, held with a
@@ -132,9 +135,19 @@ func FuzzUnmarshalBinary(f *testing.F) {
 	f.Add(encode(f, sampleTable(f)))
 	f.Add([]byte("CLKT\x01\x05\x01\x01a\x04n1/s\x05\x00\x00\x00\x00"))
 	f.Add([]byte{})
+	f.Add([]byte("CLKT\x01\x05\xff\xff\xff\xff\x0f")) // a lock count far above the input
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// Declared bound: a lock or waiter with its map, index and heap
+		// entries costs a few hundred bytes and takes at least
+		// minLockBytes (minWaiterBytes) of input.
+		fuzzcheck.Bounded(t, "UnmarshalBinary", fuzzcheck.Linear(len(data), 256, 64<<10), func() {
+			_ = New().UnmarshalBinary(data)
+		})
 		tb := New()
 		if err := tb.UnmarshalBinary(data); err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("UnmarshalBinary: %v does not wrap ErrCorrupt", err)
+			}
 			return
 		}
 		checkInvariants(t, tb)
