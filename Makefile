@@ -25,8 +25,10 @@ TESTFLAGS ?=
 BENCH         ?= .
 BENCHTIME     ?= 3s
 BENCH_TIMEOUT ?= 20m
+# How long `make fuzz` runs each fuzz target: `make fuzz FUZZTIME=10s`.
+FUZZTIME ?= 10s
 
-.PHONY: help run build test bench proto fmt lint vet clean \
+.PHONY: help run build test bench fuzz proto fmt lint vet clean \
 	cluster cluster-stop cluster-status cluster-clean failover docker bench-peers
 
 help: ## list the targets
@@ -70,6 +72,12 @@ bench-peers: build ## compare conclave with etcd 3.6.16 (3 processes each on 127
 	cd internal/bench/peers && CGO_ENABLED=0 $(GO) build -trimpath -o ../../../bin/peers-etcd ./etcdserver
 	cd internal/bench/peers && CGO_ENABLED=0 $(GO) build -trimpath -o ../../../bin/bench-peers .
 	bin/bench-peers -etcd bin/peers-etcd -conclave $(BIN) $(PEERS_FLAGS)
+
+# Plain `go test` (so `make test`) already runs every fuzz target's seed
+# corpus (its f.Add seeds and testdata/fuzz/); this searches for new inputs.
+# FUZZ=regexp picks targets; see scripts/fuzz.sh.
+fuzz: ## run every fuzz target (go test -fuzz) for FUZZTIME each (default 10s), one at a time
+	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
 
 # The image is FROM scratch around the static binary; nothing is pulled.
 IMAGE ?= conclave:dev
