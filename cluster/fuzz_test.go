@@ -273,7 +273,7 @@ func FuzzFSMRestore(f *testing.F) {
 }
 
 // FuzzResultDecoders: any bytes handed to the Node's result decoders (a
-// reply off the forward protocol) decode or fail with errShort, never
+// reply off the forward protocol, a strong-name ack) decode or fail with errShort, never
 // panic, and allocate no more than the declared bound whatever their
 // counts claim; decoded entries and bindings re-encode to what decodes to
 // the same values.
@@ -289,12 +289,16 @@ func FuzzResultDecoders(f *testing.F) {
 		}
 	}
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add([]byte{ackOK})
+	f.Add(encodeAckConflict("n2/s1", naming.ScopeStrong))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var (
 			entries  []KVEntry
 			bindings []naming.Binding
+			conflict *NameConflict
 			errE     error
 			errB     error
+			errA     error
 		)
 		fuzzcheck.Bounded(t, "result decoders", fuzzcheck.Linear(len(data), resultAllocPerByte, resultAllocFixed), func() {
 			entries, errE = decodeEntries(&dec{b: data})
@@ -304,7 +308,17 @@ func FuzzResultDecoders(f *testing.F) {
 			}
 			d := &dec{b: data}
 			_ = resultErr(d.byte(), d)
+			conflict, errA = decodeAck(data, "svc", "n2")
 		})
+		switch {
+		case errA != nil && !errors.Is(errA, errShort):
+			t.Fatalf("decodeAck: %v is not errShort", errA)
+		case errA == nil && conflict != nil:
+			again, err := decodeAck(encodeAckConflict(conflict.Owner, conflict.Scope), "svc", "n2")
+			if err != nil || !reflect.DeepEqual(again, conflict) {
+				t.Fatalf("ack conflict %+v round trips as %+v, %v", conflict, again, err)
+			}
+		}
 		if errE == nil {
 			e := &enc{}
 			e.uvarint(uint64(len(entries)))
@@ -336,4 +350,13 @@ func FuzzResultDecoders(f *testing.F) {
 
 func toKVTableEntry(e KVEntry) *kv.Entry {
 	return &kv.Entry{Key: e.Key, Value: e.Value, Version: e.Version, CreateIndex: e.CreateIndex}
+}
+
+// encodeAckConflict is a strong-name ack refusing the name, as
+// handleNameAck writes it.
+func encodeAckConflict(owner string, scope naming.Scope) []byte {
+	r := &enc{b: []byte{ackConflict}}
+	r.string(owner)
+	r.byte(byte(scope))
+	return r.b
 }
