@@ -82,14 +82,24 @@ func encodeAdmitted(m map[string]uint64) []byte {
 	return e.b
 }
 
+// minAdmittedBytes is the smallest encoded admitted server (a one-byte
+// name with its length, a one-byte index): it bounds the count a snapshot
+// section can claim by the section's bytes. The map grows with the servers
+// that decode, from at most admittedHint: a section of garbage costs no
+// more than the servers it really holds.
+const (
+	minAdmittedBytes = 3
+	admittedHint     = 64
+)
+
 func decodeAdmitted(b []byte) (map[string]uint64, error) {
 	d := &dec{b: b}
-	n := d.uvarint()
-	if d.err != nil || n > uint64(len(b)) {
+	n := d.count(minAdmittedBytes)
+	if d.err != nil {
 		return nil, errShort
 	}
-	out := make(map[string]uint64, n)
-	for i := uint64(0); i < n; i++ {
+	out := make(map[string]uint64, min(n, admittedHint))
+	for i := 0; i < n; i++ {
 		node, index := d.string(), d.uvarint()
 		if d.err != nil {
 			return nil, d.err

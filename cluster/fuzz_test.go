@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"reflect"
@@ -70,6 +71,7 @@ func seedCommands() [][]byte {
 		command(tableNames, nmActivate, "strong", "n2/s1", fuzzT0+1),
 		command(tableNames, nmCancel, "strong", "n2/s1"),
 		command(tableNames, nmUnregister, "svc", "n1/s1"),
+		command(tableAdmission, adAdmit, "n4"),
 	}
 }
 
@@ -219,6 +221,7 @@ func seedSnapshots(f *testing.F) [][]byte {
 		command(tableLocks, lkReleaseSession, "n3/s1", fuzzT0+2),
 		command(tableNames, nmRegister, "svc", "n1/s1", []byte("10.0.0.1:80"), fuzzT0),
 		command(tableNames, nmReserve, "strong", "n2/s1", []byte("m"), fuzzT0+sec, fuzzT0),
+		command(tableAdmission, adAdmit, "n4"),
 	} {
 		if r := applyAt(m, uint64(i+1), c); r[0] != resOK {
 			f.Fatalf("seed command %d: status %d", i, r[0])
@@ -240,7 +243,8 @@ func FuzzFSMRestore(f *testing.F) {
 	}
 	f.Add(append([]byte(snapMagic), tableKV, 1, 0xff, 0xff, 0xff, 0x1f)) // a 64 MiB record, absent
 	f.Add(append([]byte(snapMagic), tableLocks, 0xff, 0xff, 0xff, 0x1f))
-	f.Add(append([]byte(snapMagic), tableKV, 0xff, 0xff, 0xff, 0xff, 0x0f)) // 2^32 entries, none present
+	f.Add(append([]byte(snapMagic), tableKV, 0xff, 0xff, 0xff, 0xff, 0x0f))             // 2^32 entries, none present
+	f.Add(append([]byte(snapMagic), tableAdmission, 6, 0xff, 0xff, 0xff, 0x1f, 1, 'n')) // admitted count far above the record
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := newFSM(zerolog.Nop())
 		applyAt(m, 1, command(tableKV, kvPut, "keep", []byte("v")))
@@ -273,7 +277,8 @@ func FuzzFSMRestore(f *testing.F) {
 }
 
 // FuzzResultDecoders: any bytes handed to the Node's result decoders (a
-// reply off the forward protocol, a strong-name ack) decode or fail with errShort, never
+// reply off the forward protocol, a strong-name ack, a keyring reply) or
+// to the admitted-set snapshot section decode or fail with errShort, never
 // panic, and allocate no more than the declared bound whatever their
 // counts claim; decoded entries and bindings re-encode to what decodes to
 // the same values.
@@ -290,6 +295,8 @@ func FuzzResultDecoders(f *testing.F) {
 	}
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Add([]byte{ackOK})
+	f.Add(encodeAdmitted(map[string]uint64{"n1": 3, "n2": 1 << 40}))
+	f.Add(encodeKeyringReply("k1", []string{"k1", "k2"}))
 	f.Add(encodeAckConflict("n2/s1", naming.ScopeStrong))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var (
@@ -309,6 +316,20 @@ func FuzzResultDecoders(f *testing.F) {
 			d := &dec{b: data}
 			_ = resultErr(d.byte(), d)
 			conflict, errA = decodeAck(data, "svc", "n2")
+			if adm, err := decodeAdmitted(data); err == nil {
+				again, err := decodeAdmitted(encodeAdmitted(adm))
+				if err != nil || !reflect.DeepEqual(again, adm) {
+					t.Fatalf("admitted set %v round trips as %v, %v", adm, again, err)
+				}
+			}
+			if primary, keys, err := decodeKeyringReply(data); err == nil {
+				p2, k2, err := decodeKeyringReply(encodeKeyringReply(primary, keys))
+				if err != nil || p2 != primary || !reflect.DeepEqual(k2, keys) {
+					t.Fatalf("keyring reply %q %q round trips as %q %q, %v", primary, keys, p2, k2, err)
+				}
+			} else if !errors.Is(err, errShort) {
+				t.Fatalf("decodeKeyringReply: %v is not errShort", err)
+			}
 		})
 		switch {
 		case errA != nil && !errors.Is(errA, errShort):
@@ -359,4 +380,17 @@ func encodeAckConflict(owner string, scope naming.Scope) []byte {
 	r.string(owner)
 	r.byte(byte(scope))
 	return r.b
+}
+
+// An admitted-set section that claims as many servers as its bytes allow,
+// then holds garbage, costs what it holds, not a map sized by its count.
+func TestDecodeAdmittedBoundsItsMap(t *testing.T) {
+	const size = 1 << 20
+	b := binary.AppendUvarint(nil, size/minAdmittedBytes)
+	b = append(b, make([]byte, size)...) // empty names: refused at the first
+	fuzzcheck.Bounded(t, "decodeAdmitted", fuzzcheck.Linear(len(b), 4, 4<<10), func() {
+		if _, err := decodeAdmitted(b); err == nil {
+			t.Fatal("decodeAdmitted accepted empty node names")
+		}
+	})
 }
