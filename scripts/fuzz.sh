@@ -26,9 +26,15 @@ FUZZ=${FUZZ:-.}
 FUZZPARALLEL=${FUZZPARALLEL:-1}
 FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-1s}
 
-# Packages with a fuzz target; go test -list then names the targets
-# (compiling each test binary once, as go test would).
-mapfile -t pkgs < <(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -r -n1 dirname | sort -u)
+# Packages of this module (not of nested modules such as
+# internal/bench/peers) with a fuzz target; go test -list then names the
+# targets (compiling each test binary once, as go test would).
+pkgs=()
+while read -r dir; do
+	if grep -qs '^func Fuzz' "$dir"/*_test.go; then
+		pkgs+=("./${dir#"$PWD"/}")
+	fi
+done < <($GO list -f '{{.Dir}}' ./...)
 if [[ ${#pkgs[@]} -eq 0 ]]; then
 	echo "fuzz: no fuzz targets found" >&2
 	exit 1
