@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/conclave-dev/conclave/internal/fuzzcheck"
 )
@@ -15,12 +14,12 @@ import (
 // Declared allocation bounds of the decoders fuzzed here (fuzzcheck adds
 // its slack). readBody starts at one 64 KiB chunk and doubles only as data
 // arrives, so a frame costs at most four times the bytes received plus the
-// chunk; the bufio reader is 4 KiB; a preamble address is at most 255
-// bytes.
+// chunk; the bufio reader is 4 KiB; a preamble's address and node name
+// are at most 255 bytes each.
 const (
 	frameAllocPerByte  = 4
 	frameAllocFixed    = 64<<10 + 4<<10
-	preambleAllocFixed = 4<<10 + 2*255
+	preambleAllocFixed = 4<<10 + 4*255
 )
 
 // fuzzMaxFrame is the default MaxFrameSize: the limit a real mesh applies.
@@ -67,6 +66,54 @@ func FuzzReadFrame(f *testing.F) {
 		again, err := readFrame(bufio.NewReader(bytes.NewReader(appendFrame(nil, body))), fuzzMaxFrame)
 		if err != nil || !bytes.Equal(again, body) {
 			t.Fatalf("re-framed body reads back as %x, %v; want %x", again, err, body)
+		}
+	})
+}
+
+// errFuzzBudget is the refusal of the budget in FuzzReadFrameReserving.
+var errFuzzBudget = errors.New("fuzz: over budget")
+
+// FuzzReadFrameReserving: the per-peer buffer budget is asked once, for
+// the announced length, only when that length is within the limit and
+// before any of the body is read; its refusal is returned as is, and an
+// accepted frame is exactly the reserved size.
+func FuzzReadFrameReserving(f *testing.F) {
+	f.Add(appendFrame(nil, []byte("small")), 16)
+	f.Add(appendFrame(nil, make([]byte, 300)), 100)
+	f.Add(binary.AppendUvarint(nil, 4<<20), 1<<30)
+	f.Add(binary.AppendUvarint(nil, 1<<40), 1<<30)
+	f.Fuzz(func(t *testing.T, data []byte, budget int) {
+		var (
+			calls, reserved int
+			body            []byte
+			err             error
+		)
+		reserve := func(n int) error {
+			calls++
+			reserved = n
+			if n > budget {
+				return errFuzzBudget
+			}
+			return nil
+		}
+		fuzzcheck.Bounded(t, "readFrameReserving", fuzzcheck.Linear(len(data), frameAllocPerByte, frameAllocFixed), func() {
+			calls = 0
+			body, err = readFrameReserving(bufio.NewReader(bytes.NewReader(data)), fuzzMaxFrame, reserve)
+		})
+		if calls > 1 || (calls == 1 && (reserved < 0 || reserved > fuzzMaxFrame)) {
+			t.Fatalf("reserve called %d times, last for %d bytes (limit %d)", calls, reserved, fuzzMaxFrame)
+		}
+		switch {
+		case calls == 1 && reserved > budget:
+			if !errors.Is(err, errFuzzBudget) || body != nil {
+				t.Fatalf("budget refused %d bytes, readFrameReserving returned %d bytes, %v", reserved, len(body), err)
+			}
+		case err == nil:
+			if calls != 1 || len(body) != reserved {
+				t.Fatalf("frame of %d bytes, reserved %d in %d calls", len(body), reserved, calls)
+			}
+		case errors.Is(err, errFuzzBudget):
+			t.Fatalf("budget error %v without a refusal", err)
 		}
 	})
 }
@@ -123,26 +170,28 @@ func FuzzStreamHead(f *testing.F) {
 }
 
 // FuzzReadPreamble: any bytes at the start of an inbound connection give
-// the dialer's host:port or ErrBadPreamble, never a panic, never more than
-// the 255-byte address allocated. An accepted preamble is exactly what
-// makePreamble writes for that address.
+// the dialer's host:port and node name or ErrBadPreamble, never a panic,
+// never more than the two 255-byte fields allocated. An accepted preamble
+// is exactly what makePreamble writes for that address and node.
 func FuzzReadPreamble(f *testing.F) {
 	for _, addr := range []string{"127.0.0.1:7950", "[::1]:1", "node-3.example.com:65535"} {
-		f.Add(makePreamble(addr))
+		f.Add(makePreamble(addr, ""))
+		f.Add(makePreamble(addr, "node-3"))
 	}
 	f.Add([]byte("GET / HTTP/1.1\r\n"))
 	f.Add(append([]byte(preambleMagic), protocolVersion+1, 0))
 	f.Add(append([]byte(preambleMagic), protocolVersion, 255, 'a'))
-	f.Add(makePreamble("no-port"))
-	f.Add(makePreamble("host:0"))
-	f.Add(makePreamble(":7950"))
+	f.Add(makePreamble("127.0.0.1:7950", "n1")[:20])
+	f.Add(makePreamble("no-port", "n1"))
+	f.Add(makePreamble("host:0", "n1"))
+	f.Add(makePreamble(":7950", "n1"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var (
-			addr string
-			err  error
+			p   preamble
+			err error
 		)
 		fuzzcheck.Bounded(t, "readPreamble", preambleAllocFixed, func() {
-			addr, err = readPreamble(&bytesConn{r: bytes.NewReader(data)}, time.Second)
+			p, err = readPreamble(bytes.NewReader(data))
 		})
 		if err != nil {
 			if !errors.Is(err, ErrBadPreamble) {
@@ -150,22 +199,12 @@ func FuzzReadPreamble(f *testing.F) {
 			}
 			return
 		}
-		want := makePreamble(addr)
+		want := makePreamble(p.addr, p.node)
 		if !bytes.HasPrefix(data, want) {
-			t.Fatalf("accepted %q from %x, which is not its preamble %x", addr, data, want)
+			t.Fatalf("accepted %+v from %x, which is not its preamble %x", p, data, want)
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			t.Fatalf("accepted address %q: %v", addr, err)
+		if _, _, err := net.SplitHostPort(p.addr); err != nil {
+			t.Fatalf("accepted address %q: %v", p.addr, err)
 		}
 	})
 }
-
-// bytesConn is a net.Conn whose reads come from r; readPreamble uses only
-// Read and SetReadDeadline.
-type bytesConn struct {
-	net.Conn
-	r *bytes.Reader
-}
-
-func (c *bytesConn) Read(p []byte) (int, error)      { return c.r.Read(p) }
-func (c *bytesConn) SetReadDeadline(time.Time) error { return nil }
