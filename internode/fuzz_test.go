@@ -129,7 +129,7 @@ func FuzzStreamHead(f *testing.F) {
 	f.Add(head(byte(ClassGroups)|oneWay, []byte("broadcast")))
 	f.Add(head(statusOK, []byte("reply")))
 	f.Add(head(statusError, []byte("handler failed")))
-	for _, code := range []byte{refuseUnknownClass, refuseTooLarge, refuseReplyTooLarge, 99} {
+	for _, code := range []byte{refuseUnknownClass, refuseTooLarge, refuseReplyTooLarge, refuseOverLimit, 99} {
 		f.Add(head(statusRefused, []byte{code}))
 	}
 	f.Add([]byte{statusRefused})
@@ -151,9 +151,12 @@ func FuzzStreamHead(f *testing.F) {
 			return
 		}
 		if h == statusRefused {
-			if rerr := refusal(body); rerr != nil && !errors.Is(rerr, ErrFrameTooLarge) && !errors.Is(rerr, ErrUnknownClass) {
+			// A refusal says the handler never ran (ErrNotSent) or that
+			// its reply was too large; a code we do not know is no
+			// refusal at all (the caller counts it malformed).
+			if rerr := refusal(body); rerr != nil && !errors.Is(rerr, ErrNotSent) && !errors.Is(rerr, ErrFrameTooLarge) {
 				t.Fatalf("refusal %x: unexpected error %v", body, rerr)
-			} else if rerr == nil && len(body) == 1 && body[0] >= refuseUnknownClass && body[0] <= refuseReplyTooLarge {
+			} else if rerr == nil && len(body) == 1 && body[0] >= refuseUnknownClass && body[0] <= refuseOverLimit {
 				t.Fatalf("refusal code %d not mapped", body[0])
 			}
 		}

@@ -5,6 +5,7 @@
 #
 #   FUZZTIME=10s bash scripts/fuzz.sh          # every target, 10 s each (make fuzz)
 #   FUZZ=FuzzForward bash scripts/fuzz.sh      # only targets matching the regexp FUZZ
+#   make fuzz FUZZ='FuzzReadFrame$$|FuzzWire'   # through make, write $$ for a regexp's $
 #
 # Plain `go test` (so `make test`) already runs each target's seed corpus:
 # its f.Add seeds and the files under testdata/fuzz/FuzzX/. This script is
