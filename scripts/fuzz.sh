@@ -55,11 +55,21 @@ for pkg in "${pkgs[@]}"; do
 	mapfile -t targets < <(grep '^Fuzz' <<<"$list" | grep -E -- "$FUZZ" || true)
 	for t in "${targets[@]}"; do
 		echo "==> $GO test -run '^\$' -fuzz '^$t\$' -fuzztime $FUZZTIME -fuzzminimizetime $FUZZMINIMIZETIME -parallel $FUZZPARALLEL $pkg"
+		corpus="$pkg/testdata/fuzz/$t"
+		before=$(ls "$corpus" 2>/dev/null | sort || true)
 		result=ok
 		if ! $GO test -run '^$' -fuzz "^$t\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$FUZZMINIMIZETIME" \
 			-parallel "$FUZZPARALLEL" "$pkg" 2>&1 | tee "$log"; then
-			result=FAIL
-			failed=1
+			after=$(ls "$corpus" 2>/dev/null | sort || true)
+			# Go before 1.27 may fail a run at the -fuzztime deadline with a
+			# bare "context deadline exceeded" and no failing input (a race
+			# in its fuzzing coordinator, golang/go#75804): not a finding.
+			if [[ "$after" == "$before" ]] && grep -q '^    context deadline exceeded$' "$log"; then
+				result="ok (go#75804 deadline race at the end, no failing input)"
+			else
+				result=FAIL
+				failed=1
+			fi
 		fi
 		execs=$(grep -o 'execs: [0-9]*' "$log" | tail -n1 | cut -d' ' -f2 || true)
 		summary+=("$(printf '%-22s %-14s %10s execs  %s' "$t" "${pkg#./}" "${execs:-?}" "$result")")
