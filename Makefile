@@ -27,6 +27,9 @@ BENCHTIME     ?= 3s
 BENCH_TIMEOUT ?= 20m
 # How long `make fuzz` runs each fuzz target: `make fuzz FUZZTIME=10s`.
 FUZZTIME ?= 10s
+# How long `make test` fuzzes each target before the tests (about a minute
+# for all of them, compiling included).
+TEST_FUZZTIME ?= 2s
 
 .PHONY: help run build test bench fuzz proto fmt lint vet clean \
 	cluster cluster-stop cluster-status cluster-clean failover docker bench-peers
@@ -44,9 +47,11 @@ build: ## build bin/conclave
 # go test's own "ok"/"FAIL" lines are the last thing printed (CI reads them),
 # so the timing note comes first. The race detector needs cgo and therefore
 # a C compiler (gcc); .ci/run installs one on a bare machine.
-test: ## go vet, then every test with -race
+test: ## go vet, a short run of every fuzz target, then every test with -race
 	@echo "==> go vet ./..."
 	@$(GO) vet ./...
+	@echo "==> short fuzz run: every fuzz target for $(TEST_FUZZTIME) (make fuzz runs longer)"
+	@FUZZTIME=$(TEST_FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
 	@echo "==> go test -race -count=1 -timeout $(TEST_TIMEOUT) ./...   (started $$(date +%H:%M:%S), $$(nproc 2>/dev/null || echo '?') CPUs)"
 	@CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
 
