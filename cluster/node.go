@@ -246,6 +246,7 @@ func raftConfig(cfg config.Config, local bool) raftcore.Config {
 	rc.MaxStandbys = cfg.Cluster.Raft.MaxStandbys
 	rc.Stabilization = cfg.Cluster.Raft.Stabilization.Duration()
 	rc.ReconcileDebounce = cfg.Cluster.Raft.ReconcileDebounce.Duration()
+	rc.LogStore = cfg.Cluster.Raft.LogStore
 	return rc
 }
 

@@ -123,6 +123,11 @@ type RaftConfig struct {
 	// Stabilization is how long a node must be seen alive before it may be
 	// promoted, so a flapping node does not churn the voter set.
 	Stabilization Duration `yaml:"stabilization"`
+	// LogStore is where this node keeps the Raft log: "bolt" (raft.db,
+	// beside the stable store) or "wal" (segment files under wal/). A data
+	// dir keeps the store it was made with; the agent refuses to start on
+	// one made with the other.
+	LogStore string `yaml:"log_store"`
 }
 
 // GroupsConfig tunes process groups (DESIGN §9): replicated without Raft
@@ -169,6 +174,12 @@ const (
 	devName = "dev"
 )
 
+// LogStore values for RaftConfig.LogStore.
+const (
+	LogStoreBolt = "bolt"
+	LogStoreWAL  = "wal"
+)
+
 // Role values for RaftConfig.Role.
 const (
 	RoleAuto   = "auto"
@@ -208,6 +219,7 @@ func Default() Config {
 				MaxStandbys:       4,
 				ReconcileDebounce: Duration(2 * time.Second),
 				Stabilization:     Duration(10 * time.Second),
+				LogStore:          LogStoreBolt,
 			},
 			Names: NamesConfig{StrongDeadline: Duration(5 * time.Second)},
 			Groups: GroupsConfig{

@@ -146,6 +146,11 @@ func (p *problems) checkRaft(r RaftConfig) {
 	if r.Stabilization < 0 {
 		p.add("cluster.raft.stabilization", "must be >= 0, got %s", r.Stabilization)
 	}
+	switch r.LogStore {
+	case LogStoreBolt, LogStoreWAL:
+	default:
+		p.add("cluster.raft.log_store", "must be one of bolt, wal; got %q", r.LogStore)
+	}
 }
 
 func (p *problems) checkGroups(g GroupsConfig) {
