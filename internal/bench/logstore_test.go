@@ -16,11 +16,15 @@ import (
 // nodes (Raft batches concurrent entries into one sync). Each sub-benchmark
 // starts its own cluster and prints the floor measured just before it.
 //
-// The sub-benchmarks alternate the stores (bolt, wal, bolt, wal with
-// -count): on a shared machine run them with -count 3 or more and read
-// every run, not one.
+// On a shared machine one run proves little: run each pairing several
+// times, alternating the stores, and read every run. -count repeats each
+// sub-benchmark back to back (bolt, bolt, bolt, wal, ...), so alternate
+// with a loop instead:
 //
-//	go test -run '^$' -bench KVPutLogStore -count 3 -benchtime 3s ./internal/bench/
+//	go test -c -o /tmp/bench.test ./internal/bench
+//	for i in 1 2 3; do for c in 1 16; do for s in bolt wal; do
+//	  /tmp/bench.test -test.run '^$' -test.benchtime 3s -test.bench "KVPutLogStore/clients=$c/store=$s\$"
+//	done; done; done
 func BenchmarkKVPutLogStore(b *testing.B) {
 	for _, clients := range []int{1, 16} {
 		for _, store := range []string{config.LogStoreBolt, config.LogStoreWAL} {
