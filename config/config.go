@@ -123,10 +123,10 @@ type RaftConfig struct {
 	// Stabilization is how long a node must be seen alive before it may be
 	// promoted, so a flapping node does not churn the voter set.
 	Stabilization Duration `yaml:"stabilization"`
-	// LogStore is where this node keeps the Raft log: "bolt" (raft.db,
-	// beside the stable store) or "wal" (segment files under wal/). A data
-	// dir keeps the store it was made with; the agent refuses to start on
-	// one made with the other.
+	// LogStore is where this node keeps the Raft log: "wal" (segment files
+	// under wal/, one sync per append) or "bolt" (raft.db, beside the
+	// stable store, two). A data dir whose log holds entries keeps the
+	// store it was made with; the agent refuses to start it with the other.
 	LogStore string `yaml:"log_store"`
 }
 
@@ -219,7 +219,7 @@ func Default() Config {
 				MaxStandbys:       4,
 				ReconcileDebounce: Duration(2 * time.Second),
 				Stabilization:     Duration(10 * time.Second),
-				LogStore:          LogStoreBolt,
+				LogStore:          LogStoreWAL, // one sync per append; see docs/raft-core.md
 			},
 			Names: NamesConfig{StrongDeadline: Duration(5 * time.Second)},
 			Groups: GroupsConfig{

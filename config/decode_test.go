@@ -45,7 +45,7 @@ func fullWant() Config {
 				MaxStandbys:       2,
 				ReconcileDebounce: Duration(500 * time.Millisecond),
 				Stabilization:     Duration(90 * time.Second),
-				LogStore:          "wal",
+				LogStore:          "bolt",
 			},
 			Names: NamesConfig{StrongDeadline: Duration(7 * time.Second)},
 			Groups: GroupsConfig{

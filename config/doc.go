@@ -30,7 +30,7 @@
 //	    max_standbys: 4             # 0..16
 //	    reconcile_debounce: 2s      # Go duration strings; bare numbers refused
 //	    stabilization: 10s
-//	    log_store: bolt             # bolt | wal; fixed for a data dir
+//	    log_store: wal              # wal | bolt; fixed once the log holds entries
 //	api:
 //	  grpc_addr: 127.0.0.1:7940
 //	  http_addr: 127.0.0.1:7941

@@ -102,7 +102,7 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 		return nil, fmt.Errorf("raftcore: data dir: %w", err)
 	}
 	hl := newHclog(c.log)
-	st, err := openStores(cfg.Dir, cfg.LogStore, hl)
+	st, err := openStores(cfg.Dir, cfg.LogStore, cfg.WALSegmentSize, hl)
 	if err != nil {
 		return nil, err
 	}

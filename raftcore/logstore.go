@@ -3,7 +3,6 @@ package raftcore
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
-	"github.com/hashicorp/raft-wal/types"
 )
 
 // Log store kinds, the values of Config.LogStore and cluster.raft.log_store.
@@ -34,10 +32,10 @@ const (
 	logStoreMarker = "log_store"
 	// walDirName is the WAL's directory under the data dir, as in Consul.
 	walDirName = "wal"
-	// walSegmentSize is Consul's default (raft_logstore.wal.segment_size_mb
-	// 64): each segment is preallocated to it, and a sealed segment is
-	// deleted as a whole once a snapshot covers it.
-	walSegmentSize = 64 << 20
+	// defaultWALSegmentSize is Consul's default (raft_logstore.wal.
+	// segment_size_mb 64): each segment is preallocated to it, and a
+	// sealed segment is deleted as a whole once a snapshot covers it.
+	defaultWALSegmentSize = 64 << 20
 )
 
 // stores are the log and stable stores of one Core. logs is what Raft
@@ -46,109 +44,144 @@ type stores struct {
 	logs    raft.LogStore
 	stable  *raftboltdb.BoltStore
 	wal     *wal.WAL // nil with LogStoreBolt
-	walMeta io.Closer
-	logPath string // what a damaged-store error names: raft.db or wal/
+	logPath string   // what a damaged-store error names: raft.db or wal/
 }
 
-// Close closes the WAL (if any) and the bolt file.
+// Close closes the WAL (if any, with its meta DB) and the bolt file.
 func (s *stores) Close() error {
 	var errs []error
 	if s.wal != nil {
-		// WAL.Close (v0.4.0) leaves its meta DB open, and with it the
-		// file lock a restart in this process would wait on for ever.
-		errs = append(errs, s.wal.Close(), s.walMeta.Close())
+		errs = append(errs, s.wal.Close())
 	}
 	errs = append(errs, s.stable.Close())
 	return errors.Join(errs...)
 }
 
-// openStores checks the data dir's log store marker against kind, then
-// opens the bolt stable store and the log store kind names.
-func openStores(dir, kind string, hl hclog.Logger) (*stores, error) {
-	if err := checkLogStore(dir, kind); err != nil {
-		return nil, err
-	}
+// openStores opens the bolt stable store and the log store kind names,
+// after checking that the data dir holds no log in the other store.
+// walSegment is the WAL's segment size in bytes.
+func openStores(dir, kind string, walSegment int, hl hclog.Logger) (*stores, error) {
 	dbPath := filepath.Join(dir, "raft.db")
+	hadBolt := exists(dbPath)
 	bolt, err := openBolt(dbPath)
 	if err != nil {
 		return nil, err
 	}
 	s := &stores{logs: bolt, stable: bolt, logPath: dbPath}
+	if err := checkLogStore(dir, kind, hadBolt, bolt, hl); err != nil {
+		bolt.Close()
+		return nil, err
+	}
 	if kind == LogStoreWAL {
 		walDir := filepath.Join(dir, walDirName)
-		meta := &metadb.BoltMetaDB{}
-		w, err := openWAL(walDir, meta, hl)
+		w, err := openWAL(walDir, walSegment, hl)
 		if err != nil {
-			meta.Close()
 			bolt.Close()
 			return nil, err
 		}
-		s.logs, s.wal, s.walMeta, s.logPath = w, w, meta, walDir
+		s.logs, s.wal, s.logPath = w, w, walDir
 	}
 	return s, nil
 }
 
 // openWAL opens (or creates) the WAL in dir. Like openBolt, a panic while
 // reading damaged files becomes one clear error naming the dir.
-func openWAL(dir string, meta types.MetaStore, hl hclog.Logger) (w *wal.WAL, err error) {
+func openWAL(dir string, segment int, hl hclog.Logger) (w *wal.WAL, err error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("raftcore: wal dir: %w", err)
 	}
+	// The meta DB is ours until Open succeeds (then WAL.Close closes it):
+	// a failed Open would otherwise keep its file lock, and a second open
+	// in this process (a restart in tests) would wait on it for ever.
+	meta := &metadb.BoltMetaDB{}
 	defer func() {
 		if r := recover(); r != nil {
 			w, err = nil, damaged(dir, fmt.Errorf("%v", r))
 		}
+		if err != nil {
+			_ = meta.Close()
+		}
 	}()
 	// Metrics stay off (raft-wal's no-op collector, its default): raft-wal
 	// reports through go-metrics, which conclave does not export.
-	w, err = wal.Open(dir, wal.WithSegmentSize(walSegmentSize), wal.WithLogger(hl.Named("wal")),
-		wal.WithMetaStore(meta))
+	w, err = wal.Open(dir, wal.WithSegmentSize(segment), wal.WithLogger(hl.Named("wal")), wal.WithMetaStore(meta))
 	if err != nil {
 		return nil, damaged(dir, err)
 	}
 	return w, nil
 }
 
-// checkLogStore refuses a data dir that holds another log store than kind:
-// opening it would start the node with an empty log beside a stable store
-// that remembers a term and a vote, and a snapshot whose later entries are
-// gone. A dir with no marker is told by its files (a wal/ dir, else a
-// raft.db, which every data dir made before the marker has); an empty one
-// gets kind's marker.
-func checkLogStore(dir, kind string) error {
+// checkLogStore makes sure that opening kind loses no log entry. The data
+// dir's marker file names the store it uses; a dir without one is told by
+// its files (a wal/ dir, else a raft.db that existed before this open,
+// which every data dir made before the marker has). If that store is not
+// kind and holds entries, the open is refused: it would start the node
+// with an empty log beside a stable store that remembers a term and a
+// vote. If it holds none (a client's dir, or one never joined), nothing
+// is lost and the dir takes kind. The marker is written before kind's
+// store is first opened.
+func checkLogStore(dir, kind string, hadBolt bool, bolt *raftboltdb.BoltStore, hl hclog.Logger) error {
 	marker := filepath.Join(dir, logStoreMarker)
+	have := ""
 	b, err := os.ReadFile(marker)
 	switch {
 	case err == nil:
-		have := strings.TrimSpace(string(b))
+		have = strings.TrimSpace(string(b))
 		if have != LogStoreBolt && have != LogStoreWAL {
 			return fmt.Errorf("%w: %s names an unknown log store %q; it must hold %s or %s",
 				ErrDamagedStore, marker, have, LogStoreBolt, LogStoreWAL)
 		}
-		if have != kind {
-			return mismatch(dir, kind, have)
+		if have == kind {
+			return nil
 		}
-		return nil
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("raftcore: read %s: %w", marker, err)
-	}
-	have := ""
-	if exists(filepath.Join(dir, walDirName)) {
+	case exists(filepath.Join(dir, walDirName)):
 		have = LogStoreWAL
-	} else if exists(filepath.Join(dir, "raft.db")) {
+	case hadBolt:
 		have = LogStoreBolt
 	}
 	if have != "" && have != kind {
-		return mismatch(dir, kind, have)
+		last, err := lastIndex(dir, have, bolt, hl)
+		if err != nil {
+			return err
+		}
+		if last > 0 {
+			return mismatch(dir, kind, have, last)
+		}
+		hl.Info("log store switched; the previous one held no entries", "from", have, "to", kind, "dir", dir)
 	}
 	return writeFileSync(dir, logStoreMarker, kind+"\n")
 }
 
-func mismatch(dir, want, have string) error {
-	return fmt.Errorf("%w: cluster.raft.log_store is %q but the data dir %s holds a %s log (see %s): "+
-		"starting on it would begin with an empty log; set cluster.raft.log_store: %s again, or stop the agent, "+
-		"move %s aside and start it: it rejoins empty and catches up from the leader",
-		ErrLogStoreMismatch, want, dir, have, filepath.Join(dir, logStoreMarker), have, dir)
+// lastIndex is the last log index the store kind holds in dir.
+func lastIndex(dir, kind string, bolt *raftboltdb.BoltStore, hl hclog.Logger) (uint64, error) {
+	if kind == LogStoreBolt {
+		last, err := bolt.LastIndex()
+		if err != nil {
+			return 0, damaged(filepath.Join(dir, "raft.db"), err)
+		}
+		return last, nil
+	}
+	walDir := filepath.Join(dir, walDirName)
+	// Only read: the segment size matters to appends alone.
+	w, err := openWAL(walDir, defaultWALSegmentSize, hl)
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	last, err := w.LastIndex()
+	if err != nil {
+		return 0, damaged(walDir, err)
+	}
+	return last, nil
+}
+
+func mismatch(dir, want, have string, last uint64) error {
+	return fmt.Errorf("%w: cluster.raft.log_store is %q but the data dir %s holds a %s log (entries up to index %d): "+
+		"starting on it would begin with an empty log; set cluster.raft.log_store: %s to keep using it, "+
+		"or stop the agent, move %s aside and start it: it rejoins empty and catches up from the leader",
+		ErrLogStoreMismatch, want, dir, have, last, have, dir)
 }
 
 func exists(path string) bool {

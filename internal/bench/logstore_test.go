@@ -23,7 +23,7 @@ import (
 //
 //	go test -c -o /tmp/bench.test ./internal/bench
 //	for i in 1 2 3; do for c in 1 16; do for s in bolt wal; do
-//	  /tmp/bench.test -test.run '^$' -test.benchtime 3s -test.bench "KVPutLogStore/clients=$c/store=$s\$"
+//	  /tmp/bench.test -test.run '^$' -test.benchtime 3s -test.bench "KVPutLogStore/clients=$c\$/store=$s\$"
 //	done; done; done
 func BenchmarkKVPutLogStore(b *testing.B) {
 	for _, clients := range []int{1, 16} {

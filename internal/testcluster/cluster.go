@@ -41,6 +41,7 @@ type Cluster struct {
 	opts Options
 	net  *network
 	logs *logBuffer
+	base string // the nodes' data dirs live under it
 
 	mu    sync.Mutex
 	nodes []*Node
@@ -63,7 +64,10 @@ type Node struct {
 // not wait for a leader: call WaitLeader.
 func New(t testing.TB, n int, opts Options) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, opts: opts, net: newNetwork(), logs: newLogBuffer()}
+	// The temp dir first: cleanups run last-in first-out, so the nodes
+	// stop before their data dirs are removed, not while.
+	base := t.TempDir()
+	c := &Cluster{t: t, opts: opts, net: newNetwork(), logs: newLogBuffer(), base: base}
 	t.Cleanup(c.cleanup)
 	for i := 0; i < n; i++ {
 		c.AddNode()
@@ -78,7 +82,7 @@ func (c *Cluster) AddNode() *Node {
 	c.t.Helper()
 	c.mu.Lock()
 	i := len(c.nodes)
-	dir := filepath.Join(c.t.TempDir(), "n"+strconv.Itoa(i+1))
+	dir := filepath.Join(c.base, "n"+strconv.Itoa(i+1))
 	c.mu.Unlock()
 	cfg := config.Default()
 	cfg.Cluster.Name = "n" + strconv.Itoa(i+1)
