@@ -28,7 +28,8 @@ const (
 
 const (
 	// logStoreMarker names the file that records which log store a data
-	// dir uses, written before the store is first opened.
+	// dir uses, written before the WAL is first opened (bolt, the stable
+	// store, is opened first to read what the other store holds).
 	logStoreMarker = "log_store"
 	// walDirName is the WAL's directory under the data dir, as in Consul.
 	walDirName = "wal"
