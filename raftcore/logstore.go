@@ -181,7 +181,8 @@ func lastIndex(dir, kind string, bolt *raftboltdb.BoltStore, hl hclog.Logger) (u
 func mismatch(dir, want, have string, last uint64) error {
 	return fmt.Errorf("%w: cluster.raft.log_store is %q but the data dir %s holds a %s log (entries up to index %d): "+
 		"starting on it would begin with an empty log; set cluster.raft.log_store: %s to keep using it, "+
-		"or stop the agent, move %s aside and start it: it rejoins empty and catches up from the leader",
+		"or stop the agent, move %s aside and start it: it rejoins empty and catches up from the leader "+
+		"(never on the last voter: its log is the only copy)",
 		ErrLogStoreMismatch, want, dir, have, last, have, dir)
 }
 
