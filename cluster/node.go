@@ -267,6 +267,7 @@ func raftConfig(cfg config.Config, local bool) raftcore.Config {
 	rc.Stabilization = cfg.Cluster.Raft.Stabilization.Duration()
 	rc.ReconcileDebounce = cfg.Cluster.Raft.ReconcileDebounce.Duration()
 	rc.ManualAdmission = cfg.Cluster.Raft.Admission == config.AdmissionManual
+	rc.LogStore = cfg.Cluster.Raft.LogStore
 	return rc
 }
 

@@ -129,6 +129,11 @@ type RaftConfig struct {
 	// an operator runs `conclave operator admit NODE`. The leader's
 	// setting is the one that counts.
 	Admission string `yaml:"admission"`
+	// LogStore is where this node keeps the Raft log: "wal" (segment files
+	// under wal/, one sync per append) or "bolt" (raft.db, beside the
+	// stable store, two). A data dir whose log holds entries keeps the
+	// store it was made with; the agent refuses to start it with the other.
+	LogStore string `yaml:"log_store"`
 }
 
 // GroupsConfig tunes process groups (DESIGN §9): replicated without Raft
@@ -180,6 +185,12 @@ const (
 	devName = "dev"
 )
 
+// LogStore values for RaftConfig.LogStore.
+const (
+	LogStoreBolt = "bolt"
+	LogStoreWAL  = "wal"
+)
+
 // Role values for RaftConfig.Role.
 const (
 	RoleAuto   = "auto"
@@ -226,6 +237,7 @@ func Default() Config {
 				ReconcileDebounce: Duration(2 * time.Second),
 				Stabilization:     Duration(10 * time.Second),
 				Admission:         AdmissionAuto,
+				LogStore:          LogStoreWAL, // one sync per append; see docs/raft-core.md
 			},
 			Names: NamesConfig{StrongDeadline: Duration(5 * time.Second)},
 			Groups: GroupsConfig{

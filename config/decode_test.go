@@ -46,6 +46,7 @@ func fullWant() Config {
 				ReconcileDebounce: Duration(500 * time.Millisecond),
 				Stabilization:     Duration(90 * time.Second),
 				Admission:         AdmissionManual,
+				LogStore:          "bolt",
 			},
 			Names: NamesConfig{StrongDeadline: Duration(7 * time.Second)},
 			Groups: GroupsConfig{
@@ -321,6 +322,10 @@ func TestParseErrors(t *testing.T) {
 			// bootstrap_expect is in the file, max_voters is the default.
 			doc:  "cluster:\n  raft:\n    bootstrap_expect: 7\n",
 			want: []string{"node.yaml:3: cluster.raft.bootstrap_expect: must be at most max_voters (5), got 7"},
+		},
+		"unknown log store": {
+			doc:  "cluster:\n  raft:\n    priority: 1\n    log_store: WAL\n",
+			want: []string{`node.yaml:4: cluster.raft.log_store: must be one of bolt, wal; got "WAL"`},
 		},
 		"several validation problems": {
 			doc: "cluster:\n  name: a b\n  membership:\n    join_addrs: \"x:1,y:99999\"\nlog:\n  format: text\n",

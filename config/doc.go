@@ -31,6 +31,7 @@
 //	    reconcile_debounce: 2s      # Go duration strings; bare numbers refused
 //	    stabilization: 10s
 //	    admission: auto             # auto | manual (conclave operator admit NODE)
+//	    log_store: wal              # wal | bolt; fixed once the log holds entries
 //	api:
 //	  grpc_addr: 127.0.0.1:7940
 //	  http_addr: 127.0.0.1:7941

@@ -156,6 +156,11 @@ func (p *problems) checkRaft(r RaftConfig) {
 	default:
 		p.add("cluster.raft.admission", "must be one of auto, manual; got %q", r.Admission)
 	}
+	switch r.LogStore {
+	case LogStoreBolt, LogStoreWAL:
+	default:
+		p.add("cluster.raft.log_store", "must be one of bolt, wal; got %q", r.LogStore)
+	}
 }
 
 func (p *problems) checkGroups(g GroupsConfig) {

@@ -121,6 +121,15 @@ func TestValidate(t *testing.T) {
 			want: []string{"cluster.raft.bootstrap_expect: must be 0 when role is client, got 3"},
 		},
 		"client joins only": {edit: func(c *Config) { c.Cluster.Raft.Role = RoleClient }},
+		"log_store bolt":    {edit: func(c *Config) { c.Cluster.Raft.LogStore = LogStoreBolt }},
+		"unknown log_store": {
+			edit: func(c *Config) { c.Cluster.Raft.LogStore = "rocksdb" },
+			want: []string{`cluster.raft.log_store: must be one of bolt, wal; got "rocksdb"`},
+		},
+		"empty log_store": {
+			edit: func(c *Config) { c.Cluster.Raft.LogStore = "" },
+			want: []string{`cluster.raft.log_store: must be one of bolt, wal; got ""`},
+		},
 		"negative priority": {
 			edit: func(c *Config) { c.Cluster.Raft.Priority = -1 },
 			want: []string{"cluster.raft.priority: must be >= 0, got -1"},

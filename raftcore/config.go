@@ -10,9 +10,17 @@ import (
 type Config struct {
 	// NodeID is the Raft server ID: the node name, unique in the cluster.
 	NodeID string
-	// Dir holds the bolt log/stable store, snapshots and the cluster ID.
-	// cluster passes <data_dir>/_sys/raft.
+	// Dir holds the stable store (raft.db), the log (in raft.db or under
+	// wal/, see LogStore), snapshots and the cluster ID. cluster passes
+	// <data_dir>/_sys/raft.
 	Dir string
+	// LogStore is where the Raft log lives: LogStoreBolt (raft.db) or
+	// LogStoreWAL (wal/). A data dir keeps the store it was made with;
+	// New refuses another one (ErrLogStoreMismatch).
+	LogStore string
+	// WALSegmentSize is the size in bytes of each WAL segment file
+	// (LogStoreWAL only), preallocated when the segment is created.
+	WALSegmentSize int
 	// BootstrapExpect: 0 never self-bootstrap; 1 bootstrap at once as the
 	// only voter; N wait for exactly N pre-bootstrap peers (DESIGN §5).
 	BootstrapExpect int
@@ -85,6 +93,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Eligible:           true,
+		LogStore:           LogStoreWAL,
+		WALSegmentSize:     defaultWALSegmentSize,
 		MaxVoters:          5,
 		MaxStandbys:        4,
 		MinQuorum:          1,
@@ -128,6 +138,7 @@ func DefaultLocalConfig() Config {
 	c.SnapshotThreshold = 1024
 	c.SnapshotInterval = 5 * time.Second
 	c.TrailingLogs = 1024
+	c.WALSegmentSize = 4 << 20 // tests start many nodes: 4 MiB each, not 64
 	return c
 }
 
@@ -142,6 +153,12 @@ func (c Config) Validate() error {
 	}
 	if c.Dir == "" {
 		bad("dir", "must not be empty")
+	}
+	if c.LogStore != LogStoreBolt && c.LogStore != LogStoreWAL {
+		bad("log_store", "must be one of %s, %s; got %q", LogStoreBolt, LogStoreWAL, c.LogStore)
+	}
+	if c.WALSegmentSize < 1<<20 || c.WALSegmentSize > 1<<30 {
+		bad("wal_segment_size", "must be 1 MiB..1 GiB, got %d", c.WALSegmentSize)
 	}
 	if c.MaxVoters < 1 || c.MaxVoters%2 == 0 {
 		bad("max_voters", "must be odd and >= 1, got %d", c.MaxVoters)

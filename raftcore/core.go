@@ -15,7 +15,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/rs/zerolog"
 )
 
@@ -29,7 +28,7 @@ func WithLogger(l zerolog.Logger) Option { return func(c *Core) { c.log = l } }
 func WithClock(now func() time.Time) Option { return func(c *Core) { c.now = now } }
 
 // Core is one Raft server: hashicorp/raft over the injected stream layer,
-// bolt log and stable store, file snapshots, bootstrap_expect, leader
+// a bolt stable store, a bolt or WAL log store, file snapshots, bootstrap_expect, leader
 // forwarding and read modes. It knows nothing of what the FSM holds.
 type Core struct {
 	cfg  Config
@@ -38,7 +37,7 @@ type Core struct {
 	now  func() time.Time
 
 	raft      *raft.Raft
-	bolt      *raftboltdb.BoltStore
+	stores    *stores
 	transport *raft.NetworkTransport
 	observer  *raft.Observer
 	obsCh     chan raft.Observation
@@ -107,25 +106,24 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 		return nil, fmt.Errorf("raftcore: data dir: %w", err)
 	}
 	hl := newHclog(c.log)
-	dbPath := filepath.Join(cfg.Dir, "raft.db")
-	bolt, err := openBolt(dbPath)
+	st, err := openStores(cfg.Dir, cfg.LogStore, cfg.WALSegmentSize, hl)
 	if err != nil {
 		return nil, err
 	}
-	c.bolt = bolt
-	logs, err := raft.NewLogCache(512, bolt)
+	c.stores = st
+	logs, err := raft.NewLogCache(512, st.logs)
 	if err != nil {
-		bolt.Close()
+		st.Close()
 		return nil, fmt.Errorf("raftcore: log cache: %w", err)
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, cfg.SnapshotsRetained, hl.Named("snapshot"))
 	if err != nil {
-		bolt.Close()
+		st.Close()
 		return nil, fmt.Errorf("raftcore: snapshot store: %w", err)
 	}
-	c.hadState, err = hasState(dbPath, logs, bolt, snaps)
+	c.hadState, err = hasState(st.logPath, logs, st.stable, snaps)
 	if err != nil {
-		bolt.Close()
+		st.Close()
 		return nil, err
 	}
 	if c.hadState {
@@ -158,10 +156,10 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	// its Raft down; we keep it running so it can be added back.
 	rc.ShutdownOnRemove = false
 
-	r, err := raft.NewRaft(rc, deps.FSM, logs, bolt, snaps, serialTransport{c.transport})
+	r, err := raft.NewRaft(rc, deps.FSM, logs, st.stable, snaps, serialTransport{c.transport})
 	if err != nil {
 		c.transport.Close()
-		bolt.Close()
+		st.Close()
 		return nil, fmt.Errorf("raftcore: start raft: %w", err)
 	}
 	c.raft = r
@@ -383,7 +381,7 @@ func (c *Core) Shutdown() error {
 		if cerr := c.transport.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
-		if cerr := c.bolt.Close(); cerr != nil && err == nil {
+		if cerr := c.stores.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
 	})

@@ -1,10 +1,12 @@
 // Package raftcore is conclave's bounded consensus core (DESIGN §4-§6):
-// hashicorp/raft with raft-boltdb/v2 stores and file snapshots under the
-// data dir, bootstrap by bootstrap_expect (0, 1 or N, never twice), the
-// leader's reconciler that keeps at most max_voters voters spread over
-// failure domains plus max_standbys standbys (a pure planner, plan.go, and a
-// thin applier, reconcile.go), forwarding of proposals and reads to the
-// leader, and the read modes stale, default and consistent.
+// hashicorp/raft with its log in hashicorp/raft-wal (or raft-boltdb/v2, by
+// Config.LogStore; logstore.go), a raft-boltdb/v2 stable store and file
+// snapshots under the data dir, bootstrap by bootstrap_expect (0, 1 or N,
+// never twice), the leader's reconciler that keeps at most max_voters
+// voters spread over failure domains plus max_standbys standbys (a pure
+// planner, plan.go, and a thin applier, reconcile.go), forwarding of
+// proposals and reads to the leader, and the read modes stale, default and
+// consistent.
 //
 // Admission: a node joins the configuration as a standby only after it has
 // been alive in gossip for the stabilisation window, and is promoted to

@@ -14,6 +14,9 @@ var (
 	ErrOutcomeUnknown = errors.New("raftcore: outcome unknown")
 	// ErrDamagedStore: the Raft log store on disk cannot be read.
 	ErrDamagedStore = errors.New("raftcore: raft store is damaged")
+	// ErrLogStoreMismatch: the data dir holds another log store than
+	// Config.LogStore names (cluster.raft.log_store was switched).
+	ErrLogStoreMismatch = errors.New("raftcore: data dir holds another log store")
 	// ErrShutdown: the Raft core is stopped.
 	ErrShutdown = errors.New("raftcore: shut down")
 	// ErrNotSent is wrapped by a Requester error when the request certainly

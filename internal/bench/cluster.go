@@ -7,6 +7,7 @@ import (
 
 	"github.com/conclave-dev/conclave/api"
 	"github.com/conclave-dev/conclave/api/client"
+	"github.com/conclave-dev/conclave/config"
 	"github.com/conclave-dev/conclave/internal/testcluster"
 )
 
@@ -41,9 +42,13 @@ func Start(tb testing.TB, cfg Config) *Cluster {
 		tb.Fatal(err)
 	}
 	c := &Cluster{
-		tb:   tb,
-		cfg:  cfg,
-		tc:   testcluster.New(tb, cfg.Nodes, testcluster.Options{}),
+		tb:  tb,
+		cfg: cfg,
+		tc: testcluster.New(tb, cfg.Nodes, testcluster.Options{Configure: func(_ int, nc *config.Config) {
+			if cfg.LogStore != "" {
+				nc.Cluster.Raft.LogStore = cfg.LogStore
+			}
+		}}),
 		apis: map[*testcluster.Node]*apiServer{},
 	}
 	// Registered after testcluster's own cleanup, so it runs before the

@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"time"
+
+	"github.com/conclave-dev/conclave/config"
 )
 
 // Config shapes the harness. The benchmarks use DefaultConfig; the
@@ -22,6 +24,9 @@ type Config struct {
 	// OpTimeout bounds one SDK call, so a stuck cluster fails the
 	// benchmark instead of hanging it until go test's -timeout.
 	OpTimeout time.Duration
+	// LogStore is every node's cluster.raft.log_store: "bolt", "wal", or
+	// "" for the agent's default.
+	LogStore string
 }
 
 // DefaultConfig is the setup of DESIGN §16.
@@ -56,6 +61,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: start_timeout: must be > 0, got %s", ErrInvalidConfig, c.StartTimeout)
 	case c.OpTimeout <= 0:
 		return fmt.Errorf("%w: op_timeout: must be > 0, got %s", ErrInvalidConfig, c.OpTimeout)
+	case c.LogStore != "" && c.LogStore != config.LogStoreBolt && c.LogStore != config.LogStoreWAL:
+		return fmt.Errorf("%w: log_store: must be \"\", %s or %s, got %q", ErrInvalidConfig, config.LogStoreBolt, config.LogStoreWAL, c.LogStore)
 	}
 	return nil
 }

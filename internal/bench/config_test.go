@@ -20,6 +20,7 @@ func TestConfigValidate(t *testing.T) {
 		"no floor samples": {func(c *Config) { c.FloorSamples = 0 }, "floor_samples"},
 		"no start timeout": {func(c *Config) { c.StartTimeout = 0 }, "start_timeout"},
 		"negative op":      {func(c *Config) { c.OpTimeout = -1 }, "op_timeout"},
+		"bad log store":    {func(c *Config) { c.LogStore = "lsm" }, "log_store"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -9,7 +9,12 @@ import (
 // they load the machine) and starts the cluster of DESIGN §16.
 func startCluster(b *testing.B, r *Report) *Cluster {
 	b.Helper()
-	cfg := DefaultConfig()
+	return startClusterWith(b, r, DefaultConfig())
+}
+
+// startClusterWith is startCluster with cfg instead of DefaultConfig.
+func startClusterWith(b *testing.B, r *Report, cfg Config) *Cluster {
+	b.Helper()
 	f, err := MeasureFloor(b.TempDir(), cfg.FloorSamples)
 	if err != nil {
 		b.Fatal(err)

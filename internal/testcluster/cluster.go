@@ -52,6 +52,7 @@ type Cluster struct {
 	net  *network
 	logs *logBuffer
 	ca   *authority // nil with Options.Plain
+	base string     // the nodes' data dirs live under it
 
 	mu    sync.Mutex
 	nodes []*Node
@@ -74,7 +75,10 @@ type Node struct {
 // not wait for a leader: call WaitLeader.
 func New(t testing.TB, n int, opts Options) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, opts: opts, net: newNetwork(), logs: newLogBuffer()}
+	// The temp dir first: cleanups run last-in first-out, so the nodes
+	// stop before their data dirs are removed, not while.
+	base := t.TempDir()
+	c := &Cluster{t: t, opts: opts, net: newNetwork(), logs: newLogBuffer(), base: base}
 	if !opts.Plain {
 		c.ca = newAuthority(t)
 	}
@@ -92,7 +96,7 @@ func (c *Cluster) AddNode() *Node {
 	c.t.Helper()
 	c.mu.Lock()
 	i := len(c.nodes)
-	dir := filepath.Join(c.t.TempDir(), "n"+strconv.Itoa(i+1))
+	dir := filepath.Join(c.base, "n"+strconv.Itoa(i+1))
 	c.mu.Unlock()
 	cfg := config.Default()
 	cfg.Cluster.Name = "n" + strconv.Itoa(i+1)
