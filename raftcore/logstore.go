@@ -69,7 +69,8 @@ func openStores(dir, kind string, walSegment int, hl hclog.Logger) (*stores, err
 		return nil, err
 	}
 	s := &stores{logs: bolt, stable: bolt, logPath: dbPath}
-	if err := checkLogStore(dir, kind, hadBolt, bolt, hl); err != nil {
+	kind, err = checkLogStore(dir, kind, hadBolt, bolt, hl)
+	if err != nil {
 		bolt.Close()
 		return nil, err
 	}
@@ -112,31 +113,33 @@ func openWAL(dir string, segment int, hl hclog.Logger) (w *wal.WAL, err error) {
 	return w, nil
 }
 
-// checkLogStore makes sure that opening kind loses no log entry. The data
-// dir's marker file names the store it uses; a dir without one is told by
-// its files (a wal/ dir, else a raft.db that existed before this open,
-// which every data dir made before the marker has). If that store is not
-// kind and holds entries, the open is refused: it would start the node
-// with an empty log beside a stable store that remembers a term and a
-// vote. If it holds none (a client's dir, or one never joined), nothing
-// is lost and the dir takes kind. The marker is written before kind's
-// store is first opened.
-func checkLogStore(dir, kind string, hadBolt bool, bolt *raftboltdb.BoltStore, hl hclog.Logger) error {
+// checkLogStore makes sure that opening kind loses no log entry, and
+// returns the store to open. The data dir's marker file names the store it
+// uses; a dir without one is told by its files (a wal/ dir, else a raft.db
+// that existed before this open). If the marker names another store that
+// holds entries, the open is refused: it would start the node with an empty
+// log beside a stable store that remembers a term and a vote. A dir with no
+// marker and a bolt log with entries was made before log_store existed: it
+// keeps its bolt log (said in the log), so an upgrade needs no config
+// change. A store that holds no entries (a client's dir, or one never
+// joined) loses nothing and the dir takes kind. The marker is written before
+// the store is first opened.
+func checkLogStore(dir, kind string, hadBolt bool, bolt *raftboltdb.BoltStore, hl hclog.Logger) (string, error) {
 	marker := filepath.Join(dir, logStoreMarker)
-	have := ""
+	have, marked := "", false
 	b, err := os.ReadFile(marker)
 	switch {
 	case err == nil:
-		have = strings.TrimSpace(string(b))
+		have, marked = strings.TrimSpace(string(b)), true
 		if have != LogStoreBolt && have != LogStoreWAL {
-			return fmt.Errorf("%w: %s names an unknown log store %q; it must hold %s or %s",
+			return "", fmt.Errorf("%w: %s names an unknown log store %q; it must hold %s or %s",
 				ErrDamagedStore, marker, have, LogStoreBolt, LogStoreWAL)
 		}
 		if have == kind {
-			return nil
+			return kind, nil
 		}
 	case !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("raftcore: read %s: %w", marker, err)
+		return "", fmt.Errorf("raftcore: read %s: %w", marker, err)
 	case exists(filepath.Join(dir, walDirName)):
 		have = LogStoreWAL
 	case hadBolt:
@@ -145,14 +148,20 @@ func checkLogStore(dir, kind string, hadBolt bool, bolt *raftboltdb.BoltStore, h
 	if have != "" && have != kind {
 		last, err := lastIndex(dir, have, bolt, hl)
 		if err != nil {
-			return err
+			return "", err
 		}
-		if last > 0 {
-			return mismatch(dir, kind, have, last)
+		switch {
+		case last > 0 && !marked && have == LogStoreBolt:
+			hl.Warn("data dir predates log_store: keeping its bolt log; to move it to the configured store, stop the agent, move the dir aside and restart",
+				"configured", kind, "dir", dir, "last_index", last)
+			kind = LogStoreBolt
+		case last > 0:
+			return "", mismatch(dir, kind, have, last)
+		default:
+			hl.Info("log store switched; the previous one held no entries", "from", have, "to", kind, "dir", dir)
 		}
-		hl.Info("log store switched; the previous one held no entries", "from", have, "to", kind, "dir", dir)
 	}
-	return writeFileSync(dir, logStoreMarker, kind+"\n")
+	return kind, writeFileSync(dir, logStoreMarker, kind+"\n")
 }
 
 // lastIndex is the last log index the store kind holds in dir.

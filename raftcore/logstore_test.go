@@ -86,7 +86,6 @@ func TestSwitchingLogStoreIsRefused(t *testing.T) {
 	}{
 		"bolt dir opened as wal": {made: LogStoreBolt, want: LogStoreWAL},
 		"wal dir opened as bolt": {made: LogStoreWAL, want: LogStoreBolt},
-		"unmarked bolt dir, wal": {made: LogStoreBolt, want: LogStoreWAL, legacy: true},
 		"unmarked wal dir, bolt": {made: LogStoreWAL, want: LogStoreBolt, legacy: true},
 	}
 	for name, tc := range tests {
@@ -125,6 +124,34 @@ func TestSwitchingLogStoreIsRefused(t *testing.T) {
 				t.Fatalf("last index %d, want 10", last)
 			}
 		})
+	}
+}
+
+// TestUnmarkedBoltDirKeepsItsLog: a data dir made before log_store existed
+// (a bolt log with entries and no marker) keeps its bolt log whatever the
+// configured store, so upgrading needs no config change; from then on the
+// marker says bolt and an explicit switch is refused like any other.
+func TestUnmarkedBoltDirKeepsItsLog(t *testing.T) {
+	dir := t.TempDir()
+	fillStores(t, dir, LogStoreBolt, 10)
+	if err := os.Remove(filepath.Join(dir, logStoreMarker)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := openStores(dir, LogStoreWAL, testSegment, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatalf("open an unmarked bolt dir with wal configured: %v", err)
+	}
+	last, _ := s.logs.LastIndex()
+	kept := s.wal == nil
+	s.Close()
+	if !kept || last != 10 {
+		t.Fatalf("kept bolt %v, last index %d; want the bolt log with 10 entries", kept, last)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, logStoreMarker)); err != nil || string(b) != LogStoreBolt+"\n" {
+		t.Fatalf("marker = %q, %v; want bolt", b, err)
+	}
+	if _, err := openStores(dir, LogStoreWAL, testSegment, hclog.NewNullLogger()); !errors.Is(err, ErrLogStoreMismatch) {
+		t.Fatalf("second open with wal: %v, want ErrLogStoreMismatch now that the marker says bolt", err)
 	}
 }
 
