@@ -251,6 +251,10 @@ func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
 	}
 
 	reg := prometheus.NewRegistry()
+	bi := readBuildInfo()
+	if err := reg.Register(bi.collector()); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
 	node, err := newNode(cfg, cluster.WithLogger(base), cluster.WithRegisterer(reg))
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -278,7 +282,8 @@ func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
 	go func() { served <- srv.Serve(serveCtx) }()
 	log.Info().Str("grpc_addr", srv.GRPCAddr().String()).Str("http_addr", srv.HTTPAddr().String()).
 		Bool("tls", apiCfg.TLS != nil).Bool("verify_incoming", apiCfg.VerifyIncoming).
-		Str("data_dir", cfg.Cluster.DataDir).Msg("agent started")
+		Str("data_dir", cfg.Cluster.DataDir).Str("version", bi.Version).Str("commit", bi.commitLabel()).
+		Msg("agent started")
 
 	var result error
 	select {

@@ -179,9 +179,10 @@ func TestNewLogger(t *testing.T) {
 // agentRun runs `conclave agent --dev` against a fake node on ephemeral
 // ports and returns the API address from the startup log line.
 type agentRun struct {
-	node   *fakeNode
-	logs   *syncBuffer
-	addr   string
+	node     *fakeNode
+	logs     *syncBuffer
+	addr     string
+	httpAddr string
 	cancel context.CancelFunc
 	exit   chan int
 }
@@ -213,13 +214,14 @@ func startAgent(t *testing.T, extra ...string) *agentRun {
 			var line struct {
 				Message  string `json:"message"`
 				GRPCAddr string `json:"grpc_addr"`
+				HTTPAddr string `json:"http_addr"`
 				Node     string `json:"node"`
 			}
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "agent started" {
 				if line.Node != "dev" {
 					t.Errorf("startup line lacks node=dev: %s", sc.Text())
 				}
-				a.addr = line.GRPCAddr
+				a.addr, a.httpAddr = line.GRPCAddr, line.HTTPAddr
 				return true
 			}
 		}

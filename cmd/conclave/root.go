@@ -70,9 +70,12 @@ func oneLine(s string) string {
 }
 
 func newRootCmd(e env) *cobra.Command {
+	bi := readBuildInfo()
 	root := &cobra.Command{
 		Use:   "conclave",
 		Short: "conclave cluster coordinator: agent and client commands",
+		// --version prints what `conclave version` prints.
+		Version: bi.Version,
 		// We print the one-line error ourselves; usage on every failed
 		// RPC would bury it.
 		SilenceUsage:  true,
@@ -90,7 +93,9 @@ func newRootCmd(e env) *cobra.Command {
 		newKeyringCmd(e),
 		newOperatorCmd(e),
 		newTLSCmd(),
+		newVersionCmd(bi),
 	)
+	root.SetVersionTemplate(bi.String())
 	return root
 }
 
