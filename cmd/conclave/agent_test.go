@@ -183,8 +183,8 @@ type agentRun struct {
 	logs     *syncBuffer
 	addr     string
 	httpAddr string
-	cancel context.CancelFunc
-	exit   chan int
+	cancel   context.CancelFunc
+	exit     chan int
 }
 
 func startAgent(t *testing.T, extra ...string) *agentRun {
