@@ -85,7 +85,7 @@ func newAgentCmd(e env) *cobra.Command {
 		Long: "Run a conclave node: gossip, Raft, and the gRPC and HTTP APIs.\n" +
 			"Flags override the config file. --dev runs a single self-bootstrapping node on\n" +
 			"loopback with a throwaway data dir (removed at exit) unless --data-dir is given.",
-		Args: cobra.NoArgs,
+		Args: argNames(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, cleanup, err := buildConfig(cmd.Flags(), f)
 			if err != nil {

@@ -178,7 +178,7 @@ func TestOperatorAdmit(t *testing.T) {
 		!strings.Contains(msg, "node: bad name") {
 		t.Fatalf("bad name: stderr %q", msg)
 	}
-	if msg := c.fails("operator", "admit"); !strings.Contains(msg, "accepts 1 arg(s)") {
+	if msg := c.fails("operator", "admit"); msg != "conclave: operator admit: missing NODE (usage: conclave operator admit NODE)" {
 		t.Fatalf("no node: stderr %q", msg)
 	}
 	if out := c.ok("", "raft", "status"); !strings.Contains(out, "Admitted:       n4, n5\n") {
@@ -200,8 +200,8 @@ func TestClientFlagErrors(t *testing.T) {
 	}{
 		"bad output":     {[]string{"members", "-o", "yaml"}, `invalid --output "yaml"`},
 		"bad mode":       {[]string{"kv", "get", "k", "--mode", "fresh"}, `invalid --mode "fresh"`},
-		"missing key":    {[]string{"kv", "get"}, "accepts 1 arg(s)"},
-		"too many":       {[]string{"kv", "list", "a", "b"}, "accepts at most 1 arg(s)"},
+		"missing key":    {[]string{"kv", "get"}, "kv get: missing KEY (usage: conclave kv get KEY)"},
+		"too many":       {[]string{"kv", "list", "a", "b"}, `kv list: unexpected argument "b" (usage: conclave kv list [PREFIX])`},
 		"unknown verb":   {[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		"unknown flag":   {[]string{"members", "--nope"}, "unknown flag: --nope"},
 		"negative limit": {[]string{"kv", "list", "--limit", "-1"}, "--limit"},

@@ -42,7 +42,7 @@ func newKVGetCmd(f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get KEY",
 		Short: "Print the value of a key",
-		Args:  cobra.ExactArgs(1),
+		Args:  argNames("KEY"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key := args[0]
 			m, err := parseMode(mode)
@@ -70,7 +70,7 @@ func newKVPutCmd(f *clientFlags) *cobra.Command {
 		Long: "Write a key. VALUE - reads the value from stdin.\n" +
 			"With --cas VERSION the write happens only if the key is at that version;\n" +
 			"--cas 0 writes only if the key does not exist.",
-		Args: cobra.ExactArgs(2),
+		Args: argNames("KEY", "VALUE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key, value := args[0], []byte(args[1])
 			if args[1] == "-" {
@@ -106,7 +106,7 @@ func newKVDeleteCmd(f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete KEY",
 		Short: "Delete a key",
-		Args:  cobra.ExactArgs(1),
+		Args:  argNames("KEY"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key := args[0]
 			var opts []client.DeleteOption
@@ -144,7 +144,7 @@ func newKVListCmd(f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list [PREFIX]",
 		Short: "List the keys with a prefix, in key order",
-		Args:  cobra.MaximumNArgs(1),
+		Args:  argNames("[PREFIX]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var prefix string
 			if len(args) == 1 {

@@ -96,6 +96,7 @@ func newRootCmd(e env) *cobra.Command {
 		newVersionCmd(bi),
 	)
 	root.SetVersionTemplate(bi.String())
+	requireSubcommands(root)
 	return root
 }
 

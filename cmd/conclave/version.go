@@ -114,7 +114,7 @@ func newVersionCmd(bi buildInfo) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version and the commit this binary was built from",
-		Args:  cobra.NoArgs,
+		Args:  argNames(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := newPrinter(cmd.OutOrStdout(), output)
 			if err != nil {
