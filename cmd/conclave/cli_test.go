@@ -93,7 +93,7 @@ func TestKVCommands(t *testing.T) {
 
 	// Compare-and-set.
 	msg := c.fails("kv", "put", "app/a", "x", "--cas", "0")
-	if !strings.HasPrefix(msg, `conclave: kv put "app/a": Aborted: cluster: version mismatch`) {
+	if msg != `conclave: kv put "app/a": Aborted: version mismatch: key "app/a" is at version 2` {
 		t.Fatalf("cas 0 on an existing key: %q", msg)
 	}
 	var put kvJSON
@@ -129,7 +129,7 @@ func TestKVCommands(t *testing.T) {
 		t.Fatalf("delete = %q", out)
 	}
 	msg = c.fails("kv", "get", "app/a")
-	if msg != `conclave: kv get "app/a": NotFound: cluster: not found: key "app/a"` {
+	if msg != `conclave: kv get "app/a": NotFound: key "app/a"` {
 		t.Fatalf("get missing: %q", msg)
 	}
 }
@@ -228,4 +228,43 @@ func TestAgentNeedsConfigOrDev(t *testing.T) {
 func itoa(v uint64) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestErrorsAreOneCleanLine: a failure is the code and the domain message,
+// without the wrap chain, a long input echoed whole, or grpc's own text.
+func TestErrorsAreOneCleanLine(t *testing.T) {
+	c := newCLI(t)
+	c.ok("", "kv", "put", "counter", "1")
+	long := strings.Repeat("n", 10240)
+	cut := `"` + strings.Repeat("n", 64) + `"… (10240 bytes)`
+	tests := map[string]struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		"cas": {"", []string{"kv", "put", "counter", "2", "--cas", "7"},
+			`conclave: kv put "counter": Aborted: version mismatch: key "counter" is at version 2`},
+		"long key": {"", []string{"kv", "get", long},
+			`conclave: kv get ` + cut + `: NotFound: key ` + cut},
+		"too large": {strings.Repeat("v", api.DefaultLocalConfig().MaxRecvMsgBytes+1), []string{"kv", "put", "big", "-"},
+			`conclave: kv put "big": ResourceExhausted: message too large: `},
+		"no agent": {"", []string{"members", "--addr", "127.0.0.1:1", "--timeout", "2s"},
+			"conclave: members: Unavailable: cannot reach the agent: dial tcp 127.0.0.1:1: "},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			code, _, msg := c.run(tc.stdin, tc.args...)
+			if code != 1 || strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, tc.want) {
+				t.Fatalf("exit %d, stderr %q\nwant one line starting %q", code, msg, tc.want)
+			}
+			for _, chain := range []string{"cluster: ", "kv: ", "grpc: ", "desc = "} {
+				if strings.Contains(msg, chain) {
+					t.Fatalf("stderr %q carries %q", msg, chain)
+				}
+			}
+			if len(msg) > 400 {
+				t.Fatalf("stderr is %d bytes: a long input was echoed whole", len(msg))
+			}
+		})
+	}
 }

@@ -1,25 +1,15 @@
 package main
 
-import (
-	"fmt"
-	"strconv"
-	"unicode/utf8"
-)
+import "github.com/conclave-dev/conclave/api"
 
-// maxEcho bounds how much of a user's input an error line repeats: enough
-// to recognise a key or a name, not a 10 KB paste.
-const maxEcho = 64
+// truncate quotes a user's input for an error line, cut past api.MaxEcho
+// bytes: "aaaa…" (10240 bytes). The rules for error text live in one place,
+// api.CleanMessage and its helpers, shared with the agent's answers.
+func truncate(s string) string { return api.Truncate(s) }
 
-// truncate quotes s for an error line; past maxEcho bytes it keeps the
-// first maxEcho (cut on a rune boundary) and says how long s was:
-// "aaaa…" (10240 bytes).
-func truncate(s string) string {
-	if len(s) <= maxEcho {
-		return strconv.Quote(s)
-	}
-	cut := maxEcho
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:cut]), len(s))
+// errorLine is the one line run prints for a failed command: a multi-line
+// error (config validation joins one line per problem) folded with "; ",
+// and every long quoted input cut, whoever quoted it.
+func errorLine(err error) string {
+	return api.TruncateQuoted(oneLine(err.Error()))
 }

@@ -250,7 +250,7 @@ func TestLockInspectAndList(t *testing.T) {
 	if one.Name != "jobs/b" || one.Token != 102 || one.DelayUntil != nil || one.Waiters == nil {
 		t.Fatalf("inspect json %+v", one)
 	}
-	if msg := c.fails("lock", "inspect", "free"); msg != `conclave: lock inspect "free": NotFound: inspect "free": cluster: not found` {
+	if msg := c.fails("lock", "inspect", "free"); msg != `conclave: lock inspect "free": NotFound: inspect "free": not found` {
 		t.Fatalf("inspect of a free lock: %q", msg)
 	}
 }

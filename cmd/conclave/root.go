@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, e env, stdin io.Reader, stdout, std
 		if errors.As(err, &ee) {
 			return ee.code
 		}
-		fmt.Fprintf(stderr, "conclave: %s\n", oneLine(explainFailure(cmd, err).Error()))
+		fmt.Fprintf(stderr, "conclave: %s\n", errorLine(explainFailure(cmd, err)))
 		return 1
 	}
 	return 0
