@@ -36,7 +36,7 @@ func TestCleanMessage(t *testing.T) {
 		"long input": {codes.NotFound, fmt.Sprintf("cluster: not found: key %q", long),
 			`key "` + strings.Repeat("k", 64) + `"… (10240 bytes)`},
 		"escaped quote inside": {codes.NotFound, `key "a\"b": kv: not found`, `key "a\"b": not found`},
-		"unclosed quote": {codes.Internal, `bad "abc: def`, `bad "abc: def`},
+		"unclosed quote":       {codes.Internal, `bad "abc: def`, `bad "abc: def`},
 		"too large": {codes.ResourceExhausted, "grpc: received message larger than max (5000010 vs. 4194304)",
 			"message too large: 5000010 bytes, the limit is 4194304"},
 		"too large to send": {codes.ResourceExhausted, "grpc: trying to send message larger than max (9 vs. 8)",
