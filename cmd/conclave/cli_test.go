@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -266,5 +267,42 @@ func TestErrorsAreOneCleanLine(t *testing.T) {
 				t.Fatalf("stderr is %d bytes: a long input was echoed whole", len(msg))
 			}
 		})
+	}
+}
+
+// TestKVGetRawAndBinary: --raw gives back exactly the bytes kv put stored;
+// plain kv get prints text with one newline and quotes binary.
+func TestKVGetRawAndBinary(t *testing.T) {
+	c := newCLI(t)
+	var all []byte
+	for b := 0; b < 256; b++ {
+		all = append(all, byte(b))
+	}
+	binary := string(all) + "\xff\xfe\n"
+	tests := map[string]struct {
+		value, plain string
+	}{
+		"binary":         {binary, strconv.Quote(binary) + "\n"},
+		"text":           {"hello", "hello\n"},
+		"ends with \\n":  {"a\nb\n", "a\nb\n"},
+		"tabs and utf-8": {"x\ty 日本", "x\ty 日本\n"},
+		"escape byte":    {"red\x1b[31m", strconv.Quote("red\x1b[31m") + "\n"},
+		"empty":          {"", "\n"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c.t = t
+			c.ok(tc.value, "kv", "put", "k", "-")
+			if got := c.ok("", "kv", "get", "k", "--raw"); got != tc.value {
+				t.Fatalf("--raw = %q, want the stored bytes %q", got, tc.value)
+			}
+			if got := c.ok("", "kv", "get", "k"); got != tc.plain {
+				t.Fatalf("kv get = %q, want %q", got, tc.plain)
+			}
+		})
+	}
+	c.t = t
+	if msg := c.fails("kv", "get", "k", "--raw", "-o", "json"); !strings.Contains(msg, "--raw") || !strings.Contains(msg, "-o json") {
+		t.Fatalf("--raw with -o json: %q", msg)
 	}
 }
