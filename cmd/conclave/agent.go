@@ -98,7 +98,8 @@ func newAgentCmd(e env) *cobra.Command {
 			if newNode == nil {
 				newNode = newClusterAgentNode
 			}
-			return runAgent(ctx, stop, cfg, newNode, cmd.ErrOrStderr())
+			logOut := cmd.ErrOrStderr()
+			return runAgent(ctx, stop, cfg, newNode, logOut, colorOK(logOut, e.lookup))
 		},
 	}
 	f.register(cmd.Flags())
@@ -197,8 +198,9 @@ func buildConfig(fs *pflag.FlagSet, f agentFlags) (config.Config, func(), error)
 	return cfg, cleanup, nil
 }
 
-// newLogger builds the agent's root logger from log.level and log.format.
-func newLogger(c config.LogConfig, w io.Writer) (zerolog.Logger, error) {
+// newLogger builds the agent's root logger from log.level and log.format;
+// the console format has colours only when color is set (colorOK).
+func newLogger(c config.LogConfig, w io.Writer, color bool) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(c.Level)
 	if err != nil || c.Level == "" {
 		return zerolog.Nop(), fmt.Errorf("log.level %q: want debug, info, warn or error", c.Level)
@@ -207,7 +209,7 @@ func newLogger(c config.LogConfig, w io.Writer) (zerolog.Logger, error) {
 	switch c.Format {
 	case "json":
 	case "console":
-		out = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !color}
 	default:
 		return zerolog.Nop(), fmt.Errorf("log.format %q: want json or console", c.Format)
 	}
@@ -228,8 +230,8 @@ func (millisTime) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
 // is called as soon as a signal arrives so that a second Ctrl-C kills the
 // process instead of waiting out a stuck shutdown.
 func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
-	newNode func(config.Config, ...cluster.Option) (agentNode, error), logOut io.Writer) error {
-	base, err := newLogger(cfg.Log, logOut)
+	newNode func(config.Config, ...cluster.Option) (agentNode, error), logOut io.Writer, logColor bool) error {
+	base, err := newLogger(cfg.Log, logOut, logColor)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

@@ -159,7 +159,7 @@ func TestBuildConfigValidatesAfterOverrides(t *testing.T) {
 
 func TestNewLogger(t *testing.T) {
 	var buf syncBuffer
-	l, err := newLogger(config.LogConfig{Level: "warn", Format: "json"}, &buf)
+	l, err := newLogger(config.LogConfig{Level: "warn", Format: "json"}, &buf, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,10 +168,10 @@ func TestNewLogger(t *testing.T) {
 	if out := buf.String(); strings.Contains(out, "hidden") || !strings.Contains(out, `"message":"shown"`) {
 		t.Fatalf("json log output %q", out)
 	}
-	if _, err := newLogger(config.LogConfig{Level: "loud", Format: "json"}, &buf); err == nil {
+	if _, err := newLogger(config.LogConfig{Level: "loud", Format: "json"}, &buf, false); err == nil {
 		t.Fatal("bad level accepted")
 	}
-	if _, err := newLogger(config.LogConfig{Level: "info", Format: "xml"}, &buf); err == nil {
+	if _, err := newLogger(config.LogConfig{Level: "info", Format: "xml"}, &buf, false); err == nil {
 		t.Fatal("bad format accepted")
 	}
 }
