@@ -96,6 +96,9 @@ func newRootCmd(e env) *cobra.Command {
 		newVersionCmd(bi),
 	)
 	root.SetVersionTemplate(bi.String())
+	// Added now rather than by Execute, so that requireSubcommands covers
+	// `completion` too.
+	root.InitDefaultCompletionCmd()
 	requireSubcommands(root)
 	return root
 }
