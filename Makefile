@@ -14,6 +14,9 @@ export PATH := $(PATH):/usr/local/go/bin
 GO        ?= go
 BIN       := bin/conclave
 PKG       := ./cmd/conclave
+# Version and commit stamped into the binary (`conclave version`); `=` so
+# git runs only for the targets that build.
+LDFLAGS    = $(shell bash scripts/ldflags.sh)
 # Bound on the whole `go test` run; CI's budget is 15 minutes on 2 cores.
 TEST_TIMEOUT ?= 12m
 # Extra flags for `go test`, e.g. `make test TESTFLAGS='-run TestBootstrap -v'`.
@@ -37,12 +40,14 @@ TEST_FUZZTIME ?= 2s
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-run: ## run a single dev node (bootstrap_expect 1, gRPC :7940, HTTP :7941, throwaway data dir)
-	$(GO) run $(PKG) agent --dev
+# Build first and run the built binary, so bin/conclave is there for the
+# client commands in another terminal (README).
+run: build ## build bin/conclave and run a single dev node (bootstrap_expect 1, gRPC :7940, HTTP :7941, throwaway data dir)
+	$(BIN) agent --dev
 
 # CGO off: a static binary that runs on any Linux host of the architecture.
-build: ## build bin/conclave
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) $(PKG)
+build: ## build bin/conclave (stamped with the version and commit: bin/conclave version)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
 
 # go test's own "ok"/"FAIL" lines are the last thing printed (CI reads them),
 # so the timing note comes first. The race detector needs cgo and therefore

@@ -278,7 +278,7 @@ func TestSessionOpenError(t *testing.T) {
 	if err := st.Send(openMsg(0)); err != nil {
 		t.Fatal(err)
 	}
-	if got := recvStatus(t, st); got.Code() != codes.Unavailable || got.Message() != cluster.ErrShutdown.Error() {
+	if got := recvStatus(t, st); got.Code() != codes.Unavailable || got.Message() != "node shut down" {
 		t.Fatalf("open on a stopped node: %v", got)
 	}
 }

@@ -110,8 +110,9 @@ func TestErrorCodes(t *testing.T) {
 				if !ok || st.Code() != tc.code {
 					t.Fatalf("%s: err = %v, want code %s", call, err, tc.code)
 				}
-				if st.Message() != tc.err.Error() {
-					t.Fatalf("%s: message %q, want the error's text %q", call, st.Message(), tc.err.Error())
+				// The error's text, cleaned: no package prefixes.
+				if want := CleanMessage(tc.code, tc.err.Error()); st.Message() != want || strings.Contains(want, "cluster: ") {
+					t.Fatalf("%s: message %q, want the error's clean text %q", call, st.Message(), want)
 				}
 			}
 		})

@@ -12,7 +12,8 @@ import (
 )
 
 // unaryInterceptor counts and times every call, logs failed ones at debug
-// (an error is the client's answer, not the operator's problem), and turns
+// (an error is the client's answer, not the operator's problem), answers
+// with the error's clean message (CleanMessage), and turns
 // a handler panic into Internal so one bad request cannot take the node
 // down.
 func unaryInterceptor(log zerolog.Logger, m *metrics) grpc.UnaryServerInterceptor {
@@ -31,6 +32,9 @@ func unaryInterceptor(log zerolog.Logger, m *metrics) grpc.UnaryServerIntercepto
 				log.Debug().Str("method", info.FullMethod).Str("code", code.String()).
 					Err(err).Msg("grpc request failed")
 			}
+			// The debug line above keeps the whole chain; the caller
+			// gets one clean line (CleanMessage).
+			err = cleanStatus(err)
 		}()
 		return handler(ctx, req)
 	}
@@ -53,6 +57,7 @@ func streamInterceptor(log zerolog.Logger, m *metrics) grpc.StreamServerIntercep
 				log.Debug().Str("method", info.FullMethod).Str("code", code.String()).
 					Err(err).Msg("grpc stream ended with error")
 			}
+			err = cleanStatus(err)
 		}()
 		return handler(srv, ss)
 	}

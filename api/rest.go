@@ -360,7 +360,7 @@ func (h *rest) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var body errorJSON
 	body.Error.Code = st.Code().String()
-	body.Error.Message = st.Message()
+	body.Error.Message = CleanMessage(st.Code(), st.Message())
 	if st.Code() == codes.Internal {
 		h.log.Warn().Str("path", r.URL.Path).Str("error", st.Message()).Msg("rest request failed")
 	}

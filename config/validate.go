@@ -85,6 +85,7 @@ func (c Config) validate() []*Error {
 
 	p.checkListen("api.grpc_addr", c.API.GRPCAddr)
 	p.checkListen("api.http_addr", c.API.HTTPAddr)
+	p.checkPortClashes(c)
 	for _, h := range c.API.HTTPAllowedHosts {
 		if net.ParseIP(strings.Trim(h, "[]")) == nil && !validHost(h) {
 			p.add("api.http_allowed_hosts", "want host names or IPs without a port, got %q", h)

@@ -36,9 +36,9 @@ wait_stop=${CLUSTER_STOP_WAIT:-20}
 # free before starting and to print where each node listens.
 ports() {
 	case $1 in
-	1) echo 7946 7950 7940 7941 ;;
-	2) echo 7947 7951 7942 7943 ;;
-	3) echo 7948 7952 7944 7945 ;;
+	1) echo 7946 7960 7940 7941 ;;
+	2) echo 7947 7961 7942 7943 ;;
+	3) echo 7948 7962 7944 7945 ;;
 	esac
 }
 grpc_addr() { local p; read -r _ _ p _ <<<"$(ports "$1")"; echo "127.0.0.1:$p"; }

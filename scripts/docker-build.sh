@@ -12,7 +12,7 @@ export PATH=$PATH:/usr/local/go/bin
 
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
-CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$ctx/conclave" ./cmd/conclave
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $(bash scripts/ldflags.sh)" -o "$ctx/conclave" ./cmd/conclave
 cp deploy/docker/Dockerfile deploy/docker/conclave.yaml "$ctx/"
 docker build --quiet -t "$image" "$ctx" >/dev/null
 echo "built $image ($(docker image inspect -f '{{.Size}}' "$image") bytes)"

@@ -85,7 +85,7 @@ func newAgentCmd(e env) *cobra.Command {
 		Long: "Run a conclave node: gossip, Raft, and the gRPC and HTTP APIs.\n" +
 			"Flags override the config file. --dev runs a single self-bootstrapping node on\n" +
 			"loopback with a throwaway data dir (removed at exit) unless --data-dir is given.",
-		Args: cobra.NoArgs,
+		Args: argNames(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, cleanup, err := buildConfig(cmd.Flags(), f)
 			if err != nil {
@@ -98,7 +98,8 @@ func newAgentCmd(e env) *cobra.Command {
 			if newNode == nil {
 				newNode = newClusterAgentNode
 			}
-			return runAgent(ctx, stop, cfg, newNode, cmd.ErrOrStderr())
+			logOut := cmd.ErrOrStderr()
+			return runAgent(ctx, stop, cfg, newNode, logOut, colorOK(logOut, e.lookup))
 		},
 	}
 	f.register(cmd.Flags())
@@ -197,8 +198,9 @@ func buildConfig(fs *pflag.FlagSet, f agentFlags) (config.Config, func(), error)
 	return cfg, cleanup, nil
 }
 
-// newLogger builds the agent's root logger from log.level and log.format.
-func newLogger(c config.LogConfig, w io.Writer) (zerolog.Logger, error) {
+// newLogger builds the agent's root logger from log.level and log.format;
+// the console format has colours only when color is set (colorOK).
+func newLogger(c config.LogConfig, w io.Writer, color bool) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(c.Level)
 	if err != nil || c.Level == "" {
 		return zerolog.Nop(), fmt.Errorf("log.level %q: want debug, info, warn or error", c.Level)
@@ -207,7 +209,7 @@ func newLogger(c config.LogConfig, w io.Writer) (zerolog.Logger, error) {
 	switch c.Format {
 	case "json":
 	case "console":
-		out = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !color}
 	default:
 		return zerolog.Nop(), fmt.Errorf("log.format %q: want json or console", c.Format)
 	}
@@ -228,8 +230,8 @@ func (millisTime) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
 // is called as soon as a signal arrives so that a second Ctrl-C kills the
 // process instead of waiting out a stuck shutdown.
 func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
-	newNode func(config.Config, ...cluster.Option) (agentNode, error), logOut io.Writer) error {
-	base, err := newLogger(cfg.Log, logOut)
+	newNode func(config.Config, ...cluster.Option) (agentNode, error), logOut io.Writer, logColor bool) error {
+	base, err := newLogger(cfg.Log, logOut, logColor)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -251,6 +253,10 @@ func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
 	}
 
 	reg := prometheus.NewRegistry()
+	bi := readBuildInfo()
+	if err := reg.Register(bi.collector()); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
 	node, err := newNode(cfg, cluster.WithLogger(base), cluster.WithRegisterer(reg))
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -278,7 +284,8 @@ func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
 	go func() { served <- srv.Serve(serveCtx) }()
 	log.Info().Str("grpc_addr", srv.GRPCAddr().String()).Str("http_addr", srv.HTTPAddr().String()).
 		Bool("tls", apiCfg.TLS != nil).Bool("verify_incoming", apiCfg.VerifyIncoming).
-		Str("data_dir", cfg.Cluster.DataDir).Msg("agent started")
+		Str("data_dir", cfg.Cluster.DataDir).Str("version", bi.Version).Str("commit", bi.commitLabel()).
+		Msg("agent started")
 
 	var result error
 	select {

@@ -159,7 +159,7 @@ func TestBuildConfigValidatesAfterOverrides(t *testing.T) {
 
 func TestNewLogger(t *testing.T) {
 	var buf syncBuffer
-	l, err := newLogger(config.LogConfig{Level: "warn", Format: "json"}, &buf)
+	l, err := newLogger(config.LogConfig{Level: "warn", Format: "json"}, &buf, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,10 +168,10 @@ func TestNewLogger(t *testing.T) {
 	if out := buf.String(); strings.Contains(out, "hidden") || !strings.Contains(out, `"message":"shown"`) {
 		t.Fatalf("json log output %q", out)
 	}
-	if _, err := newLogger(config.LogConfig{Level: "loud", Format: "json"}, &buf); err == nil {
+	if _, err := newLogger(config.LogConfig{Level: "loud", Format: "json"}, &buf, false); err == nil {
 		t.Fatal("bad level accepted")
 	}
-	if _, err := newLogger(config.LogConfig{Level: "info", Format: "xml"}, &buf); err == nil {
+	if _, err := newLogger(config.LogConfig{Level: "info", Format: "xml"}, &buf, false); err == nil {
 		t.Fatal("bad format accepted")
 	}
 }
@@ -179,11 +179,12 @@ func TestNewLogger(t *testing.T) {
 // agentRun runs `conclave agent --dev` against a fake node on ephemeral
 // ports and returns the API address from the startup log line.
 type agentRun struct {
-	node   *fakeNode
-	logs   *syncBuffer
-	addr   string
-	cancel context.CancelFunc
-	exit   chan int
+	node     *fakeNode
+	logs     *syncBuffer
+	addr     string
+	httpAddr string
+	cancel   context.CancelFunc
+	exit     chan int
 }
 
 func startAgent(t *testing.T, extra ...string) *agentRun {
@@ -213,13 +214,14 @@ func startAgent(t *testing.T, extra ...string) *agentRun {
 			var line struct {
 				Message  string `json:"message"`
 				GRPCAddr string `json:"grpc_addr"`
+				HTTPAddr string `json:"http_addr"`
 				Node     string `json:"node"`
 			}
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "agent started" {
 				if line.Node != "dev" {
 					t.Errorf("startup line lacks node=dev: %s", sc.Text())
 				}
-				a.addr = line.GRPCAddr
+				a.addr, a.httpAddr = line.GRPCAddr, line.HTTPAddr
 				return true
 			}
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -93,7 +94,7 @@ func TestKVCommands(t *testing.T) {
 
 	// Compare-and-set.
 	msg := c.fails("kv", "put", "app/a", "x", "--cas", "0")
-	if !strings.HasPrefix(msg, `conclave: kv put "app/a": Aborted: cluster: version mismatch`) {
+	if msg != `conclave: kv put "app/a": Aborted: version mismatch: key "app/a" is at version 2` {
 		t.Fatalf("cas 0 on an existing key: %q", msg)
 	}
 	var put kvJSON
@@ -129,7 +130,7 @@ func TestKVCommands(t *testing.T) {
 		t.Fatalf("delete = %q", out)
 	}
 	msg = c.fails("kv", "get", "app/a")
-	if msg != `conclave: kv get "app/a": NotFound: cluster: not found: key "app/a"` {
+	if msg != `conclave: kv get "app/a": NotFound: key "app/a"` {
 		t.Fatalf("get missing: %q", msg)
 	}
 }
@@ -178,7 +179,7 @@ func TestOperatorAdmit(t *testing.T) {
 		!strings.Contains(msg, "node: bad name") {
 		t.Fatalf("bad name: stderr %q", msg)
 	}
-	if msg := c.fails("operator", "admit"); !strings.Contains(msg, "accepts 1 arg(s)") {
+	if msg := c.fails("operator", "admit"); msg != "conclave: operator admit: missing NODE (usage: conclave operator admit NODE)" {
 		t.Fatalf("no node: stderr %q", msg)
 	}
 	if out := c.ok("", "raft", "status"); !strings.Contains(out, "Admitted:       n4, n5\n") {
@@ -200,8 +201,8 @@ func TestClientFlagErrors(t *testing.T) {
 	}{
 		"bad output":     {[]string{"members", "-o", "yaml"}, `invalid --output "yaml"`},
 		"bad mode":       {[]string{"kv", "get", "k", "--mode", "fresh"}, `invalid --mode "fresh"`},
-		"missing key":    {[]string{"kv", "get"}, "accepts 1 arg(s)"},
-		"too many":       {[]string{"kv", "list", "a", "b"}, "accepts at most 1 arg(s)"},
+		"missing key":    {[]string{"kv", "get"}, "kv get: missing KEY (usage: conclave kv get KEY)"},
+		"too many":       {[]string{"kv", "list", "a", "b"}, `kv list: unexpected argument "b" (usage: conclave kv list [PREFIX])`},
 		"unknown verb":   {[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		"unknown flag":   {[]string{"members", "--nope"}, "unknown flag: --nope"},
 		"negative limit": {[]string{"kv", "list", "--limit", "-1"}, "--limit"},
@@ -228,4 +229,80 @@ func TestAgentNeedsConfigOrDev(t *testing.T) {
 func itoa(v uint64) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestErrorsAreOneCleanLine: a failure is the code and the domain message,
+// without the wrap chain, a long input echoed whole, or grpc's own text.
+func TestErrorsAreOneCleanLine(t *testing.T) {
+	c := newCLI(t)
+	c.ok("", "kv", "put", "counter", "1")
+	long := strings.Repeat("n", 10240)
+	cut := `"` + strings.Repeat("n", 64) + `"… (10240 bytes)`
+	tests := map[string]struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		"cas": {"", []string{"kv", "put", "counter", "2", "--cas", "7"},
+			`conclave: kv put "counter": Aborted: version mismatch: key "counter" is at version 2`},
+		"long key": {"", []string{"kv", "get", long},
+			`conclave: kv get ` + cut + `: NotFound: key ` + cut},
+		"too large": {strings.Repeat("v", api.DefaultLocalConfig().MaxRecvMsgBytes+1), []string{"kv", "put", "big", "-"},
+			`conclave: kv put "big": ResourceExhausted: message too large: `},
+		"no agent": {"", []string{"members", "--addr", "127.0.0.1:1", "--timeout", "2s"},
+			"conclave: members: Unavailable: cannot reach the agent: dial tcp 127.0.0.1:1: "},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			code, _, msg := c.run(tc.stdin, tc.args...)
+			if code != 1 || strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, tc.want) {
+				t.Fatalf("exit %d, stderr %q\nwant one line starting %q", code, msg, tc.want)
+			}
+			for _, chain := range []string{"cluster: ", "kv: ", "grpc: ", "desc = "} {
+				if strings.Contains(msg, chain) {
+					t.Fatalf("stderr %q carries %q", msg, chain)
+				}
+			}
+			if len(msg) > 400 {
+				t.Fatalf("stderr is %d bytes: a long input was echoed whole", len(msg))
+			}
+		})
+	}
+}
+
+// TestKVGetRawAndBinary: --raw gives back exactly the bytes kv put stored;
+// plain kv get prints text with one newline and quotes binary.
+func TestKVGetRawAndBinary(t *testing.T) {
+	c := newCLI(t)
+	var all []byte
+	for b := 0; b < 256; b++ {
+		all = append(all, byte(b))
+	}
+	binary := string(all) + "\xff\xfe\n"
+	tests := map[string]struct {
+		value, plain string
+	}{
+		"binary":         {binary, strconv.Quote(binary) + "\n"},
+		"text":           {"hello", "hello\n"},
+		"ends with \\n":  {"a\nb\n", "a\nb\n"},
+		"tabs and utf-8": {"x\ty 日本", "x\ty 日本\n"},
+		"escape byte":    {"red\x1b[31m", strconv.Quote("red\x1b[31m") + "\n"},
+		"empty":          {"", "\n"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c.t = t
+			c.ok(tc.value, "kv", "put", "k", "-")
+			if got := c.ok("", "kv", "get", "k", "--raw"); got != tc.value {
+				t.Fatalf("--raw = %q, want the stored bytes %q", got, tc.value)
+			}
+			if got := c.ok("", "kv", "get", "k"); got != tc.plain {
+				t.Fatalf("kv get = %q, want %q", got, tc.plain)
+			}
+		})
+	}
+	c.t = t
+	if msg := c.fails("kv", "get", "k", "--raw", "-o", "json"); !strings.Contains(msg, "--raw") || !strings.Contains(msg, "-o json") {
+		t.Fatalf("--raw with -o json: %q", msg)
+	}
 }

@@ -37,7 +37,7 @@ history). A command exits 1 if any node failed; run it again to complete it.`,
 	}
 	f := addClientFlags(cmd, e)
 	op := func(use, short string, call func(*client.Keyring, context.Context, string) (client.KeyringResult, error)) *cobra.Command {
-		c := &cobra.Command{Use: use + " KEY", Short: short, Args: cobra.ExactArgs(1)}
+		c := &cobra.Command{Use: use + " KEY", Short: short, Args: argNames("KEY")}
 		c.RunE = func(cmd *cobra.Command, args []string) error {
 			key, err := keyArg(cmd.InOrStdin(), args[0])
 			if err != nil {
@@ -53,7 +53,7 @@ history). A command exits 1 if any node failed; run it again to complete it.`,
 		}
 		return c
 	}
-	list := &cobra.Command{Use: "list", Short: "List the keys installed on every live node", Args: cobra.NoArgs}
+	list := &cobra.Command{Use: "list", Short: "List the keys installed on every live node", Args: argNames()}
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
 		return f.call(cmd, func(ctx context.Context, cl *client.Client, p *printer) error {
 			r, err := cl.Keyring().List(ctx)
@@ -81,7 +81,7 @@ func newKeyringGenerateCmd() *cobra.Command {
 		Long: `Print a new random gossip key: 32 bytes from the operating system's
 cryptographic random source, standard base64, for cluster.membership.secret
 (or secret_file) and for "conclave keyring install". It contacts no agent.`,
-		Args: cobra.NoArgs,
+		Args: argNames(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			k := make([]byte, generatedKeyBytes)
 			if _, err := rand.Read(k); err != nil {

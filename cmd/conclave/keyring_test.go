@@ -74,9 +74,9 @@ func TestKeyringCommands(t *testing.T) {
 	}{
 		"bad base64":     {[]string{"keyring", "install", "not!base64"}, "keyring install: InvalidArgument: "},
 		"wrong length":   {[]string{"keyring", "install", base64.StdEncoding.EncodeToString([]byte("0123456789"))}, "key: 10 bytes after base64 decoding"},
-		"remove primary": {[]string{"keyring", "remove", newKey}, "keyring remove: FailedPrecondition: cluster: keyring operation refused: key: it is the primary key of node n1"},
-		"use unknown":    {[]string{"keyring", "use", oldKey}, "FailedPrecondition: cluster: keyring operation refused: key: not installed on node n1"},
-		"no key":         {[]string{"keyring", "install"}, "accepts 1 arg(s)"},
+		"remove primary": {[]string{"keyring", "remove", newKey}, "keyring remove: FailedPrecondition: keyring operation refused: key: it is the primary key of node n1"},
+		"use unknown":    {[]string{"keyring", "use", oldKey}, "FailedPrecondition: keyring operation refused: key: not installed on node n1"},
+		"no key":         {[]string{"keyring", "install"}, "keyring install: missing KEY"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

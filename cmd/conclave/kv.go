@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -38,27 +39,42 @@ func parseMode(s string) (client.ReadMode, error) {
 const modeUsage = "read mode: default (leader lease), stale (local replica) or consistent (quorum-checked)"
 
 func newKVGetCmd(f *clientFlags) *cobra.Command {
-	var mode string
+	var (
+		mode string
+		raw  bool
+	)
 	cmd := &cobra.Command{
 		Use:   "get KEY",
 		Short: "Print the value of a key",
-		Args:  cobra.ExactArgs(1),
+		Long: "Print the value of a key. A text value is printed with a newline after it (unless\n" +
+			"it ends with one); a binary value (not UTF-8, or holding control bytes) is printed\n" +
+			"Go-quoted, so it cannot garble a terminal. --raw writes the stored bytes exactly,\n" +
+			"nothing added: conclave kv get --raw KEY > FILE gives back what kv put KEY - < FILE stored.",
+		Args: argNames("KEY"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key := args[0]
 			m, err := parseMode(mode)
 			if err != nil {
 				return err
 			}
+			if raw && f.output != "table" {
+				return fmt.Errorf("kv get %s: --raw writes the bare value; it does not combine with -o %s", truncate(key), f.output)
+			}
 			return f.call(cmd, func(ctx context.Context, c *client.Client, p *printer) error {
 				e, err := c.KV().Get(ctx, key, m)
 				if err != nil {
 					return failed(fmt.Sprintf("kv get %q", key), err)
+				}
+				if raw {
+					_, err := p.w.Write(e.Value)
+					return err
 				}
 				return printKVGet(p, e)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&mode, "mode", "default", modeUsage)
+	cmd.Flags().BoolVar(&raw, "raw", false, "write the value's bytes exactly, without a newline or quoting")
 	return cmd
 }
 
@@ -70,7 +86,7 @@ func newKVPutCmd(f *clientFlags) *cobra.Command {
 		Long: "Write a key. VALUE - reads the value from stdin.\n" +
 			"With --cas VERSION the write happens only if the key is at that version;\n" +
 			"--cas 0 writes only if the key does not exist.",
-		Args: cobra.ExactArgs(2),
+		Args: argNames("KEY", "VALUE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key, value := args[0], []byte(args[1])
 			if args[1] == "-" {
@@ -106,7 +122,7 @@ func newKVDeleteCmd(f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete KEY",
 		Short: "Delete a key",
-		Args:  cobra.ExactArgs(1),
+		Args:  argNames("KEY"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key := args[0]
 			var opts []client.DeleteOption
@@ -144,7 +160,7 @@ func newKVListCmd(f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list [PREFIX]",
 		Short: "List the keys with a prefix, in key order",
-		Args:  cobra.MaximumNArgs(1),
+		Args:  argNames("[PREFIX]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var prefix string
 			if len(args) == 1 {
@@ -191,16 +207,36 @@ func toKVJSON(e client.KVEntry) kvJSON {
 }
 
 // printKVGet prints just the value in table mode, like `consul kv get`, so
-// scripts can use $(conclave kv get k).
+// scripts can use $(conclave kv get k): text as is with one newline at the
+// end, binary Go-quoted (displayValue's rule, but a multi-line text stays
+// text). --raw is for the exact bytes.
 func printKVGet(p *printer, e client.KVEntry) error {
 	if p.json {
 		return p.JSON(toKVJSON(e))
 	}
-	if _, err := p.w.Write(e.Value); err != nil {
-		return err
+	v := e.Value
+	if !isText(v) {
+		v = []byte(strconv.Quote(string(v)))
 	}
-	_, err := fmt.Fprintln(p.w)
+	if len(v) == 0 || v[len(v)-1] != '\n' {
+		v = append(v[:len(v):len(v)], '\n')
+	}
+	_, err := p.w.Write(v)
 	return err
+}
+
+// isText reports whether v is UTF-8 with no control bytes other than
+// newline, tab and carriage return: safe to print on a terminal as is.
+func isText(v []byte) bool {
+	if !utf8.Valid(v) {
+		return false
+	}
+	for _, r := range string(v) {
+		if r != '\n' && r != '\t' && r != '\r' && !strconv.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }
 
 func printKVWritten(p *printer, e client.KVEntry) error {

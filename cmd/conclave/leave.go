@@ -13,7 +13,7 @@ func newLeaveCmd(e env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "leave",
 		Short: "Make the agent leave the cluster gracefully and stop",
-		Args:  cobra.NoArgs,
+		Args:  argNames(),
 	}
 	f := addClientFlags(cmd, e)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {

@@ -128,7 +128,7 @@ func newLockAcquireCmd(f *clientFlags, e env) *cobra.Command {
 		Long: "Take a lock, print its fencing token, and hold it until SIGINT/SIGTERM or until\n" +
 			"--hold passes; then release it and exit 0. Exits 1 if the lock is refused, or if it\n" +
 			"is lost or at risk while held.",
-		Args: cobra.ExactArgs(1),
+		Args: argNames("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if err := lf.validate(); err != nil {
@@ -185,7 +185,7 @@ func newLockReleaseCmd(f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "release NAME --pid PID",
 		Short: "Release a lock on behalf of a session open on the agent",
-		Args:  cobra.ExactArgs(1),
+		Args:  argNames("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if pid == "" {
@@ -216,7 +216,7 @@ func newLockInspectCmd(f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect NAME",
 		Short: "Show a lock: holder, fencing token, waiters",
-		Args:  cobra.ExactArgs(1),
+		Args:  argNames("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			m, err := parseMode(mode)
@@ -241,7 +241,7 @@ func newLockListCmd(f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list [PREFIX]",
 		Short: "List the held (or awaited) locks with a prefix, by name",
-		Args:  cobra.MaximumNArgs(1),
+		Args:  argNames("[PREFIX]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var prefix string
 			if len(args) == 1 {

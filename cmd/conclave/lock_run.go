@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,15 +39,7 @@ func newLockRunCmd(f *clientFlags, e env) *cobra.Command {
 			"the group gets SIGTERM (SIGKILL after --kill-after) and lock run exits 1 with one\n" +
 			"line saying why. Otherwise lock run exits with CMD's exit status (128+N if a signal\n" +
 			"N ended it).",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 2 {
-				return errors.New("lock run: want NAME and a command: lock run NAME -- CMD [ARGS...]")
-			}
-			if at := cmd.ArgsLenAtDash(); at != -1 && at != 1 {
-				return fmt.Errorf("lock run: want exactly NAME before --, got %d arguments", at)
-			}
-			return nil
-		},
+		Args: runArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, argv := args[0], args[1:]
 			if err := lf.validate(); err != nil {

@@ -250,7 +250,7 @@ func TestLockInspectAndList(t *testing.T) {
 	if one.Name != "jobs/b" || one.Token != 102 || one.DelayUntil != nil || one.Waiters == nil {
 		t.Fatalf("inspect json %+v", one)
 	}
-	if msg := c.fails("lock", "inspect", "free"); msg != `conclave: lock inspect "free": NotFound: inspect "free": cluster: not found` {
+	if msg := c.fails("lock", "inspect", "free"); msg != `conclave: lock inspect "free": NotFound: inspect "free": not found` {
 		t.Fatalf("inspect of a free lock: %q", msg)
 	}
 }
@@ -266,9 +266,9 @@ func TestLockFlagErrors(t *testing.T) {
 		"negative ttl":        {[]string{"lock", "run", "x", "--ttl", "-2s", "--", "true"}, "invalid --ttl -2s"},
 		"negative hold":       {[]string{"lock", "acquire", "x", "--hold", "-1s"}, "invalid --hold -1s"},
 		"zero kill-after":     {[]string{"lock", "run", "x", "--kill-after", "0s", "--", "true"}, "invalid --kill-after 0s"},
-		"run without command": {[]string{"lock", "run", "x"}, "want NAME and a command"},
+		"run without command": {[]string{"lock", "run", "x"}, "lock run: missing CMD (usage: conclave lock run NAME [flags] -- CMD [ARGS...])"},
 		"run two before dash": {[]string{"lock", "run", "x", "y", "--", "true"}, "want exactly NAME before --"},
-		"acquire no name":     {[]string{"lock", "acquire"}, "accepts 1 arg(s)"},
+		"acquire no name":     {[]string{"lock", "acquire"}, "lock acquire: missing NAME"},
 		"inspect bad mode":    {[]string{"lock", "inspect", "x", "--mode", "fresh"}, `invalid --mode "fresh"`},
 		"bad output":          {[]string{"lock", "acquire", "x", "-o", "yaml"}, `invalid --output "yaml"`},
 		"bad duration":        {[]string{"lock", "acquire", "x", "--wait", "soon"}, "--wait"},

@@ -14,7 +14,7 @@ func newMembersCmd(e env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "members",
 		Short: "List the nodes the agent knows of",
-		Args:  cobra.NoArgs,
+		Args:  argNames(),
 	}
 	f := addClientFlags(cmd, e)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {

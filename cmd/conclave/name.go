@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -104,7 +103,7 @@ func newNameRegisterCmd(f *clientFlags, e env) *cobra.Command {
 			"or until --hold passes; then release it and exit 0. A refused registration exits 1\n" +
 			"with the gRPC code and the owner (AlreadyExists: ... registered by <pid>); so does a\n" +
 			"name revoked while held (an eventual name that lost a conflict) or a session lost.",
-		Args: cobra.ExactArgs(1),
+		Args: argNames("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			sc, err := nf.parse()
@@ -171,15 +170,7 @@ func newNameRunCmd(f *clientFlags, e env) *cobra.Command {
 			"and CONCLAVE_SESSION_PID in its environment. If the name is revoked or the session\n" +
 			"ends, CMD's process group gets SIGTERM (SIGKILL after --kill-after) and name run\n" +
 			"exits 1 saying why; otherwise it exits with CMD's status.",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 2 {
-				return errors.New("name run: want NAME and a command: name run NAME -- CMD [ARGS...]")
-			}
-			if at := cmd.ArgsLenAtDash(); at != -1 && at != 1 {
-				return fmt.Errorf("name run: want exactly NAME before --, got %d arguments", at)
-			}
-			return nil
-		},
+		Args: runArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, argv := args[0], args[1:]
 			sc, err := nf.parse()
@@ -273,7 +264,7 @@ func newNameUnregisterCmd(f *clientFlags) *cobra.Command {
 		Short: "Unregister a name on behalf of the session that holds it",
 		Long: "Unregister NAME for the session PID. Consistent and strong names from any agent;\n" +
 			"local and eventual names only through the agent the session is connected to.",
-		Args: cobra.ExactArgs(1),
+		Args: argNames("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if pid == "" {
@@ -304,7 +295,7 @@ func newNameLookupCmd(f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lookup NAME",
 		Short: "Resolve a name: consistent and strong first, then eventual, then local",
-		Args:  cobra.ExactArgs(1),
+		Args:  argNames("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			m, err := parseMode(mode)
@@ -332,7 +323,7 @@ func newNameListCmd(f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list [PREFIX]",
 		Short: "List the names with a prefix, by name (one row per scope a name is bound in)",
-		Args:  cobra.MaximumNArgs(1),
+		Args:  argNames("[PREFIX]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var prefix string
 			if len(args) == 1 {
@@ -374,7 +365,7 @@ func newNameWatchCmd(f *clientFlags, e env) *cobra.Command {
 		Long: "Print one line per binding under PREFIX (`bound NAME PID SCOPE`), a `synced` line,\n" +
 			"then one line per change (`bound ...` / `unbound ...`) as the agent sees it, until\n" +
 			"SIGINT/SIGTERM. With -o json, one JSON object per line.",
-		Args: cobra.MaximumNArgs(1),
+		Args: argNames("[PREFIX]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var prefix string
 			if len(args) == 1 {

@@ -24,7 +24,7 @@ func newOperatorCmd(e env) *cobra.Command {
 			"raft.admission: manual a new server stays a client until it is admitted; the\n" +
 			"leader then adds it, as a standby first, once it has been alive for the\n" +
 			"stabilisation window. Any agent of the cluster may take the call.",
-		Args: cobra.ExactArgs(1),
+		Args: argNames("NODE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			node := args[0]
 			return f.call(cmd, func(ctx context.Context, c *client.Client, p *printer) error {

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/grpc/status"
+
+	"github.com/conclave-dev/conclave/api"
 )
 
 // printer writes a command's result as a table or as JSON.
@@ -45,14 +47,17 @@ func (p *printer) table() *tabwriter.Writer {
 }
 
 // rpcError renders a gRPC status error as "<Code>: <message>" (e.g.
-// "NotFound: cluster: not found: key \"a\""), which says both what kind of
-// failure it was and what the agent said, without grpc's "rpc error: code =
-// ... desc =" wrapping.
+// "NotFound: get \"a\": not found: key \"a\""), which says both what kind
+// of failure it was and what the agent said, without grpc's "rpc error:
+// code = ... desc =" wrapping. The message goes through api.CleanMessage
+// too: the agent's answers are clean already, but texts made by grpc on
+// either side ("grpc: received message larger than max", a refused dial)
+// are not.
 type rpcError struct{ err error }
 
 func (e rpcError) Error() string {
 	if st, ok := status.FromError(e.err); ok {
-		return st.Code().String() + ": " + st.Message()
+		return st.Code().String() + ": " + api.CleanMessage(st.Code(), st.Message())
 	}
 	return e.err.Error()
 }

@@ -36,7 +36,7 @@ func newPGJoinCmd(f *clientFlags, e env, scope *string) *cobra.Command {
 		Long: "Open a session on the agent, join GROUP, and print every message broadcast to the\n" +
 			"group, one per line (its payload; -o json adds the sender), until SIGINT/SIGTERM:\n" +
 			"then leave and exit 0. Exits 1 if the session ends (the agent went away).",
-		Args: cobra.ExactArgs(1),
+		Args: argNames("GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			group := args[0]
 			if ttl < 0 {
@@ -120,7 +120,7 @@ func newPGLeaveCmd(f *clientFlags, scope *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "leave GROUP --pid PID",
 		Short: "Remove a session open on the agent from a group",
-		Args:  cobra.ExactArgs(1),
+		Args:  argNames("GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			group := args[0]
 			if pid == "" {
@@ -151,7 +151,7 @@ func newPGBroadcastCmd(f *clientFlags, scope *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "broadcast GROUP MESSAGE",
 		Short: "Send a message to every member of a group",
-		Args:  cobra.ExactArgs(2),
+		Args:  argNames("GROUP", "MESSAGE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			group := args[0]
 			return f.call(cmd, func(ctx context.Context, c *client.Client, p *printer) error {
@@ -189,7 +189,7 @@ func newPGMembersCmd(f *clientFlags, scope *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "members GROUP",
 		Short: "List a group's members (PID and node)",
-		Args:  cobra.ExactArgs(1),
+		Args:  argNames("GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			group := args[0]
 			return f.call(cmd, func(ctx context.Context, c *client.Client, p *printer) error {
@@ -229,7 +229,7 @@ func newPGGroupsCmd(f *clientFlags, scope *string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "groups",
 		Short: "List the groups of the scope that have members",
-		Args:  cobra.NoArgs,
+		Args:  argNames(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return f.call(cmd, func(ctx context.Context, c *client.Client, p *printer) error {
 				gs, err := c.Groups().List(ctx, client.InScope(*scope))
@@ -267,7 +267,7 @@ func newPGMonitorCmd(f *clientFlags, e env, scope *string) *cobra.Command {
 		Long: "Print the group's current members (`member <PID>`), then one line per event as the\n" +
 			"agent learns of it (`join <PID>` / `leave <PID>`), until SIGINT/SIGTERM. With -o json,\n" +
 			"one object per line: {\"event\": \"member\"|\"join\"|\"leave\", \"pid\": ..., \"node\": ...}.",
-		Args: cobra.ExactArgs(1),
+		Args: argNames("GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			group := args[0]
 			c, p, err := f.dial(cmd)

@@ -20,7 +20,7 @@ func newRaftCmd(e env) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use:   "status",
 		Short: "Show the agent's view of the Raft core",
-		Args:  cobra.NoArgs,
+		Args:  argNames(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return f.call(cmd, func(ctx context.Context, c *client.Client, p *printer) error {
 				st, err := c.RaftStatus(ctx)

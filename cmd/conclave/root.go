@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, e env, stdin io.Reader, stdout, std
 		if errors.As(err, &ee) {
 			return ee.code
 		}
-		fmt.Fprintf(stderr, "conclave: %s\n", oneLine(explainFailure(cmd, err).Error()))
+		fmt.Fprintf(stderr, "conclave: %s\n", errorLine(explainFailure(cmd, err)))
 		return 1
 	}
 	return 0
@@ -70,9 +70,12 @@ func oneLine(s string) string {
 }
 
 func newRootCmd(e env) *cobra.Command {
+	bi := readBuildInfo()
 	root := &cobra.Command{
 		Use:   "conclave",
 		Short: "conclave cluster coordinator: agent and client commands",
+		// --version prints what `conclave version` prints.
+		Version: bi.Version,
 		// We print the one-line error ourselves; usage on every failed
 		// RPC would bury it.
 		SilenceUsage:  true,
@@ -90,7 +93,13 @@ func newRootCmd(e env) *cobra.Command {
 		newKeyringCmd(e),
 		newOperatorCmd(e),
 		newTLSCmd(),
+		newVersionCmd(bi),
 	)
+	root.SetVersionTemplate(bi.String())
+	// Added now rather than by Execute, so that requireSubcommands covers
+	// `completion` too.
+	root.InitDefaultCompletionCmd()
+	requireSubcommands(root)
 	return root
 }
 

@@ -51,7 +51,7 @@ func newTLSCACreateCmd() *cobra.Command {
 		Long: "Write a new cluster CA certificate and its private key into --dir (default: the\n" +
 			"current directory). Existing files are never overwritten. Keep the key off the\n" +
 			"nodes: it is needed only to sign certificates.",
-		Args: cobra.NoArgs,
+		Args: argNames(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if days <= 0 {
 				return fmt.Errorf("invalid --days %d: must be > 0", days)
@@ -91,7 +91,7 @@ func newTLSCertCreateCmd() *cobra.Command {
 			"or Prometheus when tls.verify_incoming is on) into --dir, signed by the CA files\n" +
 			"--ca and --ca-key (default: those `tls ca create` wrote into --dir). Add every\n" +
 			"name and address clients dial a node by with --dns and --ip.",
-		Args: cobra.NoArgs,
+		Args: argNames(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req, name, err := certRequest(node, clientName, dns, ips, days)
 			if err != nil {
