@@ -230,8 +230,8 @@ func plan(cands []Candidate, members []Member, p Policy) Plan {
 			k--
 		}
 	}
-	vs, _ := pick(readyRanked, k, isVoter)
-	ideal, _ := pick(ranked, target, isVoter)
+	vs, _ := pick(readyRanked, k, k, isVoter)
+	ideal, _ := pick(ranked, target, target, isVoter)
 	seated := map[string]bool{}
 	for _, c := range vs {
 		seated[c.ID] = true
@@ -248,7 +248,14 @@ func plan(cands []Candidate, members []Member, p Policy) Plan {
 			rest = append(rest, c)
 		}
 	}
-	ss, _ := pick(rest, min(p.MaxStandbys, len(rest)), isStandby)
+	// Every current standby is a keeper, whatever its rank: swapping a
+	// standby for a better-ranked newcomer gains nothing (neither votes)
+	// and costs a full log copy to the newcomer, and leaves the old one a
+	// client holding a stale log. Nodes reach their stabilisation window
+	// one by one, so without this the first ones ready would take the
+	// seats and be unseated as better-ranked ones caught up.
+	nss := min(p.MaxStandbys, len(rest))
+	ss, _ := pick(rest, nss, len(rest), isStandby)
 	ss = append(staged, ss...)
 	sort.SliceStable(ss, func(i, j int) bool { return rankOf(ranked, ss[i].ID) < rankOf(ranked, ss[j].ID) })
 
@@ -402,7 +409,7 @@ func quorumSafe(members []Member, alive map[string]bool, changes []Change) []Cha
 
 // pick chooses n candidates from ranked (best first), spread over failure
 // domains, with hysteresis. A keeper is a node that already holds the role
-// (has) and is ranked within n+1 overall: a better node joining does not
+// (has) and is ranked within keep+1 overall: a better node joining does not
 // unseat it for no gain. The seats go:
 //  1. one per domain, the domains that hold a keeper first (by their best
 //     keeper), then the others (by their best node), each domain's keepers
@@ -413,11 +420,11 @@ func quorumSafe(members []Member, alive map[string]bool, changes []Change) []Cha
 //     per round, so that no domain holds more seats than it must.
 //
 // It returns the chosen (in rank order) and the rest.
-func pick(ranked []Candidate, n int, has func(Candidate) bool) (chosen, rest []Candidate) {
+func pick(ranked []Candidate, n, keep int, has func(Candidate) bool) (chosen, rest []Candidate) {
 	if n <= 0 {
 		return nil, ranked
 	}
-	keeper := func(i int) bool { return has(ranked[i]) && i <= n }
+	keeper := func(i int) bool { return has(ranked[i]) && i <= keep }
 	var order []string
 	queue := map[string][]int{}
 	for _, keepersPass := range []bool{true, false} {

@@ -104,6 +104,15 @@ func TestPlan(t *testing.T) {
 			standbys: "n06 n07 n08 n09",
 			changes:  "add-standby:n06 add-standby:n07 add-standby:n08 add-standby:n09",
 		},
+		"12 nodes: better-ranked newcomers do not unseat standbys (they would be left clients with a stale log)": {
+			cands: nodes(12),
+			members: func(cs []Candidate) []Member {
+				return append(voterMembers(cs, "n01", "n02", "n03", "n04", "n05"), standbyMembers(cs, "n09", "n10", "n11", "n12")...)
+			},
+			voters:   "n01 n02 n03 n04 n05",
+			standbys: "n09 n10 n11 n12",
+			changes:  "",
+		},
 		"4 candidates: an odd 3 voters and a standby": {
 			cands:    nodes(4),
 			members:  func(cs []Candidate) []Member { return voterMembers(cs, "n01", "n02", "n03", "n04") },
