@@ -270,6 +270,14 @@ func (c *Core) HandleForward(ctx context.Context, req []byte) ([]byte, error) {
 func (c *Core) local(op byte, body []byte) (byte, []byte) {
 	switch op {
 	case opApply:
+		select {
+		case <-c.shutdownCh:
+			// Not proposed: Raft's answer after its shutdown
+			// (ErrRaftShutdown) could not be told from an entry's
+			// accepted before it.
+			return stNotLeader, nil
+		default:
+		}
 		if c.deps.Screener != nil {
 			if refusal := c.deps.Screener.Screen(body); refusal != nil {
 				c.stats.screened.Add(1)
