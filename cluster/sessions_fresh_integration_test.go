@@ -1,0 +1,45 @@
+package cluster_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/internal/testcluster"
+)
+
+// A session opens at once on a brand-new node, before the cluster has a
+// leader: there is no previous incarnation whose sessions must be released
+// first. Its lock, taken once a leader is up, is not freed by any late
+// release of the node's sessions.
+func TestSessionOpensAtOnceOnNewNode(t *testing.T) {
+	// One node of three expected: no leader until the others come.
+	c := testcluster.New(t, 1, testcluster.Options{BootstrapExpect: 3})
+	c.Start()
+	n := c.Nodes()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	start := time.Now()
+	s, err := n.OpenSession(ctx, 0)
+	cancel()
+	if err != nil {
+		t.Fatalf("session on a brand-new node with no leader: %v", err)
+	}
+	t.Logf("session opened in %s on a brand-new node with no leader", time.Since(start).Round(time.Microsecond))
+	if st := n.RaftStatus(); st.LeaderID != "" {
+		t.Fatalf("leader %s with one node of three", st.LeaderID)
+	}
+	c.AddNode()
+	c.AddNode()
+	c.Start()
+	c.WaitLeader(20 * time.Second)
+	tok := lkAcquire(t, n, s, "fresh/lock", cluster.AcquireOptions{})
+	// Every node applies what the leader commits; a release of this node's
+	// sessions would have to come through the same log.
+	if _, err := n.KVPut(ctxT(t), "fresh/marker", nil); err != nil {
+		t.Fatal(err)
+	}
+	if info := lkInspect(t, n, "fresh/lock"); info.Holder != s.PID() || info.Token != tok {
+		t.Fatalf("lock after the start = %+v, want held by %s (token %d)", info, s.PID(), tok)
+	}
+}
