@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -42,4 +44,37 @@ func TestSessionOpensAtOnceOnNewNode(t *testing.T) {
 	if info := lkInspect(t, n, "fresh/lock"); info.Holder != s.PID() || info.Token != tok {
 		t.Fatalf("lock after the start = %+v, want held by %s (token %d)", info, s.PID(), tok)
 	}
+}
+
+// A node whose data dir was wiped and that restarts under its name before
+// its peers declare it gone still frees what its earlier incarnation held:
+// not by release-node (its new sessions open at once), but session by
+// session, leaving the new sessions' locks alone.
+func TestWipedNodeReleasesEarlierSessions(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.Options{})
+	leader := c.WaitLeader(20 * time.Second)
+	var victim *testcluster.Node
+	for _, n := range c.Running() {
+		if n != leader {
+			victim = n
+			break
+		}
+	}
+	old := lkSession(t, victim, 10*time.Second)
+	lkAcquire(t, victim, old, "wiped/old", cluster.AcquireOptions{})
+	c.Kill(victim)
+	if err := os.RemoveAll(filepath.Join(victim.Dir, "_sys")); err != nil {
+		t.Fatal(err)
+	}
+	c.Restart(victim)
+	s := lkSession(t, victim, 10*time.Second)
+	lkAcquire(t, victim, s, "wiped/new", cluster.AcquireOptions{})
+	testcluster.WaitFor(t, 15*time.Second, "the earlier incarnation's lock released", func() bool {
+		return lkInspect(t, leader, "wiped/old").Holder != old.PID()
+	})
+	if info := lkInspect(t, leader, "wiped/new"); info.Holder != s.PID() {
+		t.Fatalf("the new session's lock = %+v, want held by %s", info, s.PID())
+	}
+	t.Logf("released by: declared gone by the leader=%v, the restarted node's own release=%v",
+		c.LogsContain(`"peer":"`+victim.Name+`","gone_for"`), c.LogsContain("sessions left by an earlier node of this name released"))
 }
