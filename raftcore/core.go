@@ -61,6 +61,7 @@ type Core struct {
 	stats struct {
 		malformed     atomic.Uint64
 		forwarded     atomic.Uint64
+		lastForward   atomic.Int64  // time.Now().UnixNano() of the last forwarded request
 		screened      atomic.Uint64 // commands the Screener refused
 		leaderChanges atomic.Uint64
 		lastLeader    atomic.Pointer[string]
@@ -362,6 +363,9 @@ const (
 )
 
 func (c *Core) drainForwards(ctx context.Context) {
+	if time.Since(time.Unix(0, c.stats.lastForward.Load())) > forwardQuiet {
+		return // quiet already (a follower, usually)
+	}
 	limit := time.NewTimer(forwardDrain)
 	defer limit.Stop()
 	tick := time.NewTicker(forwardQuiet)

@@ -250,6 +250,7 @@ func (c *Core) HandleForward(ctx context.Context, req []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: bad header", ErrMalformed)
 	}
 	c.stats.forwarded.Add(1)
+	c.stats.lastForward.Store(time.Now().UnixNano())
 	op, body := req[1], req[2:]
 	if op < opApply || op > opStatus {
 		c.stats.malformed.Add(1)
