@@ -45,6 +45,8 @@ func codeOf(err error) codes.Code {
 		return codes.Aborted
 	case errors.Is(err, cluster.ErrInvalidArgument):
 		return codes.InvalidArgument
+	case errors.Is(err, cluster.ErrTooLarge):
+		return codes.ResourceExhausted
 	case errors.Is(err, cluster.ErrUnavailable), errors.Is(err, cluster.ErrShutdown):
 		return codes.Unavailable
 	case errors.Is(err, context.DeadlineExceeded):

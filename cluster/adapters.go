@@ -61,13 +61,19 @@ func (p publisher) Publish(ctx context.Context, a raftcore.Advert) {
 }
 
 // requester sends raftcore's forwarded requests over the mesh's forward
-// class, translating "surely not sent" between the two packages.
+// class, translating "surely not sent" and "reply too large" between the
+// two packages.
 type requester struct{ mesh *internode.Mesh }
 
 func (r requester) Request(ctx context.Context, addr string, req []byte) ([]byte, error) {
 	resp, err := r.mesh.Request(ctx, addr, internode.ClassForward, req)
-	if err != nil && errors.Is(err, internode.ErrNotSent) {
+	switch {
+	case err == nil:
+	case errors.Is(err, internode.ErrNotSent):
 		return nil, fmt.Errorf("%w: %w", raftcore.ErrNotSent, err)
+	case errors.Is(err, internode.ErrFrameTooLarge):
+		// The leader ran it; only the reply could not come back.
+		return nil, fmt.Errorf("%w: %w", raftcore.ErrReplyTooLarge, err)
 	}
 	return resp, err
 }

@@ -20,12 +20,20 @@ const lockFile = "agent.lock"
 // dataDirLock is an exclusive lock on a data dir. Two agents on one data
 // dir would both join gossip under the same name and fight over the bolt
 // file (whose own lock would make the second wait forever, silently).
-type dataDirLock struct{ f *os.File }
+//
+// fresh is true when the data dir held no state of ours (no _sys) before:
+// the node has no previous incarnation on it.
+type dataDirLock struct {
+	f     *os.File
+	fresh bool
+}
 
 // lockDataDir takes the lock on dir without waiting: a held lock fails at
 // once with ErrDataDirInUse naming the holder's PID when it is known.
 func lockDataDir(dir string) (*dataDirLock, error) {
 	sys := filepath.Join(dir, "_sys")
+	_, statErr := os.Stat(sys)
+	fresh := errors.Is(statErr, os.ErrNotExist)
 	if err := os.MkdirAll(sys, 0o750); err != nil {
 		return nil, fmt.Errorf("cluster: data dir: %w", err)
 	}
@@ -48,7 +56,7 @@ func lockDataDir(dir string) (*dataDirLock, error) {
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	return &dataDirLock{f: f}, nil
+	return &dataDirLock{f: f, fresh: fresh}, nil
 }
 
 // release drops the lock. The file stays: removing it would race a

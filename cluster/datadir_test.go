@@ -28,5 +28,8 @@ func TestDataDirLock(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lock after release: %v", err)
 	}
+	if !first.fresh || again.fresh {
+		t.Fatalf("fresh: first lock %v, lock after release %v; want true, false", first.fresh, again.fresh)
+	}
 	_ = again.release()
 }

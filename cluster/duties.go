@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/conclave-dev/conclave/gossip"
+	"github.com/conclave-dev/conclave/naming"
 )
 
 // timings of the node's background duties; local timings for tests.
@@ -46,6 +47,82 @@ func (n *Node) releasePrevious(ctx context.Context) {
 		case <-time.After(n.duties.interval * 4):
 		}
 	}
+}
+
+// releaseLeftovers is releasePrevious for a node on a brand-new data dir,
+// whose sessions open at once: it cannot propose release-node (that would
+// free the new sessions too), so once a leader answers it looks for locks
+// and names held or awaited by PIDs of this node's name that are not this
+// incarnation's (a data dir wiped and the node restarted under its name
+// before peers declared it gone) and releases those sessions one by one.
+// Usually there are none and it ends after one read.
+func (n *Node) releaseLeftovers(ctx context.Context) {
+	for {
+		pids, err := n.leftoverPIDs(ctx)
+		for _, pid := range pids {
+			if err == nil {
+				rctx, cancel := context.WithTimeout(ctx, n.core.ApplyTimeout())
+				err = n.releaseSession(rctx, pid)
+				cancel()
+			}
+		}
+		switch {
+		case err == nil:
+			if len(pids) > 0 {
+				n.log.Info().Strs("pids", pids).Msg("sessions left by an earlier node of this name released")
+			}
+			return
+		case errors.Is(err, ErrTooLarge):
+			n.log.Warn().Err(err).Msg("cannot list the lock and name tables through the leader; sessions of an earlier node of this name are not released")
+			return
+		}
+		n.log.Debug().Err(err).Msg("release of an earlier node's sessions pending")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(n.duties.interval * 4):
+		}
+	}
+}
+
+// leftoverPIDs lists the PIDs of this node's name, not open here, that
+// hold or wait for a lock or hold a consistent or strong name.
+func (n *Node) leftoverPIDs(ctx context.Context) ([]string, error) {
+	rctx, cancel := context.WithTimeout(ctx, n.core.ApplyTimeout())
+	defer cancel()
+	ls, err := n.LockList(rctx, "", ReadDefault)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := n.NameList(rctx, "", naming.ScopeConsistent, ReadDefault)
+	if err != nil {
+		return nil, err
+	}
+	strong, err := n.NameList(rctx, "", naming.ScopeStrong, ReadDefault)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	add := func(pid string) {
+		if naming.NodeOf(pid) != n.Name() || seen[pid] {
+			return
+		}
+		seen[pid] = true
+		if _, open := n.sessions.get(pid); !open {
+			out = append(out, pid)
+		}
+	}
+	for _, l := range ls {
+		add(l.Holder)
+		for _, w := range l.Waiters {
+			add(w.PID)
+		}
+	}
+	for _, b := range append(bs, strong...) {
+		add(b.PID)
+	}
+	return out, nil
 }
 
 // dutyLoop runs the node's periodic duties until ctx ends.

@@ -13,6 +13,10 @@ var (
 	ErrInvalidArgument = errors.New("cluster: invalid argument")
 	// ErrUnavailable: no quorum or no leader within the bounded wait.
 	ErrUnavailable = errors.New("cluster: unavailable")
+	// ErrTooLarge: the answer (a list through a node that forwards it to
+	// the leader) exceeds the internode frame limit; asking again the same
+	// way fails again. The message names the limit and what to narrow.
+	ErrTooLarge = errors.New("cluster: answer too large")
 	// ErrShutdown: the node is stopping or stopped.
 	ErrShutdown = errors.New("cluster: node shut down")
 	// ErrKeyring: a gossip keyring operation this node's state refuses

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/conclave-dev/conclave/cluster/kv"
+	"github.com/conclave-dev/conclave/internode"
 	"github.com/conclave-dev/conclave/raftcore"
 )
 
@@ -139,8 +140,16 @@ func raftMode(m ReadMode) raftcore.ReadMode {
 }
 
 // coreErr maps raftcore's errors onto the cluster's, keeping the message.
+// The caller's own deadline or cancellation stays a context error (the
+// cluster may be fine), even for a write of unknown outcome.
 func coreErr(err error) error {
 	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return err
+	case errors.Is(err, raftcore.ErrReplyTooLarge):
+		return fmt.Errorf("%w: the answer exceeds the internode frame limit of %d MiB between this node and the leader; "+
+			"ask for less (a narrower prefix, or a limit and then the rest), or ask the leader's node directly: %w",
+			ErrTooLarge, internode.DefaultConfig().MaxFrameSize>>20, err)
 	case errors.Is(err, raftcore.ErrUnavailable), errors.Is(err, raftcore.ErrOutcomeUnknown):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case errors.Is(err, raftcore.ErrShutdown):

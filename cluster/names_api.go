@@ -50,7 +50,7 @@ func (n *Node) NameRegister(ctx context.Context, pid, name string, scope naming.
 		c.string(pid)
 		c.bytes(meta)
 		c.uvarint(nowNanos())
-		resp, err := n.nameApply(ctx, name, c.b)
+		resp, err := n.nameApplyAgain(ctx, name, c.b, time.Now().Add(n.core.ApplyTimeout()))
 		if err != nil {
 			return naming.Binding{}, err
 		}

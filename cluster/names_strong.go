@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/conclave-dev/conclave/gossip"
 	"github.com/conclave-dev/conclave/internode"
 	"github.com/conclave-dev/conclave/naming"
+	"github.com/conclave-dev/conclave/raftcore"
 )
 
 // registerStrong reserves name in Raft, gathers every live node's
@@ -30,7 +32,7 @@ func (n *Node) registerStrong(ctx context.Context, pid, name string, meta []byte
 	r.bytes(meta)
 	r.uvarint(uint64(deadline.UnixNano()))
 	r.uvarint(uint64(start.UnixNano()))
-	resp, err := n.nameApply(ctx, name, r.b)
+	resp, err := n.nameApplyAgain(ctx, name, r.b, deadline)
 	if err != nil {
 		return naming.Binding{}, err
 	}
@@ -56,13 +58,37 @@ func (n *Node) registerStrong(ctx context.Context, pid, name string, meta []byte
 	a.string(name)
 	a.string(pid)
 	a.uvarint(nowNanos())
-	resp, err = n.nameApply(ctx, name, a.b)
+	resp, err = n.nameApplyAgain(ctx, name, a.b, deadline)
 	if err != nil {
 		return naming.Binding{}, err
 	}
 	d = &dec{b: resp}
 	b := decodeBinding(d)
 	return b, d.done()
+}
+
+// nameAgainPace spaces the proposals of nameApplyAgain.
+const nameAgainPace = 50 * time.Millisecond
+
+// nameApplyAgain proposes a name command that is idempotent for its PID
+// (a register, reserve or activate: a replay by the same PID leaves the
+// same binding and returns it) and proposes it again while an attempt's
+// outcome is unknown (the leader was lost after accepting it, as in a
+// leader's graceful stop), until ctx ends or until. Other writes are
+// never proposed twice; these may be, since twice is the same as once.
+func (n *Node) nameApplyAgain(ctx context.Context, name string, cmd []byte, until time.Time) ([]byte, error) {
+	for {
+		resp, err := n.nameApply(ctx, name, cmd)
+		if err == nil || !errors.Is(err, raftcore.ErrOutcomeUnknown) || ctx.Err() != nil || !time.Now().Before(until) {
+			return resp, err
+		}
+		n.log.Debug().Err(err).Str("name", name).Msg("name command of unknown outcome proposed again (idempotent)")
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("name %q: %w; the registration may have been applied: %v", name, ctx.Err(), err)
+		case <-time.After(nameAgainPace):
+		}
+	}
 }
 
 // cancelReservation drops a reservation in the background-safe way: it
@@ -112,6 +138,13 @@ func (n *Node) gatherAcks(ctx context.Context, peers []gossip.Member, deadline t
 					break
 				}
 				a.err = err
+				if n.leftGossip(m.Name) {
+					// It left gracefully: it closed its sessions and
+					// released their names first, so it holds nothing
+					// to conflict with (a leader's graceful stop).
+					a.err = nil
+					break
+				}
 				// A refused dial or a dropped link may heal before the
 				// deadline: ask again, briefly spaced.
 				select {
@@ -178,6 +211,17 @@ func (n *Node) handleNameAck(_ context.Context, req []byte) ([]byte, error) {
 		return r.b, nil
 	}
 	return []byte{ackOK}, nil
+}
+
+// leftGossip reports whether node left the gossip membership gracefully
+// (or is no longer known at all).
+func (n *Node) leftGossip(node string) bool {
+	for _, m := range n.ml.Members() {
+		if m.Name == node {
+			return m.State == gossip.StateLeft
+		}
+	}
+	return true
 }
 
 // livePeers are the other nodes alive in this node's gossip view.

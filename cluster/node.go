@@ -215,7 +215,17 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	events, unsubscribe := n.ml.Subscribe(64)
 	n.goRun(func() { _ = n.ml.Run(ctx) })
 	n.goRun(func() { _ = n.core.Run(ctx) })
-	n.goRun(func() { n.releasePrevious(ctx) })
+	if lock.fresh {
+		// A brand-new data dir: no previous incarnation held anything, so
+		// sessions open at once (releasePrevious would wait for a leader).
+		// Sessions an earlier node of this name left (a wiped data dir)
+		// are released one by one, apart from the new ones.
+		close(n.sessions.ready)
+		n.log.Debug().Msg("new data dir: no previous incarnation; sessions open")
+		n.goRun(func() { n.releaseLeftovers(ctx) })
+	} else {
+		n.goRun(func() { n.releasePrevious(ctx) })
+	}
 	n.goRun(func() { n.dutyLoop(ctx) })
 	n.goRun(func() { n.releaseLoop(ctx) })
 	n.goRun(func() { n.names.sendLoop(ctx) })

@@ -60,6 +60,7 @@ type Core struct {
 	stats struct {
 		malformed     atomic.Uint64
 		forwarded     atomic.Uint64
+		lastForward   atomic.Int64  // time.Now().UnixNano() of the last forwarded request
 		screened      atomic.Uint64 // commands the Screener refused
 		leaderChanges atomic.Uint64
 		lastLeader    atomic.Pointer[string]
@@ -336,13 +337,52 @@ func (c *Core) IsLeader() bool { return c.raft.State() == raft.Leader }
 // Stop shuts down gracefully: a leader with other voters hands leadership
 // to one of them first, so the cluster does not wait out an election
 // timeout. The node stays in the configuration.
+//
+// It then keeps answering forwarded requests ("not leader", nothing done)
+// until none has come for forwardQuiet (at most forwardDrain, or ctx):
+// peers still sending to this node while they learn of the new leader get
+// an answer they can retry at the new leader, instead of a stream cut by
+// the mesh's close after it, whose outcome they could not know.
 func (c *Core) Stop(ctx context.Context) error {
 	if c.IsLeader() && c.otherVoters() > 0 {
 		if err := c.transferLeadership(ctx); err != nil {
 			c.log.Warn().Err(err).Msg("leadership transfer before stop failed")
 		}
 	}
-	return c.Shutdown()
+	err := c.Shutdown()
+	c.drainForwards(ctx)
+	return err
+}
+
+// Bounds of the drain of forwarded requests at Stop.
+const (
+	forwardQuiet = 100 * time.Millisecond
+	forwardDrain = time.Second
+)
+
+func (c *Core) drainForwards(ctx context.Context) {
+	if time.Since(time.Unix(0, c.stats.lastForward.Load())) > forwardQuiet {
+		return // quiet already (a follower, usually)
+	}
+	limit := time.NewTimer(forwardDrain)
+	defer limit.Stop()
+	tick := time.NewTicker(forwardQuiet)
+	defer tick.Stop()
+	last := c.stats.forwarded.Load()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-limit.C:
+			return
+		case <-tick.C:
+		}
+		n := c.stats.forwarded.Load()
+		if n == last {
+			return
+		}
+		last = n
+	}
 }
 
 func (c *Core) otherVoters() int {

@@ -22,6 +22,10 @@ var (
 	// ErrNotSent is wrapped by a Requester error when the request certainly
 	// did not reach the peer (dial refused, link cut): safe to retry.
 	ErrNotSent = errors.New("raftcore: request not sent")
+	// ErrReplyTooLarge is wrapped by a Requester error when the peer ran
+	// the request but its reply exceeds the transport's frame limit: asking
+	// again would fail again, so it is not retried.
+	ErrReplyTooLarge = errors.New("raftcore: reply too large for the transport")
 	// ErrMalformed: a forwarded message could not be decoded. Counted.
 	ErrMalformed = errors.New("raftcore: malformed forwarded message")
 )

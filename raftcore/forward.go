@@ -110,9 +110,14 @@ func (c *Core) isVoter() bool {
 
 // call runs op locally on the leader or forwards it, retrying only what
 // surely was not done, until the bounded wait ends.
-func (c *Core) call(ctx context.Context, op byte, body []byte) ([]byte, error) {
+//
+// The caller's own deadline (or cancellation) is told apart from the
+// bounded wait: when the caller's ctx is done the error wraps ctx.Err()
+// (context.DeadlineExceeded or Canceled), with ErrOutcomeUnknown too if a
+// write had been sent; only the bounded wait's end is ErrUnavailable.
+func (c *Core) call(caller context.Context, op byte, body []byte) ([]byte, error) {
 	start := c.now()
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.ApplyTimeout)
+	ctx, cancel := context.WithTimeout(caller, c.cfg.ApplyTimeout)
 	defer cancel()
 	var lastErr error
 	for {
@@ -133,13 +138,20 @@ func (c *Core) call(ctx context.Context, op byte, body []byte) ([]byte, error) {
 				st, resp, err = c.forward(ctx, addr, op, body)
 			}
 			if err != nil {
-				if !errors.Is(err, ErrNotSent) && !errors.Is(err, errNoLeader) {
-					if ctx.Err() == nil && errors.Is(err, context.Canceled) {
-						return nil, err
-					}
-					if op == opApply || op == opRemove {
-						return nil, fmt.Errorf("forward to leader at %s: %w: %v", addr, ErrOutcomeUnknown, err)
-					}
+				sent := !errors.Is(err, ErrNotSent) && !errors.Is(err, errNoLeader)
+				if sent && ctx.Err() == nil && errors.Is(err, context.Canceled) {
+					return nil, err
+				}
+				if sent && errors.Is(err, ErrReplyTooLarge) {
+					// Done, but the answer cannot come back: asking again
+					// would only fail again.
+					return nil, fmt.Errorf("forward to leader at %s: %w", addr, err)
+				}
+				if caller.Err() != nil {
+					return nil, callerErr(caller, op, sent, err)
+				}
+				if sent && (op == opApply || op == opRemove) {
+					return nil, fmt.Errorf("forward to leader at %s: %w: %v", addr, ErrOutcomeUnknown, err)
 				}
 				st, lastErr = stNotLeader, err
 			}
@@ -157,6 +169,9 @@ func (c *Core) call(ctx context.Context, op byte, body []byte) ([]byte, error) {
 		// Not done anywhere: wait for a leader change or a short delay.
 		select {
 		case <-ctx.Done():
+			if caller.Err() != nil {
+				return nil, callerErr(caller, op, false, lastErr)
+			}
 			waited := c.now().Sub(start).Round(time.Millisecond)
 			if lastErr != nil {
 				return nil, fmt.Errorf("%w: no leader with quorum after %s: %v", ErrUnavailable, waited, lastErr)
@@ -171,6 +186,21 @@ func (c *Core) call(ctx context.Context, op byte, body []byte) ([]byte, error) {
 }
 
 var errNoLeader = errors.New("raftcore: no known leader")
+
+// callerErr reports the end of the caller's own ctx: DeadlineExceeded or
+// Canceled, not ErrUnavailable (the caller gave up; the cluster may be
+// fine). A write that was sent may have been applied: the error says so
+// and also wraps ErrOutcomeUnknown.
+func callerErr(caller context.Context, op byte, sent bool, last error) error {
+	cerr := caller.Err()
+	if sent && (op == opApply || op == opRemove) {
+		return fmt.Errorf("%w; the write may have been applied (%w): %v", cerr, ErrOutcomeUnknown, last)
+	}
+	if last != nil {
+		return fmt.Errorf("%w before a leader answered: %v", cerr, last)
+	}
+	return fmt.Errorf("%w before a leader answered", cerr)
+}
 
 // leaderAddr returns the leader's Raft address: from Raft on a member, and
 // from the gossip advert with the highest term on anyone else.
@@ -218,6 +248,7 @@ func (c *Core) HandleForward(ctx context.Context, req []byte) ([]byte, error) {
 		return nil, err
 	}
 	c.stats.forwarded.Add(1)
+	c.stats.lastForward.Store(time.Now().UnixNano())
 	if op == opStatus {
 		return encodeReply(stOK, encodeStatus(c.raft.LastIndex(), c.raft.CurrentTerm())), nil
 	}
@@ -232,6 +263,14 @@ func (c *Core) HandleForward(ctx context.Context, req []byte) ([]byte, error) {
 func (c *Core) local(op byte, body []byte) (byte, []byte) {
 	switch op {
 	case opApply:
+		select {
+		case <-c.shutdownCh:
+			// Not proposed: Raft's answer after its shutdown
+			// (ErrRaftShutdown) could not be told from an entry's
+			// accepted before it.
+			return stNotLeader, nil
+		default:
+		}
 		if c.deps.Screener != nil {
 			if refusal := c.deps.Screener.Screen(body); refusal != nil {
 				c.stats.screened.Add(1)
