@@ -52,7 +52,10 @@ func TestCallerDeadlineIsDeadlineExceeded(t *testing.T) {
 		t.Fatalf("write past the caller's deadline = %v, want DeadlineExceeded saying the write may have been applied", err)
 	}
 
-	// A follower cut off from the leader sends nothing: plain deadline.
+	// A follower cut off from every node sends nothing: plain deadline.
+	// (Cut off from the leader alone, it and the other follower are a
+	// majority that may elect a new leader within the deadline.)
+	c.Isolate(followers[0])
 	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
 	_, err = followers[0].KVPut(ctx, "unsent", []byte("v"))
 	cancel()
