@@ -130,7 +130,7 @@ func clientRejectReason(err error) RejectReason {
 		return RejectNoCert
 	case errors.Is(err, pki.ErrWrongNode):
 		return RejectWrongNode
-	case errors.Is(err, pki.ErrNoIdentity), errors.As(err, &cv), containsText(err, "pki: peer certificate"):
+	case errors.Is(err, pki.ErrNoIdentity), errors.Is(err, pki.ErrUntrusted), errors.As(err, &cv):
 		return RejectBadCert
 	}
 	return RejectHandshake

@@ -40,15 +40,5 @@ func (o *options) tlsConfig() (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: tls: %w", err)
 	}
-	c := src.ClientConfig()
-	if o.tlsFiles.Cert != "" {
-		c.Certificates = nil
-		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			if cert := src.Certificate(); cert != nil {
-				return cert, nil
-			}
-			return &tls.Certificate{}, nil
-		}
-	}
-	return c, nil
+	return src.ClientConfig(), nil
 }

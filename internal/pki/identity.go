@@ -24,6 +24,9 @@ var (
 	ErrNoPeerCertificate = errors.New("pki: peer presented no certificate")
 	// ErrWrongNode: the certificate names another node than expected.
 	ErrWrongNode = errors.New("pki: certificate names another node")
+	// ErrUntrusted: the peer's certificate does not chain to the CA in force
+	// (another CA, expired, wrong key usage).
+	ErrUntrusted = errors.New("pki: peer certificate not trusted")
 )
 
 // NodeURI is the URI SAN that names node in its certificate.

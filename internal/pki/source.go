@@ -164,19 +164,28 @@ func (s *Source) ServerConfig(requireClient bool) *tls.Config {
 	if requireClient {
 		auth = tls.RequireAndVerifyClientCert
 	}
+	// gRPC needs h2 negotiated; HTTP serves either.
+	return s.serverConfig(tls.VersionTLS12, auth, nil, []string{"h2", "http/1.1"})
+}
+
+// serverConfig is a server configuration that takes the files in force at
+// each handshake, so a replaced certificate or CA bundle applies to the
+// next connection.
+func (s *Source) serverConfig(minVersion uint16, auth tls.ClientAuthType, verify func(tls.ConnectionState) error, protos []string) *tls.Config {
 	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
+		MinVersion: minVersion,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			l := s.current()
 			if l.cert == nil {
 				return nil, errors.New("pki: no server certificate configured")
 			}
 			return &tls.Config{
-				MinVersion:   tls.VersionTLS12,
-				Certificates: []tls.Certificate{*l.cert},
-				ClientCAs:    l.pool,
-				ClientAuth:   auth,
-				NextProtos:   []string{"h2", "http/1.1"},
+				MinVersion:       minVersion,
+				Certificates:     []tls.Certificate{*l.cert},
+				ClientCAs:        l.pool,
+				ClientAuth:       auth,
+				VerifyConnection: verify,
+				NextProtos:       protos,
 			}, nil
 		},
 	}
@@ -184,12 +193,15 @@ func (s *Source) ServerConfig(requireClient bool) *tls.Config {
 
 // ClientConfig is the configuration of an API client: it verifies the
 // server's certificate against the CA and the dialed host name or IP as
-// usual, and presents our certificate when we have one.
+// usual, and presents our certificate when we have one, re-read when its
+// files change (a long-lived client picks up a renewed certificate on its
+// next connection). The CA pool is the one in force when it is called.
 func (s *Source) ClientConfig() *tls.Config {
-	l := s.current()
-	c := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: l.pool}
-	if l.cert != nil {
-		c.Certificates = []tls.Certificate{*l.cert}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: s.current().pool}
+	if s.files.Cert != "" {
+		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return s.current().cert, nil
+		}
 	}
 	return c
 }
@@ -198,22 +210,7 @@ func (s *Source) ClientConfig() *tls.Config {
 // must present a certificate of the CA that names a node. The caller reads
 // the peer's node with PeerNode after the handshake.
 func (s *Source) MeshServerConfig() *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS13,
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			l := s.current()
-			if l.cert == nil {
-				return nil, errors.New("pki: no node certificate configured")
-			}
-			return &tls.Config{
-				MinVersion:       tls.VersionTLS13,
-				Certificates:     []tls.Certificate{*l.cert},
-				ClientCAs:        l.pool,
-				ClientAuth:       tls.RequireAndVerifyClientCert,
-				VerifyConnection: requireNode(""),
-			}, nil
-		},
-	}
+	return s.serverConfig(tls.VersionTLS13, tls.RequireAndVerifyClientCert, requireNode(""), nil)
 }
 
 // MeshClientConfig is the configuration for dialing a peer's mesh port.
@@ -278,7 +275,7 @@ func verifyChain(cs tls.ConnectionState, pool *x509.CertPool, usage x509.ExtKeyU
 		KeyUsages:     []x509.ExtKeyUsage{usage},
 	})
 	if err != nil {
-		return fmt.Errorf("pki: peer certificate: %w", err)
+		return fmt.Errorf("%w: %w", ErrUntrusted, err)
 	}
 	return nil
 }
