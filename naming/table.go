@@ -376,6 +376,11 @@ func (t *Table) UnmarshalBinary(b []byte) error {
 		if bd.Scope != ScopeConsistent && bd.Scope != ScopeStrong {
 			return fmt.Errorf("naming: snapshot binding %q: scope %s", bd.Name, bd.Scope)
 		}
+		if _, dup := nt.bindings[bd.Name]; dup {
+			// A table binds a name once; a second would orphan the first's
+			// index entry (found by FuzzTableUnmarshal).
+			return fmt.Errorf("naming: snapshot binds %q twice", bd.Name)
+		}
 		nt.bind(bd)
 	}
 	n = d.count()
@@ -387,6 +392,9 @@ func (t *Table) UnmarshalBinary(b []byte) error {
 		}
 		if err := validateRegistration(r.Name, r.PID, r.Meta); err != nil {
 			return fmt.Errorf("naming: snapshot reservation %d: %w", i, err)
+		}
+		if _, dup := nt.reserved[r.Name]; dup {
+			return fmt.Errorf("naming: snapshot reserves %q twice", r.Name)
 		}
 		nt.reserved[r.Name] = r
 		nt.index(r.PID, r.Name)
