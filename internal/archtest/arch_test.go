@@ -12,20 +12,24 @@ const module = "github.com/conclave-dev/conclave"
 // import directly. A part's own subpackages are always allowed.
 var allowed = map[string][]string{
 	"cmd":                  {"api", "api/client", "api/conclavepb", "cluster", "config", "internal/pki"},
-	"api":                  {"cluster", "config", "naming", "locks", "pg", "api/conclavepb", "internal/pki"},
+	"api":                  {"cluster", "config", "naming", "locks", "pg", "api/conclavepb", "internal/pki", "internal/wire"},
 	"api/client":           {"api/conclavepb", "internal/pki"},
 	"api/conclavepb":       {},
-	"cluster":              {"config", "gossip", "internode", "raftcore", "naming", "locks", "pg", "internal/pki"},
-	"config":               {},
-	"gossip":               {},
-	"internode":            {"internal/pki"},
-	"raftcore":             {},
-	"naming":               {},
-	"locks":                {},
-	"pg":                   {},
+	"cluster":              {"config", "gossip", "internode", "raftcore", "naming", "locks", "pg", "internal/pki", "internal/wire"},
+	"config":               {"internal/wire"},
+	"gossip":               {"internal/wire"},
+	"internode":            {"internal/pki", "internal/wire"},
+	"raftcore":             {"internal/wire"},
+	"naming":               {"internal/wire"},
+	"locks":                {"internal/wire"},
+	"pg":                   {"internal/wire"},
 	"internal/testcluster": {"cluster", "config", "internal/pki"},
 	"internal/bench":       {"api", "api/client", "cluster", "config", "internal/testcluster"},
 	"internal/archtest":    {},
+	// internal/wire is the vocabulary every domain speaks (DESIGN §2): the
+	// codec, the command envelope's header, the (code, detail) refusal and
+	// the shared identifier checks. It imports nothing of ours.
+	"internal/wire": {},
 	// internal/pki is a stateless leaf (certificates, node identity, TLS
 	// configs from files) shared by every door that speaks TLS.
 	"internal/pki": {},
