@@ -32,6 +32,11 @@ var (
 	ErrInvalid  = errors.New("invalid argument")
 	ErrNotFound = errors.New("not found")
 	ErrMismatch = errors.New("version mismatch")
+	// ErrUnavailable: no quorum or no leader within the bounded wait, or
+	// a queue full for now: asking again later may succeed.
+	ErrUnavailable = errors.New("unavailable")
+	// ErrNoSession: the PID names no session open on the node asked.
+	ErrNoSession = errors.New("no such session")
 )
 
 // Sentinel is the shared sentinel of a shared code, nil for any other.
