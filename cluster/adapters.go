@@ -77,3 +77,49 @@ func (r requester) Request(ctx context.Context, addr string, req []byte) ([]byte
 	}
 	return resp, err
 }
+
+// proposer adapts the Raft core to the domain services' Proposer
+// interfaces: it proposes and reads through raftcore (forwarding to the
+// leader included) and maps raftcore's errors onto the cluster's.
+type proposer struct{ core *raftcore.Core }
+
+func (p proposer) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
+	resp, err := p.core.Apply(ctx, cmd)
+	return resp, coreErr(err)
+}
+
+func (p proposer) Query(ctx context.Context, mode ReadMode, q []byte) ([]byte, error) {
+	resp, err := p.core.Query(ctx, raftMode(mode), q)
+	return resp, coreErr(err)
+}
+
+func raftMode(m ReadMode) raftcore.ReadMode {
+	switch m {
+	case ReadStale:
+		return raftcore.ReadStale
+	case ReadConsistent:
+		return raftcore.ReadConsistent
+	}
+	return raftcore.ReadDefault
+}
+
+// coreErr maps raftcore's errors onto the cluster's, keeping the message.
+// The caller's own deadline or cancellation stays a context error (the
+// cluster may be fine), even for a write of unknown outcome.
+func coreErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return err
+	case errors.Is(err, raftcore.ErrReplyTooLarge):
+		return fmt.Errorf("%w: the answer exceeds the internode frame limit of %d MiB between this node and the leader; "+
+			"ask for less (a narrower prefix, or a limit and then the rest), or ask the leader's node directly: %w",
+			ErrTooLarge, internode.DefaultConfig().MaxFrameSize>>20, err)
+	case errors.Is(err, raftcore.ErrUnavailable), errors.Is(err, raftcore.ErrOutcomeUnknown):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case errors.Is(err, raftcore.ErrShutdown):
+		return fmt.Errorf("%w: %w", ErrShutdown, err)
+	}
+	return err
+}

@@ -168,14 +168,16 @@ func (n *Node) releaseLoop(ctx context.Context) {
 // releases the locks of nodes that have been dead in gossip for the grace.
 func (n *Node) leaderDuties(ctx context.Context, gone map[string]time.Time) {
 	now := time.Now()
-	if due, ok := n.fsm.lockDeadline(); ok && !now.Before(due) {
+	if due, ok := n.lockTable.nextDeadline(); ok && !now.Before(due) {
 		tctx, cancel := context.WithTimeout(ctx, n.core.ApplyTimeout())
 		if err := n.lockTick(tctx); err != nil {
 			n.log.Debug().Err(err).Msg("lock tick")
 		}
 		cancel()
 	}
-	nodes := n.fsm.lockNodes()
+	nodes := map[string]bool{}
+	n.lockTable.nodes(nodes)
+	n.nameTable.nodes(nodes)
 	for node := range gone {
 		if !nodes[node] {
 			delete(gone, node)

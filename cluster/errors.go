@@ -1,18 +1,23 @@
 package cluster
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/conclave-dev/conclave/internal/wire"
+)
 
 // Errors returned by Node. Callers test with errors.Is; api maps them to gRPC
 // status codes. Messages carried by wrapping errors name the key or field.
+// The ones every domain speaks are internal/wire's.
 var (
 	// ErrNotFound: the key does not exist.
-	ErrNotFound = errors.New("cluster: not found")
+	ErrNotFound = wire.ErrNotFound
 	// ErrVersionMismatch: a compare-and-set or conditional delete saw another version.
-	ErrVersionMismatch = errors.New("cluster: version mismatch")
+	ErrVersionMismatch = wire.ErrMismatch
 	// ErrInvalidArgument: bad input; the wrapping message names the field.
-	ErrInvalidArgument = errors.New("cluster: invalid argument")
+	ErrInvalidArgument = wire.ErrInvalid
 	// ErrUnavailable: no quorum or no leader within the bounded wait.
-	ErrUnavailable = errors.New("cluster: unavailable")
+	ErrUnavailable = wire.ErrUnavailable
 	// ErrTooLarge: the answer (a list through a node that forwards it to
 	// the leader) exceeds the internode frame limit; asking again the same
 	// way fails again. The message names the limit and what to narrow.

@@ -1,9 +1,14 @@
 package cluster
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"sort"
+	"sync"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 
 	"github.com/conclave-dev/conclave/config"
 )
@@ -20,12 +25,12 @@ const (
 // decodeAdmission decodes an admission command and checks the node name by
 // the configuration's rules. The leader's screen and the FSM's apply both
 // use it.
-func decodeAdmission(op byte, d *dec) (string, error) {
+func decodeAdmission(op byte, d *wire.Decoder) (string, error) {
 	if op != adAdmit {
 		return "", fmt.Errorf("%w: unknown admission op %d", ErrInvalidArgument, op)
 	}
-	node := d.string()
-	if err := d.done(); err != nil {
+	node := d.String()
+	if err := d.Done(); err != nil {
 		return "", fmt.Errorf("%w: malformed admit: %w", ErrInvalidArgument, err)
 	}
 	if err := config.ValidNodeName("node", node); err != nil {
@@ -34,31 +39,80 @@ func decodeAdmission(op byte, d *dec) (string, error) {
 	return node, nil
 }
 
-func (f *fsm) applyAdmission(index uint64, op byte, d *dec) []byte {
+// admissionTable is the admitted set as the FSM envelope drives it.
+type admissionTable struct {
+	mu       sync.RWMutex
+	admitted map[string]uint64 // node -> index of the entry that admitted it
+}
+
+func newAdmissionTable() *admissionTable { return &admissionTable{admitted: map[string]uint64{}} }
+
+func (a *admissionTable) Apply(index uint64, op byte, d *wire.Decoder) ([]byte, error) {
 	node, err := decodeAdmission(op, d)
 	if err != nil {
-		return f.reject(index, invalidMsg(err))
+		return nil, err
 	}
-	if _, ok := f.admitted[node]; !ok {
-		f.admitted[node] = index
+	a.mu.Lock()
+	if _, ok := a.admitted[node]; !ok {
+		a.admitted[node] = index
 	}
-	return []byte{resOK}
+	a.mu.Unlock()
+	return wire.Result().Data(), nil
+}
+
+func (a *admissionTable) Screen(op byte, d *wire.Decoder) error {
+	_, err := decodeAdmission(op, d)
+	return err
+}
+
+func (a *admissionTable) Query(op byte, _ *wire.Decoder) ([]byte, error) {
+	return nil, fmt.Errorf("%w: query not understood: the admission table has no query %d", ErrInvalidArgument, op)
+}
+
+// Snapshot leaves the section out while nobody was admitted, so that a
+// cluster that never admitted anyone writes snapshots older versions read.
+func (a *admissionTable) Snapshot() (func(io.Writer) error, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if len(a.admitted) == 0 {
+		return nil, nil
+	}
+	b := encodeAdmitted(a.admitted)
+	return func(w io.Writer) error { return wire.WriteFrame(w, b) }, nil
+}
+
+func (a *admissionTable) Restore(br *bufio.Reader) (func(), error) {
+	adm := map[string]uint64{}
+	if br != nil {
+		rec, err := wire.ReadFrame(br)
+		if err != nil {
+			return nil, fmt.Errorf("admitted servers: %w", err)
+		}
+		if adm, err = decodeAdmitted(rec); err != nil {
+			return nil, fmt.Errorf("admitted servers: %w", err)
+		}
+	}
+	return func() {
+		a.mu.Lock()
+		a.admitted = adm
+		a.mu.Unlock()
+	}, nil
 }
 
 // isAdmitted reports whether node is in the local replica's admitted set.
-func (f *fsm) isAdmitted(node string) bool {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	_, ok := f.admitted[node]
+func (a *admissionTable) isAdmitted(node string) bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	_, ok := a.admitted[node]
 	return ok
 }
 
-// admittedNodes lists the admitted set by name.
-func (f *fsm) admittedNodes() []string {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	out := make([]string, 0, len(f.admitted))
-	for n := range f.admitted {
+// nodes lists the admitted set by name.
+func (a *admissionTable) nodes() []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]string, 0, len(a.admitted))
+	for n := range a.admitted {
 		out = append(out, n)
 	}
 	sort.Strings(out)
@@ -73,13 +127,13 @@ func encodeAdmitted(m map[string]uint64) []byte {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	e := &enc{}
-	e.uvarint(uint64(len(names)))
+	e := wire.NewEncoder()
+	e.Uvarint(uint64(len(names)))
 	for _, n := range names {
-		e.string(n)
-		e.uvarint(m[n])
+		e.String(n)
+		e.Uvarint(m[n])
 	}
-	return e.b
+	return e.Data()
 }
 
 // minAdmittedBytes is the smallest encoded admitted server (a one-byte
@@ -93,23 +147,23 @@ const (
 )
 
 func decodeAdmitted(b []byte) (map[string]uint64, error) {
-	d := &dec{b: b}
-	n := d.count(minAdmittedBytes)
-	if d.err != nil {
-		return nil, errShort
+	d := wire.NewDecoder(b)
+	n := d.Count(minAdmittedBytes)
+	if d.Err() != nil {
+		return nil, wire.ErrMalformed
 	}
 	out := make(map[string]uint64, min(n, admittedHint))
 	for i := 0; i < n; i++ {
-		node, index := d.string(), d.uvarint()
-		if d.err != nil {
-			return nil, d.err
+		node, index := d.String(), d.Uvarint()
+		if d.Err() != nil {
+			return nil, d.Err()
 		}
 		if err := config.ValidNodeName("node", node); err != nil {
 			return nil, err
 		}
 		out[node] = index
 	}
-	return out, d.done()
+	return out, d.Done()
 }
 
 // Admit records node as admitted to the Raft core (raft.admission: manual):
@@ -120,15 +174,14 @@ func (n *Node) Admit(ctx context.Context, node string) error {
 	if err := config.ValidNodeName("node", node); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	c := &enc{b: []byte{cmdVersion, tableAdmission, adAdmit}}
-	c.string(node)
-	resp, err := n.core.Apply(ctx, c.b)
+	c := wire.Command(tableAdmission, adAdmit)
+	c.String(node)
+	resp, err := n.core.Apply(ctx, c.Data())
 	if err != nil {
 		return fmt.Errorf("admit %q: %w", node, coreErr(err))
 	}
-	d := &dec{b: resp}
-	if st := d.byte(); st != resOK {
-		return fmt.Errorf("admit %q: %w", node, resultErr(st, d))
+	if _, refused := wire.ParseResult(resp); refused != nil {
+		return fmt.Errorf("admit %q: %w", node, refused)
 	}
 	n.log.Info().Str("peer", node).Msg("node admitted")
 	n.core.Notify()
@@ -137,11 +190,11 @@ func (n *Node) Admit(ctx context.Context, node string) error {
 
 // AdmittedNodes lists, by name, the servers admitted to the Raft core in
 // this node's replica (empty on a client node, which holds none).
-func (n *Node) AdmittedNodes() []string { return n.fsm.admittedNodes() }
+func (n *Node) AdmittedNodes() []string { return n.admission.nodes() }
 
 // admissions adapts the FSM's admitted set to raftcore.Admissions.
 type admissions struct{ n *Node }
 
-func (a admissions) Admitted(id string) bool { return a.n.fsm.isAdmitted(id) }
+func (a admissions) Admitted(id string) bool { return a.n.admission.isAdmitted(id) }
 
 func (a admissions) Admit(ctx context.Context, id string) error { return a.n.Admit(ctx, id) }

@@ -1,25 +1,25 @@
 package cluster
 
 import (
+	"github.com/conclave-dev/conclave/internal/wire"
+
 	"bytes"
 	"io"
 	"strings"
 	"testing"
-
-	"github.com/rs/zerolog"
 )
 
 func admitCmd(node string) []byte {
-	c := &enc{b: []byte{cmdVersion, tableAdmission, adAdmit}}
-	c.string(node)
-	return c.b
+	c := wire.Command(tableAdmission, adAdmit)
+	c.String(node)
+	return c.Data()
 }
 
 // The admitted set is replicated state of its own table: admit commands add
 // to it, bad ones are refused and change nothing, and it survives a
 // snapshot and restore.
 func TestFSMAdmittedSet(t *testing.T) {
-	f := newFSM(zerolog.Nop())
+	f := newTestFSM()
 	if r := applyAt(f, 1, admitCmd("n4")); r[0] != resOK {
 		t.Fatalf("admit: status %d", r[0])
 	}
@@ -39,7 +39,7 @@ func TestFSMAdmittedSet(t *testing.T) {
 			t.Errorf("%s: status %d, want invalid", name, r[0])
 		}
 	}
-	if got := strings.Join(f.admittedNodes(), " "); got != "n4" {
+	if got := strings.Join(f.admission.nodes(), " "); got != "n4" {
 		t.Fatalf("admitted %q, want n4", got)
 	}
 	snap, err := f.Snapshot()
@@ -50,19 +50,19 @@ func TestFSMAdmittedSet(t *testing.T) {
 	if err := snap.Persist(&sink); err != nil {
 		t.Fatal(err)
 	}
-	g := newFSM(zerolog.Nop())
+	g := newTestFSM()
 	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
 		t.Fatal(err)
 	}
-	if !g.isAdmitted("n4") || g.isAdmitted("n5") {
-		t.Fatalf("restored admitted set %v", g.admittedNodes())
+	if !g.admission.isAdmitted("n4") || g.admission.isAdmitted("n5") {
+		t.Fatalf("restored admitted set %v", g.admission.nodes())
 	}
 	// A snapshot without admissions restores to an empty set.
-	h := newFSM(zerolog.Nop())
+	h := newTestFSM()
 	snap, _ = h.Snapshot()
 	sink = memSink{}
 	_ = snap.Persist(&sink)
-	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil || g.isAdmitted("n4") {
-		t.Fatalf("restore of an empty snapshot: %v, admitted %v", err, g.admittedNodes())
+	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil || g.admission.isAdmitted("n4") {
+		t.Fatalf("restore of an empty snapshot: %v, admitted %v", err, g.admission.nodes())
 	}
 }

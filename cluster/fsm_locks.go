@@ -1,9 +1,14 @@
 package cluster
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
+	"sync"
 	"time"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 
 	"github.com/conclave-dev/conclave/locks"
 )
@@ -13,19 +18,18 @@ import (
 const (
 	tableLocks = 2
 
-	lkAcquire        = 1 // name pid wait_ns delay_ns now_ns
-	lkRelease        = 2 // name pid now_ns
-	lkReleaseSession = 3 // pid now_ns
-	lkReleaseNode    = 4 // node now_ns
-	lkTick           = 5 // now_ns
+	lkAcquire = 1 // name pid wait_ns delay_ns now_ns
+	lkRelease = 2 // name pid now_ns
+	// 3 and 4 are the envelope's release-session and release-node.
+	lkTick = 5 // now_ns
 
 	lkGet  = 1 // name
 	lkList = 2 // prefix
 
 	// Result statuses beyond the shared ones.
-	resHeld      = 4
-	resNotHolder = 5
-	resBusy      = 6
+	resHeld      wire.Code = 4
+	resNotHolder wire.Code = 5
+	resBusy      wire.Code = 6
 )
 
 func unixNano(ns uint64) time.Time { return time.Unix(0, int64(ns)).UTC() }
@@ -38,74 +42,136 @@ type lockEvent struct {
 	Index uint64
 }
 
-func (f *fsm) applyLocks(index uint64, op byte, d *dec) []byte {
+// lockTable is the lock table as the FSM envelope drives it.
+type lockTable struct {
+	mu sync.RWMutex
+	t  *locks.Table
+	// pending collects the events of the batch being applied; Flush hands
+	// them to notify, which must not block (it only queues for sessions).
+	pending []lockEvent
+	notify  func([]lockEvent)
+}
+
+func newLockTable() *lockTable { return &lockTable{t: locks.New(), notify: func([]lockEvent) {}} }
+
+func (lt *lockTable) Flush() {
+	lt.mu.Lock()
+	evs := lt.pending
+	lt.pending = nil
+	lt.mu.Unlock()
+	if len(evs) > 0 {
+		lt.notify(evs)
+	}
+}
+
+func (lt *lockTable) Screen(op byte, d *wire.Decoder) error { return screenLock(op, d) }
+
+func (lt *lockTable) Apply(index uint64, op byte, d *wire.Decoder) ([]byte, error) {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
 	var (
 		ev  []locks.Event
 		err error
-		res *enc
+		res *wire.Encoder
 	)
 	switch op {
 	case lkAcquire:
-		name, pid, wait, delay, now := d.string(), d.string(), d.uvarint(), d.uvarint(), d.uvarint()
-		if d.done() != nil {
-			return f.reject(index, "malformed lock acquire")
+		name, pid, wait, delay, now := d.String(), d.String(), d.Uvarint(), d.Uvarint(), d.Uvarint()
+		if d.Done() != nil {
+			return nil, fmt.Errorf("malformed lock acquire")
 		}
 		var r locks.AcquireResult
-		r, ev, err = f.locks.Acquire(index, unixNano(now), locks.AcquireRequest{
+		r, ev, err = lt.t.Acquire(index, unixNano(now), locks.AcquireRequest{
 			Name: name, PID: pid, Wait: time.Duration(wait), LockDelay: time.Duration(delay),
 		})
 		if err == nil {
-			res = &enc{b: []byte{resOK}}
-			res.byte(boolByte(r.Granted))
-			res.uvarint(r.Token)
-			res.byte(boolByte(r.Queued))
-			res.uvarint(uint64(r.Position))
-			res.string(r.Holder)
-			res.uvarint(index) // the acquire's own entry: a later grant has a higher token
+			res = wire.Result()
+			res.Byte(boolByte(r.Granted))
+			res.Uvarint(r.Token)
+			res.Byte(boolByte(r.Queued))
+			res.Uvarint(uint64(r.Position))
+			res.String(r.Holder)
+			res.Uvarint(index) // the acquire's own entry: a later grant has a higher token
 		}
 	case lkRelease:
-		name, pid, now := d.string(), d.string(), d.uvarint()
-		if d.done() != nil {
-			return f.reject(index, "malformed lock release")
+		name, pid, now := d.String(), d.String(), d.Uvarint()
+		if d.Done() != nil {
+			return nil, fmt.Errorf("malformed lock release")
 		}
-		ev, err = f.locks.Release(index, unixNano(now), name, pid)
-	case lkReleaseSession:
-		pid, now := d.string(), d.uvarint()
-		if d.done() != nil {
-			return f.reject(index, "malformed release-session")
-		}
-		ev, err = f.locks.ReleaseSession(index, unixNano(now), pid)
-		if err == nil {
-			f.namePending = append(f.namePending, f.names.ReleaseSession(pid)...)
-		}
-	case lkReleaseNode:
-		node, now := d.string(), d.uvarint()
-		if d.done() != nil {
-			return f.reject(index, "malformed release-node")
-		}
-		ev, err = f.locks.ReleaseNode(index, unixNano(now), node)
-		if err == nil {
-			f.namePending = append(f.namePending, f.names.ReleaseNode(node)...)
-		}
+		ev, err = lt.t.Release(index, unixNano(now), name, pid)
 	case lkTick:
-		now := d.uvarint()
-		if d.done() != nil {
-			return f.reject(index, "malformed lock tick")
+		now := d.Uvarint()
+		if d.Done() != nil {
+			return nil, fmt.Errorf("malformed lock tick")
 		}
-		ev, err = f.locks.Tick(index, unixNano(now))
+		ev, err = lt.t.Tick(index, unixNano(now))
 	default:
-		return f.reject(index, fmt.Sprintf("unknown lock op %d", op))
+		return nil, fmt.Errorf("unknown lock op %d", op)
 	}
-	for _, e := range ev {
-		f.pending = append(f.pending, lockEvent{Event: e, Index: index})
-	}
+	lt.queue(index, ev)
 	if err != nil {
-		return lockErrResult(err)
+		return lockErrResult(err), nil
 	}
 	if res == nil {
-		res = &enc{b: []byte{resOK}}
+		res = wire.Result()
 	}
-	return res.b
+	return res.Data(), nil
+}
+
+func (lt *lockTable) queue(index uint64, ev []locks.Event) {
+	for _, e := range ev {
+		lt.pending = append(lt.pending, lockEvent{Event: e, Index: index})
+	}
+}
+
+func (lt *lockTable) ReleaseSession(index uint64, now time.Time, pid string) error {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	ev, err := lt.t.ReleaseSession(index, now, pid)
+	lt.queue(index, ev)
+	if err != nil {
+		return &wire.Error{Code: resultCode(err), Detail: err.Error()}
+	}
+	return nil
+}
+
+func (lt *lockTable) ReleaseNode(index uint64, now time.Time, node string) error {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	ev, err := lt.t.ReleaseNode(index, now, node)
+	lt.queue(index, ev)
+	if err != nil {
+		return &wire.Error{Code: resultCode(err), Detail: err.Error()}
+	}
+	return nil
+}
+
+func (lt *lockTable) Snapshot() (func(io.Writer) error, error) {
+	lt.mu.Lock()
+	b, err := lt.t.MarshalBinary()
+	lt.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return func(w io.Writer) error { return wire.WriteFrame(w, b) }, nil
+}
+
+func (lt *lockTable) Restore(br *bufio.Reader) (func(), error) {
+	t := locks.New()
+	if br != nil {
+		rec, err := wire.ReadFrame(br)
+		if err != nil {
+			return nil, fmt.Errorf("locks: %w", err)
+		}
+		if err := t.UnmarshalBinary(rec); err != nil {
+			return nil, fmt.Errorf("locks: %w", err)
+		}
+	}
+	return func() {
+		lt.mu.Lock()
+		lt.t = t
+		lt.mu.Unlock()
+	}, nil
 }
 
 func boolByte(b bool) byte {
@@ -116,56 +182,62 @@ func boolByte(b bool) byte {
 }
 
 func lockErrResult(err error) []byte {
-	switch {
-	case errors.Is(err, locks.ErrHeld), errors.Is(err, locks.ErrLockDelay):
-		return errResult(resHeld, err.Error())
-	case errors.Is(err, locks.ErrNotHolder):
-		return errResult(resNotHolder, err.Error())
-	case errors.Is(err, locks.ErrQueueFull):
-		return errResult(resBusy, err.Error())
-	}
-	return errResult(resInvalid, err.Error())
+	return wire.Refusal(&wire.Error{Code: resultCode(err), Detail: err.Error()})
 }
 
-// queryLocks answers lock reads; the caller holds f.mu for reading.
-func (f *fsm) queryLocks(op byte, d *dec) ([]byte, error) {
+func resultCode(err error) wire.Code {
+	switch {
+	case errors.Is(err, locks.ErrHeld), errors.Is(err, locks.ErrLockDelay):
+		return resHeld
+	case errors.Is(err, locks.ErrNotHolder):
+		return resNotHolder
+	case errors.Is(err, locks.ErrQueueFull):
+		return resBusy
+	}
+	return wire.Invalid
+}
+
+// Query answers lock reads.
+func (lt *lockTable) Query(op byte, d *wire.Decoder) ([]byte, error) {
+	lt.mu.RLock()
+	defer lt.mu.RUnlock()
 	var ls []locks.Lock
 	switch op {
 	case lkGet:
-		name := d.string()
-		if d.done() != nil {
+		name := d.String()
+		if d.Done() != nil {
 			return nil, fmt.Errorf("%w: malformed lock get", ErrInvalidArgument)
 		}
-		l, ok := f.locks.Get(name)
+		l, ok := lt.t.Get(name)
 		if !ok {
-			return errResult(resNotFound, fmt.Sprintf("lock %q is free", name)), nil
+			return wire.Refusal(&wire.Error{Code: wire.NotFound, Detail: fmt.Sprintf("lock %q is free", name)}), nil
 		}
 		ls = []locks.Lock{l}
 	case lkList:
-		prefix := d.string()
-		if d.done() != nil {
+		prefix := d.String()
+		if d.Done() != nil {
 			return nil, fmt.Errorf("%w: malformed lock list", ErrInvalidArgument)
 		}
-		ls = f.locks.List(prefix)
+		ls = lt.t.List(prefix)
 	default:
 		return nil, fmt.Errorf("%w: unknown lock query %d", ErrInvalidArgument, op)
 	}
-	r := &enc{b: []byte{resOK}}
-	r.uvarint(uint64(len(ls)))
+	r := wire.Result()
+	r.Uvarint(uint64(len(ls)))
 	for _, l := range ls {
-		r.string(l.Name)
-		r.string(l.Holder)
-		r.uvarint(l.Token)
-		r.uvarint(timeNano(l.GrantedAt))
-		r.uvarint(uint64(l.LockDelay))
-		r.uvarint(timeNano(l.DelayUntil))
-		r.uvarint(uint64(len(l.Waiters)))
+		r.String(l.Name)
+		r.String(l.Holder)
+		r.Uvarint(l.Token)
+		r.Uvarint(timeNano(l.GrantedAt))
+		r.Uvarint(uint64(l.LockDelay))
+		r.Uvarint(timeNano(l.DelayUntil))
+		r.Uvarint(uint64(len(l.Waiters)))
 		for _, w := range l.Waiters {
-			r.string(w.PID)
-			r.uvarint(timeNano(w.Deadline))
+			r.String(w.PID)
+			r.Uvarint(timeNano(w.Deadline))
 		}
 	}
-	return r.b, nil
+	return r.Data(), nil
 }
 
 func timeNano(t time.Time) uint64 {
@@ -182,51 +254,47 @@ const (
 	minWaiterBytes   = 2
 )
 
-func decodeLockInfos(d *dec) ([]LockInfo, error) {
-	n := d.count(minLockInfoBytes)
-	if d.err != nil {
-		return nil, errShort
+func decodeLockInfos(d *wire.Decoder) ([]LockInfo, error) {
+	n := d.Count(minLockInfoBytes)
+	if d.Err() != nil {
+		return nil, wire.ErrMalformed
 	}
 	out := make([]LockInfo, 0, n)
-	for i := 0; i < n && d.err == nil; i++ {
-		l := LockInfo{Name: d.string(), Holder: d.string(), Token: d.uvarint()}
-		if ns := d.uvarint(); ns != 0 {
+	for i := 0; i < n && d.Err() == nil; i++ {
+		l := LockInfo{Name: d.String(), Holder: d.String(), Token: d.Uvarint()}
+		if ns := d.Uvarint(); ns != 0 {
 			l.GrantedAt = unixNano(ns)
 		}
-		l.LockDelay = time.Duration(d.uvarint())
-		if ns := d.uvarint(); ns != 0 {
+		l.LockDelay = time.Duration(d.Uvarint())
+		if ns := d.Uvarint(); ns != 0 {
 			l.DelayUntil = unixNano(ns)
 		}
-		w := d.count(minWaiterBytes)
-		if d.err != nil {
-			return nil, errShort
+		w := d.Count(minWaiterBytes)
+		if d.Err() != nil {
+			return nil, wire.ErrMalformed
 		}
-		for j := 0; j < w && d.err == nil; j++ {
-			l.Waiters = append(l.Waiters, LockWaiter{PID: d.string(), Deadline: unixNano(d.uvarint())})
+		for j := 0; j < w && d.Err() == nil; j++ {
+			l.Waiters = append(l.Waiters, LockWaiter{PID: d.String(), Deadline: unixNano(d.Uvarint())})
 		}
 		out = append(out, l)
 	}
-	return out, d.done()
+	return out, d.Done()
 }
 
-// lockDeadline is when the lock table next needs a Tick.
-func (f *fsm) lockDeadline() (time.Time, bool) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.locks.NextDeadline()
+// nextDeadline is when the lock table next needs a Tick.
+func (lt *lockTable) nextDeadline() (time.Time, bool) {
+	lt.mu.RLock()
+	defer lt.mu.RUnlock()
+	return lt.t.NextDeadline()
 }
 
 // lockNodes lists the nodes whose sessions hold or wait for a lock, or
 // bind or reserve a consistent or strong name: the nodes a release-node
 // entry would change.
-func (f *fsm) lockNodes() map[string]bool {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	nodes := map[string]bool{}
-	for _, node := range f.names.Nodes() {
-		nodes[node] = true
-	}
-	for _, l := range f.locks.List("") {
+func (lt *lockTable) nodes(nodes map[string]bool) {
+	lt.mu.RLock()
+	defer lt.mu.RUnlock()
+	for _, l := range lt.t.List("") {
 		if l.Holder != "" {
 			nodes[locks.NodeOf(l.Holder)] = true
 		}
@@ -234,5 +302,11 @@ func (f *fsm) lockNodes() map[string]bool {
 			nodes[locks.NodeOf(w.PID)] = true
 		}
 	}
-	return nodes
+}
+
+// held counts the locks that have a holder; for metrics.
+func (lt *lockTable) held() int {
+	lt.mu.RLock()
+	defer lt.mu.RUnlock()
+	return lt.t.Held()
 }

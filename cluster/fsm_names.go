@@ -1,8 +1,14 @@
 package cluster
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 
 	"github.com/conclave-dev/conclave/naming"
 )
@@ -24,100 +30,170 @@ const (
 	nmList = 2 // prefix
 
 	// Result statuses beyond the shared ones.
-	resTaken    = 7 // owner scope reserved
-	resNotOwner = 8
-	resExpired  = 9
+	resTaken    wire.Code = 7 // owner scope reserved
+	resNotOwner wire.Code = 8
+	resExpired  wire.Code = 9
 )
 
-func (f *fsm) applyNames(index uint64, op byte, d *dec) []byte {
+// nameTable is the consistent and strong name table as the FSM envelope
+// drives it.
+type nameTable struct {
+	mu sync.RWMutex
+	t  *naming.Table
+	// pending collects the events of the batch being applied; Flush hands
+	// them to notify (the watchers), which must not block.
+	pending []naming.Event
+	notify  func([]naming.Event)
+}
+
+func newNameTable() *nameTable {
+	return &nameTable{t: naming.NewTable(), notify: func([]naming.Event) {}}
+}
+
+func (nt *nameTable) Flush() {
+	nt.mu.Lock()
+	evs := nt.pending
+	nt.pending = nil
+	nt.mu.Unlock()
+	if len(evs) > 0 {
+		nt.notify(evs)
+	}
+}
+
+func (nt *nameTable) Screen(op byte, d *wire.Decoder) error { return screenName(op, d) }
+
+func (nt *nameTable) ReleaseSession(_ uint64, _ time.Time, pid string) error {
+	nt.mu.Lock()
+	defer nt.mu.Unlock()
+	nt.pending = append(nt.pending, nt.t.ReleaseSession(pid)...)
+	return nil
+}
+
+func (nt *nameTable) ReleaseNode(_ uint64, _ time.Time, node string) error {
+	nt.mu.Lock()
+	defer nt.mu.Unlock()
+	nt.pending = append(nt.pending, nt.t.ReleaseNode(node)...)
+	return nil
+}
+
+func (nt *nameTable) Snapshot() (func(io.Writer) error, error) {
+	nt.mu.Lock()
+	b, err := nt.t.MarshalBinary()
+	nt.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return func(w io.Writer) error { return wire.WriteFrame(w, b) }, nil
+}
+
+func (nt *nameTable) Restore(br *bufio.Reader) (func(), error) {
+	t := naming.NewTable()
+	if br != nil {
+		rec, err := wire.ReadFrame(br)
+		if err != nil {
+			return nil, fmt.Errorf("names: %w", err)
+		}
+		if err := t.UnmarshalBinary(rec); err != nil {
+			return nil, fmt.Errorf("names: %w", err)
+		}
+	}
+	return func() {
+		nt.mu.Lock()
+		nt.t = t
+		nt.mu.Unlock()
+	}, nil
+}
+
+func (nt *nameTable) Apply(index uint64, op byte, d *wire.Decoder) ([]byte, error) {
+	nt.mu.Lock()
+	defer nt.mu.Unlock()
 	var (
 		evs []naming.Event
 		err error
 		b   naming.Binding
-		out = &enc{b: []byte{resOK}}
+		out = wire.Result()
 	)
 	switch op {
 	case nmRegister:
-		name, pid, meta, now := d.string(), d.string(), d.bytes(), d.uvarint()
-		if d.done() != nil {
-			return f.reject(index, "malformed name register")
+		name, pid, meta, now := d.String(), d.String(), d.Bytes(), d.Uvarint()
+		if d.Done() != nil {
+			return nil, errors.New("malformed name register")
 		}
-		b, evs, err = f.names.Register(index, unixNano(now), name, pid, meta)
+		b, evs, err = nt.t.Register(index, unixNano(now), name, pid, meta)
 		encodeBinding(out, b)
 	case nmReserve:
-		name, pid, meta, deadline, now := d.string(), d.string(), d.bytes(), d.uvarint(), d.uvarint()
-		if d.done() != nil {
-			return f.reject(index, "malformed name reserve")
+		name, pid, meta, deadline, now := d.String(), d.String(), d.Bytes(), d.Uvarint(), d.Uvarint()
+		if d.Done() != nil {
+			return nil, errors.New("malformed name reserve")
 		}
 		var bound *naming.Binding
-		_, bound, err = f.names.Reserve(index, unixNano(now), name, pid, meta, unixNano(deadline))
+		_, bound, err = nt.t.Reserve(index, unixNano(now), name, pid, meta, unixNano(deadline))
 		if bound != nil {
-			out.byte(1)
+			out.Byte(1)
 			encodeBinding(out, *bound)
 		} else {
-			out.byte(0)
+			out.Byte(0)
 		}
 	case nmActivate:
-		name, pid, now := d.string(), d.string(), d.uvarint()
-		if d.done() != nil {
-			return f.reject(index, "malformed name activate")
+		name, pid, now := d.String(), d.String(), d.Uvarint()
+		if d.Done() != nil {
+			return nil, errors.New("malformed name activate")
 		}
-		b, evs, err = f.names.Activate(index, unixNano(now), name, pid)
+		b, evs, err = nt.t.Activate(index, unixNano(now), name, pid)
 		encodeBinding(out, b)
 	case nmCancel:
-		name, pid := d.string(), d.string()
-		if d.done() != nil {
-			return f.reject(index, "malformed name cancel")
+		name, pid := d.String(), d.String()
+		if d.Done() != nil {
+			return nil, errors.New("malformed name cancel")
 		}
-		f.names.Cancel(name, pid)
+		nt.t.Cancel(name, pid)
 	case nmUnregister:
-		name, pid := d.string(), d.string()
-		if d.done() != nil {
-			return f.reject(index, "malformed name unregister")
+		name, pid := d.String(), d.String()
+		if d.Done() != nil {
+			return nil, errors.New("malformed name unregister")
 		}
-		evs, err = f.names.Unregister(name, pid)
+		evs, err = nt.t.Unregister(name, pid)
 	default:
-		return f.reject(index, fmt.Sprintf("unknown name op %d", op))
+		return nil, fmt.Errorf("unknown name op %d", op)
 	}
-	f.namePending = append(f.namePending, evs...)
+	nt.pending = append(nt.pending, evs...)
 	if err != nil {
-		return nameErrResult(err)
+		return nameErrResult(err), nil
 	}
-	return out.b
+	return out.Data(), nil
 }
 
 func nameErrResult(err error) []byte {
 	var c *naming.Conflict
 	switch {
 	case errors.As(err, &c):
-		r := &enc{b: []byte{resTaken}}
-		r.string(c.Error())
-		r.string(c.Owner)
-		r.byte(byte(c.Scope))
-		r.byte(boolByte(c.Reserved))
-		return r.b
+		x := wire.NewEncoder()
+		x.String(c.Owner)
+		x.Byte(byte(c.Scope))
+		x.Bool(c.Reserved)
+		return wire.Refusal(&wire.Error{Code: resTaken, Detail: c.Error(), Extra: x.Data()})
 	case errors.Is(err, naming.ErrNotFound):
-		return errResult(resNotFound, err.Error())
+		return wire.Refusal(&wire.Error{Code: wire.NotFound, Detail: err.Error()})
 	case errors.Is(err, naming.ErrNotOwner):
-		return errResult(resNotOwner, err.Error())
+		return wire.Refusal(&wire.Error{Code: resNotOwner, Detail: err.Error()})
 	case errors.Is(err, naming.ErrExpired):
-		return errResult(resExpired, err.Error())
+		return wire.Refusal(&wire.Error{Code: resExpired, Detail: err.Error()})
 	}
-	return errResult(resInvalid, err.Error())
+	return wire.Refusal(&wire.Error{Code: wire.Invalid, Detail: err.Error()})
 }
 
-func encodeBinding(e *enc, b naming.Binding) {
-	e.string(b.Name)
-	e.string(b.PID)
-	e.byte(byte(b.Scope))
-	e.bytes(b.Meta)
-	e.uvarint(b.Index)
-	e.uvarint(timeNano(b.RegisteredAt))
+func encodeBinding(e *wire.Encoder, b naming.Binding) {
+	e.String(b.Name)
+	e.String(b.PID)
+	e.Byte(byte(b.Scope))
+	e.Bytes(b.Meta)
+	e.Uvarint(b.Index)
+	e.Uvarint(timeNano(b.RegisteredAt))
 }
 
-func decodeBinding(d *dec) naming.Binding {
-	b := naming.Binding{Name: d.string(), PID: d.string(), Scope: naming.Scope(d.byte()), Meta: d.bytes(), Index: d.uvarint()}
-	if ns := d.uvarint(); ns != 0 {
+func decodeBinding(d *wire.Decoder) naming.Binding {
+	b := naming.Binding{Name: d.String(), PID: d.String(), Scope: naming.Scope(d.Byte()), Meta: d.Bytes(), Index: d.Uvarint()}
+	if ns := d.Uvarint(); ns != 0 {
 		b.RegisteredAt = unixNano(ns)
 	}
 	if len(b.Meta) == 0 {
@@ -126,57 +202,75 @@ func decodeBinding(d *dec) naming.Binding {
 	return b
 }
 
-// queryNames answers name reads; the caller holds f.mu for reading.
-func (f *fsm) queryNames(op byte, d *dec) ([]byte, error) {
+// Query answers name reads.
+func (nt *nameTable) Query(op byte, d *wire.Decoder) ([]byte, error) {
+	nt.mu.RLock()
+	defer nt.mu.RUnlock()
 	var bs []naming.Binding
 	switch op {
 	case nmGet:
-		name := d.string()
-		if d.done() != nil {
+		name := d.String()
+		if d.Done() != nil {
 			return nil, fmt.Errorf("%w: malformed name get", ErrInvalidArgument)
 		}
-		b, ok := f.names.Get(name)
+		b, ok := nt.t.Get(name)
 		if !ok {
-			return errResult(resNotFound, fmt.Sprintf("name %q is not registered", name)), nil
+			return wire.Refusal(&wire.Error{Code: wire.NotFound, Detail: fmt.Sprintf("name %q is not registered", name)}), nil
 		}
 		bs = []naming.Binding{b}
 	case nmList:
-		prefix := d.string()
-		if d.done() != nil {
+		prefix := d.String()
+		if d.Done() != nil {
 			return nil, fmt.Errorf("%w: malformed name list", ErrInvalidArgument)
 		}
-		bs = f.names.List(prefix)
+		bs = nt.t.List(prefix)
 	default:
 		return nil, fmt.Errorf("%w: unknown name query %d", ErrInvalidArgument, op)
 	}
-	r := &enc{b: []byte{resOK}}
-	r.uvarint(uint64(len(bs)))
+	r := wire.Result()
+	r.Uvarint(uint64(len(bs)))
 	for _, b := range bs {
 		encodeBinding(r, b)
 	}
-	return r.b, nil
+	return r.Data(), nil
 }
 
 // minBindingBytes is the smallest encoded binding: empty strings and meta,
 // one-byte scope and numbers.
 const minBindingBytes = 6
 
-func decodeBindings(d *dec) ([]naming.Binding, error) {
-	n := d.count(minBindingBytes)
-	if d.err != nil {
-		return nil, errShort
+func decodeBindings(d *wire.Decoder) ([]naming.Binding, error) {
+	n := d.Count(minBindingBytes)
+	if d.Err() != nil {
+		return nil, wire.ErrMalformed
 	}
 	out := make([]naming.Binding, 0, n)
-	for i := 0; i < n && d.err == nil; i++ {
+	for i := 0; i < n && d.Err() == nil; i++ {
 		out = append(out, decodeBinding(d))
 	}
-	return out, d.done()
+	return out, d.Done()
 }
 
 // nameOwner is the consistent or strong binding of name in the local
 // replica, for strong-name acks.
-func (f *fsm) nameOwner(name string) (naming.Binding, bool) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.names.Get(name)
+func (nt *nameTable) owner(name string) (naming.Binding, bool) {
+	nt.mu.RLock()
+	defer nt.mu.RUnlock()
+	return nt.t.Get(name)
+}
+
+// nodes adds the nodes whose sessions bind or reserve a name.
+func (nt *nameTable) nodes(nodes map[string]bool) {
+	nt.mu.RLock()
+	defer nt.mu.RUnlock()
+	for _, node := range nt.t.Nodes() {
+		nodes[node] = true
+	}
+}
+
+// count is how many names the local replica holds in scope.
+func (nt *nameTable) count(sc naming.Scope) int {
+	nt.mu.RLock()
+	defer nt.mu.RUnlock()
+	return nt.t.Count(sc)
 }

@@ -1,41 +1,41 @@
 package cluster
 
 import (
+	"github.com/conclave-dev/conclave/internal/wire"
+
 	"bytes"
 	"errors"
 	"io"
 	"testing"
 
 	"github.com/hashicorp/raft"
-	"github.com/rs/zerolog"
 )
 
 func putCmd(key, value string) []byte {
-	c := &enc{b: []byte{cmdVersion, tableKV, kvPut}}
-	c.string(key)
-	c.bytes([]byte(value))
-	return c.b
+	c := wire.Command(tableKV, kvPut)
+	c.String(key)
+	c.Bytes([]byte(value))
+	return c.Data()
 }
 
-func applyAt(f *fsm, index uint64, data []byte) []byte {
+func applyAt(f testTables, index uint64, data []byte) []byte {
 	return f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: data}).([]byte)
 }
 
 func TestFSMApplyResults(t *testing.T) {
-	f := newFSM(zerolog.Nop())
+	f := newTestFSM()
 	if r := applyAt(f, 1, putCmd("a", "1")); r[0] != resOK {
 		t.Fatalf("put: status %d", r[0])
 	}
-	cas := &enc{b: []byte{cmdVersion, tableKV, kvCAS}}
-	cas.string("a")
-	cas.bytes([]byte("2"))
-	cas.uvarint(7) // wrong version
-	r := applyAt(f, 2, cas.b)
-	d := &dec{b: r}
-	if st := d.byte(); st != resMismatch {
+	cas := wire.Command(tableKV, kvCAS)
+	cas.String("a")
+	cas.Bytes([]byte("2"))
+	cas.Uvarint(7) // wrong version
+	r := applyAt(f, 2, cas.Data())
+	if st := r[0]; st != resMismatch {
 		t.Fatalf("cas at wrong version: status %d", st)
 	}
-	if err := resultErr(resMismatch, d); !errors.Is(err, ErrVersionMismatch) {
+	if err := resultErr(r); !errors.Is(err, ErrVersionMismatch) {
 		t.Fatalf("result error %v", err)
 	}
 }
@@ -43,7 +43,7 @@ func TestFSMApplyResults(t *testing.T) {
 // Malformed or unknown commands are refused with an error result on every
 // node alike, never a panic, and change nothing.
 func TestFSMRefusesMalformedCommands(t *testing.T) {
-	f := newFSM(zerolog.Nop())
+	f := newTestFSM()
 	applyAt(f, 1, putCmd("keep", "v"))
 	for name, data := range map[string][]byte{
 		"empty":          nil,
@@ -77,7 +77,7 @@ func (s *memSink) Cancel() error { s.cancelled = true; return nil }
 func (s *memSink) Close() error  { return nil }
 
 func TestFSMSnapshotRestoreRoundTrip(t *testing.T) {
-	f := newFSM(zerolog.Nop())
+	f := newTestFSM()
 	for i, k := range []string{"a", "b/1", "b/2", "c"} {
 		applyAt(f, uint64(i+1), putCmd(k, "value-"+k))
 	}
@@ -90,7 +90,7 @@ func TestFSMSnapshotRestoreRoundTrip(t *testing.T) {
 	if err := snap.Persist(&sink); err != nil {
 		t.Fatal(err)
 	}
-	g := newFSM(zerolog.Nop())
+	g := newTestFSM()
 	applyAt(g, 1, putCmd("stale", "gone")) // restore replaces everything
 	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
 		t.Fatal(err)
@@ -116,7 +116,7 @@ func TestFSMRestoreRejectsGarbage(t *testing.T) {
 		"huge record":   append([]byte(snapMagic), tableKV, 1, 0xff, 0xff, 0xff, 0xff, 0x7f),
 	} {
 		t.Run(name, func(t *testing.T) {
-			f := newFSM(zerolog.Nop())
+			f := newTestFSM()
 			applyAt(f, 1, putCmd("keep", "v"))
 			if err := f.Restore(io.NopCloser(bytes.NewReader(data))); err == nil {
 				t.Fatal("restore accepted garbage")

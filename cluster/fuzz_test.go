@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"github.com/conclave-dev/conclave/internal/wire"
+
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -9,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/conclave-dev/conclave/cluster/kv"
 	"github.com/conclave-dev/conclave/internal/fuzzcheck"
 	"github.com/conclave-dev/conclave/naming"
 )
@@ -35,22 +34,22 @@ const fuzzT0 = uint64(1_700_000_000_000_000_000)
 // command encodes an FSM command as the Node's methods do: the envelope,
 // then strings, byte strings and uvarints in order.
 func command(table, op byte, fields ...any) []byte {
-	e := &enc{b: []byte{cmdVersion, table, op}}
+	e := wire.Command(table, op)
 	for _, f := range fields {
 		switch v := f.(type) {
 		case string:
-			e.string(v)
+			e.String(v)
 		case []byte:
-			e.bytes(v)
+			e.Bytes(v)
 		case uint64:
-			e.uvarint(v)
+			e.Uvarint(v)
 		case int:
-			e.uvarint(uint64(v))
+			e.Uvarint(uint64(v))
 		default:
 			panic("command: unsupported field type")
 		}
 	}
-	return e.b
+	return e.Data()
 }
 
 // seedCommands is one command of every kind, as the Node sends them.
@@ -102,11 +101,11 @@ func FuzzFSMApply(f *testing.F) {
 	}
 	f.Add([]byte{}, []byte{cmdVersion + 1, tableKV, kvPut}, []byte{cmdVersion, 77, 1})
 	f.Fuzz(func(t *testing.T, a, b, c []byte) {
-		var m *fsm
+		var m testTables
 		entries := [][]byte{a, b, c}
 		limit := fuzzcheck.Linear(len(a)+len(b)+len(c), fsmAllocPerByte, fsmAllocFixed)
 		fuzzcheck.Bounded(t, "apply", limit, func() {
-			m = newFSM(zerolog.Nop())
+			m = newTestFSM()
 			for i, data := range entries {
 				r := applyAt(m, uint64(i+1), data)
 				checkApplyResult(t, data, r)
@@ -127,7 +126,7 @@ func FuzzFSMApply(f *testing.F) {
 			checkQueryResult(t, q, resp)
 		}
 		snap := persist(t, m)
-		g := newFSM(zerolog.Nop())
+		g := newTestFSM()
 		if err := g.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
 			t.Fatalf("restoring the FSM's own snapshot: %v", err)
 		}
@@ -141,28 +140,28 @@ func FuzzFSMApply(f *testing.F) {
 // command that produced it.
 func checkApplyResult(t *testing.T, cmd, r []byte) {
 	t.Helper()
-	d := &dec{b: r}
-	st := d.byte()
-	if d.err != nil {
+	d := wire.NewDecoder(r)
+	st := d.Byte()
+	if d.Err() != nil {
 		t.Fatalf("command %x: empty result", cmd)
 	}
 	switch {
-	case st == resTaken:
-		_, _, _, _ = d.string(), d.string(), d.byte(), d.byte()
+	case st == byte(resTaken):
+		_, _, _, _ = d.String(), d.String(), d.Byte(), d.Byte()
 	case st != resOK:
-		_ = d.string()
+		_ = d.String()
 	case cmd[1] == tableKV:
-		_ = decodeEntry(d)
+		_, _, _, _ = d.String(), d.Bytes(), d.Uvarint(), d.Uvarint() // kv's entry
 	case cmd[1] == tableLocks && cmd[2] == lkAcquire:
-		_, _, _, _, _, _ = d.byte(), d.uvarint(), d.byte(), d.uvarint(), d.string(), d.uvarint()
+		_, _, _, _, _, _ = d.Byte(), d.Uvarint(), d.Byte(), d.Uvarint(), d.String(), d.Uvarint()
 	case cmd[1] == tableNames && (cmd[2] == nmRegister || cmd[2] == nmActivate):
 		_ = decodeBinding(d)
 	case cmd[1] == tableNames && cmd[2] == nmReserve:
-		if d.byte() == 1 {
+		if d.Byte() == 1 {
 			_ = decodeBinding(d)
 		}
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		t.Fatalf("command %x: result %x (status %d) does not decode: %v", cmd, r, st, err)
 	}
 }
@@ -170,10 +169,10 @@ func checkApplyResult(t *testing.T, cmd, r []byte) {
 // checkQueryResult decodes a Query result as the Node does.
 func checkQueryResult(t *testing.T, q, r []byte) {
 	t.Helper()
-	d := &dec{b: r}
-	st := d.byte()
+	d := wire.NewDecoder(r)
+	st := d.Byte()
 	if st != resOK {
-		if err := resultErr(st, d); err == nil || d.done() != nil {
+		if err := resultErr(r); err == nil {
 			t.Fatalf("query %x: refusal %x does not decode", q, r)
 		}
 		return
@@ -181,7 +180,10 @@ func checkQueryResult(t *testing.T, q, r []byte) {
 	var err error
 	switch q[1] {
 	case tableKV:
-		_, err = decodeEntries(d)
+		for n := d.Count(4); n > 0 && d.Err() == nil; n-- {
+			_, _, _, _ = d.String(), d.Bytes(), d.Uvarint(), d.Uvarint() // kv's entry
+		}
+		err = d.Done()
 	case tableLocks:
 		_, err = decodeLockInfos(d)
 	case tableNames:
@@ -192,7 +194,7 @@ func checkQueryResult(t *testing.T, q, r []byte) {
 	}
 }
 
-func persist(t testing.TB, m *fsm) []byte {
+func persist(t testing.TB, m testTables) []byte {
 	t.Helper()
 	snap, err := m.Snapshot()
 	if err != nil {
@@ -210,7 +212,7 @@ func persist(t testing.TB, m *fsm) []byte {
 // binding and a strong reservation).
 func seedSnapshots(f *testing.F) [][]byte {
 	sec := uint64(time.Second)
-	m := newFSM(zerolog.Nop())
+	m := newTestFSM()
 	empty := persist(f, m)
 	for i, c := range [][]byte{
 		command(tableKV, kvPut, "a", []byte("1")),
@@ -246,12 +248,12 @@ func FuzzFSMRestore(f *testing.F) {
 	f.Add(append([]byte(snapMagic), tableKV, 0xff, 0xff, 0xff, 0xff, 0x0f))             // 2^32 entries, none present
 	f.Add(append([]byte(snapMagic), tableAdmission, 6, 0xff, 0xff, 0xff, 0x1f, 1, 'n')) // admitted count far above the record
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m := newFSM(zerolog.Nop())
+		m := newTestFSM()
 		applyAt(m, 1, command(tableKV, kvPut, "keep", []byte("v")))
 		before := persist(t, m)
 		var err error
 		fuzzcheck.Bounded(t, "restore", fuzzcheck.Linear(len(data), fsmAllocPerByte, fsmAllocFixed), func() {
-			err = newFSM(zerolog.Nop()).Restore(io.NopCloser(bytes.NewReader(data)))
+			err = newTestFSM().Restore(io.NopCloser(bytes.NewReader(data)))
 		})
 		if err != nil {
 			if rerr := m.Restore(io.NopCloser(bytes.NewReader(data))); rerr == nil {
@@ -266,7 +268,7 @@ func FuzzFSMRestore(f *testing.F) {
 			t.Fatalf("restore accepted %x once, then refused it: %v", data, err)
 		}
 		s1 := persist(t, m)
-		g := newFSM(zerolog.Nop())
+		g := newTestFSM()
 		if err := g.Restore(io.NopCloser(bytes.NewReader(s1))); err != nil {
 			t.Fatalf("restoring a restored FSM's snapshot: %v", err)
 		}
@@ -283,7 +285,7 @@ func FuzzFSMRestore(f *testing.F) {
 // counts claim; decoded entries and bindings re-encode to what decodes to
 // the same values.
 func FuzzResultDecoders(f *testing.F) {
-	m := newFSM(zerolog.Nop())
+	m := newTestFSM()
 	for i, c := range seedCommands() {
 		r := applyAt(m, uint64(i+1), c)
 		f.Add(r[1:])
@@ -300,21 +302,17 @@ func FuzzResultDecoders(f *testing.F) {
 	f.Add(encodeAckConflict("n2/s1", naming.ScopeStrong))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var (
-			entries  []KVEntry
 			bindings []naming.Binding
 			conflict *NameConflict
-			errE     error
 			errB     error
 			errA     error
 		)
 		fuzzcheck.Bounded(t, "result decoders", fuzzcheck.Linear(len(data), resultAllocPerByte, resultAllocFixed), func() {
-			entries, errE = decodeEntries(&dec{b: data})
-			bindings, errB = decodeBindings(&dec{b: data})
-			if _, err := decodeLockInfos(&dec{b: data}); err != nil && !errors.Is(err, errShort) {
+			bindings, errB = decodeBindings(wire.NewDecoder(data))
+			if _, err := decodeLockInfos(wire.NewDecoder(data)); err != nil && !errors.Is(err, errShort) {
 				t.Fatalf("decodeLockInfos: %v is not errShort", err)
 			}
-			d := &dec{b: data}
-			_ = resultErr(d.byte(), d)
+			_ = resultErr(data)
 			conflict, errA = decodeAck(data, "svc", "n2")
 			if adm, err := decodeAdmitted(data); err == nil {
 				again, err := decodeAdmitted(encodeAdmitted(adm))
@@ -340,26 +338,13 @@ func FuzzResultDecoders(f *testing.F) {
 				t.Fatalf("ack conflict %+v round trips as %+v, %v", conflict, again, err)
 			}
 		}
-		if errE == nil {
-			e := &enc{}
-			e.uvarint(uint64(len(entries)))
-			for _, v := range entries {
-				encodeEntry(e, toKVTableEntry(v))
-			}
-			again, err := decodeEntries(&dec{b: e.b})
-			if err != nil || !reflect.DeepEqual(again, entries) {
-				t.Fatalf("entries %+v round trip as %+v, %v", entries, again, err)
-			}
-		} else if !errors.Is(errE, errShort) {
-			t.Fatalf("decodeEntries: %v is not errShort", errE)
-		}
 		if errB == nil {
-			e := &enc{}
-			e.uvarint(uint64(len(bindings)))
+			e := wire.NewEncoder()
+			e.Uvarint(uint64(len(bindings)))
 			for _, b := range bindings {
 				encodeBinding(e, b)
 			}
-			again, err := decodeBindings(&dec{b: e.b})
+			again, err := decodeBindings(wire.NewDecoder(e.Data()))
 			if err != nil || !reflect.DeepEqual(again, bindings) {
 				t.Fatalf("bindings %+v round trip as %+v, %v", bindings, again, err)
 			}
@@ -369,17 +354,13 @@ func FuzzResultDecoders(f *testing.F) {
 	})
 }
 
-func toKVTableEntry(e KVEntry) *kv.Entry {
-	return &kv.Entry{Key: e.Key, Value: e.Value, Version: e.Version, CreateIndex: e.CreateIndex}
-}
-
 // encodeAckConflict is a strong-name ack refusing the name, as
 // handleNameAck writes it.
 func encodeAckConflict(owner string, scope naming.Scope) []byte {
-	r := &enc{b: []byte{ackConflict}}
-	r.string(owner)
-	r.byte(byte(scope))
-	return r.b
+	r := wire.NewEncoder(ackConflict)
+	r.String(owner)
+	r.Byte(byte(scope))
+	return r.Data()
 }
 
 // An admitted-set section that claims as many servers as its bytes allow,

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"github.com/conclave-dev/conclave/internal/wire"
+
 	"context"
 	"errors"
 	"fmt"
@@ -210,9 +212,9 @@ func (n *Node) applyKeyring(op KeyringOp, key string) KeyringNodeResult {
 // operation to this node's keyring and answers its keyring afterwards. A
 // request that does not decode is counted and refused.
 func (n *Node) handleKeyring(_ context.Context, req []byte) ([]byte, error) {
-	d := &dec{b: req}
-	ver, op, key := d.byte(), KeyringOp(d.byte()), d.string()
-	if d.done() != nil || ver != keyringVersion || op < KeyringList || op > KeyringRemove {
+	d := wire.NewDecoder(req)
+	ver, op, key := d.Byte(), KeyringOp(d.Byte()), d.String()
+	if d.Done() != nil || ver != keyringVersion || op < KeyringList || op > KeyringRemove {
 		n.keyringMalformed.Add(1)
 		return nil, fmt.Errorf("%w: malformed keyring request", ErrInvalidArgument)
 	}
@@ -237,32 +239,32 @@ const keyringVersion = 1
 const maxKeyringKeys = 64
 
 func encodeKeyringRequest(op KeyringOp, key string) []byte {
-	e := &enc{b: []byte{keyringVersion, byte(op)}}
-	e.string(key)
-	return e.b
+	e := wire.NewEncoder(keyringVersion, byte(op))
+	e.String(key)
+	return e.Data()
 }
 
 func encodeKeyringReply(primary string, keys []string) []byte {
-	e := &enc{b: []byte{keyringVersion}}
-	e.string(primary)
-	e.uvarint(uint64(len(keys)))
+	e := wire.NewEncoder(keyringVersion)
+	e.String(primary)
+	e.Uvarint(uint64(len(keys)))
 	for _, k := range keys {
-		e.string(k)
+		e.String(k)
 	}
-	return e.b
+	return e.Data()
 }
 
 func decodeKeyringReply(b []byte) (string, []string, error) {
-	d := &dec{b: b}
-	ver, primary, count := d.byte(), d.string(), d.uvarint()
-	if d.err == nil && (ver != keyringVersion || count > maxKeyringKeys) {
-		d.fail()
+	d := wire.NewDecoder(b)
+	ver, primary, count := d.Byte(), d.String(), d.Uvarint()
+	if d.Err() == nil && (ver != keyringVersion || count > maxKeyringKeys) {
+		d.Fail("")
 	}
 	var keys []string
-	for i := uint64(0); d.err == nil && i < count; i++ {
-		keys = append(keys, d.string())
+	for i := uint64(0); d.Err() == nil && i < count; i++ {
+		keys = append(keys, d.String())
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return "", nil, fmt.Errorf("malformed keyring reply: %w", err)
 	}
 	return primary, keys, nil

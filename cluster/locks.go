@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"github.com/conclave-dev/conclave/internal/wire"
+
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +21,7 @@ const (
 	waitPollClient = 100 * time.Millisecond
 )
 
-func lockCmd(op byte) *enc { return &enc{b: []byte{cmdVersion, tableLocks, op}} }
+func lockCmd(op byte) *wire.Encoder { return wire.Command(tableLocks, op) }
 
 func nowNanos() uint64 { return uint64(time.Now().UnixNano()) }
 
@@ -62,18 +64,18 @@ func (n *Node) LockAcquire(ctx context.Context, pid, name string, opts AcquireOp
 	wake := s.addWaiter(name)
 	defer s.removeWaiter(name, wake)
 	c := lockCmd(lkAcquire)
-	c.string(name)
-	c.string(pid)
-	c.uvarint(uint64(opts.Wait))
-	c.uvarint(uint64(opts.LockDelay))
-	c.uvarint(nowNanos())
-	resp, err := n.lockApply(ctx, c.b)
+	c.String(name)
+	c.String(pid)
+	c.Uvarint(uint64(opts.Wait))
+	c.Uvarint(uint64(opts.LockDelay))
+	c.Uvarint(nowNanos())
+	resp, err := n.lockApply(ctx, c.Data())
 	if err != nil {
 		return 0, fmt.Errorf("acquire %q: %w", name, err)
 	}
-	d := &dec{b: resp}
-	r := acquireResult{granted: d.byte() == 1, token: d.uvarint(), queued: d.byte() == 1, position: d.uvarint(), holder: d.string(), index: d.uvarint()}
-	if err := d.done(); err != nil {
+	d := wire.NewDecoder(resp)
+	r := acquireResult{granted: d.Byte() == 1, token: d.Uvarint(), queued: d.Byte() == 1, position: d.Uvarint(), holder: d.String(), index: d.Uvarint()}
+	if err := d.Done(); err != nil {
 		return 0, fmt.Errorf("acquire %q: decode result: %w", name, err)
 	}
 	if r.granted {
@@ -159,10 +161,10 @@ func (n *Node) LockRelease(ctx context.Context, pid, name string) error {
 
 func (n *Node) lockRelease(ctx context.Context, pid, name string) error {
 	c := lockCmd(lkRelease)
-	c.string(name)
-	c.string(pid)
-	c.uvarint(nowNanos())
-	if _, err := n.lockApply(ctx, c.b); err != nil {
+	c.String(name)
+	c.String(pid)
+	c.Uvarint(nowNanos())
+	if _, err := n.lockApply(ctx, c.Data()); err != nil {
 		return fmt.Errorf("release %q: %w", name, err)
 	}
 	if s, ok := n.sessions.get(pid); ok {
@@ -173,26 +175,20 @@ func (n *Node) lockRelease(ctx context.Context, pid, name string) error {
 
 // releaseSession proposes the one entry that frees everything pid held.
 func (n *Node) releaseSession(ctx context.Context, pid string) error {
-	c := lockCmd(lkReleaseSession)
-	c.string(pid)
-	c.uvarint(nowNanos())
-	_, err := n.lockApply(ctx, c.b)
+	_, err := n.lockApply(ctx, releaseCommand(opReleaseSession, pid, time.Now()))
 	return err
 }
 
 // releaseNode proposes the one entry that frees everything node's sessions held.
 func (n *Node) releaseNode(ctx context.Context, node string) error {
-	c := lockCmd(lkReleaseNode)
-	c.string(node)
-	c.uvarint(nowNanos())
-	_, err := n.lockApply(ctx, c.b)
+	_, err := n.lockApply(ctx, releaseCommand(opReleaseNode, node, time.Now()))
 	return err
 }
 
 func (n *Node) lockTick(ctx context.Context) error {
 	c := lockCmd(lkTick)
-	c.uvarint(nowNanos())
-	_, err := n.lockApply(ctx, c.b)
+	c.Uvarint(nowNanos())
+	_, err := n.lockApply(ctx, c.Data())
 	return err
 }
 
@@ -202,19 +198,19 @@ func (n *Node) lockApply(ctx context.Context, cmd []byte) ([]byte, error) {
 	if err != nil {
 		return nil, coreErr(err)
 	}
-	d := &dec{b: resp}
-	switch st := d.byte(); st {
-	case resOK:
-		return d.b, nil
-	case resHeld:
-		return nil, reason{msg: stripSentinel(d.string()), err: ErrLockHeld}
-	case resNotHolder:
-		return nil, reason{msg: stripSentinel(d.string()), err: ErrNotHolder}
-	case resBusy:
-		return nil, fmt.Errorf("%w: %s", ErrUnavailable, d.string())
-	default:
-		return nil, resultErr(st, d)
+	d, refused := wire.ParseResult(resp)
+	if refused == nil {
+		return d.Rest(), nil
 	}
+	switch refused.Code {
+	case resHeld:
+		return nil, reason{msg: stripSentinel(refused.Detail), err: ErrLockHeld}
+	case resNotHolder:
+		return nil, reason{msg: stripSentinel(refused.Detail), err: ErrNotHolder}
+	case resBusy:
+		return nil, fmt.Errorf("%w: %s", ErrUnavailable, refused.Detail)
+	}
+	return nil, refused
 }
 
 // LockInspect returns one lock. ErrNotFound if it is free with no waiters.
@@ -222,9 +218,9 @@ func (n *Node) LockInspect(ctx context.Context, name string, mode ReadMode) (Loc
 	if err := locks.ValidateName(name); err != nil {
 		return LockInfo{}, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	q := &enc{b: []byte{cmdVersion, tableLocks, lkGet}}
-	q.string(name)
-	ls, err := n.lockQuery(ctx, mode, q.b)
+	q := wire.Command(tableLocks, lkGet)
+	q.String(name)
+	ls, err := n.lockQuery(ctx, mode, q.Data())
 	if err != nil {
 		return LockInfo{}, fmt.Errorf("inspect %q: %w", name, err)
 	}
@@ -239,9 +235,9 @@ func (n *Node) LockList(ctx context.Context, prefix string, mode ReadMode) ([]Lo
 	if len(prefix) > locks.MaxNameLen {
 		return nil, fmt.Errorf("%w: prefix: longer than %d bytes", ErrInvalidArgument, locks.MaxNameLen)
 	}
-	q := &enc{b: []byte{cmdVersion, tableLocks, lkList}}
-	q.string(prefix)
-	return n.lockQuery(ctx, mode, q.b)
+	q := wire.Command(tableLocks, lkList)
+	q.String(prefix)
+	return n.lockQuery(ctx, mode, q.Data())
 }
 
 func (n *Node) lockQuery(ctx context.Context, mode ReadMode, q []byte) ([]LockInfo, error) {
@@ -249,9 +245,9 @@ func (n *Node) lockQuery(ctx context.Context, mode ReadMode, q []byte) ([]LockIn
 	if err != nil {
 		return nil, coreErr(err)
 	}
-	d := &dec{b: resp}
-	if st := d.byte(); st != resOK {
-		return nil, resultErr(st, d)
+	d, refused := wire.ParseResult(resp)
+	if refused != nil {
+		return nil, refused
 	}
 	ls, err := decodeLockInfos(d)
 	if err != nil {

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"github.com/conclave-dev/conclave/internal/wire"
+
 	"context"
 	"errors"
 	"fmt"
@@ -46,22 +48,22 @@ func (n *Node) NameRegister(ctx context.Context, pid, name string, scope naming.
 		return b, nameErr(err)
 	case naming.ScopeConsistent:
 		c := nameCmd(nmRegister)
-		c.string(name)
-		c.string(pid)
-		c.bytes(meta)
-		c.uvarint(nowNanos())
-		resp, err := n.nameApplyAgain(ctx, name, c.b, time.Now().Add(n.core.ApplyTimeout()))
+		c.String(name)
+		c.String(pid)
+		c.Bytes(meta)
+		c.Uvarint(nowNanos())
+		resp, err := n.nameApplyAgain(ctx, name, c.Data(), time.Now().Add(n.core.ApplyTimeout()))
 		if err != nil {
 			return naming.Binding{}, err
 		}
-		d := &dec{b: resp}
+		d := wire.NewDecoder(resp)
 		b := decodeBinding(d)
-		return b, d.done()
+		return b, d.Done()
 	}
 	return n.registerStrong(ctx, pid, name, meta)
 }
 
-func nameCmd(op byte) *enc { return &enc{b: []byte{cmdVersion, tableNames, op}} }
+func nameCmd(op byte) *wire.Encoder { return wire.Command(tableNames, op) }
 
 // nameApply proposes a name command and turns a refusal into its error.
 func (n *Node) nameApply(ctx context.Context, name string, cmd []byte) ([]byte, error) {
@@ -69,25 +71,25 @@ func (n *Node) nameApply(ctx context.Context, name string, cmd []byte) ([]byte, 
 	if err != nil {
 		return nil, coreErr(err)
 	}
-	d := &dec{b: resp}
-	switch st := d.byte(); st {
-	case resOK:
-		return d.b, nil
+	d, refused := wire.ParseResult(resp)
+	if refused == nil {
+		return d.Rest(), nil
+	}
+	switch refused.Code {
 	case resTaken:
-		_ = d.string()
-		owner := d.string()
-		scope := naming.Scope(d.byte())
-		reserved := d.byte() == 1
+		x := wire.NewDecoder(refused.Extra)
+		owner := x.String()
+		scope := naming.Scope(x.Byte())
+		reserved := x.Bool()
 		return nil, &NameConflict{Name: name, Owner: owner, Scope: scope, Reserved: reserved}
 	case resNotOwner:
-		return nil, reason{msg: strings.TrimPrefix(d.string(), naming.ErrNotOwner.Error()+": "), err: ErrNotOwner}
+		return nil, reason{msg: strings.TrimPrefix(refused.Detail, naming.ErrNotOwner.Error()+": "), err: ErrNotOwner}
 	case resExpired:
-		return nil, reason{msg: strings.TrimPrefix(d.string(), naming.ErrExpired.Error()+": "), err: ErrNameExpired}
-	case resNotFound:
-		return nil, reason{msg: strings.TrimPrefix(d.string(), naming.ErrNotFound.Error()+": "), err: ErrNotFound}
-	default:
-		return nil, resultErr(st, d)
+		return nil, reason{msg: strings.TrimPrefix(refused.Detail, naming.ErrExpired.Error()+": "), err: ErrNameExpired}
+	case wire.NotFound:
+		return nil, reason{msg: strings.TrimPrefix(refused.Detail, naming.ErrNotFound.Error()+": "), err: ErrNotFound}
 	}
+	return nil, refused
 }
 
 // NameUnregister removes pid's binding of name, in whichever scope it
@@ -112,9 +114,9 @@ func (n *Node) NameUnregister(ctx context.Context, pid, name string) error {
 		return nameErr(err)
 	}
 	c := nameCmd(nmUnregister)
-	c.string(name)
-	c.string(pid)
-	_, err := n.nameApply(ctx, name, c.b)
+	c.String(name)
+	c.String(pid)
+	_, err := n.nameApply(ctx, name, c.Data())
 	return err
 }
 
@@ -125,9 +127,9 @@ func (n *Node) NameLookup(ctx context.Context, name string, mode ReadMode) (nami
 	if err := naming.ValidateName(name); err != nil {
 		return naming.Binding{}, nameErr(err)
 	}
-	q := &enc{b: []byte{cmdVersion, tableNames, nmGet}}
-	q.string(name)
-	bs, err := n.nameQuery(ctx, mode, q.b)
+	q := wire.Command(tableNames, nmGet)
+	q.String(name)
+	bs, err := n.nameQuery(ctx, mode, q.Data())
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return naming.Binding{}, err
 	}
@@ -155,9 +157,9 @@ func (n *Node) NameList(ctx context.Context, prefix string, scope naming.Scope, 
 	}
 	var out []naming.Binding
 	if scope == 0 || scope == naming.ScopeConsistent || scope == naming.ScopeStrong {
-		q := &enc{b: []byte{cmdVersion, tableNames, nmList}}
-		q.string(prefix)
-		bs, err := n.nameQuery(ctx, mode, q.b)
+		q := wire.Command(tableNames, nmList)
+		q.String(prefix)
+		bs, err := n.nameQuery(ctx, mode, q.Data())
 		if err != nil {
 			return nil, err
 		}
@@ -187,9 +189,9 @@ func (n *Node) nameQuery(ctx context.Context, mode ReadMode, q []byte) ([]naming
 	if err != nil {
 		return nil, coreErr(err)
 	}
-	d := &dec{b: resp}
-	if st := d.byte(); st != resOK {
-		return nil, resultErr(st, d)
+	d, refused := wire.ParseResult(resp)
+	if refused != nil {
+		return nil, refused
 	}
 	bs, err := decodeBindings(d)
 	if err != nil {
@@ -207,7 +209,5 @@ func (n *Node) nameCount(sc naming.Scope) int {
 	case naming.ScopeEventual:
 		return n.names.eventual.Len()
 	}
-	n.fsm.mu.RLock()
-	defer n.fsm.mu.RUnlock()
-	return n.fsm.names.Count(sc)
+	return n.nameTable.count(sc)
 }

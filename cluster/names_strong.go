@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"github.com/conclave-dev/conclave/internal/wire"
+
 	"context"
 	"errors"
 	"fmt"
@@ -27,19 +29,19 @@ func (n *Node) registerStrong(ctx context.Context, pid, name string, meta []byte
 		return naming.Binding{}, c
 	}
 	r := nameCmd(nmReserve)
-	r.string(name)
-	r.string(pid)
-	r.bytes(meta)
-	r.uvarint(uint64(deadline.UnixNano()))
-	r.uvarint(uint64(start.UnixNano()))
-	resp, err := n.nameApplyAgain(ctx, name, r.b, deadline)
+	r.String(name)
+	r.String(pid)
+	r.Bytes(meta)
+	r.Uvarint(uint64(deadline.UnixNano()))
+	r.Uvarint(uint64(start.UnixNano()))
+	resp, err := n.nameApplyAgain(ctx, name, r.Data(), deadline)
 	if err != nil {
 		return naming.Binding{}, err
 	}
-	d := &dec{b: resp}
-	if d.byte() == 1 { // already bound to this session
+	d := wire.NewDecoder(resp)
+	if d.Byte() == 1 { // already bound to this session
 		b := decodeBinding(d)
-		return b, d.done()
+		return b, d.Done()
 	}
 	missing, conflict := n.gatherAcks(ctx, peers, deadline, name, pid)
 	if conflict != nil || len(missing) > 0 {
@@ -55,16 +57,16 @@ func (n *Node) registerStrong(ctx context.Context, pid, name string, meta []byte
 			name, n.cfg.Cluster.Names.StrongDeadline.Duration(), strings.Join(missing, ", "))}
 	}
 	a := nameCmd(nmActivate)
-	a.string(name)
-	a.string(pid)
-	a.uvarint(nowNanos())
-	resp, err = n.nameApplyAgain(ctx, name, a.b, deadline)
+	a.String(name)
+	a.String(pid)
+	a.Uvarint(nowNanos())
+	resp, err = n.nameApplyAgain(ctx, name, a.Data(), deadline)
 	if err != nil {
 		return naming.Binding{}, err
 	}
-	d = &dec{b: resp}
+	d = wire.NewDecoder(resp)
 	b := decodeBinding(d)
-	return b, d.done()
+	return b, d.Done()
 }
 
 // nameAgainPace spaces the proposals of nameApplyAgain.
@@ -98,9 +100,9 @@ func (n *Node) cancelReservation(name, pid string) {
 	ctx, cancel := context.WithTimeout(context.Background(), n.core.ApplyTimeout())
 	defer cancel()
 	c := nameCmd(nmCancel)
-	c.string(name)
-	c.string(pid)
-	if _, err := n.nameApply(ctx, name, c.b); err != nil {
+	c.String(name)
+	c.String(pid)
+	if _, err := n.nameApply(ctx, name, c.Data()); err != nil {
 		n.log.Debug().Err(err).Str("name", name).Msg("cancel of a strong reservation failed; it expires at its deadline")
 	}
 }
@@ -119,9 +121,9 @@ const (
 func (n *Node) gatherAcks(ctx context.Context, peers []gossip.Member, deadline time.Time, name, pid string) ([]string, *NameConflict) {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	req := &enc{b: []byte{ackVersion}}
-	req.string(name)
-	req.string(pid)
+	req := wire.NewEncoder(ackVersion)
+	req.String(name)
+	req.String(pid)
 	type answer struct {
 		node     string
 		conflict *NameConflict
@@ -132,7 +134,7 @@ func (n *Node) gatherAcks(ctx context.Context, peers []gossip.Member, deadline t
 		go func(m gossip.Member) {
 			a := answer{node: m.Name}
 			for {
-				resp, err := n.mesh.Request(ctx, m.Meta.InternodeAddr, internode.ClassAck, req.b)
+				resp, err := n.mesh.Request(ctx, m.Meta.InternodeAddr, internode.ClassAck, req.Data())
 				if err == nil {
 					a.conflict, a.err = decodeAck(resp, name, m.Name)
 					break
@@ -183,32 +185,32 @@ func (n *Node) gatherAcks(ctx context.Context, peers []gossip.Member, deadline t
 }
 
 func decodeAck(resp []byte, name, node string) (*NameConflict, error) {
-	d := &dec{b: resp}
-	switch d.byte() {
+	d := wire.NewDecoder(resp)
+	switch d.Byte() {
 	case ackOK:
-		return nil, d.done()
+		return nil, d.Done()
 	case ackConflict:
-		c := &NameConflict{Name: name, Owner: d.string(), Scope: naming.Scope(d.byte()), Node: node}
-		return c, d.done()
+		c := &NameConflict{Name: name, Owner: d.String(), Scope: naming.Scope(d.Byte()), Node: node}
+		return c, d.Done()
 	}
-	return nil, errShort
+	return nil, wire.ErrMalformed
 }
 
 // handleNameAck answers a peer's strong reservation: a conflict if this
 // node holds a binding of the name for another session in any scope.
 func (n *Node) handleNameAck(_ context.Context, req []byte) ([]byte, error) {
-	d := &dec{b: req}
-	ver := d.byte()
-	name, pid := d.string(), d.string()
-	if d.done() != nil || ver != ackVersion {
+	d := wire.NewDecoder(req)
+	ver := d.Byte()
+	name, pid := d.String(), d.String()
+	if d.Done() != nil || ver != ackVersion {
 		n.names.malformed.Add(1)
 		return nil, fmt.Errorf("%w: malformed name ack request", ErrInvalidArgument)
 	}
 	if c := n.nameConflictHere(name, pid); c != nil {
-		r := &enc{b: []byte{ackConflict}}
-		r.string(c.Owner)
-		r.byte(byte(c.Scope))
-		return r.b, nil
+		r := wire.NewEncoder(ackConflict)
+		r.String(c.Owner)
+		r.Byte(byte(c.Scope))
+		return r.Data(), nil
 	}
 	return []byte{ackOK}, nil
 }
@@ -238,7 +240,7 @@ func (n *Node) livePeers() []gossip.Member {
 // nameConflictHere reports a binding of name by another PID on this node,
 // in any scope.
 func (n *Node) nameConflictHere(name, pid string) *NameConflict {
-	if b, ok := n.fsm.nameOwner(name); ok && b.PID != pid {
+	if b, ok := n.nameTable.owner(name); ok && b.PID != pid {
 		return &NameConflict{Name: name, Owner: b.PID, Scope: b.Scope, Node: n.Name()}
 	}
 	if b, ok := n.names.eventual.Get(name); ok && b.PID != pid {

@@ -15,6 +15,7 @@ import (
 	"github.com/conclave-dev/conclave/config"
 	"github.com/conclave-dev/conclave/gossip"
 	"github.com/conclave-dev/conclave/internode"
+	"github.com/conclave-dev/conclave/kv"
 	"github.com/conclave-dev/conclave/pg"
 	"github.com/conclave-dev/conclave/raftcore"
 )
@@ -66,6 +67,11 @@ type Node struct {
 	ml   *gossip.Membership
 	core *raftcore.Core
 	fsm  *fsm
+	// The replicated tables, registered in fsm, and the services over them.
+	kv        *kv.Service
+	lockTable *lockTable
+	nameTable *nameTable
+	admission *admissionTable
 	// groups is the process-group service (package pg), outside Raft.
 	groups *pg.Service
 	// resolver names the node at an internode address for TLS dials.
@@ -121,14 +127,25 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		log:  o.logger.With().Str("node", cfg.Cluster.Name).Logger(),
 		done: make(chan struct{}),
 	}
+	n.sessions = newSessionTable(cfg.Cluster.Name, n.log, n.releaseSession)
+	n.names = newNames(cfg.Cluster.Name, n.log, n.emitTo)
+	n.lockTable, n.nameTable, n.admission = newLockTable(), newNameTable(), newAdmissionTable()
+	n.lockTable.notify = n.sessions.deliver
+	n.nameTable.notify = n.names.watch.publish
 	n.fsm = newFSM(n.log)
+	// The tables, one line each; the order is the snapshot's, and release
+	// commands reach the session-owned tables in this order.
+	if err := errors.Join(
+		n.fsm.register(kv.TableID, kv.NewReplicated()),
+		n.fsm.register(tableLocks, n.lockTable),
+		n.fsm.register(tableNames, n.nameTable),
+		n.fsm.register(tableAdmission, n.admission),
+	); err != nil {
+		return nil, err
+	}
 	if o.registerer != nil {
 		n.fsm.applyLatency = newApplyLatency()
 	}
-	n.sessions = newSessionTable(cfg.Cluster.Name, n.log, n.releaseSession)
-	n.fsm.notify = n.sessions.deliver
-	n.names = newNames(cfg.Cluster.Name, n.log, n.emitTo)
-	n.fsm.notifyNames = n.names.watch.publish
 	n.sessions.onSessionEnd(n.names.sessionEnded)
 	n.duties = defaultDuties
 	n.health.t = defaultHealth
@@ -192,6 +209,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.resolver.core.Store(n.core)
+	n.kv = kv.NewService(proposer{n.core})
 	n.mesh.Handle(internode.ClassForward, n.core.HandleForward)
 	n.mesh.Handle(internode.ClassAck, n.handleNameAck)
 	n.mesh.Handle(internode.ClassKeyring, n.handleKeyring)

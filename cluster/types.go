@@ -68,13 +68,3 @@ type RaftStatus struct {
 	// (raft.admission: manual), by name; empty on a client node.
 	Admitted []string
 }
-
-// KVEntry is one key of the replicated KV store. Version is the Raft index
-// of the write that last changed the key and grows with every change;
-// CreateIndex is the index of the write that created it.
-type KVEntry struct {
-	Key         string
-	Value       []byte
-	Version     uint64
-	CreateIndex uint64
-}

@@ -2,19 +2,22 @@ package kv
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/google/btree"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
-var (
-	// ErrNotFound: the key does not exist.
-	ErrNotFound = errors.New("kv: not found")
-	// ErrVersionMismatch: the key's version is not the one the caller named.
-	ErrVersionMismatch = errors.New("kv: version mismatch")
-)
+// The table's refusals: they cross Raft as wire codes NotFound and
+// Mismatch and match wire.ErrNotFound and wire.ErrMismatch.
+func notFound(key string) error {
+	return wire.Refuse(wire.NotFound, wire.ErrNotFound, "key %q does not exist", key)
+}
+
+func mismatch(format string, args ...any) error {
+	return wire.Refuse(wire.Mismatch, wire.ErrMismatch, format, args...)
+}
 
 // Entry is one key.
 type Entry struct {
@@ -26,8 +29,8 @@ type Entry struct {
 
 func less(a, b *Entry) bool { return a.Key < b.Key }
 
-// Table is the KV state. It is not safe for concurrent use: the FSM
-// serialises Apply and guards reads with its lock.
+// Table is the KV state. It is not safe for concurrent use: Replicated
+// serialises writes and guards reads with its lock.
 type Table struct {
 	t *btree.BTreeG[*Entry]
 }
@@ -73,9 +76,9 @@ func (t *Table) CompareAndSet(index uint64, key string, value []byte, version ui
 	old, ok := t.t.Get(&Entry{Key: key})
 	switch {
 	case !ok && version != 0:
-		return nil, fmt.Errorf("key %q does not exist, want version %d: %w", key, version, ErrVersionMismatch)
+		return nil, mismatch("key %q does not exist, want version %d", key, version)
 	case ok && old.Version != version:
-		return nil, fmt.Errorf("key %q is at version %d, want %d: %w", key, old.Version, version, ErrVersionMismatch)
+		return nil, mismatch("key %q is at version %d, want %d", key, old.Version, version)
 	}
 	return t.Put(index, key, value), nil
 }
@@ -84,10 +87,10 @@ func (t *Table) CompareAndSet(index uint64, key string, value []byte, version ui
 func (t *Table) Delete(key string, version uint64) (*Entry, error) {
 	old, ok := t.t.Get(&Entry{Key: key})
 	if !ok {
-		return nil, fmt.Errorf("key %q: %w", key, ErrNotFound)
+		return nil, notFound(key)
 	}
 	if version != 0 && old.Version != version {
-		return nil, fmt.Errorf("key %q is at version %d, want %d: %w", key, old.Version, version, ErrVersionMismatch)
+		return nil, mismatch("key %q is at version %d, want %d", key, old.Version, version)
 	}
 	t.t.Delete(old)
 	return old, nil

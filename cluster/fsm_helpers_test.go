@@ -1,0 +1,62 @@
+package cluster
+
+import (
+	"github.com/rs/zerolog"
+
+	"github.com/conclave-dev/conclave/internal/wire"
+	"github.com/conclave-dev/conclave/kv"
+)
+
+// The KV table's op and query numbers as they are on the wire (package kv
+// keeps them unexported; the tests here pin the bytes).
+const (
+	cmdVersion = wire.CommandVersion
+	tableKV    = kv.TableID
+	kvPut      = 1
+	kvCAS      = 2
+	kvDelete   = 3
+	kvGet      = 1
+	kvList     = 2
+
+	lkReleaseSession = opReleaseSession
+	lkReleaseNode    = opReleaseNode
+
+	resOK       = byte(wire.OK)
+	resNotFound = byte(wire.NotFound)
+	resMismatch = byte(wire.Mismatch)
+	resInvalid  = byte(wire.Invalid)
+
+	maxCommandBytes = kv.MaxCommandBytes
+)
+
+var errShort = wire.ErrMalformed
+
+// testTables is an FSM with every table of a node registered, and the
+// tables themselves.
+type testTables struct {
+	*fsm
+	kv        *kv.Replicated
+	locks     *lockTable
+	names     *nameTable
+	admission *admissionTable
+}
+
+func newTestFSM() testTables {
+	t := testTables{fsm: newFSM(zerolog.Nop()), kv: kv.NewReplicated(), locks: newLockTable(),
+		names: newNameTable(), admission: newAdmissionTable()}
+	if err := t.register(kv.TableID, t.kv); err != nil {
+		panic(err)
+	}
+	_ = t.register(tableLocks, t.locks)
+	_ = t.register(tableNames, t.names)
+	_ = t.register(tableAdmission, t.admission)
+	return t
+}
+
+// resultErr decodes a refusal as a proposer does.
+func resultErr(r []byte) error {
+	if _, refused := wire.ParseResult(r); refused != nil {
+		return refused
+	}
+	return nil
+}

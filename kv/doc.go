@@ -1,0 +1,13 @@
+// Package kv is the replicated key/value store, a domain like locks and
+// naming (DESIGN §2): a deterministic table (table.go) with no network,
+// clock or Raft; its typed commands and their one encoding (commands.go);
+// the replicated table the FSM envelope dispatches to (replicated.go); and
+// the service that validates a request, proposes it and reads the answer
+// (service.go), through the small Proposer interface it declares.
+//
+// Keys are ordered (a B-tree), so prefix listing is a range scan, and a
+// snapshot is an O(1) copy-on-write clone. Every change records the Raft
+// index that made it: Version is the index of the last write, CreateIndex
+// the index of the write that created it. Compare-and-set and conditional
+// delete test Version.
+package kv

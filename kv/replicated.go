@@ -1,0 +1,164 @@
+package kv
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/conclave-dev/conclave/internal/wire"
+)
+
+// Replicated is the KV table as the FSM envelope drives it (cluster.Table):
+// Apply, Snapshot and Restore from Raft's FSM goroutine, Query and Screen
+// from request goroutines, concurrently.
+type Replicated struct {
+	mu sync.RWMutex
+	t  *Table
+}
+
+// NewReplicated returns an empty replicated table.
+func NewReplicated() *Replicated { return &Replicated{t: New()} }
+
+// Apply applies a write; a refusal by the table's state (not found,
+// version mismatch) is the result, a malformed command the error.
+func (r *Replicated) Apply(index uint64, op byte, d *wire.Decoder) ([]byte, error) {
+	c, err := unmarshal(op, d)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	var e *Entry
+	switch c.op {
+	case opPut:
+		e = r.t.Put(index, c.Key, c.Value)
+	case opCAS:
+		e, err = r.t.CompareAndSet(index, c.Key, c.Value, c.Version)
+	case opDelete:
+		e, err = r.t.Delete(c.Key, c.Version)
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return wire.Refusal(err), nil
+	}
+	res := wire.Result()
+	encodeEntry(res, e)
+	return res.Data(), nil
+}
+
+// Screen checks a write as Apply will.
+func (r *Replicated) Screen(op byte, d *wire.Decoder) error {
+	_, err := unmarshal(op, d)
+	return err
+}
+
+// Query answers a get or a list from the local replica.
+func (r *Replicated) Query(op byte, d *wire.Decoder) ([]byte, error) {
+	res := wire.Result()
+	switch op {
+	case queryGet:
+		key := d.String()
+		if d.Done() != nil {
+			return nil, fmt.Errorf("%w: malformed kv get", wire.ErrInvalid)
+		}
+		r.mu.RLock()
+		e, ok := r.t.Get(key)
+		if ok {
+			res.Uvarint(1)
+			encodeEntry(res, e)
+		}
+		r.mu.RUnlock()
+		if !ok {
+			return wire.Refusal(notFound(key)), nil
+		}
+	case queryList:
+		prefix, limit := d.String(), d.Uvarint()
+		if d.Done() != nil || limit > uint64(^uint(0)>>1) {
+			return nil, fmt.Errorf("%w: malformed kv list", wire.ErrInvalid)
+		}
+		r.mu.RLock()
+		es := r.t.List(prefix, int(limit))
+		res.Uvarint(uint64(len(es)))
+		for _, e := range es {
+			encodeEntry(res, e)
+		}
+		r.mu.RUnlock()
+	default:
+		return nil, fmt.Errorf("%w: unknown kv query %d", wire.ErrInvalid, op)
+	}
+	return res.Data(), nil
+}
+
+// Len is the number of keys in the local replica.
+func (r *Replicated) Len() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.t.Len()
+}
+
+// Snapshot takes an O(1) copy-on-write clone; the section it writes is the
+// entry count, then each entry as a framed record, in key order.
+func (r *Replicated) Snapshot() (func(io.Writer) error, error) {
+	r.mu.Lock()
+	c := r.t.Clone()
+	r.mu.Unlock()
+	return func(w io.Writer) error {
+		var n [binary.MaxVarintLen64]byte
+		if _, err := w.Write(n[:binary.PutUvarint(n[:], uint64(c.Len()))]); err != nil {
+			return err
+		}
+		var werr error
+		rec := wire.NewEncoder()
+		c.Ascend(func(v *Entry) bool {
+			rec = wire.NewEncoder()
+			encodeEntry(rec, v)
+			werr = wire.WriteFrame(w, rec.Data())
+			return werr == nil
+		})
+		return werr
+	}, nil
+}
+
+// Restore reads a section written by Snapshot into a new table.
+func (r *Replicated) Restore(br *bufio.Reader) (func(), error) {
+	t := New()
+	if br != nil {
+		n, err := binary.ReadUvarint(br)
+		if err != nil {
+			return nil, fmt.Errorf("kv: restore: %w", err)
+		}
+		for i := uint64(0); i < n; i++ {
+			rec, err := wire.ReadFrame(br)
+			if err != nil {
+				return nil, fmt.Errorf("kv: restore entry %d: %w", i, err)
+			}
+			d := wire.NewDecoder(rec)
+			e := decodeEntry(d)
+			if err := d.Done(); err != nil {
+				return nil, fmt.Errorf("kv: restore entry %d: %w", i, err)
+			}
+			t.Insert(e)
+		}
+	}
+	return func() {
+		r.mu.Lock()
+		r.t = t
+		r.mu.Unlock()
+	}, nil
+}
+
+var errNoSnapshot = errors.New("kv: no snapshot")
+
+// Get reads one key of the local replica (tests and tools; requests go
+// through Query).
+func (r *Replicated) Get(key string) (Entry, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.t.Get(key)
+	if !ok {
+		return Entry{}, false
+	}
+	return *e, true
+}
