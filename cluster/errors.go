@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 
+	"github.com/conclave-dev/conclave/gossip"
 	"github.com/conclave-dev/conclave/internal/wire"
 )
 
@@ -27,5 +28,5 @@ var (
 	// ErrKeyring: a gossip keyring operation this node's state refuses
 	// (encryption off, use of a key not installed, removal of the primary);
 	// the wrapping message names the field and the node.
-	ErrKeyring = errors.New("cluster: keyring operation refused")
+	ErrKeyring = gossip.ErrKeyring
 )

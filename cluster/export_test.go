@@ -15,4 +15,4 @@ func (n *Node) KeyringRawRequest(ctx context.Context, addr string, req []byte) e
 }
 
 // KeyringMalformed is the count of undecodable keyring requests.
-func (n *Node) KeyringMalformed() uint64 { return n.keyringMalformed.Load() }
+func (n *Node) KeyringMalformed() uint64 { return n.ml.KeyringMalformed() }

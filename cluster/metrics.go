@@ -100,7 +100,7 @@ func (n *Node) registerMetrics(reg prometheus.Registerer) error {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: ns, Name: "keyring_malformed_requests_total",
 			Help: "Internode keyring requests from peers that did not decode; refused.",
-		}, func() float64 { return float64(n.keyringMalformed.Load()) }),
+		}, func() float64 { return float64(n.ml.KeyringMalformed()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: ns, Name: "internode_connections",
 			Help: "Open internode mesh sessions (TCP connections), inbound and outbound.",

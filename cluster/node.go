@@ -84,8 +84,6 @@ type Node struct {
 	names    *names
 	duties   dutyTimings
 	health   health
-	// keyringMalformed counts ClassKeyring requests that did not decode.
-	keyringMalformed atomic.Uint64
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -212,7 +210,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.kv = kv.NewService(proposer{n.core})
 	n.mesh.Handle(internode.ClassForward, n.core.HandleForward)
 	n.mesh.Handle(internode.ClassAck, n.handleNameAck)
-	n.mesh.Handle(internode.ClassKeyring, n.handleKeyring)
+	n.mesh.Handle(internode.ClassKeyring, func(_ context.Context, req []byte) ([]byte, error) { return n.ml.HandleKeyring(req) })
 	if err := n.newGroups(cfg, o.local, o.faults); err != nil {
 		_ = n.core.Shutdown()
 		n.ml.Shutdown()

@@ -35,6 +35,13 @@ var (
 	ErrKeyNotInstalled = errors.New("gossip: key not installed")
 	// ErrRemovePrimary: RemoveKey of the key this node encrypts with.
 	ErrRemovePrimary = errors.New("gossip: cannot remove the primary key")
+	// ErrKeyring: a cluster-wide keyring operation this node's state
+	// refuses (encryption off, use of a key not installed, removal of the
+	// primary); the wrapping message names the field and the node.
+	ErrKeyring = errors.New("gossip: keyring operation refused")
+	// ErrPeerAnswered: a peer answered a keyring request with an error
+	// (final, not retried); wrapped by the Requester.
+	ErrPeerAnswered = errors.New("gossip: peer refused")
 	// ErrKeyringFile: the keyring file cannot be read, parsed or written.
 	ErrKeyringFile = errors.New("gossip: keyring file")
 )

@@ -41,6 +41,8 @@ type Membership struct {
 	// serialises its changes with the writes of Config.KeyringFile.
 	keyring *memberlist.Keyring
 	keyMu   sync.Mutex
+	// keyringMalformed counts peers' keyring requests that did not decode.
+	keyringMalformed atomic.Uint64
 
 	// lifeMu makes shutdown exclusive with the calls memberlist forbids after
 	// it (Leave panics) and with starting Run.
