@@ -1,17 +1,20 @@
 // Package api serves a conclave node to the outside world: the gRPC services
-// of proto package conclave.v1 (Cluster, KV, Session, Lock, and Groups for
-// a node that implements GroupsNode) on
-// api.grpc_addr (default 127.0.0.1:7940) and the HTTP endpoints (/metrics,
-// /v1/health/live; REST and the status page later) on api.http_addr
-// (default 127.0.0.1:7941).
+// of proto package conclave.v1 (Cluster, KV, Session, Lock, Names, Groups,
+// Keyring) on api.grpc_addr (default 127.0.0.1:7940), and on api.http_addr
+// (default 127.0.0.1:7941) /metrics, the health checks
+// (/v1/health/live, /v1/health/ready), the JSON REST API (/v1/...,
+// docs/rest.md) and the status page (/ui/).
 //
 // It owns the translation between the wire and the node: request
 // validation the node does not do (enum values, empty PIDs, negative
 // durations, field combinations), the mapping of cluster's sentinel errors
 // to gRPC status codes (DESIGN §13), per-method request metrics, and the
 // Prometheus gauges read from the node at scrape time. It owns no cluster
-// state: everything goes through the Node interface, which ClusterNode
-// adapts a *cluster.Node to.
+// state: New takes a Services, one small interface per service (ClusterNode,
+// KVNode, SessionNode, LockNode, NameNode, GroupNode, KeyringNode,
+// AdmitNode, HealthNode), each declared beside the handlers that call it. A
+// nil field is a service the Server does not serve; ServicesOf fills every
+// field from a *cluster.Node.
 //
 // Sessions: one Session.Connect stream is one session. The stream's end
 // (the client closes or goes away, the server stops) closes the session,
@@ -19,11 +22,12 @@
 // stream with Aborted.
 //
 // Goroutines: gRPC and net/http call the handlers concurrently, one
-// goroutine per request; the handlers call Node concurrently. Each
+// goroutine per request; the handlers call the services concurrently. Each
 // Connect stream adds one goroutine that receives the client's keepalives
-// while the handler sends events. A Groups.Monitor stream is served on its
-// handler goroutine and ends, like the session streams, when Serve stops. Server.Serve runs both servers, ends the
-// session streams when it stops and returns only after every handler and
+// while the handler sends events. Names.Watch and Groups.Monitor streams
+// are served on their handler goroutines and end, like the session
+// streams, when Serve stops. Server.Serve runs both servers, ends the
+// streams when it stops and returns only after every handler and
 // stream goroutine has finished, so a Server leaves no goroutine behind
 // once Serve has returned (or, if Serve never ran, once Close has).
 //

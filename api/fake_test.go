@@ -12,7 +12,7 @@ import (
 	"github.com/conclave-dev/conclave/cluster"
 )
 
-// fakeNode is a deterministic in-memory Node: a map with Raft-index-like
+// fakeNode is a deterministic in-memory node: a map with Raft-index-like
 // versions. It tests the API's translation, not cluster's behaviour.
 type fakeNode struct {
 	mu      sync.Mutex
@@ -34,6 +34,12 @@ type fakeNode struct {
 
 func newFakeNode(name string) *fakeNode {
 	return &fakeNode{name: name, kv: map[string]cluster.KVEntry{}, index: 10, lk: newFakeLocks()}
+}
+
+// services serves everything the fake has: no names, groups, keyring,
+// admissions or health checks.
+func (f *fakeNode) services() Services {
+	return Services{Cluster: f, KV: f, Sessions: f, Locks: f}
 }
 
 func (f *fakeNode) setErr(err error) {

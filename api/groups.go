@@ -12,12 +12,12 @@ import (
 	"github.com/conclave-dev/conclave/pg"
 )
 
-// GroupsNode is what the Groups service needs from a node: the process
-// groups methods of *cluster.Node. The Server serves conclave.v1.Groups
-// only when its Node implements it. Called concurrently from request
-// goroutines; none blocks on Raft (groups work without a leader), and
-// GroupBroadcast blocks at most for one node-to-node send per destination.
-type GroupsNode interface {
+// GroupNode is what the Groups service and the /v1/groups endpoints need
+// of a node: the process groups methods of *cluster.Node. Called
+// concurrently from request goroutines; none blocks on Raft (groups work
+// without a leader), and GroupBroadcast blocks at most for one
+// node-to-node send per destination.
+type GroupNode interface {
 	// GroupJoin makes the session pid, open on this node, a member.
 	GroupJoin(ctx context.Context, pid, scope, group string) error
 	// GroupLeave ends that membership (cluster.ErrNotMember if none).
@@ -29,43 +29,15 @@ type GroupsNode interface {
 	GroupMembers(ctx context.Context, scope, group string, localOnly bool) ([]string, error)
 	// Groups lists the groups of scope with members.
 	Groups(ctx context.Context, scope string) ([]cluster.GroupInfo, error)
-	// GroupMonitor starts watching a group; the caller closes it.
-	GroupMonitor(scope, group string) (GroupMonitor, error)
+	// GroupMonitor starts watching a group; the Monitor handler reads it
+	// from its goroutine only and closes it.
+	GroupMonitor(scope, group string) (*pg.Monitor, error)
 }
-
-// GroupMonitor is a watch on one group (the methods of *pg.Monitor the
-// Monitor handler calls, from its goroutine only).
-type GroupMonitor interface {
-	// Initial is the members when the watch started.
-	Initial() []string
-	// Events carries joins and leaves; never closed.
-	Events() <-chan pg.Change
-	// Done is closed when the watch ends (Close, overflow, node stopping).
-	Done() <-chan struct{}
-	// Err says why it ended; nil after Close.
-	Err() error
-	// Close ends the watch.
-	Close()
-}
-
-// GroupMonitor adapts the node's *pg.Monitor to the interface.
-func (n clusterNode) GroupMonitor(scope, group string) (GroupMonitor, error) {
-	m, err := n.Node.GroupMonitor(scope, group)
-	if err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-var (
-	_ GroupsNode   = clusterNode{}
-	_ GroupMonitor = (*pg.Monitor)(nil)
-)
 
 // groupsService implements conclave.v1.Groups.
 type groupsService struct {
 	pb.UnimplementedGroupsServer
-	node    GroupsNode
+	node    GroupNode
 	streams *streamSet
 }
 

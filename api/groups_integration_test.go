@@ -17,7 +17,7 @@ import (
 // serve runs an API server for n until the test ends and returns a client.
 func serve(t *testing.T, n *testcluster.Node) *client.Client {
 	t.Helper()
-	srv, err := api.New(api.DefaultLocalConfig(), api.ClusterNode(n.Node))
+	srv, err := api.New(api.DefaultLocalConfig(), api.ServicesOf(n.Node))
 	if err != nil {
 		t.Fatal(err)
 	}

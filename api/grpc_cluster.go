@@ -11,10 +11,37 @@ import (
 	"github.com/conclave-dev/conclave/cluster"
 )
 
+// ClusterNode is what the Cluster service, the membership and Raft REST
+// endpoints, /metrics and the health fallback need of a node: its name and
+// its views of the cluster. The one service every Server has.
+type ClusterNode interface {
+	// Name is the node's name; it never changes. Called for health
+	// output, REST answers and error messages.
+	Name() string
+	// Members is the node's membership view; must not block.
+	Members() []cluster.Member
+	// RaftStatus is the node's Raft view; must not block. It is also read
+	// on every /metrics scrape.
+	RaftStatus() cluster.RaftStatus
+	// Leave makes the node leave the cluster and stop. The Leave handler
+	// still returns its response afterwards, so the caller must stop this
+	// Server gracefully (cancel Serve's ctx) rather than Close it.
+	Leave(ctx context.Context) error
+}
+
+// AdmitNode records operator admissions for raft.admission: manual. Admit
+// blocks until the entry commits or ctx ends. Without it, Cluster.Admit
+// fails Unimplemented.
+type AdmitNode interface {
+	// Admit adds node to the replicated admitted set.
+	Admit(ctx context.Context, node string) error
+}
+
 // clusterService implements conclave.v1.Cluster.
 type clusterService struct {
 	pb.UnimplementedClusterServer
-	node Node
+	node  ClusterNode
+	admit AdmitNode // nil: Admit is Unimplemented
 }
 
 func (s *clusterService) Members(ctx context.Context, _ *pb.MembersRequest) (*pb.MembersResponse, error) {
@@ -40,11 +67,10 @@ func (s *clusterService) Leave(ctx context.Context, _ *pb.LeaveRequest) (*pb.Lea
 }
 
 func (s *clusterService) Admit(ctx context.Context, req *pb.AdmitRequest) (*pb.AdmitResponse, error) {
-	an, ok := s.node.(AdmitNode)
-	if !ok {
+	if s.admit == nil {
 		return nil, status.Error(codes.Unimplemented, "this node does not record admissions")
 	}
-	if err := an.Admit(ctx, req.GetNode()); err != nil {
+	if err := s.admit.Admit(ctx, req.GetNode()); err != nil {
 		return nil, statusError(err)
 	}
 	return &pb.AdmitResponse{Node: req.GetNode()}, nil

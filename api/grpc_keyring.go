@@ -7,19 +7,14 @@ import (
 	"github.com/conclave-dev/conclave/cluster"
 )
 
-// KeyringNode is what the Keyring service needs of a node, an optional
-// ability (see optional.go): *cluster.Node's Keyring, which ClusterNode
-// passes on. Without it the Keyring service is not registered and its
-// calls fail Unimplemented. Keyring is called concurrently from request
-// goroutines; it blocks until every live node answered or its deadline
-// (at most ctx's) passed.
+// KeyringNode is what the Keyring service needs of a node: *cluster.Node's
+// Keyring. Called concurrently from request goroutines; it blocks until
+// every live node answered or its deadline (at most ctx's) passed.
 type KeyringNode interface {
 	// Keyring applies op (with the base64 key; none for list) to the
 	// gossip keyring of every live node and reports per node.
 	Keyring(ctx context.Context, op cluster.KeyringOp, key string) (cluster.KeyringResult, error)
 }
-
-var _ KeyringNode = clusterNode{}
 
 // keyringService implements conclave.v1.Keyring.
 type keyringService struct {

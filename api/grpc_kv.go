@@ -7,12 +7,30 @@ import (
 	"github.com/conclave-dev/conclave/cluster"
 )
 
+// KVNode is what the KV service and the /v1/kv endpoints need of a node:
+// the key-value methods of *cluster.Node.
+type KVNode interface {
+	// KVGet reads key in mode; blocks for a leader round unless stale.
+	KVGet(ctx context.Context, key string, mode cluster.ReadMode) (cluster.KVEntry, error)
+	// KVList lists keys with prefix in key order, at most limit (0 = all).
+	KVList(ctx context.Context, prefix string, limit int, mode cluster.ReadMode) ([]cluster.KVEntry, error)
+	// KVPut writes unconditionally; blocks until committed. value is the
+	// request's buffer, which the node may keep (the handler never reuses it).
+	KVPut(ctx context.Context, key string, value []byte) (cluster.KVEntry, error)
+	// KVCompareAndSet writes only at version (0 = only if absent); blocks
+	// until committed. Same buffer rule as KVPut.
+	KVCompareAndSet(ctx context.Context, key string, value []byte, version uint64) (cluster.KVEntry, error)
+	// KVDelete deletes key, only at version when version > 0; blocks until
+	// committed.
+	KVDelete(ctx context.Context, key string, version uint64) error
+}
+
 // kvService implements conclave.v1.KV. It validates what the node cannot
 // see (enum values, field combinations) and the empty key, which is
 // unambiguous; the rest of key syntax is the node's to judge.
 type kvService struct {
 	pb.UnimplementedKVServer
-	node Node
+	node KVNode
 }
 
 func (s *kvService) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {

@@ -11,6 +11,23 @@ import (
 	"github.com/conclave-dev/conclave/cluster"
 )
 
+// LockNode is what the Lock service and the /v1/locks endpoints need of a
+// node: the lock methods of *cluster.Node.
+type LockNode interface {
+	// LockAcquire takes the lock name for the session pid open on this
+	// node and returns the fencing token; with opts.Wait it blocks up to
+	// that long (or until ctx ends) for the grant.
+	LockAcquire(ctx context.Context, pid, name string, opts cluster.AcquireOptions) (uint64, error)
+	// LockRelease releases name if pid holds it (or drops pid from its
+	// queue); blocks until committed.
+	LockRelease(ctx context.Context, pid, name string) error
+	// LockInspect reads one lock in mode; ErrNotFound when it is free and
+	// nobody waits.
+	LockInspect(ctx context.Context, name string, mode cluster.ReadMode) (cluster.LockInfo, error)
+	// LockList reads the locks whose names start with prefix, by name.
+	LockList(ctx context.Context, prefix string, mode cluster.ReadMode) ([]cluster.LockInfo, error)
+}
+
 // lockService implements conclave.v1.Lock. It checks what the wire allows
 // and the node cannot see (an empty pid, negative or malformed durations,
 // unknown read modes); lock names and limits are the node's to judge.
@@ -19,7 +36,7 @@ import (
 // so the client's deadline (carried by ctx) is the only other limit.
 type lockService struct {
 	pb.UnimplementedLockServer
-	node Node
+	node LockNode
 }
 
 func (s *lockService) Acquire(ctx context.Context, req *pb.LockAcquireRequest) (*pb.LockAcquireResponse, error) {

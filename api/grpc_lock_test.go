@@ -18,7 +18,7 @@ import (
 
 func TestLockRoundTrip(t *testing.T) {
 	node := newFakeNode("n1")
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	lk := pb.NewLockClient(s.conn)
 	ctx := testCtx(t)
 	_, a, cancelA := connect(t, s.conn, 0)
@@ -94,7 +94,7 @@ func TestLockRoundTrip(t *testing.T) {
 
 func TestLockAcquireWaits(t *testing.T) {
 	node := newFakeNode("n1")
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	lk := pb.NewLockClient(s.conn)
 	_, a, cancelA := connect(t, s.conn, 0)
 	defer cancelA()
@@ -143,7 +143,7 @@ func TestLockAcquireWaits(t *testing.T) {
 
 func TestLockRequestValidation(t *testing.T) {
 	node := newFakeNode("n1")
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	lk := pb.NewLockClient(s.conn)
 	tests := map[string]struct {
 		call  func(context.Context) error

@@ -11,12 +11,10 @@ import (
 	"github.com/conclave-dev/conclave/naming"
 )
 
-// NamesNode is what the Names service needs of a node, an optional ability
-// (see optional.go): the name methods of *cluster.Node, which ClusterNode
-// passes on. Without it the Names service is not registered and its calls
-// fail Unimplemented. All methods are called concurrently from request
-// goroutines; those with a ctx honour it.
-type NamesNode interface {
+// NameNode is what the Names service and the /v1/names endpoints need of a
+// node: the name methods of *cluster.Node. All methods are called
+// concurrently from request goroutines; those with a ctx honour it.
+type NameNode interface {
 	// NameRegister binds name to the session pid open on the node.
 	NameRegister(ctx context.Context, pid, name string, scope naming.Scope, meta []byte) (naming.Binding, error)
 	// NameUnregister removes pid's binding of name.
@@ -29,12 +27,10 @@ type NamesNode interface {
 	NameWatch(prefix string) (*cluster.NameWatch, error)
 }
 
-var _ NamesNode = clusterNode{}
-
 // namesService implements conclave.v1.Names.
 type namesService struct {
 	pb.UnimplementedNamesServer
-	node    NamesNode
+	node    NameNode
 	streams *streamSet
 }
 

@@ -22,11 +22,11 @@ func serveNode(t *testing.T, withNames bool) (*client.Client, string) {
 	t.Helper()
 	c := testcluster.New(t, 1, testcluster.Options{BootstrapExpect: 1})
 	n := c.WaitLeader(10 * time.Second)
-	node := api.ClusterNode(n.Node)
+	svcs := api.ServicesOf(n.Node)
 	if !withNames {
-		node = struct{ api.Node }{node} // hides the optional abilities
+		svcs.Names = nil
 	}
-	srv, err := api.New(api.DefaultLocalConfig(), node)
+	srv, err := api.New(api.DefaultLocalConfig(), svcs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,13 +23,57 @@ import (
 // out an election.
 const sessionCloseTimeout = 5 * time.Second
 
+// SessionNode is what the Session service needs of a node: a way to open
+// sessions, handed out as the Session interface. OpenSessionFunc adapts a
+// function (ServicesOf wraps *cluster.Node's OpenSession in one).
+type SessionNode interface {
+	// OpenSession opens a session with the keepalive ttl (0 = the node's
+	// default); called once per Session.Connect stream. It may block while
+	// the node is still releasing a previous incarnation's sessions. On
+	// error the Session is nil.
+	OpenSession(ctx context.Context, ttl time.Duration) (Session, error)
+}
+
+// OpenSessionFunc is a function as a SessionNode.
+type OpenSessionFunc func(ctx context.Context, ttl time.Duration) (Session, error)
+
+// OpenSession calls f.
+func (f OpenSessionFunc) OpenSession(ctx context.Context, ttl time.Duration) (Session, error) {
+	return f(ctx, ttl)
+}
+
+// Session is one open session as the Session service drives it: the
+// methods of *cluster.Session it calls. The stream's handler goroutine
+// reads Events and Done and calls Close; its receive goroutine calls
+// Keepalive, concurrently. None of them blocks except Close.
+type Session interface {
+	// PID is "<node>/<session-id>", the holder named in locks.
+	PID() string
+	// TTL is the keepalive TTL in force.
+	TTL() time.Duration
+	// Events delivers what happens to the session's locks. The node never
+	// blocks on it (it drops the oldest event when the buffer is full);
+	// it may be closed when the session ends.
+	Events() <-chan cluster.SessionEvent
+	// Done is closed when the session has ended, by Close, by its TTL
+	// lapsing or by the node stopping.
+	Done() <-chan struct{}
+	// Keepalive restarts the TTL; must not block.
+	Keepalive()
+	// Close ends the session and releases everything it held; blocks
+	// until that is committed or ctx ends. Calling it on an ended session
+	// is harmless.
+	Close(ctx context.Context) error
+}
+
 // sessionService implements conclave.v1.Session: one session per Connect
 // stream, alive exactly as long as the stream (or until its TTL lapses).
 type sessionService struct {
 	pb.UnimplementedSessionServer
-	node    Node
-	log     zerolog.Logger
-	streams *streamSet
+	node     SessionNode
+	nodeName string // for the message of a stream the node ended
+	log      zerolog.Logger
+	streams  *streamSet
 }
 
 // Connect runs one session. The handler goroutine owns the sends (Opened,
@@ -113,7 +157,7 @@ func (s *sessionService) Connect(stream pb.Session_ConnectServer) error {
 				log.Debug().Dur("silent", silent).Msg("session expired")
 				return status.Errorf(codes.Aborted, "session %s expired (no keepalive for %s)", sess.PID(), sess.TTL())
 			}
-			return status.Errorf(codes.Unavailable, "session %s ended by node %s", sess.PID(), s.node.Name())
+			return status.Errorf(codes.Unavailable, "session %s ended by node %s", sess.PID(), s.nodeName)
 		case err := <-received:
 			if errors.Is(err, io.EOF) {
 				// The client closed its side: a clean end. The deferred

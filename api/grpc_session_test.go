@@ -69,7 +69,7 @@ func recvStatus(t *testing.T, st pb.Session_ConnectClient) *status.Status {
 
 func TestSessionConnect(t *testing.T) {
 	node := newFakeNode("n1")
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	st, opened, cancel := connect(t, s.conn, 3*time.Second)
 	defer cancel()
 
@@ -133,7 +133,7 @@ func TestSessionConnect(t *testing.T) {
 
 func TestSessionDefaultTTL(t *testing.T) {
 	node := newFakeNode("n1")
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	_, opened, cancel := connect(t, s.conn, 0)
 	defer cancel()
 	if opened.GetTtl().AsDuration() != 10*time.Second {
@@ -143,7 +143,7 @@ func TestSessionDefaultTTL(t *testing.T) {
 
 func TestSessionCancelClosesSession(t *testing.T) {
 	node := newFakeNode("n1")
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	_, _, cancel := connect(t, s.conn, 0)
 	sess := node.session(0)
 	cancel()
@@ -153,7 +153,7 @@ func TestSessionCancelClosesSession(t *testing.T) {
 
 func TestSessionExpiryIsAborted(t *testing.T) {
 	node := newFakeNode("n1")
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	const ttl = 50 * time.Millisecond
 	st, opened, cancel := connect(t, s.conn, ttl)
 	defer cancel()
@@ -180,7 +180,7 @@ func TestSessionExpiryIsAborted(t *testing.T) {
 
 func TestSessionEndedByNodeIsUnavailable(t *testing.T) {
 	node := newFakeNode("n1")
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	st, opened, cancel := connect(t, s.conn, time.Minute)
 	defer cancel()
 	node.session(0).expire() // well within its TTL: the node ended it
@@ -192,7 +192,7 @@ func TestSessionEndedByNodeIsUnavailable(t *testing.T) {
 
 func TestSessionProtocolErrors(t *testing.T) {
 	node := newFakeNode("n1")
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	client := pb.NewSessionClient(s.conn)
 	tests := map[string]struct {
 		msgs  []*pb.SessionRequest
@@ -245,7 +245,7 @@ func TestSessionProtocolErrors(t *testing.T) {
 
 func TestSessionStreamsEndWhenServerStops(t *testing.T) {
 	node := newFakeNode("n1")
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	st, _, cancel := connect(t, s.conn, time.Minute)
 	defer cancel()
 	sess := node.session(0)
@@ -270,7 +270,7 @@ func TestSessionStreamsEndWhenServerStops(t *testing.T) {
 func TestSessionOpenError(t *testing.T) {
 	node := newFakeNode("n1")
 	node.setErr(cluster.ErrShutdown)
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	st, err := pb.NewSessionClient(s.conn).Connect(testCtx(t))
 	if err != nil {
 		t.Fatal(err)

@@ -42,7 +42,7 @@ func TestErrorCodes(t *testing.T) {
 		"no session":       {fmt.Errorf("%w: %q is not open on node n1", cluster.ErrNoSession, "n1/ff"), codes.FailedPrecondition},
 	}
 	node := newFakeNode("n1")
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	kv := pb.NewKVClient(s.conn)
 	cl := pb.NewClusterClient(s.conn)
 	lk := pb.NewLockClient(s.conn)
@@ -121,7 +121,7 @@ func TestErrorCodes(t *testing.T) {
 
 func TestRequestValidation(t *testing.T) {
 	node := newFakeNode("n1")
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	kv := pb.NewKVClient(s.conn)
 	tests := map[string]struct {
 		call  func(context.Context) error
@@ -168,7 +168,7 @@ func TestRequestValidation(t *testing.T) {
 
 func TestKVRoundTrip(t *testing.T) {
 	node := newFakeNode("n1")
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	kv := pb.NewKVClient(s.conn)
 	ctx := testCtx(t)
 
@@ -248,7 +248,7 @@ func TestClusterService(t *testing.T) {
 		ClusterID: "c-1", CommitIndex: 40, AppliedIndex: 39, LastIndex: 41, LastContact: 1500 * time.Millisecond,
 		Servers: []cluster.RaftServer{{ID: "n1", Address: "10.0.0.1:7950", Suffrage: "voter"}, {ID: "n2", Address: "10.0.0.2:7950", Suffrage: "voter", Leader: true}},
 	}
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	cl := pb.NewClusterClient(s.conn)
 	ctx := testCtx(t)
 
@@ -289,7 +289,7 @@ func TestClusterService(t *testing.T) {
 }
 
 func TestHandlerPanicIsInternal(t *testing.T) {
-	s := startServer(t, newFakeNode("n1"))
+	s := startServer(t, newFakeNode("n1").services())
 	kv := pb.NewKVClient(s.conn)
 	_, err := kv.Get(testCtx(t), &pb.GetRequest{Key: "panic"})
 	if status.Code(err) != codes.Internal {
@@ -302,7 +302,7 @@ func TestHandlerPanicIsInternal(t *testing.T) {
 }
 
 func TestOversizeRequestRejected(t *testing.T) {
-	s := startServer(t, newFakeNode("n1"))
+	s := startServer(t, newFakeNode("n1").services())
 	kv := pb.NewKVClient(s.conn)
 	big := make([]byte, DefaultLocalConfig().MaxRecvMsgBytes+1)
 	_, err := kv.Put(testCtx(t), &pb.PutRequest{Key: "big", Value: big})

@@ -8,6 +8,19 @@ import (
 	"github.com/conclave-dev/conclave/cluster"
 )
 
+// HealthNode runs the node's named health checks (DESIGN §12). Both methods
+// are called from HTTP handler goroutines, concurrently, and must not
+// block. Without it, /v1/health/live reports only that the API serves and
+// /v1/health/ready only whether the Cluster service's RaftStatus names a
+// leader.
+type HealthNode interface {
+	// Liveness runs the checks whose failure means "restart me".
+	Liveness() []cluster.CheckResult
+	// Readiness runs the liveness checks and those whose failure means
+	// "send me no traffic".
+	Readiness() []cluster.CheckResult
+}
+
 // healthCheck is one named check of a health response.
 type healthCheck struct {
 	Name   string `json:"name"`
@@ -31,10 +44,10 @@ type healthResponse struct {
 // Health answers carry Access-Control-Allow-Origin: * so the status page
 // served by one node can show the readiness of the others: they are
 // read-only and carry no credentials.
-func healthHandler(node Node, log zerolog.Logger, ready bool) http.HandlerFunc {
+func healthHandler(node ClusterNode, checks HealthNode, log zerolog.Logger, ready bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := healthResponse{Status: "pass", Node: node.Name()}
-		for _, c := range runHealth(node, ready) {
+		for _, c := range runHealth(node, checks, ready) {
 			h.Checks = append(h.Checks, healthCheck{Name: c.Name, Status: c.Status, Reason: c.Reason})
 			if c.Status == cluster.HealthFail {
 				h.Status = "fail"
@@ -50,14 +63,14 @@ func healthHandler(node Node, log zerolog.Logger, ready bool) http.HandlerFunc {
 	}
 }
 
-// runHealth runs the node's checks, or the fallback ones of a node without
-// HealthNode.
-func runHealth(node Node, ready bool) []cluster.CheckResult {
-	if hn, ok := node.(HealthNode); ok {
+// runHealth runs the node's checks, or the fallback ones when checks is
+// nil.
+func runHealth(node ClusterNode, checks HealthNode, ready bool) []cluster.CheckResult {
+	if checks != nil {
 		if ready {
-			return hn.Readiness()
+			return checks.Readiness()
 		}
-		return hn.Liveness()
+		return checks.Liveness()
 	}
 	out := []cluster.CheckResult{{Name: "serving", Status: cluster.HealthPass, Reason: "api is serving"}}
 	if ready {

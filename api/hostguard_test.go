@@ -14,6 +14,7 @@ import (
 
 	"github.com/conclave-dev/conclave/cluster"
 	"github.com/conclave-dev/conclave/naming"
+	"github.com/conclave-dev/conclave/pg"
 )
 
 // doHost sends a request with the given Host header.
@@ -44,7 +45,7 @@ func TestHostGuardLoopback(t *testing.T) {
 	cfg := DefaultLocalConfig()
 	cfg.AllowedHosts = []string{"conclave.internal"}
 	node := newFakeNode("n1")
-	s := startServerWith(t, cfg, node)
+	s := startServerWith(t, cfg, node.services())
 	addr := s.srv.HTTPAddr().String()
 	_, port, _ := net.SplitHostPort(addr)
 	url := "http://" + addr + "/v1/kv/"
@@ -167,21 +168,21 @@ func (m *mutationSpy) GroupMembers(context.Context, string, string, bool) ([]str
 	return nil, nil
 }
 func (m *mutationSpy) Groups(context.Context, string) ([]cluster.GroupInfo, error) { return nil, nil }
-func (m *mutationSpy) GroupMonitor(string, string) (GroupMonitor, error) {
+func (m *mutationSpy) GroupMonitor(string, string) (*pg.Monitor, error) {
 	return nil, cluster.ErrUnavailable
 }
 
-var (
-	_ NamesNode  = (*mutationSpy)(nil)
-	_ GroupsNode = (*mutationSpy)(nil)
-)
+// services serves the spy for every service that has a REST endpoint.
+func (m *mutationSpy) services() Services {
+	return Services{Cluster: m, KV: m, Sessions: m, Locks: m, Names: m, Groups: m}
+}
 
 // TestGETNeverMutates sends GET and HEAD to every path the HTTP door
 // serves, with every query parameter a handler reads and some that a
 // careless handler might obey, and checks the node saw no mutating call.
 func TestGETNeverMutates(t *testing.T) {
 	spy := &mutationSpy{fakeNode: newFakeNode("n1")}
-	s := startServer(t, spy)
+	s := startServer(t, spy.services())
 	base := "http://" + s.srv.HTTPAddr().String()
 	paths := []string{
 		"/", "/ui", "/ui/", "/ui/app.js", "/metrics", "/v1/health/live", "/v1/health/ready",

@@ -30,7 +30,7 @@ func httpGet(t *testing.T, url string) (*http.Response, string) {
 }
 
 func TestHealthLive(t *testing.T) {
-	s := startServer(t, newFakeNode("node-7"))
+	s := startServer(t, newFakeNode("node-7").services())
 	resp, body := httpGet(t, "http://"+s.srv.HTTPAddr().String()+"/v1/health/live")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d, body %s", resp.StatusCode, body)
@@ -75,7 +75,7 @@ func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	mine := prometheus.NewCounter(prometheus.CounterOpts{Name: "caller_supplied_total", Help: "A metric of the caller."})
 	reg.MustRegister(mine)
-	s := startServer(t, node, WithRegistry(reg))
+	s := startServer(t, node.services(), WithRegistry(reg))
 	url := "http://" + s.srv.HTTPAddr().String() + "/metrics"
 
 	for name, tc := range tests {
@@ -116,7 +116,7 @@ func TestDefaultRegistryUntouched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, newFakeNode("n1"))
+	s := startServer(t, newFakeNode("n1").services())
 	_, body := httpGet(t, "http://"+s.srv.HTTPAddr().String()+"/metrics")
 	if !strings.Contains(body, "conclave_raft_state") {
 		t.Fatal("own registry does not serve conclave_raft_state")

@@ -37,7 +37,7 @@ type metrics struct {
 // already registered (the Go collector on a shared registry, or a Raft
 // gauge that cluster exports itself) is left to its owner rather than being
 // an error.
-func registerMetrics(reg prometheus.Registerer, node Node) (*metrics, error) {
+func registerMetrics(reg prometheus.Registerer, node ClusterNode) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "conclave",

@@ -55,7 +55,7 @@ func (oc *opsCluster) serve(t *testing.T, n *testcluster.Node) (httpBase, grpcAd
 	t.Helper()
 	cfg := api.DefaultLocalConfig()
 	cfg.GRPCAddr, cfg.HTTPAddr = oc.grpc[n.Index()], oc.http[n.Index()]
-	srv, err := api.New(cfg, api.ClusterNode(n.Node), api.WithRegistry(oc.regs[n.Index()]))
+	srv, err := api.New(cfg, api.ServicesOf(n.Node), api.WithRegistry(oc.regs[n.Index()]))
 	if err != nil {
 		t.Fatalf("api.New for %s: %v", n.Name, err)
 	}

@@ -18,28 +18,43 @@ import (
 
 // rest serves the JSON API on the HTTP port (docs/rest.md): the same data
 // as the gRPC services, for curl, scripts and the status page. Handlers
-// run concurrently, one goroutine per request, and call the Node like the
-// gRPC services do; errors carry the gRPC code name and a matching HTTP
-// status.
+// run concurrently, one goroutine per request, and call the services like
+// the gRPC services do; errors carry the gRPC code name and a matching
+// HTTP status. A nil service has no endpoints.
 type rest struct {
-	node    Node
+	cluster ClusterNode
+	kv      KVNode
+	locks   LockNode
+	names   NameNode
+	groups  GroupNode
 	log     zerolog.Logger
 	maxBody int64
 }
 
-// routes registers the REST endpoints on mux. Optional planes (names,
-// groups) add theirs beside these, each from its own file, when the node
-// implements their interface (see optional.go).
+// routes registers the endpoints of every service there is on mux (names
+// and groups from their own files), and the REST-shaped NotFound for
+// every other /v1/ path, which the status page shows as "not available".
 func (h *rest) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/members", h.members)
 	mux.HandleFunc("GET /v1/raft", h.raft)
-	mux.HandleFunc("GET /v1/kv", h.kvList)
-	mux.HandleFunc("GET /v1/kv/{key...}", h.kvGet)
-	mux.HandleFunc("PUT /v1/kv/{key...}", h.kvPut)
-	mux.HandleFunc("DELETE /v1/kv/{key...}", h.kvDelete)
-	mux.HandleFunc("GET /v1/locks", h.lockList)
-	mux.HandleFunc("GET /v1/locks/{name...}", h.lockGet)
 	mux.HandleFunc("GET /v1/sd/prometheus", h.prometheusSD)
+	if h.kv != nil {
+		mux.HandleFunc("GET /v1/kv", h.kvList)
+		mux.HandleFunc("GET /v1/kv/{key...}", h.kvGet)
+		mux.HandleFunc("PUT /v1/kv/{key...}", h.kvPut)
+		mux.HandleFunc("DELETE /v1/kv/{key...}", h.kvDelete)
+	}
+	if h.locks != nil {
+		mux.HandleFunc("GET /v1/locks", h.lockList)
+		mux.HandleFunc("GET /v1/locks/{name...}", h.lockGet)
+	}
+	if h.names != nil {
+		h.nameRoutes(mux)
+	}
+	if h.groups != nil {
+		h.groupRoutes(mux)
+	}
+	mux.HandleFunc("GET /v1/", h.notFoundJSON)
 }
 
 // memberJSON is cluster.Member on the wire (the fields of conclave.v1.Member
@@ -62,11 +77,11 @@ type memberJSON struct {
 }
 
 func (h *rest) members(w http.ResponseWriter, r *http.Request) {
-	ms := h.node.Members()
+	ms := h.cluster.Members()
 	out := struct {
 		Node    string       `json:"node"`
 		Members []memberJSON `json:"members"`
-	}{Node: h.node.Name(), Members: make([]memberJSON, 0, len(ms))}
+	}{Node: h.cluster.Name(), Members: make([]memberJSON, 0, len(ms))}
 	for _, m := range ms {
 		out.Members = append(out.Members, memberJSON{
 			Name: m.Name, Addr: m.Addr, State: m.State, FailureDomain: m.FailureDomain,
@@ -103,7 +118,7 @@ type raftJSON struct {
 }
 
 func (h *rest) raft(w http.ResponseWriter, r *http.Request) {
-	s := h.node.RaftStatus()
+	s := h.cluster.RaftStatus()
 	out := raftJSON{
 		Node: s.Node, State: s.State, Term: s.Term, LeaderID: s.LeaderID, LeaderAddr: s.LeaderAddr,
 		ClusterID: s.ClusterID, CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex,
@@ -143,7 +158,7 @@ func (h *rest) kvGet(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	e, err := h.node.KVGet(r.Context(), key, mode)
+	e, err := h.kv.KVGet(r.Context(), key, mode)
 	if err != nil {
 		h.fail(w, r, statusError(err))
 		return
@@ -171,7 +186,7 @@ func (h *rest) kvList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	entries, err := h.node.KVList(r.Context(), r.URL.Query().Get("prefix"), limit, mode)
+	entries, err := h.kv.KVList(r.Context(), r.URL.Query().Get("prefix"), limit, mode)
 	if err != nil {
 		h.fail(w, r, statusError(err))
 		return
@@ -208,9 +223,9 @@ func (h *rest) kvPut(w http.ResponseWriter, r *http.Request) {
 	}
 	var e cluster.KVEntry
 	if hasCAS {
-		e, err = h.node.KVCompareAndSet(r.Context(), key, value, cas)
+		e, err = h.kv.KVCompareAndSet(r.Context(), key, value, cas)
 	} else {
-		e, err = h.node.KVPut(r.Context(), key, value)
+		e, err = h.kv.KVPut(r.Context(), key, value)
 	}
 	if err != nil {
 		h.fail(w, r, statusError(err))
@@ -234,7 +249,7 @@ func (h *rest) kvDelete(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, invalidArgument("cas", "must be > 0 when set (omit it for an unconditional delete)"))
 		return
 	}
-	if err := h.node.KVDelete(r.Context(), key, cas); err != nil {
+	if err := h.kv.KVDelete(r.Context(), key, cas); err != nil {
 		h.fail(w, r, statusError(err))
 		return
 	}
@@ -283,7 +298,7 @@ func (h *rest) lockList(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	infos, err := h.node.LockList(r.Context(), r.URL.Query().Get("prefix"), mode)
+	infos, err := h.locks.LockList(r.Context(), r.URL.Query().Get("prefix"), mode)
 	if err != nil {
 		h.fail(w, r, statusError(err))
 		return
@@ -308,7 +323,7 @@ func (h *rest) lockGet(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	info, err := h.node.LockInspect(r.Context(), name, mode)
+	info, err := h.locks.LockInspect(r.Context(), name, mode)
 	if err != nil {
 		h.fail(w, r, statusError(err))
 		return

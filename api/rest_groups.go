@@ -2,16 +2,16 @@ package api
 
 import "net/http"
 
-// groupRoutes serves the process groups over REST when the node has them:
+// groupRoutes serves the process groups over REST:
 // GET /v1/groups[?scope=S] and GET /v1/groups/{group}[?scope=S&local=true].
-func (h *rest) groupRoutes(mux *http.ServeMux, gn GroupsNode) {
-	mux.HandleFunc("GET /v1/groups", func(w http.ResponseWriter, r *http.Request) { h.groupList(w, r, gn) })
+func (h *rest) groupRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/groups", h.groupList)
 	mux.HandleFunc("GET /v1/groups/{group...}", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("group") == "" {
-			h.groupList(w, r, gn)
+			h.groupList(w, r)
 			return
 		}
-		h.groupMembers(w, r, gn)
+		h.groupMembers(w, r)
 	})
 }
 
@@ -30,8 +30,8 @@ func groupScope(r *http.Request) string {
 	return "default"
 }
 
-func (h *rest) groupList(w http.ResponseWriter, r *http.Request, gn GroupsNode) {
-	gs, err := gn.Groups(r.Context(), groupScope(r))
+func (h *rest) groupList(w http.ResponseWriter, r *http.Request) {
+	gs, err := h.groups.Groups(r.Context(), groupScope(r))
 	if err != nil {
 		h.fail(w, r, statusError(err))
 		return
@@ -45,9 +45,9 @@ func (h *rest) groupList(w http.ResponseWriter, r *http.Request, gn GroupsNode) 
 	h.write(w, out)
 }
 
-func (h *rest) groupMembers(w http.ResponseWriter, r *http.Request, gn GroupsNode) {
+func (h *rest) groupMembers(w http.ResponseWriter, r *http.Request) {
 	local := r.URL.Query().Get("local") == "true"
-	pids, err := gn.GroupMembers(r.Context(), groupScope(r), r.PathValue("group"), local)
+	pids, err := h.groups.GroupMembers(r.Context(), groupScope(r), r.PathValue("group"), local)
 	if err != nil {
 		h.fail(w, r, statusError(err))
 		return

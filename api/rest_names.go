@@ -7,16 +7,16 @@ import (
 	"github.com/conclave-dev/conclave/naming"
 )
 
-// nameRoutes serves the names over REST when the node has them:
+// nameRoutes serves the names over REST:
 // GET /v1/names[?prefix=P&scope=S&mode=M] and GET /v1/names/{name}.
-func (h *rest) nameRoutes(mux *http.ServeMux, nn NamesNode) {
-	mux.HandleFunc("GET /v1/names", func(w http.ResponseWriter, r *http.Request) { h.nameList(w, r, nn) })
+func (h *rest) nameRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/names", h.nameList)
 	mux.HandleFunc("GET /v1/names/{name...}", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("name") == "" {
-			h.nameList(w, r, nn)
+			h.nameList(w, r)
 			return
 		}
-		h.nameGet(w, r, nn)
+		h.nameGet(w, r)
 	})
 }
 
@@ -35,7 +35,7 @@ func toNameJSON(b naming.Binding) nameJSON {
 		Index: b.Index, RegisteredAt: timeOrNil(b.RegisteredAt)}
 }
 
-func (h *rest) nameList(w http.ResponseWriter, r *http.Request, nn NamesNode) {
+func (h *rest) nameList(w http.ResponseWriter, r *http.Request) {
 	mode, err := queryMode(r)
 	if err != nil {
 		h.fail(w, r, err)
@@ -48,7 +48,7 @@ func (h *rest) nameList(w http.ResponseWriter, r *http.Request, nn NamesNode) {
 			return
 		}
 	}
-	bs, err := nn.NameList(r.Context(), r.URL.Query().Get("prefix"), scope, mode)
+	bs, err := h.names.NameList(r.Context(), r.URL.Query().Get("prefix"), scope, mode)
 	if err != nil {
 		h.fail(w, r, statusError(err))
 		return
@@ -62,13 +62,13 @@ func (h *rest) nameList(w http.ResponseWriter, r *http.Request, nn NamesNode) {
 	h.write(w, out)
 }
 
-func (h *rest) nameGet(w http.ResponseWriter, r *http.Request, nn NamesNode) {
+func (h *rest) nameGet(w http.ResponseWriter, r *http.Request) {
 	mode, err := queryMode(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	b, err := nn.NameLookup(r.Context(), r.PathValue("name"), mode)
+	b, err := h.names.NameLookup(r.Context(), r.PathValue("name"), mode)
 	if err != nil {
 		h.fail(w, r, statusError(err))
 		return

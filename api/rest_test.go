@@ -50,7 +50,7 @@ func restErr(t *testing.T, body string) (code, msg string) {
 
 func TestRESTKV(t *testing.T) {
 	node := newFakeNode("n1")
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	base := "http://" + s.srv.HTTPAddr().String()
 
 	var e kvJSON
@@ -114,7 +114,7 @@ func TestRESTKV(t *testing.T) {
 
 func TestRESTBadInput(t *testing.T) {
 	node := newFakeNode("n1")
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	base := "http://" + s.srv.HTTPAddr().String()
 	tests := map[string]struct {
 		method, path, body string
@@ -167,7 +167,7 @@ func TestRESTClusterAndLocks(t *testing.T) {
 	}
 	node.setRaft(cluster.RaftStatus{Node: "n1", State: "leader", Term: 7, LeaderID: "n1", CommitIndex: 40,
 		LastContact: 1500 * time.Millisecond, Servers: []cluster.RaftServer{{ID: "n1", Role: "voter", Suffrage: "voter", Leader: true}}})
-	s := startServer(t, node)
+	s := startServer(t, node.services())
 	base := "http://" + s.srv.HTTPAddr().String()
 
 	var members struct {
@@ -226,7 +226,7 @@ func TestRESTClusterAndLocks(t *testing.T) {
 }
 
 func TestStatusPageServed(t *testing.T) {
-	s := startServer(t, newFakeNode("n1"))
+	s := startServer(t, newFakeNode("n1").services())
 	base := "http://" + s.srv.HTTPAddr().String()
 	for path, want := range map[string]string{
 		"/ui/":          "<title>conclave status</title>",

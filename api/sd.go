@@ -19,7 +19,7 @@ type sdTargetGroup struct {
 // on.
 func (h *rest) prometheusSD(w http.ResponseWriter, r *http.Request) {
 	groups := []sdTargetGroup{}
-	for _, m := range h.node.Members() {
+	for _, m := range h.cluster.Members() {
 		if m.State != "alive" || m.HTTPAddr == "" {
 			continue
 		}

@@ -56,13 +56,14 @@ type Server struct {
 
 // New validates cfg, binds both listeners (so a port in use fails here, and
 // port 0 is resolved before anyone asks for the address) and registers the
-// metrics. It does not serve yet: call Serve, or Close to release the ports.
-func New(cfg Config, node Node, opts ...Option) (*Server, error) {
+// metrics. It serves the services svcs has (see Services). It does not
+// serve yet: call Serve, or Close to release the ports.
+func New(cfg Config, svcs Services, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if node == nil {
-		return nil, errors.New("api: nil node")
+	if svcs.Cluster == nil {
+		return nil, errNoCluster
 	}
 	o := options{logger: zerolog.Nop()}
 	for _, opt := range opts {
@@ -73,7 +74,7 @@ func New(cfg Config, node Node, opts ...Option) (*Server, error) {
 	}
 	log := o.logger.With().Str("component", "api").Logger()
 
-	m, err := registerMetrics(o.registry, node)
+	m, err := registerMetrics(o.registry, svcs.Cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -88,38 +89,18 @@ func New(cfg Config, node Node, opts ...Option) (*Server, error) {
 	}
 	gs := grpc.NewServer(grpcOpts...)
 	streams := newStreamSet()
-	pb.RegisterClusterServer(gs, &clusterService{node: node})
-	pb.RegisterKVServer(gs, &kvService{node: node})
-	pb.RegisterSessionServer(gs, &sessionService{node: node, log: log, streams: streams})
-	pb.RegisterLockServer(gs, &lockService{node: node})
-	if nn, ok := node.(NamesNode); ok {
-		pb.RegisterNamesServer(gs, &namesService{node: nn, streams: streams})
-	}
-	if g, ok := node.(GroupsNode); ok {
-		pb.RegisterGroupsServer(gs, &groupsService{node: g, streams: streams})
-	}
-	if kn, ok := node.(KeyringNode); ok {
-		pb.RegisterKeyringServer(gs, &keyringService{node: kn})
-	}
+	registerServices(gs, svcs, log, streams)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{
 		// A failing collector should not blank the whole scrape.
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
-	mux.Handle("GET /v1/health/live", healthHandler(node, log, false))
-	mux.Handle("GET /v1/health/ready", healthHandler(node, log, true))
-	rst := &rest{node: node, log: log, maxBody: int64(cfg.MaxRecvMsgBytes)}
+	mux.Handle("GET /v1/health/live", healthHandler(svcs.Cluster, svcs.Health, log, false))
+	mux.Handle("GET /v1/health/ready", healthHandler(svcs.Cluster, svcs.Health, log, true))
+	rst := &rest{cluster: svcs.Cluster, kv: svcs.KV, locks: svcs.Locks, names: svcs.Names, groups: svcs.Groups,
+		log: log, maxBody: int64(cfg.MaxRecvMsgBytes)}
 	rst.routes(mux)
-	if nn, ok := node.(NamesNode); ok {
-		rst.nameRoutes(mux, nn)
-	}
-	if gn, ok := node.(GroupsNode); ok {
-		rst.groupRoutes(mux, gn)
-	}
-	// Unknown /v1/ paths answer in the REST error shape (the status page
-	// shows "not available" for a plane this node does not serve).
-	mux.HandleFunc("GET /v1/", rst.notFoundJSON)
 	if err := uiRoutes(mux); err != nil {
 		return nil, err
 	}
@@ -141,6 +122,30 @@ func New(cfg Config, node Node, opts ...Option) (*Server, error) {
 		hs.TLSConfig = cfg.TLS.ServerConfig(cfg.VerifyIncoming)
 	}
 	return &Server{cfg: cfg, log: log, grpc: gs, http: hs, grpcLn: grpcLn, httpLn: httpLn, streams: streams}, nil
+}
+
+// registerServices registers the gRPC service of every field svcs has; a
+// client calling one it lacks gets Unimplemented from grpc itself.
+func registerServices(gs *grpc.Server, svcs Services, log zerolog.Logger, streams *streamSet) {
+	pb.RegisterClusterServer(gs, &clusterService{node: svcs.Cluster, admit: svcs.Admit})
+	if svcs.KV != nil {
+		pb.RegisterKVServer(gs, &kvService{node: svcs.KV})
+	}
+	if svcs.Sessions != nil {
+		pb.RegisterSessionServer(gs, &sessionService{node: svcs.Sessions, nodeName: svcs.Cluster.Name(), log: log, streams: streams})
+	}
+	if svcs.Locks != nil {
+		pb.RegisterLockServer(gs, &lockService{node: svcs.Locks})
+	}
+	if svcs.Names != nil {
+		pb.RegisterNamesServer(gs, &namesService{node: svcs.Names, streams: streams})
+	}
+	if svcs.Groups != nil {
+		pb.RegisterGroupsServer(gs, &groupsService{node: svcs.Groups, streams: streams})
+	}
+	if svcs.Keyring != nil {
+		pb.RegisterKeyringServer(gs, &keyringService{node: svcs.Keyring})
+	}
 }
 
 // GRPCAddr is the bound gRPC address (with the real port if cfg asked for 0).

@@ -4,13 +4,18 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/conclave-dev/conclave/api/conclavepb"
 )
 
 // served is a Server running on ephemeral ports with a client connection.
@@ -20,16 +25,16 @@ type served struct {
 	stop func() error // ends Serve gracefully and returns its result
 }
 
-func startServer(t *testing.T, node Node, opts ...Option) *served {
+func startServer(t *testing.T, svcs Services, opts ...Option) *served {
 	t.Helper()
-	return startServerWith(t, DefaultLocalConfig(), node, opts...)
+	return startServerWith(t, DefaultLocalConfig(), svcs, opts...)
 }
 
 // startServerWith is startServer with a config of the test's own; conn is
 // a plain-text connection, of no use against a TLS server.
-func startServerWith(t *testing.T, cfg Config, node Node, opts ...Option) *served {
+func startServerWith(t *testing.T, cfg Config, svcs Services, opts ...Option) *served {
 	t.Helper()
-	srv, err := New(cfg, node, opts...)
+	srv, err := New(cfg, svcs, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -65,7 +70,7 @@ func startServerWith(t *testing.T, cfg Config, node Node, opts ...Option) *serve
 }
 
 func TestServeStopsGracefullyAndReleasesPorts(t *testing.T) {
-	s := startServer(t, newFakeNode("n1"))
+	s := startServer(t, newFakeNode("n1").services())
 	grpcAddr, httpAddr := s.srv.GRPCAddr().String(), s.srv.HTTPAddr().String()
 	if err := s.stop(); err != nil {
 		t.Fatalf("Serve returned %v after ctx ended, want nil", err)
@@ -83,7 +88,7 @@ func TestServeStopsGracefullyAndReleasesPorts(t *testing.T) {
 }
 
 func TestCloseBeforeServe(t *testing.T) {
-	srv, err := New(DefaultLocalConfig(), newFakeNode("n1"))
+	srv, err := New(DefaultLocalConfig(), newFakeNode("n1").services())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +107,7 @@ func TestCloseBeforeServe(t *testing.T) {
 }
 
 func TestCloseEndsServe(t *testing.T) {
-	srv, err := New(DefaultLocalConfig(), newFakeNode("n1"))
+	srv, err := New(DefaultLocalConfig(), newFakeNode("n1").services())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +144,7 @@ func TestNewFailsOnBusyPort(t *testing.T) {
 	cfg := DefaultLocalConfig()
 	cfg.GRPCAddr = grpcAddr
 	cfg.HTTPAddr = ln.Addr().String()
-	_, err = New(cfg, newFakeNode("n1"))
+	_, err = New(cfg, newFakeNode("n1").services())
 	if err == nil || !strings.Contains(err.Error(), "http_addr") {
 		t.Fatalf("New = %v, want an error naming http_addr", err)
 	}
@@ -154,15 +159,15 @@ func TestNewFailsOnBusyPort(t *testing.T) {
 func TestNewRejectsBadConfig(t *testing.T) {
 	cfg := DefaultLocalConfig()
 	cfg.GRPCAddr = "nonsense"
-	if _, err := New(cfg, newFakeNode("n1")); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := New(cfg, newFakeNode("n1").services()); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("New = %v, want ErrInvalidConfig", err)
 	}
 }
 
 func TestTwoServersShareRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	startServer(t, newFakeNode("n1"), WithRegistry(reg))
-	startServer(t, newFakeNode("n2"), WithRegistry(reg))
+	startServer(t, newFakeNode("n1").services(), WithRegistry(reg))
+	startServer(t, newFakeNode("n2").services(), WithRegistry(reg))
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -193,5 +198,74 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate = %v, want ErrInvalidConfig naming %s", err, tc.field)
 			}
 		})
+	}
+}
+
+func TestNewRequiresCluster(t *testing.T) {
+	svcs := newFakeNode("n1").services()
+	svcs.Cluster = nil
+	if _, err := New(DefaultLocalConfig(), svcs); !errors.Is(err, errNoCluster) {
+		t.Fatalf("New = %v, want errNoCluster", err)
+	}
+}
+
+// TestNilServiceIsNotServed serves the Cluster service alone: every other
+// service's calls fail Unimplemented and its REST endpoints NotFound,
+// while the cluster's own endpoints still answer.
+func TestNilServiceIsNotServed(t *testing.T) {
+	s := startServer(t, Services{Cluster: newFakeNode("n1")})
+	ctx := testCtx(t)
+	calls := map[string]func() error{
+		"KV.Get": func() error {
+			_, err := pb.NewKVClient(s.conn).Get(ctx, &pb.GetRequest{Key: "a"})
+			return err
+		},
+		"Lock.List": func() error {
+			_, err := pb.NewLockClient(s.conn).List(ctx, &pb.LockListRequest{})
+			return err
+		},
+		"Session.Connect": func() error {
+			stream, err := pb.NewSessionClient(s.conn).Connect(ctx)
+			if err != nil {
+				return err
+			}
+			_, err = stream.Recv()
+			return err
+		},
+		"Names.Lookup": func() error {
+			_, err := pb.NewNamesClient(s.conn).Lookup(ctx, &pb.NameLookupRequest{Name: "a"})
+			return err
+		},
+		"Groups.Groups": func() error {
+			_, err := pb.NewGroupsClient(s.conn).Groups(ctx, &pb.GroupsRequest{})
+			return err
+		},
+		"Keyring.List": func() error {
+			_, err := pb.NewKeyringClient(s.conn).List(ctx, &pb.KeyringListRequest{})
+			return err
+		},
+		"Cluster.Admit": func() error {
+			_, err := pb.NewClusterClient(s.conn).Admit(ctx, &pb.AdmitRequest{Node: "n2"})
+			return err
+		},
+	}
+	for name, call := range calls {
+		if err := call(); status.Code(err) != codes.Unimplemented {
+			t.Errorf("%s = %v, want Unimplemented", name, err)
+		}
+	}
+	if _, err := pb.NewClusterClient(s.conn).RaftStatus(ctx, &pb.RaftStatusRequest{}); err != nil {
+		t.Errorf("Cluster.RaftStatus: %v", err)
+	}
+	base := "http://" + s.srv.HTTPAddr().String()
+	for _, p := range []string{"/v1/kv", "/v1/kv/a", "/v1/locks", "/v1/names", "/v1/groups"} {
+		if resp, body := httpGet(t, base+p); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d %s, want 404", p, resp.StatusCode, body)
+		}
+	}
+	for _, p := range []string{"/v1/members", "/v1/raft", "/v1/health/live"} {
+		if resp, body := httpGet(t, base+p); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %d %s, want 200", p, resp.StatusCode, body)
+		}
 	}
 }

@@ -81,7 +81,7 @@ func startTLS(t *testing.T, p testPKI, verifyIncoming bool) *served {
 	cfg.VerifyIncoming = verifyIncoming
 	node := newFakeNode("n1")
 	node.put("k", []byte("v"))
-	return startServerWith(t, cfg, node)
+	return startServerWith(t, cfg, node.services())
 }
 
 // clientTLS is the client side: the CA always, the certificate if any.

@@ -26,37 +26,25 @@ import (
 // timeout is usually longer, so we exit on our own terms.
 const shutdownTimeout = 30 * time.Second
 
-// agentNode is what the agent needs of its node: what the API serves plus
-// the lifecycle. newClusterAgentNode adapts a *cluster.Node to it.
+// agentNode is the lifecycle of the agent's node; what the API serves of it
+// comes beside it, as api.Services (see newNodeFunc).
 type agentNode interface {
-	api.Node
 	Shutdown(ctx context.Context) error
 	Done() <-chan struct{}
 }
 
-// clusterAgentNode is the real node: served through api.ClusterNode (which
-// hands out sessions as api.Session), with the lifecycle taken from the
-// node itself.
-type clusterAgentNode struct {
-	api.Node
-	n *cluster.Node
-}
+// newNodeFunc builds the agent's node and the services the API serves of
+// it.
+type newNodeFunc func(cfg config.Config, opts ...cluster.Option) (agentNode, api.Services, error)
 
-func newClusterAgentNode(cfg config.Config, opts ...cluster.Option) (agentNode, error) {
+// newClusterNode is the real node: cluster.New, served whole.
+func newClusterNode(cfg config.Config, opts ...cluster.Option) (agentNode, api.Services, error) {
 	n, err := cluster.New(cfg, opts...)
 	if err != nil {
-		return nil, err
+		return nil, api.Services{}, err
 	}
-	return clusterAgentNode{Node: api.ClusterNode(n), n: n}, nil
+	return n, api.ServicesOf(n), nil
 }
-
-// APINode is what the API serves: the api.ClusterNode adapter itself, not
-// this wrapper, so the API sees the node's optional abilities
-// (api.HealthNode and the planes added later) by type assertion.
-func (c clusterAgentNode) APINode() api.Node { return c.Node }
-
-func (c clusterAgentNode) Shutdown(ctx context.Context) error { return c.n.Shutdown(ctx) }
-func (c clusterAgentNode) Done() <-chan struct{}              { return c.n.Done() }
 
 // agentFlags are the agent's command-line settings. Overrides apply only
 // when the flag was given, so an unset flag never clobbers the file.
@@ -96,7 +84,7 @@ func newAgentCmd(e env) *cobra.Command {
 			defer stop()
 			newNode := e.newNode
 			if newNode == nil {
-				newNode = newClusterAgentNode
+				newNode = newClusterNode
 			}
 			logOut := cmd.ErrOrStderr()
 			return runAgent(ctx, stop, cfg, newNode, logOut, colorOK(logOut, e.lookup))
@@ -230,7 +218,7 @@ func (millisTime) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
 // is called as soon as a signal arrives so that a second Ctrl-C kills the
 // process instead of waiting out a stuck shutdown.
 func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
-	newNode func(config.Config, ...cluster.Option) (agentNode, error), logOut io.Writer, logColor bool) error {
+	newNode newNodeFunc, logOut io.Writer, logColor bool) error {
 	base, err := newLogger(cfg.Log, logOut, logColor)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -257,7 +245,7 @@ func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
 	if err := reg.Register(bi.collector()); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	node, err := newNode(cfg, cluster.WithLogger(base), cluster.WithRegisterer(reg))
+	node, svcs, err := newNode(cfg, cluster.WithLogger(base), cluster.WithRegisterer(reg))
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -270,11 +258,7 @@ func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
 		return nil
 	}
 
-	var apiNode api.Node = node
-	if u, ok := node.(interface{ APINode() api.Node }); ok {
-		apiNode = u.APINode()
-	}
-	srv, err := api.New(apiCfg, apiNode, api.WithLogger(log), api.WithRegistry(reg))
+	srv, err := api.New(apiCfg, svcs, api.WithLogger(log), api.WithRegistry(reg))
 	if err != nil {
 		return errors.Join(fmt.Errorf("agent: %w", err), shutdownNode())
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/conclave-dev/conclave/api"
 	"github.com/conclave-dev/conclave/api/client"
 	"github.com/conclave-dev/conclave/cluster"
 	"github.com/conclave-dev/conclave/config"
@@ -194,8 +195,8 @@ func startAgent(t *testing.T, extra ...string) *agentRun {
 	a.cancel = cancel
 	e := env{
 		lookup: func(string) (string, bool) { return "", false },
-		newNode: func(cfg config.Config, _ ...cluster.Option) (agentNode, error) {
-			return a.node, nil
+		newNode: func(cfg config.Config, _ ...cluster.Option) (agentNode, api.Services, error) {
+			return a.node, a.node.services(), nil
 		},
 	}
 	args := append([]string{"agent", "--dev", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-format", "json"}, extra...)
@@ -281,8 +282,8 @@ func TestAgentStartupFailure(t *testing.T) {
 	var stderr syncBuffer
 	e := env{
 		lookup: func(string) (string, bool) { return "", false },
-		newNode: func(config.Config, ...cluster.Option) (agentNode, error) {
-			return nil, errors.New("cluster: gossip: bind: address already in use")
+		newNode: func(config.Config, ...cluster.Option) (agentNode, api.Services, error) {
+			return nil, api.Services{}, errors.New("cluster: gossip: bind: address already in use")
 		},
 	}
 	code := run(context.Background(), []string{"agent", "--dev", "--log-level", "error"}, e, strings.NewReader(""), &syncBuffer{}, &stderr)

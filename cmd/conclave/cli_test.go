@@ -22,7 +22,7 @@ type cli struct {
 func newCLI(t *testing.T) *cli {
 	t.Helper()
 	node := newFakeNode("n1")
-	srv, err := api.New(api.DefaultLocalConfig(), node)
+	srv, err := api.New(api.DefaultLocalConfig(), node.services())
 	if err != nil {
 		t.Fatal(err)
 	}

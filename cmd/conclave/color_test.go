@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conclave-dev/conclave/api"
 	"github.com/conclave-dev/conclave/cluster"
 	"github.com/conclave-dev/conclave/config"
 )
@@ -80,8 +81,9 @@ func TestDevAgentLogsPlainToAPipe(t *testing.T) {
 	}()
 	e := env{
 		lookup: func(string) (string, bool) { return "", false },
-		newNode: func(config.Config, ...cluster.Option) (agentNode, error) {
-			return newFakeNode("dev"), nil
+		newNode: func(config.Config, ...cluster.Option) (agentNode, api.Services, error) {
+			n := newFakeNode("dev")
+			return n, n.services(), nil
 		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())

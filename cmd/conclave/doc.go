@@ -2,11 +2,14 @@
 // (the cluster plus its gRPC and HTTP servers), and the other verbs are
 // operator/client commands that talk to an agent's gRPC API through the Go
 // SDK (api/client): members, raft status, kv get|put|delete|list,
-// lock acquire|run|release|inspect|list, pg join|leave|broadcast|members|
-// groups|monitor, leave; `tls ca create` / `tls cert create`, which
-// write PEM files and talk to no agent; and `version` (also --version), the
-// version and commit stamped at build (version.go). Client verbs dial TLS when given a
-// CA (--ca-file or CONCLAVE_CACERT), presenting --cert-file/--key-file.
+// lock acquire|run|release|inspect|list, name register|run|unregister|
+// lookup|list|watch, pg join|leave|broadcast|members|groups|monitor,
+// keyring list|install|use|remove, operator admit and leave. `keyring
+// generate` (a new random gossip key), `tls ca create` and `tls cert
+// create` (PEM files) talk to no agent; `version` (also --version) prints
+// the version and commit stamped at build (version.go), and `completion`
+// is cobra's. Client verbs dial TLS when given a CA (--ca-file or
+// CONCLAVE_CACERT), presenting --cert-file/--key-file.
 //
 // Every failure exits non-zero with one line `conclave: <reason>` on
 // stderr; client verbs print gRPC errors as `<Code>: <message>`, the
@@ -15,13 +18,17 @@
 // are failures too (args.go), naming what is missing or extra. Output is
 // a table (text/tabwriter, upper-case headers) or, with -o json, JSON with
 // snake_case fields whose shape does not depend on the values. `lock run`
-// exits with its command's status instead.
+// and `name run` exit with their command's status instead.
 //
 // Goroutines: the agent runs the API server's Serve in one goroutine it
-// waits for before exiting. `lock acquire` and `lock run` hold a session
-// (the SDK's two goroutines, ended by Session.Close), watch their lock in
-// one goroutine and, while acquiring, watch for a signal in another; `lock
-// run` also reaps its command in one. `pg join` holds a session and `pg
-// monitor` a GroupMonitor (one SDK goroutine, ended by Close). Each is
-// waited for before the verb returns. Everything else runs on main.
+// waits for before exiting. `lock acquire`, `lock run`, `name register`
+// and `name run` hold a session (the SDK's two goroutines, ended by
+// Session.Close), watch their lock or name in one goroutine and, while
+// acquiring or registering, watch for a signal in another; the two `run`
+// verbs also reap their command in one. `pg join` holds a session, `pg
+// monitor` a GroupMonitor (one SDK goroutine, ended by Close), and `name
+// watch` a watch stream, with a goroutine that cancels it on a signal.
+// Each is waited for before the verb returns, except the signal watchers
+// of the name verbs, which end when the verb's ctx is cancelled as it
+// returns. Everything else runs on main.
 package main

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conclave-dev/conclave/api"
 	"github.com/conclave-dev/conclave/cluster"
 )
 
@@ -32,6 +33,12 @@ type fakeNode struct {
 
 func newFakeNode(name string) *fakeNode {
 	return &fakeNode{name: name, kv: map[string]cluster.KVEntry{}, index: 1, done: make(chan struct{}), lk: newFakeLockTable(name)}
+}
+
+// services serves everything the fake has: no names, groups, keyring or
+// health checks.
+func (f *fakeNode) services() api.Services {
+	return api.Services{Cluster: f, Admit: f, KV: f, Sessions: f, Locks: f}
 }
 
 func (f *fakeNode) Name() string { return f.name }

@@ -16,7 +16,7 @@ import (
 // keyringCLI serves node n of a real cluster and returns a cli pointed at it.
 func keyringCLI(t *testing.T, n *testcluster.Node) *cli {
 	t.Helper()
-	srv, err := api.New(api.DefaultLocalConfig(), api.ClusterNode(n.Node))
+	srv, err := api.New(api.DefaultLocalConfig(), api.ServicesOf(n.Node))
 	if err != nil {
 		t.Fatal(err)
 	}

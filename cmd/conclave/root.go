@@ -14,17 +14,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/conclave-dev/conclave/api/client"
-	"github.com/conclave-dev/conclave/cluster"
-	"github.com/conclave-dev/conclave/config"
 )
 
 // env is the process environment the commands may read, injected so tests
 // do not depend on (or change) the real one.
 type env struct {
 	lookup func(string) (string, bool)
-	// newNode builds the agent's node; nil means cluster.New. Tests replace
+	// newNode builds the agent's node; nil means newClusterNode. Tests replace
 	// it to run the agent loop against an in-memory node.
-	newNode func(cfg config.Config, opts ...cluster.Option) (agentNode, error)
+	newNode newNodeFunc
 	// signals relays SIGINT and SIGTERM to c until stop is called; nil
 	// means os/signal. Tests replace it to deliver signals of their own.
 	signals func(c chan<- os.Signal) (stop func())

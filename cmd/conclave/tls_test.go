@@ -169,7 +169,7 @@ func tlsAgentCLI(t *testing.T) (string, string) {
 	}
 	cfg := api.DefaultLocalConfig()
 	cfg.TLS, cfg.VerifyIncoming = src, true
-	srv, err := api.New(cfg, newFakeNode("n1"))
+	srv, err := api.New(cfg, newFakeNode("n1").services())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,9 +263,10 @@ func TestAgentTLSFilesFailFast(t *testing.T) {
 	started := false
 	e := env{
 		lookup: func(string) (string, bool) { return "", false },
-		newNode: func(config.Config, ...cluster.Option) (agentNode, error) {
+		newNode: func(config.Config, ...cluster.Option) (agentNode, api.Services, error) {
 			started = true
-			return newFakeNode("node-1"), nil
+			n := newFakeNode("node-1")
+			return n, n.services(), nil
 		},
 	}
 	var out, errOut syncBuffer

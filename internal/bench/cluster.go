@@ -65,7 +65,7 @@ func Start(tb testing.TB, cfg Config) *Cluster {
 // serve starts an API server for the running node n.
 func (c *Cluster) serve(n *testcluster.Node) {
 	c.tb.Helper()
-	srv, err := api.New(api.DefaultLocalConfig(), api.ClusterNode(n.Node))
+	srv, err := api.New(api.DefaultLocalConfig(), api.ServicesOf(n.Node))
 	if err != nil {
 		c.tb.Fatalf("api for %s: %v", n.Name, err)
 	}

@@ -1,0 +1,80 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/conclave-dev/conclave/cluster"
+)
+
+// Services is what a Server serves: one field per service, each a small
+// interface declared beside the handlers that call it. Cluster is required:
+// it names the node, and /metrics and the fallback health checks read its
+// Raft view. Every other field may be nil, and then that service is not
+// served: its gRPC calls fail Unimplemented and its REST endpoints answer
+// NotFound (without Admit, the Cluster service's Admit call fails
+// Unimplemented; without Health, the fallback checks answer).
+//
+// The handlers call every method concurrently, from request goroutines;
+// the methods that take a ctx may block until it ends and must honour it.
+// Returned slices are owned by the caller. Errors are expected to wrap
+// cluster's sentinels (ErrNotFound, ErrLockHeld, ...) so they map onto
+// gRPC codes (status.go).
+type Services struct {
+	Cluster  ClusterNode // conclave.v1.Cluster, /v1/members, /v1/raft, /v1/sd/prometheus
+	Admit    AdmitNode   // Cluster.Admit
+	KV       KVNode      // conclave.v1.KV, /v1/kv
+	Sessions SessionNode // conclave.v1.Session
+	Locks    LockNode    // conclave.v1.Lock, /v1/locks
+	Names    NameNode    // conclave.v1.Names, /v1/names
+	Groups   GroupNode   // conclave.v1.Groups, /v1/groups
+	Keyring  KeyringNode // conclave.v1.Keyring
+	Health   HealthNode  // /v1/health/live, /v1/health/ready
+}
+
+// errNoCluster refuses Services without the one required field.
+var errNoCluster = errors.New("api: services: Cluster is required")
+
+// ServicesOf serves everything a *cluster.Node does.
+func ServicesOf(n *cluster.Node) Services {
+	return Services{
+		Cluster:  n,
+		Admit:    n,
+		KV:       n,
+		Sessions: sessionsOf(n),
+		Locks:    n,
+		Names:    n,
+		Groups:   n,
+		Keyring:  n,
+		Health:   n,
+	}
+}
+
+// sessionsOf is the node's OpenSession handing out the Session interface
+// instead of the concrete *cluster.Session, which only cluster can make
+// (the Session service's tests drive a fake one).
+func sessionsOf(n *cluster.Node) SessionNode {
+	return OpenSessionFunc(func(ctx context.Context, ttl time.Duration) (Session, error) {
+		s, err := n.OpenSession(ctx, ttl)
+		if err != nil {
+			// A nil *cluster.Session in a non-nil interface would defeat
+			// the handler's nil check.
+			return nil, err
+		}
+		return s, nil
+	})
+}
+
+// The API must be able to serve the real node.
+var (
+	_ ClusterNode = (*cluster.Node)(nil)
+	_ AdmitNode   = (*cluster.Node)(nil)
+	_ KVNode      = (*cluster.Node)(nil)
+	_ Session     = (*cluster.Session)(nil)
+	_ LockNode    = (*cluster.Node)(nil)
+	_ NameNode    = (*cluster.Node)(nil)
+	_ GroupNode   = (*cluster.Node)(nil)
+	_ KeyringNode = (*cluster.Node)(nil)
+	_ HealthNode  = (*cluster.Node)(nil)
+)
