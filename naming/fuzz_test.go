@@ -24,7 +24,7 @@ const (
 // a snapshot that restores to the same bytes, and serves reads and
 // releases without panicking.
 func FuzzTableUnmarshal(f *testing.F) {
-	empty, _ := NewTable().MarshalBinary()
+	empty, _ := NewState().MarshalBinary()
 	f.Add(empty)
 	full := sampleNameTable()
 	snap, _ := full.MarshalBinary()
@@ -37,7 +37,7 @@ func FuzzTableUnmarshal(f *testing.F) {
 		before, _ := tb.MarshalBinary()
 		var err error
 		fuzzcheck.Bounded(t, "UnmarshalBinary", fuzzcheck.Linear(len(data), namingAllocPerByte, namingAllocFixed), func() {
-			err = NewTable().UnmarshalBinary(data)
+			err = NewState().UnmarshalBinary(data)
 		})
 		if err != nil {
 			if tb.UnmarshalBinary(data) == nil {
@@ -52,7 +52,7 @@ func FuzzTableUnmarshal(f *testing.F) {
 			t.Fatalf("snapshot %x accepted once, then refused: %v", data, err)
 		}
 		enc1, _ := tb.MarshalBinary()
-		cp := NewTable()
+		cp := NewState()
 		if err := cp.UnmarshalBinary(enc1); err != nil {
 			t.Fatalf("a restored table's own snapshot %x is refused: %v", enc1, err)
 		}
@@ -75,8 +75,8 @@ func FuzzTableUnmarshal(f *testing.F) {
 
 // sampleNameTable holds a consistent binding, a strong binding and a
 // pending strong reservation.
-func sampleNameTable() *Table {
-	tb := NewTable()
+func sampleNameTable() *State {
+	tb := NewState()
 	tb.Register(1, t0, "svc", "n1/s", []byte("10.0.0.1:80"))
 	tb.Reserve(2, t0, "pending", "n2/s", nil, t0.Add(time.Minute))
 	tb.Reserve(3, t0, "strong", "n2/s", []byte("x"), t0.Add(time.Minute))

@@ -5,12 +5,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
 var t0 = time.Unix(1_700_000_000, 0).UTC()
 
 func TestTableFirstWriteWins(t *testing.T) {
-	tb := NewTable()
+	tb := NewState()
 	b, evs, err := tb.Register(10, t0, "svc/billing", "n1/a", []byte("10.0.0.1:80"))
 	if err != nil || b.PID != "n1/a" || b.Scope != ScopeConsistent || b.Index != 10 || len(evs) != 1 || evs[0].Kind != Bound {
 		t.Fatalf("first register = %+v %v %v", b, evs, err)
@@ -27,14 +29,14 @@ func TestTableFirstWriteWins(t *testing.T) {
 }
 
 func TestTableBadInputChangesNothing(t *testing.T) {
-	tb := NewTable()
+	tb := NewState()
 	for name, tc := range map[string]struct {
 		name, pid string
 		meta      []byte
 		field     string
 	}{
 		"empty name":    {"", "n1/a", nil, "name"},
-		"long name":     {strings.Repeat("x", MaxNameLen+1), "n1/a", nil, "name"},
+		"long name":     {strings.Repeat("x", wire.MaxNameLen+1), "n1/a", nil, "name"},
 		"reserved":      {"_sys/x", "n1/a", nil, "name"},
 		"unprintable":   {"a\x01b", "n1/a", nil, "name"},
 		"oversize meta": {"ok", "n1/a", make([]byte, MaxMetaLen+1), "metadata"},
@@ -51,7 +53,7 @@ func TestTableBadInputChangesNothing(t *testing.T) {
 }
 
 func TestTableStrongReservation(t *testing.T) {
-	tb := NewTable()
+	tb := NewState()
 	dl := t0.Add(5 * time.Second)
 	r, b, err := tb.Reserve(5, t0, "lead", "n1/a", []byte("m"), dl)
 	if err != nil || b != nil || r.PID != "n1/a" {
@@ -79,7 +81,7 @@ func TestTableStrongReservation(t *testing.T) {
 }
 
 func TestTableReservationExpires(t *testing.T) {
-	tb := NewTable()
+	tb := NewState()
 	dl := t0.Add(5 * time.Second)
 	if _, _, err := tb.Reserve(5, t0, "x", "n1/a", nil, dl); err != nil {
 		t.Fatal(err)
@@ -103,7 +105,7 @@ func TestTableReservationExpires(t *testing.T) {
 }
 
 func TestTableUnregisterAndRelease(t *testing.T) {
-	tb := NewTable()
+	tb := NewState()
 	for i, n := range []string{"a", "b", "c"} {
 		if _, _, err := tb.Register(uint64(i+1), t0, n, "n1/s", nil); err != nil {
 			t.Fatal(err)
@@ -140,7 +142,7 @@ func TestTableUnregisterAndRelease(t *testing.T) {
 }
 
 func TestTableSnapshotRoundTrip(t *testing.T) {
-	tb := NewTable()
+	tb := NewState()
 	tb.Register(1, t0, "a", "n1/s", []byte("meta"))
 	tb.Reserve(2, t0, "b", "n2/s", nil, t0.Add(time.Minute))
 	r2, b2, _ := tb.Reserve(3, t0, "c", "n2/s", []byte("x"), t0.Add(time.Minute))
@@ -148,7 +150,7 @@ func TestTableSnapshotRoundTrip(t *testing.T) {
 	_ = b2
 	tb.Activate(4, t0, "c", "n2/s")
 	enc1, _ := tb.MarshalBinary()
-	cp := NewTable()
+	cp := NewState()
 	if err := cp.UnmarshalBinary(enc1); err != nil {
 		t.Fatal(err)
 	}
