@@ -2,10 +2,13 @@ package naming
 
 import (
 	"bytes"
+	"errors"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/conclave-dev/conclave/internal/fuzzcheck"
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
 // Declared allocation bounds (fuzzcheck adds its slack): a decoded binding,
@@ -149,4 +152,74 @@ func fuzzReplica() *Eventual {
 	e := NewEventual("me", 5, func(string) bool { return true }, time.Minute)
 	e.Register(t0.Add(time.Second), "svc", "me/1", []byte("10.0.0.1:80"))
 	return e
+}
+
+// FuzzResultDecoders: any bytes handed to the Service's decoders (a
+// table result off the forward protocol, a strong-name ack) decode or fail
+// with wire.ErrMalformed, never panic, and allocate no more than the
+// declared bound whatever their counts claim; decoded bindings and
+// conflicts re-encode to what decodes to the same values.
+func FuzzResultDecoders(f *testing.F) {
+	tb := NewTable(nil)
+	for i, c := range [][]byte{
+		Register{Name: "svc", PID: "n1/s1", Meta: []byte("10.0.0.1:80"), Now: t0}.Marshal(),
+		Reserve{Name: "strong", PID: "n2/s1", Meta: []byte("m"), Deadline: t0.Add(time.Second), Now: t0}.Marshal(),
+		Activate{Name: "strong", PID: "n2/s1", Now: t0}.Marshal(),
+		Register{Name: "svc", PID: "n3/s1", Now: t0}.Marshal(),
+	} {
+		_, op, d, _ := wire.ParseCommand(c)
+		r, _ := tb.Apply(uint64(i+1), op, d)
+		f.Add(r)
+		f.Add(r[1:])
+	}
+	for _, q := range [][]byte{getQuery("svc"), listQuery("")} {
+		_, op, d, _ := wire.ParseCommand(q)
+		r, _ := tb.Query(op, d)
+		f.Add(r)
+		f.Add(r[1:])
+	}
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add([]byte{ackOK})
+	f.Add(encodeAckConflict("n2/s1", ScopeStrong))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var (
+			bindings []Binding
+			conflict *Conflict
+			errB     error
+			errA     error
+		)
+		fuzzcheck.Bounded(t, "result decoders", fuzzcheck.Linear(len(data), 64, 4<<10), func() {
+			bindings, errB = decodeBindings(wire.NewDecoder(data))
+			conflict, errA = decodeAck(data, "svc", "n2")
+			if _, e := wire.ParseResult(data); e != nil {
+				if err := refusalErr("svc", e); err == nil {
+					t.Fatalf("refusal %x maps to no error", data)
+				}
+			}
+		})
+		switch {
+		case errA != nil && !errors.Is(errA, wire.ErrMalformed):
+			t.Fatalf("decodeAck: %v is not ErrMalformed", errA)
+		case errA == nil && conflict != nil:
+			again, err := decodeAck(encodeAckConflict(conflict.Owner, conflict.Scope), "svc", "n2")
+			if err != nil || !reflect.DeepEqual(again, conflict) {
+				t.Fatalf("ack conflict %+v round trips as %+v, %v", conflict, again, err)
+			}
+		}
+		if errB != nil {
+			if !errors.Is(errB, wire.ErrMalformed) {
+				t.Fatalf("decodeBindings: %v is not ErrMalformed", errB)
+			}
+			return
+		}
+		e := wire.NewEncoder()
+		e.Uvarint(uint64(len(bindings)))
+		for _, b := range bindings {
+			encodeBinding(e, b)
+		}
+		again, err := decodeBindings(wire.NewDecoder(e.Data()))
+		if err != nil || !reflect.DeepEqual(again, bindings) {
+			t.Fatalf("bindings %+v round trip as %+v, %v", bindings, again, err)
+		}
+	})
 }
