@@ -71,9 +71,11 @@ func (l *fakeLog) Query(_ context.Context, _ wire.ReadMode, q []byte) ([]byte, e
 	return l.tables[0].Query(op, d)
 }
 
-func (l *fakeLog) ApplyTimeout() time.Duration     { return time.Second }
-func (l *fakeLog) OutcomeUnknown(err error) bool   { return errors.Is(err, errUnknown) }
-func (l *fakeLog) releaseSession(pid string) error { return l.release(func(t *Table) error { return t.ReleaseSession(0, time.Time{}, pid) }) }
+func (l *fakeLog) ApplyTimeout() time.Duration   { return time.Second }
+func (l *fakeLog) OutcomeUnknown(err error) bool { return errors.Is(err, errUnknown) }
+func (l *fakeLog) releaseSession(pid string) error {
+	return l.release(func(t *Table) error { return t.ReleaseSession(0, time.Time{}, pid) })
+}
 func (l *fakeLog) release(f func(*Table) error) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
