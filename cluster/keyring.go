@@ -295,3 +295,14 @@ func summariseKeys(nodes []KeyringNodeResult) []KeyringKeySummary {
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
 }
+
+// livePeers are the other nodes alive in this node's gossip view.
+func (n *Node) livePeers() []gossip.Member {
+	var peers []gossip.Member
+	for _, m := range n.ml.Members() {
+		if m.Name != n.Name() && m.State == gossip.StateAlive {
+			peers = append(peers, m)
+		}
+	}
+	return peers
+}
