@@ -75,10 +75,11 @@ func (n *Node) NameList(ctx context.Context, prefix string, scope naming.Scope, 
 func (n *Node) NameWatch(prefix string) (*NameWatch, error) { return n.names.Watch(prefix) }
 
 // newNames builds the name service before gossip and Raft start: its
-// table goes into the FSM, its gossip delegate into gossip's options. The
-// adapters reach the Raft core, the mesh and the gossip membership once
-// they exist (the service uses them only after New returns, but for the
-// gossip view, which ng receives when gossip is up).
+// table goes into the FSM, its gossip delegate (the returned nameGossip)
+// into gossip's options. The adapters reach the Raft core, the mesh and
+// the gossip membership once those exist: the service proposes and asks
+// peers only from requests, which come after New; the gossip view is
+// stored into the nameGossip as soon as gossip is up.
 func (n *Node) newNames(cfg config.Config) (*naming.Service, *nameGossip, error) {
 	ng := &nameGossip{}
 	ng.bq = gossip.NewBroadcasts(ng.numAlive, 4)
