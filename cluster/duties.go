@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/conclave-dev/conclave/gossip"
+	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/naming"
 )
 
@@ -105,7 +106,7 @@ func (n *Node) leftoverPIDs(ctx context.Context) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
 	add := func(pid string) {
-		if naming.NodeOf(pid) != n.Name() || seen[pid] {
+		if wire.NodeOf(pid) != n.Name() || seen[pid] {
 			return
 		}
 		seen[pid] = true
@@ -138,7 +139,7 @@ func (n *Node) dutyLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		n.sessions.reap()
-		n.names.compact(time.Now())
+		n.names.Compact()
 		if n.core.IsLeader() {
 			n.leaderDuties(ctx, gone)
 		} else {
@@ -177,7 +178,9 @@ func (n *Node) leaderDuties(ctx context.Context, gone map[string]time.Time) {
 	}
 	nodes := map[string]bool{}
 	n.lockTable.nodes(nodes)
-	n.nameTable.nodes(nodes)
+	for _, node := range n.names.Table().Nodes() {
+		nodes[node] = true
+	}
 	for node := range gone {
 		if !nodes[node] {
 			delete(gone, node)

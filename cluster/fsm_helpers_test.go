@@ -5,6 +5,7 @@ import (
 
 	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/kv"
+	"github.com/conclave-dev/conclave/naming"
 )
 
 // The KV table's op and query numbers as they are on the wire (package kv
@@ -27,6 +28,18 @@ const (
 	resInvalid  = byte(wire.Invalid)
 
 	maxCommandBytes = kv.MaxCommandBytes
+
+	// The name table's numbers (package naming keeps its ops unexported;
+	// the tests here pin the bytes).
+	tableNames   = naming.TableID
+	nmRegister   = 1
+	nmReserve    = 2
+	nmActivate   = 3
+	nmCancel     = 4
+	nmUnregister = 5
+	nmGet        = 1
+	nmList       = 2
+	resTaken     = naming.CodeTaken
 )
 
 var errShort = wire.ErrMalformed
@@ -37,13 +50,13 @@ type testTables struct {
 	*fsm
 	kv        *kv.Replicated
 	locks     *lockTable
-	names     *nameTable
+	names     *naming.Table
 	admission *admissionTable
 }
 
 func newTestFSM() testTables {
 	t := testTables{fsm: newFSM(zerolog.Nop()), kv: kv.NewReplicated(), locks: newLockTable(),
-		names: newNameTable(), admission: newAdmissionTable()}
+		names: naming.NewTable(nil), admission: newAdmissionTable()}
 	if err := t.register(kv.TableID, t.kv); err != nil {
 		panic(err)
 	}

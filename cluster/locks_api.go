@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
 // Lock and session errors. api maps them to gRPC codes (DESIGN §13).
@@ -19,7 +21,7 @@ var (
 	ErrWaitExpired = errors.New("cluster: wait expired")
 	// ErrNoSession: the PID names no open session on this node.
 	// gRPC FailedPrecondition.
-	ErrNoSession = errors.New("cluster: no such session")
+	ErrNoSession = wire.ErrNoSession
 )
 
 // SessionEventKind says what happened to a session or one of its locks.

@@ -3,97 +3,164 @@ package cluster
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/rs/zerolog"
-
+	"github.com/conclave-dev/conclave/config"
 	"github.com/conclave-dev/conclave/gossip"
+	"github.com/conclave-dev/conclave/internode"
 	"github.com/conclave-dev/conclave/naming"
+	"github.com/conclave-dev/conclave/raftcore"
 )
 
-// Name errors beyond the shared ones. api maps them to gRPC codes.
+// The name service is package naming's; the Node delegates to it. Its
+// errors and types keep their cluster names (api and the tests use them).
+type (
+	// NameConflict is the error of a refused registration: it wraps
+	// ErrNameTaken and says who owns the name.
+	NameConflict = naming.Conflict
+	// NameWatch streams the changes to the bindings under a prefix.
+	NameWatch = naming.Watch
+	// NameEvent is a change seen by a name watch.
+	NameEvent = naming.Event
+)
+
 var (
 	// ErrNameTaken: the name is registered (or reserved) by another
 	// session; the message names the owner. gRPC AlreadyExists.
-	ErrNameTaken = errors.New("cluster: name taken")
+	ErrNameTaken = naming.ErrTaken
 	// ErrNotOwner: unregister by a session that does not own the name.
 	// gRPC FailedPrecondition.
-	ErrNotOwner = errors.New("cluster: not the owner")
+	ErrNotOwner = naming.ErrNotOwner
 	// ErrNameExpired: a strong registration did not gather every live
 	// node's acknowledgement before its deadline; the message lists the
 	// nodes that did not answer. gRPC DeadlineExceeded.
-	ErrNameExpired = errors.New("cluster: strong registration expired")
+	ErrNameExpired = naming.ErrExpired
 )
 
-// NameConflict is the error of a refused registration: it wraps
-// ErrNameTaken and says who owns the name.
-type NameConflict struct {
-	Name     string
-	Owner    string
-	Scope    naming.Scope
-	Reserved bool
-	// Node is set when a strong registration was refused by a node's
-	// acknowledgement: the node that holds the conflicting binding.
-	Node string
+// NameRegister binds name to the session pid open on this node, in scope,
+// with optional metadata (at most 4 KiB). A name held by another session
+// fails with a *NameConflict (ErrNameTaken) naming the owner; registering
+// again from the same session is idempotent. Consistent and strong
+// registrations need a Raft quorum; strong ones also every live node's
+// acknowledgement within cluster.names.strong_deadline.
+func (n *Node) NameRegister(ctx context.Context, pid, name string, scope naming.Scope, meta []byte) (naming.Binding, error) {
+	return n.names.Register(ctx, pid, name, scope, meta)
 }
 
-func (c *NameConflict) Error() string {
-	what := "registered"
-	if c.Reserved {
-		what = "reserved"
+// NameUnregister removes pid's binding of name, in whichever scope it
+// holds it. Local and eventual names can only be unregistered on the node
+// of the session; consistent and strong ones from any node.
+func (n *Node) NameUnregister(ctx context.Context, pid, name string) error {
+	return n.names.Unregister(ctx, pid, name)
+}
+
+// NameLookup resolves name: consistent and strong names first (read in
+// mode), then eventual, then local, so a cluster-wide name shadows a local
+// one. ErrNotFound when no scope binds it.
+func (n *Node) NameLookup(ctx context.Context, name string, mode ReadMode) (naming.Binding, error) {
+	return n.names.Lookup(ctx, name, mode)
+}
+
+// NameList lists the bindings whose names start with prefix, in scope (0
+// for every scope), sorted by name; a name bound in several scopes is
+// listed once per scope, the one lookup resolves to first.
+func (n *Node) NameList(ctx context.Context, prefix string, scope naming.Scope, mode ReadMode) ([]naming.Binding, error) {
+	return n.names.List(ctx, prefix, scope, mode)
+}
+
+// NameWatch starts a watch of the names under prefix, as this node sees
+// them (a client node, which holds no replica, sees only eventual and
+// local changes).
+func (n *Node) NameWatch(prefix string) (*NameWatch, error) { return n.names.Watch(prefix) }
+
+// newNames builds the name service before gossip and Raft start: its
+// table goes into the FSM, its gossip delegate (the returned nameGossip)
+// into gossip's options. The adapters reach the Raft core, the mesh and
+// the gossip membership once those exist: the service proposes and asks
+// peers only from requests, which come after New; the gossip view is
+// stored into the nameGossip as soon as gossip is up.
+func (n *Node) newNames(cfg config.Config) (*naming.Service, *nameGossip, error) {
+	ng := &nameGossip{}
+	ng.bq = gossip.NewBroadcasts(ng.numAlive, 4)
+	nc := naming.DefaultConfig()
+	nc.StrongDeadline = cfg.Cluster.Names.StrongDeadline.Duration()
+	nc.MaxBroadcast = gossip.MaxBroadcast
+	svc, err := naming.New(nc, cfg.Cluster.Name, naming.Deps{
+		Proposer: nameNode{n}, Members: ng, Acker: nameNode{n}, Sessions: nameNode{n}, Gossip: ng,
+	}, naming.WithLogger(n.log))
+	if err != nil {
+		return nil, nil, err
 	}
-	msg := fmt.Sprintf("name %q is already %s by %s (scope %s)", c.Name, what, c.Owner, c.Scope)
-	if c.Node != "" {
-		msg += fmt.Sprintf(", reported by node %s", c.Node)
+	ng.svc = svc
+	return svc, ng, nil
+}
+
+// nameNode adapts the Node to naming's Proposer (the Raft core), Acker
+// (the mesh's ack class) and Sessions (the session table). The core and
+// the mesh are read at call time: the service calls them only from
+// requests, which come after New.
+type nameNode struct{ n *Node }
+
+func (a nameNode) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
+	return proposer{a.n.core}.Apply(ctx, cmd)
+}
+
+func (a nameNode) Query(ctx context.Context, mode ReadMode, q []byte) ([]byte, error) {
+	return proposer{a.n.core}.Query(ctx, mode, q)
+}
+
+func (a nameNode) ApplyTimeout() time.Duration { return a.n.core.ApplyTimeout() }
+
+func (a nameNode) OutcomeUnknown(err error) bool { return errors.Is(err, raftcore.ErrOutcomeUnknown) }
+
+func (a nameNode) Request(ctx context.Context, addr string, req []byte) ([]byte, error) {
+	return a.n.mesh.Request(ctx, addr, internode.ClassAck, req)
+}
+
+func (a nameNode) Open(pid string) bool {
+	_, ok := a.n.sessions.get(pid)
+	return ok
+}
+
+func (a nameNode) Revoked(pid, name, winner string) {
+	a.n.emitTo(pid, SessionEvent{Kind: EventNameRevoked, Name: name, Owner: winner, Detail: "name revoked: " + winner})
+}
+
+// nameGossip adapts the gossip membership to naming's Members and
+// Broadcaster, and plugs the eventual scope into gossip as its state
+// delegate. Gossip calls the delegate before gossip.New returns, so the
+// membership is set (Store) once it exists and read atomically; until then
+// no peer is alive.
+type nameGossip struct {
+	ml  atomic.Pointer[gossip.Membership]
+	bq  *gossip.Broadcasts
+	svc *naming.Service
+}
+
+func (g *nameGossip) numAlive() int {
+	if ml := g.ml.Load(); ml != nil {
+		return ml.NumAlive()
 	}
-	return msg
+	return 1
 }
 
-// Unwrap makes errors.Is(err, ErrNameTaken) hold.
-func (c *NameConflict) Unwrap() error { return ErrNameTaken }
-
-// names is the node's part of the name service: the local and eventual
-// scopes it owns, the gossip plumbing of the eventual scope, and the
-// watchers. Consistent and strong names live in the FSM.
-type names struct {
-	node     string
-	log      zerolog.Logger
-	local    *naming.Local
-	eventual *naming.Eventual
-	bq       *gossip.Broadcasts
-	ml       atomic.Pointer[gossip.Membership]
-	watch    *nameHub
-	// big carries deltas too large for a gossip packet to the sender
-	// goroutine, which sends them over TCP (gossip.SendToAll).
-	big chan []byte
-
-	malformed   atomic.Uint64 // gossip messages dropped as malformed
-	revocations atomic.Uint64
-	lastCompact atomic.Int64
-	// emit delivers an event to a session of this node, if it is open.
-	emit func(pid string, ev SessionEvent)
-}
-
-// tombstoneTTL keeps an eventual tombstone long enough for every push/pull
-// partner to have seen it (a push/pull every 30 s reaches everyone in a
-// few rounds).
-const tombstoneTTL = 10 * time.Minute
-
-func newNames(node string, log zerolog.Logger, emit func(string, SessionEvent)) *names {
-	p := &names{
-		node: node, log: log.With().Str("component", "names").Logger(),
-		local: naming.NewLocal(), watch: newNameHub(), big: make(chan []byte, 64), emit: emit,
+func (g *nameGossip) LivePeers() []naming.Peer {
+	ml := g.ml.Load()
+	if ml == nil {
+		return nil
 	}
-	p.eventual = naming.NewEventual(node, uint64(time.Now().UnixNano()), p.alive, tombstoneTTL)
-	p.bq = gossip.NewBroadcasts(p.numNodes, 4)
-	return p
+	var peers []naming.Peer
+	for _, m := range ml.Members() {
+		if m.Name != ml.LocalName() && m.State == gossip.StateAlive {
+			peers = append(peers, naming.Peer{Name: m.Name, Addr: m.Meta.InternodeAddr})
+		}
+	}
+	return peers
 }
 
-func (p *names) alive(node string) bool {
-	ml := p.ml.Load()
+func (g *nameGossip) Alive(node string) bool {
+	ml := g.ml.Load()
 	if ml == nil {
 		return false
 	}
@@ -101,114 +168,26 @@ func (p *names) alive(node string) bool {
 	return ok && m.State == gossip.StateAlive
 }
 
-func (p *names) numNodes() int {
-	if ml := p.ml.Load(); ml != nil {
-		return ml.NumAlive()
+func (g *nameGossip) Left(node string) bool {
+	ml := g.ml.Load()
+	if ml == nil {
+		return true
 	}
-	return 1
+	m, ok := ml.Member(node)
+	return !ok || m.State == gossip.StateLeft
 }
 
-// publish sends an eventual delta: piggybacked on gossip when it fits in
-// a packet, over TCP to every member otherwise.
-func (p *names) publish(delta []byte) {
-	if delta == nil {
-		return
-	}
-	if len(delta) <= gossip.MaxBroadcast {
-		p.bq.Queue(delta)
-		return
-	}
-	select {
-	case p.big <- delta:
-	default:
-		// The sender is behind; push/pull repairs what is not sent.
-		p.log.Warn().Int("bytes", len(delta)).Msg("large eventual-name delta not sent now; push/pull will carry it")
+func (g *nameGossip) Queue(msg []byte) { g.bq.Queue(msg) }
+
+func (g *nameGossip) SendToAll(msg []byte) {
+	if ml := g.ml.Load(); ml != nil {
+		ml.SendToAll(msg)
 	}
 }
 
-// sendLoop sends large deltas until ctx ends.
-func (p *names) sendLoop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case d := <-p.big:
-			if ml := p.ml.Load(); ml != nil {
-				ml.SendToAll(d)
-			}
-		}
-	}
-}
+func (g *nameGossip) NotifyMsg(msg []byte)                       { g.svc.Merge(msg) }
+func (g *nameGossip) GetBroadcasts(overhead, limit int) [][]byte { return g.bq.Get(overhead, limit) }
+func (g *nameGossip) LocalState(bool) []byte                     { return g.svc.GossipState() }
+func (g *nameGossip) MergeRemoteState(buf []byte, _ bool)        { g.svc.Merge(buf) }
 
-// merge applies a peer's eventual state or delta.
-func (p *names) merge(msg []byte) {
-	res, err := p.eventual.Merge(time.Now(), msg)
-	if err != nil {
-		if n := p.malformed.Add(1); n == 1 || n%100 == 0 {
-			p.log.Warn().Err(err).Uint64("dropped", n).Msg("malformed eventual-name message dropped")
-		}
-		return
-	}
-	for _, out := range res.Outgoing {
-		p.publish(out)
-	}
-	p.watch.publish(res.Events)
-	for _, r := range res.Revocations {
-		p.revocations.Add(1)
-		p.log.Info().Str("name", r.Name).Str("pid", r.PID).Str("winner", r.Winner).Msg("eventual name revoked")
-		p.emit(r.PID, SessionEvent{Kind: EventNameRevoked, Name: r.Name, Owner: r.Winner,
-			Detail: "name revoked: " + r.Winner})
-	}
-}
-
-// sessionEnded drops the local and eventual names of an ended session.
-func (p *names) sessionEnded(pid string) {
-	p.watch.publish(p.local.ReleaseSession(pid))
-	evs, delta := p.eventual.ReleaseSession(time.Now(), pid)
-	p.publish(delta)
-	p.watch.publish(evs)
-}
-
-// nodeGone drops the eventual names of a node gone from gossip.
-func (p *names) nodeGone(node string) { p.watch.publish(p.eventual.DropNode(node)) }
-
-// compact forgets old tombstones, at most once a minute.
-func (p *names) compact(now time.Time) {
-	last := p.lastCompact.Load()
-	if now.UnixNano()-last < int64(time.Minute) || !p.lastCompact.CompareAndSwap(last, now.UnixNano()) {
-		return
-	}
-	p.eventual.Compact(now)
-}
-
-// namesDelegate plugs the eventual scope into gossip.
-type namesDelegate struct{ p *names }
-
-func (d namesDelegate) NotifyMsg(msg []byte) { d.p.merge(msg) }
-func (d namesDelegate) GetBroadcasts(overhead, limit int) [][]byte {
-	return d.p.bq.Get(overhead, limit)
-}
-func (d namesDelegate) LocalState(bool) []byte              { return d.p.eventual.State() }
-func (d namesDelegate) MergeRemoteState(buf []byte, _ bool) { d.p.merge(buf) }
-
-var _ gossip.StateDelegate = namesDelegate{}
-
-// nameErr maps naming's errors onto the cluster's.
-func nameErr(err error) error {
-	var c *naming.Conflict
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &c):
-		return &NameConflict{Name: c.Name, Owner: c.Owner, Scope: c.Scope, Reserved: c.Reserved}
-	case errors.Is(err, naming.ErrInvalid):
-		return fmt.Errorf("%w: %s", ErrInvalidArgument, strings.TrimPrefix(err.Error(), naming.ErrInvalid.Error()+": "))
-	case errors.Is(err, naming.ErrNotFound):
-		return reason{msg: strings.TrimPrefix(err.Error(), naming.ErrNotFound.Error()+": "), err: ErrNotFound}
-	case errors.Is(err, naming.ErrNotOwner):
-		return reason{msg: strings.TrimPrefix(err.Error(), naming.ErrNotOwner.Error()+": "), err: ErrNotOwner}
-	case errors.Is(err, naming.ErrExpired):
-		return reason{msg: strings.TrimPrefix(err.Error(), naming.ErrExpired.Error()+": "), err: ErrNameExpired}
-	}
-	return err
-}
+var _ gossip.StateDelegate = (*nameGossip)(nil)

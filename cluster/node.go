@@ -16,6 +16,7 @@ import (
 	"github.com/conclave-dev/conclave/gossip"
 	"github.com/conclave-dev/conclave/internode"
 	"github.com/conclave-dev/conclave/kv"
+	"github.com/conclave-dev/conclave/naming"
 	"github.com/conclave-dev/conclave/pg"
 	"github.com/conclave-dev/conclave/raftcore"
 )
@@ -70,7 +71,6 @@ type Node struct {
 	// The replicated tables, registered in fsm, and the services over them.
 	kv        *kv.Service
 	lockTable *lockTable
-	nameTable *nameTable
 	admission *admissionTable
 	// groups is the process-group service (package pg), outside Raft.
 	groups *pg.Service
@@ -81,9 +81,12 @@ type Node struct {
 	impostors atomic.Uint64
 
 	sessions *sessionTable
-	names    *names
-	duties   dutyTimings
-	health   health
+	// names is the name service (package naming); nameGossip carries its
+	// eventual scope over gossip.
+	names      *naming.Service
+	nameGossip *nameGossip
+	duties     dutyTimings
+	health     health
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -126,17 +129,18 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		done: make(chan struct{}),
 	}
 	n.sessions = newSessionTable(cfg.Cluster.Name, n.log, n.releaseSession)
-	n.names = newNames(cfg.Cluster.Name, n.log, n.emitTo)
-	n.lockTable, n.nameTable, n.admission = newLockTable(), newNameTable(), newAdmissionTable()
+	if n.names, n.nameGossip, err = n.newNames(cfg); err != nil {
+		return nil, err
+	}
+	n.lockTable, n.admission = newLockTable(), newAdmissionTable()
 	n.lockTable.notify = n.sessions.deliver
-	n.nameTable.notify = n.names.watch.publish
 	n.fsm = newFSM(n.log)
 	// The tables, one line each; the order is the snapshot's, and release
 	// commands reach the session-owned tables in this order.
 	if err := errors.Join(
 		n.fsm.register(kv.TableID, kv.NewReplicated()),
 		n.fsm.register(tableLocks, n.lockTable),
-		n.fsm.register(tableNames, n.nameTable),
+		n.fsm.register(naming.TableID, n.names.Table()),
 		n.fsm.register(tableAdmission, n.admission),
 	); err != nil {
 		return nil, err
@@ -144,7 +148,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	if o.registerer != nil {
 		n.fsm.applyLatency = newApplyLatency()
 	}
-	n.sessions.onSessionEnd(n.names.sessionEnded)
+	n.sessions.onSessionEnd(n.names.SessionEnded)
 	n.duties = defaultDuties
 	n.health.t = defaultHealth
 	if o.local {
@@ -161,7 +165,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	if mt != nil {
 		meshOpts = append(meshOpts, internode.WithTLS(*mt))
 	}
-	gossipOpts := []gossip.Option{gossip.WithLogger(n.log), gossip.WithStateDelegate(namesDelegate{n.names})}
+	gossipOpts := []gossip.Option{gossip.WithLogger(n.log), gossip.WithStateDelegate(n.nameGossip)}
 	if o.faults != nil {
 		if o.faults.MeshAllowed != nil {
 			meshOpts = append(meshOpts, internode.WithDialGate(o.faults.MeshAllowed))
@@ -189,7 +193,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		n.mesh.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	n.names.ml.Store(n.ml)
+	n.nameGossip.ml.Store(n.ml)
 	n.resolver.ml.Store(n.ml)
 	n.core, err = raftcore.New(rc, raftcore.Deps{
 		FSM:        n.fsm,
@@ -209,7 +213,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.resolver.core.Store(n.core)
 	n.kv = kv.NewService(proposer{n.core})
 	n.mesh.Handle(internode.ClassForward, n.core.HandleForward)
-	n.mesh.Handle(internode.ClassAck, n.handleNameAck)
+	n.mesh.Handle(internode.ClassAck, n.names.HandleAck)
 	n.mesh.Handle(internode.ClassKeyring, func(_ context.Context, req []byte) ([]byte, error) { return n.ml.HandleKeyring(req) })
 	if err := n.newGroups(cfg, o.local, o.faults); err != nil {
 		_ = n.core.Shutdown()
@@ -244,7 +248,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	}
 	n.goRun(func() { n.dutyLoop(ctx) })
 	n.goRun(func() { n.releaseLoop(ctx) })
-	n.goRun(func() { n.names.sendLoop(ctx) })
+	n.goRun(func() { _ = n.names.Run(ctx) })
 	n.goRun(func() { n.healthLoop(ctx) })
 	n.goRun(func() { _ = n.groups.Run(ctx) })
 	n.goRun(func() {
@@ -259,7 +263,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 				}
 				n.core.Notify()
 				if ev.Kind == gossip.NodeFailed || ev.Kind == gossip.NodeLeft {
-					n.names.nodeGone(ev.Member.Name)
+					n.names.NodeGone(ev.Member.Name)
 				}
 				n.groupsOnGossip(ev)
 			}
@@ -372,7 +376,7 @@ func (n *Node) Close() error {
 		// (not even the tombstones of its sessions' eventual names).
 		gerr := n.ml.Shutdown()
 		n.sessions.closeAll()
-		n.names.watch.closeAll()
+		n.names.Close()
 		n.cancel()
 		n.stopErr = errors.Join(n.core.Shutdown(), n.mesh.Close(), gerr)
 		n.wg.Wait()
@@ -390,7 +394,7 @@ func (n *Node) stop(ctx context.Context, leave bool) error {
 		// Everything the sessions held goes in one entry, at once, rather
 		// than after peers declare this node gone.
 		n.sessions.closeAll()
-		n.names.watch.closeAll()
+		n.names.Close()
 		rctx, cancel := context.WithTimeout(ctx, n.core.ApplyTimeout())
 		if err := n.releaseNode(rctx, n.Name()); err != nil {
 			n.log.Warn().Err(err).Msg("release of this node's sessions at stop failed")

@@ -1,11 +1,12 @@
 package naming
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
 // Eventual is the eventual scope: a state-based CRDT replicated by gossip.
@@ -111,8 +112,8 @@ func (e *Eventual) Register(now time.Time, name, pid string, meta []byte) (Bindi
 	if err := validateRegistration(name, pid, meta); err != nil {
 		return Binding{}, nil, nil, err
 	}
-	if NodeOf(pid) != e.self {
-		return Binding{}, nil, nil, invalid("pid", "%s is not a session of node %s", pid, e.self)
+	if wire.NodeOf(pid) != e.self {
+		return Binding{}, nil, nil, wire.Invalidf("pid", "%s is not a session of node %s", pid, e.self)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -134,10 +135,10 @@ func (e *Eventual) Unregister(now time.Time, name, pid string) ([]Event, []byte,
 	defer e.mu.Unlock()
 	c := e.claims[name][e.self]
 	if c == nil || c.deleted {
-		return nil, nil, fmt.Errorf("%w: name %q is not registered from this node", ErrNotFound, name)
+		return nil, nil, wire.Refuse(wire.NotFound, ErrNotFound, "name %q is not registered from this node", name)
 	}
 	if c.pid != pid {
-		return nil, nil, fmt.Errorf("%w: name %q is registered by %s, not %s", ErrNotOwner, name, c.pid, pid)
+		return nil, nil, notOwner(name, c.pid, pid)
 	}
 	evs, t := e.tombstoneLocked(now, c)
 	return evs, e.encodeLocked(msgDelta, []*claim{t}), nil

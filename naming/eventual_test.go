@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
 // world is a set of Eventual replicas with a shared, editable liveness view.
@@ -263,16 +265,14 @@ func TestEventualMalformedMessagesChangeNothing(t *testing.T) {
 }
 
 func relabel(msg []byte, from, to string) []byte {
-	e := &enc{}
-	e.byte(msg[0])
-	d := &dec{b: msg[1:]}
-	n := d.uvarint()
-	e.uvarint(n)
-	node := d.string(100)
+	e := wire.NewEncoder(msg[0])
+	d := wire.NewDecoder(msg[1:])
+	n := d.Uvarint()
+	e.Uvarint(n)
+	node := d.StringMax(100)
 	if node == from {
 		node = to
 	}
-	e.string(node)
-	e.b = append(e.b, d.b...)
-	return e.b
+	e.String(node)
+	return append(e.Data(), d.Rest()...)
 }

@@ -3,6 +3,8 @@ package naming
 import (
 	"fmt"
 	"sort"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
 // Wire format: kind byte, then sections (one per origin node): node, its
@@ -37,86 +39,78 @@ func (e *Eventual) encodeLocked(kind byte, cs []*claim) []byte {
 		nodes = append(nodes, n)
 	}
 	sort.Strings(nodes)
-	w := &enc{}
-	w.byte(kind)
-	w.uvarint(uint64(len(nodes)))
+	w := wire.NewEncoder(kind)
+	w.Uvarint(uint64(len(nodes)))
 	for _, n := range nodes {
 		inc := e.incs[n]
 		cl := by[n]
 		sort.Slice(cl, func(i, j int) bool { return cl[i].name < cl[j].name })
-		w.string(n)
-		w.uvarint(inc)
-		w.uvarint(uint64(len(cl)))
+		w.String(n)
+		w.Uvarint(inc)
+		w.Uvarint(uint64(len(cl)))
 		for _, c := range cl {
-			w.string(c.name)
-			w.uvarint(c.inc)
-			w.uvarint(c.ver)
-			w.byte(boolByte(c.deleted))
-			w.string(c.pid)
-			w.bytes(c.meta)
-			w.uvarint(uint64(c.claimedAt))
+			w.String(c.name)
+			w.Uvarint(c.inc)
+			w.Uvarint(c.ver)
+			w.Bool(c.deleted)
+			w.String(c.pid)
+			w.Bytes(c.meta)
+			w.Uvarint(uint64(c.claimedAt))
 		}
 	}
-	return w.b
-}
-
-func boolByte(b bool) byte {
-	if b {
-		return 1
-	}
-	return 0
+	return w.Data()
 }
 
 func decodeMessage(msg []byte) (byte, []section, error) {
-	d := &dec{b: msg}
-	kind := d.byte()
-	if d.err == nil && kind != msgDelta && kind != msgState {
-		return 0, nil, fmt.Errorf("%w: message kind %d", errMalformed, kind)
+	d := wire.NewDecoder(msg)
+	kind := d.Byte()
+	if d.Err() == nil && kind != msgDelta && kind != msgState {
+		return 0, nil, fmt.Errorf("%w: message kind %d", wire.ErrMalformed, kind)
 	}
-	n := d.count()
+	n := d.Count(1)
 	if n > maxSections {
-		return 0, nil, fmt.Errorf("%w: %d sections", errMalformed, n)
+		return 0, nil, fmt.Errorf("%w: %d sections", wire.ErrMalformed, n)
 	}
 	out := make([]section, 0, n)
 	total := 0
-	for i := 0; i < n && d.err == nil; i++ {
-		s := section{node: d.string(MaxPIDLen), inc: d.uvarint()}
-		m := d.count()
+	for i := 0; i < n && d.Err() == nil; i++ {
+		s := section{node: d.StringMax(wire.MaxPIDLen), inc: d.Uvarint()}
+		m := d.Count(1)
 		total += m
 		if total > maxClaims {
-			return 0, nil, fmt.Errorf("%w: more than %d claims", errMalformed, maxClaims)
+			return 0, nil, fmt.Errorf("%w: more than %d claims", wire.ErrMalformed, maxClaims)
 		}
-		for j := 0; j < m && d.err == nil; j++ {
-			c := &claim{node: s.node, name: d.string(MaxNameLen), inc: d.uvarint(), ver: d.uvarint()}
-			c.deleted = d.byte() == 1
-			c.pid = d.string(MaxPIDLen)
-			c.meta = d.bytes(MaxMetaLen)
-			c.claimedAt = int64(d.uvarint())
-			if d.err != nil {
+		for j := 0; j < m && d.Err() == nil; j++ {
+			c := &claim{node: s.node, name: d.StringMax(wire.MaxNameLen), inc: d.Uvarint(), ver: d.Uvarint()}
+			c.deleted = d.Bool()
+			c.pid = d.StringMax(wire.MaxPIDLen)
+			c.meta = d.BytesMax(MaxMetaLen)
+			c.claimedAt = int64(d.Uvarint())
+			if d.Err() != nil {
 				break
 			}
 			if c.inc != s.inc {
-				return 0, nil, fmt.Errorf("%w: claim %q of %s: incarnation %d in a section of %d", errMalformed, c.name, s.node, c.inc, s.inc)
+				return 0, nil, fmt.Errorf("%w: claim %q of %s: incarnation %d in a section of %d", wire.ErrMalformed, c.name, s.node, c.inc, s.inc)
 			}
-			if err := ValidateName(c.name); err != nil {
+			if err := validateName(c.name); err != nil {
 				return 0, nil, err
 			}
 			if !c.deleted {
-				if err := ValidatePID(c.pid); err != nil {
+				if err := wire.ValidatePID("pid", c.pid); err != nil {
 					return 0, nil, err
 				}
-				if NodeOf(c.pid) != s.node {
-					return 0, nil, fmt.Errorf("%w: claim %q: pid %s is not a session of %s", errMalformed, c.name, c.pid, s.node)
+				if wire.NodeOf(c.pid) != s.node {
+					return 0, nil, fmt.Errorf("%w: claim %q: pid %s is not a session of %s", wire.ErrMalformed, c.name, c.pid, s.node)
 				}
 			}
 			s.claims = append(s.claims, c)
 		}
-		if s.node == "" && d.err == nil {
-			return 0, nil, fmt.Errorf("%w: section without a node", errMalformed)
+		if s.node == "" && d.Err() == nil {
+			return 0, nil, fmt.Errorf("%w: section without a node", wire.ErrMalformed)
 		}
 		out = append(out, s)
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return 0, nil, err
 	}
 	return kind, out, nil

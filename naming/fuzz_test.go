@@ -2,10 +2,13 @@ package naming
 
 import (
 	"bytes"
+	"errors"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/conclave-dev/conclave/internal/fuzzcheck"
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
 // Declared allocation bounds (fuzzcheck adds its slack): a decoded binding,
@@ -24,7 +27,7 @@ const (
 // a snapshot that restores to the same bytes, and serves reads and
 // releases without panicking.
 func FuzzTableUnmarshal(f *testing.F) {
-	empty, _ := NewTable().MarshalBinary()
+	empty, _ := NewState().MarshalBinary()
 	f.Add(empty)
 	full := sampleNameTable()
 	snap, _ := full.MarshalBinary()
@@ -37,7 +40,7 @@ func FuzzTableUnmarshal(f *testing.F) {
 		before, _ := tb.MarshalBinary()
 		var err error
 		fuzzcheck.Bounded(t, "UnmarshalBinary", fuzzcheck.Linear(len(data), namingAllocPerByte, namingAllocFixed), func() {
-			err = NewTable().UnmarshalBinary(data)
+			err = NewState().UnmarshalBinary(data)
 		})
 		if err != nil {
 			if tb.UnmarshalBinary(data) == nil {
@@ -52,7 +55,7 @@ func FuzzTableUnmarshal(f *testing.F) {
 			t.Fatalf("snapshot %x accepted once, then refused: %v", data, err)
 		}
 		enc1, _ := tb.MarshalBinary()
-		cp := NewTable()
+		cp := NewState()
 		if err := cp.UnmarshalBinary(enc1); err != nil {
 			t.Fatalf("a restored table's own snapshot %x is refused: %v", enc1, err)
 		}
@@ -75,8 +78,8 @@ func FuzzTableUnmarshal(f *testing.F) {
 
 // sampleNameTable holds a consistent binding, a strong binding and a
 // pending strong reservation.
-func sampleNameTable() *Table {
-	tb := NewTable()
+func sampleNameTable() *State {
+	tb := NewState()
 	tb.Register(1, t0, "svc", "n1/s", []byte("10.0.0.1:80"))
 	tb.Reserve(2, t0, "pending", "n2/s", nil, t0.Add(time.Minute))
 	tb.Reserve(3, t0, "strong", "n2/s", []byte("x"), t0.Add(time.Minute))
@@ -149,4 +152,74 @@ func fuzzReplica() *Eventual {
 	e := NewEventual("me", 5, func(string) bool { return true }, time.Minute)
 	e.Register(t0.Add(time.Second), "svc", "me/1", []byte("10.0.0.1:80"))
 	return e
+}
+
+// FuzzResultDecoders: any bytes handed to the Service's decoders (a
+// table result off the forward protocol, a strong-name ack) decode or fail
+// with wire.ErrMalformed, never panic, and allocate no more than the
+// declared bound whatever their counts claim; decoded bindings and
+// conflicts re-encode to what decodes to the same values.
+func FuzzResultDecoders(f *testing.F) {
+	tb := NewTable(nil)
+	for i, c := range [][]byte{
+		Register{Name: "svc", PID: "n1/s1", Meta: []byte("10.0.0.1:80"), Now: t0}.Marshal(),
+		Reserve{Name: "strong", PID: "n2/s1", Meta: []byte("m"), Deadline: t0.Add(time.Second), Now: t0}.Marshal(),
+		Activate{Name: "strong", PID: "n2/s1", Now: t0}.Marshal(),
+		Register{Name: "svc", PID: "n3/s1", Now: t0}.Marshal(),
+	} {
+		_, op, d, _ := wire.ParseCommand(c)
+		r, _ := tb.Apply(uint64(i+1), op, d)
+		f.Add(r)
+		f.Add(r[1:])
+	}
+	for _, q := range [][]byte{getQuery("svc"), listQuery("")} {
+		_, op, d, _ := wire.ParseCommand(q)
+		r, _ := tb.Query(op, d)
+		f.Add(r)
+		f.Add(r[1:])
+	}
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add([]byte{ackOK})
+	f.Add(encodeAckConflict("n2/s1", ScopeStrong))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var (
+			bindings []Binding
+			conflict *Conflict
+			errB     error
+			errA     error
+		)
+		fuzzcheck.Bounded(t, "result decoders", fuzzcheck.Linear(len(data), 64, 4<<10), func() {
+			bindings, errB = decodeBindings(wire.NewDecoder(data))
+			conflict, errA = decodeAck(data, "svc", "n2")
+			if _, e := wire.ParseResult(data); e != nil {
+				if err := refusalErr("svc", e); err == nil {
+					t.Fatalf("refusal %x maps to no error", data)
+				}
+			}
+		})
+		switch {
+		case errA != nil && !errors.Is(errA, wire.ErrMalformed):
+			t.Fatalf("decodeAck: %v is not ErrMalformed", errA)
+		case errA == nil && conflict != nil:
+			again, err := decodeAck(encodeAckConflict(conflict.Owner, conflict.Scope), "svc", "n2")
+			if err != nil || !reflect.DeepEqual(again, conflict) {
+				t.Fatalf("ack conflict %+v round trips as %+v, %v", conflict, again, err)
+			}
+		}
+		if errB != nil {
+			if !errors.Is(errB, wire.ErrMalformed) {
+				t.Fatalf("decodeBindings: %v is not ErrMalformed", errB)
+			}
+			return
+		}
+		e := wire.NewEncoder()
+		e.Uvarint(uint64(len(bindings)))
+		for _, b := range bindings {
+			encodeBinding(e, b)
+		}
+		again, err := decodeBindings(wire.NewDecoder(e.Data()))
+		if err != nil || !reflect.DeepEqual(again, bindings) {
+			t.Fatalf("bindings %+v round trip as %+v, %v", bindings, again, err)
+		}
+	})
 }

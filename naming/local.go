@@ -1,7 +1,6 @@
 package naming
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -52,10 +51,10 @@ func (l *Local) Unregister(name, pid string) ([]Event, error) {
 	defer l.mu.Unlock()
 	b, ok := l.bindings[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: name %q is not registered", ErrNotFound, name)
+		return nil, notRegistered(name)
 	}
 	if b.PID != pid {
-		return nil, fmt.Errorf("%w: name %q is registered by %s, not %s", ErrNotOwner, name, b.PID, pid)
+		return nil, notOwner(name, b.PID, pid)
 	}
 	return []Event{l.unbindLocked(b)}, nil
 }

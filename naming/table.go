@@ -1,416 +1,216 @@
 package naming
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
-	"sort"
-	"strings"
+	"io"
+	"sync"
 	"time"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
-// Binding is a name bound to a session.
-type Binding struct {
-	Name  string
-	PID   string
-	Scope Scope
-	Meta  []byte
-	// Index is the Raft index of the entry that made the binding active
-	// (0 for local and eventual bindings).
-	Index uint64
-	// RegisteredAt is when the binding became active (the proposer's clock
-	// for consistent and strong names, the origin's for eventual and local).
-	RegisteredAt time.Time
-}
-
-// Reservation is a strong registration waiting for every live node's ack.
-type Reservation struct {
-	Name     string
-	PID      string
-	Meta     []byte
-	Index    uint64
-	Deadline time.Time
-}
-
-// EventKind says what happened to a binding.
-type EventKind uint8
-
-const (
-	// Bound: the binding became active.
-	Bound EventKind = 1
-	// Unbound: the binding was removed (unregistered, session or node gone,
-	// or revoked by a conflict).
-	Unbound EventKind = 2
-)
-
-func (k EventKind) String() string {
-	if k == Bound {
-		return "bound"
-	}
-	return "unbound"
-}
-
-// Event is a change to the bindings, for watchers.
-type Event struct {
-	Kind    EventKind
-	Binding Binding
-}
-
-// Table is the Raft-replicated table of consistent and strong names. It
-// reads no clock: every call that depends on time is given the time the
-// proposer wrote into the command. Not safe for concurrent use.
+// Table is the Raft-replicated table of consistent and strong names: the
+// State behind the FSM envelope, under TableID. It implements cluster's
+// Table, SessionReleaser and Flusher (structurally: naming does not import
+// cluster).
+//
+// Apply, ReleaseSession, ReleaseNode, Snapshot, Restore and Flush are
+// called from Raft's FSM goroutine; Screen, Query and the readers (Owner,
+// Count, Nodes) concurrently from request goroutines. The Table guards the
+// State with its own lock. The events of applied commands are collected
+// and handed to the events func on Flush, outside the lock.
 type Table struct {
-	bindings map[string]*Binding
-	reserved map[string]*Reservation
-	// byPID indexes the names each PID has bound or reserved.
-	byPID map[string]map[string]struct{}
+	events func([]Event)
+
+	mu      sync.RWMutex
+	st      *State
+	pending []Event // events of the batch being applied, for Flush
 }
 
-// NewTable returns an empty table.
-func NewTable() *Table {
-	return &Table{
-		bindings: map[string]*Binding{},
-		reserved: map[string]*Reservation{},
-		byPID:    map[string]map[string]struct{}{},
+// NewTable returns an empty table that hands its events to events (the
+// watch hub's publish; nil drops them). events must not block.
+func NewTable(events func([]Event)) *Table {
+	if events == nil {
+		events = func([]Event) {}
 	}
+	return &Table{events: events, st: NewState()}
 }
 
-// Len is the number of active bindings.
-func (t *Table) Len() int { return len(t.bindings) }
-
-// Count is the number of active bindings in scope.
-func (t *Table) Count(scope Scope) int {
-	n := 0
-	for _, b := range t.bindings {
-		if b.Scope == scope {
-			n++
-		}
-	}
-	return n
-}
-
-// Get returns a copy of the binding of name.
-func (t *Table) Get(name string) (Binding, bool) {
-	b, ok := t.bindings[name]
-	if !ok {
-		return Binding{}, false
-	}
-	return *b, true
-}
-
-// GetReservation returns a copy of the pending reservation of name, if any
-// (expired ones included: they are dropped lazily).
-func (t *Table) GetReservation(name string) (Reservation, bool) {
-	r, ok := t.reserved[name]
-	if !ok {
-		return Reservation{}, false
-	}
-	return *r, true
-}
-
-// List returns the active bindings whose names start with prefix, by name.
-func (t *Table) List(prefix string) []Binding {
-	names := make([]string, 0, len(t.bindings))
-	for n := range t.bindings {
-		if strings.HasPrefix(n, prefix) {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	out := make([]Binding, len(names))
-	for i, n := range names {
-		out[i] = *t.bindings[n]
-	}
-	return out
-}
-
-func validateRegistration(name, pid string, meta []byte) error {
-	if err := ValidateName(name); err != nil {
-		return err
-	}
-	if err := ValidatePID(pid); err != nil {
-		return err
-	}
-	return ValidateMeta(meta)
-}
-
-// owner returns the conflict that stops pid from taking name at now, or
-// nil. An expired reservation is dropped on the way.
-func (t *Table) owner(name, pid string, now time.Time) *Conflict {
-	if b, ok := t.bindings[name]; ok && b.PID != pid {
-		return &Conflict{Name: name, Owner: b.PID, Scope: b.Scope}
-	}
-	if r, ok := t.reserved[name]; ok {
-		if !now.Before(r.Deadline) {
-			t.dropReservation(r)
-		} else if r.PID != pid {
-			return &Conflict{Name: name, Owner: r.PID, Scope: ScopeStrong, Reserved: true}
-		}
-	}
-	return nil
-}
-
-// Register binds name to pid in scope consistent, first write wins. A
-// registration by the PID that already holds the name returns its binding
-// unchanged (idempotent).
-func (t *Table) Register(index uint64, now time.Time, name, pid string, meta []byte) (Binding, []Event, error) {
-	if err := validateRegistration(name, pid, meta); err != nil {
-		return Binding{}, nil, err
-	}
-	if c := t.owner(name, pid, now); c != nil {
-		return Binding{}, nil, c
-	}
-	if b, ok := t.bindings[name]; ok {
-		return *b, nil, nil
-	}
-	if _, ok := t.reserved[name]; ok {
-		return Binding{}, nil, invalid("name", "%q: a strong registration by this session is in progress", name)
-	}
-	b := t.bind(&Binding{Name: name, PID: pid, Scope: ScopeConsistent, Meta: meta, Index: index, RegisteredAt: now})
-	return *b, []Event{{Kind: Bound, Binding: *b}}, nil
-}
-
-// Reserve starts a strong registration: it holds name for pid until
-// deadline, refusing everyone else, without making it visible to lookups.
-// Reserving a name the PID already holds returns that binding and no
-// reservation (idempotent).
-func (t *Table) Reserve(index uint64, now time.Time, name, pid string, meta []byte, deadline time.Time) (Reservation, *Binding, error) {
-	if err := validateRegistration(name, pid, meta); err != nil {
-		return Reservation{}, nil, err
-	}
-	if !deadline.After(now) {
-		return Reservation{}, nil, invalid("deadline", "%s is not after the command's time %s", deadline, now)
-	}
-	if c := t.owner(name, pid, now); c != nil {
-		return Reservation{}, nil, c
-	}
-	if b, ok := t.bindings[name]; ok {
-		cp := *b
-		return Reservation{}, &cp, nil
-	}
-	r := &Reservation{Name: name, PID: pid, Meta: meta, Index: index, Deadline: deadline}
-	if old, ok := t.reserved[name]; ok {
-		t.dropReservation(old)
-	}
-	t.reserved[name] = r
-	t.index(pid, name)
-	return *r, nil, nil
-}
-
-// Activate turns pid's reservation of name into a strong binding, if it
-// has not expired at now.
-func (t *Table) Activate(index uint64, now time.Time, name, pid string) (Binding, []Event, error) {
-	r, ok := t.reserved[name]
-	if !ok || r.PID != pid {
-		if b, ok := t.bindings[name]; ok && b.PID == pid {
-			return *b, nil, nil // a replayed activation
-		}
-		return Binding{}, nil, fmt.Errorf("%w: name %q has no reservation by %s", ErrExpired, name, pid)
-	}
-	if !now.Before(r.Deadline) {
-		t.dropReservation(r)
-		return Binding{}, nil, fmt.Errorf("%w: the reservation of %q passed its deadline %s", ErrExpired, name, r.Deadline.Format(time.RFC3339Nano))
-	}
-	delete(t.reserved, name)
-	b := t.bind(&Binding{Name: name, PID: pid, Scope: ScopeStrong, Meta: r.Meta, Index: index, RegisteredAt: now})
-	return *b, []Event{{Kind: Bound, Binding: *b}}, nil
-}
-
-// Cancel drops pid's reservation of name; a missing one is not an error.
-func (t *Table) Cancel(name, pid string) {
-	if r, ok := t.reserved[name]; ok && r.PID == pid {
-		t.dropReservation(r)
-	}
-}
-
-// Unregister removes pid's binding of name (and any reservation it has).
-func (t *Table) Unregister(name, pid string) ([]Event, error) {
-	if err := ValidateName(name); err != nil {
+// Apply applies a name command as the entry at index. A command refused
+// by the state (a name taken, not the owner, expired) is a refusal result;
+// one that breaks the table's rules (unknown op, malformed or invalid
+// fields) is an error.
+func (t *Table) Apply(index uint64, op byte, fields *wire.Decoder) ([]byte, error) {
+	c, err := unmarshal(op, fields)
+	if err != nil {
 		return nil, err
 	}
-	if err := ValidatePID(pid); err != nil {
-		return nil, err
-	}
-	t.Cancel(name, pid)
-	b, ok := t.bindings[name]
-	if !ok {
-		return nil, fmt.Errorf("%w: name %q is not registered", ErrNotFound, name)
-	}
-	if b.PID != pid {
-		return nil, fmt.Errorf("%w: name %q is registered by %s, not %s", ErrNotOwner, name, b.PID, pid)
-	}
-	return []Event{t.unbind(b)}, nil
-}
-
-// ReleaseSession removes everything pid bound or reserved.
-func (t *Table) ReleaseSession(pid string) []Event {
-	names := sortedKeys(t.byPID[pid])
-	var evs []Event
-	for _, n := range names {
-		if r, ok := t.reserved[n]; ok && r.PID == pid {
-			t.dropReservation(r)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var (
+		evs []Event
+		b   Binding
+		out = wire.Result()
+	)
+	switch c := c.(type) {
+	case Register:
+		b, evs, err = t.st.Register(index, c.Now, c.Name, c.PID, c.Meta)
+		encodeBinding(out, b)
+	case Reserve:
+		var bound *Binding
+		_, bound, err = t.st.Reserve(index, c.Now, c.Name, c.PID, c.Meta, c.Deadline)
+		out.Bool(bound != nil)
+		if bound != nil {
+			encodeBinding(out, *bound)
 		}
-		if b, ok := t.bindings[n]; ok && b.PID == pid {
-			evs = append(evs, t.unbind(b))
+	case Activate:
+		b, evs, err = t.st.Activate(index, c.Now, c.Name, c.PID)
+		encodeBinding(out, b)
+	case Cancel:
+		t.st.Cancel(c.Name, c.PID)
+	case Unregister:
+		evs, err = t.st.Unregister(c.Name, c.PID)
+	}
+	t.pending = append(t.pending, evs...)
+	if err != nil {
+		return refusalOf(err), nil
+	}
+	return out.Data(), nil
+}
+
+// Screen checks a command's fields with Apply's own check, for the leader
+// before it proposes the command.
+func (t *Table) Screen(op byte, fields *wire.Decoder) error {
+	_, err := unmarshal(op, fields)
+	return err
+}
+
+// Query answers a read of the local replica: one binding by name, or the
+// bindings under a prefix.
+func (t *Table) Query(op byte, fields *wire.Decoder) ([]byte, error) {
+	var bs []Binding
+	switch op {
+	case queryGet:
+		name := fields.String()
+		if err := fields.Done(); err != nil {
+			return nil, fmt.Errorf("%w: malformed name get: %w", wire.ErrInvalid, err)
 		}
-	}
-	return evs
-}
-
-// ReleaseNode removes everything the sessions of node bound or reserved.
-func (t *Table) ReleaseNode(node string) []Event {
-	prefix := node + "/"
-	var pids []string
-	for pid := range t.byPID {
-		if strings.HasPrefix(pid, prefix) {
-			pids = append(pids, pid)
+		b, ok := t.Owner(name)
+		if !ok {
+			return refusalOf(notRegistered(name)), nil
 		}
+		bs = []Binding{b}
+	case queryList:
+		prefix := fields.String()
+		if err := fields.Done(); err != nil {
+			return nil, fmt.Errorf("%w: malformed name list: %w", wire.ErrInvalid, err)
+		}
+		t.mu.RLock()
+		bs = t.st.List(prefix)
+		t.mu.RUnlock()
+	default:
+		return nil, wire.Invalidf("op", "unknown name query %d", op)
 	}
-	sort.Strings(pids)
-	var evs []Event
-	for _, pid := range pids {
-		evs = append(evs, t.ReleaseSession(pid)...)
-	}
-	return evs
-}
-
-func (t *Table) bind(b *Binding) *Binding {
-	t.bindings[b.Name] = b
-	t.index(b.PID, b.Name)
-	return b
-}
-
-func (t *Table) unbind(b *Binding) Event {
-	delete(t.bindings, b.Name)
-	t.unindex(b.PID, b.Name)
-	return Event{Kind: Unbound, Binding: *b}
-}
-
-func (t *Table) dropReservation(r *Reservation) {
-	delete(t.reserved, r.Name)
-	if b, ok := t.bindings[r.Name]; !ok || b.PID != r.PID {
-		t.unindex(r.PID, r.Name)
-	}
-}
-
-func (t *Table) index(pid, name string) {
-	m := t.byPID[pid]
-	if m == nil {
-		m = map[string]struct{}{}
-		t.byPID[pid] = m
-	}
-	m[name] = struct{}{}
-}
-
-func (t *Table) unindex(pid, name string) {
-	if r, ok := t.reserved[name]; ok && r.PID == pid {
-		return
-	}
-	m := t.byPID[pid]
-	delete(m, name)
-	if len(m) == 0 {
-		delete(t.byPID, pid)
-	}
-}
-
-func sortedKeys(m map[string]struct{}) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Snapshot encoding: version, bindings by name, reservations by name.
-const snapVersion = 1
-
-// MarshalBinary encodes the table canonically (sorted by name).
-func (t *Table) MarshalBinary() ([]byte, error) {
-	e := &enc{}
-	e.byte(snapVersion)
-	bs := t.List("")
-	e.uvarint(uint64(len(bs)))
+	r := wire.Result()
+	r.Uvarint(uint64(len(bs)))
 	for _, b := range bs {
-		e.string(b.Name)
-		e.string(b.PID)
-		e.byte(byte(b.Scope))
-		e.bytes(b.Meta)
-		e.uvarint(b.Index)
-		e.uvarint(uint64(b.RegisteredAt.UnixNano()))
+		encodeBinding(r, b)
 	}
-	names := make([]string, 0, len(t.reserved))
-	for n := range t.reserved {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	e.uvarint(uint64(len(names)))
-	for _, n := range names {
-		r := t.reserved[n]
-		e.string(r.Name)
-		e.string(r.PID)
-		e.bytes(r.Meta)
-		e.uvarint(r.Index)
-		e.uvarint(uint64(r.Deadline.UnixNano()))
-	}
-	return e.b, nil
+	return r.Data(), nil
 }
 
-// UnmarshalBinary replaces the table with an encoding MarshalBinary wrote,
-// checking every entry as a command would be checked.
-func (t *Table) UnmarshalBinary(b []byte) error {
-	d := &dec{b: b}
-	if v := d.byte(); d.err == nil && v != snapVersion {
-		return fmt.Errorf("naming: snapshot version %d not understood", v)
-	}
-	nt := NewTable()
-	n := d.count()
-	for i := 0; i < n && d.err == nil; i++ {
-		bd := &Binding{Name: d.string(MaxNameLen), PID: d.string(MaxPIDLen), Scope: Scope(d.byte()),
-			Meta: d.bytes(MaxMetaLen), Index: d.uvarint()}
-		bd.RegisteredAt = time.Unix(0, int64(d.uvarint())).UTC()
-		if d.err != nil {
-			break
-		}
-		if err := validateRegistration(bd.Name, bd.PID, bd.Meta); err != nil {
-			return fmt.Errorf("naming: snapshot binding %d: %w", i, err)
-		}
-		if bd.Scope != ScopeConsistent && bd.Scope != ScopeStrong {
-			return fmt.Errorf("naming: snapshot binding %q: scope %s", bd.Name, bd.Scope)
-		}
-		if _, dup := nt.bindings[bd.Name]; dup {
-			// A table binds a name once; a second would orphan the first's
-			// index entry (found by FuzzTableUnmarshal).
-			return fmt.Errorf("naming: snapshot binds %q twice", bd.Name)
-		}
-		nt.bind(bd)
-	}
-	n = d.count()
-	for i := 0; i < n && d.err == nil; i++ {
-		r := &Reservation{Name: d.string(MaxNameLen), PID: d.string(MaxPIDLen), Meta: d.bytes(MaxMetaLen), Index: d.uvarint()}
-		r.Deadline = time.Unix(0, int64(d.uvarint())).UTC()
-		if d.err != nil {
-			break
-		}
-		if err := validateRegistration(r.Name, r.PID, r.Meta); err != nil {
-			return fmt.Errorf("naming: snapshot reservation %d: %w", i, err)
-		}
-		if _, dup := nt.reserved[r.Name]; dup {
-			return fmt.Errorf("naming: snapshot reserves %q twice", r.Name)
-		}
-		nt.reserved[r.Name] = r
-		nt.index(r.PID, r.Name)
-	}
-	if err := d.done(); err != nil {
-		return fmt.Errorf("naming: snapshot: %w", err)
-	}
-	*t = *nt
+// ReleaseSession removes everything pid bound or reserved (the envelope's
+// release-session entry).
+func (t *Table) ReleaseSession(_ uint64, _ time.Time, pid string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pending = append(t.pending, t.st.ReleaseSession(pid)...)
 	return nil
 }
 
-// Nodes lists, sorted, the nodes whose sessions bind or reserve a name.
-func (t *Table) Nodes() []string {
-	seen := map[string]struct{}{}
-	for pid := range t.byPID {
-		seen[NodeOf(pid)] = struct{}{}
+// ReleaseNode removes everything the sessions of node bound or reserved
+// (the envelope's release-node entry).
+func (t *Table) ReleaseNode(_ uint64, _ time.Time, node string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pending = append(t.pending, t.st.ReleaseNode(node)...)
+	return nil
+}
+
+// Flush hands the events of the applied batch to the events func.
+func (t *Table) Flush() {
+	t.mu.Lock()
+	evs := t.pending
+	t.pending = nil
+	t.mu.Unlock()
+	if len(evs) > 0 {
+		t.events(evs)
 	}
-	return sortedKeys(seen)
+}
+
+// Snapshot encodes the state now (under the lock) and returns the writer
+// of its section: the encoding as one frame. The section is written even
+// for an empty table, as it always was.
+func (t *Table) Snapshot() (func(w io.Writer) error, error) {
+	t.mu.RLock()
+	b, err := t.st.MarshalBinary()
+	t.mu.RUnlock()
+	if err != nil {
+		return nil, fmt.Errorf("naming: snapshot: %w", err)
+	}
+	return func(w io.Writer) error { return wire.WriteFrame(w, b) }, nil
+}
+
+// Restore reads the table's section (nil: the snapshot has none, the table
+// is empty) and returns the commit that installs it.
+func (t *Table) Restore(r *bufio.Reader) (func(), error) {
+	st := NewState()
+	if r != nil {
+		b, err := wire.ReadFrame(r)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("naming: restore: %w", err)
+		}
+		if err := st.UnmarshalBinary(b); err != nil {
+			return nil, fmt.Errorf("naming: restore: %w", err)
+		}
+	}
+	return func() {
+		t.mu.Lock()
+		t.st = st
+		t.mu.Unlock()
+	}, nil
+}
+
+// Owner is the consistent or strong binding of name in this replica.
+func (t *Table) Owner(name string) (Binding, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.st.Get(name)
+}
+
+// Count is the number of active bindings of scope in this replica.
+func (t *Table) Count(scope Scope) int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.st.Count(scope)
+}
+
+// Len is the number of active bindings in this replica.
+func (t *Table) Len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.st.Len()
+}
+
+// Nodes lists, sorted, the nodes whose sessions bind or reserve a name:
+// the nodes a release-node entry would change here.
+func (t *Table) Nodes() []string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.st.Nodes()
 }

@@ -1,191 +1,167 @@
 package naming
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
-var t0 = time.Unix(1_700_000_000, 0).UTC()
-
-func TestTableFirstWriteWins(t *testing.T) {
-	tb := NewTable()
-	b, evs, err := tb.Register(10, t0, "svc/billing", "n1/a", []byte("10.0.0.1:80"))
-	if err != nil || b.PID != "n1/a" || b.Scope != ScopeConsistent || b.Index != 10 || len(evs) != 1 || evs[0].Kind != Bound {
-		t.Fatalf("first register = %+v %v %v", b, evs, err)
-	}
-	_, _, err = tb.Register(11, t0, "svc/billing", "n2/b", nil)
-	var c *Conflict
-	if !errors.As(err, &c) || !errors.Is(err, ErrTaken) || c.Owner != "n1/a" || !strings.Contains(err.Error(), "n1/a") {
-		t.Fatalf("second register = %v, want a Conflict naming n1/a", err)
-	}
-	again, evs, err := tb.Register(12, t0, "svc/billing", "n1/a", []byte("other"))
-	if err != nil || again.Index != 10 || string(again.Meta) != "10.0.0.1:80" || len(evs) != 0 {
-		t.Fatalf("idempotent register = %+v %v %v", again, evs, err)
-	}
-}
-
-func TestTableBadInputChangesNothing(t *testing.T) {
-	tb := NewTable()
-	for name, tc := range map[string]struct {
-		name, pid string
-		meta      []byte
-		field     string
+// The leader's screen and the apply refuse the same commands with the
+// same error, and a refused command changes nothing.
+func TestTableScreenIsApplysCheck(t *testing.T) {
+	for what, tc := range map[string]struct {
+		cmd  []byte
+		want string
 	}{
-		"empty name":    {"", "n1/a", nil, "name"},
-		"long name":     {strings.Repeat("x", MaxNameLen+1), "n1/a", nil, "name"},
-		"reserved":      {"_sys/x", "n1/a", nil, "name"},
-		"unprintable":   {"a\x01b", "n1/a", nil, "name"},
-		"oversize meta": {"ok", "n1/a", make([]byte, MaxMetaLen+1), "metadata"},
-		"bad pid":       {"ok", "nopid", nil, "pid"},
+		"name under _sys":   {Register{Name: "_sys/x", PID: "n1/s"}.Marshal(), `name: "_sys/x": the prefix "_sys" is reserved`},
+		"name too long":     {Reserve{Name: strings.Repeat("n", 300), PID: "n1/s"}.Marshal(), "name: is 300 bytes, the limit is 256"},
+		"meta too big":      {Register{Name: "x", PID: "n1/s", Meta: make([]byte, 5000)}.Marshal(), "metadata: is 5000 bytes, the limit is 4096"},
+		"bad pid":           {Activate{Name: "x", PID: "nopid"}.Marshal(), `pid: "nopid" is not <node>/<session-id>`},
+		"cancel empty name": {Cancel{PID: "n1/s"}.Marshal(), "name: must not be empty"},
+		"unregister no pid": {Unregister{Name: "x"}.Marshal(), "pid: must not be empty"},
+		"unknown op":        {wire.Command(TableID, 99).Data(), "unknown name op 99"},
+		"truncated":         {Register{Name: "x", PID: "n1/s"}.Marshal()[:6], "malformed"},
+		"trailing bytes":    {append(Cancel{Name: "x", PID: "n1/s"}.Marshal(), 0), "trailing"},
 	} {
-		_, _, err := tb.Register(1, t0, tc.name, tc.pid, tc.meta)
-		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.field) {
-			t.Errorf("%s: err = %v, want ErrInvalid naming %q", name, err, tc.field)
+		t.Run(what, func(t *testing.T) {
+			tb := NewTable(func([]Event) { t.Error("a refused command made events") })
+			_, op, d, _ := wire.ParseCommand(tc.cmd)
+			serr := tb.Screen(op, d)
+			_, op, d, _ = wire.ParseCommand(tc.cmd)
+			r, aerr := tb.Apply(1, op, d)
+			tb.Flush()
+			if serr == nil || aerr == nil || r != nil || serr.Error() != aerr.Error() {
+				t.Fatalf("screen %v, apply %q %v: want one error", serr, r, aerr)
+			}
+			if !errors.Is(aerr, wire.ErrInvalid) || !strings.Contains(aerr.Error(), tc.want) {
+				t.Fatalf("apply: %v, want ErrInvalid with %q", aerr, tc.want)
+			}
+			if tb.Len() != 0 || len(tb.Nodes()) != 0 {
+				t.Fatal("a refused command changed the table")
+			}
+		})
+	}
+	ok := NewTable(nil)
+	_, op, d, _ := wire.ParseCommand(Register{Name: "x", PID: "n1/s", Meta: []byte("m")}.Marshal())
+	if err := ok.Screen(op, d); err != nil {
+		t.Fatalf("screen refused a legal command: %v", err)
+	}
+}
+
+// Events of applied commands and releases reach the events func on Flush,
+// not before.
+func TestTableFlushDeliversEvents(t *testing.T) {
+	var got []string
+	tb := NewTable(func(evs []Event) {
+		for _, ev := range evs {
+			got = append(got, ev.Kind.String()+" "+ev.Binding.Name)
+		}
+	})
+	applyCmd(t, tb, 1, Register{Name: "a", PID: "n1/s", Now: t0}.Marshal())
+	applyCmd(t, tb, 2, Register{Name: "b", PID: "n2/s", Now: t0}.Marshal())
+	if len(got) != 0 {
+		t.Fatalf("events before Flush: %v", got)
+	}
+	tb.Flush()
+	if err := tb.ReleaseNode(3, t0, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.ReleaseSession(4, t0, "n2/s"); err != nil {
+		t.Fatal(err)
+	}
+	tb.Flush()
+	tb.Flush()
+	if want := "bound a,bound b,unbound a,unbound b"; strings.Join(got, ",") != want {
+		t.Fatalf("events %v, want %s", got, want)
+	}
+}
+
+// A snapshot section restores to the same table; no section is an empty
+// table; a bad section changes nothing.
+func TestTableSnapshotRestore(t *testing.T) {
+	tb := NewTable(nil)
+	applyCmd(t, tb, 1, Register{Name: "a", PID: "n1/s", Meta: []byte("m"), Now: t0}.Marshal())
+	applyCmd(t, tb, 2, Reserve{Name: "r", PID: "n2/s", Deadline: t0.Add(time.Minute), Now: t0}.Marshal())
+	write, err := tb.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyCmd(t, tb, 3, Register{Name: "later", PID: "n1/s", Now: t0}.Marshal())
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if got := buf.Bytes(); got[0] != byte(len(got)-1) || !bytes.Contains(got, []byte("r")) {
+		t.Fatalf("section %x is not one frame", got)
+	}
+	g := NewTable(nil)
+	applyCmd(t, g, 1, Register{Name: "stale", PID: "n9/s", Now: t0}.Marshal())
+	commit, err := g.Restore(bufio.NewReader(bytes.NewReader(buf.Bytes())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := g.Owner("stale"); !ok {
+		t.Fatal("restore changed the table before its commit")
+	}
+	commit()
+	if _, ok := g.Owner("stale"); ok {
+		t.Fatal("restore kept old state")
+	}
+	if b, ok := g.Owner("a"); !ok || string(b.Meta) != "m" {
+		t.Fatalf("restored binding %+v", b)
+	}
+	if _, ok := g.Owner("later"); ok {
+		t.Fatal("the snapshot holds a write made after it was taken")
+	}
+	commit, err = g.Restore(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit()
+	if g.Len() != 0 || len(g.Nodes()) != 0 {
+		t.Fatal("restore of no section left names")
+	}
+	for what, bad := range map[string][]byte{
+		"empty":     nil,
+		"truncated": buf.Bytes()[:len(buf.Bytes())-2],
+		"version":   {3, 9, 0, 0},
+	} {
+		if _, err := tb.Restore(bufio.NewReader(bytes.NewReader(bad))); err == nil {
+			t.Errorf("%s: restore accepted %x", what, bad)
 		}
 	}
-	if tb.Len() != 0 || len(tb.byPID) != 0 {
-		t.Fatalf("bad input changed the table: %d bindings", tb.Len())
+	if _, ok := tb.Owner("later"); !ok {
+		t.Fatal("a refused restore changed the table")
 	}
 }
 
-func TestTableStrongReservation(t *testing.T) {
-	tb := NewTable()
-	dl := t0.Add(5 * time.Second)
-	r, b, err := tb.Reserve(5, t0, "lead", "n1/a", []byte("m"), dl)
-	if err != nil || b != nil || r.PID != "n1/a" {
-		t.Fatalf("reserve = %+v %v %v", r, b, err)
+// Refusals cross Raft as (code, detail, extra) and come back as this
+// package's errors.
+func TestRefusalRoundTrip(t *testing.T) {
+	c := &Conflict{Name: "x", Owner: "n1/a", Scope: ScopeStrong, Reserved: true}
+	_, e := wire.ParseResult(refusalOf(c))
+	err := refusalErr("x", e)
+	var got *Conflict
+	if !errors.As(err, &got) || *got != *c || !errors.Is(err, ErrTaken) {
+		t.Fatalf("conflict round trip: %#v", err)
 	}
-	if _, ok := tb.Get("lead"); ok {
-		t.Fatal("a reservation is visible to lookups")
-	}
-	// While reserved, nobody else may take the name in either scope.
-	var c *Conflict
-	if _, _, err := tb.Register(6, t0.Add(time.Second), "lead", "n2/b", nil); !errors.As(err, &c) || !c.Reserved || c.Owner != "n1/a" {
-		t.Fatalf("register over a reservation = %v", err)
-	}
-	if _, _, err := tb.Reserve(6, t0.Add(time.Second), "lead", "n2/b", nil, dl.Add(time.Second)); !errors.As(err, &c) {
-		t.Fatalf("reserve over a reservation = %v", err)
-	}
-	bd, evs, err := tb.Activate(7, t0.Add(2*time.Second), "lead", "n1/a")
-	if err != nil || bd.Scope != ScopeStrong || bd.Index != 7 || string(bd.Meta) != "m" || len(evs) != 1 {
-		t.Fatalf("activate = %+v %v %v", bd, evs, err)
-	}
-	// A replayed activation is harmless.
-	if _, evs, err := tb.Activate(8, t0.Add(3*time.Second), "lead", "n1/a"); err != nil || len(evs) != 0 {
-		t.Fatalf("replayed activate = %v %v", evs, err)
-	}
-}
-
-func TestTableReservationExpires(t *testing.T) {
-	tb := NewTable()
-	dl := t0.Add(5 * time.Second)
-	if _, _, err := tb.Reserve(5, t0, "x", "n1/a", nil, dl); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := tb.Activate(6, dl, "x", "n1/a"); !errors.Is(err, ErrExpired) {
-		t.Fatalf("activate at the deadline = %v, want ErrExpired", err)
-	}
-	if _, ok := tb.GetReservation("x"); ok {
-		t.Fatal("expired reservation kept")
-	}
-	if _, _, err := tb.Reserve(7, dl, "y", "n1/a", nil, dl.Add(time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	// Past the deadline, another PID may take the name.
-	if b, _, err := tb.Register(8, dl.Add(2*time.Second), "y", "n2/b", nil); err != nil || b.PID != "n2/b" {
-		t.Fatalf("register after expiry = %+v %v", b, err)
-	}
-	if len(tb.byPID["n1/a"]) != 0 {
-		t.Fatalf("index keeps expired reservations: %v", tb.byPID)
-	}
-}
-
-func TestTableUnregisterAndRelease(t *testing.T) {
-	tb := NewTable()
-	for i, n := range []string{"a", "b", "c"} {
-		if _, _, err := tb.Register(uint64(i+1), t0, n, "n1/s", nil); err != nil {
-			t.Fatal(err)
+	for code, want := range map[wire.Code]error{CodeNotOwner: ErrNotOwner, CodeExpired: ErrExpired, wire.NotFound: ErrNotFound, wire.Invalid: ErrInvalid} {
+		_, e := wire.ParseResult(wire.Refusal(&wire.Error{Code: code, Detail: "what happened"}))
+		if err := refusalErr("x", e); !errors.Is(err, want) || err.Error() != "what happened" {
+			t.Errorf("code %d: %v, want %v", code, err, want)
 		}
 	}
-	if _, _, err := tb.Register(4, t0, "d", "n2/s", nil); err != nil {
-		t.Fatal(err)
+	_, e = wire.ParseResult(wire.Refusal(&wire.Error{Code: CodeTaken, Detail: "taken"}))
+	if err := refusalErr("x", e); !errors.Is(err, ErrTaken) {
+		t.Fatalf("taken without extra: %v", err)
 	}
-	if _, _, err := tb.Reserve(5, t0, "e", "n1/t", nil, t0.Add(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tb.Unregister("a", "n2/s"); !errors.Is(err, ErrNotOwner) {
-		t.Fatalf("unregister by another = %v", err)
-	}
-	if _, err := tb.Unregister("zz", "n2/s"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("unregister of nothing = %v", err)
-	}
-	if evs, err := tb.Unregister("a", "n1/s"); err != nil || len(evs) != 1 || evs[0].Kind != Unbound {
-		t.Fatalf("unregister = %v %v", evs, err)
-	}
-	evs := tb.ReleaseNode("n1")
-	if len(evs) != 2 || evs[0].Binding.Name != "b" || evs[1].Binding.Name != "c" {
-		t.Fatalf("release node = %+v", evs)
-	}
-	if _, ok := tb.GetReservation("e"); ok {
-		t.Fatal("release node kept a reservation")
-	}
-	if got := tb.List(""); len(got) != 1 || got[0].Name != "d" {
-		t.Fatalf("left = %+v", got)
-	}
-	if evs := tb.ReleaseSession("n2/s"); len(evs) != 1 || tb.Len() != 0 || len(tb.byPID) != 0 {
-		t.Fatalf("release session = %+v, index %v", evs, tb.byPID)
-	}
-}
-
-func TestTableSnapshotRoundTrip(t *testing.T) {
-	tb := NewTable()
-	tb.Register(1, t0, "a", "n1/s", []byte("meta"))
-	tb.Reserve(2, t0, "b", "n2/s", nil, t0.Add(time.Minute))
-	r2, b2, _ := tb.Reserve(3, t0, "c", "n2/s", []byte("x"), t0.Add(time.Minute))
-	_ = r2
-	_ = b2
-	tb.Activate(4, t0, "c", "n2/s")
-	enc1, _ := tb.MarshalBinary()
-	cp := NewTable()
-	if err := cp.UnmarshalBinary(enc1); err != nil {
-		t.Fatal(err)
-	}
-	enc2, _ := cp.MarshalBinary()
-	if string(enc1) != string(enc2) {
-		t.Fatal("snapshot not canonical across a round trip")
-	}
-	if b, ok := cp.Get("c"); !ok || b.Scope != ScopeStrong || b.Index != 4 {
-		t.Fatalf("restored c = %+v", b)
-	}
-	if _, ok := cp.GetReservation("b"); !ok {
-		t.Fatal("restored table lost a reservation")
-	}
-	// Corrupt input is refused and changes nothing.
-	for i := 0; i < len(enc1); i++ {
-		if err := cp.UnmarshalBinary(enc1[:i]); err == nil {
-			t.Fatalf("truncated snapshot (%d bytes) accepted", i)
-		}
-	}
-	if cp.Len() != 2 {
-		t.Fatalf("failed restores changed the table: %d", cp.Len())
-	}
-}
-
-func TestLocalScope(t *testing.T) {
-	l := NewLocal()
-	if _, _, err := l.Register(t0, "x", "n1/a", nil); err != nil {
-		t.Fatal(err)
-	}
-	var c *Conflict
-	if _, _, err := l.Register(t0, "x", "n1/b", nil); !errors.As(err, &c) || c.Owner != "n1/a" || c.Scope != ScopeLocal {
-		t.Fatalf("conflict = %v", err)
-	}
-	if evs := l.ReleaseSession("n1/a"); len(evs) != 1 {
-		t.Fatalf("release = %v", evs)
-	}
-	if _, ok := l.Get("x"); ok || l.Len() != 0 {
-		t.Fatal("released name still bound")
+	_, e = wire.ParseResult([]byte{42, 1, 'z'})
+	if err := refusalErr("x", e); err == nil || !strings.Contains(err.Error(), "status 42") {
+		t.Fatalf("unknown code: %v", err)
 	}
 }
