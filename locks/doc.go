@@ -40,8 +40,8 @@
 // leader proposes at NextDeadline; so a lock is never granted to a waiter whose
 // wait had already run out when the granting command was proposed (etcd#11456).
 //
-// Concurrency: a Table is not safe for concurrent use. The FSM calls it from
-// Raft's single apply goroutine (Apply, Snapshot and Restore are serialised by
-// hashicorp/raft); anything reading it concurrently must hold the FSM's lock.
+// Concurrency: a Table is not safe for concurrent use. Replicated calls it
+// under its own lock: mutations from Raft's single apply goroutine, reads
+// from any goroutine.
 // Query methods return copies, so callers can never mutate the table.
 package locks

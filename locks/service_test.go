@@ -54,9 +54,12 @@ func TestServiceRefusesBadInput(t *testing.T) {
 		want error
 		text string
 	}{
-		"reserved name":      {func() error { _, err := h.svc.Acquire(bg, "n1/a", "_sys/x", AcquireOptions{}); return err }, wire.ErrInvalid, "name:"},
-		"negative wait":      {func() error { _, err := h.svc.Acquire(bg, "n1/a", "x", AcquireOptions{Wait: -1}); return err }, wire.ErrInvalid, "wait: must not be negative"},
-		"lock delay too big": {func() error { _, err := h.svc.Acquire(bg, "n1/a", "x", AcquireOptions{LockDelay: time.Hour}); return err }, wire.ErrInvalid, "lock_delay: must be between 0 and 1m0s"},
+		"reserved name": {func() error { _, err := h.svc.Acquire(bg, "n1/a", "_sys/x", AcquireOptions{}); return err }, wire.ErrInvalid, "name:"},
+		"negative wait": {func() error { _, err := h.svc.Acquire(bg, "n1/a", "x", AcquireOptions{Wait: -1}); return err }, wire.ErrInvalid, "wait: must not be negative"},
+		"lock delay too big": {func() error {
+			_, err := h.svc.Acquire(bg, "n1/a", "x", AcquireOptions{LockDelay: time.Hour})
+			return err
+		}, wire.ErrInvalid, "lock_delay: must be between 0 and 1m0s"},
 		"unknown session":    {func() error { _, err := h.svc.Acquire(bg, "n1/zz", "x", AcquireOptions{}); return err }, wire.ErrNoSession, `"n1/zz" is not open on node n1`},
 		"release no session": {func() error { return h.svc.Release(bg, "n1/zz", "x") }, wire.ErrNoSession, "not open"},
 		"release bad name":   {func() error { return h.svc.Release(bg, "n1/a", "") }, wire.ErrInvalid, "name: must not be empty"},
