@@ -5,6 +5,7 @@ import (
 
 	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/kv"
+	"github.com/conclave-dev/conclave/locks"
 )
 
 // The KV table's op and query numbers as they are on the wire (package kv
@@ -18,8 +19,15 @@ const (
 	kvGet      = 1
 	kvList     = 2
 
+	// The lock table's (package locks keeps them unexported).
+	tableLocks       = locks.TableID
+	lkAcquire        = 1
+	lkRelease        = 2
 	lkReleaseSession = opReleaseSession
 	lkReleaseNode    = opReleaseNode
+	lkTick           = 5
+	lkGet            = 1
+	lkList           = 2
 
 	resOK       = byte(wire.OK)
 	resNotFound = byte(wire.NotFound)
@@ -36,13 +44,13 @@ var errShort = wire.ErrMalformed
 type testTables struct {
 	*fsm
 	kv        *kv.Replicated
-	locks     *lockTable
+	locks     *locks.Replicated
 	names     *nameTable
 	admission *admissionTable
 }
 
 func newTestFSM() testTables {
-	t := testTables{fsm: newFSM(zerolog.Nop()), kv: kv.NewReplicated(), locks: newLockTable(),
+	t := testTables{fsm: newFSM(zerolog.Nop()), kv: kv.NewReplicated(), locks: locks.NewReplicated(nil),
 		names: newNameTable(), admission: newAdmissionTable()}
 	if err := t.register(kv.TableID, t.kv); err != nil {
 		panic(err)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"github.com/conclave-dev/conclave/internal/wire"
+	"github.com/conclave-dev/conclave/locks"
 
 	"bytes"
 	"encoding/binary"
@@ -153,7 +154,10 @@ func checkApplyResult(t *testing.T, cmd, r []byte) {
 	case cmd[1] == tableKV:
 		_, _, _, _ = d.String(), d.Bytes(), d.Uvarint(), d.Uvarint() // kv's entry
 	case cmd[1] == tableLocks && cmd[2] == lkAcquire:
-		_, _, _, _, _, _ = d.Byte(), d.Uvarint(), d.Byte(), d.Uvarint(), d.String(), d.Uvarint()
+		if _, _, err := locks.ParseAcquireResult(r); err != nil {
+			t.Fatalf("command %x: result %x does not decode: %v", cmd, r, err)
+		}
+		return
 	case cmd[1] == tableNames && (cmd[2] == nmRegister || cmd[2] == nmActivate):
 		_ = decodeBinding(d)
 	case cmd[1] == tableNames && cmd[2] == nmReserve:
@@ -185,7 +189,7 @@ func checkQueryResult(t *testing.T, q, r []byte) {
 		}
 		err = d.Done()
 	case tableLocks:
-		_, err = decodeLockInfos(d)
+		_, err = locks.ParseInfos(r)
 	case tableNames:
 		_, err = decodeBindings(d)
 	}
@@ -309,8 +313,8 @@ func FuzzResultDecoders(f *testing.F) {
 		)
 		fuzzcheck.Bounded(t, "result decoders", fuzzcheck.Linear(len(data), resultAllocPerByte, resultAllocFixed), func() {
 			bindings, errB = decodeBindings(wire.NewDecoder(data))
-			if _, err := decodeLockInfos(wire.NewDecoder(data)); err != nil && !errors.Is(err, errShort) {
-				t.Fatalf("decodeLockInfos: %v is not errShort", err)
+			if _, err := locks.ParseInfos(append([]byte{0}, data...)); err != nil && !errors.Is(err, errShort) {
+				t.Fatalf("locks.ParseInfos: %v is not errShort", err)
 			}
 			_ = resultErr(data)
 			conflict, errA = decodeAck(data, "svc", "n2")
