@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/conclave-dev/conclave/gossip"
+	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/internode"
+	"github.com/conclave-dev/conclave/locks"
 	"github.com/conclave-dev/conclave/raftcore"
 )
 
@@ -122,4 +124,48 @@ func coreErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrShutdown, err)
 	}
 	return err
+}
+
+// lockCore adapts the Raft core to locks.Proposer. It reads n.core at
+// each call: the service is built before the core (the lock table's
+// events go to it from the core's first applied entry), and is called
+// only once the core exists.
+type lockCore struct{ n *Node }
+
+func (c lockCore) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
+	return proposer{c.n.core}.Apply(ctx, cmd)
+}
+
+func (c lockCore) Query(ctx context.Context, mode wire.ReadMode, q []byte) ([]byte, error) {
+	return proposer{c.n.core}.Query(ctx, mode, q)
+}
+
+func (c lockCore) ApplyTimeout() time.Duration { return c.n.core.ApplyTimeout() }
+
+func (c lockCore) Status() locks.CoreStatus {
+	st := c.n.core.Status()
+	return locks.CoreStatus{Leader: st.State == "leader", Member: st.Member, LeaderKnown: st.LeaderID != "", LastContact: st.LastContact}
+}
+
+// Ping asks the leader for the servers: any answer is contact.
+func (c lockCore) Ping(ctx context.Context) error {
+	_, err := c.n.core.Servers(ctx)
+	return err
+}
+
+// lockSessions adapts the session table to locks.Sessions.
+type lockSessions struct{ t *sessionTable }
+
+func (s lockSessions) Lookup(pid string) (<-chan struct{}, bool) {
+	ss, ok := s.t.get(pid)
+	if !ok {
+		return nil, false
+	}
+	return ss.done, true
+}
+
+func (s lockSessions) Emit(pid string, n locks.Notice) {
+	if ss, ok := s.t.get(pid); ok {
+		ss.emit(SessionEvent{Kind: SessionEventKind(n.Kind), Lock: n.Lock, Token: n.Token, Detail: n.Detail})
+	}
 }

@@ -16,17 +16,15 @@ type dutyTimings struct {
 	// checks, contact checks.
 	interval time.Duration
 	// nodeGoneGrace: a node dead in gossip this long is declared gone and
-	// the leader releases everything its sessions held.
+	// the leader releases everything its sessions held. The lock
+	// service's at-risk threshold (locks.Config.AtRiskAfter) is no longer
+	// than this, so its warning comes first.
 	nodeGoneGrace time.Duration
-	// atRiskAfter: without contact with the Raft core this long, sessions
-	// holding locks are told their locks are at risk. Well below gossip's
-	// failure detection plus nodeGoneGrace, so the warning comes first.
-	atRiskAfter time.Duration
 }
 
 var (
-	defaultDuties = dutyTimings{interval: 200 * time.Millisecond, nodeGoneGrace: 2 * time.Second, atRiskAfter: 2 * time.Second}
-	localDuties   = dutyTimings{interval: 50 * time.Millisecond, nodeGoneGrace: 500 * time.Millisecond, atRiskAfter: 500 * time.Millisecond}
+	defaultDuties = dutyTimings{interval: 200 * time.Millisecond, nodeGoneGrace: 2 * time.Second}
+	localDuties   = dutyTimings{interval: 50 * time.Millisecond, nodeGoneGrace: 500 * time.Millisecond}
 )
 
 // releasePrevious frees what this node's previous incarnation held (its
@@ -131,7 +129,6 @@ func (n *Node) dutyLoop(ctx context.Context) {
 	t := time.NewTicker(n.duties.interval)
 	defer t.Stop()
 	gone := map[string]time.Time{}
-	var c contactState
 	for {
 		select {
 		case <-ctx.Done():
@@ -145,7 +142,7 @@ func (n *Node) dutyLoop(ctx context.Context) {
 		} else {
 			clear(gone)
 		}
-		n.checkContact(ctx, &c)
+		n.lockSvc.CheckContact(ctx)
 	}
 }
 
@@ -166,18 +163,17 @@ func (n *Node) releaseLoop(ctx context.Context) {
 }
 
 // leaderDuties ticks the lock table when a wait or lock delay is due and
-// releases the locks of nodes that have been dead in gossip for the grace.
+// releases what the sessions of nodes that have been dead in gossip for
+// the grace own, in every table.
 func (n *Node) leaderDuties(ctx context.Context, gone map[string]time.Time) {
 	now := time.Now()
-	if due, ok := n.lockTable.nextDeadline(); ok && !now.Before(due) {
-		tctx, cancel := context.WithTimeout(ctx, n.core.ApplyTimeout())
-		if err := n.lockTick(tctx); err != nil {
-			n.log.Debug().Err(err).Msg("lock tick")
-		}
-		cancel()
+	if err := n.lockSvc.TickIfDue(ctx); err != nil {
+		n.log.Debug().Err(err).Msg("lock tick")
 	}
 	nodes := map[string]bool{}
-	n.lockTable.nodes(nodes)
+	for _, node := range n.lockTable.Nodes() {
+		nodes[node] = true
+	}
 	for _, node := range n.names.Table().Nodes() {
 		nodes[node] = true
 	}
@@ -209,111 +205,4 @@ func (n *Node) leaderDuties(ctx context.Context, gone map[string]time.Time) {
 		delete(gone, node)
 		n.log.Info().Str("peer", node).Dur("gone_for", now.Sub(since)).Msg("node declared gone; its sessions' locks released")
 	}
-}
-
-// contactState tracks this node's contact with the Raft core.
-type contactState struct {
-	last     time.Time // last known contact
-	lastPing time.Time
-	// told holds the grants whose sessions were told lock_at_risk and not
-	// yet lock_safe or lock_lost.
-	told map[toldKey]uint64
-}
-
-type toldKey struct {
-	s    *session
-	name string
-}
-
-// checkContact tells sessions that hold locks when this node has lost
-// contact with the Raft core (and, once it is back, whether each lock is
-// still theirs): their locks may be released by the leader if this node is
-// declared gone meanwhile.
-func (n *Node) checkContact(ctx context.Context, c *contactState) {
-	var holders []*session
-	for _, s := range n.sessions.all() {
-		if len(s.Held()) > 0 {
-			holders = append(holders, s)
-		}
-	}
-	now := time.Now()
-	if c.told == nil {
-		c.told = map[toldKey]uint64{}
-	}
-	if len(holders) == 0 {
-		c.last = now
-		clear(c.told)
-		return
-	}
-	st := n.core.Status()
-	switch {
-	case st.State == "leader":
-		c.last = now
-	case st.Member:
-		if st.LeaderID != "" && st.LastContact < n.duties.atRiskAfter {
-			c.last = now
-		}
-	case now.Sub(c.lastPing) >= n.duties.atRiskAfter/4:
-		// A client node has no heartbeat: ask the leader.
-		c.lastPing = now
-		pctx, cancel := context.WithTimeout(ctx, n.duties.atRiskAfter/2)
-		if _, err := n.core.Servers(pctx); err == nil {
-			c.last = now
-		}
-		cancel()
-	}
-	if now.Sub(c.last) >= n.duties.atRiskAfter {
-		// Every grant not told yet is told, including one made after an
-		// earlier warning whose all-clear could not be confirmed.
-		detail := "no contact with the Raft core for " + now.Sub(c.last).Round(time.Millisecond).String()
-		for _, s := range holders {
-			for name, token := range s.Held() {
-				k := toldKey{s: s, name: name}
-				if t, ok := c.told[k]; ok && t == token {
-					continue
-				}
-				if len(c.told) == 0 {
-					n.log.Warn().Dur("since", now.Sub(c.last)).Msg("lost contact with the raft core; telling lock holders")
-				}
-				c.told[k] = token
-				s.emit(SessionEvent{Kind: EventLockAtRisk, Lock: name, Token: token, Detail: detail})
-			}
-		}
-		return
-	}
-	// Contact is back, but the cluster may have declared this node gone
-	// meanwhile and given its locks away, and this replica may not have
-	// applied that yet: only the leader can say a lock is safe.
-	if len(c.told) > 0 && n.confirmHeld(ctx, c.told) {
-		clear(c.told)
-	}
-}
-
-// confirmHeld asks the leader whether each grant told at risk is still its
-// session's: lock_safe if it is, lock_lost if the cluster released the lock
-// while this node was out of contact. If the leader cannot answer, it tells
-// nobody anything and reports false (the caller asks again next round).
-func (n *Node) confirmHeld(ctx context.Context, told map[toldKey]uint64) bool {
-	qctx, cancel := context.WithTimeout(ctx, n.duties.atRiskAfter/2)
-	defer cancel()
-	safe := make(map[toldKey]bool, len(told))
-	for k, token := range told {
-		info, err := n.LockInspect(qctx, k.name, ReadDefault)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			n.log.Debug().Err(err).Str("lock", k.name).Msg("contact back; lock holder not confirmed yet")
-			return false
-		}
-		safe[k] = info.Holder == k.s.pid && info.Token == token
-	}
-	for k, token := range told {
-		if safe[k] {
-			k.s.emit(SessionEvent{Kind: EventLockSafe, Lock: k.name, Token: token, Detail: "contact with the Raft core is back"})
-		} else if k.s.dropHeldToken(k.name, token) {
-			// Once dropped, the replica's own release event finds nothing
-			// held and adds no second lock_lost.
-			k.s.emit(SessionEvent{Kind: EventLockLost, Lock: k.name, Token: token,
-				Detail: "released by the cluster while this node was out of contact"})
-		}
-	}
-	return true
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/kv"
+	"github.com/conclave-dev/conclave/locks"
 	"github.com/conclave-dev/conclave/naming"
 )
 
@@ -19,8 +20,15 @@ const (
 	kvGet      = 1
 	kvList     = 2
 
+	// The lock table's (package locks keeps them unexported).
+	tableLocks       = locks.TableID
+	lkAcquire        = 1
+	lkRelease        = 2
 	lkReleaseSession = opReleaseSession
 	lkReleaseNode    = opReleaseNode
+	lkTick           = 5
+	lkGet            = 1
+	lkList           = 2
 
 	resOK       = byte(wire.OK)
 	resNotFound = byte(wire.NotFound)
@@ -49,13 +57,13 @@ var errShort = wire.ErrMalformed
 type testTables struct {
 	*fsm
 	kv        *kv.Replicated
-	locks     *lockTable
+	locks     *locks.Replicated
 	names     *naming.Table
 	admission *admissionTable
 }
 
 func newTestFSM() testTables {
-	t := testTables{fsm: newFSM(zerolog.Nop()), kv: kv.NewReplicated(), locks: newLockTable(),
+	t := testTables{fsm: newFSM(zerolog.Nop()), kv: kv.NewReplicated(), locks: locks.NewReplicated(nil),
 		names: naming.NewTable(nil), admission: newAdmissionTable()}
 	if err := t.register(kv.TableID, t.kv); err != nil {
 		panic(err)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"github.com/conclave-dev/conclave/internal/wire"
+	"github.com/conclave-dev/conclave/locks"
 
 	"bytes"
 	"encoding/binary"
@@ -152,7 +153,10 @@ func checkApplyResult(t *testing.T, cmd, r []byte) {
 	case cmd[1] == tableKV:
 		_, _, _, _ = d.String(), d.Bytes(), d.Uvarint(), d.Uvarint() // kv's entry
 	case cmd[1] == tableLocks && cmd[2] == lkAcquire:
-		_, _, _, _, _, _ = d.Byte(), d.Uvarint(), d.Byte(), d.Uvarint(), d.String(), d.Uvarint()
+		if _, _, err := locks.ParseAcquireResult(r); err != nil {
+			t.Fatalf("command %x: result %x does not decode: %v", cmd, r, err)
+		}
+		return
 	case cmd[1] == tableNames && (cmd[2] == nmRegister || cmd[2] == nmActivate):
 		skipBinding(d)
 	case cmd[1] == tableNames && cmd[2] == nmReserve:
@@ -190,7 +194,7 @@ func checkQueryResult(t *testing.T, q, r []byte) {
 		}
 		err = d.Done()
 	case tableLocks:
-		_, err = decodeLockInfos(d)
+		_, err = locks.ParseInfos(r)
 	case tableNames:
 		for n := d.Count(6); n > 0 && d.Err() == nil; n-- {
 			skipBinding(d)
@@ -307,8 +311,8 @@ func FuzzResultDecoders(f *testing.F) {
 	f.Add(encodeAdmitted(map[string]uint64{"n1": 3, "n2": 1 << 40}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzcheck.Bounded(t, "result decoders", fuzzcheck.Linear(len(data), resultAllocPerByte, resultAllocFixed), func() {
-			if _, err := decodeLockInfos(wire.NewDecoder(data)); err != nil && !errors.Is(err, errShort) {
-				t.Fatalf("decodeLockInfos: %v is not errShort", err)
+			if _, err := locks.ParseInfos(append([]byte{0}, data...)); err != nil && !errors.Is(err, errShort) {
+				t.Fatalf("locks.ParseInfos: %v is not errShort", err)
 			}
 			_ = resultErr(data)
 			if adm, err := decodeAdmitted(data); err == nil {

@@ -106,7 +106,7 @@ func TestFSMAndScreenEnforceLimits(t *testing.T) {
 		if st := d.Byte(); st != resInvalid || !strings.Contains(d.String(), tc.want) {
 			t.Errorf("%s: apply status %d, want invalid with %q", name, st, tc.want)
 		}
-		if f.locks.held() != 0 || f.names.Len() != 0 {
+		if f.locks.Held() != 0 || f.names.Len() != 0 {
 			t.Errorf("%s: a refused command changed state", name)
 		}
 	}

@@ -76,7 +76,7 @@ func (n *Node) registerMetrics(reg prometheus.Registerer) error {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: ns, Name: "locks_held",
 			Help: "Locks that have a holder, cluster-wide, in this node's replica of the lock table (0 on a client node).",
-		}, func() float64 { return float64(n.lockTable.held()) }),
+		}, func() float64 { return float64(n.lockTable.Held()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: ns, Name: "fsm_rejected_commands_total",
 			Help: "Committed commands the state machine refused as unknown or malformed (every replica refuses alike).",

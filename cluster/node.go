@@ -16,6 +16,7 @@ import (
 	"github.com/conclave-dev/conclave/gossip"
 	"github.com/conclave-dev/conclave/internode"
 	"github.com/conclave-dev/conclave/kv"
+	"github.com/conclave-dev/conclave/locks"
 	"github.com/conclave-dev/conclave/naming"
 	"github.com/conclave-dev/conclave/pg"
 	"github.com/conclave-dev/conclave/raftcore"
@@ -70,7 +71,8 @@ type Node struct {
 	fsm  *fsm
 	// The replicated tables, registered in fsm, and the services over them.
 	kv        *kv.Service
-	lockTable *lockTable
+	lockTable *locks.Replicated
+	lockSvc   *locks.Service
 	admission *admissionTable
 	// groups is the process-group service (package pg), outside Raft.
 	groups *pg.Service
@@ -132,14 +134,25 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	if n.names, n.nameGossip, err = n.newNames(cfg); err != nil {
 		return nil, err
 	}
-	n.lockTable, n.admission = newLockTable(), newAdmissionTable()
-	n.lockTable.notify = n.sessions.deliver
+	// The lock service is built before the core (lockCore reads n.core
+	// when called); the table's events reach it from the first entry.
+	n.lockTable = locks.NewReplicated(func(ev []locks.IndexedEvent) { n.lockSvc.Deliver(ev) })
+	lockCfg := locks.DefaultConfig(cfg.Cluster.Name)
+	if o.local {
+		lockCfg = locks.DefaultLocalConfig(cfg.Cluster.Name)
+	}
+	if n.lockSvc, err = locks.NewService(lockCfg, n.lockTable, lockCore{n}, lockSessions{n.sessions}, locks.WithLogger(n.log)); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	n.sessions.held = n.lockSvc.Held
+	n.sessions.onSessionEnd(n.lockSvc.SessionEnded)
+	n.admission = newAdmissionTable()
 	n.fsm = newFSM(n.log)
 	// The tables, one line each; the order is the snapshot's, and release
 	// commands reach the session-owned tables in this order.
 	if err := errors.Join(
 		n.fsm.register(kv.TableID, kv.NewReplicated()),
-		n.fsm.register(tableLocks, n.lockTable),
+		n.fsm.register(locks.TableID, n.lockTable),
 		n.fsm.register(naming.TableID, n.names.Table()),
 		n.fsm.register(tableAdmission, n.admission),
 	); err != nil {

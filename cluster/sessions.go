@@ -12,8 +12,61 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/locks"
 )
+
+// SessionEventKind says what happened to a session or one of its locks.
+type SessionEventKind string
+
+const (
+	// EventLockGranted: a lock the session waited for was granted.
+	EventLockGranted = SessionEventKind(locks.NoticeGranted)
+	// EventLockAtRisk: this node has lost contact with the Raft core for
+	// longer than the at-risk threshold; locks held may be released by the
+	// leader if the node is declared gone.
+	EventLockAtRisk = SessionEventKind(locks.NoticeAtRisk)
+	// EventLockSafe: contact with the Raft core is back after an at-risk event.
+	EventLockSafe = SessionEventKind(locks.NoticeSafe)
+	// EventLockLost: the session no longer holds a lock it held (released
+	// by a node-gone or session-release command).
+	EventLockLost = SessionEventKind(locks.NoticeLost)
+	// EventNameRevoked: an eventual name the session registered lost a
+	// conflict; Name is the name and Owner the winning PID.
+	EventNameRevoked SessionEventKind = "name_revoked"
+	// EventGroupMessage: a broadcast to a group the session joined.
+	EventGroupMessage SessionEventKind = "group_message"
+)
+
+// SessionEvent is delivered on a session's event channel.
+type SessionEvent struct {
+	Kind   SessionEventKind
+	Lock   string
+	Token  uint64
+	Detail string
+	// Name events.
+	Name  string
+	Owner string
+	// Group messages.
+	Scope   string
+	Group   string
+	From    string
+	Payload []byte
+}
+
+// Session is an application's presence on this node: the holder of locks
+// (and later names and group memberships). It lives until Close, until its
+// keepalive TTL lapses, or until the node stops.
+type Session = session
+
+// OpenSession opens a session on this node with the keepalive ttl
+// (0 = DefaultSessionTTL). It costs no Raft traffic.
+func (n *Node) OpenSession(ctx context.Context, ttl time.Duration) (*Session, error) {
+	return n.sessions.open(ctx, ttl)
+}
+
+// LookupSession returns the open session with this PID on this node.
+func (n *Node) LookupSession(pid string) (*Session, bool) { return n.sessions.get(pid) }
 
 // Session defaults.
 const (
@@ -39,18 +92,6 @@ type session struct {
 	lastSeen atomic.Int64 // unix nanos of the last keepalive
 	endOnce  sync.Once
 	dropped  atomic.Uint64
-
-	mu      sync.Mutex
-	held    map[string]uint64        // lock name -> token, as this node last learned it
-	waiters map[string]chan waitDone // lock name -> the pending acquire's wake-up
-}
-
-// waitDone ends a queued acquire: granted with a token, or expired. index
-// is the entry that did it.
-type waitDone struct {
-	token   uint64
-	expired bool
-	index   uint64
 }
 
 // PID is the session's process ID, "<node>/<session-id>".
@@ -77,15 +118,7 @@ func (s *session) Close(ctx context.Context) error {
 }
 
 // Held returns the locks this node knows the session holds, with tokens.
-func (s *session) Held() map[string]uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]uint64, len(s.held))
-	for k, v := range s.held {
-		out[k] = v
-	}
-	return out
-}
+func (s *session) Held() map[string]uint64 { return s.table.held(s.pid) }
 
 // emit queues an event without blocking; when the buffer is full the oldest
 // event is dropped and counted.
@@ -117,6 +150,9 @@ type sessionTable struct {
 	now     func() time.Time
 	release func(ctx context.Context, pid string) error // proposes release-session
 	ready   chan struct{}                               // closed once the previous incarnation's sessions are released
+	// held reports the locks a session holds (the lock service's
+	// bookkeeping); set before the node serves.
+	held func(pid string) map[string]uint64
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -146,6 +182,7 @@ func newSessionTable(node string, log zerolog.Logger, release func(context.Conte
 	return &sessionTable{
 		node: node, log: log.With().Str("component", "sessions").Logger(), now: time.Now,
 		release: release, ready: make(chan struct{}), sessions: map[string]*session{},
+		held:    func(string) map[string]uint64 { return nil },
 		pending: map[string]bool{},
 	}
 }
@@ -169,7 +206,6 @@ func (t *sessionTable) open(ctx context.Context, ttl time.Duration) (*session, e
 	s := &session{
 		pid: t.node + "/" + hex.EncodeToString(id), ttl: ttl, table: t,
 		events: make(chan SessionEvent, sessionEventBuffer), done: make(chan struct{}),
-		held: map[string]uint64{}, waiters: map[string]chan waitDone{},
 	}
 	s.Keepalive()
 	t.mu.Lock()
@@ -253,100 +289,6 @@ func (t *sessionTable) all() []*session {
 	return out
 }
 
-func (s *session) addWaiter(name string) chan waitDone {
-	ch := make(chan waitDone, 1)
-	s.mu.Lock()
-	s.waiters[name] = ch
-	s.mu.Unlock()
-	return ch
-}
-
-func (s *session) removeWaiter(name string, ch chan waitDone) {
-	s.mu.Lock()
-	if s.waiters[name] == ch {
-		delete(s.waiters, name)
-	}
-	s.mu.Unlock()
-}
-
-func (s *session) setHeld(name string, token uint64) {
-	s.mu.Lock()
-	s.held[name] = token
-	s.mu.Unlock()
-}
-
-func (s *session) dropHeld(name string) {
-	s.mu.Lock()
-	delete(s.held, name)
-	s.mu.Unlock()
-}
-
-// dropHeldToken forgets the grant of name with token, if that is still the
-// grant this node knows of, and reports whether it did.
-func (s *session) dropHeldToken(name string, token uint64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if t, ok := s.held[name]; !ok || t != token {
-		return false
-	}
-	delete(s.held, name)
-	return true
-}
-
-// deliver routes the FSM's lock events to this node's sessions. Called
-// after every applied batch, on the FSM goroutine: it never blocks.
-func (t *sessionTable) deliver(events []lockEvent) {
-	for _, ev := range events {
-		if locks.NodeOf(ev.PID) != t.node {
-			continue
-		}
-		s, ok := t.get(ev.PID)
-		if !ok {
-			continue
-		}
-		s.mu.Lock()
-		wake := s.waiters[ev.Name]
-		known := false // the acquirer already returned this grant
-		switch ev.Kind {
-		case locks.Granted:
-			prior, had := s.held[ev.Name]
-			known = had && prior == ev.Token
-			s.held[ev.Name] = ev.Token
-		case locks.Released, locks.AutoReleased:
-			_, had := s.held[ev.Name]
-			delete(s.held, ev.Name)
-			if ev.Kind == locks.AutoReleased && had {
-				defer s.emit(SessionEvent{Kind: EventLockLost, Lock: ev.Name, Token: ev.Token,
-					Detail: "released by the cluster (session or node declared gone)"})
-			}
-		}
-		s.mu.Unlock()
-		switch ev.Kind {
-		case locks.Granted:
-			if wake != nil {
-				wakeLatest(wake, waitDone{token: ev.Token, index: ev.Index})
-			} else if !known {
-				s.emit(SessionEvent{Kind: EventLockGranted, Lock: ev.Name, Token: ev.Token})
-			}
-		case locks.WaitExpired, locks.WaitCancelled:
-			if wake != nil {
-				wakeLatest(wake, waitDone{expired: true, index: ev.Index})
-			}
-		}
-	}
-}
-
-// wakeLatest puts w in the one-slot channel, replacing an unread earlier
-// event (which the waiter would ignore as older than its acquire). Only the
-// FSM goroutine sends, so the send after the drain cannot block.
-func wakeLatest(ch chan waitDone, w waitDone) {
-	select {
-	case <-ch:
-	default:
-	}
-	ch <- w
-}
-
 // reap ends the sessions whose TTL lapsed; run by the node's duty loop,
 // which then proposes their release (retryPending).
 func (t *sessionTable) reap() {
@@ -377,6 +319,29 @@ func (t *sessionTable) closeAll() {
 			t.ended(s.pid)
 		})
 	}
+}
+
+// releaseSession proposes the one entry that frees everything pid owned,
+// in every table.
+func (n *Node) releaseSession(ctx context.Context, pid string) error {
+	return n.proposeRelease(ctx, releaseCommand(opReleaseSession, pid, time.Now()))
+}
+
+// releaseNode proposes the one entry that frees everything node's sessions
+// owned, in every table.
+func (n *Node) releaseNode(ctx context.Context, node string) error {
+	return n.proposeRelease(ctx, releaseCommand(opReleaseNode, node, time.Now()))
+}
+
+func (n *Node) proposeRelease(ctx context.Context, cmd []byte) error {
+	resp, err := proposer{n.core}.Apply(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	if _, refused := wire.ParseResult(resp); refused != nil {
+		return refused
+	}
+	return nil
 }
 
 // emitTo delivers ev to the session pid if it is open on this node.

@@ -1,8 +1,9 @@
 package locks
 
 import (
-	"fmt"
 	"time"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
 // AcquireRequest is one acquire command.
@@ -101,13 +102,13 @@ func (t *Table) Acquire(index uint64, now time.Time, req AcquireRequest) (Acquir
 	}
 	if req.Wait == 0 {
 		if l.holder != "" {
-			return res, ev, fmt.Errorf("%w: lock %q is held by %s", ErrHeld, req.Name, l.holder)
+			return res, ev, wire.Refuse(CodeHeld, ErrHeld, "lock %q is held by %s", req.Name, l.holder)
 		}
-		return res, ev, fmt.Errorf("%w: lock %q is in lock delay until %s",
-			ErrLockDelay, req.Name, res.DelayUntil.Format(time.RFC3339Nano))
+		return res, ev, wire.Refuse(CodeHeld, ErrLockDelay, "lock %q is in lock delay until %s",
+			req.Name, res.DelayUntil.Format(time.RFC3339Nano))
 	}
 	if len(l.waiters) >= MaxWaiters {
-		return res, ev, fmt.Errorf("%w: lock %q already has %d waiters", ErrQueueFull, req.Name, MaxWaiters)
+		return res, ev, wire.Refuse(CodeQueueFull, ErrQueueFull, "lock %q already has %d waiters", req.Name, MaxWaiters)
 	}
 	l.waiters = append(l.waiters, waiter{pid: req.PID, deadline: addDur(n, req.Wait), lockDelay: req.LockDelay})
 	t.link(req.PID, req.Name)

@@ -1,22 +1,29 @@
-// Package locks is conclave's lock table: the deterministic state machine
-// behind distributed locks (DESIGN §7).
+// Package locks is conclave's lock service (DESIGN §7), read top to bottom:
 //
-// It owns:
-//   - the table of live locks: for each lock its holder PID, fencing token,
-//     grant time, FIFO queue of waiters and optional lock_delay state;
-//   - the rules: fail-fast or queued acquire, idempotent re-acquire, release
-//     with hand-off to the first live waiter in the same Raft entry,
-//     auto-release of a session's or a node's locks (with lock_delay), expiry
-//     of waits, and the limits (name syntax, MaxWaiters, MaxLockDelay);
-//   - the events each step produces (Granted, Released, AutoReleased,
-//     WaitExpired, WaitCancelled), which tell the caller whom to notify;
-//   - a canonical binary snapshot encoding (MarshalBinary/UnmarshalBinary).
+//   - the state: Table, the deterministic lock table (lock.go, table.go,
+//     acquire.go, release.go, snapshot.go): holders, fencing tokens, FIFO
+//     queues, lock_delay, and the events each step produces;
+//   - the typed commands and their encodings (command.go): Acquire, Release
+//     and Tick with their results, and the Get and List queries, the one
+//     definition both sides use (TableID 2 in the command envelope);
+//   - the replicated table (replicated.go): Replicated, which the FSM
+//     envelope drives (Apply, Screen, Query, Snapshot, Restore,
+//     ReleaseSession, ReleaseNode, Flush) and which collects each batch's
+//     events with their entry index;
+//   - the Service (service.go, sessions.go, contact.go): acquire with an
+//     optional wait, release, inspect, list, the leader's tick when due,
+//     the contact checks (lock_at_risk, lock_safe, lock_lost), and what
+//     this node knows of its sessions' grants;
+//   - the small interfaces the Service needs (ports.go): a Proposer (the
+//     Raft core), Sessions (this node's session table) and a Clock.
+//     Package cluster implements them and plugs the pieces together.
 //
-// It does not own: sessions (their TTLs and streams live on the node the app
-// is connected to), notifying anybody (the cluster layer turns Events into
-// session-stream messages), Raft, command encoding or proposing (package
-// cluster wraps each call in one FSM command), or clocks. It imports nothing of
-// ours.
+// It imports nothing of ours but internal/wire. It does not own sessions
+// (their TTLs and streams live in cluster), Raft, the command envelope or
+// the release-session and release-node commands (the envelope's, which
+// call ReleaseSession and ReleaseNode), or the node-gone decision.
+//
+// The rest of this comment is about the state, Table.
 //
 // Determinism: every node applies the same calls in the same order and must
 // reach the same state, byte for byte. So the table reads no clock (every
@@ -33,8 +40,8 @@
 // leader proposes at NextDeadline; so a lock is never granted to a waiter whose
 // wait had already run out when the granting command was proposed (etcd#11456).
 //
-// Concurrency: a Table is not safe for concurrent use. The FSM calls it from
-// Raft's single apply goroutine (Apply, Snapshot and Restore are serialised by
-// hashicorp/raft); anything reading it concurrently must hold the FSM's lock.
+// Concurrency: a Table is not safe for concurrent use. Replicated calls it
+// under its own lock: mutations from Raft's single apply goroutine, reads
+// from any goroutine.
 // Query methods return copies, so callers can never mutate the table.
 package locks

@@ -2,10 +2,11 @@ package locks
 
 import (
 	"container/heap"
-	"fmt"
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
 // Release ends pid's interest in the named lock in the entry at index:
@@ -27,7 +28,7 @@ func (t *Table) Release(index uint64, now time.Time, name, pid string) ([]Event,
 	}
 	l := t.locks[name]
 	if l == nil {
-		return nil, fmt.Errorf("%w: lock %q is not held", ErrNotHolder, name)
+		return nil, wire.Refuse(CodeNotHolder, ErrNotHolder, "lock %q is not held", name)
 	}
 	var ev []Event
 	switch pos := l.position(pid); {
@@ -38,10 +39,10 @@ func (t *Table) Release(index uint64, now time.Time, name, pid string) ([]Event,
 		ev = append(ev, Event{Kind: WaitCancelled, Name: name, PID: pid})
 		l.waiters = slices.Delete(l.waiters, pos-1, pos)
 	case l.holder == "":
-		return nil, fmt.Errorf("%w: lock %q is not held by %s (nobody holds it, lock delay until %s)",
-			ErrNotHolder, name, pid, fromNanos(l.delayUntil).Format(time.RFC3339Nano))
+		return nil, wire.Refuse(CodeNotHolder, ErrNotHolder, "lock %q is not held by %s (nobody holds it, lock delay until %s)",
+			name, pid, fromNanos(l.delayUntil).Format(time.RFC3339Nano))
 	default:
-		return nil, fmt.Errorf("%w: lock %q is held by %s, not %s", ErrNotHolder, name, l.holder, pid)
+		return nil, wire.Refuse(CodeNotHolder, ErrNotHolder, "lock %q is held by %s, not %s", name, l.holder, pid)
 	}
 	t.unlink(pid, name)
 	return t.settle(l, index, toNanos(now), ev), nil
