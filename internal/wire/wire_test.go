@@ -97,7 +97,7 @@ func TestDecoderFieldNamesTheFailedRead(t *testing.T) {
 			d.Field("incarnation").Uvarint()
 			d.Field("seq").Uvarint()
 		}, "malformed encoding: seq"},
-		"count": {[]byte{9}, func(d *Decoder) { d.Field("ops").Count(1) }, "malformed encoding: ops: count exceeds the input"},
+		"count":    {[]byte{9}, func(d *Decoder) { d.Field("ops").Count(1) }, "malformed encoding: ops: count exceeds the input"},
 		"no field": {[]byte{}, func(d *Decoder) { d.Byte() }, "malformed encoding"},
 		"caller's own": {[]byte{7}, func(d *Decoder) {
 			if d.Field("op").Byte() > 1 {
