@@ -89,9 +89,9 @@ func TestDecoderFieldNamesTheFailedRead(t *testing.T) {
 		want string
 	}{
 		"string": {[]byte{1, 'a', 9}, func(d *Decoder) {
-			d.Field("scope").String()
-			d.Field("group").String()
-			d.Field("pid").String()
+			_ = d.Field("scope").String()
+			_ = d.Field("group").String()
+			_ = d.Field("pid").String()
 		}, "malformed encoding: group: length exceeds the input or the limit"},
 		"uvarint": {[]byte{1}, func(d *Decoder) {
 			d.Field("incarnation").Uvarint()
