@@ -112,7 +112,7 @@ func (s *Service) compare(dg digest) byte {
 // this node and is what members see as the sender; otherwise they see the
 // node name. Delivery is best effort; the result says how far it went.
 func (s *Service) Broadcast(ctx context.Context, k Key, from string, payload []byte, localOnly bool) (BroadcastResult, error) {
-	k = request(k)
+	k = scoped(k)
 	if err := ValidateKey(k, false); err != nil {
 		return BroadcastResult{}, err
 	}

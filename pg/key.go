@@ -37,8 +37,8 @@ func ValidateKey(k Key, reserved bool) error {
 	return wire.ValidateName("group", k.Group, reserved)
 }
 
-// request is k as a request names it: the zero scope is DefaultScope.
-func request(k Key) Key {
+// scoped is k with DefaultScope for a zero scope, as requests name groups.
+func scoped(k Key) Key {
 	if k.Scope == "" {
 		k.Scope = DefaultScope
 	}

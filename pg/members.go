@@ -17,7 +17,7 @@ import (
 // leader. Errors: ErrInvalid, ErrNoSession (not open here, or it ended
 // while joining), ErrStopped.
 func (s *Service) Join(k Key, pid string) error {
-	k = request(k)
+	k = scoped(k)
 	if err := ValidateKey(k, false); err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func (s *Service) Join(k Key, pid string) error {
 // Leave ends the membership of k of the session pid, open on this node;
 // ErrNotMember if it had none.
 func (s *Service) Leave(k Key, pid string) error {
-	k = request(k)
+	k = scoped(k)
 	if err := ValidateKey(k, false); err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func (s *Service) session(pid string) (<-chan struct{}, error) {
 // Members lists k's members on every node (localOnly: on this node), as
 // this node knows them, sorted.
 func (s *Service) Members(k Key, localOnly bool) ([]string, error) {
-	k = request(k)
+	k = scoped(k)
 	if err := ValidateKey(k, true); err != nil {
 		return nil, err
 	}

@@ -22,7 +22,7 @@ type Monitor struct {
 // its members now and then every join and leave this node learns of. The
 // caller must Close it.
 func (s *Service) Monitor(k Key) (*Monitor, error) {
-	k = request(k)
+	k = scoped(k)
 	if err := ValidateKey(k, true); err != nil {
 		return nil, err
 	}
