@@ -136,7 +136,9 @@ func groupsErr(err error) error {
 	case errors.Is(err, pg.ErrStopped):
 		return fmt.Errorf("%w: %w", ErrShutdown, err)
 	case errors.Is(err, wire.ErrNoSession) && !errors.Is(err, ErrNoSession):
-		// Until the node's ErrNoSession is wire's, as pg's is.
+		// Transitional: the node's ErrNoSession (locks_api.go) is still
+		// its own sentinel. Once it is wire.ErrNoSession, as pg's is, this
+		// case never matches and goes.
 		return fmt.Errorf("%w: %w", ErrNoSession, err)
 	}
 	return err
