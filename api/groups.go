@@ -9,6 +9,7 @@ import (
 
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
 	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/pg"
 )
 
@@ -117,7 +118,7 @@ func (s *groupsService) Monitor(req *pb.GroupMonitorRequest, stream pb.Groups_Mo
 				kind = pb.GroupEvent_JOIN
 			}
 			if err := stream.Send(&pb.GroupMonitorResponse{Kind: &pb.GroupMonitorResponse_Event{Event: &pb.GroupEvent{
-				Kind: kind, Member: &pb.GroupMember{Pid: ev.PID, Node: pg.NodeOf(ev.PID)},
+				Kind: kind, Member: &pb.GroupMember{Pid: ev.PID, Node: wire.NodeOf(ev.PID)},
 			}}}); err != nil {
 				return err
 			}
@@ -137,7 +138,7 @@ func (s *groupsService) Monitor(req *pb.GroupMonitorRequest, stream pb.Groups_Mo
 func membersToPB(pids []string) *pb.GroupMembersResponse {
 	out := &pb.GroupMembersResponse{Members: make([]*pb.GroupMember, 0, len(pids))}
 	for _, pid := range pids {
-		out.Members = append(out.Members, &pb.GroupMember{Pid: pid, Node: pg.NodeOf(pid)})
+		out.Members = append(out.Members, &pb.GroupMember{Pid: pid, Node: wire.NodeOf(pid)})
 	}
 	return out
 }

@@ -8,27 +8,22 @@ import (
 
 	"github.com/conclave-dev/conclave/config"
 	"github.com/conclave-dev/conclave/gossip"
+	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/internode"
 	"github.com/conclave-dev/conclave/pg"
 )
 
 // ErrNotMember: a group leave for a session that is not a member.
 // gRPC FailedPrecondition.
-var ErrNotMember = errors.New("cluster: not a group member")
+var ErrNotMember = pg.ErrNotMember
 
 // GroupBroadcastResult says where a broadcast went: how many nodes it was
 // delivered to or sent to, how many members they hosted, and how many
 // nodes hosting members could not be reached.
-type GroupBroadcastResult struct {
-	Nodes, Members, Unreached int
-}
+type GroupBroadcastResult = pg.BroadcastResult
 
 // GroupInfo is one group with members somewhere.
-type GroupInfo struct {
-	Scope, Group string
-	Members      int // on every node
-	Local        int // on this node
-}
+type GroupInfo = pg.GroupInfo
 
 func pgConfig(cfg config.Config, local bool) pg.Config {
 	c := pg.DefaultConfig()
@@ -50,7 +45,7 @@ func (n *Node) newGroups(cfg config.Config, local bool, faults *Faults) error {
 		opts = append(opts, pg.WithDeltaFilter(faults.DropGroupDelta))
 	}
 	svc, err := pg.New(pgConfig(cfg, local), cfg.Cluster.Name, uint64(time.Now().UnixNano()),
-		groupTransport{n.mesh}, groupView{ml: n.ml, self: cfg.Cluster.Name}, n.deliverGroup, opts...)
+		groupTransport{n.mesh}, groupView{ml: n.ml, self: cfg.Cluster.Name}, groupSessions{n.sessions}, opts...)
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
@@ -113,9 +108,20 @@ func (n *Node) groupsOnGossip(ev gossip.Event) {
 	n.groups.PeerDown(ev.Member.Name)
 }
 
-// deliverGroup puts a broadcast on a member session's event stream.
-func (n *Node) deliverGroup(pid string, m pg.Message) bool {
-	s, ok := n.sessions.get(pid)
+// groupSessions gives pg the node's session table.
+type groupSessions struct{ t *sessionTable }
+
+func (g groupSessions) Lookup(pid string) (<-chan struct{}, bool) {
+	s, ok := g.t.get(pid)
+	if !ok {
+		return nil, false
+	}
+	return s.Done(), true
+}
+
+// Deliver puts a broadcast on a member session's event stream.
+func (g groupSessions) Deliver(pid string, m pg.Message) bool {
+	s, ok := g.t.get(pid)
 	if !ok {
 		return false
 	}
@@ -123,78 +129,35 @@ func (n *Node) deliverGroup(pid string, m pg.Message) bool {
 	return true
 }
 
-// groupErr maps pg's errors onto the node's sentinels.
-func groupErr(err error) error {
+// groupsErr puts the groups service's errors in the node's words: it stops
+// only with the node.
+func groupsErr(err error) error {
 	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, pg.ErrInvalid):
-		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
-	case errors.Is(err, pg.ErrNotMember):
-		return fmt.Errorf("%w: %w", ErrNotMember, err)
 	case errors.Is(err, pg.ErrStopped):
 		return fmt.Errorf("%w: %w", ErrShutdown, err)
+	case errors.Is(err, wire.ErrNoSession) && !errors.Is(err, ErrNoSession):
+		// Transitional: the node's ErrNoSession (locks_api.go) is still
+		// its own sentinel. Once it is wire.ErrNoSession, as pg's is, this
+		// case never matches and goes.
+		return fmt.Errorf("%w: %w", ErrNoSession, err)
 	}
 	return err
 }
 
-func groupKey(scope, group string, reserved bool) (pg.Key, error) {
-	if scope == "" {
-		scope = pg.DefaultScope
-	}
-	k := pg.Key{Scope: scope, Group: group}
-	return k, groupErr(pg.ValidateKey(k, reserved))
-}
-
-// openSession checks that pid is a session open on this node.
-func (n *Node) openSession(pid string) (*session, error) {
-	if err := pg.ValidatePID("pid", pid); err != nil {
-		return nil, groupErr(err)
-	}
-	s, ok := n.sessions.get(pid)
-	if !ok {
-		return nil, fmt.Errorf("%w: %q is not open on node %s", ErrNoSession, pid, n.Name())
-	}
-	return s, nil
-}
+// groupsResult is groupsErr for calls that return a value.
+func groupsResult[T any](v T, err error) (T, error) { return v, groupsErr(err) }
 
 // GroupJoin makes the session pid, open on this node, a member of the
 // group (scope "" is the default scope). Joining twice is harmless. It
 // needs no Raft: it works while the core has no leader.
 func (n *Node) GroupJoin(ctx context.Context, pid, scope, group string) error {
-	k, err := groupKey(scope, group, false)
-	if err != nil {
-		return err
-	}
-	s, err := n.openSession(pid)
-	if err != nil {
-		return err
-	}
-	if _, err := n.groups.Join(k, pid); err != nil {
-		return groupErr(err)
-	}
-	select {
-	case <-s.Done():
-		// The session ended meanwhile and its end hook may have run
-		// before the join: leave again so nothing outlives it.
-		n.groups.LeaveAll(pid)
-		return fmt.Errorf("%w: %q ended", ErrNoSession, pid)
-	default:
-	}
-	return nil
+	return groupsErr(n.groups.Join(pg.Key{Scope: scope, Group: group}, pid))
 }
 
 // GroupLeave ends the session pid's membership of the group;
 // ErrNotMember if it had none.
 func (n *Node) GroupLeave(ctx context.Context, pid, scope, group string) error {
-	k, err := groupKey(scope, group, false)
-	if err != nil {
-		return err
-	}
-	if _, err := n.openSession(pid); err != nil {
-		return err
-	}
-	return groupErr(n.groups.Leave(k, pid))
+	return groupsErr(n.groups.Leave(pg.Key{Scope: scope, Group: group}, pid))
 }
 
 // GroupBroadcast sends payload to every member of the group (localOnly:
@@ -203,59 +166,25 @@ func (n *Node) GroupLeave(ctx context.Context, pid, scope, group string) error {
 // node and is what members see as the sender; otherwise they see the node
 // name.
 func (n *Node) GroupBroadcast(ctx context.Context, scope, group, from string, payload []byte, localOnly bool) (GroupBroadcastResult, error) {
-	k, err := groupKey(scope, group, false)
-	if err != nil {
-		return GroupBroadcastResult{}, err
-	}
-	if from == "" {
-		from = n.Name()
-	} else if _, err := n.openSession(from); err != nil {
-		return GroupBroadcastResult{}, err
-	}
-	r, err := n.groups.Broadcast(ctx, k, from, payload, localOnly)
-	if err != nil {
-		return GroupBroadcastResult{}, groupErr(err)
-	}
-	return GroupBroadcastResult{Nodes: r.Nodes, Members: r.Members, Unreached: r.Unreached}, nil
+	return groupsResult(n.groups.Broadcast(ctx, pg.Key{Scope: scope, Group: group}, from, payload, localOnly))
 }
 
 // GroupMembers lists the group's members (localOnly: on this node), as
 // this node knows them, sorted by PID.
 func (n *Node) GroupMembers(ctx context.Context, scope, group string, localOnly bool) ([]string, error) {
-	k, err := groupKey(scope, group, true)
-	if err != nil {
-		return nil, err
-	}
-	m, err := n.groups.Members(k, localOnly)
-	return m, groupErr(err)
+	return groupsResult(n.groups.Members(pg.Key{Scope: scope, Group: group}, localOnly))
 }
 
 // Groups lists the groups of scope ("" = the default scope) that have
 // members on any node, by name.
 func (n *Node) Groups(ctx context.Context, scope string) ([]GroupInfo, error) {
-	if scope == "" {
-		scope = pg.DefaultScope
-	}
-	gs, err := n.groups.Groups(scope)
-	if err != nil {
-		return nil, groupErr(err)
-	}
-	out := make([]GroupInfo, len(gs))
-	for i, g := range gs {
-		out[i] = GroupInfo{Scope: g.Key.Scope, Group: g.Key.Group, Members: g.Members, Local: g.Local}
-	}
-	return out, nil
+	return groupsResult(n.groups.Groups(scope))
 }
 
 // GroupMonitor watches a group: its members now, then every join and leave
 // this node learns of. The caller must Close it.
 func (n *Node) GroupMonitor(scope, group string) (*pg.Monitor, error) {
-	k, err := groupKey(scope, group, true)
-	if err != nil {
-		return nil, err
-	}
-	m, err := n.groups.Monitor(k)
-	return m, groupErr(err)
+	return groupsResult(n.groups.Monitor(pg.Key{Scope: scope, Group: group}))
 }
 
 // LastGroupHeartbeat returns the peer whose heartbeat this node received

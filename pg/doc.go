@@ -17,16 +17,23 @@
 //     the PIDs), with local join/leave, remote sync and delta application,
 //     per-node versions for anti-entropy and dropping a node. Pure: no
 //     network, clock or logger; unit-tested on its own.
-//   - the wire format of class "groups" on the internode mesh (wire.go);
+//   - the wire format of class "groups" on the internode mesh (wire.go),
+//     in internal/wire's codec;
+//   - the group rules of requests (members.go): the default scope, the
+//     name rules (internal/wire's, reserved names readable only), that a
+//     session named by a write is open on this node, and that a session
+//     ending while it joins keeps no membership;
 //   - Service: State plus the replication links to peers, broadcast fan-out
 //     (one internode send per destination node, never per member), monitors,
 //     and the internal heartbeat group (scope "_sys", group "heartbeat") that
 //     every node broadcasts a beat to, for the liveness check.
 //
-// It does not own: sessions (package cluster tells the Service when one ends
-// and delivers messages onto session streams), the gossip view or the mesh
-// (reached through the View and Transport interfaces that cluster
-// implements), or gRPC. It imports nothing of ours.
+// It does not own: sessions (reached through the Sessions interface:
+// whether one is open and its Done channel, and delivery onto its stream;
+// package cluster implements it and calls LeaveAll when a session ends),
+// the gossip view or the mesh (reached through the View and Transport
+// interfaces that cluster implements), or gRPC. Of ours it imports only
+// internal/wire.
 //
 // Concurrency: State is not safe for concurrent use; Service guards it with
 // one mutex. Service methods are safe for concurrent use. Service.Run owns

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
 // Handle serves one class "groups" message from a peer (the mesh calls it,
@@ -106,14 +108,21 @@ func (s *Service) compare(dg digest) byte {
 
 // Broadcast sends payload to every member of k (localOnly: to this node's
 // members only): delivered here directly, and with one internode send per
-// other node that hosts members. from names the sender (a PID or a node
-// name). Delivery is best effort; the result says how far it went.
+// other node that hosts members. from, when set, must be a session open on
+// this node and is what members see as the sender; otherwise they see the
+// node name. Delivery is best effort; the result says how far it went.
 func (s *Service) Broadcast(ctx context.Context, k Key, from string, payload []byte, localOnly bool) (BroadcastResult, error) {
+	k = scoped(k)
 	if err := ValidateKey(k, false); err != nil {
 		return BroadcastResult{}, err
 	}
+	if from == "" {
+		from = s.node
+	} else if _, err := s.session(from); err != nil {
+		return BroadcastResult{}, err
+	}
 	if len(payload) > s.cfg.MaxPayload {
-		return BroadcastResult{}, invalid("payload", "is %d bytes, the limit is %d", len(payload), s.cfg.MaxPayload)
+		return BroadcastResult{}, wire.Invalidf("payload", "is %d bytes, the limit is %d", len(payload), s.cfg.MaxPayload)
 	}
 	return s.broadcast(ctx, Message{Key: k, From: from, Payload: payload}, localOnly, true)
 }
@@ -188,7 +197,7 @@ func (s *Service) broadcast(ctx context.Context, m Message, localOnly, deliverLo
 // the beat instead.
 func (s *Service) deliverTo(pid string, m Message) bool {
 	if pid == s.hbPID {
-		node := NodeOf(m.From)
+		node := wire.NodeOf(m.From)
 		if node == "" || node == s.state.Local() {
 			return false
 		}
@@ -198,7 +207,7 @@ func (s *Service) deliverTo(pid string, m Message) bool {
 		s.mu.Unlock()
 		return true
 	}
-	if !s.deliver(pid, m) {
+	if !s.sessions.Deliver(pid, m) {
 		return false
 	}
 	s.st.delivered.Add(1)

@@ -65,15 +65,77 @@ func (v memView) Peers() []Peer {
 	return out
 }
 
-// newTestService returns a Service that is not running, alone on a memNet.
-func newTestService(t *testing.T, node string) *Service {
+// fakeSessions is a session table: sessions opened and ended by the test,
+// and an inbox of what was delivered to each.
+type fakeSessions struct {
+	mu   sync.Mutex
+	open map[string]chan struct{}
+	got  map[string][]Message
+	// onLookup, if set, runs after a Lookup found its session (a session
+	// ending just after the Service checked it).
+	onLookup func(pid string)
+}
+
+func newFakeSessions() *fakeSessions {
+	return &fakeSessions{open: map[string]chan struct{}{}, got: map[string][]Message{}}
+}
+
+func (f *fakeSessions) start(pids ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, pid := range pids {
+		f.open[pid] = make(chan struct{})
+	}
+}
+
+// end closes pid's session; the caller then does what the node's end hook
+// does (LeaveAll).
+func (f *fakeSessions) end(pid string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if done := f.open[pid]; done != nil {
+		close(done)
+		delete(f.open, pid)
+	}
+}
+
+func (f *fakeSessions) Lookup(pid string) (<-chan struct{}, bool) {
+	f.mu.Lock()
+	done, ok := f.open[pid]
+	hook := f.onLookup
+	f.mu.Unlock()
+	if ok && hook != nil {
+		hook(pid)
+	}
+	return done, ok
+}
+
+func (f *fakeSessions) Deliver(pid string, m Message) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.open[pid]; !ok {
+		return false
+	}
+	f.got[pid] = append(f.got[pid], m)
+	return true
+}
+
+func (f *fakeSessions) inbox(pid string) []Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Message(nil), f.got[pid]...)
+}
+
+// newTestService returns a Service that is not running, alone on a memNet,
+// and its session table.
+func newTestService(t *testing.T, node string) (*Service, *fakeSessions) {
 	t.Helper()
 	n := &memNet{svcs: map[string]*Service{}, alive: map[string]bool{}}
-	s, err := New(DefaultLocalConfig(), node, 1, memTransport{net: n, from: node}, memView{net: n, self: node},
-		func(string, Message) bool { return true })
+	sess := newFakeSessions()
+	s, err := New(DefaultLocalConfig(), node, 1, memTransport{net: n, from: node}, memView{net: n, self: node}, sess)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n.svcs[node] = s
-	return s
+	return s, sess
 }

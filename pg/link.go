@@ -2,6 +2,7 @@ package pg
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -116,7 +117,7 @@ func (s *Service) send(ctx context.Context, l *link, w work) error {
 			theirs, err = decodeSync(d)
 		}
 		if err == nil && theirs.Node != l.peer.Name {
-			err = invalid("node", "sync reply from %q, want %q", theirs.Node, l.peer.Name)
+			err = fmt.Errorf("%w: node: sync reply from %q, want %q", ErrMalformed, theirs.Node, l.peer.Name)
 		}
 		if err != nil {
 			s.malformed(l.peer.Name, err)

@@ -18,8 +18,11 @@ type Monitor struct {
 	err     error // set before done closes
 }
 
-// Monitor starts watching k (reserved groups included: monitoring reads).
+// Monitor starts watching k (reserved groups included: monitoring reads),
+// its members now and then every join and leave this node learns of. The
+// caller must Close it.
 func (s *Service) Monitor(k Key) (*Monitor, error) {
+	k = scoped(k)
 	if err := ValidateKey(k, true); err != nil {
 		return nil, err
 	}

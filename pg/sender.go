@@ -10,9 +10,9 @@ func Sender(req []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	node := d.string("node")
-	if d.err != nil {
-		return "", d.err
+	node := d.Field("node").String()
+	if err := d.Err(); err != nil {
+		return "", err
 	}
 	return node, nil
 }

@@ -3,7 +3,6 @@ package pg
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,11 +34,19 @@ type Transport interface {
 	Send(ctx context.Context, addr string, msg []byte) error
 }
 
-// DeliverFunc hands a broadcast to the local member session pid; it
-// reports whether such a session was there. Called concurrently from mesh
-// handler goroutines and broadcast calls; it must not block. m.Payload is
-// shared by every member it is delivered to and must not be modified.
-type DeliverFunc func(pid string, m Message) bool
+// Sessions is this node's session table: the holders of memberships and
+// the receivers of broadcasts. Both methods are called concurrently, from
+// request goroutines, mesh handler goroutines and broadcasts, and must not
+// block.
+type Sessions interface {
+	// Lookup returns the Done channel (closed when the session ends) of
+	// the session pid if it is open on this node.
+	Lookup(pid string) (done <-chan struct{}, ok bool)
+	// Deliver hands a broadcast to the session pid if it is open on this
+	// node, and reports whether it was. m.Payload is shared by every
+	// member it is delivered to and must not be modified.
+	Deliver(pid string, m Message) bool
+}
 
 // Option configures a Service.
 type Option func(*options)
@@ -102,17 +109,18 @@ var heartbeatKey = Key{Scope: HeartbeatScope, Group: HeartbeatGroup}
 // Service is one node's process groups: the membership State, one
 // replication link per live peer, broadcast and monitors.
 type Service struct {
-	cfg     Config
-	log     zerolog.Logger
-	warn    zerolog.Logger // sampled, for input from peers
-	tr      Transport
-	view    View
-	deliver DeliverFunc
-	opts    options
-	hbPID   string
-	events  chan peerEvent
-	beating atomic.Bool
-	st      counters
+	cfg      Config
+	log      zerolog.Logger
+	warn     zerolog.Logger // sampled, for input from peers
+	node     string
+	tr       Transport
+	view     View
+	sessions Sessions
+	opts     options
+	hbPID    string
+	events   chan peerEvent
+	beating  atomic.Bool
+	st       counters
 
 	mu       sync.Mutex
 	state    *State
@@ -136,12 +144,12 @@ type peerEvent struct {
 // New returns the Service of node. incarnation must grow with every start
 // of the node (the start time in nanoseconds serves). It does nothing until
 // Run.
-func New(cfg Config, node string, incarnation uint64, tr Transport, view View, deliver DeliverFunc, opts ...Option) (*Service, error) {
+func New(cfg Config, node string, incarnation uint64, tr Transport, view View, sessions Sessions, opts ...Option) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if node == "" || tr == nil || view == nil || deliver == nil {
-		return nil, errors.New("pg: New needs a node name, a transport, a view and a deliver func")
+	if node == "" || tr == nil || view == nil || sessions == nil {
+		return nil, errors.New("pg: New needs a node name, a transport, a view and the sessions")
 	}
 	o := options{log: zerolog.Nop(), now: time.Now}
 	for _, opt := range opts {
@@ -149,7 +157,7 @@ func New(cfg Config, node string, incarnation uint64, tr Transport, view View, d
 	}
 	log := o.log.With().Str("component", "pg").Logger()
 	return &Service{
-		cfg: cfg, log: log, tr: tr, view: view, deliver: deliver, opts: o,
+		cfg: cfg, log: log, node: node, tr: tr, view: view, sessions: sessions, opts: o,
 		warn:     log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Minute}),
 		hbPID:    HeartbeatPID(node),
 		events:   make(chan peerEvent, 256),
@@ -311,87 +319,6 @@ func (s *Service) publishLocked(d Delta, changes []Change) {
 		}
 		l.kick()
 	}
-}
-
-// Join makes the local session pid a member of k. Joining a group twice is
-// harmless. It reports whether pid was not a member before.
-func (s *Service) Join(k Key, pid string) (bool, error) {
-	if err := s.checkLocal(k, pid); err != nil {
-		return false, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return false, ErrStopped
-	}
-	d, changes := s.state.Join(k, pid)
-	s.publishLocked(d, changes)
-	return !d.Empty(), nil
-}
-
-// Leave ends the local session pid's membership of k; ErrNotMember if it
-// had none.
-func (s *Service) Leave(k Key, pid string) error {
-	if err := s.checkLocal(k, pid); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return ErrStopped
-	}
-	d, changes := s.state.Leave(k, pid)
-	if d.Empty() {
-		return fmt.Errorf("%w: %s of %s", ErrNotMember, pid, k)
-	}
-	s.publishLocked(d, changes)
-	return nil
-}
-
-// LeaveAll ends every membership of the local session pid (it ended).
-func (s *Service) LeaveAll(pid string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, changes := s.state.LeaveAll(pid)
-	s.publishLocked(d, changes)
-}
-
-func (s *Service) checkLocal(k Key, pid string) error {
-	if err := ValidateKey(k, false); err != nil {
-		return err
-	}
-	if err := ValidatePID("pid", pid); err != nil {
-		return err
-	}
-	if NodeOf(pid) != s.state.Local() {
-		return invalid("pid", "%q is not a session of node %s", pid, s.state.Local())
-	}
-	return nil
-}
-
-// Members lists k's members on every node (local only: this node's), sorted.
-func (s *Service) Members(k Key, localOnly bool) ([]string, error) {
-	if err := ValidateKey(k, true); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if localOnly {
-		return s.state.LocalMembers(k), nil
-	}
-	return s.state.Members(k), nil
-}
-
-// Groups lists the groups of scope with members anywhere ("" = every scope).
-func (s *Service) Groups(scope string) ([]GroupInfo, error) {
-	if scope != "" {
-		if err := ValidateName("scope", scope, true); err != nil {
-			return nil, err
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state.Groups(scope), nil
 }
 
 // Counts returns the groups with members anywhere, and the memberships on

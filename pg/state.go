@@ -74,11 +74,11 @@ const (
 	DeltaGap
 )
 
-// GroupInfo summarises one group.
+// GroupInfo summarises one group with members somewhere.
 type GroupInfo struct {
-	Key     Key
-	Members int // on every node
-	Local   int // on this node
+	Scope, Group string
+	Members      int // on every node
+	Local        int // on this node
 }
 
 type nodeState struct {
@@ -404,7 +404,7 @@ func (s *State) Groups(scope string) []GroupInfo {
 			}
 			gi := idx[k]
 			if gi == nil {
-				gi = &GroupInfo{Key: k}
+				gi = &GroupInfo{Scope: k.Scope, Group: k.Group}
 				idx[k] = gi
 			}
 			gi.Members += len(g)
@@ -417,7 +417,9 @@ func (s *State) Groups(scope string) []GroupInfo {
 	for _, gi := range idx {
 		out = append(out, *gi)
 	}
-	slices.SortFunc(out, func(a, b GroupInfo) int { return compareKeys(a.Key, b.Key) })
+	slices.SortFunc(out, func(a, b GroupInfo) int {
+		return compareKeys(Key{a.Scope, a.Group}, Key{b.Scope, b.Group})
+	})
 	return out
 }
 

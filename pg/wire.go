@@ -1,13 +1,15 @@
 package pg
 
 import (
-	"encoding/binary"
 	"fmt"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
 // Wire format of class "groups" (version 1). Every message starts with the
-// version byte and a type byte; strings and byte strings are uvarint
-// length-prefixed, numbers are uvarints.
+// version byte and a type byte; the fields follow in internal/wire's codec
+// (strings and byte strings uvarint length-prefixed, numbers uvarints,
+// flags one byte, 0 or 1).
 //
 //	sync      (request)  node, incarnation, seq, n × (scope, group, m × pid)
 //	          reply: the receiver's own sync (the exchange of DESIGN §9)
@@ -53,258 +55,173 @@ type broadcastMsg struct {
 	msg  Message
 }
 
-type enc struct{ b []byte }
-
-func newEnc(typ byte) *enc { return &enc{b: []byte{wireVersion, typ}} }
-
-func (e *enc) byte(v byte)      { e.b = append(e.b, v) }
-func (e *enc) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
-func (e *enc) string(v string) {
-	e.uvarint(uint64(len(v)))
-	e.b = append(e.b, v...)
-}
-func (e *enc) bytes(v []byte) {
-	e.uvarint(uint64(len(v)))
-	e.b = append(e.b, v...)
-}
-
 func encodeSync(sy Sync) []byte {
-	e := newEnc(msgSync)
-	e.string(sy.Node)
-	e.uvarint(sy.Version.Incarnation)
-	e.uvarint(sy.Version.Seq)
-	e.uvarint(uint64(len(sy.Groups)))
+	e := wire.NewEncoder(wireVersion, msgSync)
+	e.String(sy.Node)
+	e.Uvarint(sy.Version.Incarnation)
+	e.Uvarint(sy.Version.Seq)
+	e.Uvarint(uint64(len(sy.Groups)))
 	for _, g := range sy.Groups {
-		e.string(g.Key.Scope)
-		e.string(g.Key.Group)
-		e.uvarint(uint64(len(g.PIDs)))
+		e.String(g.Key.Scope)
+		e.String(g.Key.Group)
+		e.Uvarint(uint64(len(g.PIDs)))
 		for _, pid := range g.PIDs {
-			e.string(pid)
+			e.String(pid)
 		}
 	}
-	return e.b
+	return e.Data()
 }
 
 func encodeDelta(d Delta) []byte {
-	e := newEnc(msgDelta)
-	e.string(d.Node)
-	e.uvarint(d.Incarnation)
-	e.uvarint(d.Base)
-	e.uvarint(d.Seq)
-	e.uvarint(uint64(len(d.Ops)))
+	e := wire.NewEncoder(wireVersion, msgDelta)
+	e.String(d.Node)
+	e.Uvarint(d.Incarnation)
+	e.Uvarint(d.Base)
+	e.Uvarint(d.Seq)
+	e.Uvarint(uint64(len(d.Ops)))
 	for _, op := range d.Ops {
-		if op.Leave {
-			e.byte(1)
-		} else {
-			e.byte(0)
-		}
-		e.string(op.Key.Scope)
-		e.string(op.Key.Group)
-		e.string(op.PID)
+		e.Bool(op.Leave)
+		e.String(op.Key.Scope)
+		e.String(op.Key.Group)
+		e.String(op.PID)
 	}
-	return e.b
+	return e.Data()
 }
 
 func encodeDigest(d digest) []byte {
-	e := newEnc(msgDigest)
-	e.string(d.node)
-	e.uvarint(d.own.Incarnation)
-	e.uvarint(d.own.Seq)
-	if d.known {
-		e.byte(1)
-	} else {
-		e.byte(0)
-	}
-	e.uvarint(d.yours.Incarnation)
-	e.uvarint(d.yours.Seq)
-	return e.b
+	e := wire.NewEncoder(wireVersion, msgDigest)
+	e.String(d.node)
+	e.Uvarint(d.own.Incarnation)
+	e.Uvarint(d.own.Seq)
+	e.Bool(d.known)
+	e.Uvarint(d.yours.Incarnation)
+	e.Uvarint(d.yours.Seq)
+	return e.Data()
 }
 
 func encodeBroadcast(node string, m Message) []byte {
-	e := &enc{b: make([]byte, 0, 16+len(node)+len(m.Key.Scope)+len(m.Key.Group)+len(m.From)+len(m.Payload))}
-	e.byte(wireVersion)
-	e.byte(msgBroadcast)
-	e.string(node)
-	e.string(m.Key.Scope)
-	e.string(m.Key.Group)
-	e.string(m.From)
-	e.bytes(m.Payload)
-	return e.b
-}
-
-// dec reads what enc wrote; the first error sticks.
-type dec struct {
-	b   []byte
-	err error
-}
-
-func (d *dec) fail(what string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: truncated or invalid %s", ErrMalformed, what)
-	}
-}
-
-func (d *dec) byte(what string) byte {
-	if d.err != nil || len(d.b) < 1 {
-		d.fail(what)
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
-}
-
-func (d *dec) uvarint(what string) uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail(what)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// count reads a list length; every element takes at least one byte, so a
-// count above the bytes left is a lie and must not size an allocation.
-func (d *dec) count(what string) int {
-	n := d.uvarint(what)
-	if d.err == nil && n > uint64(len(d.b)) {
-		d.fail(what)
-		return 0
-	}
-	return int(n)
-}
-
-func (d *dec) rawBytes(what string) []byte {
-	n := d.uvarint(what)
-	if d.err != nil || n > uint64(len(d.b)) {
-		d.fail(what)
-		return nil
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *dec) string(what string) string { return string(d.rawBytes(what)) }
-
-// check records err (a validation failure) as malformed input.
-func (d *dec) check(err error) {
-	if err != nil && d.err == nil {
-		d.err = fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-}
-
-func (d *dec) done() error {
-	if d.err == nil && len(d.b) != 0 {
-		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(d.b))
-	}
-	return d.err
+	e := wire.NewEncoder(wireVersion, msgBroadcast)
+	e.String(node)
+	e.String(m.Key.Scope)
+	e.String(m.Key.Group)
+	e.String(m.From)
+	e.Bytes(m.Payload)
+	return e.Data()
 }
 
 // header checks the version and returns the message type and a decoder of
 // the rest.
-func header(b []byte) (byte, *dec, error) {
+func header(b []byte) (byte, *wire.Decoder, error) {
 	if len(b) < 2 {
 		return 0, nil, fmt.Errorf("%w: %d bytes, no header", ErrMalformed, len(b))
 	}
 	if b[0] != wireVersion {
 		return 0, nil, fmt.Errorf("%w: wire version %d, want %d", ErrMalformed, b[0], wireVersion)
 	}
-	return b[1], &dec{b: b[2:]}, nil
+	return b[1], wire.NewDecoder(b[2:]), nil
 }
 
-// key reads and validates a group key (reserved names allowed: the
+// check records err, a field that read well but breaks a rule, as
+// malformed input.
+func check(d *wire.Decoder, err error) {
+	if err != nil {
+		d.Fail(err.Error())
+	}
+}
+
+// flag reads a byte that must be 0 or 1.
+func flag(d *wire.Decoder, field string) bool {
+	switch b := d.Field(field).Byte(); {
+	case d.Err() != nil, b == 0:
+		return false
+	case b == 1:
+		return true
+	default:
+		d.Fail(fmt.Sprintf("%s: %d is neither 0 nor 1", field, b))
+		return false
+	}
+}
+
+// decodeKey reads and validates a group key (reserved names allowed: the
 // heartbeat group travels too).
-func (d *dec) key() Key {
-	k := Key{Scope: d.string("scope"), Group: d.string("group")}
-	if d.err == nil {
-		d.check(ValidateKey(k, true))
+func decodeKey(d *wire.Decoder) Key {
+	k := Key{Scope: d.Field("scope").String(), Group: d.Field("group").String()}
+	if d.Err() == nil {
+		check(d, ValidateKey(k, true))
 	}
 	return k
 }
 
 // ownPID reads a PID that must belong to node.
-func (d *dec) ownPID(node string) string {
-	pid := d.string("pid")
-	if d.err != nil {
+func ownPID(d *wire.Decoder, node string) string {
+	pid := d.Field("pid").String()
+	if d.Err() != nil {
 		return ""
 	}
-	d.check(ValidatePID("pid", pid))
-	if d.err == nil && NodeOf(pid) != node {
-		d.check(fmt.Errorf("pid %q is not of node %q", pid, node))
+	check(d, wire.ValidatePID("pid", pid))
+	if d.Err() == nil && wire.NodeOf(pid) != node {
+		d.Fail(fmt.Sprintf("pid %q is not of node %q", pid, node))
 	}
 	return pid
 }
 
-func (d *dec) node() string {
-	n := d.string("node")
-	if d.err == nil && (n == "" || len(n) > MaxPIDLen) {
-		d.fail("node")
+// decodeNode reads the sender's node name, the first field of every
+// message.
+func decodeNode(d *wire.Decoder) string {
+	n := d.Field("node").StringMax(wire.MaxPIDLen)
+	if d.Err() == nil && n == "" {
+		d.Fail("node: empty")
 	}
 	return n
 }
 
-func decodeSync(d *dec) (Sync, error) {
-	sy := Sync{Node: d.node()}
-	sy.Version = Version{Incarnation: d.uvarint("incarnation"), Seq: d.uvarint("seq")}
-	groups := d.count("groups")
-	for i := 0; i < groups && d.err == nil; i++ {
-		g := GroupMembers{Key: d.key()}
-		pids := d.count("pids")
-		for j := 0; j < pids && d.err == nil; j++ {
-			g.PIDs = append(g.PIDs, d.ownPID(sy.Node))
+func decodeSync(d *wire.Decoder) (Sync, error) {
+	sy := Sync{Node: decodeNode(d)}
+	sy.Version = Version{Incarnation: d.Field("incarnation").Uvarint(), Seq: d.Field("seq").Uvarint()}
+	groups := d.Field("groups").Count(1)
+	for i := 0; i < groups && d.Err() == nil; i++ {
+		g := GroupMembers{Key: decodeKey(d)}
+		pids := d.Field("pids").Count(1)
+		for j := 0; j < pids && d.Err() == nil; j++ {
+			g.PIDs = append(g.PIDs, ownPID(d, sy.Node))
 		}
 		sy.Groups = append(sy.Groups, g)
 	}
-	return sy, d.done()
+	return sy, d.Done()
 }
 
-func decodeDelta(d *dec) (Delta, error) {
-	dl := Delta{Node: d.node(), Incarnation: d.uvarint("incarnation"), Base: d.uvarint("base"), Seq: d.uvarint("seq")}
-	ops := d.count("ops")
-	if d.err == nil && (dl.Seq < dl.Base || uint64(ops) != dl.Seq-dl.Base) {
-		d.check(fmt.Errorf("%d ops from seq %d to %d", ops, dl.Base, dl.Seq))
+func decodeDelta(d *wire.Decoder) (Delta, error) {
+	dl := Delta{Node: decodeNode(d)}
+	dl.Incarnation = d.Field("incarnation").Uvarint()
+	dl.Base = d.Field("base").Uvarint()
+	dl.Seq = d.Field("seq").Uvarint()
+	ops := d.Field("ops").Count(1)
+	if d.Err() == nil && (dl.Seq < dl.Base || uint64(ops) != dl.Seq-dl.Base) {
+		d.Fail(fmt.Sprintf("ops: %d from seq %d to %d", ops, dl.Base, dl.Seq))
 	}
-	for i := 0; i < ops && d.err == nil; i++ {
-		var op Op
-		switch d.byte("op") {
-		case 0:
-		case 1:
-			op.Leave = true
-		default:
-			d.fail("op")
-		}
-		op.Key = d.key()
-		op.PID = d.ownPID(dl.Node)
+	for i := 0; i < ops && d.Err() == nil; i++ {
+		op := Op{Leave: flag(d, "op")}
+		op.Key = decodeKey(d)
+		op.PID = ownPID(d, dl.Node)
 		dl.Ops = append(dl.Ops, op)
 	}
-	return dl, d.done()
+	return dl, d.Done()
 }
 
-func decodeDigest(d *dec) (digest, error) {
-	dg := digest{node: d.node()}
-	dg.own = Version{Incarnation: d.uvarint("incarnation"), Seq: d.uvarint("seq")}
-	switch d.byte("known") {
-	case 0:
-	case 1:
-		dg.known = true
-	default:
-		d.fail("known")
-	}
-	dg.yours = Version{Incarnation: d.uvarint("incarnation"), Seq: d.uvarint("seq")}
-	return dg, d.done()
+func decodeDigest(d *wire.Decoder) (digest, error) {
+	dg := digest{node: decodeNode(d)}
+	dg.own = Version{Incarnation: d.Field("incarnation").Uvarint(), Seq: d.Field("seq").Uvarint()}
+	dg.known = flag(d, "known")
+	dg.yours = Version{Incarnation: d.Field("incarnation").Uvarint(), Seq: d.Field("seq").Uvarint()}
+	return dg, d.Done()
 }
 
-func decodeBroadcast(d *dec) (broadcastMsg, error) {
-	m := broadcastMsg{node: d.node()}
-	m.msg.Key = d.key()
-	m.msg.From = d.string("from")
-	m.msg.Payload = d.rawBytes("payload")
-	return m, d.done()
+func decodeBroadcast(d *wire.Decoder) (broadcastMsg, error) {
+	m := broadcastMsg{node: decodeNode(d)}
+	m.msg.Key = decodeKey(d)
+	m.msg.From = d.Field("from").String()
+	m.msg.Payload = d.Field("payload").Bytes()
+	return m, d.Done()
 }
 
 // decodeReplyByte reads a one-byte reply.

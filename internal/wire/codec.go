@@ -82,15 +82,16 @@ func NanosTime(ns uint64) time.Time {
 // reads return zero values, so a caller reads every field and checks Done
 // (or Err) once at the end.
 type Decoder struct {
-	b   []byte
-	err error
+	b     []byte
+	err   error
+	field string // named by Field, for the errors of reads
 }
 
 // NewDecoder reads b. Bytes and Strings it returns never alias b.
 func NewDecoder(b []byte) *Decoder { return &Decoder{b: b} }
 
-// Fail records a malformed input (what says which field) unless an
-// error is already recorded.
+// Fail records a malformed input the caller found (what says which field
+// and why) unless an error is already recorded.
 func (d *Decoder) Fail(what string) {
 	if d.err == nil {
 		if what == "" {
@@ -98,6 +99,27 @@ func (d *Decoder) Fail(what string) {
 			return
 		}
 		d.err = fmt.Errorf("%w: %s", ErrMalformed, what)
+	}
+}
+
+// Field names the field the next reads fill, so that a read that fails
+// says which ("malformed encoding: scope: length exceeds the input or the
+// limit"). The name holds until the next Field call; Field returns d, for
+// d.Field("scope").String().
+func (d *Decoder) Field(name string) *Decoder {
+	d.field = name
+	return d
+}
+
+// fail is a read's failure: Fail, naming the field being read if any.
+func (d *Decoder) fail(what string) {
+	switch {
+	case d.field == "":
+		d.Fail(what)
+	case what == "":
+		d.Fail(d.field)
+	default:
+		d.Fail(d.field + ": " + what)
 	}
 }
 
@@ -128,7 +150,7 @@ func (d *Decoder) Len() int { return len(d.b) }
 // Byte reads one byte.
 func (d *Decoder) Byte() byte {
 	if d.err != nil || len(d.b) < 1 {
-		d.Fail("")
+		d.fail("")
 		return 0
 	}
 	v := d.b[0]
@@ -147,7 +169,7 @@ func (d *Decoder) Uvarint() uint64 {
 	}
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
-		d.Fail("")
+		d.fail("")
 		return 0
 	}
 	d.b = d.b[n:]
@@ -162,7 +184,7 @@ func (d *Decoder) Time() time.Time { return NanosTime(d.Uvarint()) }
 func (d *Decoder) Duration() time.Duration {
 	v := d.Uvarint()
 	if v > 1<<63-1 {
-		d.Fail("duration out of range")
+		d.fail("duration out of range")
 		return 0
 	}
 	return time.Duration(v)
@@ -174,7 +196,7 @@ func (d *Decoder) Duration() time.Duration {
 func (d *Decoder) Count(minBytes int) int {
 	n := d.Uvarint()
 	if d.err != nil || n > uint64(len(d.b)/max(minBytes, 1)) {
-		d.Fail("count exceeds the input")
+		d.fail("count exceeds the input")
 		return 0
 	}
 	return int(n)
@@ -183,7 +205,7 @@ func (d *Decoder) Count(minBytes int) int {
 func (d *Decoder) raw(limit int) []byte {
 	n := d.Uvarint()
 	if d.err != nil || n > uint64(len(d.b)) || (limit >= 0 && n > uint64(limit)) {
-		d.Fail("length exceeds the input or the limit")
+		d.fail("length exceeds the input or the limit")
 		return nil
 	}
 	v := make([]byte, n)
@@ -213,7 +235,7 @@ func (d *Decoder) String() string { return d.StringMax(-1) }
 func (d *Decoder) StringMax(limit int) string {
 	n := d.Uvarint()
 	if d.err != nil || n > uint64(len(d.b)) || (limit >= 0 && n > uint64(limit)) {
-		d.Fail("length exceeds the input or the limit")
+		d.fail("length exceeds the input or the limit")
 		return ""
 	}
 	v := string(d.b[:n])

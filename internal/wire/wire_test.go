@@ -79,6 +79,40 @@ func TestDecoderRefusesBadInput(t *testing.T) {
 	}
 }
 
+// TestDecoderFieldNamesTheFailedRead: a read that fails says which field
+// it was reading; the first failure sticks, so a later Field does not
+// rename it; a caller's own Fail says what it says.
+func TestDecoderFieldNamesTheFailedRead(t *testing.T) {
+	for name, c := range map[string]struct {
+		in   []byte
+		read func(d *Decoder)
+		want string
+	}{
+		"string": {[]byte{1, 'a', 9}, func(d *Decoder) {
+			_ = d.Field("scope").String()
+			_ = d.Field("group").String()
+			_ = d.Field("pid").String()
+		}, "malformed encoding: group: length exceeds the input or the limit"},
+		"uvarint": {[]byte{1}, func(d *Decoder) {
+			d.Field("incarnation").Uvarint()
+			d.Field("seq").Uvarint()
+		}, "malformed encoding: seq"},
+		"count":    {[]byte{9}, func(d *Decoder) { d.Field("ops").Count(1) }, "malformed encoding: ops: count exceeds the input"},
+		"no field": {[]byte{}, func(d *Decoder) { d.Byte() }, "malformed encoding"},
+		"caller's own": {[]byte{7}, func(d *Decoder) {
+			if d.Field("op").Byte() > 1 {
+				d.Fail("op: unknown value 7")
+			}
+		}, "malformed encoding: op: unknown value 7"},
+	} {
+		d := NewDecoder(c.in)
+		c.read(d)
+		if err := d.Err(); !errors.Is(err, ErrMalformed) || err.Error() != c.want {
+			t.Errorf("%s: Err() = %v, want %q", name, err, c.want)
+		}
+	}
+}
+
 func TestDecodedBytesDoNotAlias(t *testing.T) {
 	in := []byte{2, 'a', 'b'}
 	b := NewDecoder(in).Bytes()
