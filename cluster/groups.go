@@ -8,7 +8,6 @@ import (
 
 	"github.com/conclave-dev/conclave/config"
 	"github.com/conclave-dev/conclave/gossip"
-	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/internode"
 	"github.com/conclave-dev/conclave/pg"
 )
@@ -135,11 +134,6 @@ func groupsErr(err error) error {
 	switch {
 	case errors.Is(err, pg.ErrStopped):
 		return fmt.Errorf("%w: %w", ErrShutdown, err)
-	case errors.Is(err, wire.ErrNoSession) && !errors.Is(err, ErrNoSession):
-		// Transitional: the node's ErrNoSession (locks_api.go) is still
-		// its own sentinel. Once it is wire.ErrNoSession, as pg's is, this
-		// case never matches and goes.
-		return fmt.Errorf("%w: %w", ErrNoSession, err)
 	}
 	return err
 }
