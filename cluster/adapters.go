@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/conclave-dev/conclave/gossip"
-	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/internode"
 	"github.com/conclave-dev/conclave/locks"
 	"github.com/conclave-dev/conclave/raftcore"
@@ -80,19 +79,41 @@ func (r requester) Request(ctx context.Context, addr string, req []byte) ([]byte
 	return resp, err
 }
 
-// proposer adapts the Raft core to the domain services' Proposer
-// interfaces: it proposes and reads through raftcore (forwarding to the
-// leader included) and maps raftcore's errors onto the cluster's.
-type proposer struct{ core *raftcore.Core }
+// proposer adapts the Raft core to every domain service's Proposer (each
+// declares the subset it uses): it proposes and reads through raftcore
+// (forwarding to the leader included) and maps raftcore's errors onto the
+// cluster's. It reads n.core at each call: the services are built before
+// the core (their tables go into the FSM the core is built with) and call
+// it only once it exists.
+type proposer struct{ n *Node }
 
 func (p proposer) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
-	resp, err := p.core.Apply(ctx, cmd)
+	resp, err := p.n.core.Apply(ctx, cmd)
 	return resp, coreErr(err)
 }
 
 func (p proposer) Query(ctx context.Context, mode ReadMode, q []byte) ([]byte, error) {
-	resp, err := p.core.Query(ctx, raftMode(mode), q)
+	resp, err := p.n.core.Query(ctx, raftMode(mode), q)
 	return resp, coreErr(err)
+}
+
+func (p proposer) ApplyTimeout() time.Duration { return p.n.core.ApplyTimeout() }
+
+// OutcomeUnknown reports a write that may or may not have been applied
+// (the leader was lost after accepting it).
+func (p proposer) OutcomeUnknown(err error) bool { return errors.Is(err, raftcore.ErrOutcomeUnknown) }
+
+// Status is this node's contact with the core, for the lock service's
+// at-risk checks.
+func (p proposer) Status() locks.CoreStatus {
+	st := p.n.core.Status()
+	return locks.CoreStatus{Leader: st.State == "leader", Member: st.Member, LeaderKnown: st.LeaderID != "", LastContact: st.LastContact}
+}
+
+// Ping asks the leader for the servers: any answer is contact.
+func (p proposer) Ping(ctx context.Context) error {
+	_, err := p.n.core.Servers(ctx)
+	return err
 }
 
 func raftMode(m ReadMode) raftcore.ReadMode {
@@ -123,33 +144,6 @@ func coreErr(err error) error {
 	case errors.Is(err, raftcore.ErrShutdown):
 		return fmt.Errorf("%w: %w", ErrShutdown, err)
 	}
-	return err
-}
-
-// lockCore adapts the Raft core to locks.Proposer. It reads n.core at
-// each call: the service is built before the core (the lock table's
-// events go to it from the core's first applied entry), and is called
-// only once the core exists.
-type lockCore struct{ n *Node }
-
-func (c lockCore) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
-	return proposer{c.n.core}.Apply(ctx, cmd)
-}
-
-func (c lockCore) Query(ctx context.Context, mode wire.ReadMode, q []byte) ([]byte, error) {
-	return proposer{c.n.core}.Query(ctx, mode, q)
-}
-
-func (c lockCore) ApplyTimeout() time.Duration { return c.n.core.ApplyTimeout() }
-
-func (c lockCore) Status() locks.CoreStatus {
-	st := c.n.core.Status()
-	return locks.CoreStatus{Leader: st.State == "leader", Member: st.Member, LeaderKnown: st.LeaderID != "", LastContact: st.LastContact}
-}
-
-// Ping asks the leader for the servers: any answer is contact.
-func (c lockCore) Ping(ctx context.Context) error {
-	_, err := c.n.core.Servers(ctx)
 	return err
 }
 

@@ -2,15 +2,12 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
-	"time"
 
 	"github.com/conclave-dev/conclave/config"
 	"github.com/conclave-dev/conclave/gossip"
 	"github.com/conclave-dev/conclave/internode"
 	"github.com/conclave-dev/conclave/naming"
-	"github.com/conclave-dev/conclave/raftcore"
 )
 
 // The name service is package naming's; the Node delegates to it. Its
@@ -87,7 +84,7 @@ func (n *Node) newNames(cfg config.Config) (*naming.Service, *nameGossip, error)
 	nc.StrongDeadline = cfg.Cluster.Names.StrongDeadline.Duration()
 	nc.MaxBroadcast = gossip.MaxBroadcast
 	svc, err := naming.New(nc, cfg.Cluster.Name, naming.Deps{
-		Proposer: nameNode{n}, Members: ng, Acker: nameNode{n}, Sessions: nameNode{n}, Gossip: ng,
+		Proposer: proposer{n}, Members: ng, Acker: nameNode{n}, Sessions: nameNode{n}, Gossip: ng,
 	}, naming.WithLogger(n.log))
 	if err != nil {
 		return nil, nil, err
@@ -96,23 +93,10 @@ func (n *Node) newNames(cfg config.Config) (*naming.Service, *nameGossip, error)
 	return svc, ng, nil
 }
 
-// nameNode adapts the Node to naming's Proposer (the Raft core), Acker
-// (the mesh's ack class) and Sessions (the session table). The core and
-// the mesh are read at call time: the service calls them only from
-// requests, which come after New.
+// nameNode adapts the Node to naming's Acker (the mesh's ack class) and
+// Sessions (the session table). The mesh is read at call time: the service
+// asks peers only from requests, which come after New.
 type nameNode struct{ n *Node }
-
-func (a nameNode) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
-	return proposer{a.n.core}.Apply(ctx, cmd)
-}
-
-func (a nameNode) Query(ctx context.Context, mode ReadMode, q []byte) ([]byte, error) {
-	return proposer{a.n.core}.Query(ctx, mode, q)
-}
-
-func (a nameNode) ApplyTimeout() time.Duration { return a.n.core.ApplyTimeout() }
-
-func (a nameNode) OutcomeUnknown(err error) bool { return errors.Is(err, raftcore.ErrOutcomeUnknown) }
 
 func (a nameNode) Request(ctx context.Context, addr string, req []byte) ([]byte, error) {
 	return a.n.mesh.Request(ctx, addr, internode.ClassAck, req)

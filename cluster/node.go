@@ -141,7 +141,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	if o.local {
 		lockCfg = locks.DefaultLocalConfig(cfg.Cluster.Name)
 	}
-	if n.lockSvc, err = locks.NewService(lockCfg, n.lockTable, lockCore{n}, lockSessions{n.sessions}, locks.WithLogger(n.log)); err != nil {
+	if n.lockSvc, err = locks.NewService(lockCfg, n.lockTable, proposer{n}, lockSessions{n.sessions}, locks.WithLogger(n.log)); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.sessions.held = n.lockSvc.Held
@@ -224,7 +224,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.resolver.core.Store(n.core)
-	n.kv = kv.NewService(proposer{n.core})
+	n.kv = kv.NewService(proposer{n})
 	n.mesh.Handle(internode.ClassForward, n.core.HandleForward)
 	n.mesh.Handle(internode.ClassAck, n.names.HandleAck)
 	n.mesh.Handle(internode.ClassKeyring, func(_ context.Context, req []byte) ([]byte, error) { return n.ml.HandleKeyring(req) })

@@ -334,7 +334,7 @@ func (n *Node) releaseNode(ctx context.Context, node string) error {
 }
 
 func (n *Node) proposeRelease(ctx context.Context, cmd []byte) error {
-	resp, err := proposer{n.core}.Apply(ctx, cmd)
+	resp, err := proposer{n}.Apply(ctx, cmd)
 	if err != nil {
 		return err
 	}
