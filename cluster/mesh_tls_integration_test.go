@@ -63,6 +63,9 @@ func TestMeshStrangerCannotTouchTheCore(t *testing.T) {
 		if n := counter(t, reg, "conclave_fsm_rejected_commands_total", ""); n != 0 {
 			t.Fatalf("the stranger's garbage command was committed (%v rejected by the FSM)", n)
 		}
+		if n := counter(t, reg, "conclave_raft_screened_commands_total", ""); n != 0 {
+			t.Fatalf("the stranger's garbage command reached the leader's screen (%v screened)", n)
+		}
 	})
 
 	t.Run("control: in clear the same moves work", func(t *testing.T) {
@@ -78,8 +81,8 @@ func TestMeshStrangerCannotTouchTheCore(t *testing.T) {
 		if _, err := forward(leader.InternodeAddr(), opApply, []byte("\x01\x02garbage")); err != nil {
 			t.Fatalf("write in clear: %v", err)
 		}
-		testcluster.WaitFor(t, 5*time.Second, "the garbage command committed and refused by the FSM", func() bool {
-			return counter(t, regs[leader.Index()], "conclave_fsm_rejected_commands_total", "") >= 1
+		testcluster.WaitFor(t, 5*time.Second, "the garbage command refused by the leader's screen", func() bool {
+			return counter(t, regs[leader.Index()], "conclave_raft_screened_commands_total", "") >= 1
 		})
 		if _, err := forward(leader.InternodeAddr(), opRemove, []byte(victim.Name)); err != nil {
 			t.Fatalf("remove in clear: %v", err)

@@ -115,11 +115,10 @@ func (r *Replicated) Screen(op byte, fields *wire.Decoder) error {
 		_, err := unmarshalTick(fields)
 		return err
 	}
-	// An op the table does not know is left to Apply, which refuses it
-	// alike on every replica: so it was before the commands were typed,
-	// and a committed unknown command is what tells an operator that a
-	// node speaks a newer version.
-	return nil
+	// An op this table does not know is refused before it is proposed, as
+	// every table does: committed, it could mean one thing to a replica of
+	// a newer version and nothing to this one.
+	return wire.Invalidf("op", "unknown lock op %d", op)
 }
 
 // record queues a call's events for Flush; r.mu is held.
