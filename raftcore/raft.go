@@ -10,12 +10,13 @@ import (
 // hashicorp/raft-autopilot declares its Raft interface). New builds it with
 // raft.NewRaft; tests may wrap it to hold a future back or fail a call.
 //
-// Every method is safe to call from any goroutine. Methods returning a
-// future do not block (beyond enqueueing, bounded by the timeout given);
-// the caller waits on the future, through Core.await when the wait must end
-// at shutdown (raft never answers some futures after its own shutdown).
-// The getters read raft's atomics or its latest configuration and never
-// block.
+// Every method is safe to call from any goroutine. A method returning a
+// future waits only to hand its request to raft's loop (at most the timeout
+// given, where there is one, and never past raft's shutdown); the caller
+// then waits on the future, through Core.await where the wait must end at
+// the Core's shutdown (raft never answers some futures after its own).
+// The getters read raft's atomics, a short lock or its latest configuration
+// (GetConfiguration answers at once) and do not block.
 type raftNode interface {
 	// State, CurrentTerm, LeaderWithID, LastContact and the indexes are
 	// read by Status, the advert, forwarding and the leader loop.
