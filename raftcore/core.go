@@ -80,7 +80,8 @@ type Core struct {
 const clusterIDFile = "cluster_id"
 
 // New opens the stores under cfg.Dir (or takes those given WithStores) and
-// starts Raft on deps.Streams. It does not bootstrap: Run does that (and everything else that loops).
+// starts Raft on deps.Streams. It does not bootstrap: Run does that (and
+// everything else that loops).
 func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
