@@ -27,20 +27,30 @@ func WithLogger(l zerolog.Logger) Option { return func(c *Core) { c.log = l } }
 // WithClock injects the clock used by the bootstrap stability window.
 func WithClock(now func() time.Time) Option { return func(c *Core) { c.now = now } }
 
-// Core is one Raft server: hashicorp/raft over the injected stream layer,
-// a bolt stable store, a bolt or WAL log store, file snapshots, bootstrap_expect, leader
-// forwarding and read modes. It knows nothing of what the FSM holds.
-type Core struct {
-	cfg  Config
-	deps Deps
-	log  zerolog.Logger
-	now  func() time.Time
+// WithStores runs the Core on the given stores instead of the ones it opens
+// under Config.Dir by default (Config.LogStore's log store, the bolt stable
+// store and file snapshots); Config.LogStore and WALSegmentSize are then
+// unused, and Dir holds only the cluster ID. The caller owns the stores:
+// Shutdown does not close them. Tests use raft.NewInmemStore and
+// raft.NewInmemSnapshotStore.
+func WithStores(s Stores) Option { return func(c *Core) { c.injected = &s } }
 
-	raft      *raft.Raft
-	stores    *stores
-	transport *raft.NetworkTransport
-	observer  *raft.Observer
-	obsCh     chan raft.Observation
+// Core is one Raft server: hashicorp/raft over the injected stream layer,
+// a bolt stable store, a bolt or WAL log store, file snapshots (or the
+// stores given WithStores), bootstrap_expect, leader forwarding and read
+// modes. It knows nothing of what the FSM holds.
+type Core struct {
+	cfg      Config
+	deps     Deps
+	log      zerolog.Logger
+	now      func() time.Time
+	injected *Stores // WithStores, nil for the default stores
+
+	raft        raftNode
+	closeStores func() error
+	transport   *raft.NetworkTransport
+	observer    *raft.Observer
+	obsCh       chan raft.Observation
 
 	nonce    string
 	hadState bool // Raft state existed on disk at start: never bootstrap
@@ -69,8 +79,9 @@ type Core struct {
 
 const clusterIDFile = "cluster_id"
 
-// New opens the stores under cfg.Dir and starts Raft on deps.Streams. It does
-// not bootstrap: Run does that (and everything else that loops).
+// New opens the stores under cfg.Dir (or takes those given WithStores) and
+// starts Raft on deps.Streams. It does not bootstrap: Run does that (and
+// everything else that loops).
 func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -107,24 +118,19 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 		return nil, fmt.Errorf("raftcore: data dir: %w", err)
 	}
 	hl := newHclog(c.log)
-	st, err := openStores(cfg.Dir, cfg.LogStore, cfg.WALSegmentSize, hl)
+	st, logPath, closeStores, err := c.openStores(hl)
 	if err != nil {
 		return nil, err
 	}
-	c.stores = st
-	logs, err := raft.NewLogCache(512, st.logs)
+	c.closeStores = closeStores
+	logs, err := raft.NewLogCache(512, st.Log)
 	if err != nil {
-		st.Close()
+		closeStores()
 		return nil, fmt.Errorf("raftcore: log cache: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, cfg.SnapshotsRetained, hl.Named("snapshot"))
+	c.hadState, err = hasState(logPath, logs, st.Stable, st.Snapshots)
 	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("raftcore: snapshot store: %w", err)
-	}
-	c.hadState, err = hasState(st.logPath, logs, st.stable, snaps)
-	if err != nil {
-		st.Close()
+		closeStores()
 		return nil, err
 	}
 	if c.hadState {
@@ -157,10 +163,10 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	// its Raft down; we keep it running so it can be added back.
 	rc.ShutdownOnRemove = false
 
-	r, err := raft.NewRaft(rc, deps.FSM, logs, st.stable, snaps, serialTransport{c.transport})
+	r, err := raft.NewRaft(rc, deps.FSM, logs, st.Stable, st.Snapshots, serialTransport{c.transport})
 	if err != nil {
 		c.transport.Close()
-		st.Close()
+		closeStores()
 		return nil, fmt.Errorf("raftcore: start raft: %w", err)
 	}
 	c.raft = r
@@ -178,7 +184,7 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 		}
 		return false
 	})
-	r.RegisterObserver(c.observer)
+	c.raft.RegisterObserver(c.observer)
 	c.refreshMember()
 	return c, nil
 }
@@ -421,7 +427,7 @@ func (c *Core) Shutdown() error {
 		if cerr := c.transport.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
-		if cerr := c.stores.Close(); cerr != nil && err == nil {
+		if cerr := c.closeStores(); cerr != nil && err == nil {
 			err = cerr
 		}
 	})

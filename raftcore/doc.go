@@ -22,6 +22,10 @@
 // Requester, both supplied by package cluster (gossip and the internode
 // mesh); it imports nothing of ours.
 //
+// It reaches hashicorp/raft through raftNode (raft.go), the few methods of
+// *raft.Raft it calls. Its stores may be given WithStores (tests run a Core
+// on raft's in-memory stores); by default it opens them under Config.Dir.
+//
 // Outcomes: an error before an entry is accepted is safe to retry
 // (ErrUnavailable, ErrNotSent); once accepted, an entry whose result is not
 // known (leadership lost, shutdown) fails ErrOutcomeUnknown and is never

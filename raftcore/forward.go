@@ -362,12 +362,14 @@ func (c *Core) verifyLeader() error {
 // it had accepted, which may have committed.
 var errStoppedInFlight = errors.New("raftcore: shut down before the entry's outcome was known")
 
-// await waits for the future of an entry this node proposed. hashicorp/raft
-// never answers the future of an entry it had committed but not yet applied
-// when it shut down (hashicorp/raft#498), and a wait on it would block the
-// caller, and a forwarded request's handler, and so the mesh's Close, for
-// ever. So the wait also ends when the core shuts down. The goroutine left
-// behind on such a future holds only that future.
+// await waits for the future of an entry this node proposed: a command, the
+// leader's barrier, or a configuration change of the reconciler or of
+// RemoveServer. hashicorp/raft never answers the future of an entry it had
+// committed but not yet applied when it shut down (hashicorp/raft#498), and
+// a wait on it would block the caller, a forwarded request's handler (and
+// so the mesh's Close) or the leader loop (and so Run) for ever. So the
+// wait also ends when the core shuts down. The goroutine left behind on
+// such a future holds only that future.
 func (c *Core) await(f raft.Future) error {
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()

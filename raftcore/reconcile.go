@@ -183,6 +183,9 @@ func (c *Core) reconcile(ctx context.Context) {
 	}
 }
 
+// applyChange makes one change and waits for raft's answer through await,
+// so that a future raft never answers (it shut down meanwhile) does not hold
+// the leader loop, and so Run, past the Core's shutdown.
 func (c *Core) applyChange(ch Change) error {
 	id, addr, timeout := raft.ServerID(ch.ID), raft.ServerAddress(ch.Addr), c.cfg.ApplyTimeout
 	var err error
@@ -191,25 +194,25 @@ func (c *Core) applyChange(ch Change) error {
 	case AddVoter:
 		err, voterChange = c.await(c.raft.AddVoter(id, addr, 0, timeout)), true
 	case AddStandby:
-		err = c.raft.AddNonvoter(id, addr, 0, timeout).Error()
+		err = c.await(c.raft.AddNonvoter(id, addr, 0, timeout))
 	case UpdateAddr:
 		if ch.Voter {
-			err = c.raft.AddVoter(id, addr, 0, timeout).Error()
+			err = c.await(c.raft.AddVoter(id, addr, 0, timeout))
 		} else {
-			err = c.raft.AddNonvoter(id, addr, 0, timeout).Error()
+			err = c.await(c.raft.AddNonvoter(id, addr, 0, timeout))
 		}
 	case Demote:
-		err, voterChange = c.raft.DemoteVoter(id, 0, timeout).Error(), true
+		err, voterChange = c.await(c.raft.DemoteVoter(id, 0, timeout)), true
 	case Remove:
 		for _, s := range c.refreshMember() {
 			if s.ID == id && s.Suffrage == raft.Voter {
 				voterChange = true
 			}
 		}
-		err = c.raft.RemoveServer(id, 0, timeout).Error()
+		err = c.await(c.raft.RemoveServer(id, 0, timeout))
 		c.rec.forget(ch.ID)
 	case TransferLeadership:
-		err = c.raft.LeadershipTransferToServer(id, addr).Error()
+		err = c.await(c.raft.LeadershipTransferToServer(id, addr))
 	default:
 		err = errors.New("unknown change")
 	}

@@ -6,10 +6,47 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 )
+
+// Stores are the log, stable and snapshot stores a Core runs on. The
+// default ones (New without WithStores) are Config.LogStore's log store
+// (logstore.go), the bolt stable store raft.db and file snapshots, all under
+// Config.Dir.
+type Stores struct {
+	Log       raft.LogStore
+	Stable    raft.StableStore
+	Snapshots raft.SnapshotStore
+}
+
+// injectedStores is what a damaged-store error names for stores given
+// WithStores (they have no path of ours).
+const injectedStores = "the stores given WithStores"
+
+// openStores returns the Core's stores, what a damaged-store error names,
+// and how to close them: the injected ones (which the caller closes), or
+// the default ones opened under Config.Dir.
+func (c *Core) openStores(hl hclog.Logger) (Stores, string, func() error, error) {
+	if s := c.injected; s != nil {
+		if s.Log == nil || s.Stable == nil || s.Snapshots == nil {
+			return Stores{}, "", nil, errors.New("raftcore: WithStores needs a log, a stable and a snapshot store; one is nil")
+		}
+		return *s, injectedStores, func() error { return nil }, nil
+	}
+	st, err := openStores(c.cfg.Dir, c.cfg.LogStore, c.cfg.WALSegmentSize, hl)
+	if err != nil {
+		return Stores{}, "", nil, err
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.cfg.Dir, c.cfg.SnapshotsRetained, hl.Named("snapshot"))
+	if err != nil {
+		st.Close()
+		return Stores{}, "", nil, fmt.Errorf("raftcore: snapshot store: %w", err)
+	}
+	return Stores{Log: st.logs, Stable: st.stable, Snapshots: snaps}, st.logPath, st.Close, nil
+}
 
 // boltOpenTimeout bounds the wait for bolt's file lock. The agent locks its
 // data dir first (cluster), so a held lock here means something outside
