@@ -75,13 +75,22 @@ func TestTwelveNodesLeaveThreeClientsThatGetNoLog(t *testing.T) {
 		v, s, cl := waitRoles(t, c, bigClusterWait, 5, 4, 3)
 		return nil, v, s, cl
 	}()
+	// A client receives no log. It may hold entries from before it was a
+	// client: while the core forms, a better-ranked node that stabilises
+	// late takes a voter seat, and the worst-ranked standby gives up its
+	// seat and keeps what it had (the raftcore golden
+	// standby-displaced-by-staged-newcomer). So what a client holds must
+	// not grow.
 	var client *testcluster.Node
+	held := map[string]uint64{}
 	for _, n := range c.Running() {
 		if clients[n.Name] {
 			client = n
-			if st := n.RaftStatus(); st.LastIndex != 0 || st.State != "client" {
-				t.Fatalf("client %s holds Raft log entries: last index %d, state %s", n.Name, st.LastIndex, st.State)
+			st := n.RaftStatus()
+			if st.State != "client" {
+				t.Fatalf("client %s is in state %s", n.Name, st.State)
 			}
+			held[n.Name] = st.LastIndex
 		}
 	}
 	// Every node, client or not, carries the cluster's ID.
@@ -107,8 +116,12 @@ func TestTwelveNodesLeaveThreeClientsThatGetNoLog(t *testing.T) {
 			t.Fatalf("%s read via client: %+v %v", mode, e, err)
 		}
 	}
-	if st := client.RaftStatus(); st.LastIndex != 0 {
-		t.Fatalf("client received Raft log entries after forwarding: last index %d", st.LastIndex)
+	for _, n := range c.Running() {
+		if last, ok := held[n.Name]; ok {
+			if st := n.RaftStatus(); st.LastIndex != last {
+				t.Fatalf("client %s received Raft log entries: last index %d, was %d", n.Name, st.LastIndex, last)
+			}
+		}
 	}
 	// Clients see roles from the leader's configuration.
 	voters := 0

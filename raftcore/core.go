@@ -66,6 +66,9 @@ type Core struct {
 	rec        *reconciler
 	stopOnce   sync.Once
 	shutdownCh chan struct{}
+	// heartbeats gates raft's heartbeat handler, which runs on transport
+	// goroutines, so Shutdown can wait for it before closing the stores.
+	heartbeats *heartbeatGate
 
 	stats struct {
 		malformed     atomic.Uint64
@@ -102,6 +105,7 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 		removed:    make(map[string]time.Time),
 		notifyCh:   make(chan struct{}, 1),
 		rec:        newReconciler(),
+		heartbeats: &heartbeatGate{},
 		shutdownCh: make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -163,7 +167,7 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	// its Raft down; we keep it running so it can be added back.
 	rc.ShutdownOnRemove = false
 
-	r, err := raft.NewRaft(rc, deps.FSM, logs, st.Stable, st.Snapshots, serialTransport{c.transport})
+	r, err := raft.NewRaft(rc, deps.FSM, logs, st.Stable, st.Snapshots, serialTransport{NetworkTransport: c.transport, hb: c.heartbeats})
 	if err != nil {
 		c.transport.Close()
 		closeStores()
@@ -424,6 +428,9 @@ func (c *Core) Shutdown() error {
 		close(c.shutdownCh)
 		c.raft.DeregisterObserver(c.observer)
 		err = c.raft.Shutdown().Error()
+		// Heartbeats run on the transport's goroutines, which raft's
+		// Shutdown does not wait for: wait for them before the stores close.
+		c.heartbeats.close()
 		if cerr := c.transport.Close(); cerr != nil && err == nil {
 			err = cerr
 		}

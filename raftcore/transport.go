@@ -1,6 +1,11 @@
 package raftcore
 
-import "github.com/hashicorp/raft"
+import (
+	"errors"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
 
 // serialTransport is raft's NetworkTransport with pipelined replication
 // turned off: raft then replicates to each follower one AppendEntries at a
@@ -19,10 +24,60 @@ import "github.com/hashicorp/raft"
 // analysis. Embedding keeps every optional ability (pre-vote, close).
 type serialTransport struct {
 	*raft.NetworkTransport
+	hb *heartbeatGate
 }
 
 // AppendEntriesPipeline reports that pipelining is unsupported, which makes
 // raft fall back to synchronous replication.
 func (serialTransport) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
 	return nil, raft.ErrPipelineReplicationNotSupported
+}
+
+// SetHeartbeatHandler installs raft's heartbeat fast path behind the gate.
+// NetworkTransport runs that handler on its connection goroutine, not on
+// raft's: raft checks its shutdown channel first, but a heartbeat that
+// passed the check while Shutdown ran goes on to write the term to the
+// stable store, which Core.Shutdown closes next. Seen as raft's panic
+// "failed to save current term: database not open" in a test's shutdown.
+// The gate lets Shutdown wait for heartbeats in flight and refuse later
+// ones before it closes the stores.
+func (t serialTransport) SetHeartbeatHandler(cb func(raft.RPC)) {
+	if cb == nil || t.hb == nil {
+		t.NetworkTransport.SetHeartbeatHandler(cb)
+		return
+	}
+	t.NetworkTransport.SetHeartbeatHandler(func(rpc raft.RPC) {
+		if !t.hb.enter() {
+			rpc.Respond(nil, errHeartbeatAfterShutdown)
+			return
+		}
+		defer t.hb.leave()
+		cb(rpc)
+	})
+}
+
+var errHeartbeatAfterShutdown = errors.New("raftcore: shutting down")
+
+// heartbeatGate counts heartbeats in flight; once closed it admits none.
+type heartbeatGate struct {
+	mu     sync.RWMutex
+	closed bool
+}
+
+func (g *heartbeatGate) enter() bool {
+	g.mu.RLock()
+	if g.closed {
+		g.mu.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (g *heartbeatGate) leave() { g.mu.RUnlock() }
+
+// close waits for the heartbeats in flight and refuses every later one.
+func (g *heartbeatGate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 }
