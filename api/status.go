@@ -47,12 +47,15 @@ func codeOf(err error) codes.Code {
 		return codes.InvalidArgument
 	case errors.Is(err, cluster.ErrTooLarge):
 		return codes.ResourceExhausted
-	case errors.Is(err, cluster.ErrUnavailable), errors.Is(err, cluster.ErrShutdown):
-		return codes.Unavailable
 	case errors.Is(err, context.DeadlineExceeded):
+		// The caller's own deadline, even for a write whose outcome is
+		// unknown (which is unavailability too): it is what the caller
+		// asked for.
 		return codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled
+	case errors.Is(err, cluster.ErrUnavailable), errors.Is(err, cluster.ErrShutdown):
+		return codes.Unavailable
 	default:
 		return codes.Internal
 	}

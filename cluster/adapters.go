@@ -93,7 +93,7 @@ func (p proposer) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
 }
 
 func (p proposer) Query(ctx context.Context, mode ReadMode, q []byte) ([]byte, error) {
-	resp, err := p.n.core.Query(ctx, raftMode(mode), q)
+	resp, err := p.n.core.Query(ctx, mode, q)
 	return resp, coreErr(err)
 }
 
@@ -116,33 +116,15 @@ func (p proposer) Ping(ctx context.Context) error {
 	return err
 }
 
-func raftMode(m ReadMode) raftcore.ReadMode {
-	switch m {
-	case ReadStale:
-		return raftcore.ReadStale
-	case ReadConsistent:
-		return raftcore.ReadConsistent
-	}
-	return raftcore.ReadDefault
-}
-
-// coreErr maps raftcore's errors onto the cluster's, keeping the message.
-// The caller's own deadline or cancellation stays a context error (the
-// cluster may be fine), even for a write of unknown outcome.
+// coreErr adds advice to an answer too large for the mesh; raftcore's
+// other errors already wrap the shared sentinels (wire.ErrUnavailable,
+// wire.ErrShutdown) and pass as they are, as do the caller's own deadline
+// and cancellation (the cluster may be fine).
 func coreErr(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return err
-	case errors.Is(err, raftcore.ErrReplyTooLarge):
-		return fmt.Errorf("%w: the answer exceeds the internode frame limit of %d MiB between this node and the leader; "+
+	if errors.Is(err, raftcore.ErrReplyTooLarge) {
+		return fmt.Errorf("the answer exceeds the internode frame limit of %d MiB between this node and the leader; "+
 			"ask for less (a narrower prefix, or a limit and then the rest), or ask the leader's node directly: %w",
-			ErrTooLarge, internode.DefaultConfig().MaxFrameSize>>20, err)
-	case errors.Is(err, raftcore.ErrUnavailable), errors.Is(err, raftcore.ErrOutcomeUnknown):
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	case errors.Is(err, raftcore.ErrShutdown):
-		return fmt.Errorf("%w: %w", ErrShutdown, err)
+			internode.DefaultConfig().MaxFrameSize>>20, err)
 	}
 	return err
 }

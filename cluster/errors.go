@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"errors"
-
 	"github.com/conclave-dev/conclave/gossip"
 	"github.com/conclave-dev/conclave/internal/wire"
 )
@@ -22,9 +20,9 @@ var (
 	// ErrTooLarge: the answer (a list through a node that forwards it to
 	// the leader) exceeds the internode frame limit; asking again the same
 	// way fails again. The message names the limit and what to narrow.
-	ErrTooLarge = errors.New("cluster: answer too large")
+	ErrTooLarge = wire.ErrTooLarge
 	// ErrShutdown: the node is stopping or stopped.
-	ErrShutdown = errors.New("cluster: node shut down")
+	ErrShutdown = wire.ErrShutdown
 	// ErrKeyring: a gossip keyring operation this node's state refuses
 	// (encryption off, use of a key not installed, removal of the primary);
 	// the wrapping message names the field and the node.

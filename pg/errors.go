@@ -2,6 +2,7 @@ package pg
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/conclave-dev/conclave/internal/wire"
 )
@@ -21,7 +22,7 @@ var (
 	// ErrNotMember: a leave of a group the PID has not joined.
 	ErrNotMember = errors.New("pg: not a member")
 	// ErrStopped: the Service is not running (stopped, or Run not started).
-	ErrStopped = errors.New("pg: stopped")
+	ErrStopped = fmt.Errorf("pg: %w", wire.ErrShutdown)
 	// ErrMonitorOverflow: a monitor's reader fell behind by more than the
 	// monitor buffer; its events are no longer complete, so it ends.
 	ErrMonitorOverflow = errors.New("pg: monitor fell behind")

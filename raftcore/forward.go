@@ -1,6 +1,8 @@
 package raftcore
 
 import (
+	"github.com/conclave-dev/conclave/internal/wire"
+
 	"context"
 	"errors"
 	"fmt"
@@ -9,13 +11,14 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// ReadMode selects how fresh a read must be (see cluster.ReadMode).
-type ReadMode uint8
+// ReadMode selects how fresh a read must be: the one every domain speaks
+// (wire.ReadMode). Its value is part of the forward wire format.
+type ReadMode = wire.ReadMode
 
 const (
-	ReadDefault    ReadMode = iota // leader, under its lease
-	ReadStale                      // any replica
-	ReadConsistent                 // leader, verified by a quorum round
+	ReadDefault    = wire.ReadDefault    // leader, under its lease
+	ReadStale      = wire.ReadStale      // any replica
+	ReadConsistent = wire.ReadConsistent // leader, verified by a quorum round
 )
 
 // Wire format of forwarded messages (class forward of the internode mesh):

@@ -37,6 +37,11 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrNoSession: the PID names no session open on the node asked.
 	ErrNoSession = errors.New("no such session")
+	// ErrShutdown: the node (or the part asked) is stopping or stopped.
+	ErrShutdown = errors.New("node shut down")
+	// ErrTooLarge: the answer exceeds a transport's frame limit; asking
+	// again the same way fails again.
+	ErrTooLarge = errors.New("answer too large")
 )
 
 // Sentinel is the shared sentinel of a shared code, nil for any other.
