@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"github.com/conclave-dev/conclave/raftcore"
+
 	"github.com/rs/zerolog"
 
 	"github.com/conclave-dev/conclave/internal/wire"
@@ -37,6 +39,9 @@ const (
 
 	maxCommandBytes = kv.MaxCommandBytes
 
+	tableAdmission = raftcore.AdmissionTableID
+	adAdmit        = 1
+
 	// The name table's numbers (package naming keeps its ops unexported;
 	// the tests here pin the bytes).
 	tableNames   = naming.TableID
@@ -59,12 +64,12 @@ type testTables struct {
 	kv        *kv.Replicated
 	locks     *locks.Replicated
 	names     *naming.Table
-	admission *admissionTable
+	admission *raftcore.Admissions
 }
 
 func newTestFSM() testTables {
 	t := testTables{fsm: newFSM(zerolog.Nop()), kv: kv.NewReplicated(), locks: locks.NewReplicated(nil),
-		names: naming.NewTable(nil), admission: newAdmissionTable()}
+		names: naming.NewTable(nil), admission: raftcore.NewAdmissions()}
 	if err := t.register(kv.TableID, t.kv); err != nil {
 		panic(err)
 	}

@@ -73,7 +73,7 @@ type Node struct {
 	kv        *kv.Service
 	lockTable *locks.Replicated
 	lockSvc   *locks.Service
-	admission *admissionTable
+	admission *raftcore.Admissions
 	// groups is the process-group service (package pg), outside Raft.
 	groups *pg.Service
 	// resolver names the node at an internode address for TLS dials.
@@ -146,7 +146,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	}
 	n.sessions.held = n.lockSvc.Held
 	n.sessions.onSessionEnd(n.lockSvc.SessionEnded)
-	n.admission = newAdmissionTable()
+	n.admission = raftcore.NewAdmissions()
 	n.fsm = newFSM(n.log)
 	// The tables, one line each; the order is the snapshot's, and release
 	// commands reach the session-owned tables in this order.
@@ -154,7 +154,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		n.fsm.register(kv.TableID, kv.NewReplicated()),
 		n.fsm.register(locks.TableID, n.lockTable),
 		n.fsm.register(naming.TableID, n.names.Table()),
-		n.fsm.register(tableAdmission, n.admission),
+		n.fsm.register(raftcore.AdmissionTableID, n.admission),
 	); err != nil {
 		return nil, err
 	}
@@ -216,7 +216,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		Requester:  requester{n.mesh},
 		Publisher:  publisher{n.ml},
 		Screener:   n.fsm,
-		Admissions: admissions{n},
+		Admissions: n.admission,
 	}, raftcore.WithLogger(n.log))
 	if err != nil {
 		n.ml.Shutdown()
@@ -449,3 +449,11 @@ func leaveTimeout(ctx context.Context) time.Duration {
 	}
 	return max
 }
+
+// Admit records node as admitted to the Raft core (raft.admission:
+// manual); see raftcore.Core.Admit.
+func (n *Node) Admit(ctx context.Context, node string) error { return n.core.Admit(ctx, node) }
+
+// AdmittedNodes lists, by name, the servers admitted to the Raft core in
+// this node's replica (empty on a client node, which holds none).
+func (n *Node) AdmittedNodes() []string { return n.admission.Nodes() }

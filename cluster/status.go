@@ -110,7 +110,7 @@ func (n *Node) RaftStatus() RaftStatus {
 			out.LeaderID = leaderName("", n.ml.Members())
 		}
 	}
-	out.Admitted = n.admission.nodes()
+	out.Admitted = n.admission.Nodes()
 	members := n.ml.Members()
 	meta := make(map[string]gossip.Meta, len(members))
 	for _, m := range members {

@@ -6,15 +6,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
 // Limits checked by Validate.
 const (
-	// maxNameLen bounds cluster.name: it travels in every gossip message and
-	// memberlist's node metadata budget is small.
-	maxNameLen = 128
+	// maxNameLen bounds cluster.name (wire.MaxNodeNameLen): it travels in
+	// every gossip message and memberlist's node metadata budget is small.
+	maxNameLen = wire.MaxNodeNameLen
 	// maxFailureDomainLen bounds cluster.failure_domain for the same reason.
 	maxFailureDomainLen = 128
 	maxVotersLimit      = 9  // beyond 9 voters every write waits on more disks for no safety gain
@@ -192,22 +192,7 @@ func ValidNodeName(field, name string) error {
 	return nil
 }
 
-func nodeNameProblem(name string) string {
-	switch {
-	case name == "":
-		return "must not be empty"
-	case len(name) > maxNameLen:
-		return fmt.Sprintf("must be at most %d bytes, got %d", maxNameLen, len(name))
-	case !utf8.ValidString(name):
-		return fmt.Sprintf("must be valid UTF-8, got %q", name)
-	case strings.ContainsFunc(name, func(r rune) bool {
-		return r == '/' || unicode.IsSpace(r) || !unicode.IsPrint(r)
-	}):
-		// '/' separates node and session in a PID (<node>/<session>).
-		return fmt.Sprintf("must not contain whitespace, '/' or control characters, got %q", name)
-	}
-	return ""
-}
+func nodeNameProblem(name string) string { return wire.NodeNameProblem(name) }
 
 func (p *problems) checkPort(key string, port int) {
 	if port < 0 || port > maxPort {

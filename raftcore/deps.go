@@ -88,19 +88,6 @@ type Screener interface {
 	Screen(cmd []byte) []byte
 }
 
-// Admissions is the replicated set of servers an operator admitted, for
-// manual admission. cluster keeps it in the FSM.
-type Admissions interface {
-	// Admitted reports whether id was admitted, from the local replica.
-	// Called from the leader's reconcile pass; must not block.
-	Admitted(id string) bool
-	// Admit records id as admitted (a Raft entry). The leader calls it for
-	// the members of the configuration that are not recorded yet, so that
-	// a member removed later (dead, or left) may come back without an
-	// operator. It may block until the entry commits or ctx ends.
-	Admit(ctx context.Context, id string) error
-}
-
 // Deps are the collaborators a Core is built from.
 type Deps struct {
 	// FSM applies committed commands. Its Apply (or ApplyBatch) must return
@@ -119,6 +106,8 @@ type Deps struct {
 	Publisher Publisher
 	// Screener, if set, vets every command before the leader proposes it.
 	Screener Screener
-	// Admissions is required with Config.ManualAdmission, unused otherwise.
-	Admissions Admissions
+	// Admissions is the admitted set, registered in the FSM by the caller
+	// (AdmissionTableID); required with Config.ManualAdmission, unused
+	// otherwise.
+	Admissions *Admissions
 }

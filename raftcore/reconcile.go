@@ -308,7 +308,7 @@ func (c *Core) admitMembers(ctx context.Context, members []Member) {
 		if c.deps.Admissions.Admitted(m.ID) {
 			continue
 		}
-		if err := c.deps.Admissions.Admit(ctx, m.ID); err != nil {
+		if err := c.Admit(ctx, m.ID); err != nil {
 			c.log.Warn().Err(err).Str("peer", m.ID).Msg("recording a member as admitted failed")
 			return
 		}

@@ -20,6 +20,9 @@ const (
 	MaxPIDLen = 512
 	// ReservedPrefix starts names kept for conclave's own use.
 	ReservedPrefix = "_sys"
+	// MaxNodeNameLen bounds a node name: it travels in every gossip
+	// message and in every PID.
+	MaxNodeNameLen = 128
 )
 
 // Invalidf is a validation error: it wraps ErrInvalid and reads
@@ -79,20 +82,33 @@ func ValidatePID(field, pid string) error {
 	return printable(field, pid)
 }
 
-// ValidateNode checks a node name as it appears in PIDs: non-empty, at
-// most MaxPIDLen bytes of printable UTF-8 without spaces or '/'.
+// ValidateNode checks a node name (cluster.name, the node part of a PID,
+// a Raft server ID): NodeNameProblem's rules. The error names field.
 func ValidateNode(field, node string) error {
-	switch {
-	case node == "":
-		return Invalidf(field, "must not be empty")
-	case len(node) > MaxPIDLen:
-		return Invalidf(field, "is %d bytes, the limit is %d", len(node), MaxPIDLen)
-	case !utf8.ValidString(node):
-		return Invalidf(field, "is not valid UTF-8")
-	case strings.Contains(node, "/"):
-		return Invalidf(field, "%q must not contain '/'", node)
+	if msg := NodeNameProblem(node); msg != "" {
+		return Invalidf(field, "%s", msg)
 	}
-	return printable(field, node)
+	return nil
+}
+
+// NodeNameProblem says what is wrong with a node name, "" if nothing: 1 to
+// MaxNodeNameLen bytes of printable UTF-8 without whitespace or '/' (which
+// separates node and session in a PID). config reports it against
+// cluster.name; the tables that name nodes refuse the same names.
+func NodeNameProblem(name string) string {
+	switch {
+	case name == "":
+		return "must not be empty"
+	case len(name) > MaxNodeNameLen:
+		return fmt.Sprintf("must be at most %d bytes, got %d", MaxNodeNameLen, len(name))
+	case !utf8.ValidString(name):
+		return fmt.Sprintf("must be valid UTF-8, got %q", name)
+	case strings.ContainsFunc(name, func(r rune) bool {
+		return r == '/' || unicode.IsSpace(r) || !unicode.IsPrint(r)
+	}):
+		return fmt.Sprintf("must not contain whitespace, '/' or control characters, got %q", name)
+	}
+	return ""
 }
 
 func printable(field, s string) error {

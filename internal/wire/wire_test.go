@@ -176,7 +176,8 @@ func TestValidate(t *testing.T) {
 		{ValidateName("group", strings.Repeat("a", MaxNameLen+1), false), "group: is 257 bytes"},
 		{ValidatePID("pid", "nosession"), "not <node>/<session-id>"},
 		{ValidatePID("pid", "n1/a b"), "space"},
-		{ValidateNode("node", "a/b"), "must not contain '/'"},
+		{ValidateNode("node", "a/b"), "must not contain whitespace, '/'"},
+		{ValidateNode("node", strings.Repeat("n", MaxNodeNameLen+1)), "must be at most 128 bytes"},
 		{ValidatePrefix("prefix", strings.Repeat("p", MaxNameLen+1)), "longer than"},
 	} {
 		if c.err == nil || !errors.Is(c.err, ErrInvalid) || !strings.Contains(c.err.Error(), c.want) {
