@@ -2,12 +2,15 @@ package testcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,6 +193,15 @@ func (n *Node) start() {
 		opts = append(opts, c.opts.NodeOptions(n.index)...)
 	}
 	node, err := cluster.New(cfg, opts...)
+	if err != nil && n.gossipAddr != "" && (errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")) {
+		// Another process (often an outgoing connection of a test running
+		// alongside) took the port while the node was down. A real node
+		// that comes back on a new address keeps its ID (DESIGN §4): do
+		// that rather than fail the test on the machine's luck.
+		c.t.Logf("restart %s: its old port is taken (%v); starting on new ports", n.Name, err)
+		cfg.Cluster.Membership.BindPort, cfg.Cluster.Internode.BindPort = 0, 0
+		node, err = cluster.New(cfg, opts...)
+	}
 	if err != nil {
 		c.t.Fatalf("start %s: %v", n.Name, err)
 	}
