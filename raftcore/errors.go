@@ -19,8 +19,9 @@ var (
 	// ErrOutcomeUnknown: a write reached a leader that lost leadership (or
 	// the connection) before answering; it may or may not have committed.
 	// It is not retried automatically, so it can never be applied twice.
-	// It is unavailability to the caller (wire.ErrUnavailable).
-	ErrOutcomeUnknown = fmt.Errorf("raftcore: outcome unknown: %w", wire.ErrUnavailable)
+	// When the leader was lost it comes with wire.ErrUnavailable; when the
+	// caller's own context ended first, with the context's error alone.
+	ErrOutcomeUnknown = errors.New("raftcore: outcome unknown")
 	// ErrDamagedStore: the Raft log store on disk cannot be read.
 	ErrDamagedStore = errors.New("raftcore: raft store is damaged")
 	// ErrLogStoreMismatch: the data dir holds another log store than

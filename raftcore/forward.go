@@ -65,7 +65,7 @@ func (c *Core) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
 // the local replica of a Raft member; default and consistent reads are
 // answered by the leader (forwarded to it from other nodes).
 func (c *Core) Query(ctx context.Context, mode ReadMode, q []byte) ([]byte, error) {
-	if mode > ReadConsistent {
+	if mode < ReadDefault || mode > ReadConsistent {
 		return nil, fmt.Errorf("raftcore: unknown read mode %d", mode)
 	}
 	if mode == ReadStale && c.member.Load() {
@@ -154,7 +154,7 @@ func (c *Core) call(caller context.Context, op byte, body []byte) ([]byte, error
 					return nil, callerErr(caller, op, sent, err)
 				}
 				if sent && (op == opApply || op == opRemove) {
-					return nil, fmt.Errorf("forward to leader at %s: %w: %v", addr, ErrOutcomeUnknown, err)
+					return nil, fmt.Errorf("forward to leader at %s: %w (%w): %v", addr, ErrOutcomeUnknown, wire.ErrUnavailable, err)
 				}
 				st, lastErr = stNotLeader, err
 			}
@@ -163,7 +163,7 @@ func (c *Core) call(caller context.Context, op byte, body []byte) ([]byte, error
 		case stOK:
 			return resp, nil
 		case stUnknown:
-			return nil, fmt.Errorf("%w: %s", ErrOutcomeUnknown, resp)
+			return nil, fmt.Errorf("%w (%w): %s", ErrOutcomeUnknown, wire.ErrUnavailable, resp)
 		case stError:
 			return nil, fmt.Errorf("raftcore: %s", resp)
 		case stUnavailable:
