@@ -154,10 +154,8 @@ func (s *Service) Open(ctx context.Context, ttl time.Duration) (*Session, error)
 	if ttl < MinTTL || ttl > MaxTTL {
 		return nil, wire.Invalidf("ttl", "must be between %s and %s, got %s", MinTTL, MaxTTL, ttl)
 	}
-	select {
-	case <-s.ready:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: node is still releasing its previous sessions: %w", wire.ErrUnavailable, ctx.Err())
+	if err := s.awaitReady(ctx); err != nil {
+		return nil, err
 	}
 	id := make([]byte, 8)
 	if _, err := rand.Read(id); err != nil {
@@ -176,6 +174,22 @@ func (s *Service) Open(ctx context.Context, ttl time.Duration) (*Session, error)
 	s.sessions[ss.pid] = ss
 	s.log.Debug().Str("pid", ss.pid).Dur("ttl", ttl).Msg("session opened")
 	return ss, nil
+}
+
+// awaitReady waits until sessions may open; a node that is ready never
+// refuses, even a caller whose ctx has ended.
+func (s *Service) awaitReady(ctx context.Context) error {
+	select {
+	case <-s.ready:
+		return nil
+	default:
+	}
+	select {
+	case <-s.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: node is still releasing its previous sessions: %w", wire.ErrUnavailable, ctx.Err())
+	}
 }
 
 // Lookup returns the open session with this PID on this node.
