@@ -99,6 +99,10 @@ func (p proposer) Query(ctx context.Context, mode ReadMode, q []byte) ([]byte, e
 
 func (p proposer) ApplyTimeout() time.Duration { return p.n.core.ApplyTimeout() }
 
+// IsLeader reports whether this node leads the core, for the session
+// service's leader duty.
+func (p proposer) IsLeader() bool { return p.n.core.IsLeader() }
+
 // OutcomeUnknown reports a write that may or may not have been applied
 // (the leader was lost after accepting it).
 func (p proposer) OutcomeUnknown(err error) bool { return errors.Is(err, raftcore.ErrOutcomeUnknown) }
@@ -127,21 +131,4 @@ func coreErr(err error) error {
 			internode.DefaultConfig().MaxFrameSize>>20, err)
 	}
 	return err
-}
-
-// lockSessions adapts the session table to locks.Sessions.
-type lockSessions struct{ t *sessionTable }
-
-func (s lockSessions) Lookup(pid string) (<-chan struct{}, bool) {
-	ss, ok := s.t.get(pid)
-	if !ok {
-		return nil, false
-	}
-	return ss.done, true
-}
-
-func (s lockSessions) Emit(pid string, n locks.Notice) {
-	if ss, ok := s.t.get(pid); ok {
-		ss.emit(SessionEvent{Kind: SessionEventKind(n.Kind), Lock: n.Lock, Token: n.Token, Detail: n.Detail})
-	}
 }

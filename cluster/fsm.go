@@ -15,17 +15,7 @@ import (
 
 	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/kv"
-)
-
-// The release commands. They free everything a session (or every session
-// of a node) owned, in every table that holds things owned by sessions, in
-// one Raft entry (DESIGN §3). They were lock commands before names existed,
-// and their numbers stay: table 2 (locks), ops 3 and 4; fields (pid or
-// node, now_ns).
-const (
-	releaseTable     = 2
-	opReleaseSession = 3
-	opReleaseNode    = 4
+	"github.com/conclave-dev/conclave/session"
 )
 
 // fsm is the replicated state machine: an envelope (version, table, op,
@@ -107,7 +97,7 @@ func (f *fsm) apply(index uint64, data []byte) []byte {
 	if err != nil {
 		return f.reject(index, err)
 	}
-	if table == releaseTable && (op == opReleaseSession || op == opReleaseNode) {
+	if session.IsRelease(table, op) {
 		return f.release(index, op, d)
 	}
 	t, ok := f.tables[table]
@@ -121,33 +111,20 @@ func (f *fsm) apply(index uint64, data []byte) []byte {
 	return res
 }
 
-// release applies a release-session or release-node entry to every table
-// that holds things owned by sessions, stopping at the first refusal.
+// release applies a release-session or release-node entry (package
+// session's commands; DESIGN §3) to every table that holds things owned by
+// sessions, in registration order, stopping at the first refusal.
 func (f *fsm) release(index uint64, op byte, d *wire.Decoder) []byte {
-	who, now := d.String(), d.Time()
-	if err := d.Done(); err != nil {
-		return f.reject(index, fmt.Errorf("malformed release command: %w", err))
+	cmd, err := session.ParseRelease(op, d)
+	if err != nil {
+		return f.reject(index, err)
 	}
 	for _, r := range f.releasers {
-		var err error
-		if op == opReleaseSession {
-			err = r.ReleaseSession(index, now, who)
-		} else {
-			err = r.ReleaseNode(index, now, who)
-		}
-		if err != nil {
+		if err := cmd.ReleaseFrom(index, r); err != nil {
 			return wire.Refusal(err)
 		}
 	}
 	return wire.Result().Data()
-}
-
-// releaseCommand is a release-session (pid) or release-node (node) entry.
-func releaseCommand(op byte, who string, now time.Time) []byte {
-	c := wire.Command(releaseTable, op)
-	c.String(who)
-	c.Time(now)
-	return c.Data()
 }
 
 // reject counts and logs a command refused as unknown or malformed and
@@ -190,7 +167,7 @@ func (f *fsm) check(cmd []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", wire.ErrInvalid, err)
 	}
-	if table == releaseTable && (op == opReleaseSession || op == opReleaseNode) {
+	if session.IsRelease(table, op) {
 		return nil // no application fields
 	}
 	t, ok := f.tables[table]

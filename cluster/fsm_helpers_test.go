@@ -26,8 +26,8 @@ const (
 	tableLocks       = locks.TableID
 	lkAcquire        = 1
 	lkRelease        = 2
-	lkReleaseSession = opReleaseSession
-	lkReleaseNode    = opReleaseNode
+	lkReleaseSession = 3 // the envelope's release commands (package session's)
+	lkReleaseNode    = 4
 	lkTick           = 5
 	lkGet            = 1
 	lkList           = 2

@@ -10,6 +10,7 @@ import (
 	"github.com/conclave-dev/conclave/gossip"
 	"github.com/conclave-dev/conclave/internode"
 	"github.com/conclave-dev/conclave/pg"
+	"github.com/conclave-dev/conclave/session"
 )
 
 // ErrNotMember: a group leave for a session that is not a member.
@@ -56,7 +57,7 @@ func (n *Node) newGroups(cfg config.Config, local bool, faults *Faults) error {
 		return svc.Handle(ctx, internode.Peer(ctx), req)
 	})
 	// A session's memberships end with it.
-	n.sessions.onSessionEnd(svc.LeaveAll)
+	n.sessions.OnEnd(svc.LeaveAll)
 	return nil
 }
 
@@ -108,10 +109,10 @@ func (n *Node) groupsOnGossip(ev gossip.Event) {
 }
 
 // groupSessions gives pg the node's session table.
-type groupSessions struct{ t *sessionTable }
+type groupSessions struct{ s *session.Service }
 
 func (g groupSessions) Lookup(pid string) (<-chan struct{}, bool) {
-	s, ok := g.t.get(pid)
+	s, ok := g.s.Lookup(pid)
 	if !ok {
 		return nil, false
 	}
@@ -120,12 +121,7 @@ func (g groupSessions) Lookup(pid string) (<-chan struct{}, bool) {
 
 // Deliver puts a broadcast on a member session's event stream.
 func (g groupSessions) Deliver(pid string, m pg.Message) bool {
-	s, ok := g.t.get(pid)
-	if !ok {
-		return false
-	}
-	s.emit(SessionEvent{Kind: EventGroupMessage, Scope: m.Key.Scope, Group: m.Key.Group, From: m.From, Payload: m.Payload})
-	return true
+	return g.s.Emit(pid, SessionEvent{Kind: EventGroupMessage, Scope: m.Key.Scope, Group: m.Key.Group, From: m.From, Payload: m.Payload})
 }
 
 // groupsErr puts the groups service's errors in the node's words: it stops

@@ -72,7 +72,7 @@ func (n *Node) registerMetrics(reg prometheus.Registerer) error {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: ns, Name: "sessions",
 			Help: "Sessions open on this node.",
-		}, func() float64 { return float64(len(n.sessions.all())) }),
+		}, func() float64 { return float64(n.sessions.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: ns, Name: "locks_held",
 			Help: "Locks that have a holder, cluster-wide, in this node's replica of the lock table (0 on a client node).",

@@ -103,12 +103,12 @@ func (a nameNode) Request(ctx context.Context, addr string, req []byte) ([]byte,
 }
 
 func (a nameNode) Open(pid string) bool {
-	_, ok := a.n.sessions.get(pid)
+	_, ok := a.n.sessions.Lookup(pid)
 	return ok
 }
 
 func (a nameNode) Revoked(pid, name, winner string) {
-	a.n.emitTo(pid, SessionEvent{Kind: EventNameRevoked, Name: name, Owner: winner, Detail: "name revoked: " + winner})
+	a.n.sessions.Emit(pid, SessionEvent{Kind: EventNameRevoked, Name: name, Owner: winner, Detail: "name revoked: " + winner})
 }
 
 // nameGossip adapts the gossip membership to naming's Members and

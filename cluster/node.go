@@ -20,6 +20,7 @@ import (
 	"github.com/conclave-dev/conclave/naming"
 	"github.com/conclave-dev/conclave/pg"
 	"github.com/conclave-dev/conclave/raftcore"
+	"github.com/conclave-dev/conclave/session"
 )
 
 // Option configures a Node.
@@ -82,12 +83,11 @@ type Node struct {
 	// is not the connection's verified node.
 	impostors atomic.Uint64
 
-	sessions *sessionTable
+	sessions *session.Service
 	// names is the name service (package naming); nameGossip carries its
 	// eventual scope over gossip.
 	names      *naming.Service
 	nameGossip *nameGossip
-	duties     dutyTimings
 	health     health
 
 	cancel   context.CancelFunc
@@ -130,7 +130,9 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		log:  o.logger.With().Str("node", cfg.Cluster.Name).Logger(),
 		done: make(chan struct{}),
 	}
-	n.sessions = newSessionTable(cfg.Cluster.Name, n.log, n.releaseSession)
+	if n.sessions, err = n.newSessions(lock.fresh, o.local); err != nil {
+		return nil, err
+	}
 	if n.names, n.nameGossip, err = n.newNames(cfg); err != nil {
 		return nil, err
 	}
@@ -144,8 +146,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	if n.lockSvc, err = locks.NewService(lockCfg, n.lockTable, proposer{n}, lockSessions{n.sessions}, locks.WithLogger(n.log)); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	n.sessions.held = n.lockSvc.Held
-	n.sessions.onSessionEnd(n.lockSvc.SessionEnded)
+	n.sessions.OnEnd(n.lockSvc.SessionEnded)
 	n.admission = raftcore.NewAdmissions()
 	n.fsm = newFSM(n.log)
 	// The tables, one line each; the order is the snapshot's, and release
@@ -161,11 +162,9 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	if o.registerer != nil {
 		n.fsm.applyLatency = newApplyLatency()
 	}
-	n.sessions.onSessionEnd(n.names.SessionEnded)
-	n.duties = defaultDuties
+	n.sessions.OnEnd(n.names.SessionEnded)
 	n.health.t = defaultHealth
 	if o.local {
-		n.duties = localDuties
 		n.health.t = localHealth
 	}
 	n.health.started = time.Now()
@@ -248,19 +247,10 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	events, unsubscribe := n.ml.Subscribe(64)
 	n.goRun(func() { _ = n.ml.Run(ctx) })
 	n.goRun(func() { _ = n.core.Run(ctx) })
-	if lock.fresh {
-		// A brand-new data dir: no previous incarnation held anything, so
-		// sessions open at once (releasePrevious would wait for a leader).
-		// Sessions an earlier node of this name left (a wiped data dir)
-		// are released one by one, apart from the new ones.
-		close(n.sessions.ready)
-		n.log.Debug().Msg("new data dir: no previous incarnation; sessions open")
-		n.goRun(func() { n.releaseLeftovers(ctx) })
-	} else {
-		n.goRun(func() { n.releasePrevious(ctx) })
-	}
-	n.goRun(func() { n.dutyLoop(ctx) })
-	n.goRun(func() { n.releaseLoop(ctx) })
+	// Sessions open once the previous incarnation's are released (at once
+	// on a brand-new data dir); see session.Config.Fresh.
+	n.goRun(func() { _ = n.sessions.Run(ctx) })
+	n.goRun(func() { _ = n.lockSvc.Run(ctx) })
 	n.goRun(func() { _ = n.names.Run(ctx) })
 	n.goRun(func() { n.healthLoop(ctx) })
 	n.goRun(func() { _ = n.groups.Run(ctx) })
@@ -388,7 +378,7 @@ func (n *Node) Close() error {
 		// Gossip first: like a crash, the node tells its peers nothing
 		// (not even the tombstones of its sessions' eventual names).
 		gerr := n.ml.Shutdown()
-		n.sessions.closeAll()
+		n.sessions.CloseAll()
 		n.names.Close()
 		n.cancel()
 		n.stopErr = errors.Join(n.core.Shutdown(), n.mesh.Close(), gerr)
@@ -406,10 +396,10 @@ func (n *Node) stop(ctx context.Context, leave bool) error {
 		var errs []error
 		// Everything the sessions held goes in one entry, at once, rather
 		// than after peers declare this node gone.
-		n.sessions.closeAll()
+		n.sessions.CloseAll()
 		n.names.Close()
 		rctx, cancel := context.WithTimeout(ctx, n.core.ApplyTimeout())
-		if err := n.releaseNode(rctx, n.Name()); err != nil {
+		if err := n.sessions.ReleaseNode(rctx, n.Name()); err != nil {
 			n.log.Warn().Err(err).Msg("release of this node's sessions at stop failed")
 		}
 		cancel()

@@ -3,9 +3,9 @@ package cluster
 import (
 	"bufio"
 	"io"
-	"time"
 
 	"github.com/conclave-dev/conclave/internal/wire"
+	"github.com/conclave-dev/conclave/session"
 )
 
 // Table is one domain's replicated state behind the FSM envelope (DESIGN
@@ -44,10 +44,8 @@ type Table interface {
 // SessionReleaser is a table that holds things owned by sessions: the
 // envelope's release-session and release-node commands release them in
 // every such table, in registration order, in one Raft entry (DESIGN §3).
-type SessionReleaser interface {
-	ReleaseSession(index uint64, now time.Time, pid string) error
-	ReleaseNode(index uint64, now time.Time, node string) error
-}
+// The commands and the interface are package session's.
+type SessionReleaser = session.Releaser
 
 // Flusher is a table that collects events while a batch of entries is
 // applied; the envelope calls Flush once the batch is done, from the FSM

@@ -10,18 +10,20 @@
 //     envelope drives (Apply, Screen, Query, Snapshot, Restore,
 //     ReleaseSession, ReleaseNode, Flush) and which collects each batch's
 //     events with their entry index;
-//   - the Service (service.go, sessions.go, contact.go): acquire with an
-//     optional wait, release, inspect, list, the leader's tick when due,
-//     the contact checks (lock_at_risk, lock_safe, lock_lost), and what
-//     this node knows of its sessions' grants;
+//   - the Service (service.go, sessions.go, contact.go, duty.go): acquire
+//     with an optional wait, release, inspect, list, the leader's tick
+//     when due, the contact checks (lock_at_risk, lock_safe, lock_lost),
+//     what this node knows of its sessions' grants, and Run, the loop of
+//     the tick and contact duties;
 //   - the small interfaces the Service needs (ports.go): a Proposer (the
 //     Raft core), Sessions (this node's session table) and a Clock.
 //     Package cluster implements them and plugs the pieces together.
 //
 // It imports nothing of ours but internal/wire. It does not own sessions
-// (their TTLs and streams live in cluster), Raft, the command envelope or
-// the release-session and release-node commands (the envelope's, which
-// call ReleaseSession and ReleaseNode), or the node-gone decision.
+// (their TTLs and streams live in package session), Raft, the command
+// envelope, the release-session and release-node commands (package
+// session's; the envelope calls ReleaseSession and ReleaseNode), or the
+// node-gone decision (package session's, on the leader).
 //
 // The rest of this comment is about the state, Table.
 //

@@ -29,17 +29,22 @@ type Config struct {
 	// has since given up.
 	PollMember time.Duration
 	PollClient time.Duration
+	// DutyInterval is how often Run checks contact and, on the leader,
+	// whether a tick is due: the resolution of lock_at_risk and of waits
+	// and lock delays running out.
+	DutyInterval time.Duration
 }
 
 // DefaultConfig returns production timings for node.
 func DefaultConfig(node string) Config {
-	return Config{Node: node, AtRiskAfter: 2 * time.Second, PollMember: time.Second, PollClient: 100 * time.Millisecond}
+	return Config{Node: node, AtRiskAfter: 2 * time.Second, PollMember: time.Second, PollClient: 100 * time.Millisecond,
+		DutyInterval: 200 * time.Millisecond}
 }
 
 // DefaultLocalConfig returns fast timings for in-process test clusters.
 func DefaultLocalConfig(node string) Config {
 	c := DefaultConfig(node)
-	c.AtRiskAfter = 500 * time.Millisecond
+	c.AtRiskAfter, c.DutyInterval = 500*time.Millisecond, 50*time.Millisecond
 	return c
 }
 
@@ -48,7 +53,7 @@ func (c Config) Validate() error {
 	if err := wire.ValidateNode("node", c.Node); err != nil {
 		return err
 	}
-	for field, d := range map[string]time.Duration{"at_risk_after": c.AtRiskAfter, "poll_member": c.PollMember, "poll_client": c.PollClient} {
+	for field, d := range map[string]time.Duration{"at_risk_after": c.AtRiskAfter, "poll_member": c.PollMember, "poll_client": c.PollClient, "duty_interval": c.DutyInterval} {
 		if d <= 0 {
 			return wire.Invalidf(field, "must be positive, got %s", d)
 		}

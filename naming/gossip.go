@@ -2,6 +2,7 @@ package naming
 
 import (
 	"context"
+	"time"
 )
 
 // The eventual scope's replication: this node's deltas go out by gossip
@@ -27,15 +28,20 @@ func (s *Service) publish(delta []byte) {
 	}
 }
 
-// Run sends the large eventual deltas until ctx ends; it returns nil
-// then.
+// Run sends the large eventual deltas and forgets old eventual tombstones
+// (Compact, asked every quarter of Config.CompactInterval) until ctx ends;
+// it returns nil then.
 func (s *Service) Run(ctx context.Context) error {
+	compact := time.NewTicker(max(s.cfg.CompactInterval/4, time.Millisecond))
+	defer compact.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case d := <-s.big:
 			s.gossip.SendToAll(d)
+		case <-compact.C:
+			s.Compact()
 		}
 	}
 }
