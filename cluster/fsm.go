@@ -15,7 +15,7 @@ import (
 
 	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/kv"
-	"github.com/conclave-dev/conclave/session"
+	"github.com/conclave-dev/conclave/cluster/session"
 )
 
 // fsm is the replicated state machine: an envelope (version, table, op,

@@ -10,7 +10,7 @@ import (
 	"github.com/conclave-dev/conclave/gossip"
 	"github.com/conclave-dev/conclave/internode"
 	"github.com/conclave-dev/conclave/pg"
-	"github.com/conclave-dev/conclave/session"
+	"github.com/conclave-dev/conclave/cluster/session"
 )
 
 // ErrNotMember: a group leave for a session that is not a member.

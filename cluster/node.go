@@ -20,7 +20,7 @@ import (
 	"github.com/conclave-dev/conclave/naming"
 	"github.com/conclave-dev/conclave/pg"
 	"github.com/conclave-dev/conclave/raftcore"
-	"github.com/conclave-dev/conclave/session"
+	"github.com/conclave-dev/conclave/cluster/session"
 )
 
 // Option configures a Node.

@@ -10,7 +10,7 @@ import (
 	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/locks"
 	"github.com/conclave-dev/conclave/naming"
-	"github.com/conclave-dev/conclave/session"
+	"github.com/conclave-dev/conclave/cluster/session"
 )
 
 // Sessions are package session's; the Node delegates to its service. The

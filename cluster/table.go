@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/conclave-dev/conclave/internal/wire"
-	"github.com/conclave-dev/conclave/session"
+	"github.com/conclave-dev/conclave/cluster/session"
 )
 
 // Table is one domain's replicated state behind the FSM envelope (DESIGN
