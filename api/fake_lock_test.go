@@ -142,7 +142,14 @@ func (f *fakeNode) openSessions() int {
 	return len(f.lk.sessions)
 }
 
-func (f *fakeNode) LockAcquire(ctx context.Context, pid, name string, opts cluster.AcquireOptions) (uint64, error) {
+// fakeLockService is the fake node's lock service, as cluster.Node.Locks
+// is the real one's; it shares the node's tables and lock.
+type fakeLockService struct{ *fakeNode }
+
+// Locks returns the fake's lock service.
+func (f *fakeNode) Locks() fakeLockService { return fakeLockService{f} }
+
+func (f fakeLockService) Acquire(ctx context.Context, pid, name string, opts cluster.AcquireOptions) (uint64, error) {
 	f.mu.Lock()
 	f.lastCall, f.lk.lastAcquire, f.lk.lastPID = "lock-acquire", opts, pid
 	if f.err != nil {
@@ -202,7 +209,7 @@ func (f *fakeNode) LockAcquire(ctx context.Context, pid, name string, opts clust
 	return <-w.grant, nil
 }
 
-func (f *fakeNode) LockRelease(ctx context.Context, pid, name string) error {
+func (f fakeLockService) Release(ctx context.Context, pid, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastCall, f.lk.lastPID = "lock-release", pid
@@ -257,7 +264,7 @@ func (f *fakeNode) lockInfoLocked(name string) cluster.LockInfo {
 	return info
 }
 
-func (f *fakeNode) LockInspect(ctx context.Context, name string, mode cluster.ReadMode) (cluster.LockInfo, error) {
+func (f fakeLockService) Inspect(ctx context.Context, name string, mode cluster.ReadMode) (cluster.LockInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastCall, f.lastMode = "lock-inspect", mode
@@ -270,7 +277,7 @@ func (f *fakeNode) LockInspect(ctx context.Context, name string, mode cluster.Re
 	return f.lockInfoLocked(name), nil
 }
 
-func (f *fakeNode) LockList(ctx context.Context, prefix string, mode cluster.ReadMode) ([]cluster.LockInfo, error) {
+func (f fakeLockService) List(ctx context.Context, prefix string, mode cluster.ReadMode) ([]cluster.LockInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastCall, f.lastMode = "lock-list", mode

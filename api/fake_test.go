@@ -39,8 +39,15 @@ func newFakeNode(name string) *fakeNode {
 // services serves everything the fake has: no names, groups, keyring,
 // admissions or health checks.
 func (f *fakeNode) services() Services {
-	return Services{Cluster: f, KV: f, Sessions: f, Locks: f}
+	return Services{Cluster: f, KV: f.KV(), Sessions: f, Locks: f.Locks()}
 }
+
+// fakeKV is the fake node's KV service, as cluster.Node.KV is the real
+// one's; it shares the node's map and lock.
+type fakeKV struct{ *fakeNode }
+
+// KV returns the fake's KV service.
+func (f *fakeNode) KV() fakeKV { return fakeKV{f} }
 
 func (f *fakeNode) setErr(err error) {
 	f.mu.Lock()
@@ -74,7 +81,7 @@ func (f *fakeNode) RaftStatus() cluster.RaftStatus {
 	return f.raft
 }
 
-func (f *fakeNode) KVGet(ctx context.Context, key string, mode cluster.ReadMode) (cluster.KVEntry, error) {
+func (f fakeKV) Get(ctx context.Context, key string, mode cluster.ReadMode) (cluster.KVEntry, error) {
 	if key == "panic" {
 		panic("fake node: asked to panic")
 	}
@@ -91,7 +98,7 @@ func (f *fakeNode) KVGet(ctx context.Context, key string, mode cluster.ReadMode)
 	return e, nil
 }
 
-func (f *fakeNode) KVList(ctx context.Context, prefix string, limit int, mode cluster.ReadMode) ([]cluster.KVEntry, error) {
+func (f fakeKV) List(ctx context.Context, prefix string, limit int, mode cluster.ReadMode) ([]cluster.KVEntry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastCall, f.lastMode, f.lastLimit = "list", mode, limit
@@ -121,7 +128,7 @@ func (f *fakeNode) put(key string, value []byte) cluster.KVEntry {
 	return e
 }
 
-func (f *fakeNode) KVPut(ctx context.Context, key string, value []byte) (cluster.KVEntry, error) {
+func (f fakeKV) Put(ctx context.Context, key string, value []byte) (cluster.KVEntry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastCall = "put"
@@ -131,7 +138,7 @@ func (f *fakeNode) KVPut(ctx context.Context, key string, value []byte) (cluster
 	return f.put(key, value), nil
 }
 
-func (f *fakeNode) KVCompareAndSet(ctx context.Context, key string, value []byte, version uint64) (cluster.KVEntry, error) {
+func (f fakeKV) CompareAndSet(ctx context.Context, key string, value []byte, version uint64) (cluster.KVEntry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastCall = "cas"
@@ -144,7 +151,7 @@ func (f *fakeNode) KVCompareAndSet(ctx context.Context, key string, value []byte
 	return f.put(key, value), nil
 }
 
-func (f *fakeNode) KVDelete(ctx context.Context, key string, version uint64) error {
+func (f fakeKV) Delete(ctx context.Context, key string, version uint64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastCall = "delete"

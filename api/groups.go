@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -14,26 +15,30 @@ import (
 )
 
 // GroupNode is what the Groups service and the /v1/groups endpoints need
-// of a node: the process groups methods of *cluster.Node. Called
-// concurrently from request goroutines; none blocks on Raft (groups work
-// without a leader), and GroupBroadcast blocks at most for one
-// node-to-node send per destination.
+// of a node: the methods of its process-group service (*pg.Service,
+// Node.Groups). Called concurrently from request goroutines; none blocks
+// on Raft (groups work without a leader), and Broadcast blocks at most for
+// one node-to-node send per destination. Once the node stops, every method
+// fails with pg.ErrStopped.
 type GroupNode interface {
-	// GroupJoin makes the session pid, open on this node, a member.
-	GroupJoin(ctx context.Context, pid, scope, group string) error
-	// GroupLeave ends that membership (cluster.ErrNotMember if none).
-	GroupLeave(ctx context.Context, pid, scope, group string) error
-	// GroupBroadcast sends payload to the group's members; payload is the
+	// Join makes the session pid, open on this node, a member of k.
+	Join(k pg.Key, pid string) error
+	// Leave ends that membership (cluster.ErrNotMember if none).
+	Leave(k pg.Key, pid string) error
+	// Broadcast sends payload to the group's members; payload is the
 	// request's buffer, which the node may keep.
-	GroupBroadcast(ctx context.Context, scope, group, from string, payload []byte, localOnly bool) (cluster.GroupBroadcastResult, error)
-	// GroupMembers lists the members' PIDs, sorted.
-	GroupMembers(ctx context.Context, scope, group string, localOnly bool) ([]string, error)
+	Broadcast(ctx context.Context, k pg.Key, from string, payload []byte, localOnly bool) (cluster.GroupBroadcastResult, error)
+	// Members lists the members' PIDs, sorted.
+	Members(k pg.Key, localOnly bool) ([]string, error)
 	// Groups lists the groups of scope with members.
-	Groups(ctx context.Context, scope string) ([]cluster.GroupInfo, error)
-	// GroupMonitor starts watching a group; the Monitor handler reads it
-	// from its goroutine only and closes it.
-	GroupMonitor(scope, group string) (*pg.Monitor, error)
+	Groups(scope string) ([]cluster.GroupInfo, error)
+	// Monitor starts watching a group; the Monitor handler reads it from
+	// its goroutine only and closes it.
+	Monitor(k pg.Key) (*pg.Monitor, error)
 }
+
+// groupKey is the group a request names (scope "" is the default scope).
+func groupKey(scope, group string) pg.Key { return pg.Key{Scope: scope, Group: group} }
 
 // groupsService implements conclave.v1.Groups.
 type groupsService struct {
@@ -46,7 +51,7 @@ func (s *groupsService) Join(ctx context.Context, req *pb.GroupJoinRequest) (*pb
 	if req.GetPid() == "" {
 		return nil, invalidArgument("pid", "must not be empty")
 	}
-	if err := s.node.GroupJoin(ctx, req.GetPid(), req.GetScope(), req.GetGroup()); err != nil {
+	if err := s.node.Join(groupKey(req.GetScope(), req.GetGroup()), req.GetPid()); err != nil {
 		return nil, groupStatus(err)
 	}
 	return &pb.GroupJoinResponse{}, nil
@@ -56,14 +61,14 @@ func (s *groupsService) Leave(ctx context.Context, req *pb.GroupLeaveRequest) (*
 	if req.GetPid() == "" {
 		return nil, invalidArgument("pid", "must not be empty")
 	}
-	if err := s.node.GroupLeave(ctx, req.GetPid(), req.GetScope(), req.GetGroup()); err != nil {
+	if err := s.node.Leave(groupKey(req.GetScope(), req.GetGroup()), req.GetPid()); err != nil {
 		return nil, groupStatus(err)
 	}
 	return &pb.GroupLeaveResponse{}, nil
 }
 
 func (s *groupsService) Broadcast(ctx context.Context, req *pb.GroupBroadcastRequest) (*pb.GroupBroadcastResponse, error) {
-	r, err := s.node.GroupBroadcast(ctx, req.GetScope(), req.GetGroup(), req.GetFrom(), req.GetPayload(), req.GetLocalOnly())
+	r, err := s.node.Broadcast(ctx, groupKey(req.GetScope(), req.GetGroup()), req.GetFrom(), req.GetPayload(), req.GetLocalOnly())
 	if err != nil {
 		return nil, groupStatus(err)
 	}
@@ -71,7 +76,7 @@ func (s *groupsService) Broadcast(ctx context.Context, req *pb.GroupBroadcastReq
 }
 
 func (s *groupsService) Members(ctx context.Context, req *pb.GroupMembersRequest) (*pb.GroupMembersResponse, error) {
-	pids, err := s.node.GroupMembers(ctx, req.GetScope(), req.GetGroup(), req.GetLocalOnly())
+	pids, err := s.node.Members(groupKey(req.GetScope(), req.GetGroup()), req.GetLocalOnly())
 	if err != nil {
 		return nil, groupStatus(err)
 	}
@@ -79,7 +84,7 @@ func (s *groupsService) Members(ctx context.Context, req *pb.GroupMembersRequest
 }
 
 func (s *groupsService) Groups(ctx context.Context, req *pb.GroupsRequest) (*pb.GroupsResponse, error) {
-	gs, err := s.node.Groups(ctx, req.GetScope())
+	gs, err := s.node.Groups(req.GetScope())
 	if err != nil {
 		return nil, groupStatus(err)
 	}
@@ -100,7 +105,7 @@ func (s *groupsService) Monitor(req *pb.GroupMonitorRequest, stream pb.Groups_Mo
 		return errStopping
 	}
 	defer s.streams.done()
-	m, err := s.node.GroupMonitor(req.GetScope(), req.GetGroup())
+	m, err := s.node.Monitor(groupKey(req.GetScope(), req.GetGroup()))
 	if err != nil {
 		return groupStatus(err)
 	}
@@ -149,5 +154,15 @@ func groupStatus(err error) error {
 	if errors.Is(err, cluster.ErrNotMember) {
 		return status.Error(codes.FailedPrecondition, err.Error())
 	}
-	return statusError(err)
+	return statusError(groupsErr(err))
+}
+
+// groupsErr puts the groups service's errors in the node's words: the
+// service stops only with the node, so a stopped service is a node shut
+// down (UNAVAILABLE).
+func groupsErr(err error) error {
+	if errors.Is(err, pg.ErrStopped) {
+		return fmt.Errorf("%w: %w", cluster.ErrShutdown, err)
+	}
+	return err
 }

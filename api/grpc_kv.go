@@ -8,21 +8,21 @@ import (
 )
 
 // KVNode is what the KV service and the /v1/kv endpoints need of a node:
-// the key-value methods of *cluster.Node.
+// the methods of its key-value service (*kv.Service, Node.KV).
 type KVNode interface {
-	// KVGet reads key in mode; blocks for a leader round unless stale.
-	KVGet(ctx context.Context, key string, mode cluster.ReadMode) (cluster.KVEntry, error)
-	// KVList lists keys with prefix in key order, at most limit (0 = all).
-	KVList(ctx context.Context, prefix string, limit int, mode cluster.ReadMode) ([]cluster.KVEntry, error)
-	// KVPut writes unconditionally; blocks until committed. value is the
+	// Get reads key in mode; blocks for a leader round unless stale.
+	Get(ctx context.Context, key string, mode cluster.ReadMode) (cluster.KVEntry, error)
+	// List lists keys with prefix in key order, at most limit (0 = all).
+	List(ctx context.Context, prefix string, limit int, mode cluster.ReadMode) ([]cluster.KVEntry, error)
+	// Put writes unconditionally; blocks until committed. value is the
 	// request's buffer, which the node may keep (the handler never reuses it).
-	KVPut(ctx context.Context, key string, value []byte) (cluster.KVEntry, error)
-	// KVCompareAndSet writes only at version (0 = only if absent); blocks
-	// until committed. Same buffer rule as KVPut.
-	KVCompareAndSet(ctx context.Context, key string, value []byte, version uint64) (cluster.KVEntry, error)
-	// KVDelete deletes key, only at version when version > 0; blocks until
+	Put(ctx context.Context, key string, value []byte) (cluster.KVEntry, error)
+	// CompareAndSet writes only at version (0 = only if absent); blocks
+	// until committed. Same buffer rule as Put.
+	CompareAndSet(ctx context.Context, key string, value []byte, version uint64) (cluster.KVEntry, error)
+	// Delete deletes key, only at version when version > 0; blocks until
 	// committed.
-	KVDelete(ctx context.Context, key string, version uint64) error
+	Delete(ctx context.Context, key string, version uint64) error
 }
 
 // kvService implements conclave.v1.KV. It validates what the node cannot
@@ -41,7 +41,7 @@ func (s *kvService) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetRespons
 	if err != nil {
 		return nil, err
 	}
-	e, err := s.node.KVGet(ctx, req.GetKey(), mode)
+	e, err := s.node.Get(ctx, req.GetKey(), mode)
 	if err != nil {
 		return nil, statusError(err)
 	}
@@ -57,9 +57,9 @@ func (s *kvService) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutRespons
 		err error
 	)
 	if req.CasVersion != nil {
-		e, err = s.node.KVCompareAndSet(ctx, req.GetKey(), req.GetValue(), req.GetCasVersion())
+		e, err = s.node.CompareAndSet(ctx, req.GetKey(), req.GetValue(), req.GetCasVersion())
 	} else {
-		e, err = s.node.KVPut(ctx, req.GetKey(), req.GetValue())
+		e, err = s.node.Put(ctx, req.GetKey(), req.GetValue())
 	}
 	if err != nil {
 		return nil, statusError(err)
@@ -76,7 +76,7 @@ func (s *kvService) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.Dele
 	if req.CasVersion != nil && req.GetCasVersion() == 0 {
 		return nil, invalidArgument("cas_version", "must be > 0 when set (omit it for an unconditional delete)")
 	}
-	if err := s.node.KVDelete(ctx, req.GetKey(), req.GetCasVersion()); err != nil {
+	if err := s.node.Delete(ctx, req.GetKey(), req.GetCasVersion()); err != nil {
 		return nil, statusError(err)
 	}
 	return &pb.DeleteResponse{}, nil
@@ -87,7 +87,7 @@ func (s *kvService) List(ctx context.Context, req *pb.ListRequest) (*pb.ListResp
 	if err != nil {
 		return nil, err
 	}
-	entries, err := s.node.KVList(ctx, req.GetPrefix(), int(req.GetLimit()), mode)
+	entries, err := s.node.List(ctx, req.GetPrefix(), int(req.GetLimit()), mode)
 	if err != nil {
 		return nil, statusError(err)
 	}

@@ -12,20 +12,20 @@ import (
 )
 
 // LockNode is what the Lock service and the /v1/locks endpoints need of a
-// node: the lock methods of *cluster.Node.
+// node: the methods of its lock service (*locks.Service, Node.Locks).
 type LockNode interface {
-	// LockAcquire takes the lock name for the session pid open on this
+	// Acquire takes the lock name for the session pid open on this
 	// node and returns the fencing token; with opts.Wait it blocks up to
 	// that long (or until ctx ends) for the grant.
-	LockAcquire(ctx context.Context, pid, name string, opts cluster.AcquireOptions) (uint64, error)
-	// LockRelease releases name if pid holds it (or drops pid from its
+	Acquire(ctx context.Context, pid, name string, opts cluster.AcquireOptions) (uint64, error)
+	// Release releases name if pid holds it (or drops pid from its
 	// queue); blocks until committed.
-	LockRelease(ctx context.Context, pid, name string) error
-	// LockInspect reads one lock in mode; ErrNotFound when it is free and
+	Release(ctx context.Context, pid, name string) error
+	// Inspect reads one lock in mode; ErrNotFound when it is free and
 	// nobody waits.
-	LockInspect(ctx context.Context, name string, mode cluster.ReadMode) (cluster.LockInfo, error)
-	// LockList reads the locks whose names start with prefix, by name.
-	LockList(ctx context.Context, prefix string, mode cluster.ReadMode) ([]cluster.LockInfo, error)
+	Inspect(ctx context.Context, name string, mode cluster.ReadMode) (cluster.LockInfo, error)
+	// List reads the locks whose names start with prefix, by name.
+	List(ctx context.Context, prefix string, mode cluster.ReadMode) ([]cluster.LockInfo, error)
 }
 
 // lockService implements conclave.v1.Lock. It checks what the wire allows
@@ -51,7 +51,7 @@ func (s *lockService) Acquire(ctx context.Context, req *pb.LockAcquireRequest) (
 	if err != nil {
 		return nil, err
 	}
-	token, err := s.node.LockAcquire(ctx, req.GetPid(), req.GetName(), cluster.AcquireOptions{Wait: wait, LockDelay: delay})
+	token, err := s.node.Acquire(ctx, req.GetPid(), req.GetName(), cluster.AcquireOptions{Wait: wait, LockDelay: delay})
 	if err != nil {
 		return nil, statusError(err)
 	}
@@ -62,7 +62,7 @@ func (s *lockService) Release(ctx context.Context, req *pb.LockReleaseRequest) (
 	if req.GetPid() == "" {
 		return nil, invalidArgument("pid", "must not be empty")
 	}
-	if err := s.node.LockRelease(ctx, req.GetPid(), req.GetName()); err != nil {
+	if err := s.node.Release(ctx, req.GetPid(), req.GetName()); err != nil {
 		return nil, statusError(err)
 	}
 	return &pb.LockReleaseResponse{}, nil
@@ -73,7 +73,7 @@ func (s *lockService) Inspect(ctx context.Context, req *pb.LockInspectRequest) (
 	if err != nil {
 		return nil, err
 	}
-	info, err := s.node.LockInspect(ctx, req.GetName(), mode)
+	info, err := s.node.Inspect(ctx, req.GetName(), mode)
 	if err != nil {
 		return nil, statusError(err)
 	}
@@ -85,7 +85,7 @@ func (s *lockService) List(ctx context.Context, req *pb.LockListRequest) (*pb.Lo
 	if err != nil {
 		return nil, err
 	}
-	infos, err := s.node.LockList(ctx, req.GetPrefix(), mode)
+	infos, err := s.node.List(ctx, req.GetPrefix(), mode)
 	if err != nil {
 		return nil, statusError(err)
 	}

@@ -12,19 +12,19 @@ import (
 )
 
 // NameNode is what the Names service and the /v1/names endpoints need of a
-// node: the name methods of *cluster.Node. All methods are called
+// node: the methods of its name service (*naming.Service, Node.Names). All methods are called
 // concurrently from request goroutines; those with a ctx honour it.
 type NameNode interface {
-	// NameRegister binds name to the session pid open on the node.
-	NameRegister(ctx context.Context, pid, name string, scope naming.Scope, meta []byte) (naming.Binding, error)
-	// NameUnregister removes pid's binding of name.
-	NameUnregister(ctx context.Context, pid, name string) error
-	// NameLookup resolves name (consistent/strong, eventual, local).
-	NameLookup(ctx context.Context, name string, mode cluster.ReadMode) (naming.Binding, error)
-	// NameList lists the bindings under prefix in scope (0 = all).
-	NameList(ctx context.Context, prefix string, scope naming.Scope, mode cluster.ReadMode) ([]naming.Binding, error)
-	// NameWatch starts a watch of the changes under prefix.
-	NameWatch(prefix string) (*cluster.NameWatch, error)
+	// Register binds name to the session pid open on the node.
+	Register(ctx context.Context, pid, name string, scope naming.Scope, meta []byte) (naming.Binding, error)
+	// Unregister removes pid's binding of name.
+	Unregister(ctx context.Context, pid, name string) error
+	// Lookup resolves name (consistent/strong, eventual, local).
+	Lookup(ctx context.Context, name string, mode cluster.ReadMode) (naming.Binding, error)
+	// List lists the bindings under prefix in scope (0 = all).
+	List(ctx context.Context, prefix string, scope naming.Scope, mode cluster.ReadMode) ([]naming.Binding, error)
+	// Watch starts a watch of the changes under prefix.
+	Watch(prefix string) (*cluster.NameWatch, error)
 }
 
 // namesService implements conclave.v1.Names.
@@ -42,7 +42,7 @@ func (s *namesService) Register(ctx context.Context, req *pb.NameRegisterRequest
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.node.NameRegister(ctx, req.GetPid(), req.GetName(), scope, req.GetMetadata())
+	b, err := s.node.Register(ctx, req.GetPid(), req.GetName(), scope, req.GetMetadata())
 	if err != nil {
 		return nil, statusError(err)
 	}
@@ -53,7 +53,7 @@ func (s *namesService) Unregister(ctx context.Context, req *pb.NameUnregisterReq
 	if req.GetPid() == "" {
 		return nil, invalidArgument("pid", "must not be empty")
 	}
-	if err := s.node.NameUnregister(ctx, req.GetPid(), req.GetName()); err != nil {
+	if err := s.node.Unregister(ctx, req.GetPid(), req.GetName()); err != nil {
 		return nil, statusError(err)
 	}
 	return &pb.NameUnregisterResponse{}, nil
@@ -64,7 +64,7 @@ func (s *namesService) Lookup(ctx context.Context, req *pb.NameLookupRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.node.NameLookup(ctx, req.GetName(), mode)
+	b, err := s.node.Lookup(ctx, req.GetName(), mode)
 	if err != nil {
 		return nil, statusError(err)
 	}
@@ -80,7 +80,7 @@ func (s *namesService) List(ctx context.Context, req *pb.NameListRequest) (*pb.N
 	if err != nil {
 		return nil, err
 	}
-	bs, err := s.node.NameList(ctx, req.GetPrefix(), scope, mode)
+	bs, err := s.node.List(ctx, req.GetPrefix(), scope, mode)
 	if err != nil {
 		return nil, statusError(err)
 	}
@@ -99,12 +99,12 @@ func (s *namesService) Watch(req *pb.NameWatchRequest, stream pb.Names_WatchServ
 	}
 	defer s.streams.done()
 	ctx := stream.Context()
-	w, err := s.node.NameWatch(req.GetPrefix())
+	w, err := s.node.Watch(req.GetPrefix())
 	if err != nil {
 		return statusError(err)
 	}
 	defer w.Close()
-	bs, err := s.node.NameList(ctx, req.GetPrefix(), naming.ScopeUnspecified, cluster.ReadStale)
+	bs, err := s.node.List(ctx, req.GetPrefix(), naming.ScopeUnspecified, cluster.ReadStale)
 	if err != nil {
 		return statusError(err)
 	}

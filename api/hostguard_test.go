@@ -72,7 +72,7 @@ func TestHostGuardLoopback(t *testing.T) {
 			if code != tc.want {
 				t.Fatalf("%s Host %q: %d %s, want %d", tc.method, tc.host, code, body, tc.want)
 			}
-			e, err := node.KVGet(context.Background(), key, cluster.ReadStale)
+			e, err := node.KV().Get(context.Background(), key, cluster.ReadStale)
 			if tc.want == http.StatusForbidden {
 				if c, msg := restErr(t, body); c != "PermissionDenied" || !strings.Contains(msg, "http_allowed_hosts") {
 					t.Fatalf("error %s %q", c, msg)
@@ -101,7 +101,8 @@ func TestHostGuardOffBeyondLoopback(t *testing.T) {
 }
 
 // mutationSpy is a node on which every mutating call is counted (and does
-// nothing); reads answer empty.
+// nothing); reads answer empty. Its services (spyKV, spyLocks, spyNames,
+// spyGroups) count into it.
 type mutationSpy struct {
 	*fakeNode
 	mutations atomic.Int32
@@ -110,71 +111,90 @@ type mutationSpy struct {
 
 func (m *mutationSpy) mutate(what string) { m.mutations.Add(1); m.last.Store(what) }
 
-func (m *mutationSpy) KVPut(context.Context, string, []byte) (cluster.KVEntry, error) {
-	m.mutate("KVPut")
-	return cluster.KVEntry{}, nil
-}
-func (m *mutationSpy) KVCompareAndSet(context.Context, string, []byte, uint64) (cluster.KVEntry, error) {
-	m.mutate("KVCompareAndSet")
-	return cluster.KVEntry{}, nil
-}
-func (m *mutationSpy) KVDelete(context.Context, string, uint64) error {
-	m.mutate("KVDelete")
-	return nil
-}
 func (m *mutationSpy) Leave(context.Context) error { m.mutate("Leave"); return nil }
 func (m *mutationSpy) OpenSession(context.Context, time.Duration) (Session, error) {
 	m.mutate("OpenSession")
 	return nil, cluster.ErrUnavailable
 }
-func (m *mutationSpy) LockAcquire(context.Context, string, string, cluster.AcquireOptions) (uint64, error) {
-	m.mutate("LockAcquire")
+
+// spyKV reads from the fake's KV service and counts its writes.
+type spyKV struct {
+	fakeKV
+	spy *mutationSpy
+}
+
+func (k spyKV) Put(context.Context, string, []byte) (cluster.KVEntry, error) {
+	k.spy.mutate("KV.Put")
+	return cluster.KVEntry{}, nil
+}
+func (k spyKV) CompareAndSet(context.Context, string, []byte, uint64) (cluster.KVEntry, error) {
+	k.spy.mutate("KV.CompareAndSet")
+	return cluster.KVEntry{}, nil
+}
+func (k spyKV) Delete(context.Context, string, uint64) error {
+	k.spy.mutate("KV.Delete")
+	return nil
+}
+
+// spyLocks reads from the fake's lock service and counts its writes.
+type spyLocks struct {
+	fakeLockService
+	spy *mutationSpy
+}
+
+func (l spyLocks) Acquire(context.Context, string, string, cluster.AcquireOptions) (uint64, error) {
+	l.spy.mutate("Locks.Acquire")
 	return 0, nil
 }
-func (m *mutationSpy) LockRelease(context.Context, string, string) error {
-	m.mutate("LockRelease")
+func (l spyLocks) Release(context.Context, string, string) error {
+	l.spy.mutate("Locks.Release")
 	return nil
 }
-func (m *mutationSpy) NameRegister(context.Context, string, string, naming.Scope, []byte) (naming.Binding, error) {
-	m.mutate("NameRegister")
+
+// spyNames counts registrations and answers reads empty.
+type spyNames struct{ spy *mutationSpy }
+
+func (n spyNames) Register(context.Context, string, string, naming.Scope, []byte) (naming.Binding, error) {
+	n.spy.mutate("Names.Register")
 	return naming.Binding{}, nil
 }
-func (m *mutationSpy) NameUnregister(context.Context, string, string) error {
-	m.mutate("NameUnregister")
+func (n spyNames) Unregister(context.Context, string, string) error {
+	n.spy.mutate("Names.Unregister")
 	return nil
 }
-func (m *mutationSpy) NameLookup(context.Context, string, cluster.ReadMode) (naming.Binding, error) {
+func (spyNames) Lookup(context.Context, string, cluster.ReadMode) (naming.Binding, error) {
 	return naming.Binding{}, cluster.ErrNotFound
 }
-func (m *mutationSpy) NameList(context.Context, string, naming.Scope, cluster.ReadMode) ([]naming.Binding, error) {
+func (spyNames) List(context.Context, string, naming.Scope, cluster.ReadMode) ([]naming.Binding, error) {
 	return nil, nil
 }
-func (m *mutationSpy) NameWatch(string) (*cluster.NameWatch, error) {
-	return nil, cluster.ErrUnavailable
-}
-func (m *mutationSpy) GroupJoin(context.Context, string, string, string) error {
-	m.mutate("GroupJoin")
-	return nil
-}
-func (m *mutationSpy) GroupLeave(context.Context, string, string, string) error {
-	m.mutate("GroupLeave")
-	return nil
-}
-func (m *mutationSpy) GroupBroadcast(context.Context, string, string, string, []byte, bool) (cluster.GroupBroadcastResult, error) {
-	m.mutate("GroupBroadcast")
-	return cluster.GroupBroadcastResult{}, nil
-}
-func (m *mutationSpy) GroupMembers(context.Context, string, string, bool) ([]string, error) {
-	return nil, nil
-}
-func (m *mutationSpy) Groups(context.Context, string) ([]cluster.GroupInfo, error) { return nil, nil }
-func (m *mutationSpy) GroupMonitor(string, string) (*pg.Monitor, error) {
+func (spyNames) Watch(string) (*cluster.NameWatch, error) {
 	return nil, cluster.ErrUnavailable
 }
 
+// spyGroups counts joins, leaves and broadcasts and answers reads empty.
+type spyGroups struct{ spy *mutationSpy }
+
+func (g spyGroups) Join(pg.Key, string) error {
+	g.spy.mutate("Groups.Join")
+	return nil
+}
+func (g spyGroups) Leave(pg.Key, string) error {
+	g.spy.mutate("Groups.Leave")
+	return nil
+}
+func (g spyGroups) Broadcast(context.Context, pg.Key, string, []byte, bool) (cluster.GroupBroadcastResult, error) {
+	g.spy.mutate("Groups.Broadcast")
+	return cluster.GroupBroadcastResult{}, nil
+}
+func (spyGroups) Members(pg.Key, bool) ([]string, error)     { return nil, nil }
+func (spyGroups) Groups(string) ([]cluster.GroupInfo, error) { return nil, nil }
+func (spyGroups) Monitor(pg.Key) (*pg.Monitor, error)        { return nil, cluster.ErrUnavailable }
+
 // services serves the spy for every service that has a REST endpoint.
 func (m *mutationSpy) services() Services {
-	return Services{Cluster: m, KV: m, Sessions: m, Locks: m, Names: m, Groups: m}
+	return Services{Cluster: m, KV: spyKV{m.KV(), m}, Sessions: m, Locks: spyLocks{m.Locks(), m},
+		Names: spyNames{m}, Groups: spyGroups{m}}
 }
 
 // TestGETNeverMutates sends GET and HEAD to every path the HTTP door
@@ -203,7 +223,7 @@ func TestGETNeverMutates(t *testing.T) {
 			}
 		}
 	}
-	// The spy does see mutations: a PUT under localhost reaches KVPut.
+	// The spy does see mutations: a PUT under localhost reaches KV.Put.
 	if code, body := doHost(t, "PUT", base+"/v1/kv/a", "localhost", "x"); code != 200 || spy.mutations.Load() != 1 {
 		t.Fatalf("PUT: %d %s, %d mutations", code, body, spy.mutations.Load())
 	}

@@ -158,7 +158,7 @@ func (h *rest) kvGet(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	e, err := h.kv.KVGet(r.Context(), key, mode)
+	e, err := h.kv.Get(r.Context(), key, mode)
 	if err != nil {
 		h.fail(w, r, statusError(err))
 		return
@@ -186,7 +186,7 @@ func (h *rest) kvList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	entries, err := h.kv.KVList(r.Context(), r.URL.Query().Get("prefix"), limit, mode)
+	entries, err := h.kv.List(r.Context(), r.URL.Query().Get("prefix"), limit, mode)
 	if err != nil {
 		h.fail(w, r, statusError(err))
 		return
@@ -223,9 +223,9 @@ func (h *rest) kvPut(w http.ResponseWriter, r *http.Request) {
 	}
 	var e cluster.KVEntry
 	if hasCAS {
-		e, err = h.kv.KVCompareAndSet(r.Context(), key, value, cas)
+		e, err = h.kv.CompareAndSet(r.Context(), key, value, cas)
 	} else {
-		e, err = h.kv.KVPut(r.Context(), key, value)
+		e, err = h.kv.Put(r.Context(), key, value)
 	}
 	if err != nil {
 		h.fail(w, r, statusError(err))
@@ -249,7 +249,7 @@ func (h *rest) kvDelete(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, invalidArgument("cas", "must be > 0 when set (omit it for an unconditional delete)"))
 		return
 	}
-	if err := h.kv.KVDelete(r.Context(), key, cas); err != nil {
+	if err := h.kv.Delete(r.Context(), key, cas); err != nil {
 		h.fail(w, r, statusError(err))
 		return
 	}
@@ -298,7 +298,7 @@ func (h *rest) lockList(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	infos, err := h.locks.LockList(r.Context(), r.URL.Query().Get("prefix"), mode)
+	infos, err := h.locks.List(r.Context(), r.URL.Query().Get("prefix"), mode)
 	if err != nil {
 		h.fail(w, r, statusError(err))
 		return
@@ -323,7 +323,7 @@ func (h *rest) lockGet(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	info, err := h.locks.LockInspect(r.Context(), name, mode)
+	info, err := h.locks.Inspect(r.Context(), name, mode)
 	if err != nil {
 		h.fail(w, r, statusError(err))
 		return

@@ -31,9 +31,9 @@ func groupScope(r *http.Request) string {
 }
 
 func (h *rest) groupList(w http.ResponseWriter, r *http.Request) {
-	gs, err := h.groups.Groups(r.Context(), groupScope(r))
+	gs, err := h.groups.Groups(groupScope(r))
 	if err != nil {
-		h.fail(w, r, statusError(err))
+		h.fail(w, r, statusError(groupsErr(err)))
 		return
 	}
 	out := struct {
@@ -47,9 +47,9 @@ func (h *rest) groupList(w http.ResponseWriter, r *http.Request) {
 
 func (h *rest) groupMembers(w http.ResponseWriter, r *http.Request) {
 	local := r.URL.Query().Get("local") == "true"
-	pids, err := h.groups.GroupMembers(r.Context(), groupScope(r), r.PathValue("group"), local)
+	pids, err := h.groups.Members(groupKey(groupScope(r), r.PathValue("group")), local)
 	if err != nil {
-		h.fail(w, r, statusError(err))
+		h.fail(w, r, statusError(groupsErr(err)))
 		return
 	}
 	h.write(w, struct {

@@ -48,7 +48,7 @@ func (h *rest) nameList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	bs, err := h.names.NameList(r.Context(), r.URL.Query().Get("prefix"), scope, mode)
+	bs, err := h.names.List(r.Context(), r.URL.Query().Get("prefix"), scope, mode)
 	if err != nil {
 		h.fail(w, r, statusError(err))
 		return
@@ -68,7 +68,7 @@ func (h *rest) nameGet(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	b, err := h.names.NameLookup(r.Context(), r.PathValue("name"), mode)
+	b, err := h.names.Lookup(r.Context(), r.PathValue("name"), mode)
 	if err != nil {
 		h.fail(w, r, statusError(err))
 		return

@@ -206,7 +206,7 @@ func TestRESTClusterAndLocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, err := node.LockAcquire(ctx, holder.PID(), "jobs/a", cluster.AcquireOptions{})
+	token, err := node.Locks().Acquire(ctx, holder.PID(), "jobs/a", cluster.AcquireOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,10 @@ import (
 	"time"
 
 	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/kv"
+	"github.com/conclave-dev/conclave/locks"
+	"github.com/conclave-dev/conclave/naming"
+	"github.com/conclave-dev/conclave/pg"
 )
 
 // Services is what a Server serves: one field per service, each a small
@@ -36,16 +40,17 @@ type Services struct {
 // errNoCluster refuses Services without the one required field.
 var errNoCluster = errors.New("api: services: Cluster is required")
 
-// ServicesOf serves everything a *cluster.Node does.
+// ServicesOf serves everything a *cluster.Node does: the node itself for
+// the cluster-wide calls, its domain services for the rest.
 func ServicesOf(n *cluster.Node) Services {
 	return Services{
 		Cluster:  n,
 		Admit:    n,
-		KV:       n,
+		KV:       n.KV(),
 		Sessions: sessionsOf(n),
-		Locks:    n,
-		Names:    n,
-		Groups:   n,
+		Locks:    n.Locks(),
+		Names:    n.Names(),
+		Groups:   n.Groups(),
 		Keyring:  n,
 		Health:   n,
 	}
@@ -66,15 +71,15 @@ func sessionsOf(n *cluster.Node) SessionNode {
 	})
 }
 
-// The API must be able to serve the real node.
+// The API must be able to serve the real node and its services.
 var (
 	_ ClusterNode = (*cluster.Node)(nil)
 	_ AdmitNode   = (*cluster.Node)(nil)
-	_ KVNode      = (*cluster.Node)(nil)
+	_ KVNode      = (*kv.Service)(nil)
 	_ Session     = (*cluster.Session)(nil)
-	_ LockNode    = (*cluster.Node)(nil)
-	_ NameNode    = (*cluster.Node)(nil)
-	_ GroupNode   = (*cluster.Node)(nil)
+	_ LockNode    = (*locks.Service)(nil)
+	_ NameNode    = (*naming.Service)(nil)
+	_ GroupNode   = (*pg.Service)(nil)
 	_ KeyringNode = (*cluster.Node)(nil)
 	_ HealthNode  = (*cluster.Node)(nil)
 )

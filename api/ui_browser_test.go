@@ -45,7 +45,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sess.Close(context.Background())
-	if _, err := leader.NameRegister(context.Background(), sess.PID(), "ui/demo", naming.ScopeConsistent, []byte("10.0.0.9:80")); err != nil {
+	if _, err := leader.Names().Register(context.Background(), sess.PID(), "ui/demo", naming.ScopeConsistent, []byte("10.0.0.9:80")); err != nil {
 		t.Fatal(err)
 	}
 	var page string

@@ -41,17 +41,17 @@ func TestBootstrapThreeAndForwardedWrite(t *testing.T) {
 			follower = n
 		}
 	}
-	e, err := follower.KVPut(ctxT(t), "greeting", []byte("hello"))
+	e, err := follower.KV().Put(ctxT(t), "greeting", []byte("hello"))
 	if err != nil {
 		t.Fatalf("put on follower: %v", err)
 	}
 	for _, n := range c.Running() {
-		got, err := n.KVGet(ctxT(t), "greeting", cluster.ReadDefault)
+		got, err := n.KV().Get(ctxT(t), "greeting", cluster.ReadDefault)
 		if err != nil || string(got.Value) != "hello" || got.Version != e.Version {
 			t.Fatalf("%s default read: %+v %v", n.Name, got, err)
 		}
 		testcluster.WaitFor(t, 5*time.Second, n.Name+" stale read", func() bool {
-			got, err := n.KVGet(ctxT(t), "greeting", cluster.ReadStale)
+			got, err := n.KV().Get(ctxT(t), "greeting", cluster.ReadStale)
 			return err == nil && string(got.Value) == "hello"
 		})
 		testcluster.WaitFor(t, 5*time.Second, n.Name+" adopting the cluster id", func() bool {

@@ -34,7 +34,7 @@ func TestCallerDeadlineIsDeadlineExceeded(t *testing.T) {
 		}
 	}
 	testcluster.WaitFor(t, 10*time.Second, "the client node writing through the leader", func() bool {
-		_, err := client.KVPut(ctxT(t), "warm", []byte("v"))
+		_, err := client.KV().Put(ctxT(t), "warm", []byte("v"))
 		return err == nil
 	})
 
@@ -44,7 +44,7 @@ func TestCallerDeadlineIsDeadlineExceeded(t *testing.T) {
 	c.CutMesh(leader, followers[1])
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	start := time.Now()
-	_, err := client.KVPut(ctx, "sent", []byte("v"))
+	_, err := client.KV().Put(ctx, "sent", []byte("v"))
 	cancel()
 	t.Logf("write sent to a leader without quorum, 150 ms deadline: %v after %s", err, time.Since(start).Round(time.Millisecond))
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, cluster.ErrUnavailable) ||
@@ -57,14 +57,14 @@ func TestCallerDeadlineIsDeadlineExceeded(t *testing.T) {
 	// majority that may elect a new leader within the deadline.)
 	c.Isolate(followers[0])
 	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
-	_, err = followers[0].KVPut(ctx, "unsent", []byte("v"))
+	_, err = followers[0].KV().Put(ctx, "unsent", []byte("v"))
 	cancel()
 	t.Logf("write from a follower cut off from the leader, 300 ms deadline: %v", err)
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, cluster.ErrUnavailable) || errors.Is(err, raftcore.ErrOutcomeUnknown) {
 		t.Fatalf("unsent write past the caller's deadline = %v, want DeadlineExceeded", err)
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
-	_, err = followers[0].KVGet(ctx, "warm", cluster.ReadDefault)
+	_, err = followers[0].KV().Get(ctx, "warm", cluster.ReadDefault)
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, cluster.ErrUnavailable) {
 		t.Fatalf("read past the caller's deadline = %v, want DeadlineExceeded", err)
@@ -87,12 +87,12 @@ func TestListTooLargeForTheMesh(t *testing.T) {
 	}
 	value := make([]byte, cluster.MaxValueBytes)
 	for i := 0; i < 10; i++ { // 5 MiB of values
-		if _, err := leader.KVPut(ctxT(t), fmt.Sprintf("big/%02d", i), value); err != nil {
+		if _, err := leader.KV().Put(ctxT(t), fmt.Sprintf("big/%02d", i), value); err != nil {
 			t.Fatal(err)
 		}
 	}
 	start := time.Now()
-	_, err := via.KVList(ctxT(t), "big/", 0, cluster.ReadDefault)
+	_, err := via.KV().List(ctxT(t), "big/", 0, cluster.ReadDefault)
 	took := time.Since(start)
 	t.Logf("list of 5 MiB through a follower: %v after %s", err, took.Round(time.Millisecond))
 	if !errors.Is(err, cluster.ErrTooLarge) || !strings.Contains(err.Error(), "4 MiB") || !strings.Contains(err.Error(), "prefix") {
@@ -101,7 +101,7 @@ func TestListTooLargeForTheMesh(t *testing.T) {
 	if took > 2*time.Second {
 		t.Fatalf("oversize list failed after %s, want at once", took)
 	}
-	es, err := via.KVList(ctxT(t), "big/", 4, cluster.ReadDefault)
+	es, err := via.KV().List(ctxT(t), "big/", 4, cluster.ReadDefault)
 	if err != nil || len(es) != 4 {
 		t.Fatalf("list with limit 4 = %d entries, %v", len(es), err)
 	}

@@ -75,7 +75,7 @@ func TestForwardedCommandsObeyTheAPILimits(t *testing.T) {
 	if r := send("legal", []byte("v")); r[0] != 0 {
 		t.Fatalf("legal forwarded put refused: %q", r)
 	}
-	if _, err := leader.KVGet(ctxT(t), "legal", cluster.ReadConsistent); err != nil {
+	if _, err := leader.KV().Get(ctxT(t), "legal", cluster.ReadConsistent); err != nil {
 		t.Fatalf("legal forwarded put not applied: %v", err)
 	}
 	for name, tc := range map[string]struct {
@@ -96,11 +96,11 @@ func TestForwardedCommandsObeyTheAPILimits(t *testing.T) {
 			}
 			after := c.WaitLeader(10 * time.Second).RaftStatus().LastIndex
 			for _, n := range c.Running() {
-				if _, err := n.KVGet(ctxT(t), tc.key, cluster.ReadStale); !errors.Is(err, cluster.ErrNotFound) && n.RaftStatus().State != "client" {
+				if _, err := n.KV().Get(ctxT(t), tc.key, cluster.ReadStale); !errors.Is(err, cluster.ErrNotFound) && n.RaftStatus().State != "client" {
 					t.Fatalf("%s: key %q: %v, want not found", n.Name, tc.key, err)
 				}
 			}
-			if _, err := leader.KVGet(ctxT(t), tc.key, cluster.ReadConsistent); !errors.Is(err, cluster.ErrNotFound) {
+			if _, err := leader.KV().Get(ctxT(t), tc.key, cluster.ReadConsistent); !errors.Is(err, cluster.ErrNotFound) {
 				t.Fatalf("key %q: %v, want not found", tc.key, err)
 			}
 			t.Logf("leader last index %d before, %d after", before, after)

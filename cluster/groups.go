@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -123,64 +122,3 @@ func (g groupSessions) Lookup(pid string) (<-chan struct{}, bool) {
 func (g groupSessions) Deliver(pid string, m pg.Message) bool {
 	return g.s.Emit(pid, SessionEvent{Kind: EventGroupMessage, Scope: m.Key.Scope, Group: m.Key.Group, From: m.From, Payload: m.Payload})
 }
-
-// groupsErr puts the groups service's errors in the node's words: it stops
-// only with the node.
-func groupsErr(err error) error {
-	switch {
-	case errors.Is(err, pg.ErrStopped):
-		return fmt.Errorf("%w: %w", ErrShutdown, err)
-	}
-	return err
-}
-
-// groupsResult is groupsErr for calls that return a value.
-func groupsResult[T any](v T, err error) (T, error) { return v, groupsErr(err) }
-
-// GroupJoin makes the session pid, open on this node, a member of the
-// group (scope "" is the default scope). Joining twice is harmless. It
-// needs no Raft: it works while the core has no leader.
-func (n *Node) GroupJoin(ctx context.Context, pid, scope, group string) error {
-	return groupsErr(n.groups.Join(pg.Key{Scope: scope, Group: group}, pid))
-}
-
-// GroupLeave ends the session pid's membership of the group;
-// ErrNotMember if it had none.
-func (n *Node) GroupLeave(ctx context.Context, pid, scope, group string) error {
-	return groupsErr(n.groups.Leave(pg.Key{Scope: scope, Group: group}, pid))
-}
-
-// GroupBroadcast sends payload to every member of the group (localOnly:
-// to this node's members only), best effort: one internode send per other
-// node hosting members. from, when set, must be a session open on this
-// node and is what members see as the sender; otherwise they see the node
-// name.
-func (n *Node) GroupBroadcast(ctx context.Context, scope, group, from string, payload []byte, localOnly bool) (GroupBroadcastResult, error) {
-	return groupsResult(n.groups.Broadcast(ctx, pg.Key{Scope: scope, Group: group}, from, payload, localOnly))
-}
-
-// GroupMembers lists the group's members (localOnly: on this node), as
-// this node knows them, sorted by PID.
-func (n *Node) GroupMembers(ctx context.Context, scope, group string, localOnly bool) ([]string, error) {
-	return groupsResult(n.groups.Members(pg.Key{Scope: scope, Group: group}, localOnly))
-}
-
-// Groups lists the groups of scope ("" = the default scope) that have
-// members on any node, by name.
-func (n *Node) Groups(ctx context.Context, scope string) ([]GroupInfo, error) {
-	return groupsResult(n.groups.Groups(scope))
-}
-
-// GroupMonitor watches a group: its members now, then every join and leave
-// this node learns of. The caller must Close it.
-func (n *Node) GroupMonitor(scope, group string) (*pg.Monitor, error) {
-	return groupsResult(n.groups.Monitor(pg.Key{Scope: scope, Group: group}))
-}
-
-// LastGroupHeartbeat returns the peer whose heartbeat this node received
-// last, and when (the zero time if none yet). A liveness check fails when
-// that is too long ago while peers are alive.
-func (n *Node) LastGroupHeartbeat() (string, time.Time) { return n.groups.LastBeat() }
-
-// GroupStats returns the groups service's counters.
-func (n *Node) GroupStats() pg.Stats { return n.groups.Stats() }

@@ -50,7 +50,7 @@ func waitMembers(t *testing.T, nodes []*testcluster.Node, group string, want []s
 	want = slices.Sorted(slices.Values(want))
 	for _, n := range nodes {
 		testcluster.WaitFor(t, timeout, fmt.Sprintf("%s to list %v in %s", n.Name, want, group), func() bool {
-			got, err := n.GroupMembers(ctxT(t), "", group, false)
+			got, err := n.Groups().Members(pg.Key{Group: group}, false)
 			return err == nil && slices.Equal(got, want)
 		})
 	}
@@ -82,7 +82,7 @@ func TestGroupsBroadcastAndMonitor(t *testing.T) {
 	c.WaitLeader(20 * time.Second)
 	nodes := c.Running()
 
-	mon, err := nodes[2].GroupMonitor("", "chat")
+	mon, err := nodes[2].Groups().Monitor(pg.Key{Group: "chat"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestGroupsBroadcastAndMonitor(t *testing.T) {
 	for _, n := range nodes {
 		for range 2 {
 			s := openSession(t, n)
-			if err := n.GroupJoin(ctxT(t), s.PID(), "", "chat"); err != nil {
+			if err := n.Groups().Join(pg.Key{Group: "chat"}, s.PID()); err != nil {
 				t.Fatalf("join: %v", err)
 			}
 			sessions = append(sessions, s)
@@ -105,7 +105,7 @@ func TestGroupsBroadcastAndMonitor(t *testing.T) {
 	}
 	waitMembers(t, nodes, "chat", pids, 10*time.Second)
 
-	res, err := nodes[0].GroupBroadcast(ctxT(t), "", "chat", sessions[0].PID(), []byte("one"), false)
+	res, err := nodes[0].Groups().Broadcast(ctxT(t), pg.Key{Group: "chat"}, sessions[0].PID(), []byte("one"), false)
 	if err != nil || res.Nodes != 3 || res.Members != 6 || res.Unreached != 0 {
 		t.Fatalf("broadcast: %+v, %v; want 3 nodes, 6 members", res, err)
 	}
@@ -117,7 +117,7 @@ func TestGroupsBroadcastAndMonitor(t *testing.T) {
 	// Broadcasts from different senders are not ordered with each other,
 	// so the second goes out once every member has the first: then a
 	// duplicate of the first would show up before it.
-	if _, err := nodes[1].GroupBroadcast(ctxT(t), "", "chat", "", []byte("two"), false); err != nil {
+	if _, err := nodes[1].Groups().Broadcast(ctxT(t), pg.Key{Group: "chat"}, "", []byte("two"), false); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range sessions {
@@ -128,11 +128,11 @@ func TestGroupsBroadcastAndMonitor(t *testing.T) {
 
 	// Local only: node 2's members get it, the others see the next
 	// cluster-wide broadcast first.
-	res, err = nodes[1].GroupBroadcast(ctxT(t), "", "chat", "", []byte("local"), true)
+	res, err = nodes[1].Groups().Broadcast(ctxT(t), pg.Key{Group: "chat"}, "", []byte("local"), true)
 	if err != nil || res.Nodes != 1 || res.Members != 2 {
 		t.Fatalf("local broadcast: %+v, %v; want 1 node, 2 members", res, err)
 	}
-	if _, err := nodes[0].GroupBroadcast(ctxT(t), "", "chat", "", []byte("after"), false); err != nil {
+	if _, err := nodes[0].Groups().Broadcast(ctxT(t), pg.Key{Group: "chat"}, "", []byte("after"), false); err != nil {
 		t.Fatal(err)
 	}
 	for i, s := range sessions {
@@ -168,9 +168,9 @@ func TestGroupsBroadcastAndMonitor(t *testing.T) {
 	for _, op := range []string{"leave", "join", "leave"} {
 		var err error
 		if op == "join" {
-			err = nodes[0].GroupJoin(ctxT(t), s.PID(), "", "chat")
+			err = nodes[0].Groups().Join(pg.Key{Group: "chat"}, s.PID())
 		} else {
-			err = nodes[0].GroupLeave(ctxT(t), s.PID(), "", "chat")
+			err = nodes[0].Groups().Leave(pg.Key{Group: "chat"}, s.PID())
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", op, err)
@@ -186,7 +186,7 @@ func TestGroupsBroadcastAndMonitor(t *testing.T) {
 			t.Fatal("monitor: event missing")
 		}
 	}
-	if err := nodes[0].GroupLeave(ctxT(t), s.PID(), "", "chat"); !errors.Is(err, cluster.ErrNotMember) {
+	if err := nodes[0].Groups().Leave(pg.Key{Group: "chat"}, s.PID()); !errors.Is(err, cluster.ErrNotMember) {
 		t.Fatalf("second leave: %v, want ErrNotMember", err)
 	}
 
@@ -199,7 +199,7 @@ func TestGroupsBroadcastAndMonitor(t *testing.T) {
 	// Every node hears the others' heartbeats.
 	testcluster.WaitFor(t, 10*time.Second, "heartbeats on every node", func() bool {
 		for _, n := range nodes {
-			if peer, at := n.LastGroupHeartbeat(); peer == "" || time.Since(at) > 5*time.Second {
+			if peer, at := n.Groups().LastBeat(); peer == "" || time.Since(at) > 5*time.Second {
 				return false
 			}
 		}
@@ -225,21 +225,21 @@ func TestGroupsAntiEntropyRepairsDroppedDelta(t *testing.T) {
 	}
 	for _, n := range nodes {
 		testcluster.WaitFor(t, 10*time.Second, n.Name+" sees every heartbeat member", func() bool {
-			got, _ := n.GroupMembers(ctxT(t), pg.HeartbeatScope, pg.HeartbeatGroup, false)
+			got, _ := n.Groups().Members(pg.Key{Scope: pg.HeartbeatScope, Group: pg.HeartbeatGroup}, false)
 			return slices.Equal(got, hb)
 		})
 	}
 	drop.Store(true)
 	s := openSession(t, nodes[0])
-	if err := nodes[0].GroupJoin(ctxT(t), s.PID(), "", "repair"); err != nil {
+	if err := nodes[0].Groups().Join(pg.Key{Group: "repair"}, s.PID()); err != nil {
 		t.Fatal(err)
 	}
 	waitMembers(t, nodes[1:2], "repair", []string{s.PID()}, 10*time.Second)
 	waitMembers(t, nodes[2:], "repair", []string{s.PID()}, 10*time.Second)
-	if st := nodes[0].GroupStats(); st.DeltasDropped == 0 {
+	if st := nodes[0].Groups().Stats(); st.DeltasDropped == 0 {
 		t.Fatalf("no delta to n3 was dropped: %+v", st)
 	}
-	if r := nodes[0].GroupStats().Repairs + nodes[2].GroupStats().Repairs; r == 0 {
+	if r := nodes[0].Groups().Stats().Repairs + nodes[2].Groups().Stats().Repairs; r == 0 {
 		t.Fatal("n3 caught up but anti-entropy counted no repair")
 	}
 }
@@ -253,7 +253,7 @@ func TestGroupsPartitionHealAndKill(t *testing.T) {
 	nodes := c.Running()
 	n1, n3 := nodes[0], nodes[2]
 	s3 := openSession(t, n3)
-	if err := n3.GroupJoin(ctxT(t), s3.PID(), "", "g"); err != nil {
+	if err := n3.Groups().Join(pg.Key{Group: "g"}, s3.PID()); err != nil {
 		t.Fatal(err)
 	}
 	waitMembers(t, nodes, "g", []string{s3.PID()}, 10*time.Second)
@@ -262,11 +262,11 @@ func TestGroupsPartitionHealAndKill(t *testing.T) {
 	// Both sides drop the other's members once gossip declares it dead.
 	waitMembers(t, nodes[:2], "g", nil, 20*time.Second)
 	s1 := openSession(t, n1)
-	if err := n1.GroupJoin(ctxT(t), s1.PID(), "", "g"); err != nil {
+	if err := n1.Groups().Join(pg.Key{Group: "g"}, s1.PID()); err != nil {
 		t.Fatal(err)
 	}
 	s3b := openSession(t, n3)
-	if err := n3.GroupJoin(ctxT(t), s3b.PID(), "", "g"); err != nil {
+	if err := n3.Groups().Join(pg.Key{Group: "g"}, s3b.PID()); err != nil {
 		t.Fatal(err)
 	}
 	waitMembers(t, nodes[2:], "g", []string{s3.PID(), s3b.PID()}, 20*time.Second)
@@ -322,12 +322,12 @@ func TestGroupsWorkWithoutRaftLeader(t *testing.T) {
 	})
 	for i, n := range survivors {
 		s := []*cluster.Session{sa, sb}[i]
-		if err := n.GroupJoin(ctxT(t), s.PID(), "", "noraft"); err != nil {
+		if err := n.Groups().Join(pg.Key{Group: "noraft"}, s.PID()); err != nil {
 			t.Fatalf("join without a leader: %v", err)
 		}
 	}
 	waitMembers(t, survivors, "noraft", []string{sa.PID(), sb.PID()}, 20*time.Second)
-	if res, err := survivors[0].GroupBroadcast(ctxT(t), "", "noraft", sa.PID(), []byte("still here"), false); err != nil || res.Members != 2 {
+	if res, err := survivors[0].Groups().Broadcast(ctxT(t), pg.Key{Group: "noraft"}, sa.PID(), []byte("still here"), false); err != nil || res.Members != 2 {
 		t.Fatalf("broadcast without a leader: %+v, %v", res, err)
 	}
 	for _, s := range []*cluster.Session{sa, sb} {
@@ -352,15 +352,15 @@ func TestGroupsRejectBadInput(t *testing.T) {
 		want  error
 		field string
 	}{
-		"empty group":    {n.GroupJoin(ctxT(t), s.PID(), "", ""), cluster.ErrInvalidArgument, "group"},
-		"reserved group": {n.GroupJoin(ctxT(t), s.PID(), "", "_sys-x"), cluster.ErrInvalidArgument, "group"},
-		"reserved scope": {n.GroupJoin(ctxT(t), s.PID(), "_sys", "heartbeat"), cluster.ErrInvalidArgument, "scope"},
-		"long group":     {n.GroupJoin(ctxT(t), s.PID(), "", strings.Repeat("g", 257)), cluster.ErrInvalidArgument, "group"},
-		"control char":   {n.GroupJoin(ctxT(t), s.PID(), "", "a\nb"), cluster.ErrInvalidArgument, "group"},
-		"no session":     {n.GroupJoin(ctxT(t), n.Name+"/feed", "", "g"), cluster.ErrNoSession, ""},
-		"bad pid":        {n.GroupJoin(ctxT(t), "nopid", "", "g"), cluster.ErrInvalidArgument, "pid"},
+		"empty group":    {n.Groups().Join(pg.Key{Group: ""}, s.PID()), cluster.ErrInvalidArgument, "group"},
+		"reserved group": {n.Groups().Join(pg.Key{Group: "_sys-x"}, s.PID()), cluster.ErrInvalidArgument, "group"},
+		"reserved scope": {n.Groups().Join(pg.Key{Scope: "_sys", Group: "heartbeat"}, s.PID()), cluster.ErrInvalidArgument, "scope"},
+		"long group":     {n.Groups().Join(pg.Key{Group: strings.Repeat("g", 257)}, s.PID()), cluster.ErrInvalidArgument, "group"},
+		"control char":   {n.Groups().Join(pg.Key{Group: "a\nb"}, s.PID()), cluster.ErrInvalidArgument, "group"},
+		"no session":     {n.Groups().Join(pg.Key{Group: "g"}, n.Name+"/feed"), cluster.ErrNoSession, ""},
+		"bad pid":        {n.Groups().Join(pg.Key{Group: "g"}, "nopid"), cluster.ErrInvalidArgument, "pid"},
 		"oversize": {func() error {
-			_, err := n.GroupBroadcast(ctxT(t), "", "g", "", big, false)
+			_, err := n.Groups().Broadcast(ctxT(t), pg.Key{Group: "g"}, "", big, false)
 			return err
 		}(), cluster.ErrInvalidArgument, "payload"},
 	}
@@ -371,7 +371,7 @@ func TestGroupsRejectBadInput(t *testing.T) {
 			}
 		})
 	}
-	gs, err := n.Groups(ctxT(t), "")
+	gs, err := n.Groups().Groups("")
 	if err != nil || !reflect.DeepEqual(gs, []cluster.GroupInfo{}) {
 		t.Fatalf("groups after bad input: %+v, %v", gs, err)
 	}

@@ -146,7 +146,7 @@ func (n *Node) runChecks(ready bool) []CheckResult {
 // heartbeat group; a node with live peers that has heard none of them for
 // the ceiling cannot carry group traffic. A node alone passes.
 func (n *Node) checkGroupHeartbeat(now time.Time) (string, string) {
-	peer, at := n.LastGroupHeartbeat()
+	peer, at := n.groups.LastBeat()
 	ceiling := n.health.t.heartbeatCeiling
 	since := at
 	if since.IsZero() {

@@ -126,7 +126,7 @@ func TestKeyringRotationOnRunningCluster(t *testing.T) {
 	// Gossip keeps flowing under the new key alone: a write commits (Raft
 	// rides the mesh, but the leader's view of its voters is gossip's)
 	// and, while the watcher still runs, every probe round passes.
-	if _, err := c.WaitLeader(10*time.Second).KVPut(ctxT(t), "after-rotation", []byte("x")); err != nil {
+	if _, err := c.WaitLeader(10*time.Second).KV().Put(ctxT(t), "after-rotation", []byte("x")); err != nil {
 		t.Fatalf("write after rotation: %v", err)
 	}
 	if lost := stop(); lost != "" {

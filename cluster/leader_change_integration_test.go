@@ -39,7 +39,7 @@ func TestRequestsRideThroughLeaderStop(t *testing.T) {
 	for _, via := range vias {
 		pids = append(pids, openSession(t, via).PID())
 	}
-	if _, err := follower.KVPut(ctxT(t), "k/0", []byte("v")); err != nil {
+	if _, err := follower.KV().Put(ctxT(t), "k/0", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -83,18 +83,18 @@ func TestRequestsRideThroughLeaderStop(t *testing.T) {
 		via, pid := vias[id%2], pids[id%2]
 		wg.Add(2)
 		go worker(0, id, func(ctx context.Context, i int) error {
-			_, err := via.KVPut(ctx, fmt.Sprintf("k/%d/%d", id, i), []byte("v"))
+			_, err := via.KV().Put(ctx, fmt.Sprintf("k/%d/%d", id, i), []byte("v"))
 			return err
 		})
 		go worker(2, id, func(ctx context.Context, i int) error {
-			_, err := via.NameRegister(ctx, pid, fmt.Sprintf("svc-%d-%d", id, i), naming.ScopeStrong, nil)
+			_, err := via.Names().Register(ctx, pid, fmt.Sprintf("svc-%d-%d", id, i), naming.ScopeStrong, nil)
 			return err
 		})
 	}
 	for id, via := range vias {
 		wg.Add(1)
 		go worker(1, id, func(ctx context.Context, _ int) error {
-			_, err := via.KVGet(ctx, "k/0", 0)
+			_, err := via.KV().Get(ctx, "k/0", 0)
 			return err
 		})
 	}

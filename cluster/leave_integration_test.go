@@ -26,7 +26,7 @@ func TestLeaderLeaveRemovesItAndClusterContinues(t *testing.T) {
 		}
 		return len(st.Servers) == 2
 	})
-	if _, err := next.KVPut(ctxT(t), "after-leave", []byte("x")); err != nil {
+	if _, err := next.KV().Put(ctxT(t), "after-leave", []byte("x")); err != nil {
 		t.Fatalf("write after leave: %v", err)
 	}
 }
@@ -34,7 +34,7 @@ func TestLeaderLeaveRemovesItAndClusterContinues(t *testing.T) {
 func TestLastVoterLeaveJustStops(t *testing.T) {
 	c := testcluster.New(t, 1, testcluster.Options{BootstrapExpect: 1})
 	n := c.WaitLeader(10 * time.Second)
-	if _, err := n.KVPut(ctxT(t), "k", []byte("v")); err != nil {
+	if _, err := n.KV().Put(ctxT(t), "k", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Leave(ctxT(t)); err != nil {
@@ -42,7 +42,7 @@ func TestLastVoterLeaveJustStops(t *testing.T) {
 	}
 	c.Restart(n)
 	c.WaitLeader(10 * time.Second)
-	if e, err := n.KVGet(ctxT(t), "k", 0); err != nil || string(e.Value) != "v" {
+	if e, err := n.KV().Get(ctxT(t), "k", 0); err != nil || string(e.Value) != "v" {
 		t.Fatalf("data after the last voter left and restarted: %+v %v", e, err)
 	}
 }

@@ -33,27 +33,8 @@ type (
 	AcquireOptions = locks.AcquireOptions
 )
 
-// LockAcquire acquires the lock name for the open session pid on this node
-// and returns its fencing token. Fail-fast by default (ErrLockHeld naming the
-// holder); with opts.Wait it queues (FIFO) and waits for the grant or
-// ErrWaitExpired. Acquiring a lock the session already holds returns the
-// same token.
-func (n *Node) LockAcquire(ctx context.Context, pid, name string, opts AcquireOptions) (uint64, error) {
-	return n.lockSvc.Acquire(ctx, pid, name, opts)
-}
-
-// LockRelease releases name if pid holds it (ErrNotHolder otherwise); a
-// waiting pid gives up its place in the queue.
-func (n *Node) LockRelease(ctx context.Context, pid, name string) error {
-	return n.lockSvc.Release(ctx, pid, name)
-}
-
-// LockInspect returns one lock. ErrNotFound if it is free with no waiters.
-func (n *Node) LockInspect(ctx context.Context, name string, mode ReadMode) (LockInfo, error) {
-	return n.lockSvc.Inspect(ctx, name, mode)
-}
-
 // LockList returns the locks whose names have the prefix, by name.
+// duties.go's leftoverPIDs reads it; api and the tests call Locks().List.
 func (n *Node) LockList(ctx context.Context, prefix string, mode ReadMode) ([]LockInfo, error) {
 	return n.lockSvc.List(ctx, prefix, mode)
 }

@@ -118,7 +118,7 @@ func TestLockChaosNeverTwoHolders(t *testing.T) {
 		var victim *testcluster.Node
 		testcluster.WaitFor(t, 30*time.Second, "a holder to cut off", func() bool {
 			var err error
-			info, err = l.LockInspect(ctxT(t), chaosLock, cluster.ReadDefault)
+			info, err = l.Locks().Inspect(ctxT(t), chaosLock, cluster.ReadDefault)
 			if err != nil || info.Holder == "" {
 				return false
 			}
@@ -165,14 +165,14 @@ func TestLockChaosNeverTwoHolders(t *testing.T) {
 	leader := c.WaitLeader(30 * time.Second)
 	testcluster.WaitFor(t, 60*time.Second, "the lock free on every node", func() bool {
 		for _, n := range c.Running() {
-			ls, err := n.LockList(ctxT(t), "chaos/", cluster.ReadStale)
+			ls, err := n.Locks().List(ctxT(t), "chaos/", cluster.ReadStale)
 			if err != nil || len(ls) != 0 {
 				return false
 			}
 		}
 		return true
 	})
-	final, err := leader.KVGet(ctxT(t), chaosFence, cluster.ReadDefault)
+	final, err := leader.KV().Get(ctxT(t), chaosFence, cluster.ReadDefault)
 	if err != nil {
 		t.Fatalf("read the fenced resource: %v", err)
 	}
@@ -220,10 +220,10 @@ const (
 type chaosHold struct {
 	pid, node string
 	token     uint64
-	acquired  time.Time // LockAcquire returned the grant
+	acquired  time.Time // Locks().Acquire returned the grant
 	fence     fenceOutcome
 	staleBy   uint64    // the stored token that refused this one
-	relStart  time.Time // LockRelease was called
+	relStart  time.Time // Locks().Release was called
 	release   releaseOutcome
 }
 
@@ -426,7 +426,7 @@ func (w *chaosWorker) session(s *cluster.Session) {
 	for !w.done() {
 		s.Keepalive()
 		actx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
-		tok, err := w.n.LockAcquire(actx, s.PID(), chaosLock, cluster.AcquireOptions{Wait: 2 * time.Second})
+		tok, err := w.n.Locks().Acquire(actx, s.PID(), chaosLock, cluster.AcquireOptions{Wait: 2 * time.Second})
 		cancel()
 		if errors.Is(err, cluster.ErrWaitExpired) {
 			w.h.count("acquire", err)
@@ -443,7 +443,7 @@ func (w *chaosWorker) session(s *cluster.Session) {
 		s.Keepalive()
 		hd.relStart = time.Now()
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = w.n.LockRelease(rctx, s.PID(), chaosLock)
+		err = w.n.Locks().Release(rctx, s.PID(), chaosLock)
 		cancel()
 		switch {
 		case err == nil:
@@ -465,7 +465,7 @@ func (w *chaosWorker) session(s *cluster.Session) {
 func (w *chaosWorker) observe() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	info, err := w.n.LockInspect(ctx, chaosLock, cluster.ReadStale)
+	info, err := w.n.Locks().Inspect(ctx, chaosLock, cluster.ReadStale)
 	if err != nil || info.Holder == "" {
 		return
 	}
@@ -479,7 +479,7 @@ func (w *chaosWorker) fencedWrite(pid string, token uint64) (fenceOutcome, uint6
 	for range 20 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		var stored, version uint64
-		e, err := w.n.KVGet(ctx, chaosFence, cluster.ReadConsistent)
+		e, err := w.n.KV().Get(ctx, chaosFence, cluster.ReadConsistent)
 		switch {
 		case errors.Is(err, cluster.ErrNotFound):
 		case err != nil:
@@ -501,7 +501,7 @@ func (w *chaosWorker) fencedWrite(pid string, token uint64) (fenceOutcome, uint6
 			}
 			return fenceWritten, 0
 		}
-		e, err = w.n.KVCompareAndSet(ctx, chaosFence, []byte(strconv.FormatUint(token, 10)), version)
+		e, err = w.n.KV().CompareAndSet(ctx, chaosFence, []byte(strconv.FormatUint(token, 10)), version)
 		cancel()
 		switch {
 		case err == nil:

@@ -28,7 +28,7 @@ func lkSession(t *testing.T, n *testcluster.Node, ttl time.Duration) *cluster.Se
 
 func lkAcquire(t *testing.T, n *testcluster.Node, s *cluster.Session, name string, opts cluster.AcquireOptions) uint64 {
 	t.Helper()
-	tok, err := n.LockAcquire(ctxT(t), s.PID(), name, opts)
+	tok, err := n.Locks().Acquire(ctxT(t), s.PID(), name, opts)
 	if err != nil {
 		t.Fatalf("acquire %q by %s on %s: %v", name, s.PID(), n.Name, err)
 	}
@@ -37,7 +37,7 @@ func lkAcquire(t *testing.T, n *testcluster.Node, s *cluster.Session, name strin
 
 func lkRelease(t *testing.T, n *testcluster.Node, s *cluster.Session, name string) {
 	t.Helper()
-	if err := n.LockRelease(ctxT(t), s.PID(), name); err != nil {
+	if err := n.Locks().Release(ctxT(t), s.PID(), name); err != nil {
 		t.Fatalf("release %q by %s on %s: %v", name, s.PID(), n.Name, err)
 	}
 }
@@ -46,16 +46,16 @@ func lkRelease(t *testing.T, n *testcluster.Node, s *cluster.Session, name strin
 type lkGrant struct {
 	token uint64
 	err   error
-	at    time.Time // when LockAcquire returned
+	at    time.Time // when Locks().Acquire returned
 }
 
 // lkAcquireAsync starts a waiting acquire on node n. The goroutine ends when
-// LockAcquire returns, which the wait and the test's context bound.
+// Locks().Acquire returns, which the wait and the test's context bound.
 func lkAcquireAsync(t *testing.T, n *cluster.Node, pid, name string, opts cluster.AcquireOptions) <-chan lkGrant {
 	ch := make(chan lkGrant, 1)
 	ctx := ctxT(t)
 	go func() {
-		tok, err := n.LockAcquire(ctx, pid, name, opts)
+		tok, err := n.Locks().Acquire(ctx, pid, name, opts)
 		ch <- lkGrant{token: tok, err: err, at: time.Now()}
 	}()
 	return ch
@@ -88,7 +88,7 @@ func lkNotYet(t *testing.T, ch <-chan lkGrant, what string) {
 // every change acknowledged before it. A free lock is the zero LockInfo.
 func lkInspect(t *testing.T, n *testcluster.Node, name string) cluster.LockInfo {
 	t.Helper()
-	info, err := n.LockInspect(ctxT(t), name, cluster.ReadDefault)
+	info, err := n.Locks().Inspect(ctxT(t), name, cluster.ReadDefault)
 	if err != nil && !errors.Is(err, cluster.ErrNotFound) {
 		t.Fatalf("inspect %q via %s: %v", name, n.Name, err)
 	}
@@ -107,7 +107,7 @@ func lkWaiters(info cluster.LockInfo) []string {
 func lkWaitQueue(t *testing.T, n *testcluster.Node, name string, pids ...string) {
 	t.Helper()
 	testcluster.WaitFor(t, 15*time.Second, fmt.Sprintf("the queue of %q to be %v", name, pids), func() bool {
-		info, err := n.LockInspect(ctxT(t), name, cluster.ReadDefault)
+		info, err := n.Locks().Inspect(ctxT(t), name, cluster.ReadDefault)
 		return err == nil && slices.Equal(lkWaiters(info), pids)
 	})
 }
@@ -159,7 +159,7 @@ func TestLockFailFastNamesHolderAndReacquireKeepsToken(t *testing.T) {
 	const name = "ff/job"
 
 	tok := lkAcquire(t, f[0], a, name, cluster.AcquireOptions{})
-	_, err := f[1].LockAcquire(ctxT(t), b.PID(), name, cluster.AcquireOptions{})
+	_, err := f[1].Locks().Acquire(ctxT(t), b.PID(), name, cluster.AcquireOptions{})
 	if !errors.Is(err, cluster.ErrLockHeld) || !strings.Contains(err.Error(), a.PID()) {
 		t.Fatalf("second session's acquire: %v, want ErrLockHeld naming the holder %s", err, a.PID())
 	}
@@ -234,17 +234,17 @@ func TestLockBadReleasesAndBadInputChangeNothing(t *testing.T) {
 	tok := lkAcquire(t, f[0], holder, name, cluster.AcquireOptions{})
 	before := lkInspect(t, leader, name)
 
-	err := f[1].LockRelease(ctxT(t), other.PID(), name)
+	err := f[1].Locks().Release(ctxT(t), other.PID(), name)
 	if !errors.Is(err, cluster.ErrNotHolder) || !strings.Contains(err.Error(), holder.PID()) {
 		t.Fatalf("release by a non-holder: %v, want ErrNotHolder naming the holder %s", err, holder.PID())
 	}
 	unknown := f[0].Name + "/00000000deadbeef"
-	if err := f[0].LockRelease(ctxT(t), unknown, name); !errors.Is(err, cluster.ErrNoSession) || !strings.Contains(err.Error(), unknown) {
+	if err := f[0].Locks().Release(ctxT(t), unknown, name); !errors.Is(err, cluster.ErrNoSession) || !strings.Contains(err.Error(), unknown) {
 		t.Fatalf("release by an unknown PID: %v, want ErrNoSession naming it", err)
 	}
 	// A session open on another node is unknown here: lock calls go to the
 	// session's own node.
-	if err := f[0].LockRelease(ctxT(t), other.PID(), name); !errors.Is(err, cluster.ErrNoSession) {
+	if err := f[0].Locks().Release(ctxT(t), other.PID(), name); !errors.Is(err, cluster.ErrNoSession) {
 		t.Fatalf("release on the wrong node: %v, want ErrNoSession", err)
 	}
 
@@ -254,36 +254,36 @@ func TestLockBadReleasesAndBadInputChangeNothing(t *testing.T) {
 		field string
 	}{
 		"acquire empty name": {func() error {
-			_, err := f[1].LockAcquire(ctxT(t), other.PID(), "", cluster.AcquireOptions{})
+			_, err := f[1].Locks().Acquire(ctxT(t), other.PID(), "", cluster.AcquireOptions{})
 			return err
 		}, "name"},
 		"acquire name of 257 bytes": {func() error {
-			_, err := f[1].LockAcquire(ctxT(t), other.PID(), long, cluster.AcquireOptions{})
+			_, err := f[1].Locks().Acquire(ctxT(t), other.PID(), long, cluster.AcquireOptions{})
 			return err
 		}, "name"},
 		"acquire reserved prefix": {func() error {
-			_, err := f[1].LockAcquire(ctxT(t), other.PID(), "_sys/x", cluster.AcquireOptions{})
+			_, err := f[1].Locks().Acquire(ctxT(t), other.PID(), "_sys/x", cluster.AcquireOptions{})
 			return err
 		}, "name"},
 		"acquire negative wait": {func() error {
-			_, err := f[1].LockAcquire(ctxT(t), other.PID(), name, cluster.AcquireOptions{Wait: -time.Second})
+			_, err := f[1].Locks().Acquire(ctxT(t), other.PID(), name, cluster.AcquireOptions{Wait: -time.Second})
 			return err
 		}, "wait"},
 		"acquire lock_delay over the limit": {func() error {
-			_, err := f[1].LockAcquire(ctxT(t), other.PID(), name, cluster.AcquireOptions{LockDelay: 2 * time.Minute})
+			_, err := f[1].Locks().Acquire(ctxT(t), other.PID(), name, cluster.AcquireOptions{LockDelay: 2 * time.Minute})
 			return err
 		}, "lock_delay"},
-		"release empty name": {func() error { return f[0].LockRelease(ctxT(t), holder.PID(), "") }, "name"},
+		"release empty name": {func() error { return f[0].Locks().Release(ctxT(t), holder.PID(), "") }, "name"},
 		"release name of 257 bytes": {func() error {
-			return f[0].LockRelease(ctxT(t), holder.PID(), long)
+			return f[0].Locks().Release(ctxT(t), holder.PID(), long)
 		}, "name"},
-		"release reserved prefix": {func() error { return f[0].LockRelease(ctxT(t), holder.PID(), "_sys/x") }, "name"},
+		"release reserved prefix": {func() error { return f[0].Locks().Release(ctxT(t), holder.PID(), "_sys/x") }, "name"},
 		"inspect empty name": {func() error {
-			_, err := f[0].LockInspect(ctxT(t), "", cluster.ReadDefault)
+			_, err := f[0].Locks().Inspect(ctxT(t), "", cluster.ReadDefault)
 			return err
 		}, "name"},
 		"list prefix of 257 bytes": {func() error {
-			_, err := f[0].LockList(ctxT(t), long, cluster.ReadDefault)
+			_, err := f[0].Locks().List(ctxT(t), long, cluster.ReadDefault)
 			return err
 		}, "prefix"},
 	}
@@ -300,7 +300,7 @@ func TestLockBadReleasesAndBadInputChangeNothing(t *testing.T) {
 	if after.Holder != holder.PID() || after.Token != tok || !after.GrantedAt.Equal(before.GrantedAt) || len(after.Waiters) != 0 {
 		t.Fatalf("the lock changed: before %+v, after %+v", before, after)
 	}
-	all, err := leader.LockList(ctxT(t), "", cluster.ReadDefault)
+	all, err := leader.Locks().List(ctxT(t), "", cluster.ReadDefault)
 	if err != nil || len(all) != 1 || all[0].Name != name {
 		t.Fatalf("locks after the refused calls: %+v %v, want only %q", all, err, name)
 	}
@@ -328,7 +328,7 @@ func TestLockAutoReleaseOnCloseAndTTLGrantsWaiterOnAnotherNode(t *testing.T) {
 		if g.token <= tok {
 			t.Fatalf("waiter's token %d not above the closed holder's %d", g.token, tok)
 		}
-		if err := f[0].LockRelease(ctxT(t), holder.PID(), name); !errors.Is(err, cluster.ErrNoSession) {
+		if err := f[0].Locks().Release(ctxT(t), holder.PID(), name); !errors.Is(err, cluster.ErrNoSession) {
 			t.Fatalf("release by the closed session: %v, want ErrNoSession", err)
 		}
 	})
@@ -445,7 +445,7 @@ func TestLockDelayHoldsAutoReleasedLockBack(t *testing.T) {
 		// One release-session entry freed both, at one command time.
 		t.Fatalf("%q after the auto-release: %+v, want the same lock delay as %q (until %s)", queued, qi, free, until)
 	}
-	_, err := f[1].LockAcquire(ctxT(t), other.PID(), free, cluster.AcquireOptions{})
+	_, err := f[1].Locks().Acquire(ctxT(t), other.PID(), free, cluster.AcquireOptions{})
 	if time.Now().Before(until) && (!errors.Is(err, cluster.ErrLockHeld) || !strings.Contains(err.Error(), "lock delay")) {
 		t.Fatalf("fail-fast acquire during the lock delay: %v, want ErrLockHeld naming the lock delay", err)
 	}
@@ -468,7 +468,7 @@ func TestLockDelayHoldsAutoReleasedLockBack(t *testing.T) {
 	// Once the delay has passed by the proposer's clock, a fail-fast
 	// acquire succeeds: the acquire itself ends the delay.
 	testcluster.WaitFor(t, 10*time.Second, "the lock delay to pass", func() bool { return time.Now().After(until) })
-	if _, err := f[1].LockAcquire(ctxT(t), other.PID(), free, cluster.AcquireOptions{}); err != nil {
+	if _, err := f[1].Locks().Acquire(ctxT(t), other.PID(), free, cluster.AcquireOptions{}); err != nil {
 		t.Fatalf("fail-fast acquire after the lock delay: %v", err)
 	}
 }
@@ -518,7 +518,7 @@ func TestLockAtRiskThenLostOrSafe(t *testing.T) {
 		if held := holder.Held(); len(held) != 0 {
 			t.Fatalf("the holder's session still lists %v after lock_lost", held)
 		}
-		err := victim.LockRelease(ctxT(t), holder.PID(), name)
+		err := victim.Locks().Release(ctxT(t), holder.PID(), name)
 		if !errors.Is(err, cluster.ErrNotHolder) || !strings.Contains(err.Error(), waiter.PID()) {
 			t.Fatalf("release by the old holder: %v, want ErrNotHolder naming %s", err, waiter.PID())
 		}

@@ -10,16 +10,14 @@ import (
 	"github.com/conclave-dev/conclave/naming"
 )
 
-// The name service is package naming's; the Node delegates to it. Its
-// errors and types keep their cluster names (api and the tests use them).
+// The name service is package naming's (Node.Names). Its errors and
+// types keep their cluster names (api and the tests use them).
 type (
 	// NameConflict is the error of a refused registration: it wraps
 	// ErrNameTaken and says who owns the name.
 	NameConflict = naming.Conflict
 	// NameWatch streams the changes to the bindings under a prefix.
 	NameWatch = naming.Watch
-	// NameEvent is a change seen by a name watch.
-	NameEvent = naming.Event
 )
 
 var (
@@ -35,41 +33,13 @@ var (
 	ErrNameExpired = naming.ErrExpired
 )
 
-// NameRegister binds name to the session pid open on this node, in scope,
-// with optional metadata (at most 4 KiB). A name held by another session
-// fails with a *NameConflict (ErrNameTaken) naming the owner; registering
-// again from the same session is idempotent. Consistent and strong
-// registrations need a Raft quorum; strong ones also every live node's
-// acknowledgement within cluster.names.strong_deadline.
-func (n *Node) NameRegister(ctx context.Context, pid, name string, scope naming.Scope, meta []byte) (naming.Binding, error) {
-	return n.names.Register(ctx, pid, name, scope, meta)
-}
-
-// NameUnregister removes pid's binding of name, in whichever scope it
-// holds it. Local and eventual names can only be unregistered on the node
-// of the session; consistent and strong ones from any node.
-func (n *Node) NameUnregister(ctx context.Context, pid, name string) error {
-	return n.names.Unregister(ctx, pid, name)
-}
-
-// NameLookup resolves name: consistent and strong names first (read in
-// mode), then eventual, then local, so a cluster-wide name shadows a local
-// one. ErrNotFound when no scope binds it.
-func (n *Node) NameLookup(ctx context.Context, name string, mode ReadMode) (naming.Binding, error) {
-	return n.names.Lookup(ctx, name, mode)
-}
-
 // NameList lists the bindings whose names start with prefix, in scope (0
 // for every scope), sorted by name; a name bound in several scopes is
-// listed once per scope, the one lookup resolves to first.
+// listed once per scope, the one lookup resolves to first. duties.go's
+// leftoverPIDs reads it; api and the tests call Names().List.
 func (n *Node) NameList(ctx context.Context, prefix string, scope naming.Scope, mode ReadMode) ([]naming.Binding, error) {
 	return n.names.List(ctx, prefix, scope, mode)
 }
-
-// NameWatch starts a watch of the names under prefix, as this node sees
-// them (a client node, which holds no replica, sees only eventual and
-// local changes).
-func (n *Node) NameWatch(prefix string) (*NameWatch, error) { return n.names.Watch(prefix) }
 
 // newNames builds the name service before gossip and Raft start: its
 // table goes into the FSM, its gossip delegate (the returned nameGossip)

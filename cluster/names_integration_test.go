@@ -17,7 +17,7 @@ import (
 func lookupPID(n *testcluster.Node, name string, mode cluster.ReadMode) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	b, err := n.NameLookup(ctx, name, mode)
+	b, err := n.Names().Lookup(ctx, name, mode)
 	if err != nil {
 		return ""
 	}
@@ -40,7 +40,7 @@ func TestNamesConsistentFirstWriteWins(t *testing.T) {
 		wg.Add(1)
 		go func(i int, n *testcluster.Node) {
 			defer wg.Done()
-			_, errs[i] = n.NameRegister(ctxT(t), sessions[i].PID(), "svc/billing", naming.ScopeConsistent, []byte("addr"))
+			_, errs[i] = n.Names().Register(ctxT(t), sessions[i].PID(), "svc/billing", naming.ScopeConsistent, []byte("addr"))
 		}(i, n)
 	}
 	wg.Wait()
@@ -73,7 +73,7 @@ func TestNamesConsistentFirstWriteWins(t *testing.T) {
 	// The winner registering again is idempotent.
 	for i, n := range nodes {
 		if sessions[i].PID() == winner {
-			b, err := n.NameRegister(ctxT(t), winner, "svc/billing", naming.ScopeConsistent, nil)
+			b, err := n.Names().Register(ctxT(t), winner, "svc/billing", naming.ScopeConsistent, nil)
 			if err != nil || b.PID != winner || string(b.Meta) != "addr" {
 				t.Fatalf("re-register by the owner = %+v, %v", b, err)
 			}
@@ -109,15 +109,15 @@ func TestNamesBadInputChangesNothing(t *testing.T) {
 		"oversize meta": {"ok", naming.ScopeStrong, make([]byte, 4097), "metadata"},
 		"bad scope":     {"ok", naming.Scope(9), nil, "scope"},
 	} {
-		_, err := n.NameRegister(ctxT(t), s.PID(), tc.name, tc.scope, tc.meta)
+		_, err := n.Names().Register(ctxT(t), s.PID(), tc.name, tc.scope, tc.meta)
 		if !errors.Is(err, cluster.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.field) {
 			t.Errorf("%s: %v, want ErrInvalidArgument naming %s", what, err, tc.field)
 		}
 	}
-	if bs, err := n.NameList(ctxT(t), "", 0, cluster.ReadConsistent); err != nil || len(bs) != 0 {
+	if bs, err := n.Names().List(ctxT(t), "", 0, cluster.ReadConsistent); err != nil || len(bs) != 0 {
 		t.Fatalf("bad input left bindings: %+v %v", bs, err)
 	}
-	if _, err := n.NameRegister(ctxT(t), "n1/nosuch", "ok", naming.ScopeLocal, nil); !errors.Is(err, cluster.ErrNoSession) {
+	if _, err := n.Names().Register(ctxT(t), "n1/nosuch", "ok", naming.ScopeLocal, nil); !errors.Is(err, cluster.ErrNoSession) {
 		t.Fatalf("unknown session: %v", err)
 	}
 }
@@ -129,7 +129,7 @@ func TestNamesShadowing(t *testing.T) {
 	nodes := c.Running()
 	n1, n2 := nodes[0], nodes[1]
 	sl, se, sc := openSession(t, n1), openSession(t, n2), openSession(t, n2)
-	if _, err := n1.NameRegister(ctxT(t), sl.PID(), "svc", naming.ScopeLocal, nil); err != nil {
+	if _, err := n1.Names().Register(ctxT(t), sl.PID(), "svc", naming.ScopeLocal, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := lookupPID(n1, "svc", cluster.ReadDefault); got != sl.PID() {
@@ -138,19 +138,19 @@ func TestNamesShadowing(t *testing.T) {
 	if got := lookupPID(n2, "svc", cluster.ReadDefault); got != "" {
 		t.Fatalf("a local name is visible on another node: %q", got)
 	}
-	if _, err := n2.NameRegister(ctxT(t), se.PID(), "svc", naming.ScopeEventual, nil); err != nil {
+	if _, err := n2.Names().Register(ctxT(t), se.PID(), "svc", naming.ScopeEventual, nil); err != nil {
 		t.Fatal(err)
 	}
 	testcluster.WaitFor(t, 10*time.Second, "the eventual name shadowing the local one on n1", func() bool {
 		return lookupPID(n1, "svc", cluster.ReadDefault) == se.PID()
 	})
 	// A strong registration is refused: n1 holds a local binding of it.
-	_, err := n2.NameRegister(ctxT(t), sc.PID(), "svc", naming.ScopeStrong, nil)
+	_, err := n2.Names().Register(ctxT(t), sc.PID(), "svc", naming.ScopeStrong, nil)
 	var nc *cluster.NameConflict
 	if !errors.As(err, &nc) {
 		t.Fatalf("strong over local and eventual bindings: %v, want a conflict", err)
 	}
-	if _, err := n2.NameRegister(ctxT(t), sc.PID(), "svc", naming.ScopeConsistent, nil); err != nil {
+	if _, err := n2.Names().Register(ctxT(t), sc.PID(), "svc", naming.ScopeConsistent, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
@@ -158,7 +158,7 @@ func TestNamesShadowing(t *testing.T) {
 			t.Fatalf("%s: consistent name does not shadow: %q", n.Name, got)
 		}
 	}
-	bs, err := n1.NameList(ctxT(t), "sv", 0, cluster.ReadConsistent)
+	bs, err := n1.Names().List(ctxT(t), "sv", 0, cluster.ReadConsistent)
 	if err != nil || len(bs) != 3 || bs[0].Scope != naming.ScopeConsistent || bs[1].Scope != naming.ScopeEventual || bs[2].Scope != naming.ScopeLocal {
 		t.Fatalf("list on n1 = %+v, %v", bs, err)
 	}
@@ -179,18 +179,18 @@ func TestNamesStrong(t *testing.T) {
 	}
 	holder, far := other[0], other[1]
 	sh, sl := openSession(t, holder), openSession(t, leader)
-	if _, err := holder.NameRegister(ctxT(t), sh.PID(), "job", naming.ScopeLocal, nil); err != nil {
+	if _, err := holder.Names().Register(ctxT(t), sh.PID(), "job", naming.ScopeLocal, nil); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err := leader.NameRegister(ctxT(t), sl.PID(), "job", naming.ScopeStrong, nil)
+	_, err := leader.Names().Register(ctxT(t), sl.PID(), "job", naming.ScopeStrong, nil)
 	var nc *cluster.NameConflict
 	if !errors.As(err, &nc) || nc.Owner != sh.PID() || nc.Node != holder.Name {
 		t.Fatalf("strong over a local binding: %v, want a conflict from %s naming %s", err, holder.Name, sh.PID())
 	}
 	t.Logf("refused by %s in %s", holder.Name, time.Since(start))
 	// Nothing is left reserved: the holder's session can take it strongly.
-	if _, err := holder.NameRegister(ctxT(t), sh.PID(), "job", naming.ScopeStrong, []byte("m")); err != nil {
+	if _, err := holder.Names().Register(ctxT(t), sh.PID(), "job", naming.ScopeStrong, []byte("m")); err != nil {
 		t.Fatalf("strong by the local owner: %v", err)
 	}
 	if got := lookupPID(leader, "job", cluster.ReadConsistent); got != sh.PID() {
@@ -200,7 +200,7 @@ func TestNamesStrong(t *testing.T) {
 	// Cut one node off: the registration cannot gather its ack.
 	c.Isolate(far)
 	start = time.Now()
-	_, err = leader.NameRegister(ctxT(t), sl.PID(), "lead", naming.ScopeStrong, nil)
+	_, err = leader.Names().Register(ctxT(t), sl.PID(), "lead", naming.ScopeStrong, nil)
 	if !errors.Is(err, cluster.ErrNameExpired) || !strings.Contains(err.Error(), far.Name) {
 		t.Fatalf("strong with %s cut off: %v, want ErrNameExpired naming it", far.Name, err)
 	}
@@ -227,18 +227,18 @@ func TestNamesEventualConflictAfterHeal(t *testing.T) {
 	// n3 must know it is a Raft member (and so read its own replica)
 	// before it is cut off.
 	testcluster.WaitFor(t, 10*time.Second, "n3 reading its own replica", func() bool {
-		_, err := n3.NameList(ctxT(t), "", naming.ScopeConsistent, cluster.ReadStale)
+		_, err := n3.Names().List(ctxT(t), "", naming.ScopeConsistent, cluster.ReadStale)
 		st := n3.RaftStatus()
 		return err == nil && st.State == "follower" && st.AppliedIndex > 0
 	})
 	c.Isolate(n3)
-	if _, err := n1.NameRegister(ctxT(t), s1.PID(), "cache", naming.ScopeEventual, nil); err != nil {
+	if _, err := n1.Names().Register(ctxT(t), s1.PID(), "cache", naming.ScopeEventual, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n3.NameRegister(ctxT(t), s3.PID(), "cache", naming.ScopeEventual, nil); err != nil {
+	if _, err := n3.Names().Register(ctxT(t), s3.PID(), "cache", naming.ScopeEventual, nil); err != nil {
 		t.Fatalf("register on the cut-off side: %v", err)
 	}
-	if b, err := n3.NameLookup(ctxT(t), "cache", cluster.ReadStale); err != nil || b.PID != s3.PID() {
+	if b, err := n3.Names().Lookup(ctxT(t), "cache", cluster.ReadStale); err != nil || b.PID != s3.PID() {
 		t.Fatalf("cut-off side resolves %+v: %v", b, err)
 	}
 	healed := time.Now()
@@ -258,7 +258,7 @@ func TestNamesEventualConflictAfterHeal(t *testing.T) {
 	}
 	// A later name from n1 reaching n3 proves gossip went on; still no
 	// second revocation.
-	if _, err := n1.NameRegister(ctxT(t), s1.PID(), "marker", naming.ScopeEventual, nil); err != nil {
+	if _, err := n1.Names().Register(ctxT(t), s1.PID(), "marker", naming.ScopeEventual, nil); err != nil {
 		t.Fatal(err)
 	}
 	testcluster.WaitFor(t, 10*time.Second, "the marker on n3", func() bool {
@@ -306,7 +306,7 @@ func TestNamesReleasedOnNodeKill(t *testing.T) {
 	}
 	s := openSession(t, victim)
 	for _, sc := range []naming.Scope{naming.ScopeConsistent, naming.ScopeEventual} {
-		if _, err := victim.NameRegister(ctxT(t), s.PID(), "k/"+sc.String(), sc, nil); err != nil {
+		if _, err := victim.Names().Register(ctxT(t), s.PID(), "k/"+sc.String(), sc, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -338,7 +338,7 @@ func TestNamesMinority(t *testing.T) {
 		}
 	}
 	sl, sm := openSession(t, leader), openSession(t, minority)
-	reg, err := leader.NameRegister(ctxT(t), sl.PID(), "existing", naming.ScopeConsistent, nil)
+	reg, err := leader.Names().Register(ctxT(t), sl.PID(), "existing", naming.ScopeConsistent, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,21 +351,21 @@ func TestNamesMinority(t *testing.T) {
 	})
 	c.Isolate(minority)
 	for _, sc := range []naming.Scope{naming.ScopeConsistent, naming.ScopeStrong} {
-		_, err := minority.NameRegister(ctxT(t), sm.PID(), "new-"+sc.String(), sc, nil)
+		_, err := minority.Names().Register(ctxT(t), sm.PID(), "new-"+sc.String(), sc, nil)
 		if !errors.Is(err, cluster.ErrUnavailable) && !errors.Is(err, cluster.ErrNameExpired) {
 			t.Fatalf("%s register in a minority: %v, want unavailable", sc, err)
 		}
 	}
 	var b naming.Binding
 	testcluster.WaitFor(t, 5*time.Second, "a stale lookup in the minority", func() bool {
-		b, err = minority.NameLookup(ctxT(t), "existing", cluster.ReadStale)
+		b, err = minority.Names().Lookup(ctxT(t), "existing", cluster.ReadStale)
 		if err != nil {
 			t.Logf("stale lookup in a minority: %v (raft state %s)", err, minority.RaftStatus().State)
 		}
 		return err == nil && b.PID == sl.PID()
 	})
 	// Local names keep working.
-	if _, err := minority.NameRegister(ctxT(t), sm.PID(), "here", naming.ScopeLocal, nil); err != nil {
+	if _, err := minority.Names().Register(ctxT(t), sm.PID(), "here", naming.ScopeLocal, nil); err != nil {
 		t.Fatalf("local register in a minority: %v", err)
 	}
 	c.Heal()
@@ -375,21 +375,21 @@ func TestNamesMinority(t *testing.T) {
 func TestNamesWatch(t *testing.T) {
 	c := testcluster.New(t, 1, testcluster.Options{BootstrapExpect: 1})
 	n := c.WaitLeader(10 * time.Second)
-	w, err := n.NameWatch("svc/")
+	w, err := n.Names().Watch("svc/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
 	s := openSession(t, n)
 	for _, sc := range []naming.Scope{naming.ScopeLocal, naming.ScopeEventual, naming.ScopeConsistent} {
-		if _, err := n.NameRegister(ctxT(t), s.PID(), "svc/"+sc.String(), sc, nil); err != nil {
+		if _, err := n.Names().Register(ctxT(t), s.PID(), "svc/"+sc.String(), sc, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := n.NameRegister(ctxT(t), s.PID(), "other", naming.ScopeLocal, nil); err != nil {
+	if _, err := n.Names().Register(ctxT(t), s.PID(), "other", naming.ScopeLocal, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.NameUnregister(ctxT(t), s.PID(), "svc/consistent"); err != nil {
+	if err := n.Names().Unregister(ctxT(t), s.PID(), "svc/consistent"); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"bound svc/local", "bound svc/eventual", "bound svc/consistent", "unbound svc/consistent"}

@@ -15,7 +15,7 @@ import (
 func TestBootstrapOne(t *testing.T) {
 	c := testcluster.New(t, 1, testcluster.Options{BootstrapExpect: 1})
 	leader := c.WaitLeader(10 * time.Second)
-	if _, err := leader.KVPut(ctxT(t), "k", []byte("v")); err != nil {
+	if _, err := leader.KV().Put(ctxT(t), "k", []byte("v")); err != nil {
 		t.Fatalf("put: %v", err)
 	}
 	if st := leader.RaftStatus(); voters(st) != 1 || st.ClusterID == "" {
@@ -69,7 +69,7 @@ func TestLateNodeJoinsWithoutBootstrapping(t *testing.T) {
 	if n := c.CountLogs(late.Name, "bootstrapped cluster"); n != 0 {
 		t.Fatalf("the late node bootstrapped a cluster of its own (%d log lines)", n)
 	}
-	if _, err := late.KVPut(ctxT(t), "from-late", []byte("x")); err != nil {
+	if _, err := late.KV().Put(ctxT(t), "from-late", []byte("x")); err != nil {
 		t.Fatalf("put via late node: %v", err)
 	}
 }
@@ -79,7 +79,7 @@ func TestRestartEveryNodeKeepsData(t *testing.T) {
 	leader := c.WaitLeader(20 * time.Second)
 	const keys = 50
 	for i := 0; i < keys; i++ {
-		if _, err := leader.KVPut(ctxT(t), fmt.Sprintf("k/%03d", i), []byte(fmt.Sprint(i))); err != nil {
+		if _, err := leader.KV().Put(ctxT(t), fmt.Sprintf("k/%03d", i), []byte(fmt.Sprint(i))); err != nil {
 			t.Fatalf("put %d: %v", i, err)
 		}
 	}
@@ -94,11 +94,11 @@ func TestRestartEveryNodeKeepsData(t *testing.T) {
 		leader = c.WaitLeader(20 * time.Second)
 		for _, n := range c.Running() {
 			testcluster.WaitFor(t, 10*time.Second, fmt.Sprintf("round %d: %s has every key", round, n.Name), func() bool {
-				es, err := n.KVList(ctxT(t), "k/", 0, cluster.ReadStale)
+				es, err := n.KV().List(ctxT(t), "k/", 0, cluster.ReadStale)
 				return err == nil && len(es) == keys
 			})
 		}
-		if _, err := leader.KVPut(ctxT(t), fmt.Sprintf("after-restart-%d", round), nil); err != nil {
+		if _, err := leader.KV().Put(ctxT(t), fmt.Sprintf("after-restart-%d", round), nil); err != nil {
 			t.Fatalf("round %d: put after restart: %v", round, err)
 		}
 	}
@@ -125,7 +125,7 @@ func TestMinorityPartitionCannotWriteAndCatchesUp(t *testing.T) {
 	c.Isolate(minority)
 
 	start := time.Now()
-	_, err := minority.KVPut(context.Background(), "from-minority", []byte("x"))
+	_, err := minority.KV().Put(context.Background(), "from-minority", []byte("x"))
 	waited := time.Since(start)
 	if !errors.Is(err, cluster.ErrUnavailable) {
 		t.Fatalf("minority write: %v, want ErrUnavailable", err)
@@ -135,21 +135,21 @@ func TestMinorityPartitionCannotWriteAndCatchesUp(t *testing.T) {
 	}
 	t.Logf("minority write failed after %s: %v", waited.Round(time.Millisecond), err)
 	// Existing data stays readable from the minority's replica.
-	if _, err := minority.KVList(ctxT(t), "", 0, cluster.ReadStale); err != nil {
+	if _, err := minority.KV().List(ctxT(t), "", 0, cluster.ReadStale); err != nil {
 		t.Fatalf("stale read on the minority: %v", err)
 	}
 
 	for i := 0; i < 10; i++ {
-		if _, err := other.KVPut(ctxT(t), fmt.Sprintf("majority/%d", i), []byte("y")); err != nil {
+		if _, err := other.KV().Put(ctxT(t), fmt.Sprintf("majority/%d", i), []byte("y")); err != nil {
 			t.Fatalf("majority write %d: %v", i, err)
 		}
 	}
 	c.Heal()
 	testcluster.WaitFor(t, 15*time.Second, "the minority node catching up", func() bool {
-		es, err := minority.KVList(ctxT(t), "majority/", 0, cluster.ReadStale)
+		es, err := minority.KV().List(ctxT(t), "majority/", 0, cluster.ReadStale)
 		return err == nil && len(es) == 10
 	})
-	if _, err := minority.KVGet(ctxT(t), "from-minority", cluster.ReadDefault); !errors.Is(err, cluster.ErrNotFound) {
+	if _, err := minority.KV().Get(ctxT(t), "from-minority", cluster.ReadDefault); !errors.Is(err, cluster.ErrNotFound) {
 		t.Fatalf("the failed minority write is visible: %v", err)
 	}
 }
@@ -158,7 +158,7 @@ func TestIsolatedLeaderStepsDownAndMajorityContinues(t *testing.T) {
 	c := testcluster.New(t, 3, testcluster.Options{})
 	old := c.WaitLeader(20 * time.Second)
 	c.Isolate(old)
-	_, err := old.KVPut(context.Background(), "from-old-leader", []byte("x"))
+	_, err := old.KV().Put(context.Background(), "from-old-leader", []byte("x"))
 	if !errors.Is(err, cluster.ErrUnavailable) {
 		t.Fatalf("write on the isolated leader: %v, want ErrUnavailable", err)
 	}
@@ -169,13 +169,13 @@ func TestIsolatedLeaderStepsDownAndMajorityContinues(t *testing.T) {
 		}
 	}
 	testcluster.WaitFor(t, 15*time.Second, "a write through the majority", func() bool {
-		_, err := survivor.KVPut(ctxT(t), "after", []byte("y"))
+		_, err := survivor.KV().Put(ctxT(t), "after", []byte("y"))
 		return err == nil
 	})
 	c.Heal()
 	c.WaitLeader(15 * time.Second)
 	testcluster.WaitFor(t, 15*time.Second, "the old leader catching up", func() bool {
-		e, err := old.KVGet(ctxT(t), "after", cluster.ReadStale)
+		e, err := old.KV().Get(ctxT(t), "after", cluster.ReadStale)
 		return err == nil && string(e.Value) == "y"
 	})
 }
@@ -183,7 +183,7 @@ func TestIsolatedLeaderStepsDownAndMajorityContinues(t *testing.T) {
 func TestKillLeaderElectsNewLeaderAndWritesContinue(t *testing.T) {
 	c := testcluster.New(t, 3, testcluster.Options{})
 	old := c.WaitLeader(20 * time.Second)
-	if _, err := old.KVPut(ctxT(t), "before", []byte("1")); err != nil {
+	if _, err := old.KV().Put(ctxT(t), "before", []byte("1")); err != nil {
 		t.Fatal(err)
 	}
 	c.Kill(old)
@@ -191,13 +191,13 @@ func TestKillLeaderElectsNewLeaderAndWritesContinue(t *testing.T) {
 	leader := c.WaitLeader(15 * time.Second)
 	t.Logf("new leader %s after %s", leader.Name, time.Since(start).Round(time.Millisecond))
 	for _, n := range c.Running() {
-		if _, err := n.KVPut(ctxT(t), "after/"+n.Name, []byte("2")); err != nil {
+		if _, err := n.KV().Put(ctxT(t), "after/"+n.Name, []byte("2")); err != nil {
 			t.Fatalf("put via %s after leader kill: %v", n.Name, err)
 		}
 	}
 	c.Restart(old)
 	testcluster.WaitFor(t, 15*time.Second, "the killed leader rejoining with every key", func() bool {
-		es, err := old.KVList(ctxT(t), "", 0, cluster.ReadStale)
+		es, err := old.KV().List(ctxT(t), "", 0, cluster.ReadStale)
 		return err == nil && len(es) == 3
 	})
 }

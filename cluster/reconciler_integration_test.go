@@ -105,14 +105,14 @@ func TestTwelveNodesLeaveThreeClientsThatGetNoLog(t *testing.T) {
 	// (of the same value) is tried again, anything else fails.
 	var putErr error
 	testcluster.WaitFor(t, 20*time.Second, "a write via client "+client.Name, func() bool {
-		_, putErr = client.KVPut(ctxT(t), "from-client", []byte("x"))
+		_, putErr = client.KV().Put(ctxT(t), "from-client", []byte("x"))
 		if putErr != nil && !errors.Is(putErr, cluster.ErrUnavailable) {
 			t.Fatalf("write via client %s: %v", client.Name, putErr)
 		}
 		return putErr == nil
 	})
 	for _, mode := range []cluster.ReadMode{cluster.ReadDefault, cluster.ReadStale, cluster.ReadConsistent} {
-		if e, err := client.KVGet(ctxT(t), "from-client", mode); err != nil || string(e.Value) != "x" {
+		if e, err := client.KV().Get(ctxT(t), "from-client", mode); err != nil || string(e.Value) != "x" {
 			t.Fatalf("%s read via client: %+v %v", mode, e, err)
 		}
 	}
@@ -237,7 +237,7 @@ func TestTwoVotersLostAtOnceNeverLoseQuorum(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := writer.KVPut(ctxT(t), fmt.Sprintf("w/%d", i), []byte("v")); err != nil {
+			if _, err := writer.KV().Put(ctxT(t), fmt.Sprintf("w/%d", i), []byte("v")); err != nil {
 				fail.Add(1)
 				lastErr.Store(err.Error())
 			} else {

@@ -38,7 +38,7 @@ func TestSessionOpensAtOnceOnNewNode(t *testing.T) {
 	tok := lkAcquire(t, n, s, "fresh/lock", cluster.AcquireOptions{})
 	// Every node applies what the leader commits; a release of this node's
 	// sessions would have to come through the same log.
-	if _, err := n.KVPut(ctxT(t), "fresh/marker", nil); err != nil {
+	if _, err := n.KV().Put(ctxT(t), "fresh/marker", nil); err != nil {
 		t.Fatal(err)
 	}
 	if info := lkInspect(t, n, "fresh/lock"); info.Holder != s.PID() || info.Token != tok {

@@ -126,7 +126,14 @@ func (t *fakeLockTable) freeLocked(name string) {
 	t.changed = make(chan struct{})
 }
 
-func (f *fakeNode) LockAcquire(ctx context.Context, pid, name string, opts cluster.AcquireOptions) (uint64, error) {
+// fakeLockService is the fake node's lock service, as cluster.Node.Locks
+// is the real one's; it works on the node's lock table.
+type fakeLockService struct{ *fakeNode }
+
+// Locks returns the fake's lock service.
+func (f *fakeNode) Locks() fakeLockService { return fakeLockService{f} }
+
+func (f fakeLockService) Acquire(ctx context.Context, pid, name string, opts cluster.AcquireOptions) (uint64, error) {
 	t := f.lk
 	timer := time.NewTimer(opts.Wait)
 	defer timer.Stop()
@@ -186,7 +193,7 @@ func (f *fakeNode) LockAcquire(ctx context.Context, pid, name string, opts clust
 	}
 }
 
-func (f *fakeNode) LockRelease(_ context.Context, pid, name string) error {
+func (f fakeLockService) Release(_ context.Context, pid, name string) error {
 	t := f.lk
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -210,7 +217,7 @@ func (t *fakeLockTable) infoLocked(name string) cluster.LockInfo {
 	return info
 }
 
-func (f *fakeNode) LockInspect(_ context.Context, name string, _ cluster.ReadMode) (cluster.LockInfo, error) {
+func (f fakeLockService) Inspect(_ context.Context, name string, _ cluster.ReadMode) (cluster.LockInfo, error) {
 	t := f.lk
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -220,7 +227,7 @@ func (f *fakeNode) LockInspect(_ context.Context, name string, _ cluster.ReadMod
 	return t.infoLocked(name), nil
 }
 
-func (f *fakeNode) LockList(_ context.Context, prefix string, _ cluster.ReadMode) ([]cluster.LockInfo, error) {
+func (f fakeLockService) List(_ context.Context, prefix string, _ cluster.ReadMode) ([]cluster.LockInfo, error) {
 	t := f.lk
 	t.mu.Lock()
 	defer t.mu.Unlock()

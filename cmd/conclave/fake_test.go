@@ -38,8 +38,15 @@ func newFakeNode(name string) *fakeNode {
 // services serves everything the fake has: no names, groups, keyring or
 // health checks.
 func (f *fakeNode) services() api.Services {
-	return api.Services{Cluster: f, Admit: f, KV: f, Sessions: f, Locks: f}
+	return api.Services{Cluster: f, Admit: f, KV: f.KV(), Sessions: f, Locks: f.Locks()}
 }
+
+// fakeKV is the fake node's KV service, as cluster.Node.KV is the real
+// one's; it shares the node's map and lock.
+type fakeKV struct{ *fakeNode }
+
+// KV returns the fake's KV service.
+func (f *fakeNode) KV() fakeKV { return fakeKV{f} }
 
 func (f *fakeNode) Name() string { return f.name }
 
@@ -57,7 +64,7 @@ func (f *fakeNode) RaftStatus() cluster.RaftStatus {
 		Admitted: append([]string(nil), f.admitted...)}
 }
 
-func (f *fakeNode) KVGet(_ context.Context, key string, _ cluster.ReadMode) (cluster.KVEntry, error) {
+func (f fakeKV) Get(_ context.Context, key string, _ cluster.ReadMode) (cluster.KVEntry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	e, ok := f.kv[key]
@@ -67,7 +74,7 @@ func (f *fakeNode) KVGet(_ context.Context, key string, _ cluster.ReadMode) (clu
 	return e, nil
 }
 
-func (f *fakeNode) KVList(_ context.Context, prefix string, limit int, _ cluster.ReadMode) ([]cluster.KVEntry, error) {
+func (f fakeKV) List(_ context.Context, prefix string, limit int, _ cluster.ReadMode) ([]cluster.KVEntry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []cluster.KVEntry
@@ -83,7 +90,7 @@ func (f *fakeNode) KVList(_ context.Context, prefix string, limit int, _ cluster
 	return out, nil
 }
 
-func (f *fakeNode) KVPut(_ context.Context, key string, value []byte) (cluster.KVEntry, error) {
+func (f fakeKV) Put(_ context.Context, key string, value []byte) (cluster.KVEntry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.put(key, value), nil
@@ -99,7 +106,7 @@ func (f *fakeNode) put(key string, value []byte) cluster.KVEntry {
 	return e
 }
 
-func (f *fakeNode) KVCompareAndSet(_ context.Context, key string, value []byte, version uint64) (cluster.KVEntry, error) {
+func (f fakeKV) CompareAndSet(_ context.Context, key string, value []byte, version uint64) (cluster.KVEntry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if cur := f.kv[key].Version; cur != version {
@@ -108,7 +115,7 @@ func (f *fakeNode) KVCompareAndSet(_ context.Context, key string, value []byte, 
 	return f.put(key, value), nil
 }
 
-func (f *fakeNode) KVDelete(_ context.Context, key string, version uint64) error {
+func (f fakeKV) Delete(_ context.Context, key string, version uint64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	e, ok := f.kv[key]

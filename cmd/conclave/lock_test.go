@@ -172,7 +172,7 @@ func TestLockAcquireWaitsForRelease(t *testing.T) {
 	_, held := holdWithSDK(t, c, "jobs/x")
 	r := c.start(newFakeSignals(), "", "lock", "acquire", "jobs/x", "--wait", "20s", "--hold", "1ms")
 	waitFor(t, 10*time.Second, func() bool {
-		info, err := c.node.LockInspect(context.Background(), "jobs/x", cluster.ReadDefault)
+		info, err := c.node.Locks().Inspect(context.Background(), "jobs/x", cluster.ReadDefault)
 		return err == nil && len(info.Waiters) == 1
 	})
 	if err := held.Unlock(context.Background()); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/conclave-dev/conclave/api/client"
 	"github.com/conclave-dev/conclave/internal/testcluster"
+	"github.com/conclave-dev/conclave/pg"
 )
 
 // BenchmarkGroupBroadcast: 5 nodes, 100 member sessions spread over them
@@ -143,7 +144,7 @@ func BenchmarkGroupConvergence(b *testing.B) {
 	running := tc.Running()
 	testcluster.WaitFor(b, cfg.StartTimeout, "every node sees every node's heartbeat member", func() bool {
 		for _, n := range running {
-			ms, err := n.GroupMembers(context.Background(), "_sys", "heartbeat", false)
+			ms, err := n.Groups().Members(pg.Key{Scope: "_sys", Group: "heartbeat"}, false)
 			if err != nil || len(ms) != nodes {
 				return false
 			}
@@ -156,7 +157,7 @@ func BenchmarkGroupConvergence(b *testing.B) {
 	}
 	chans := make([]chan event, nodes)
 	for i, n := range running {
-		m, err := n.GroupMonitor("", "bench/converge")
+		m, err := n.Groups().Monitor(pg.Key{Group: "bench/converge"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -188,9 +189,9 @@ func BenchmarkGroupConvergence(b *testing.B) {
 		t0 := time.Now()
 		var err error
 		if join {
-			err = joiner.GroupJoin(context.Background(), s.PID(), "", "bench/converge")
+			err = joiner.Groups().Join(pg.Key{Group: "bench/converge"}, s.PID())
 		} else {
-			err = joiner.GroupLeave(context.Background(), s.PID(), "", "bench/converge")
+			err = joiner.Groups().Leave(pg.Key{Group: "bench/converge"}, s.PID())
 		}
 		if err != nil {
 			b.Fatal(err)

@@ -110,7 +110,7 @@ func BenchmarkNameEventualPropagation(b *testing.B) {
 	}
 	seenc := make(chan seen, nodes*names)
 	for _, n := range all[1:] {
-		w, err := n.NameWatch("bench/eventual/")
+		w, err := n.Names().Watch("bench/eventual/")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -136,7 +136,7 @@ func BenchmarkNameEventualPropagation(b *testing.B) {
 		for i := 0; i < names; i++ {
 			name := fmt.Sprintf("bench/eventual/%d/%03d", round, i)
 			t0 := time.Now()
-			if _, err := origin.NameRegister(context.Background(), s.PID(), name, naming.ScopeEventual, nil); err != nil {
+			if _, err := origin.Names().Register(context.Background(), s.PID(), name, naming.ScopeEventual, nil); err != nil {
 				b.Fatal(err)
 			}
 			var last time.Time
