@@ -24,10 +24,12 @@ func fastGroups(i int, cfg *config.Config) {
 	cfg.Cluster.Groups.HeartbeatInterval = config.Duration(200 * time.Millisecond)
 }
 
-// openSession opens a session on n, closed at cleanup.
+// openSession opens a session on n, closed at cleanup. Its TTL outlasts
+// any test (they send no keepalives): a loaded machine stretches a test
+// past the default 10 s, and a lapsed session leaves its groups.
 func openSession(t *testing.T, n *testcluster.Node) *cluster.Session {
 	t.Helper()
-	s, err := n.OpenSession(ctxT(t), 0)
+	s, err := n.OpenSession(ctxT(t), 10*time.Minute)
 	if err != nil {
 		t.Fatalf("open session on %s: %v", n.Name, err)
 	}

@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"context"
-
 	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/locks"
 )
@@ -32,9 +30,3 @@ type (
 	// AcquireOptions tune one acquire.
 	AcquireOptions = locks.AcquireOptions
 )
-
-// LockList returns the locks whose names have the prefix, by name.
-// duties.go's leftoverPIDs reads it; api and the tests call Locks().List.
-func (n *Node) LockList(ctx context.Context, prefix string, mode ReadMode) ([]LockInfo, error) {
-	return n.lockSvc.List(ctx, prefix, mode)
-}

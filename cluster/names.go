@@ -33,13 +33,6 @@ var (
 	ErrNameExpired = naming.ErrExpired
 )
 
-// NameList lists the bindings whose names start with prefix, in scope (0
-// for every scope), sorted by name; a name bound in several scopes is
-// listed once per scope, the one lookup resolves to first. duties.go's
-// leftoverPIDs reads it; api and the tests call Names().List.
-func (n *Node) NameList(ctx context.Context, prefix string, scope naming.Scope, mode ReadMode) ([]naming.Binding, error) {
-	return n.names.List(ctx, prefix, scope, mode)
-}
 
 // newNames builds the name service before gossip and Raft start: its
 // table goes into the FSM, its gossip delegate (the returned nameGossip)

@@ -92,15 +92,15 @@ func (o owners) PIDs(ctx context.Context, node string) ([]string, error) {
 }
 
 func (o owners) pids(ctx context.Context, node string) ([]string, error) {
-	ls, err := o.n.LockList(ctx, "", ReadDefault)
+	ls, err := o.n.lockSvc.List(ctx, "", ReadDefault)
 	if err != nil {
 		return nil, err
 	}
-	bs, err := o.n.NameList(ctx, "", naming.ScopeConsistent, ReadDefault)
+	bs, err := o.n.names.List(ctx, "", naming.ScopeConsistent, ReadDefault)
 	if err != nil {
 		return nil, err
 	}
-	strong, err := o.n.NameList(ctx, "", naming.ScopeStrong, ReadDefault)
+	strong, err := o.n.names.List(ctx, "", naming.ScopeStrong, ReadDefault)
 	if err != nil {
 		return nil, err
 	}
