@@ -40,7 +40,8 @@
 //   - naming.Service.Run: eventual-name deltas too large for a gossip
 //     packet, tombstone compaction;
 //   - pg.Service.Run: group deltas, anti-entropy, the heartbeat group;
-//   - the health loop (health.go) and the gossip event pump (New), which
+//   - health.Checker.Run (cluster/health): the FSM catch-up sampler of the
+//     readiness check; and the gossip event pump (New), which
 //     tells the core, the name service and the groups service of joins and
 //     failures.
 //

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/conclave-dev/conclave/cluster/health"
+	"github.com/conclave-dev/conclave/cluster/session"
 	"github.com/conclave-dev/conclave/config"
 	"github.com/conclave-dev/conclave/gossip"
 	"github.com/conclave-dev/conclave/internode"
@@ -20,7 +22,6 @@ import (
 	"github.com/conclave-dev/conclave/naming"
 	"github.com/conclave-dev/conclave/pg"
 	"github.com/conclave-dev/conclave/raftcore"
-	"github.com/conclave-dev/conclave/cluster/session"
 )
 
 // Option configures a Node.
@@ -88,7 +89,9 @@ type Node struct {
 	// eventual scope over gossip.
 	names      *naming.Service
 	nameGossip *nameGossip
-	health     health
+	health     *health.Checker
+	// clock is the node's time (health checks, Members' LastSeen).
+	clock health.Clock
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -125,10 +128,11 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		}
 	}()
 	n := &Node{
-		lock: lock,
-		cfg:  cfg,
-		log:  o.logger.With().Str("node", cfg.Cluster.Name).Logger(),
-		done: make(chan struct{}),
+		lock:  lock,
+		cfg:   cfg,
+		log:   o.logger.With().Str("node", cfg.Cluster.Name).Logger(),
+		done:  make(chan struct{}),
+		clock: health.SystemClock{},
 	}
 	if n.sessions, err = n.newSessions(lock.fresh, o.local); err != nil {
 		return nil, err
@@ -163,11 +167,9 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		n.fsm.applyLatency = newApplyLatency()
 	}
 	n.sessions.OnEnd(n.names.SessionEnded)
-	n.health.t = defaultHealth
-	if o.local {
-		n.health.t = localHealth
+	if n.health, err = n.newHealth(o.local); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	n.health.started = time.Now()
 
 	meshOpts := []internode.Option{internode.WithLogger(n.log)}
 	mt, err := meshTLS(cfg, &n.resolver)
@@ -252,7 +254,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.goRun(func() { _ = n.sessions.Run(ctx) })
 	n.goRun(func() { _ = n.lockSvc.Run(ctx) })
 	n.goRun(func() { _ = n.names.Run(ctx) })
-	n.goRun(func() { n.healthLoop(ctx) })
+	n.goRun(func() { _ = n.health.Run(ctx) })
 	n.goRun(func() { _ = n.groups.Run(ctx) })
 	n.goRun(func() {
 		defer unsubscribe()

@@ -39,7 +39,7 @@ func (n *Node) Members() []Member {
 	}
 	members := n.ml.Members()
 	out := make([]Member, 0, len(members))
-	now := time.Now()
+	now := n.clock.Now()
 	for _, m := range members {
 		if m.Name == n.Name() {
 			m.LastSeen = now // we are alive to ourselves; no probe says so
