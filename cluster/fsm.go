@@ -13,9 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/conclave-dev/conclave/cluster/session"
 	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/kv"
-	"github.com/conclave-dev/conclave/cluster/session"
 )
 
 // fsm is the replicated state machine: an envelope (version, table, op,

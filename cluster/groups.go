@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/conclave-dev/conclave/cluster/session"
 	"github.com/conclave-dev/conclave/config"
 	"github.com/conclave-dev/conclave/gossip"
 	"github.com/conclave-dev/conclave/internode"
 	"github.com/conclave-dev/conclave/pg"
-	"github.com/conclave-dev/conclave/cluster/session"
 )
 
 // ErrNotMember: a group leave for a session that is not a member.

@@ -33,7 +33,6 @@ var (
 	ErrNameExpired = naming.ErrExpired
 )
 
-
 // newNames builds the name service before gossip and Raft start: its
 // table goes into the FSM, its gossip delegate (the returned nameGossip)
 // into gossip's options. The adapters reach the Raft core, the mesh and

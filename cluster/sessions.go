@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/conclave-dev/conclave/cluster/session"
 	"github.com/conclave-dev/conclave/gossip"
 	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/locks"
 	"github.com/conclave-dev/conclave/naming"
-	"github.com/conclave-dev/conclave/cluster/session"
 )
 
 // Sessions are package session's; the Node delegates to its service. The

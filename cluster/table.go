@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"io"
 
-	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/cluster/session"
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
 // Table is one domain's replicated state behind the FSM envelope (DESIGN
