@@ -20,8 +20,17 @@ var ErrMalformed = errors.New("malformed encoding")
 // snapshot records: compact, with no reflection on the hot path.
 type Encoder struct{ b []byte }
 
-// NewEncoder starts an encoding with the given leading bytes.
-func NewEncoder(prefix ...byte) *Encoder { return &Encoder{b: append([]byte(nil), prefix...)} }
+// NewEncoder starts an encoding with the given leading bytes, with room
+// for a small command or result, so most encodings allocate once.
+func NewEncoder(prefix ...byte) *Encoder {
+	b := make([]byte, len(prefix), max(len(prefix), encoderCap))
+	copy(b, prefix)
+	return &Encoder{b: b}
+}
+
+// encoderCap is an Encoder's first capacity: a command or result with a
+// short key or name and a few numbers.
+const encoderCap = 64
 
 // Data is the encoding so far; the Encoder keeps appending to it.
 func (e *Encoder) Data() []byte { return e.b }
