@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -48,47 +49,19 @@ func e2eBuild(t *testing.T) string {
 	return bin
 }
 
-// e2ePorts returns n distinct free TCP ports on 127.0.0.1 that are also free
-// for UDP (gossip binds both on one port). Every listener stays open until
-// all n are chosen so the kernel cannot hand out one port twice; the window
-// between closing them and the agents binding is the remaining (small) risk.
-func e2ePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var (
-		ports   []int
-		closers []func() error
-	)
-	defer func() {
-		for _, c := range closers {
-			_ = c()
-		}
-	}()
-	for attempts := 0; len(ports) < n; attempts++ {
-		if attempts > 10*n {
-			t.Fatalf("no %d free ports on 127.0.0.1 after %d attempts", n, attempts)
-		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("listen: %v", err)
-		}
-		closers = append(closers, l.Close)
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue // UDP side taken: skip this port, keep the TCP one held
-		}
-		closers = append(closers, u.Close)
-		ports = append(ports, port)
-	}
-	return ports
-}
-
 // e2eNode is one agent: its config on disk and, while it runs, its process.
 type e2eNode struct {
-	name     string
-	cfgPath  string
-	logPath  string
-	grpcAddr string
+	name    string
+	cfgPath string
+	logPath string
+
+	// The addresses the agent bound on its first start, read from its log
+	// ("node started", "agent started"); empty until then. A restart
+	// binds the same ones again (see e2eCluster.start).
+	gossipAddr    string
+	internodeAddr string
+	grpcAddr      string
+	httpAddr      string
 
 	// cmd and done belong to the current run; only the test goroutine
 	// touches them. done closes once the process has been reaped, after
@@ -97,9 +70,12 @@ type e2eNode struct {
 	done chan struct{}
 }
 
-// e2eNodeConfig is the YAML of one node; every port is explicit (see
-// deploy/local/node1.yaml) so three agents on one host never race for the
-// internode auto range.
+// e2eNodeConfig is the YAML of one node. Port 0 lets the agent bind a port
+// of its own choosing (e2eCluster.start learns it from the log): a port
+// probed here and bound later by the agent could be taken in between by
+// another process. A zero internode port is the auto range 7950-7959, then
+// an ephemeral one: the agent binds rather than probes, so three agents on
+// one host each get a port of their own.
 func e2eNodeConfig(name, dataDir string, gossip, internode, grpc, http int, joins []string, maxVoters int) string {
 	return fmt.Sprintf(`cluster:
   enabled: true
@@ -110,7 +86,7 @@ func e2eNodeConfig(name, dataDir string, gossip, internode, grpc, http int, join
     bind_addr: 127.0.0.1
     bind_port: %d
     advertise_addr: ""
-    join_addrs: ["%s"]
+    join_addrs: %s
   internode:
     bind_addr: 127.0.0.1
     bind_port: %d
@@ -128,7 +104,15 @@ api:
 log:
   level: info
   format: json
-`, name, name, dataDir, gossip, strings.Join(joins, `", "`), internode, maxVoters, grpc, http)
+`, name, name, dataDir, gossip, e2eYAMLList(joins), internode, maxVoters, grpc, http)
+}
+
+// e2eYAMLList is addrs as a YAML flow list of strings.
+func e2eYAMLList(addrs []string) string {
+	if len(addrs) == 0 {
+		return "[]"
+	}
+	return `["` + strings.Join(addrs, `", "`) + `"]`
 }
 
 // e2eCluster is three agents sharing one binary and one temp dir.
@@ -149,26 +133,21 @@ func newE2ECluster(t *testing.T, bin string, n int) *e2eCluster {
 }
 
 // newE2EClusterWith is newE2ECluster with each node's YAML passed through
-// edit (nil: unchanged), e.g. to add tls: and a gossip key.
+// edit (nil: unchanged), e.g. to add tls: and a gossip key. Every port is
+// 0 and no node has a seed yet: start fills in node-1's gossip address for
+// the others when they first start.
 func newE2EClusterWith(t *testing.T, bin string, n int, edit func(name, yaml string) string) *e2eCluster {
 	t.Helper()
 	dir := t.TempDir()
-	ports := e2ePorts(t, 4*n)
-	joins := make([]string, n)
-	for i := range n {
-		joins[i] = fmt.Sprintf("127.0.0.1:%d", ports[4*i])
-	}
 	c := &e2eCluster{t: t, bin: bin}
 	for i := range n {
 		name := fmt.Sprintf("node-%d", i+1)
-		p := ports[4*i : 4*i+4]
 		nd := &e2eNode{
-			name:     name,
-			cfgPath:  filepath.Join(dir, name+".yaml"),
-			logPath:  filepath.Join(dir, name+".log"),
-			grpcAddr: fmt.Sprintf("127.0.0.1:%d", p[2]),
+			name:    name,
+			cfgPath: filepath.Join(dir, name+".yaml"),
+			logPath: filepath.Join(dir, name+".log"),
 		}
-		cfg := e2eNodeConfig(name, filepath.Join(dir, name), p[0], p[1], p[2], p[3], joins, 5)
+		cfg := e2eNodeConfig(name, filepath.Join(dir, name), 0, 0, 0, 0, nil, 5)
 		if edit != nil {
 			cfg = edit(name, cfg)
 		}
@@ -197,17 +176,64 @@ func newE2EClusterWith(t *testing.T, bin string, n int, edit func(name, yaml str
 	return c
 }
 
+// e2eStartTimeout bounds how long an agent may take from exec to its
+// "agent started" line (ports bound, API serving).
+const e2eStartTimeout = 20 * time.Second
+
 // start runs the node's agent, appending its stdout and stderr to its log
-// file so a restart keeps the first run's lines.
+// file so a restart keeps the first run's lines, and waits until the agent
+// says it is serving.
+//
+// First start: the agent binds every port itself (port 0) and start reads
+// what it bound from its log. node-1 starts with no seed; every other node
+// joins node-1's gossip address, so node-1 must have started before them
+// (bootstrap_expect 3: they find each other through node-1).
+//
+// Restart: the node comes back on the ports of its first start (a node on
+// a new address is a known open problem), so start first rewrites its
+// YAML with them, and with every known gossip address as seeds. Between
+// the kill and this bind another process can take one of those ports;
+// that failure is reported as such.
 func (c *e2eCluster) start(nd *e2eNode) {
 	c.t.Helper()
 	if nd.running() {
 		c.t.Fatalf("%s: already running", nd.name)
 	}
+	restart := nd.grpcAddr != ""
+	switch {
+	case restart:
+		var seeds []string
+		for _, o := range c.nodes {
+			if o.gossipAddr != "" {
+				seeds = append(seeds, o.gossipAddr)
+			}
+		}
+		e2eEditConfig(c.t, nd, e2eConfigEdit{
+			gossipPort:    e2ePort(c.t, nd.gossipAddr),
+			internodePort: e2ePort(c.t, nd.internodeAddr),
+			grpcAddr:      nd.grpcAddr,
+			httpAddr:      nd.httpAddr,
+			joins:         seeds,
+		})
+	case nd != c.nodes[0]:
+		first := c.nodes[0]
+		if first.gossipAddr == "" {
+			c.t.Fatalf("%s: start %s first: the others join its gossip address", nd.name, first.name)
+		}
+		e2eEditConfig(c.t, nd, e2eConfigEdit{joins: []string{first.gossipAddr}})
+	}
+
 	logf, err := os.OpenFile(nd.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	// This run's lines start at the current end of the log.
+	fi, err := logf.Stat()
+	if err != nil {
+		_ = logf.Close()
+		c.t.Fatal(err)
+	}
+	from := fi.Size()
 	cmd := exec.Command(c.bin, "agent", "--config", nd.cfgPath)
 	// An *os.File is handed to the child as its fd: no copying goroutine.
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -224,6 +250,164 @@ func (c *e2eCluster) start(nd *e2eNode) {
 		close(done)
 	}()
 	nd.cmd, nd.done = cmd, done
+
+	b := c.waitBound(nd, from, restart)
+	if !restart {
+		nd.gossipAddr, nd.internodeAddr, nd.grpcAddr, nd.httpAddr = b.gossip, b.internode, b.grpc, b.http
+		return
+	}
+	if got, want := b, (e2eBound{nd.gossipAddr, nd.internodeAddr, nd.grpcAddr, nd.httpAddr}); got != want {
+		c.t.Fatalf("%s: restarted on %+v, want its first start's %+v", nd.name, got, want)
+	}
+}
+
+// e2eBound is what an agent's log says it bound.
+type e2eBound struct {
+	gossip, internode, grpc, http string
+}
+
+// waitBound waits for this run's "node started" (gossip and internode
+// addresses) and "agent started" (gRPC and HTTP addresses) lines in nd's
+// log, reading from offset from. It fails the test if the agent exits
+// first, or does not get there within e2eStartTimeout.
+func (c *e2eCluster) waitBound(nd *e2eNode, from int64, restart bool) e2eBound {
+	c.t.Helper()
+	deadline := time.NewTimer(e2eStartTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(e2ePoll / 5)
+	defer tick.Stop()
+	for {
+		b, complete, lines := e2eReadBound(nd.logPath, from)
+		if complete {
+			return b
+		}
+		select {
+		case <-nd.done:
+			// Exited: its last lines are all on disk now.
+			_, _, lines = e2eReadBound(nd.logPath, from)
+			out := strings.Join(lines, "\n")
+			if restart && strings.Contains(out, "address already in use") {
+				c.t.Fatalf("%s: restart failed: a port of its first start (gossip %s, internode %s, grpc %s, http %s) "+
+					"was taken by another process while it was down (address already in use; a restarted node "+
+					"must come back on its first address, issue 17):\n%s",
+					nd.name, nd.gossipAddr, nd.internodeAddr, nd.grpcAddr, nd.httpAddr, out)
+			}
+			c.t.Fatalf("%s: agent exited with status %d before it said it was serving:\n%s",
+				nd.name, nd.cmd.ProcessState.ExitCode(), out)
+		case <-deadline.C:
+			c.t.Fatalf("%s: no \"node started\" and \"agent started\" lines within %s; this run's log:\n%s",
+				nd.name, e2eStartTimeout, strings.Join(lines, "\n"))
+		case <-tick.C:
+		}
+	}
+}
+
+// e2eReadBound reads the complete lines of the log at path from offset
+// from, and returns the addresses of the "node started" and "agent
+// started" lines among them (complete once both were seen) and the lines.
+func e2eReadBound(path string, from int64) (b e2eBound, complete bool, lines []string) {
+	data, err := os.ReadFile(path)
+	if err != nil || int64(len(data)) < from {
+		return e2eBound{}, false, nil
+	}
+	data = data[from:]
+	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
+		data = data[:i] // a line still being written waits for the next read
+	} else {
+		return e2eBound{}, false, nil
+	}
+	var node, agent bool
+	for _, l := range strings.Split(string(data), "\n") {
+		lines = append(lines, l)
+		var rec struct {
+			Message   string `json:"message"`
+			Gossip    string `json:"gossip"`
+			Internode string `json:"internode"`
+			GRPC      string `json:"grpc_addr"`
+			HTTP      string `json:"http_addr"`
+		}
+		if json.Unmarshal([]byte(l), &rec) != nil {
+			continue // not a log line (e.g. an error printed to stderr)
+		}
+		switch rec.Message {
+		case "node started":
+			b.gossip, b.internode, node = rec.Gossip, rec.Internode, true
+		case "agent started":
+			b.grpc, b.http, agent = rec.GRPC, rec.HTTP, true
+		}
+	}
+	return b, node && agent, lines
+}
+
+// e2ePort is the port of addr (host:port), failing the test if it has none.
+func e2ePort(t *testing.T, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("address %q: %v", addr, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port <= 0 {
+		t.Fatalf("address %q: bad port", addr)
+	}
+	return port
+}
+
+// e2eConfigEdit is what e2eEditConfig sets in a node's YAML; zero fields
+// are left as they are.
+type e2eConfigEdit struct {
+	gossipPort, internodePort int
+	grpcAddr, httpAddr        string
+	joins                     []string
+}
+
+// e2eEditConfig rewrites the lines of nd's YAML (as e2eNodeConfig wrote it,
+// plus the test's own edits) that e sets. Each must be there exactly once.
+func e2eEditConfig(t *testing.T, nd *e2eNode, e e2eConfigEdit) {
+	t.Helper()
+	raw, err := os.ReadFile(nd.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(raw), "\n")
+	seen := map[string]int{}
+	set := func(i int, key, line string) {
+		lines[i] = line
+		seen[key]++
+	}
+	section := ""
+	for i, l := range lines {
+		if strings.HasPrefix(l, "  ") && !strings.HasPrefix(l, "   ") && strings.HasSuffix(l, ":") {
+			section = strings.TrimSuffix(strings.TrimSpace(l), ":")
+		}
+		switch {
+		case section == "membership" && strings.HasPrefix(l, "    bind_port: ") && e.gossipPort != 0:
+			set(i, "membership.bind_port", "    bind_port: "+strconv.Itoa(e.gossipPort))
+		case section == "membership" && strings.HasPrefix(l, "    join_addrs: ") && e.joins != nil:
+			set(i, "membership.join_addrs", "    join_addrs: "+e2eYAMLList(e.joins))
+		case section == "internode" && strings.HasPrefix(l, "    bind_port: ") && e.internodePort != 0:
+			set(i, "internode.bind_port", "    bind_port: "+strconv.Itoa(e.internodePort))
+		case strings.HasPrefix(l, "  grpc_addr: ") && e.grpcAddr != "":
+			set(i, "api.grpc_addr", "  grpc_addr: "+e.grpcAddr)
+		case strings.HasPrefix(l, "  http_addr: ") && e.httpAddr != "":
+			set(i, "api.http_addr", "  http_addr: "+e.httpAddr)
+		}
+	}
+	want := map[string]bool{
+		"membership.bind_port":  e.gossipPort != 0,
+		"membership.join_addrs": e.joins != nil,
+		"internode.bind_port":   e.internodePort != 0,
+		"api.grpc_addr":         e.grpcAddr != "",
+		"api.http_addr":         e.httpAddr != "",
+	}
+	for key, w := range want {
+		if w && seen[key] != 1 {
+			t.Fatalf("%s: %s: %d lines of %s, want 1", nd.name, nd.cfgPath, seen[key], key)
+		}
+	}
+	if err := os.WriteFile(nd.cfgPath, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // running reports whether the node's current process has not exited yet.

@@ -46,16 +46,8 @@ func TestE2EMutualTLS(t *testing.T) {
 	}
 	ca := filepath.Join(dir, "conclave-agent-ca.pem")
 
-	var httpAddr string
 	c := newE2EClusterWith(t, bin, 3, func(name, y string) string {
 		y = strings.Replace(y, "  internode:\n", "    secret_file: "+keyPath+"\n  internode:\n", 1)
-		if name == "node-1" {
-			for _, l := range strings.Split(y, "\n") {
-				if a, ok := strings.CutPrefix(l, "  http_addr: "); ok {
-					httpAddr = a
-				}
-			}
-		}
 		return y + fmt.Sprintf("tls:\n  ca_file: %s\n  cert_file: %s\n  key_file: %s\n  verify_incoming: true\n",
 			ca, filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem"))
 	})
@@ -68,6 +60,8 @@ func TestE2EMutualTLS(t *testing.T) {
 	for _, nd := range c.nodes {
 		c.start(nd)
 	}
+	// node-1's HTTPS address, as its agent bound it.
+	httpAddr := c.byName("node-1").httpAddr
 	e2eWait(t, start, 20*time.Second, "three TLS agents agree on a leader and 3 voters", func() (bool, string) {
 		leaders := map[string]bool{}
 		for _, nd := range c.nodes {
