@@ -32,6 +32,15 @@ type fsm struct {
 	flushers  []Flusher
 
 	rejected atomic.Uint64 // commands refused as unknown or malformed
+	// haltedAt is the index of the first entry whose checksum did not
+	// match (0: not halted; Raft's indexes start at 1). From it on the FSM
+	// applies nothing, answers no query and takes no snapshot.
+	haltedAt         atomic.Uint64
+	checksumFailures atomic.Uint64 // entries whose checksum did not match
+	// onHalt, set before Raft starts, is told once when the FSM halts
+	// (the node hands off leadership). Called from raft's FSM goroutine:
+	// it must not block.
+	onHalt func(index uint64)
 	// applyLatency observes how long each command took to apply (set
 	// before Raft starts, when the node has a registerer). Timing only:
 	// Apply's result never depends on it (STYLE 12).
@@ -75,6 +84,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if l.Type != raft.LogCommand {
 			continue
 		}
+		if err := f.verify(l); err != nil {
+			out[i] = err
+			continue
+		}
 		if f.applyLatency == nil {
 			out[i] = f.apply(l.Index, l.Data)
 			continue
@@ -87,6 +100,41 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		fl.Flush()
 	}
 	return out
+}
+
+// verify checks an entry's checksum (wire.VerifyChecksum) and answers the
+// refusal of a halted FSM for an entry that does not match, or for any
+// entry once halted. An entry with no checksum this version knows (from an
+// older leader) is applied unverified.
+func (f *fsm) verify(l *raft.Log) error {
+	if at := f.haltedAt.Load(); at != 0 {
+		return haltedErr(at)
+	}
+	if known, ok := wire.VerifyChecksum(l.Data, l.Extensions); !known || ok {
+		return nil
+	}
+	f.checksumFailures.Add(1)
+	f.haltedAt.Store(l.Index)
+	ev := f.log.Error().Uint64("index", l.Index).Int("bytes", len(l.Data))
+	if len(l.Data) >= 2 {
+		ev = ev.Uint8("table", l.Data[1])
+	}
+	ev.Msg("checksum mismatch: the state machine halts and applies no further entry; restore this node from a snapshot or wipe it and rejoin")
+	if f.onHalt != nil {
+		f.onHalt(l.Index)
+	}
+	return haltedErr(l.Index)
+}
+
+// halted reports the index at which the FSM halted, if it has.
+func (f *fsm) halted() (index uint64, ok bool) {
+	at := f.haltedAt.Load()
+	return at, at != 0
+}
+
+// haltedErr is the refusal of a halted FSM.
+func haltedErr(index uint64) error {
+	return fmt.Errorf("%w: state machine halted at index %d: checksum mismatch", wire.ErrUnavailable, index)
 }
 
 func (f *fsm) apply(index uint64, data []byte) []byte {
@@ -195,6 +243,9 @@ func validCommandSize(cmd []byte) error {
 // Query implements raftcore.Querier: it answers a read against the local
 // tables.
 func (f *fsm) Query(q []byte) ([]byte, error) {
+	if at, ok := f.halted(); ok {
+		return nil, haltedErr(at) // a halted replica serves no stale read
+	}
 	table, op, d, err := wire.ParseCommand(q)
 	if err != nil {
 		return nil, fmt.Errorf("%w: query not understood: %w", wire.ErrInvalid, err)
@@ -214,6 +265,9 @@ const snapMagic = "CNCLSNP1"
 // Snapshot implements raft.FSM: every table takes an O(1) view; Persist
 // writes them out while Apply goes on.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	if at, ok := f.halted(); ok {
+		return nil, fmt.Errorf("cluster: snapshot: %w", haltedErr(at))
+	}
 	s := &snapshot{}
 	for _, id := range f.order {
 		w, err := f.tables[id].Snapshot()

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/conclave-dev/conclave/cluster/health"
@@ -32,10 +33,20 @@ func (n *Node) AddHealthCheck(c HealthCheck) { n.health.Add(c) }
 // supervisor should restart the node.
 func (n *Node) Liveness() []CheckResult { return n.health.Liveness() }
 
-// Readiness runs the liveness checks plus leader (a leader is known) and
-// fsm (the local state machine has caught up), then any added ones. A node
+// Readiness runs the liveness checks plus leader (a leader is known),
+// fsm (the local state machine has caught up) and fsm_integrity (it has
+// not halted on a checksum mismatch), then any added ones. A node
 // that is not ready should get no client traffic.
 func (n *Node) Readiness() []CheckResult { return n.health.Readiness() }
+
+// checkIntegrity is the fsm_integrity readiness check: it fails once the
+// FSM has halted on a checksum mismatch, naming the index.
+func (f *fsm) checkIntegrity(time.Time) (string, string) {
+	if at, ok := f.halted(); ok {
+		return HealthFail, fmt.Sprintf("state machine halted at index %d: checksum mismatch; restore this node from a snapshot or wipe its data and rejoin", at)
+	}
+	return HealthPass, ""
+}
 
 // newHealth builds the node's health checks; the boot grace starts now.
 // The views read n.ml, n.core and n.groups when a check runs, so they may

@@ -10,7 +10,7 @@ import (
 // registerMetrics exports the node's state on reg (DESIGN §12). Each part
 // describes its own metrics (Collectors, read at scrape time from its own
 // counters, so nothing is on a hot path); cluster adds only what is its
-// own: the FSM's apply histogram and rejected counter, and the mesh
+// own: the FSM's apply histogram, rejected and checksum failure counters, and the mesh
 // requests its sender check refused. conclave_raft_state and
 // conclave_raft_term are exported by api (from RaftStatus), the request
 // metrics too.
@@ -23,6 +23,10 @@ func (n *Node) registerMetrics(reg prometheus.Registerer) error {
 				Namespace: ns, Name: "fsm_rejected_commands_total",
 				Help: "Committed commands the state machine refused as unknown or malformed (every replica refuses alike).",
 			}, func() float64 { return float64(n.fsm.rejected.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: ns, Name: "fsm_checksum_failures_total",
+				Help: "Committed entries whose checksum did not match their command; the first halts this node's state machine (see the fsm_integrity readiness check).",
+			}, func() float64 { return float64(n.fsm.checksumFailures.Load()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Namespace: ns, Name: "internode_sender_mismatch_total",
 				Help: "Internode requests refused because the sender node they name is not the node of the connection's certificate.",

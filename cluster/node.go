@@ -166,10 +166,14 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	if o.registerer != nil {
 		n.fsm.applyLatency = newApplyLatency()
 	}
+	// A halted FSM (a checksum mismatch) must not lead: the Core hands
+	// leadership off. n.core is set before Raft applies anything.
+	n.fsm.onHalt = func(uint64) { n.core.StepDown() }
 	n.sessions.OnEnd(n.names.SessionEnded)
 	if n.health, err = n.newHealth(o.local); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	n.health.Add(health.Check{Name: "fsm_integrity", ReadyOnly: true, Check: n.fsm.checkIntegrity})
 
 	meshOpts := []internode.Option{internode.WithLogger(n.log)}
 	mt, err := meshTLS(cfg, &n.resolver)

@@ -55,14 +55,18 @@ type Core struct {
 	nonce    string
 	hadState bool // Raft state existed on disk at start: never bootstrap
 
-	mu         sync.Mutex
-	clusterID  string
-	sawFormed  bool          // saw a formed cluster: never bootstrap in this process
-	changed    chan struct{} // closed and replaced on every leader or config change
-	removed    map[string]time.Time
-	readyTerm  atomic.Uint64 // term in which this leader's barrier completed
-	member     atomic.Bool   // this node is in the Raft configuration
-	notifyCh   chan struct{}
+	mu        sync.Mutex
+	clusterID string
+	sawFormed bool          // saw a formed cluster: never bootstrap in this process
+	changed   chan struct{} // closed and replaced on every leader or config change
+	removed   map[string]time.Time
+	readyTerm atomic.Uint64 // term in which this leader's barrier completed
+	member    atomic.Bool   // this node is in the Raft configuration
+	notifyCh  chan struct{}
+	// stepDown, once set (StepDown), makes the leader loop hand off
+	// leadership whenever this node leads; stepDownCh wakes it.
+	stepDown   atomic.Bool
+	stepDownCh chan struct{}
 	rec        *reconciler
 	stopOnce   sync.Once
 	shutdownCh chan struct{}
@@ -104,6 +108,7 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 		changed:    make(chan struct{}),
 		removed:    make(map[string]time.Time),
 		notifyCh:   make(chan struct{}, 1),
+		stepDownCh: make(chan struct{}, 1),
 		rec:        newReconciler(),
 		heartbeats: &heartbeatGate{},
 		shutdownCh: make(chan struct{}),
@@ -417,6 +422,18 @@ func (c *Core) transferLeadership(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("raftcore: leadership transfer: %w", ctx.Err())
+	}
+}
+
+// StepDown makes this node give up leadership for good: from now on,
+// whenever it leads, its leader loop hands leadership to another voter. The
+// FSM calls it when it halts (a replica that no longer applies entries
+// must not lead). It does not block: safe from raft's FSM goroutine.
+func (c *Core) StepDown() {
+	c.stepDown.Store(true)
+	select {
+	case c.stepDownCh <- struct{}{}:
+	default:
 	}
 }
 

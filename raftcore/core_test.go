@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
 // tcpStreams is a raft.StreamLayer on a loopback listener: the real
@@ -255,5 +257,50 @@ func TestWithStoresRefusesANilStore(t *testing.T) {
 	if err == nil {
 		c.Shutdown()
 		t.Fatal("New accepted WithStores without a snapshot store")
+	}
+}
+
+func TestAppliedEntriesCarryTheirChecksum(t *testing.T) {
+	stores := memStores()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := newMemCore(t, t.TempDir(), stores)
+	stop := c.run(t)
+	defer func() {
+		stop()
+		_ = c.Shutdown()
+	}()
+	for _, cmd := range []string{"x", "yz"} {
+		if resp, err := c.Apply(ctx, []byte(cmd)); err != nil || string(resp) != "ok:"+cmd {
+			t.Fatalf("Apply(%s) = %q, %v; want ok:%s", cmd, resp, err, cmd)
+		}
+	}
+	first, err := stores.Log.FirstIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := stores.Log.LastIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for i := first; i <= last && i > 0; i++ {
+		var l raft.Log
+		if err := stores.Log.GetLog(i, &l); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		seen = append(seen, string(l.Data))
+		if !bytes.Equal(l.Extensions, wire.Checksum(l.Data)) {
+			t.Fatalf("entry %d (%q) has extensions %x, want its checksum %x", i, l.Data, l.Extensions, wire.Checksum(l.Data))
+		}
+		if known, ok := wire.VerifyChecksum(l.Data, l.Extensions); !known || !ok {
+			t.Fatalf("entry %d does not verify: known %v, ok %v", i, known, ok)
+		}
+	}
+	if !slices.Equal(seen, []string{"x", "yz"}) {
+		t.Fatalf("the log holds commands %q, want [x yz]", seen)
 	}
 }

@@ -280,7 +280,9 @@ func (c *Core) local(op byte, body []byte) (byte, []byte) {
 				return stOK, refusal
 			}
 		}
-		f := c.raft.Apply(body, c.cfg.ApplyTimeout)
+		// The checksum lets every replica's FSM tell the command it
+		// applies from the one proposed (wire.VerifyChecksum).
+		f := c.raft.ApplyLog(raft.Log{Data: body, Extensions: wire.Checksum(body)}, c.cfg.ApplyTimeout)
 		if err := c.await(f); err != nil {
 			return applyErrStatus(err)
 		}

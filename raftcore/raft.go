@@ -32,9 +32,10 @@ type raftNode interface {
 
 	// BootstrapCluster is called once, by the bootstrapper.
 	BootstrapCluster(configuration raft.Configuration) raft.Future
-	// Apply, Barrier and VerifyLeader serve proposals, the leader's
-	// barrier at the start of its term, and consistent reads.
-	Apply(cmd []byte, timeout time.Duration) raft.ApplyFuture
+	// ApplyLog, Barrier and VerifyLeader serve proposals (each with its
+	// checksum in the entry's Extensions), the leader's barrier at the
+	// start of its term, and consistent reads.
+	ApplyLog(log raft.Log, timeout time.Duration) raft.ApplyFuture
 	Barrier(timeout time.Duration) raft.Future
 	VerifyLeader() raft.Future
 

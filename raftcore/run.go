@@ -213,6 +213,17 @@ func (c *Core) adoptClusterID() {
 	}
 }
 
+// handOff transfers leadership away from a node that must not lead
+// (StepDown), within ApplyTimeout; a failure is logged and retried at the
+// next wake-up of the leader loop.
+func (c *Core) handOff(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.ApplyTimeout)
+	defer cancel()
+	if err := c.transferLeadership(ctx); err != nil {
+		c.log.Error().Err(err).Msg("stepping down: cannot hand off leadership")
+	}
+}
+
 // leaderLoop does the leader's duties: a barrier at the start of each term
 // (so reads see everything committed before it), then a reconcile pass
 // ReconcileDebounce after a membership notification, and a safety pass
@@ -247,8 +258,13 @@ func (c *Core) leaderLoop(ctx context.Context) {
 		case <-debounce.C:
 			armed, run = false, true
 		case <-c.changedCh():
+		case <-c.stepDownCh:
 		}
 		if c.raft.State() != raft.Leader {
+			continue
+		}
+		if c.stepDown.Load() {
+			c.handOff(ctx)
 			continue
 		}
 		term := c.raft.CurrentTerm()
