@@ -1,7 +1,10 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/conclave-dev/conclave/internode"
 )
@@ -16,3 +19,22 @@ func (n *Node) KeyringRawRequest(ctx context.Context, addr string, req []byte) e
 
 // KeyringMalformed is the count of undecodable keyring requests.
 func (n *Node) KeyringMalformed() uint64 { return n.ml.KeyringMalformed() }
+
+// CorruptCommands makes this node's FSM see every committed command for
+// which match is true with its last bit flipped (the entry raft holds is
+// left alone), as a disk or memory that changed it would.
+func (n *Node) CorruptCommands(match func(data []byte) bool) {
+	f := func(l *raft.Log) *raft.Log {
+		if !match(l.Data) || len(l.Data) == 0 {
+			return l
+		}
+		c := *l
+		c.Data = bytes.Clone(l.Data)
+		c.Data[len(c.Data)-1] ^= 0x01
+		return &c
+	}
+	n.fsm.corrupt.Store(&f)
+}
+
+// FSMHalted reports the index at which this node's FSM halted, if it has.
+func (n *Node) FSMHalted() (uint64, bool) { return n.fsm.halted() }

@@ -41,6 +41,10 @@ type fsm struct {
 	// (the node hands off leadership). Called from raft's FSM goroutine:
 	// it must not block.
 	onHalt func(index uint64)
+	// corrupt is a test hook (export_test.go): when set, it gives the
+	// entry the FSM sees in place of the committed one, standing for a
+	// disk or memory that changed it.
+	corrupt atomic.Pointer[func(*raft.Log) *raft.Log]
 	// applyLatency observes how long each command took to apply (set
 	// before Raft starts, when the node has a registerer). Timing only:
 	// Apply's result never depends on it (STYLE 12).
@@ -83,6 +87,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	for i, l := range logs {
 		if l.Type != raft.LogCommand {
 			continue
+		}
+		if c := f.corrupt.Load(); c != nil {
+			l = (*c)(l)
 		}
 		if err := f.verify(l); err != nil {
 			out[i] = err

@@ -1,6 +1,7 @@
 package raftcore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
 // testSegment keeps the test WALs small; 300 entries still span segments.
@@ -285,6 +288,39 @@ func TestLogTailTruncationSurvivesReopen(t *testing.T) {
 			}
 			if l.Term != 2 || string(l.Data) != "new" {
 				t.Fatalf("entry 16 = term %d %q, want the overwrite (term 2, \"new\")", l.Term, l.Data)
+			}
+		})
+	}
+}
+
+// Both log stores keep an entry's Extensions (the command's checksum,
+// which the FSM verifies) across a reopen.
+func TestLogStoreKeepsExtensions(t *testing.T) {
+	for _, kind := range []string{LogStoreBolt, LogStoreWAL} {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := openStores(dir, kind, testSegment, hclog.NewNullLogger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := []byte("command")
+			if err := s.logs.StoreLog(&raft.Log{Index: 1, Term: 1, Type: raft.LogCommand, Data: data, Extensions: wire.Checksum(data)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s, err = openStores(dir, kind, testSegment, hclog.NewNullLogger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var l raft.Log
+			if err := s.logs.GetLog(1, &l); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(l.Extensions, wire.Checksum(data)) {
+				t.Fatalf("entry 1 extensions %x after reopen, want %x", l.Extensions, wire.Checksum(data))
 			}
 		})
 	}
