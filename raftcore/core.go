@@ -55,18 +55,16 @@ type Core struct {
 	nonce    string
 	hadState bool // Raft state existed on disk at start: never bootstrap
 
-	mu        sync.Mutex
-	clusterID string
-	sawFormed bool          // saw a formed cluster: never bootstrap in this process
-	changed   chan struct{} // closed and replaced on every leader or config change
-	removed   map[string]time.Time
-	readyTerm atomic.Uint64 // term in which this leader's barrier completed
-	member    atomic.Bool   // this node is in the Raft configuration
-	notifyCh  chan struct{}
-	// stepDown, once set (StepDown), makes the leader loop hand off
-	// leadership whenever this node leads; stepDownCh wakes it.
-	stepDown   atomic.Bool
-	stepDownCh chan struct{}
+	mu         sync.Mutex
+	clusterID  string
+	sawFormed  bool          // saw a formed cluster: never bootstrap in this process
+	changed    chan struct{} // closed and replaced on every leader or config change
+	removed    map[string]time.Time
+	readyTerm  atomic.Uint64 // term in which this leader's barrier completed
+	member     atomic.Bool   // this node is in the Raft configuration
+	notifyCh   chan struct{}
+	stepDown   atomic.Bool   // StepDown was called: hand off leadership whenever this node leads
+	stepDownCh chan struct{} // wakes the leader loop for stepDown
 	rec        *reconciler
 	stopOnce   sync.Once
 	shutdownCh chan struct{}
