@@ -292,7 +292,11 @@ func (c *Core) local(op byte, body []byte) (byte, []byte) {
 		case []byte:
 			return stOK, r
 		case error:
-			return stError, []byte(r.Error())
+			// The entry is committed; this node's state machine could not
+			// apply it (halted on a checksum mismatch): its effect on the
+			// cluster is not this node's to report, and a retry could apply
+			// it twice.
+			return stUnknown, []byte(r.Error())
 		default:
 			return stError, []byte(fmt.Sprintf("fsm returned %T, want []byte", r))
 		}
