@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/conclave-dev/conclave/cluster/health"
+	"github.com/conclave-dev/conclave/config"
 )
 
 // Health check statuses. A check that warns does not fail its endpoint.
@@ -34,9 +35,10 @@ func (n *Node) AddHealthCheck(c HealthCheck) { n.health.Add(c) }
 func (n *Node) Liveness() []CheckResult { return n.health.Liveness() }
 
 // Readiness runs the liveness checks plus leader (a leader is known),
-// fsm (the local state machine has caught up) and fsm_integrity (it has
-// not halted on a checksum mismatch), then any added ones. A node
-// that is not ready should get no client traffic.
+// fsm (the local state machine has caught up), raft_lag (a follower is not
+// far behind the leader), disk_free (the data dir's filesystem has room)
+// and fsm_integrity (it has not halted on a checksum mismatch), then any
+// added ones. A node that is not ready should get no client traffic.
 func (n *Node) Readiness() []CheckResult { return n.health.Readiness() }
 
 // checkIntegrity is the fsm_integrity readiness check: it fails once the
@@ -50,14 +52,27 @@ func (f *fsm) checkIntegrity(time.Time) (string, string) {
 
 // newHealth builds the node's health checks; the boot grace starts now.
 // The views read n.ml, n.core and n.groups when a check runs, so they may
-// be built later in New (checks run once the API serves).
+// be built later in New (checks run once the API serves). The operator's
+// cluster.health thresholds apply in local (test) clusters too.
 func (n *Node) newHealth(local bool) (*health.Checker, error) {
-	cfg := health.DefaultConfig(n.Name())
-	if local {
-		cfg = health.DefaultLocalConfig(n.Name())
-	}
-	return health.New(cfg, health.Deps{Gossip: healthGossip{n}, Raft: healthRaft{n}, Groups: healthGroups{n}},
+	cfg := healthConfig(n.cfg, local)
+	return health.New(cfg, health.Deps{Gossip: healthGossip{n}, Raft: healthRaft{n}, Groups: healthGroups{n}, Disk: health.StatfsDisk{}},
 		health.WithClock(n.clock))
+}
+
+// healthConfig is the checks' config of a node with cfg: the built-in
+// thresholds (local: an in-process test cluster's) with cluster.health's.
+// cfg is validated, so the conversions below do not wrap.
+func healthConfig(cfg config.Config, local bool) health.Config {
+	hc := health.DefaultConfig(cfg.Cluster.Name, cfg.Cluster.DataDir)
+	if local {
+		hc = health.DefaultLocalConfig(cfg.Cluster.Name, cfg.Cluster.DataDir)
+	}
+	h := cfg.Cluster.Health
+	hc.MaxLagEntries = uint64(h.MaxLagEntries)
+	hc.MaxLagTime = h.MaxLagTime.Duration()
+	hc.MinDiskFree = uint64(h.MinDiskFreeBytes)
+	return hc
 }
 
 // healthGossip is the gossip membership as the health checks read it.

@@ -57,6 +57,21 @@ type ClusterConfig struct {
 	Raft       RaftConfig       `yaml:"raft"`
 	Groups     GroupsConfig     `yaml:"groups"`
 	Names      NamesConfig      `yaml:"names"`
+	Health     HealthConfig     `yaml:"health"`
+}
+
+// HealthConfig holds the operator's thresholds of the readiness checks
+// raft_lag and disk_free (docs/operations.md#health-checks).
+type HealthConfig struct {
+	// MaxLagEntries: a Raft follower whose applied index trails the commit
+	// index it knows by more than this is not ready.
+	MaxLagEntries int `yaml:"max_lag_entries"`
+	// MaxLagTime: a Raft follower without leader contact for longer than
+	// this is not ready.
+	MaxLagTime Duration `yaml:"max_lag_time"`
+	// MinDiskFreeBytes: with less free on the filesystem holding data_dir
+	// the node is not ready; below twice this it warns. 0 turns it off.
+	MinDiskFreeBytes int `yaml:"min_disk_free_bytes"`
 }
 
 // NamesConfig tunes cluster-wide names (DESIGN §8).
@@ -240,6 +255,13 @@ func Default() Config {
 				LogStore:          LogStoreWAL, // one sync per append; see docs/raft-core.md
 			},
 			Names: NamesConfig{StrongDeadline: Duration(5 * time.Second)},
+			Health: HealthConfig{
+				MaxLagEntries: 5000,
+				MaxLagTime:    Duration(10 * time.Second),
+				// 64 MiB: catches a full disk before Raft's writes fail,
+				// without making a test machine's nodes unready.
+				MinDiskFreeBytes: 64 << 20,
+			},
 			Groups: GroupsConfig{
 				MaxPayloadBytes:     1 << 20, // 1 MiB: a message, not a file transfer
 				AntiEntropyInterval: Duration(30 * time.Second),

@@ -40,6 +40,9 @@ func TestDefaultValidates(t *testing.T) {
 		"max_payload_bytes":  {c.Cluster.Groups.MaxPayloadBytes, 1 << 20},
 		"anti_entropy":       {c.Cluster.Groups.AntiEntropyInterval.Duration(), 30 * time.Second},
 		"heartbeat_interval": {c.Cluster.Groups.HeartbeatInterval.Duration(), 5 * time.Second},
+		"max_lag_entries":    {c.Cluster.Health.MaxLagEntries, 5000},
+		"max_lag_time":       {c.Cluster.Health.MaxLagTime.Duration(), 10 * time.Second},
+		"min_disk_free":      {c.Cluster.Health.MinDiskFreeBytes, 64 << 20},
 	}
 	for name, tc := range checks {
 		t.Run(name, func(t *testing.T) {

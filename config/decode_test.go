@@ -48,7 +48,8 @@ func fullWant() Config {
 				Admission:         AdmissionManual,
 				LogStore:          "bolt",
 			},
-			Names: NamesConfig{StrongDeadline: Duration(7 * time.Second)},
+			Names:  NamesConfig{StrongDeadline: Duration(7 * time.Second)},
+			Health: HealthConfig{MaxLagEntries: 100, MaxLagTime: Duration(4 * time.Second), MinDiskFreeBytes: 1 << 30},
 			Groups: GroupsConfig{
 				MaxPayloadBytes:     65536,
 				AntiEntropyInterval: Duration(10 * time.Second),
@@ -265,6 +266,14 @@ func TestParseErrors(t *testing.T) {
 		"unknown nested key": {
 			doc:  "cluster:\n  raft:\n    reconcile_debuonce: 2s\n",
 			want: []string{"node.yaml:3: cluster.raft.reconcile_debuonce: unknown key"},
+		},
+		"unknown health key": {
+			doc:  "cluster:\n  health:\n    min_disk_free: 1\n",
+			want: []string{"node.yaml:3: cluster.health.min_disk_free: unknown key"},
+		},
+		"health bytes with a unit": {
+			doc:  "cluster:\n  health:\n    min_disk_free_bytes: 64MiB\n",
+			want: []string{`node.yaml:3: cluster.health.min_disk_free_bytes: want an integer, got "64MiB"`},
 		},
 		"wrong type int": {
 			doc:  "cluster:\n  raft:\n    priority: high\n",

@@ -82,6 +82,7 @@ func (c Config) validate() []*Error {
 	p.checkRaft(cl.Raft)
 	p.checkNames(cl.Names)
 	p.checkGroups(cl.Groups)
+	p.checkHealth(cl.Health)
 
 	p.checkListen("api.grpc_addr", c.API.GRPCAddr)
 	p.checkListen("api.http_addr", c.API.HTTPAddr)
@@ -173,6 +174,18 @@ func (p *problems) checkGroups(g GroupsConfig) {
 	}
 	if g.HeartbeatInterval <= 0 {
 		p.add("cluster.groups.heartbeat_interval", "must be > 0, got %s", g.HeartbeatInterval)
+	}
+}
+
+func (p *problems) checkHealth(h HealthConfig) {
+	if h.MaxLagEntries < 1 {
+		p.add("cluster.health.max_lag_entries", "must be >= 1, got %d", h.MaxLagEntries)
+	}
+	if h.MaxLagTime <= 0 {
+		p.add("cluster.health.max_lag_time", "must be > 0, got %s", h.MaxLagTime)
+	}
+	if h.MinDiskFreeBytes < 0 {
+		p.add("cluster.health.min_disk_free_bytes", "must be >= 0, got %d", h.MinDiskFreeBytes)
 	}
 }
 

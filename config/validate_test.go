@@ -47,6 +47,19 @@ func TestValidate(t *testing.T) {
 			edit: func(c *Config) { c.Cluster.Groups.MaxPayloadBytes = 4 << 20 },
 			want: []string{"cluster.groups.max_payload_bytes: must be between 1 and 3145728, got 4194304"},
 		},
+		"health out of range": {
+			edit: func(c *Config) {
+				c.Cluster.Health.MaxLagEntries = 0
+				c.Cluster.Health.MaxLagTime = 0
+				c.Cluster.Health.MinDiskFreeBytes = -1
+			},
+			want: []string{
+				"cluster.health.max_lag_entries: must be >= 1, got 0",
+				"cluster.health.max_lag_time: must be > 0, got 0s",
+				"cluster.health.min_disk_free_bytes: must be >= 0, got -1",
+			},
+		},
+		"health disk check off": {edit: func(c *Config) { c.Cluster.Health.MinDiskFreeBytes = 0 }},
 		"empty data_dir": {
 			edit: func(c *Config) { c.Cluster.DataDir = "" },
 			want: []string{"cluster.data_dir: must not be empty"},

@@ -44,6 +44,7 @@ type Deps struct {
 	Gossip Gossip
 	Raft   Raft
 	Groups Groups
+	Disk   Disk
 }
 
 // Option configures a Checker.
@@ -59,6 +60,7 @@ type Checker struct {
 	gossip  Gossip
 	raft    Raft
 	groups  Groups
+	disk    Disk
 	clock   Clock
 	started time.Time // start of the boot grace: New's time
 
@@ -77,10 +79,10 @@ func New(cfg Config, deps Deps, opts ...Option) (*Checker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("health: config: %w", err)
 	}
-	if deps.Gossip == nil || deps.Raft == nil || deps.Groups == nil {
-		return nil, errors.New("health: New needs a gossip view, a Raft view and a groups view")
+	if deps.Gossip == nil || deps.Raft == nil || deps.Groups == nil || deps.Disk == nil {
+		return nil, errors.New("health: New needs a gossip view, a Raft view, a groups view and a disk")
 	}
-	h := &Checker{cfg: cfg, gossip: deps.Gossip, raft: deps.Raft, groups: deps.Groups, clock: SystemClock{}}
+	h := &Checker{cfg: cfg, gossip: deps.Gossip, raft: deps.Raft, groups: deps.Groups, disk: deps.Disk, clock: SystemClock{}}
 	for _, o := range opts {
 		o(h)
 	}
@@ -102,9 +104,11 @@ func (h *Checker) Add(c Check) {
 // supervisor should restart the node.
 func (h *Checker) Liveness() []Result { return h.run(false) }
 
-// Readiness runs the liveness checks plus leader (a leader is known) and
-// fsm (the local state machine has caught up), then any added ones. A node
-// that is not ready should get no client traffic.
+// Readiness runs the liveness checks plus leader (a leader is known), fsm
+// (the local state machine has caught up), raft_lag (a follower is not far
+// behind the leader) and disk_free (the data dir's filesystem has room),
+// then any added ones. A node that is not ready should get no client
+// traffic.
 func (h *Checker) Readiness() []Result { return h.run(true) }
 
 func (h *Checker) run(ready bool) []Result {
@@ -115,6 +119,8 @@ func (h *Checker) run(ready bool) []Result {
 		{Name: "groups_heartbeat", Check: h.checkGroupHeartbeat},
 		{Name: "leader", ReadyOnly: true, Check: h.checkLeader},
 		{Name: "fsm", ReadyOnly: true, Check: h.checkFSM},
+		{Name: "raft_lag", ReadyOnly: true, Check: h.checkRaftLag},
+		{Name: "disk_free", ReadyOnly: true, Check: h.checkDiskFree},
 	}
 	h.mu.Lock()
 	checks = append(checks, h.extra...)
@@ -248,6 +254,83 @@ func (h *Checker) checkFSM(time.Time) (string, string) {
 			st.AppliedIndex, want, h.cfg.FSMSample, st.CommitIndex)
 	}
 	return Pass, fmt.Sprintf("applied index %d, commit index %d", st.AppliedIndex, st.CommitIndex)
+}
+
+// checkRaftLag: a Raft follower (voter or standby) fails when its applied
+// index trails the commit index it knows by more than MaxLagEntries, or
+// when it has had no leader contact for more than MaxLagTime (a member
+// never in contact is counted from start, after the boot grace). The
+// reason names the limit passed. The leader and client nodes are exempt.
+func (h *Checker) checkRaftLag(now time.Time) (string, string) {
+	st := h.raft.Status()
+	switch {
+	case st.State == "shutdown":
+		return Fail, "raft is shut down"
+	case st.State == "leader":
+		return Pass, "leader: exempt (followers lag behind it)"
+	case !st.Member:
+		return Pass, "client node (not in the Raft configuration): exempt"
+	}
+	var behind uint64
+	if st.CommitIndex > st.AppliedIndex {
+		behind = st.CommitIndex - st.AppliedIndex
+	}
+	if behind > h.cfg.MaxLagEntries {
+		return Fail, fmt.Sprintf("applied index %d trails commit index %d by %d entries (max_lag_entries %d)",
+			st.AppliedIndex, st.CommitIndex, behind, h.cfg.MaxLagEntries)
+	}
+	since := st.LastContact
+	if since == 0 {
+		if h.inBootGrace(now) {
+			return Pass, fmt.Sprintf("%d entries behind (limit %d); no leader contact yet, within the %s boot grace",
+				behind, h.cfg.MaxLagEntries, h.cfg.BootGrace)
+		}
+		since = now.Sub(h.started)
+	}
+	if since > h.cfg.MaxLagTime {
+		return Fail, fmt.Sprintf("no leader contact for %s (max_lag_time %s)", since.Round(time.Millisecond), h.cfg.MaxLagTime)
+	}
+	return Pass, fmt.Sprintf("%d entries behind (limit %d); last leader contact %s ago (limit %s)",
+		behind, h.cfg.MaxLagEntries, since.Round(time.Millisecond), h.cfg.MaxLagTime)
+}
+
+// checkDiskFree: the filesystem holding the data dir has at least
+// MinDiskFree bytes free; below twice that it warns, so an operator hears
+// before Raft's writes start failing.
+func (h *Checker) checkDiskFree(time.Time) (string, string) {
+	free, total, err := h.disk.Free(h.cfg.DataDir)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return Warn, fmt.Sprintf("free space not measured on this platform: %v", err)
+	}
+	if err != nil {
+		return Fail, fmt.Sprintf("cannot read the free space of the data dir: %v", err)
+	}
+	limit := h.cfg.MinDiskFree
+	switch {
+	case free < limit:
+		return Fail, fmt.Sprintf("%s free of %s on the filesystem of %s (fails below %s): Raft's log and snapshot writes will fail; free space or grow the disk",
+			formatBytes(free), formatBytes(total), h.cfg.DataDir, formatBytes(limit))
+	case free < 2*limit:
+		return Warn, fmt.Sprintf("%s free of %s on the filesystem of %s (warns below %s, fails below %s)",
+			formatBytes(free), formatBytes(total), h.cfg.DataDir, formatBytes(2*limit), formatBytes(limit))
+	default:
+		return Pass, fmt.Sprintf("%s free of %s on the filesystem of %s (fails below %s)",
+			formatBytes(free), formatBytes(total), h.cfg.DataDir, formatBytes(limit))
+	}
+}
+
+// formatBytes writes n in binary units, one decimal: "64.0 MiB".
+func formatBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // Run samples the commit index for the fsm check, at once and then every

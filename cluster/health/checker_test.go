@@ -276,14 +276,14 @@ func TestLivenessAndReadiness(t *testing.T) {
 	if !at.Equal(t0.Add(time.Second)) {
 		t.Fatalf("added check ran at %s, want the clock's %s", at, t0.Add(time.Second))
 	}
-	want := []string{"gossip", "raft_contact", "groups_heartbeat", "leader", "fsm", "extra", "extra_ready"}
+	want := []string{"gossip", "raft_contact", "groups_heartbeat", "leader", "fsm", "raft_lag", "disk_free", "extra", "extra_ready"}
 	if got := names(x.h.Readiness()); !reflect.DeepEqual(got, want) {
 		t.Fatalf("readiness checks %v, want %v", got, want)
 	}
 }
 
 func TestConfig(t *testing.T) {
-	for _, c := range []Config{DefaultConfig("n1"), DefaultLocalConfig("n1")} {
+	for _, c := range []Config{DefaultConfig("n1", "/data"), DefaultLocalConfig("n1", "/data")} {
 		if err := c.Validate(); err != nil {
 			t.Fatalf("%+v: %v", c, err)
 		}
@@ -299,20 +299,26 @@ func TestConfig(t *testing.T) {
 		"zero voter contact":  {func(c *Config) { c.VoterContact = 0 }, "voter_contact"},
 		"zero sample":         {func(c *Config) { c.FSMSample = 0 }, "fsm_sample"},
 		"standby below voter": {func(c *Config) { c.StandbyContact = c.VoterContact - 1 }, "standby_contact"},
+		"no data dir":         {func(c *Config) { c.DataDir = "" }, "data_dir"},
+		"zero lag entries":    {func(c *Config) { c.MaxLagEntries = 0 }, "max_lag_entries"},
+		"zero lag time":       {func(c *Config) { c.MaxLagTime = 0 }, "max_lag_time"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			c := DefaultConfig("n1")
+			c := DefaultConfig("n1", "/data")
 			tc.edit(&c)
 			err := c.Validate()
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Validate: %v, want an error naming %s", err, tc.want)
 			}
-			if _, err := New(c, Deps{Gossip: &fakeGossip{}, Raft: &fakeRaft{}, Groups: &fakeGroups{}}); err == nil {
+			if _, err := New(c, Deps{Gossip: &fakeGossip{}, Raft: &fakeRaft{}, Groups: &fakeGroups{}, Disk: &fakeDisk{}}); err == nil {
 				t.Fatal("New accepted an invalid config")
 			}
 		})
 	}
-	if _, err := New(DefaultConfig("n1"), Deps{}); err == nil {
+	if _, err := New(DefaultConfig("n1", "/data"), Deps{}); err == nil {
 		t.Fatal("New accepted missing deps")
+	}
+	if _, err := New(DefaultConfig("n1", "/data"), Deps{Gossip: &fakeGossip{}, Raft: &fakeRaft{}, Groups: &fakeGroups{}}); err == nil {
+		t.Fatal("New accepted a missing disk")
 	}
 }

@@ -32,10 +32,30 @@ type Config struct {
 	// FSMSample is the interval of the FSM catch-up sampler: readiness
 	// needs every entry known committed one to two samples ago applied.
 	FSMSample time.Duration
+	// MaxLagEntries: a Raft follower whose applied index trails the
+	// commit index it knows by more than this fails raft_lag.
+	MaxLagEntries uint64
+	// MaxLagTime: a Raft follower without contact from the leader for
+	// more than this fails raft_lag (readiness only; raft_contact fails
+	// liveness after the longer VoterContact or StandbyContact).
+	MaxLagTime time.Duration
+	// DataDir is the node's data directory: disk_free reads the free space
+	// of the filesystem holding it.
+	DataDir string
+	// MinDiskFree: less than this many bytes free fails disk_free, less
+	// than twice this warns. 0 turns the check off (it always passes).
+	MinDiskFree uint64
 }
 
-// DefaultConfig returns production thresholds for node.
-func DefaultConfig(node string) Config {
+// DefaultMinDiskFree is the default of Config.MinDiskFree: 64 MiB. It is
+// meant to catch a full disk before Raft's log and snapshot writes fail,
+// not to plan capacity; low enough that a test machine with little free
+// disk does not make every test node unready.
+const DefaultMinDiskFree = 64 << 20
+
+// DefaultConfig returns production thresholds for node, whose data dir is
+// dataDir.
+func DefaultConfig(node, dataDir string) Config {
 	return Config{
 		Node:             node,
 		HeartbeatCeiling: 5 * time.Minute,
@@ -44,18 +64,23 @@ func DefaultConfig(node string) Config {
 		VoterContact:     30 * time.Second,
 		StandbyContact:   5 * time.Minute,
 		FSMSample:        time.Second,
+		MaxLagEntries:    5000,
+		MaxLagTime:       10 * time.Second,
+		DataDir:          dataDir,
+		MinDiskFree:      DefaultMinDiskFree,
 	}
 }
 
 // DefaultLocalConfig returns fast thresholds for in-process test clusters,
 // whose gossip and Raft timings are local too.
-func DefaultLocalConfig(node string) Config {
-	c := DefaultConfig(node)
+func DefaultLocalConfig(node, dataDir string) Config {
+	c := DefaultConfig(node, dataDir)
 	c.HeartbeatCeiling = 10 * time.Second
 	c.BootGrace = 2 * time.Second
 	c.VoterContact = 3 * time.Second
 	c.StandbyContact = 10 * time.Second
 	c.FSMSample = 200 * time.Millisecond
+	c.MaxLagTime = 3 * time.Second
 	return c
 }
 
@@ -63,6 +88,12 @@ func DefaultLocalConfig(node string) Config {
 func (c Config) Validate() error {
 	if c.Node == "" {
 		return errors.New("health: node: must not be empty")
+	}
+	if c.DataDir == "" {
+		return errors.New("health: data_dir: must not be empty")
+	}
+	if c.MaxLagEntries == 0 {
+		return errors.New("health: max_lag_entries: must be positive, got 0")
 	}
 	if c.MaxGossipScore < 0 {
 		return fmt.Errorf("health: max_gossip_score: must not be negative, got %d", c.MaxGossipScore)
@@ -76,6 +107,7 @@ func (c Config) Validate() error {
 		{"voter_contact", c.VoterContact},
 		{"standby_contact", c.StandbyContact},
 		{"fsm_sample", c.FSMSample},
+		{"max_lag_time", c.MaxLagTime},
 	} {
 		if d.v <= 0 {
 			return fmt.Errorf("health: %s: must be positive, got %s", d.name, d.v)

@@ -135,15 +135,32 @@ func (g *fakeGroups) LastBeat() (string, time.Time) {
 	return g.peer, g.at
 }
 
+// fakeDisk is a Disk whose answer the test sets; it records the path asked.
+type fakeDisk struct {
+	mu          sync.Mutex
+	free, total uint64
+	err         error
+	path        string
+}
+
+func (d *fakeDisk) Free(path string) (uint64, uint64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.path = path
+	return d.free, d.total, d.err
+}
+
 // harness is a Checker of node n1 with DefaultConfig over fakes, started
 // at t0 by its fake clock. By default n1 is a healthy voting follower with
-// a peer, in contact with leader n2.
+// a peer, in contact with leader n2, its data dir /data on a disk with
+// 10 GiB free of 100 GiB.
 type harness struct {
 	h      *Checker
 	clock  *fakeClock
 	gossip *fakeGossip
 	raft   *fakeRaft
 	groups *fakeGroups
+	disk   *fakeDisk
 }
 
 func newHarness(t *testing.T) *harness {
@@ -156,8 +173,9 @@ func newHarness(t *testing.T) *harness {
 			Servers: []Server{{ID: "n1", Suffrage: "voter"}, {ID: "n2", Suffrage: "voter"}},
 		}},
 		groups: &fakeGroups{},
+		disk:   &fakeDisk{free: 10 << 30, total: 100 << 30},
 	}
-	h, err := New(DefaultConfig("n1"), Deps{Gossip: x.gossip, Raft: x.raft, Groups: x.groups}, WithClock(x.clock))
+	h, err := New(DefaultConfig("n1", "/data"), Deps{Gossip: x.gossip, Raft: x.raft, Groups: x.groups, Disk: x.disk}, WithClock(x.clock))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,14 @@ type Groups interface {
 	LastBeat() (peer string, at time.Time)
 }
 
+// Disk reads the space of a filesystem for the disk_free check; StatfsDisk
+// is the real one. Called concurrently from HTTP handler goroutines.
+type Disk interface {
+	// Free returns the bytes available to this process (not root's
+	// reserve) and the size of the filesystem holding path.
+	Free(path string) (free, total uint64, err error)
+}
+
 // Clock is the Checker's time: the start of the boot grace, the time the
 // checks are run at, and the sampler's interval. Safe for concurrent use.
 type Clock interface {
