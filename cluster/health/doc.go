@@ -15,10 +15,15 @@
 //   - leader (readiness only): a leader is known, from Raft on a member,
 //     from the members' gossip adverts on a client node;
 //   - fsm (readiness only): the local state machine has applied every
-//     entry known committed one to two sample intervals ago.
+//     entry known committed one to two sample intervals ago;
+//   - raft_lag (readiness only): a Raft follower is at most MaxLagEntries
+//     behind the commit index it knows and heard from the leader within
+//     MaxLagTime; the leader and client nodes are exempt;
+//   - disk_free (readiness only): the filesystem holding the data dir has
+//     at least MinDiskFree bytes free, a warning below twice that.
 //
-// It declares the small views it reads (ports.go): Gossip, Raft and Groups,
-// and a Clock. Package cluster implements them over its gossip membership,
+// It declares the small views it reads (ports.go): Gossip, Raft, Groups
+// and Disk (StatfsDisk is the real one), and a Clock. Package cluster implements them over its gossip membership,
 // Raft core and groups service, and starts Run. The package imports nothing
 // of ours; it owns no state but its added checks and the commit-index
 // samples.
