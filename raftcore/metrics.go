@@ -29,7 +29,7 @@ func (c *Core) Collectors() []prometheus.Collector {
 		}, count("nonvoter")),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: ns, Name: "raft_voter_churn_burst_total",
-			Help: "Bursts of voter changes made by this node as leader: more than 3 within a minute.",
+			Help: "Bursts of voter changes made by this node as leader: more than 3 within a minute, once the core has formed.",
 		}, func() float64 { return float64(c.Stats().ChurnBursts) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: ns, Name: "raft_leader_changes_total",

@@ -30,6 +30,11 @@ type reconciler struct {
 	changes     []time.Time          // voter changes within churnWindow
 	bursts      uint64
 	inBurst     bool
+	// settled is set by the first pass that plans nothing (no change, no
+	// recheck pending): the core has formed. Voter changes before it are
+	// the formation (bootstrap voters reshuffled by rank and failure
+	// domain, the core growing to its target), not churn.
+	settled bool
 }
 
 func newReconciler() *reconciler {
@@ -83,9 +88,19 @@ func (r *reconciler) silent(id string, now time.Time, after time.Duration) bool 
 	return ok && now.Sub(since) >= after
 }
 
+// settle marks the core formed: voter changes from now on count as churn.
+func (r *reconciler) settle() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.settled = true
+}
+
 func (r *reconciler) voterChanged(now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.settled {
+		return // forming, not churning
+	}
 	kept := r.changes[:0]
 	for _, t := range r.changes {
 		if now.Sub(t) < churnWindow {
@@ -168,6 +183,9 @@ func (c *Core) reconcile(ctx context.Context) {
 		ManualAdmission: c.cfg.ManualAdmission, Now: now,
 	})
 	c.rec.recheck = pl.Recheck
+	if len(pl.Changes) == 0 && pl.Recheck.IsZero() {
+		c.rec.settle()
+	}
 	for _, ch := range pl.Changes {
 		if ctx.Err() != nil || c.raft.State() != raft.Leader {
 			return
