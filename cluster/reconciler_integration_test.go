@@ -261,3 +261,21 @@ func TestTwoVotersLostAtOnceNeverLoseQuorum(t *testing.T) {
 	}
 	t.Logf("%d writes, none failed, while two voters were replaced", ok.Load())
 }
+
+// A cold start of twenty agents is formation, not churn: the leader
+// reshuffles the bootstrap voters by rank and grows the core to its
+// target, and the churn alert's counter stays 0 on every node (it was 1 on
+// the leader before voter changes counted only once the core settled).
+func TestColdStartIsNotChurn(t *testing.T) {
+	regs := registries(20)
+	c := testcluster.New(t, 20, testcluster.Options{NodeOptions: func(i int) []cluster.Option {
+		return []cluster.Option{cluster.WithRegisterer(regs[i])}
+	}})
+	c.WaitLeader(bigClusterWait)
+	waitRoles(t, c, bigClusterWait, 5, 4, 11)
+	for _, n := range c.Running() {
+		if v := counter(t, regs[n.Index()], "conclave_raft_voter_churn_burst_total", ""); v != 0 {
+			t.Errorf("%s counted %v voter churn bursts during a cold start", n.Name, v)
+		}
+	}
+}
