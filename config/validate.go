@@ -12,10 +12,8 @@ import (
 
 // Limits checked by Validate.
 const (
-	// maxNameLen bounds cluster.name (wire.MaxNodeNameLen): it travels in
-	// every gossip message and memberlist's node metadata budget is small.
-	maxNameLen = wire.MaxNodeNameLen
-	// maxFailureDomainLen bounds cluster.failure_domain for the same reason.
+	// maxFailureDomainLen bounds cluster.failure_domain: it travels in every
+	// gossip message and memberlist's node metadata budget is small.
 	maxFailureDomainLen = 128
 	maxVotersLimit      = 9  // beyond 9 voters every write waits on more disks for no safety gain
 	maxStandbysLimit    = 16 // each standby is a full replication stream from the leader
@@ -190,7 +188,7 @@ func (p *problems) checkHealth(h HealthConfig) {
 }
 
 func (p *problems) checkName(key, name string) {
-	if msg := nodeNameProblem(name); msg != "" {
+	if msg := wire.NodeNameProblem(name); msg != "" {
 		p.add(key, "%s", msg)
 	}
 }
@@ -199,13 +197,11 @@ func (p *problems) checkName(key, name string) {
 // configuration, for the other places that take one (operator admit). The
 // error names the field.
 func ValidNodeName(field, name string) error {
-	if msg := nodeNameProblem(name); msg != "" {
+	if msg := wire.NodeNameProblem(name); msg != "" {
 		return fmt.Errorf("%s: %s", field, msg)
 	}
 	return nil
 }
-
-func nodeNameProblem(name string) string { return wire.NodeNameProblem(name) }
 
 func (p *problems) checkPort(key string, port int) {
 	if port < 0 || port > maxPort {

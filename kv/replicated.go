@@ -3,7 +3,6 @@ package kv
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -148,8 +147,6 @@ func (r *Replicated) Restore(br *bufio.Reader) (func(), error) {
 		r.mu.Unlock()
 	}, nil
 }
-
-var errNoSnapshot = errors.New("kv: no snapshot")
 
 // Get reads one key of the local replica (tests and tools; requests go
 // through Query).
