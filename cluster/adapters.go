@@ -73,28 +73,29 @@ func (r requester) Request(ctx context.Context, addr string, req []byte) ([]byte
 	case errors.Is(err, internode.ErrNotSent):
 		return nil, fmt.Errorf("%w: %w", raftcore.ErrNotSent, err)
 	case errors.Is(err, internode.ErrFrameTooLarge):
-		// The leader ran it; only the reply could not come back.
-		return nil, fmt.Errorf("%w: %w", raftcore.ErrReplyTooLarge, err)
+		// The leader ran it; only the reply could not come back, and
+		// asking again the same way fails again: say what to do instead.
+		return nil, fmt.Errorf("%w: the answer exceeds the internode frame limit of %d MiB between this node and the leader; "+
+			"ask for less (a narrower prefix, or a limit and then the rest), or ask the leader's node directly: %w",
+			raftcore.ErrReplyTooLarge, internode.DefaultConfig().MaxFrameSize>>20, err)
 	}
 	return resp, err
 }
 
 // proposer adapts the Raft core to every domain service's Proposer (each
 // declares the subset it uses): it proposes and reads through raftcore
-// (forwarding to the leader included) and maps raftcore's errors onto the
-// cluster's. It reads n.core at each call: the services are built before
+// (forwarding to the leader included); raftcore's errors already wrap the
+// shared sentinels (wire.ErrUnavailable, ErrShutdown, ErrTooLarge). It reads n.core at each call: the services are built before
 // the core (their tables go into the FSM the core is built with) and call
 // it only once it exists.
 type proposer struct{ n *Node }
 
 func (p proposer) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
-	resp, err := p.n.core.Apply(ctx, cmd)
-	return resp, coreErr(err)
+	return p.n.core.Apply(ctx, cmd)
 }
 
 func (p proposer) Query(ctx context.Context, mode ReadMode, q []byte) ([]byte, error) {
-	resp, err := p.n.core.Query(ctx, mode, q)
-	return resp, coreErr(err)
+	return p.n.core.Query(ctx, mode, q)
 }
 
 func (p proposer) ApplyTimeout() time.Duration { return p.n.core.ApplyTimeout() }
@@ -117,18 +118,5 @@ func (p proposer) Status() locks.CoreStatus {
 // Ping asks the leader for the servers: any answer is contact.
 func (p proposer) Ping(ctx context.Context) error {
 	_, err := p.n.core.Servers(ctx)
-	return err
-}
-
-// coreErr adds advice to an answer too large for the mesh; raftcore's
-// other errors already wrap the shared sentinels (wire.ErrUnavailable,
-// wire.ErrShutdown) and pass as they are, as do the caller's own deadline
-// and cancellation (the cluster may be fine).
-func coreErr(err error) error {
-	if errors.Is(err, raftcore.ErrReplyTooLarge) {
-		return fmt.Errorf("the answer exceeds the internode frame limit of %d MiB between this node and the leader; "+
-			"ask for less (a narrower prefix, or a limit and then the rest), or ask the leader's node directly: %w",
-			internode.DefaultConfig().MaxFrameSize>>20, err)
-	}
 	return err
 }
