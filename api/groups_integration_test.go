@@ -91,9 +91,15 @@ func TestGroupsOverGRPC(t *testing.T) {
 			t.Fatalf("monitor missed %s: %v", s.PID(), seen)
 		}
 	}
-	testcluster.WaitFor(t, 10*time.Second, "node 1 to list both members", func() bool {
-		ms, err := c1.Groups().Members(tctx(t), "chat")
-		return err == nil && len(ms) == 2
+	// Every node lists both members before the broadcast: the sender's
+	// node sends to the nodes its own view has members on.
+	testcluster.WaitFor(t, 10*time.Second, "every node to list both members", func() bool {
+		for _, c := range []*client.Client{c1, c2, c3} {
+			if ms, err := c.Groups().Members(tctx(t), "chat"); err != nil || len(ms) != 2 {
+				return false
+			}
+		}
+		return true
 	})
 	gs, err := c1.Groups().List(tctx(t))
 	if err != nil || len(gs) != 1 || gs[0].Group != "chat" || gs[0].Members != 2 || gs[0].LocalMembers != 0 {
