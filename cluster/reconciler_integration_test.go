@@ -262,17 +262,37 @@ func TestTwoVotersLostAtOnceNeverLoseQuorum(t *testing.T) {
 	t.Logf("%d writes, none failed, while two voters were replaced", ok.Load())
 }
 
-// A cold start of twenty agents is formation, not churn: the leader
-// reshuffles the bootstrap voters by rank and grows the core to its
-// target, and the churn alert's counter stays 0 on every node (it was 1 on
-// the leader before voter changes counted only once the core settled).
+// A cold start is formation, not churn. The three bootstrap voters share
+// a failure domain and every other agent has one of its own, so the leader
+// grows the core to five and spreads it: two seeds give up their seats and
+// four agents take one, six voter changes within a minute. The churn
+// alert's counter stays 0 on every node (the leader counted 1 before voter
+// changes counted only once the core settled).
 func TestColdStartIsNotChurn(t *testing.T) {
-	regs := registries(20)
-	c := testcluster.New(t, 20, testcluster.Options{NodeOptions: func(i int) []cluster.Option {
-		return []cluster.Option{cluster.WithRegisterer(regs[i])}
-	}})
+	const n = 9
+	regs := registries(n)
+	c := testcluster.New(t, n, testcluster.Options{
+		Configure: func(i int, cfg *config.Config) {
+			cfg.Cluster.FailureDomain = "seeds"
+			if i >= 3 {
+				cfg.Cluster.FailureDomain = fmt.Sprintf("d%d", i)
+			}
+		},
+		NodeOptions: func(i int) []cluster.Option {
+			return []cluster.Option{cluster.WithRegisterer(regs[i])}
+		},
+	})
 	c.WaitLeader(bigClusterWait)
-	waitRoles(t, c, bigClusterWait, 5, 4, 11)
+	voters, _, _ := waitRoles(t, c, bigClusterWait, 5, 4, 0)
+	seeds := 0
+	for _, n := range c.Running()[:3] {
+		if voters[n.Name] {
+			seeds++
+		}
+	}
+	if seeds != 1 {
+		t.Fatalf("%d of the three seeds (one failure domain) are voters, want 1: the core did not spread", seeds)
+	}
 	for _, n := range c.Running() {
 		if v := counter(t, regs[n.Index()], "conclave_raft_voter_churn_burst_total", ""); v != 0 {
 			t.Errorf("%s counted %v voter churn bursts during a cold start", n.Name, v)
