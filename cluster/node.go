@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/conclave-dev/conclave/acl"
 	"github.com/conclave-dev/conclave/cluster/health"
 	"github.com/conclave-dev/conclave/cluster/session"
 	"github.com/conclave-dev/conclave/config"
@@ -76,6 +77,8 @@ type Node struct {
 	lockTable *locks.Replicated
 	lockSvc   *locks.Service
 	admission *raftcore.Admissions
+	aclTable  *acl.Replicated
+	acl       *acl.Service
 	// groups is the process-group service (package pg), outside Raft.
 	groups *pg.Service
 	// resolver names the node at an internode address for TLS dials.
@@ -152,6 +155,9 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	}
 	n.sessions.OnEnd(n.lockSvc.SessionEnded)
 	n.admission = raftcore.NewAdmissions()
+	n.aclTable = acl.NewReplicated()
+	n.acl = acl.NewService(acl.Config{Enabled: cfg.ACL.Enabled, DefaultAllow: cfg.ACL.DefaultPolicy == "allow"},
+		proposer{n}, n.aclTable, n.clock.Now)
 	n.fsm = newFSM(n.log)
 	// The tables, one line each; the order is the snapshot's, and release
 	// commands reach the session-owned tables in this order.
@@ -160,6 +166,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		n.fsm.register(locks.TableID, n.lockTable),
 		n.fsm.register(naming.TableID, n.names.Table()),
 		n.fsm.register(raftcore.AdmissionTableID, n.admission),
+		n.fsm.register(acl.TableID, n.aclTable),
 	); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"github.com/conclave-dev/conclave/acl"
 	"github.com/conclave-dev/conclave/kv"
 	"github.com/conclave-dev/conclave/locks"
 	"github.com/conclave-dev/conclave/naming"
@@ -27,3 +28,7 @@ func (n *Node) Names() *naming.Service { return n.names }
 // Groups returns the process-group service, which works without Raft.
 // Once the node stops its calls fail with pg.ErrStopped.
 func (n *Node) Groups() *pg.Service { return n.groups }
+
+// ACL returns the access-control service: policies and tokens, and the
+// resolution of a request's secret that every API door asks first.
+func (n *Node) ACL() *acl.Service { return n.acl }

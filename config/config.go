@@ -12,12 +12,24 @@ type Config struct {
 	API     APIConfig     `yaml:"api"`
 	TLS     TLSConfig     `yaml:"tls"`
 	Log     LogConfig     `yaml:"log"`
+	ACL     ACLConfig     `yaml:"acl"`
 	// Insecure allows the doors that face the network to run in clear: gossip
 	// without an encryption key, the internode mesh and the APIs without TLS,
 	// on addresses other than loopback. Without it such a configuration is
 	// refused at start: a plain setup is something the operator writes down,
 	// never an accident. Loopback-only doors (--dev, tests) need no word.
 	Insecure bool `yaml:"insecure"`
+}
+
+// ACLConfig is access control (docs/acl.md). Every server of a cluster
+// must agree on it: a node enforces what its own config says.
+type ACLConfig struct {
+	// Enabled makes every API request (except health) present a token
+	// whose policies grant what it does.
+	Enabled bool `yaml:"enabled"`
+	// DefaultPolicy decides a name no rule of the token matches: deny (the
+	// default) or allow.
+	DefaultPolicy string `yaml:"default_policy"`
 }
 
 // TLSConfig is this node's TLS identity. When set, the internode mesh is
@@ -276,6 +288,7 @@ func Default() Config {
 			Level:  "info",
 			Format: "json",
 		},
+		ACL: ACLConfig{DefaultPolicy: "deny"},
 	}
 }
 

@@ -64,6 +64,7 @@ func fullWant() Config {
 			VerifyIncoming: true,
 		},
 		Log: LogConfig{Level: "debug", Format: "console"},
+		ACL: ACLConfig{Enabled: true, DefaultPolicy: "allow"},
 	}
 }
 

@@ -98,6 +98,11 @@ func (c Config) validate() []*Error {
 	default:
 		p.add("log.level", "must be one of debug, info, warn, error; got %q", c.Log.Level)
 	}
+	switch c.ACL.DefaultPolicy {
+	case "deny", "allow":
+	default:
+		p.add("acl.default_policy", "must be deny or allow; got %q", c.ACL.DefaultPolicy)
+	}
 	switch c.Log.Format {
 	case "json", "console":
 	default:

@@ -12,10 +12,10 @@ const module = "github.com/conclave-dev/conclave"
 // import directly. A part's own subpackages are always allowed.
 var allowed = map[string][]string{
 	"cmd":                  {"api", "api/client", "api/conclavepb", "cluster", "config", "internal/pki"},
-	"api":                  {"cluster", "config", "kv", "naming", "locks", "pg", "api/conclavepb", "internal/pki", "internal/wire"},
+	"api":                  {"cluster", "config", "kv", "naming", "locks", "pg", "acl", "api/conclavepb", "internal/pki", "internal/wire"},
 	"api/client":           {"api/conclavepb", "internal/pki"},
 	"api/conclavepb":       {},
-	"cluster":              {"config", "gossip", "internode", "raftcore", "kv", "naming", "locks", "pg", "internal/pki", "internal/wire"},
+	"cluster":              {"config", "gossip", "internode", "raftcore", "kv", "naming", "locks", "pg", "acl", "internal/pki", "internal/wire"},
 	"config":               {"internal/wire"},
 	"gossip":               {"internal/wire"},
 	"internode":            {"internal/pki", "internal/wire"},
@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"naming":               {"internal/wire"},
 	"locks":                {"internal/wire"},
 	"pg":                   {"internal/wire"},
+	"acl":                  {"internal/wire"},
 	"internal/testcluster": {"cluster", "config", "internal/pki"},
 	"internal/bench":       {"api", "api/client", "cluster", "config", "internal/testcluster"},
 	"internal/archtest":    {},

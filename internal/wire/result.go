@@ -14,7 +14,8 @@ import (
 //	1-3  shared (this file)
 //	4-6  locks
 //	7-9  naming
-//	10-  next free
+//	10   acl
+//	11-  next free
 type Code byte
 
 // The shared codes.

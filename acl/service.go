@@ -1,0 +1,334 @@
+package acl
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/conclave-dev/conclave/internal/wire"
+)
+
+// Errors of the service and of the doors that ask it. Callers test with
+// errors.Is; api maps them onto gRPC codes (DESIGN §13).
+var (
+	// ErrBootstrapped: bootstrap was asked for again (FailedPrecondition).
+	ErrBootstrapped = errors.New("acl already bootstrapped")
+	// ErrUnauthenticated: the secret is malformed, unknown or expired
+	// (Unauthenticated). Its message never says which.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrPermissionDenied: the token lacks the access (PermissionDenied).
+	ErrPermissionDenied = errors.New("permission denied")
+	// ErrDisabled: an ACL call on a cluster whose ACLs are off
+	// (FailedPrecondition).
+	ErrDisabled = errors.New("acls are disabled")
+)
+
+// Denied is the refusal of access on a resource's name. It names the
+// resource, the name and the access missing, never which tokens exist.
+func Denied(res Resource, name string, want Access) error {
+	if name == "" {
+		return fmt.Errorf("%w: %s %s needs %s access", ErrPermissionDenied, res, "(any)", want)
+	}
+	return fmt.Errorf("%w: %s %q needs %s access", ErrPermissionDenied, res, name, want)
+}
+
+// Proposer is what the service needs of the Raft core: cluster passes one
+// over raftcore.Core (forwarding to the leader included).
+type Proposer interface {
+	// Apply proposes a command and returns the table's result once it is
+	// committed and applied.
+	Apply(ctx context.Context, cmd []byte) ([]byte, error)
+	// Query reads the table in mode and returns the table's answer.
+	Query(ctx context.Context, mode wire.ReadMode, q []byte) ([]byte, error)
+}
+
+// Config is the cluster's ACL setting (config's acl section).
+type Config struct {
+	// Enabled turns enforcement on: every request needs a token that
+	// grants what it does.
+	Enabled bool
+	// DefaultAllow decides names no rule of the token matches (default
+	// policy allow); false denies them (deny, the default).
+	DefaultAllow bool
+}
+
+// Service creates, lists and deletes policies and tokens through Raft and
+// resolves secrets from the local replica.
+type Service struct {
+	cfg Config
+	p   Proposer
+	t   *Replicated
+	now func() time.Time
+}
+
+// NewService returns the service over the table t (registered in the FSM),
+// proposing through p; now is the clock tokens expire by.
+func NewService(cfg Config, p Proposer, t *Replicated, now func() time.Time) *Service {
+	return &Service{cfg: cfg, p: p, t: t, now: now}
+}
+
+// Enabled reports whether ACLs are enforced.
+func (s *Service) Enabled() bool { return s.cfg.Enabled }
+
+// Resolve turns a request's secret into its authorizer. With ACLs off
+// every caller may do everything. An empty secret is the anonymous
+// caller, who gets only the default policy; a malformed, unknown or
+// expired one is ErrUnauthenticated.
+func (s *Service) Resolve(secret string) (*Authorizer, error) {
+	if !s.cfg.Enabled {
+		return AllowAll(), nil
+	}
+	if secret == "" {
+		return NewAuthorizer("", "anonymous", nil, s.cfg.DefaultAllow), nil
+	}
+	if !isUUID(secret) {
+		return nil, fmt.Errorf("%w: the token is not a conclave secret (a UUID)", ErrUnauthenticated)
+	}
+	t, rules, ok := s.t.Resolve(HashSecret(secret), s.now())
+	if !ok {
+		return nil, fmt.Errorf("%w: the token is unknown or has expired", ErrUnauthenticated)
+	}
+	return NewAuthorizer(t.AccessorID, t.Description, rules, s.cfg.DefaultAllow), nil
+}
+
+// Valid reports whether the token accessor still exists and has not
+// expired: a session opened with it ends when it does not. With ACLs off,
+// or for the anonymous caller (""), it is always true.
+func (s *Service) Valid(accessor string) bool {
+	if !s.cfg.Enabled || accessor == "" {
+		return true
+	}
+	return s.t.Valid(accessor, s.now())
+}
+
+// Expiry is when the token accessor expires (zero: never, or no such
+// token).
+func (s *Service) Expiry(accessor string) time.Time {
+	return s.t.expiry(accessor)
+}
+
+// Changed is closed at the next change of the local replica's ACLs.
+func (s *Service) Changed() <-chan struct{} { return s.t.Changed() }
+
+// NewToken is a token just made: its secret is shown once and never
+// stored.
+type NewToken struct {
+	Token
+	SecretID string
+}
+
+// Bootstrap creates the first management token (policy Management). A
+// second call fails with ErrBootstrapped naming the bootstrap in force;
+// resetIndex, the index that error names, replaces it (recovery of a lost
+// management token: see docs/acl.md).
+func (s *Service) Bootstrap(ctx context.Context, resetIndex uint64) (NewToken, error) {
+	if !s.cfg.Enabled {
+		return NewToken{}, fmt.Errorf("bootstrap: %w: set acl.enabled: true on every server first", ErrDisabled)
+	}
+	nt, err := newToken("bootstrap token (global management)", nil, 0, s.now())
+	if err != nil {
+		return NewToken{}, err
+	}
+	return s.writeToken(ctx, "bootstrap", BootstrapCommand(&nt.Token, resetIndex), nt)
+}
+
+// CreateToken creates a token with policies that expires after ttl (0:
+// never).
+func (s *Service) CreateToken(ctx context.Context, description string, policies []string, ttl time.Duration) (NewToken, error) {
+	if ttl < 0 {
+		return NewToken{}, wire.Invalidf("ttl", "must not be negative, got %s", ttl)
+	}
+	nt, err := newToken(description, policies, ttl, s.now())
+	if err != nil {
+		return NewToken{}, err
+	}
+	return s.writeToken(ctx, "create token", TokenCreate(&nt.Token), nt)
+}
+
+func (s *Service) writeToken(ctx context.Context, what string, c Command, nt NewToken) (NewToken, error) {
+	if err := c.Validate(); err != nil {
+		return NewToken{}, err
+	}
+	d, err := s.write(ctx, what, c)
+	if err != nil {
+		return NewToken{}, err
+	}
+	t := decodeToken(d)
+	if err := d.Done(); err != nil {
+		return NewToken{}, fmt.Errorf("%s: decode result: %w", what, err)
+	}
+	return NewToken{Token: *t, SecretID: nt.SecretID}, nil
+}
+
+func newToken(description string, policies []string, ttl time.Duration, now time.Time) (NewToken, error) {
+	acc, err := uuid()
+	if err != nil {
+		return NewToken{}, err
+	}
+	secret, err := uuid()
+	if err != nil {
+		return NewToken{}, err
+	}
+	t := Token{AccessorID: acc, Description: description, Policies: policies, hash: HashSecret(secret)}
+	if ttl > 0 {
+		t.ExpiresAt = now.Add(ttl).UTC()
+	}
+	return NewToken{Token: t, SecretID: secret}, nil
+}
+
+// uuid is a random (version 4) UUID.
+func uuid() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("acl: random: %w", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}
+
+// DeleteToken deletes a token; sessions opened with it end.
+func (s *Service) DeleteToken(ctx context.Context, accessor string) error {
+	c := TokenDelete(accessor)
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	_, err := s.write(ctx, "delete token", c)
+	return err
+}
+
+// SetPolicy creates a policy (create) or replaces the rules and
+// description of an existing one; every token that carries it has the new
+// rules as soon as a node applies the change.
+func (s *Service) SetPolicy(ctx context.Context, p Policy, create bool) (Policy, error) {
+	c := PolicySet(&p, create)
+	if err := c.Validate(); err != nil {
+		return Policy{}, err
+	}
+	what := "update policy"
+	if create {
+		what = "create policy"
+	}
+	d, err := s.write(ctx, what, c)
+	if err != nil {
+		return Policy{}, err
+	}
+	index := d.Uvarint()
+	if err := d.Done(); err != nil {
+		return Policy{}, fmt.Errorf("%s: decode result: %w", what, err)
+	}
+	p.ModifyIndex = index
+	if create {
+		p.CreateIndex = index
+	}
+	return p, nil
+}
+
+// DeletePolicy deletes a policy and takes it off every token.
+func (s *Service) DeletePolicy(ctx context.Context, name string) error {
+	c := PolicyDelete(name)
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	_, err := s.write(ctx, "delete policy", c)
+	return err
+}
+
+// write proposes c and returns the result's fields after the index.
+func (s *Service) write(ctx context.Context, what string, c Command) (*wire.Decoder, error) {
+	resp, err := s.p.Apply(ctx, c.Marshal())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	d, refused := wire.ParseResult(resp)
+	if refused != nil {
+		if refused.Code == Bootstrapped {
+			refused.Err = ErrBootstrapped
+		}
+		return nil, fmt.Errorf("%s: %w", what, refused)
+	}
+	if c.op != opPolicySet {
+		d.Uvarint() // the index; the token carries its own
+	}
+	return d, nil
+}
+
+// Policies lists the policies (name "" for all, in name order), or the one
+// named; ErrNotFound when it does not exist.
+func (s *Service) Policies(ctx context.Context, mode wire.ReadMode, name string) ([]Policy, error) {
+	if name != "" {
+		if err := ValidatePolicyName("name", name); err != nil {
+			return nil, err
+		}
+	}
+	d, err := s.query(ctx, mode, policiesQuery(name))
+	if err != nil {
+		return nil, fmt.Errorf("read policies: %w", err)
+	}
+	n := d.Count(5)
+	out := make([]Policy, 0, n)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		out = append(out, *decodePolicy(d))
+	}
+	if err := d.Done(); err != nil {
+		return nil, fmt.Errorf("read policies: decode: %w", err)
+	}
+	return out, nil
+}
+
+// Tokens lists the tokens (accessor "" for all, by accessor ID), or the
+// one named; never their secrets.
+func (s *Service) Tokens(ctx context.Context, mode wire.ReadMode, accessor string) ([]Token, error) {
+	if accessor != "" {
+		if err := ValidateAccessor("accessor_id", accessor); err != nil {
+			return nil, err
+		}
+	}
+	return s.tokens(ctx, mode, accessor)
+}
+
+func (s *Service) tokens(ctx context.Context, mode wire.ReadMode, accessor string) ([]Token, error) {
+	d, err := s.query(ctx, mode, tokensQuery(accessor))
+	if err != nil {
+		return nil, fmt.Errorf("read tokens: %w", err)
+	}
+	n := d.Count(36)
+	out := make([]Token, 0, n)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		out = append(out, *decodeToken(d))
+	}
+	if err := d.Done(); err != nil {
+		return nil, fmt.Errorf("read tokens: decode: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Service) query(ctx context.Context, mode wire.ReadMode, q []byte) (*wire.Decoder, error) {
+	resp, err := s.p.Query(ctx, mode, q)
+	if err != nil {
+		return nil, err
+	}
+	d, refused := wire.ParseResult(resp)
+	if refused != nil {
+		return nil, refused
+	}
+	return d, nil
+}
+
+// TokenFromHeader reads a secret from an HTTP Authorization value
+// ("Bearer <secret>"); "" for an empty value. ok is false for any other
+// scheme or shape.
+func TokenFromHeader(v string) (secret string, ok bool) {
+	if v == "" {
+		return "", true
+	}
+	scheme, rest, found := strings.Cut(v, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	rest = strings.TrimSpace(rest)
+	return rest, rest != ""
+}
