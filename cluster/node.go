@@ -156,7 +156,8 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.sessions.OnEnd(n.lockSvc.SessionEnded)
 	n.admission = raftcore.NewAdmissions()
 	n.aclTable = acl.NewReplicated()
-	n.acl = acl.NewService(acl.Config{Enabled: cfg.ACL.Enabled, DefaultAllow: cfg.ACL.DefaultPolicy == "allow"},
+	n.acl = acl.NewService(acl.Config{Enabled: cfg.ACL.Enabled, DefaultAllow: cfg.ACL.DefaultPolicy == "allow",
+		ResetFile: filepath.Join(cfg.Cluster.DataDir, "acl-bootstrap-reset")},
 		proposer{n}, n.aclTable, n.clock.Now)
 	n.fsm = newFSM(n.log)
 	// The tables, one line each; the order is the snapshot's, and release
