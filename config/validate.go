@@ -299,7 +299,8 @@ func (p *problems) checkTLS(t TLSConfig) {
 }
 
 // CheckExposure refuses doors that face the network in clear (gossip without
-// a key, the mesh or an API without TLS, on an address other than loopback)
+// a key, the mesh or an API without TLS, an API that checks no client: no
+// ACLs and no client certificates, on an address other than loopback)
 // unless the operator wrote insecure: true. It is separate from Validate
 // because it judges a whole deployment, not the schema: the agent and
 // cluster.New call it on the final configuration, after flags. Errors read
@@ -327,8 +328,16 @@ func (p *problems) checkExposure(c Config) {
 	}
 	for _, a := range [...]struct{ key, addr string }{{"api.grpc_addr", c.API.GRPCAddr}, {"api.http_addr", c.API.HTTPAddr}} {
 		host, _, err := net.SplitHostPort(a.addr)
-		if err == nil && !loopbackHost(host) && !c.TLS.Enabled() {
+		switch {
+		case err != nil || loopbackHost(host):
+		case !c.TLS.Enabled():
 			p.add(a.key, "API on %s without TLS"+fix, a.addr, "tls")
+		case !c.TLS.VerifyIncoming && !c.ACL.Enabled:
+			// TLS proves the server to the client, not the client to the
+			// server: without client certificates or ACLs anyone who
+			// reaches the port may do everything.
+			p.add(a.key, "API on %s admits any client that reaches it (no client certificates, no ACLs)"+fix,
+				a.addr, "acl.enabled: true (docs/acl.md) or tls.verify_incoming: true")
 		}
 	}
 }
