@@ -315,6 +315,18 @@ func raftConfig(cfg config.Config, local bool) raftcore.Config {
 	rc.ReconcileDebounce = cfg.Cluster.Raft.ReconcileDebounce.Duration()
 	rc.ManualAdmission = cfg.Cluster.Raft.Admission == config.AdmissionManual
 	rc.LogStore = cfg.Cluster.Raft.LogStore
+	// The snapshot settings: a local (test) node keeps its small values
+	// unless its config says otherwise.
+	r, def := cfg.Cluster.Raft, config.Default().Cluster.Raft
+	if !local || r.SnapshotThreshold != def.SnapshotThreshold {
+		rc.SnapshotThreshold = uint64(r.SnapshotThreshold)
+	}
+	if !local || r.SnapshotInterval != def.SnapshotInterval {
+		rc.SnapshotInterval = r.SnapshotInterval.Duration()
+	}
+	if !local || r.TrailingLogs != def.TrailingLogs {
+		rc.TrailingLogs = uint64(r.TrailingLogs)
+	}
 	return rc
 }
 

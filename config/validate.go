@@ -166,6 +166,15 @@ func (p *problems) checkRaft(r RaftConfig) {
 	default:
 		p.add("cluster.raft.log_store", "must be one of bolt, wal; got %q", r.LogStore)
 	}
+	if r.SnapshotThreshold < 1 {
+		p.add("cluster.raft.snapshot_threshold", "must be at least 1, got %d", r.SnapshotThreshold)
+	}
+	if r.TrailingLogs < 0 {
+		p.add("cluster.raft.trailing_logs", "must not be negative, got %d", r.TrailingLogs)
+	}
+	if r.SnapshotInterval.Duration() < time.Second {
+		p.add("cluster.raft.snapshot_interval", "must be at least 1s, got %s", r.SnapshotInterval.Duration())
+	}
 }
 
 func (p *problems) checkGroups(g GroupsConfig) {
