@@ -80,3 +80,7 @@ func (n *Node) RemovePeer(ctx context.Context, node string) error {
 	}
 	return nil
 }
+
+// VerifyArchive reads a whole snapshot archive and checks it (the CLI's
+// inspect, and a restore before it uploads).
+func VerifyArchive(r io.Reader) (SnapshotInfo, error) { return raftcore.VerifyArchive(r) }
