@@ -49,6 +49,12 @@ func (s *state) apply(index uint64, c Command) error {
 		if err := s.addToken(index, &t); err != nil {
 			return err
 		}
+		// A reset replaces the bootstrap in force: its token, which was
+		// lost (or leaked), stops working. It may be gone already.
+		if old, ok := s.tokens[s.bootstrapAccessor]; ok {
+			delete(s.tokens, old.AccessorID)
+			delete(s.byHash, old.hash)
+		}
 		s.bootstrapIndex, s.bootstrapAccessor = index, t.AccessorID
 	case opPolicySet:
 		p := *c.Policy
@@ -159,9 +165,19 @@ func (r *Replicated) Apply(index uint64, op byte, d *wire.Decoder) ([]byte, erro
 	if err == nil {
 		r.notifyLocked()
 	}
-	var tok *Token
-	if c.Token != nil && err == nil {
-		tok = r.s.tokens[c.Token.AccessorID]
+	// The result carries the token or policy as the table stored it (its
+	// indexes are the table's, not the command's).
+	var (
+		tok *Token
+		pol *Policy
+	)
+	if err == nil {
+		switch {
+		case c.Token != nil:
+			tok = r.s.tokens[c.Token.AccessorID]
+		case c.Policy != nil:
+			pol = r.s.policies[c.Policy.Name]
+		}
 	}
 	r.mu.Unlock()
 	if err != nil {
@@ -171,6 +187,9 @@ func (r *Replicated) Apply(index uint64, op byte, d *wire.Decoder) ([]byte, erro
 	res.Uvarint(index)
 	if tok != nil {
 		encodeToken(res, tok)
+	}
+	if pol != nil {
+		encodePolicy(res, pol)
 	}
 	return res.Data(), nil
 }
@@ -305,14 +324,17 @@ func (r *Replicated) Counts() (policies, tokens int) {
 // Snapshot copies the table (policies and tokens are immutable once
 // stored, so the copy is of pointers) and returns the writer of its
 // section: the bootstrap index and accessor, then the policies and the
-// tokens, each a count and framed records in name order. An untouched
-// table (never bootstrapped, no policy or token) has no section.
+// tokens, each a count and framed records in name order. The built-in
+// policy is left out: it is the binary's (a restore, like a replay of the
+// log, gets this version's), never state. An untouched table (never
+// bootstrapped, no policy or token) has no section.
 func (r *Replicated) Snapshot() (func(io.Writer) error, error) {
 	r.mu.RLock()
 	idx, acc := r.s.bootstrapIndex, r.s.bootstrapAccessor
 	ps, ts := r.sortedPolicies(), r.sortedTokens()
 	r.mu.RUnlock()
-	if idx == 0 && len(ps) == 1 && len(ts) == 0 {
+	ps = slices.DeleteFunc(ps, func(p *Policy) bool { return p.Name == Management })
+	if idx == 0 && len(ps) == 0 && len(ts) == 0 {
 		return nil, nil
 	}
 	return func(w io.Writer) error {
@@ -392,7 +414,9 @@ func restoreInto(s *state, br *bufio.Reader) error {
 		if err := d.Done(); err != nil {
 			return fmt.Errorf("policy %d: %w", i, err)
 		}
-		s.policies[p.Name] = p
+		if p.Name != Management { // the built-in one is newState's
+			s.policies[p.Name] = p
+		}
 	}
 	if n, err = binary.ReadUvarint(br); err != nil {
 		return err

@@ -202,7 +202,8 @@ func (s *Service) DeleteToken(ctx context.Context, accessor string) error {
 
 // SetPolicy creates a policy (create) or replaces the rules and
 // description of an existing one; every token that carries it has the new
-// rules as soon as a node applies the change.
+// rules as soon as a node applies the change. It returns the policy as the
+// table stored it (its create and modify indexes the table's).
 func (s *Service) SetPolicy(ctx context.Context, p Policy, create bool) (Policy, error) {
 	c := PolicySet(&p, create)
 	if err := c.Validate(); err != nil {
@@ -216,15 +217,11 @@ func (s *Service) SetPolicy(ctx context.Context, p Policy, create bool) (Policy,
 	if err != nil {
 		return Policy{}, err
 	}
-	index := d.Uvarint()
+	stored := decodePolicy(d)
 	if err := d.Done(); err != nil {
 		return Policy{}, fmt.Errorf("%s: decode result: %w", what, err)
 	}
-	p.ModifyIndex = index
-	if create {
-		p.CreateIndex = index
-	}
-	return p, nil
+	return *stored, nil
 }
 
 // DeletePolicy deletes a policy and takes it off every token.
@@ -250,9 +247,7 @@ func (s *Service) write(ctx context.Context, what string, c Command) (*wire.Deco
 		}
 		return nil, fmt.Errorf("%s: %w", what, refused)
 	}
-	if c.op != opPolicySet {
-		d.Uvarint() // the index; the token carries its own
-	}
+	d.Uvarint() // the index; a created token or policy carries its own
 	return d, nil
 }
 
