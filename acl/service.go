@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,6 +55,10 @@ type Config struct {
 	// DefaultAllow decides names no rule of the token matches (default
 	// policy allow); false denies them (deny, the default).
 	DefaultAllow bool
+	// ResetFile is where an operator with shell access to this node
+	// writes the bootstrap index to allow a bootstrap reset through it
+	// (recovery of a lost management token); "" allows none.
+	ResetFile string
 }
 
 // Service creates, lists and deletes policies and tokens through Raft and
@@ -128,11 +134,39 @@ func (s *Service) Bootstrap(ctx context.Context, resetIndex uint64) (NewToken, e
 	if !s.cfg.Enabled {
 		return NewToken{}, fmt.Errorf("bootstrap: %w: set acl.enabled: true on every server first", ErrDisabled)
 	}
+	if resetIndex != 0 {
+		if err := s.checkResetFile(resetIndex); err != nil {
+			return NewToken{}, err
+		}
+	}
 	nt, err := newToken("bootstrap token (global management)", nil, 0, s.now())
 	if err != nil {
 		return NewToken{}, err
 	}
-	return s.writeToken(ctx, "bootstrap", BootstrapCommand(&nt.Token, resetIndex), nt)
+	nt, err = s.writeToken(ctx, "bootstrap", BootstrapCommand(&nt.Token, resetIndex), nt)
+	if err == nil && resetIndex != 0 {
+		// One reset per file: a second needs the operator again.
+		_ = os.Remove(s.cfg.ResetFile)
+	}
+	return nt, err
+}
+
+// checkResetFile allows a bootstrap reset only when the operator has
+// written its index into this node's reset file: proof of shell access to
+// a server, which a lost token cannot give.
+func (s *Service) checkResetFile(index uint64) error {
+	if s.cfg.ResetFile == "" {
+		return fmt.Errorf("bootstrap reset: %w: this node allows no reset", ErrBootstrapped)
+	}
+	b, err := os.ReadFile(s.cfg.ResetFile)
+	if err != nil {
+		return fmt.Errorf("bootstrap reset: %w: write %d into %s on this node first (%v)", ErrBootstrapped, index, s.cfg.ResetFile, errors.Unwrap(err))
+	}
+	got, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || got != index {
+		return fmt.Errorf("bootstrap reset: %w: %s holds %q, not the index %d", ErrBootstrapped, s.cfg.ResetFile, strings.TrimSpace(string(b)), index)
+	}
+	return nil
 }
 
 // CreateToken creates a token with policies that expires after ttl (0:
