@@ -3,6 +3,7 @@ package acl
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -410,5 +411,75 @@ func TestDenied(t *testing.T) {
 	}
 	if err := Denied(ResACL, "", Read); err.Error() != "permission denied: acl (any) needs read access" {
 		t.Fatalf("Denied with no name = %v", err)
+	}
+}
+
+// Allowed agrees with the rules' meaning written the slow way, over many
+// random rule sets: collect the matching rules of the resource, keep the
+// longest, and read them deny over write over read.
+func TestAuthorizerAgreesWithTheModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 15))
+	prefixes := []string{Everything, "a", "ab", "abc", "b", "ba", "*", "*a"}
+	names := []string{"", "a", "ab", "abc", "abcd", "b", "ba", "bab", "c", "*", "*a"}
+	for range 2000 {
+		var rs []Rule
+		for range rng.IntN(6) {
+			rs = append(rs, Rule{Resource: Resource(1 + rng.IntN(2)), Prefix: prefixes[rng.IntN(len(prefixes))], Access: Access(1 + rng.IntN(3))})
+		}
+		defaultAllow := rng.IntN(2) == 0
+		a := NewAuthorizer("x", "", rs, defaultAllow)
+		for _, res := range []Resource{ResKV, ResLock, ResName} {
+			for _, n := range names {
+				for _, want := range []Access{Read, Write} {
+					if got, model := a.Allowed(res, n, want), modelAllowed(rs, defaultAllow, res, n, want); got != model {
+						t.Fatalf("rules %v default allow %v: Allowed(%s, %q, %s) = %v, the model says %v", rs, defaultAllow, res, n, want, got, model)
+					}
+				}
+			}
+		}
+	}
+}
+
+func modelAllowed(rs []Rule, defaultAllow bool, res Resource, name string, want Access) bool {
+	longest := -1
+	var at []Access
+	for _, r := range rs {
+		l := -1
+		if r.Resource != res {
+			continue
+		}
+		if r.Prefix == Everything {
+			l = 0
+		} else if len(name) >= len(r.Prefix) && name[:len(r.Prefix)] == r.Prefix {
+			l = len(r.Prefix)
+		}
+		if l < 0 {
+			continue
+		}
+		if l > longest {
+			longest, at = l, nil
+		}
+		if l == longest {
+			at = append(at, r.Access)
+		}
+	}
+	if longest < 0 {
+		return defaultAllow
+	}
+	has := func(x Access) bool {
+		for _, a := range at {
+			if a == x {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has(Deny):
+		return false
+	case has(Write):
+		return true
+	default:
+		return want == Read
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -122,14 +125,40 @@ func TestBootstrapOnceAndReset(t *testing.T) {
 	if !errors.Is(err, ErrBootstrapped) || !strings.Contains(err.Error(), "bootstrapped at index 1") || !strings.Contains(err.Error(), first.AccessorID) {
 		t.Fatalf("second bootstrap: %v, want ErrBootstrapped naming index 1", err)
 	}
-	if _, err := f.s.Bootstrap(ctx, 7); !errors.Is(err, ErrBootstrapped) {
+	// A reset needs the operator's file on the node: without one, or
+	// with another index in it, nothing is proposed.
+	before := f.p.index
+	if _, err := f.s.Bootstrap(ctx, 1); !errors.Is(err, ErrBootstrapped) || !strings.Contains(err.Error(), "allows no reset") {
+		t.Fatalf("a reset on a node without a reset file: %v", err)
+	}
+	f.s.cfg.ResetFile = filepath.Join(t.TempDir(), "acl-bootstrap-reset")
+	if _, err := f.s.Bootstrap(ctx, 1); !errors.Is(err, ErrBootstrapped) || !strings.Contains(err.Error(), "write 1 into") {
+		t.Fatalf("a reset before the file is written: %v", err)
+	}
+	writeReset(t, f.s.cfg.ResetFile, 2)
+	if _, err := f.s.Bootstrap(ctx, 1); !errors.Is(err, ErrBootstrapped) || !strings.Contains(err.Error(), "not the index 1") {
+		t.Fatalf("a reset with another index in the file: %v", err)
+	}
+	if f.p.index != before {
+		t.Fatalf("refused resets proposed %d entries", f.p.index-before)
+	}
+	writeReset(t, f.s.cfg.ResetFile, 7)
+	if _, err := f.s.Bootstrap(ctx, 7); !errors.Is(err, ErrBootstrapped) || !strings.Contains(err.Error(), "bootstrapped at index 1") {
 		t.Fatalf("a reset naming the wrong index: %v", err)
 	}
+	if _, err := f.s.Resolve(first.SecretID); err != nil {
+		t.Fatalf("a refused reset revoked the management token: %v", err)
+	}
 
-	// Recovery: a reset naming the bootstrap in force replaces its token.
+	// Recovery: a reset naming the bootstrap in force replaces its token,
+	// and consumes the file.
+	writeReset(t, f.s.cfg.ResetFile, 1)
 	second, err := f.s.Bootstrap(ctx, 1)
 	if err != nil {
 		t.Fatalf("reset at index 1: %v", err)
+	}
+	if _, err := os.Stat(f.s.cfg.ResetFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the reset file outlives the reset: %v", err)
 	}
 	if _, err := f.s.Resolve(first.SecretID); !errors.Is(err, ErrUnauthenticated) {
 		t.Fatalf("the replaced management token still resolves: %v", err)
@@ -144,8 +173,19 @@ func TestBootstrapOnceAndReset(t *testing.T) {
 	if err != nil || len(ts) != 1 || ts[0].AccessorID != second.AccessorID {
 		t.Fatalf("tokens after the reset: %+v, %v", ts, err)
 	}
+	writeReset(t, f.s.cfg.ResetFile, 1)
 	if _, err := f.s.Bootstrap(ctx, 1); !errors.Is(err, ErrBootstrapped) || !strings.Contains(err.Error(), fmt.Sprintf("index %d", second.CreateIndex)) {
 		t.Fatalf("a second reset naming the old index: %v", err)
+	}
+	if _, err := f.s.Resolve(second.SecretID); err != nil {
+		t.Fatalf("a refused reset revoked the management token: %v", err)
+	}
+}
+
+func writeReset(t *testing.T, path string, index uint64) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("%d\n", index)), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -163,6 +203,8 @@ func TestBootstrapResetAfterTheTokenIsGone(t *testing.T) {
 	if _, err := f.s.Bootstrap(ctx, 0); !errors.Is(err, ErrBootstrapped) {
 		t.Fatalf("bootstrap after the token was deleted: %v", err)
 	}
+	f.s.cfg.ResetFile = filepath.Join(t.TempDir(), "reset")
+	writeReset(t, f.s.cfg.ResetFile, first.CreateIndex)
 	nt, err := f.s.Bootstrap(ctx, first.CreateIndex)
 	if err != nil {
 		t.Fatal(err)

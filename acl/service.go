@@ -128,8 +128,8 @@ type NewToken struct {
 
 // Bootstrap creates the first management token (policy Management). A
 // second call fails with ErrBootstrapped naming the bootstrap in force;
-// resetIndex, the index that error names, replaces it (recovery of a lost
-// management token: see docs/acl.md).
+// resetIndex, the index that error names, replaces it and revokes its
+// token (recovery of a lost or leaked management token: see docs/acl.md).
 func (s *Service) Bootstrap(ctx context.Context, resetIndex uint64) (NewToken, error) {
 	if !s.cfg.Enabled {
 		return NewToken{}, fmt.Errorf("bootstrap: %w: set acl.enabled: true on every server first", ErrDisabled)
