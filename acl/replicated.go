@@ -46,12 +46,18 @@ func (s *state) apply(index uint64, c Command) error {
 		}
 		t := *c.Token
 		t.Policies = []string{Management}
-		if err := s.addToken(index, &t); err != nil {
+		// A reset replaces the bootstrap in force: its token, which was
+		// lost (or leaked), stops working, and makes room for the new
+		// one on a table at its limit. It may be gone already.
+		old, replacing := s.tokens[s.bootstrapAccessor]
+		freed := 0
+		if replacing {
+			freed = 1
+		}
+		if err := s.addTokenFreeing(index, &t, freed); err != nil {
 			return err
 		}
-		// A reset replaces the bootstrap in force: its token, which was
-		// lost (or leaked), stops working. It may be gone already.
-		if old, ok := s.tokens[s.bootstrapAccessor]; ok {
+		if replacing {
 			delete(s.tokens, old.AccessorID)
 			delete(s.byHash, old.hash)
 		}
@@ -109,13 +115,17 @@ func (s *state) apply(index uint64, c Command) error {
 	return nil
 }
 
-func (s *state) addToken(index uint64, t *Token) error {
+func (s *state) addToken(index uint64, t *Token) error { return s.addTokenFreeing(index, t, 0) }
+
+// addTokenFreeing adds t where the caller will then delete freed tokens
+// (a bootstrap reset), which count for no room taken.
+func (s *state) addTokenFreeing(index uint64, t *Token, freed int) error {
 	switch {
 	case s.tokens[t.AccessorID] != nil:
 		return refuseInvalid("accessor_id", "token %s already exists", t.AccessorID)
 	case s.byHash[t.hash] != nil:
 		return refuseInvalid("secret", "a token with this secret already exists")
-	case len(s.tokens) >= MaxTokens:
+	case len(s.tokens)-freed >= MaxTokens:
 		return refuseInvalid("token", "the cluster holds %d tokens, the limit", MaxTokens)
 	}
 	t.Policies = slices.Clone(t.Policies)

@@ -311,6 +311,8 @@ func TestTokenLifecycle(t *testing.T) {
 	wantInvalid(t, "a token with a policy twice", err, "policies[1]")
 	_, err = f.s.CreateToken(ctx, "x", []string{"app"}, -time.Second)
 	wantInvalid(t, "a negative ttl", err, "ttl")
+	_, err = f.s.CreateToken(ctx, "x", []string{"app"}, 240*365*24*time.Hour) // expires past 2262: not encodable
+	wantInvalid(t, "a ttl past 2262", err, "ttl")
 	if f.p.index != before+2 { // the unknown policies reach the table; the rest is refused before
 		t.Fatalf("%d entries proposed, want 2", f.p.index-before)
 	}
@@ -766,5 +768,36 @@ func TestRestoreKeepsTheBuiltInPolicy(t *testing.T) {
 	ps, err := rs.Policies(ctx, wire.ReadDefault, Management)
 	if err != nil || len(ps) != 1 || fmt.Sprint(ps[0]) != fmt.Sprint(*managementPolicy()) {
 		t.Fatalf("restored built-in policy %+v, %v", ps, err)
+	}
+}
+
+// A reset on a table at its token limit still recovers: the token it
+// replaces makes room for the new one (the operator has no token left to
+// delete another with).
+func TestBootstrapResetAtTheTokenLimit(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(enabled)
+	first, err := f.s.Bootstrap(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(f.p.t.s.tokens); i < MaxTokens; i++ {
+		tok := &Token{AccessorID: fmt.Sprintf("00000000-0000-4000-8000-%012x", i), hash: HashSecret(fmt.Sprint(i))}
+		f.p.t.s.tokens[tok.AccessorID], f.p.t.s.byHash[tok.hash] = tok, tok
+	}
+	if _, err := f.s.CreateToken(ctx, "", nil, 0); !errors.Is(err, wire.ErrInvalid) || !strings.Contains(err.Error(), "the limit") {
+		t.Fatalf("a token past the limit: %v", err)
+	}
+	f.s.cfg.ResetFile = filepath.Join(t.TempDir(), "reset")
+	writeReset(t, f.s.cfg.ResetFile, first.CreateIndex)
+	nt, err := f.s.Bootstrap(ctx, first.CreateIndex)
+	if err != nil {
+		t.Fatalf("reset at the token limit: %v", err)
+	}
+	if _, err := f.s.Resolve(nt.SecretID); err != nil {
+		t.Fatal(err)
+	}
+	if _, tokens := f.p.t.Counts(); tokens != MaxTokens {
+		t.Fatalf("%d tokens after the reset, want %d", tokens, MaxTokens)
 	}
 }

@@ -172,10 +172,17 @@ func (s *Service) checkResetFile(index uint64) error {
 // CreateToken creates a token with policies that expires after ttl (0:
 // never).
 func (s *Service) CreateToken(ctx context.Context, description string, policies []string, ttl time.Duration) (NewToken, error) {
-	if ttl < 0 {
+	now := s.now()
+	switch {
+	case ttl < 0:
 		return NewToken{}, wire.Invalidf("ttl", "must not be negative, got %s", ttl)
+	case ttl > 0 && wire.TimeNanos(now.Add(ttl)) == 0:
+		// Past 2262 the expiry does not fit the table's encoding, which
+		// would store it as never: refuse rather than make a token that
+		// outlives what was asked.
+		return NewToken{}, wire.Invalidf("ttl", "%s ends after the latest expiry the cluster can hold (2262); give 0 for a token that never expires", ttl)
 	}
-	nt, err := newToken(description, policies, ttl, s.now())
+	nt, err := newToken(description, policies, ttl, now)
 	if err != nil {
 		return NewToken{}, err
 	}
