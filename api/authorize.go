@@ -138,6 +138,12 @@ var methodNeeds = map[string]func(req any, self string) []need{
 	pb.Keyring_Use_FullMethodName:     func(_ any, self string) []need { return needs(acl.ResOperator, self, acl.Write) },
 	pb.Keyring_Remove_FullMethodName:  func(_ any, self string) []need { return needs(acl.ResOperator, self, acl.Write) },
 
+	pb.Operator_SnapshotSave_FullMethodName:    func(_ any, self string) []need { return needs(acl.ResOperator, self, acl.Write) },
+	pb.Operator_SnapshotRestore_FullMethodName: func(_ any, self string) []need { return needs(acl.ResOperator, self, acl.Write) },
+	pb.Operator_RemovePeer_FullMethodName: func(r any, _ string) []need {
+		return needs(acl.ResOperator, r.(*pb.RemovePeerRequest).GetNode(), acl.Write)
+	},
+
 	pb.ACL_Bootstrap_FullMethodName:    func(any, string) []need { return open },
 	pb.ACL_Whoami_FullMethodName:       func(any, string) []need { return authenticated },
 	pb.ACL_PolicyCreate_FullMethodName: func(any, string) []need { return needs(acl.ResACL, "", acl.Write) },

@@ -40,6 +40,15 @@ type SnapshotInfo struct {
 	SHA256 string `json:"-"`
 }
 
+// RequireLeader is nil on the leader, and otherwise ErrNotLeader naming
+// the leader (or ErrUnavailable when none is known).
+func (c *Core) RequireLeader(what string) error {
+	if c.raft.State() == raft.Leader {
+		return nil
+	}
+	return c.notLeader(what)
+}
+
 func (c *Core) notLeader(what string) error {
 	_, id := c.raft.LeaderWithID()
 	if id == "" {
