@@ -128,8 +128,8 @@ type NewToken struct {
 
 // Bootstrap creates the first management token (policy Management). A
 // second call fails with ErrBootstrapped naming the bootstrap in force;
-// resetIndex, the index that error names, replaces it (recovery of a lost
-// management token: see docs/acl.md).
+// resetIndex, the index that error names, replaces it and revokes its
+// token (recovery of a lost or leaked management token: see docs/acl.md).
 func (s *Service) Bootstrap(ctx context.Context, resetIndex uint64) (NewToken, error) {
 	if !s.cfg.Enabled {
 		return NewToken{}, fmt.Errorf("bootstrap: %w: set acl.enabled: true on every server first", ErrDisabled)
@@ -172,10 +172,17 @@ func (s *Service) checkResetFile(index uint64) error {
 // CreateToken creates a token with policies that expires after ttl (0:
 // never).
 func (s *Service) CreateToken(ctx context.Context, description string, policies []string, ttl time.Duration) (NewToken, error) {
-	if ttl < 0 {
+	now := s.now()
+	switch {
+	case ttl < 0:
 		return NewToken{}, wire.Invalidf("ttl", "must not be negative, got %s", ttl)
+	case ttl > 0 && wire.TimeNanos(now.Add(ttl)) == 0:
+		// Past 2262 the expiry does not fit the table's encoding, which
+		// would store it as never: refuse rather than make a token that
+		// outlives what was asked.
+		return NewToken{}, wire.Invalidf("ttl", "%s ends after the latest expiry the cluster can hold (2262); give 0 for a token that never expires", ttl)
 	}
-	nt, err := newToken(description, policies, ttl, s.now())
+	nt, err := newToken(description, policies, ttl, now)
 	if err != nil {
 		return NewToken{}, err
 	}
@@ -236,7 +243,8 @@ func (s *Service) DeleteToken(ctx context.Context, accessor string) error {
 
 // SetPolicy creates a policy (create) or replaces the rules and
 // description of an existing one; every token that carries it has the new
-// rules as soon as a node applies the change.
+// rules as soon as a node applies the change. It returns the policy as the
+// table stored it (its create and modify indexes the table's).
 func (s *Service) SetPolicy(ctx context.Context, p Policy, create bool) (Policy, error) {
 	c := PolicySet(&p, create)
 	if err := c.Validate(); err != nil {
@@ -250,15 +258,11 @@ func (s *Service) SetPolicy(ctx context.Context, p Policy, create bool) (Policy,
 	if err != nil {
 		return Policy{}, err
 	}
-	index := d.Uvarint()
+	stored := decodePolicy(d)
 	if err := d.Done(); err != nil {
 		return Policy{}, fmt.Errorf("%s: decode result: %w", what, err)
 	}
-	p.ModifyIndex = index
-	if create {
-		p.CreateIndex = index
-	}
-	return p, nil
+	return *stored, nil
 }
 
 // DeletePolicy deletes a policy and takes it off every token.
@@ -284,9 +288,7 @@ func (s *Service) write(ctx context.Context, what string, c Command) (*wire.Deco
 		}
 		return nil, fmt.Errorf("%s: %w", what, refused)
 	}
-	if c.op != opPolicySet {
-		d.Uvarint() // the index; the token carries its own
-	}
+	d.Uvarint() // the index; a created token or policy carries its own
 	return d, nil
 }
 
