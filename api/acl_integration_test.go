@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -173,9 +174,11 @@ func TestACLSingleNode(t *testing.T) {
 		if took := time.Since(start); took < 2*time.Second {
 			t.Fatalf("the session ended %s after the token was made, before its 2s TTL", took)
 		}
+		// The session's end released its lock (Inspect of a free lock is
+		// NotFound).
 		info, err := s.lock.Inspect(as(t, mgmt), &pb.LockInspectRequest{Name: "jobs/ttl"})
-		if code, _ := codeAndMessage(err); code != codes.NotFound && (err != nil || info.GetLock().GetHolder() != "") {
-			t.Fatalf("jobs/ttl after the session ended: %v, %v", info, err)
+		if code, _ := codeAndMessage(err); code != codes.NotFound {
+			t.Fatalf("jobs/ttl after the session ended: %v, %v; want it free", info, err)
 		}
 	})
 
@@ -219,9 +222,17 @@ func TestACLSingleNode(t *testing.T) {
 			t.Errorf("conclave_acl_denied_total{resource=\"lock\"} rose by %v, want 0", got)
 		}
 		// And /metrics serves it, to an operator.
-		_, code, _ := restCall(t, "GET", s.base+"/metrics", bearer(writers["operator"]))
-		if code != codes.OK {
-			t.Fatalf("GET /metrics as operator: %v", code)
+		req, _ := http.NewRequestWithContext(as(t, ""), "GET", s.base+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+writers["operator"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		want := fmt.Sprintf("conclave_acl_denied_total{resource=\"kv\"} %v\n", deniedCount(t, s.reg, "kv"))
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Fatalf("GET /metrics as operator: HTTP %d, no %q in:\n%s", resp.StatusCode, want, body)
 		}
 	})
 }
@@ -401,7 +412,7 @@ func testDoors(t *testing.T, s *aclServer, self, unrelated, readOnly string, wri
 
 	// refused checks a refusal's code and that its message names what was
 	// missing and no token.
-	refused := func(t *testing.T, who string, d door, code codes.Code, msg string, want codes.Code, needs string) {
+	refused := func(t *testing.T, who string, code codes.Code, msg string, want codes.Code, needs string) {
 		t.Helper()
 		if code != want || !strings.Contains(msg, needs) {
 			t.Errorf("%s: %v %q, want %v naming %q", who, code, msg, want, needs)
@@ -421,18 +432,18 @@ func testDoors(t *testing.T, s *aclServer, self, unrelated, readOnly string, wri
 	for _, d := range doors {
 		t.Run(d.call, func(t *testing.T) {
 			code, msg := d.do(t, "")
-			refused(t, "no token", d, code, msg, codes.Unauthenticated, "")
+			refused(t, "no token", code, msg, codes.Unauthenticated, "")
 
 			code, msg = d.do(t, unrelated)
 			if d.needs == "" {
 				allowed(t, "any valid token", code, msg)
 			} else {
-				refused(t, "a token without the rule", d, code, msg, codes.PermissionDenied, d.needs)
+				refused(t, "a token without the rule", code, msg, codes.PermissionDenied, d.needs)
 			}
 
 			code, msg = d.do(t, readOnly)
 			if d.write() {
-				refused(t, "a read-only token", d, code, msg, codes.PermissionDenied, d.needs)
+				refused(t, "a read-only token", code, msg, codes.PermissionDenied, d.needs)
 			} else {
 				allowed(t, "a read-only token", code, msg)
 			}
@@ -667,6 +678,28 @@ func TestACLPolicyChangeOnEveryNode(t *testing.T) {
 		testcluster.WaitFor(t, 15*time.Second, s.node.Name+" to let the token read b/k and not a/k", func() bool {
 			return code(s, "b/k") == codes.OK && code(s, "a/k") == codes.PermissionDenied
 		})
+	}
+
+	// A token deleted through one node ends the session it opened on
+	// another, which reports the lock it held lost.
+	other := servers[1]
+	jobs, jobsAcc := grant(t, other, mgmt, "jobs", 0, "lock jobs/ write")
+	st, pid := openSession(t, other, jobs)
+	held, err := other.lock.Acquire(as(t, jobs), &pb.LockAcquireRequest{Pid: pid, Name: "jobs/y"})
+	if err != nil {
+		t.Fatalf("acquire jobs/y on %s: %v", other.node.Name, err)
+	}
+	if _, err := servers[0].acl.TokenDelete(as(t, mgmt), &pb.ACLTokenRequest{AccessorId: jobsAcc}); err != nil {
+		t.Fatalf("delete the token through %s: %v", servers[0].node.Name, err)
+	}
+	evs, err := streamEnd(st)
+	if c, msg := codeAndMessage(err); c != codes.PermissionDenied || !strings.Contains(msg, pid) {
+		t.Fatalf("the session on %s ended with %v %q, want PermissionDenied naming %s", other.node.Name, c, msg, pid)
+	}
+	if !slices.ContainsFunc(evs, func(ev *pb.SessionEvent) bool {
+		return ev.GetKind() == pb.SessionEvent_LOCK_LOST && ev.GetLock() == "jobs/y" && ev.GetToken() == held.GetToken()
+	}) {
+		t.Errorf("the session on %s ended without lock_lost for jobs/y; events %v", other.node.Name, evs)
 	}
 }
 
