@@ -90,6 +90,7 @@ func newRootCmd(e env) *cobra.Command {
 		newLeaveCmd(e),
 		newKeyringCmd(e),
 		newOperatorCmd(e),
+		newSnapshotCmd(e),
 		newTLSCmd(),
 		newVersionCmd(bi),
 	)
