@@ -38,6 +38,7 @@ type aclServer struct {
 	groups  pb.GroupsClient
 	cluster pb.ClusterClient
 	keyring pb.KeyringClient
+	ops     pb.OperatorClient
 	session pb.SessionClient
 	acl     pb.ACLClient
 }
@@ -84,6 +85,7 @@ func serveACL(t *testing.T, n *testcluster.Node) *aclServer {
 		node: n, reg: reg, base: "http://" + srv.HTTPAddr().String(),
 		kv: pb.NewKVClient(conn), lock: pb.NewLockClient(conn), names: pb.NewNamesClient(conn),
 		groups: pb.NewGroupsClient(conn), cluster: pb.NewClusterClient(conn), keyring: pb.NewKeyringClient(conn),
+		ops:     pb.NewOperatorClient(conn),
 		session: pb.NewSessionClient(conn), acl: pb.NewACLClient(conn),
 	}
 }

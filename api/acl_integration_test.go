@@ -362,6 +362,25 @@ func testDoors(t *testing.T, s *aclServer, self, unrelated, readOnly string, wri
 			return err
 		}),
 
+		grpcDoor("Operator.SnapshotSave", opsWrite, "operator", func(ctx context.Context) error {
+			return stream1(s.ops.SnapshotSave(ctx, &pb.SnapshotSaveRequest{}))
+		}),
+		// The right caller's upload is not an archive: it is refused
+		// after the guard, and changes nothing.
+		grpcDoor("Operator.SnapshotRestore", opsWrite, "operator", func(ctx context.Context) error {
+			st, err := s.ops.SnapshotRestore(ctx)
+			if err != nil {
+				return err
+			}
+			_ = st.Send(&pb.SnapshotChunk{Data: []byte("not a snapshot")}) // io.EOF once refused: CloseAndRecv says why
+			_, err = st.CloseAndRecv()
+			return err
+		}),
+		grpcDoor("Operator.RemovePeer", `operator "ghost" needs write access`, "operator", func(ctx context.Context) error {
+			_, err := s.ops.RemovePeer(ctx, &pb.RemovePeerRequest{Node: "ghost"})
+			return err
+		}),
+
 		grpcDoor("ACL.Whoami", "", "", func(ctx context.Context) error { _, err := s.acl.Whoami(ctx, &pb.ACLWhoamiRequest{}); return err }),
 		grpcDoor("ACL.PolicyCreate", aclWrite, "acl", func(ctx context.Context) error {
 			_, err := s.acl.PolicyCreate(ctx, &pb.ACLPolicy{Name: "tbl", Rules: rules("kv tbl/ read")})
