@@ -22,6 +22,7 @@ const (
 	queryPolicies = 1 // name ("" = all)
 	queryTokens   = 2 // accessor ("" = all)
 	queryState    = 3 // bootstrap index
+	queryResolve  = 4 // secret hash: the token and its policies' rules (client nodes ask a server)
 )
 
 // Bootstrapped is the table's refusal of a second bootstrap; it crosses
@@ -240,6 +241,12 @@ func decodeToken(d *wire.Decoder) *Token {
 	t.ExpiresAt = d.Time()
 	t.CreateIndex = d.Uvarint()
 	return t
+}
+
+func resolveQuery(h Hash) []byte {
+	q := wire.Command(TableID, queryResolve)
+	q.Bytes(h[:])
+	return q.Data()
 }
 
 func policiesQuery(name string) []byte {

@@ -255,6 +255,29 @@ func (r *Replicated) Query(op byte, d *wire.Decoder) ([]byte, error) {
 		for _, t := range ts {
 			encodeToken(res, t)
 		}
+	case queryResolve:
+		b := d.BytesMax(len(Hash{}))
+		if d.Done() != nil || len(b) != len(Hash{}) {
+			return nil, fmt.Errorf("%w: malformed acl resolve query", wire.ErrInvalid)
+		}
+		// No clock here: the asking node judges the expiry.
+		tok, found := r.s.byHash[Hash(b)]
+		res.Bool(found)
+		if found {
+			encodeToken(res, tok)
+			var rules []Rule
+			for _, name := range tok.Policies {
+				if p, ok := r.s.policies[name]; ok {
+					rules = append(rules, p.Rules...)
+				}
+			}
+			res.Uvarint(uint64(len(rules)))
+			for _, rl := range rules {
+				res.Byte(byte(rl.Resource))
+				res.String(rl.Prefix)
+				res.Byte(byte(rl.Access))
+			}
+		}
 	case queryState:
 		if d.Done() != nil {
 			return nil, fmt.Errorf("%w: malformed acl state query", wire.ErrInvalid)

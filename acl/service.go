@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/conclave-dev/conclave/internal/wire"
@@ -55,6 +56,13 @@ type Config struct {
 	// DefaultAllow decides names no rule of the token matches (default
 	// policy allow); false denies them (deny, the default).
 	DefaultAllow bool
+	// Replica reports whether this node holds a replica of the ACL table
+	// (it is in the Raft configuration). A node that does not (a client)
+	// asks a server and keeps the answer for CacheTTL. nil: always.
+	Replica func() bool
+	// CacheTTL is how long a client node trusts a resolved token (5 s
+	// when 0): a policy change or token deletion reaches it within that.
+	CacheTTL time.Duration
 	// ResetFile is where an operator with shell access to this node
 	// writes the bootstrap index to allow a bootstrap reset through it
 	// (recovery of a lost management token); "" allows none.
@@ -68,13 +76,39 @@ type Service struct {
 	p   Proposer
 	t   *Replicated
 	now func() time.Time
+
+	mu    sync.Mutex
+	cache map[Hash]cached // a client node's resolved tokens
 }
+
+// cached is a token a client node resolved through a server.
+type cached struct {
+	// accessor is the token's ID, kept when a later answer says the
+	// token is gone, so Valid finds it.
+	accessor string
+	t        Token
+	rules    []Rule
+	found    bool
+	at       time.Time
+}
+
+// maxCached bounds a client node's cache; past it the cache starts over.
+const maxCached = 10000
+
+// resolveTimeout bounds a client node's question to a server.
+const resolveTimeout = 5 * time.Second
 
 // NewService returns the service over the table t (registered in the FSM),
 // proposing through p; now is the clock tokens expire by.
 func NewService(cfg Config, p Proposer, t *Replicated, now func() time.Time) *Service {
-	return &Service{cfg: cfg, p: p, t: t, now: now}
+	if cfg.CacheTTL <= 0 {
+		cfg.CacheTTL = 5 * time.Second
+	}
+	return &Service{cfg: cfg, p: p, t: t, now: now, cache: map[Hash]cached{}}
 }
+
+// replica reports whether the local table is this node's to read.
+func (s *Service) replica() bool { return s.cfg.Replica == nil || s.cfg.Replica() }
 
 // Enabled reports whether ACLs are enforced.
 func (s *Service) Enabled() bool { return s.cfg.Enabled }
@@ -93,11 +127,75 @@ func (s *Service) Resolve(secret string) (*Authorizer, error) {
 	if !isUUID(secret) {
 		return nil, fmt.Errorf("%w: the token is not a conclave secret (a UUID)", ErrUnauthenticated)
 	}
-	t, rules, ok := s.t.Resolve(HashSecret(secret), s.now())
+	t, rules, ok, err := s.lookup(HashSecret(secret))
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w: the token is unknown or has expired", ErrUnauthenticated)
 	}
 	return NewAuthorizer(t.AccessorID, t.Description, rules, s.cfg.DefaultAllow), nil
+}
+
+// lookup finds a token by its secret's hash: in the local replica on a
+// server, through a server (and a cache of CacheTTL) on a client. A
+// client that cannot reach a server keeps using what it cached; without
+// that the error wraps wire.ErrUnavailable.
+func (s *Service) lookup(h Hash) (Token, []Rule, bool, error) {
+	now := s.now()
+	if s.replica() {
+		t, rules, ok := s.t.Resolve(h, now)
+		return t, rules, ok, nil
+	}
+	s.mu.Lock()
+	c, hit := s.cache[h]
+	s.mu.Unlock()
+	if !hit || now.Sub(c.at) >= s.cfg.CacheTTL {
+		fresh, err := s.resolveRemote(h)
+		switch {
+		case err != nil && !hit:
+			return Token{}, nil, false, fmt.Errorf("resolve token: %w", err)
+		case err == nil:
+			fresh.at = now
+			if fresh.found {
+				fresh.accessor = fresh.t.AccessorID
+			} else if hit {
+				fresh.accessor = c.accessor
+			}
+			s.mu.Lock()
+			if len(s.cache) >= maxCached {
+				s.cache = map[Hash]cached{}
+			}
+			s.cache[h] = fresh
+			s.mu.Unlock()
+			c = fresh
+		}
+	}
+	if !c.found || c.t.Expired(now) {
+		return Token{}, nil, false, nil
+	}
+	return c.t, c.rules, true, nil
+}
+
+func (s *Service) resolveRemote(h Hash) (cached, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	d, err := s.query(ctx, wire.ReadStale, resolveQuery(h))
+	if err != nil {
+		return cached{}, err
+	}
+	var c cached
+	if c.found = d.Bool(); c.found {
+		c.t = *decodeToken(d)
+		n := d.Count(3)
+		for i := 0; i < n && d.Err() == nil; i++ {
+			c.rules = append(c.rules, Rule{Resource: Resource(d.Byte()), Prefix: d.StringMax(MaxPrefixLen + 64), Access: Access(d.Byte())})
+		}
+	}
+	if err := d.Done(); err != nil {
+		return cached{}, fmt.Errorf("decode: %w", err)
+	}
+	return c, nil
 }
 
 // Valid reports whether the token accessor still exists and has not
@@ -107,17 +205,57 @@ func (s *Service) Valid(accessor string) bool {
 	if !s.cfg.Enabled || accessor == "" {
 		return true
 	}
-	return s.t.Valid(accessor, s.now())
+	if s.replica() {
+		return s.t.Valid(accessor, s.now())
+	}
+	// A client node knows the tokens it resolved: ask again through a
+	// server once the cached answer is stale. A server it cannot reach
+	// ends no session.
+	h, ok := s.cachedHash(accessor)
+	if !ok {
+		return true
+	}
+	_, _, found, err := s.lookup(h)
+	return found || err != nil
+}
+
+// cachedHash finds the hash a client node cached accessor under.
+func (s *Service) cachedHash(accessor string) (Hash, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h, c := range s.cache {
+		if c.accessor == accessor {
+			return h, true
+		}
+	}
+	return Hash{}, false
 }
 
 // Expiry is when the token accessor expires (zero: never, or no such
 // token).
 func (s *Service) Expiry(accessor string) time.Time {
+	if !s.replica() {
+		if h, ok := s.cachedHash(accessor); ok {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return s.cache[h].t.ExpiresAt
+		}
+		return time.Time{}
+	}
 	return s.t.expiry(accessor)
 }
 
-// Changed is closed at the next change of the local replica's ACLs.
-func (s *Service) Changed() <-chan struct{} { return s.t.Changed() }
+// Changed is closed at the next change of the local replica's ACLs; on a
+// client node, which holds none, after CacheTTL (its answers may have
+// changed by then).
+func (s *Service) Changed() <-chan struct{} {
+	if s.replica() {
+		return s.t.Changed()
+	}
+	ch := make(chan struct{})
+	time.AfterFunc(s.cfg.CacheTTL, func() { close(ch) })
+	return ch
+}
 
 // NewToken is a token just made: its secret is shown once and never
 // stored.

@@ -218,9 +218,14 @@ func (g *guard) resolve(secret string, what string) (*acl.Authorizer, error) {
 		return acl.AllowAll(), nil
 	}
 	a, err := g.acl.Resolve(secret)
-	if err != nil {
+	switch {
+	case errors.Is(err, acl.ErrUnauthenticated):
 		g.refused("token", what, "", "", "", err)
 		return nil, status.Error(codes.Unauthenticated, err.Error())
+	case err != nil:
+		// A client node that cannot reach a server to resolve the token:
+		// not the caller's fault, and asking again may work.
+		return nil, statusError(err)
 	}
 	return a, nil
 }
@@ -288,6 +293,9 @@ func (g *guard) checkSession(what, pid string, ns []need) error {
 		return nil
 	}
 	a, err := g.acl.Resolve(v.(string))
+	if err != nil && !errors.Is(err, acl.ErrUnauthenticated) {
+		return statusError(err) // a client node that cannot ask a server now
+	}
 	if err != nil {
 		err = fmt.Errorf("%w: the token of session %s is no longer valid", acl.ErrPermissionDenied, pid)
 		g.refused("token", what, "", pid, "", err)

@@ -157,7 +157,9 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.admission = raftcore.NewAdmissions()
 	n.aclTable = acl.NewReplicated()
 	n.acl = acl.NewService(acl.Config{Enabled: cfg.ACL.Enabled, DefaultAllow: cfg.ACL.DefaultPolicy == "allow",
-		ResetFile: filepath.Join(cfg.Cluster.DataDir, "acl-bootstrap-reset")},
+		ResetFile: filepath.Join(cfg.Cluster.DataDir, "acl-bootstrap-reset"),
+		// A client holds no replica: it resolves tokens through a server.
+		Replica: func() bool { return n.core == nil || n.core.IsMember() }},
 		proposer{n}, n.aclTable, n.clock.Now)
 	n.fsm = newFSM(n.log)
 	// The tables, one line each; the order is the snapshot's, and release

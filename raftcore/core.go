@@ -337,6 +337,10 @@ func (c *Core) Status() Status {
 	return st
 }
 
+// IsMember reports whether this node is in the Raft configuration (a voter
+// or a standby, holding a replica of the state); cheap.
+func (c *Core) IsMember() bool { return c.member.Load() }
+
 // CommitIndex is the highest index this node knows committed; cheap (no
 // configuration read), for samplers.
 func (c *Core) CommitIndex() uint64 { return c.raft.CommitIndex() }

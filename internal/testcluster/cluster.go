@@ -424,3 +424,16 @@ func (n *Node) Index() int { return n.index }
 // Config is the node's configuration as it starts (its data dir, name and
 // settings), for tools that work on a stopped node's data dir.
 func (n *Node) Config() config.Config { return n.cfg }
+
+// RestartAt starts a stopped or killed node again on its data dir and
+// ports but on another host address (a 127.0.0.0/8 address on Linux): a
+// process that comes back with a new IP, as a rescheduled pod does.
+func (c *Cluster) RestartAt(n *Node, host string) {
+	c.t.Helper()
+	if n.Running() {
+		c.t.Fatalf("restart %s: still running", n.Name)
+	}
+	n.cfg.Cluster.Membership.BindAddr = host
+	n.cfg.Cluster.Internode.BindAddr = host
+	n.start()
+}
