@@ -80,5 +80,12 @@ func (a *Authorizer) Any(res Resource, want Access) bool {
 	return false
 }
 
+// Authenticated reports whether the caller may make calls that need a
+// token but no particular access (open a session): it presented a valid
+// token, or the default policy is allow, or ACLs are off.
+func (a *Authorizer) Authenticated() bool {
+	return a != nil && (a.all || a.defaultAll || a.AccessorID != "")
+}
+
 // Enforcing reports whether ACLs are on (false for AllowAll).
 func (a *Authorizer) Enforcing() bool { return a != nil && !a.all }

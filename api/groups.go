@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/conclave-dev/conclave/acl"
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
 	"github.com/conclave-dev/conclave/cluster"
 	"github.com/conclave-dev/conclave/internal/wire"
@@ -45,6 +46,7 @@ type groupsService struct {
 	pb.UnimplementedGroupsServer
 	node    GroupNode
 	streams *streamSet
+	guard   *guard
 }
 
 func (s *groupsService) Join(ctx context.Context, req *pb.GroupJoinRequest) (*pb.GroupJoinResponse, error) {
@@ -90,6 +92,9 @@ func (s *groupsService) Groups(ctx context.Context, req *pb.GroupsRequest) (*pb.
 	}
 	resp := &pb.GroupsResponse{Groups: make([]*pb.GroupInfo, 0, len(gs))}
 	for _, g := range gs {
+		if !mayRead(ctx, acl.ResGroup, g.Group) {
+			continue
+		}
 		resp.Groups = append(resp.Groups, &pb.GroupInfo{Scope: g.Scope, Group: g.Group,
 			Members: uint32(g.Members), LocalMembers: uint32(g.Local)})
 	}
@@ -105,6 +110,9 @@ func (s *groupsService) Monitor(req *pb.GroupMonitorRequest, stream pb.Groups_Mo
 		return errStopping
 	}
 	defer s.streams.done()
+	if err := s.guard.streamCheck(stream.Context(), "Groups.Monitor", needs(acl.ResGroup, req.GetGroup(), acl.Read)); err != nil {
+		return err
+	}
 	m, err := s.node.Monitor(groupKey(req.GetScope(), req.GetGroup()))
 	if err != nil {
 		return groupStatus(err)

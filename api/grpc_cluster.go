@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/conclave-dev/conclave/acl"
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
 	"github.com/conclave-dev/conclave/cluster"
 )
@@ -48,6 +49,9 @@ func (s *clusterService) Members(ctx context.Context, _ *pb.MembersRequest) (*pb
 	members := s.node.Members()
 	resp := &pb.MembersResponse{Members: make([]*pb.Member, 0, len(members))}
 	for _, m := range members {
+		if !mayRead(ctx, acl.ResOperator, m.Name) {
+			continue
+		}
 		resp.Members = append(resp.Members, memberToPB(m))
 	}
 	return resp, nil

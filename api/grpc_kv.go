@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 
+	"github.com/conclave-dev/conclave/acl"
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
 	"github.com/conclave-dev/conclave/cluster"
 )
@@ -93,6 +94,9 @@ func (s *kvService) List(ctx context.Context, req *pb.ListRequest) (*pb.ListResp
 	}
 	resp := &pb.ListResponse{Entries: make([]*pb.KVEntry, 0, len(entries))}
 	for _, e := range entries {
+		if !mayRead(ctx, acl.ResKV, e.Key) {
+			continue
+		}
 		resp.Entries = append(resp.Entries, kvEntryToPB(e))
 	}
 	return resp, nil

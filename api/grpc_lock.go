@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/conclave-dev/conclave/acl"
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
 	"github.com/conclave-dev/conclave/cluster"
 )
@@ -91,6 +92,9 @@ func (s *lockService) List(ctx context.Context, req *pb.LockListRequest) (*pb.Lo
 	}
 	resp := &pb.LockListResponse{Locks: make([]*pb.LockInfo, 0, len(infos))}
 	for _, info := range infos {
+		if !mayRead(ctx, acl.ResLock, info.Name) {
+			continue
+		}
 		resp.Locks = append(resp.Locks, lockInfoToPB(info))
 	}
 	return resp, nil

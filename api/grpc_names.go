@@ -6,6 +6,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/conclave-dev/conclave/acl"
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
 	"github.com/conclave-dev/conclave/cluster"
 	"github.com/conclave-dev/conclave/naming"
@@ -32,6 +33,7 @@ type namesService struct {
 	pb.UnimplementedNamesServer
 	node    NameNode
 	streams *streamSet
+	guard   *guard
 }
 
 func (s *namesService) Register(ctx context.Context, req *pb.NameRegisterRequest) (*pb.NameRegisterResponse, error) {
@@ -86,6 +88,9 @@ func (s *namesService) List(ctx context.Context, req *pb.NameListRequest) (*pb.N
 	}
 	resp := &pb.NameListResponse{Bindings: make([]*pb.NameBinding, 0, len(bs))}
 	for _, b := range bs {
+		if !mayRead(ctx, acl.ResName, b.Name) {
+			continue
+		}
 		resp.Bindings = append(resp.Bindings, bindingToPB(b))
 	}
 	return resp, nil
@@ -99,6 +104,9 @@ func (s *namesService) Watch(req *pb.NameWatchRequest, stream pb.Names_WatchServ
 	}
 	defer s.streams.done()
 	ctx := stream.Context()
+	if err := s.guard.streamCheck(ctx, "Names.Watch", listing(acl.ResName, req.GetPrefix())); err != nil {
+		return err
+	}
 	w, err := s.node.Watch(req.GetPrefix())
 	if err != nil {
 		return statusError(err)
@@ -109,6 +117,9 @@ func (s *namesService) Watch(req *pb.NameWatchRequest, stream pb.Names_WatchServ
 		return statusError(err)
 	}
 	for _, b := range bs {
+		if !mayRead(ctx, acl.ResName, b.Name) {
+			continue
+		}
 		if err := stream.Send(&pb.NameWatchEvent{Kind: pb.NameWatchEvent_BOUND, Binding: bindingToPB(b)}); err != nil {
 			return err
 		}
@@ -128,6 +139,9 @@ func (s *namesService) Watch(req *pb.NameWatchRequest, stream pb.Names_WatchServ
 					return statusError(err)
 				}
 				return status.Error(codes.Unavailable, "name watch ended: the node is stopping")
+			}
+			if !mayRead(ctx, acl.ResName, ev.Binding.Name) {
+				continue
 			}
 			kind := pb.NameWatchEvent_BOUND
 			if ev.Kind == naming.Unbound {

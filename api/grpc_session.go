@@ -74,6 +74,10 @@ type sessionService struct {
 	nodeName string // for the message of a stream the node ended
 	log      zerolog.Logger
 	streams  *streamSet
+	// acl and guard end a session whose token is deleted or expires;
+	// acl is nil when the API serves no ACLs.
+	acl   ACLNode
+	guard *guard
 }
 
 // Connect runs one session. The handler goroutine owns the sends (Opened,
@@ -108,6 +112,11 @@ func (s *sessionService) Connect(stream pb.Session_ConnectServer) error {
 	}
 	log := s.log.With().Str("pid", sess.PID()).Logger()
 	log.Debug().Dur("ttl", sess.TTL()).Msg("session stream opened")
+	// The session carries the token that opened it: its own acts are
+	// checked against it too, and it ends when the token is deleted or
+	// expires.
+	tok := s.sessionToken(ctx, sess.PID())
+	defer tok.close()
 	defer func() {
 		// The stream's ctx is gone by now (or soon will be): the release
 		// gets its own bounded one.
@@ -167,8 +176,98 @@ func (s *sessionService) Connect(stream pb.Session_ConnectServer) error {
 			return err
 		case <-s.streams.stopping():
 			return errStopping
+		case <-tok.changed:
+			if tok.valid() {
+				tok.rearm()
+				continue
+			}
+			log.Info().Str("audit", "acl").Str("accessor", tok.accessor).Msg("session ended: its token was deleted or has expired")
+			cctx, cancel := context.WithTimeout(context.Background(), sessionCloseTimeout)
+			err := sess.Close(cctx)
+			cancel()
+			if err != nil {
+				log.Warn().Err(err).Msg("close session")
+			}
+			// What the release took (lock_lost) reaches the client
+			// ahead of the status.
+			if err := flushEvents(stream, events); err != nil {
+				return err
+			}
+			return status.Errorf(codes.PermissionDenied, "session %s ended: %v", sess.PID(), errTokenGone)
 		}
 	}
+}
+
+// sessionTok follows the token a session was opened with: changed fires at
+// every change of the ACLs and when the token expires, and valid says
+// whether the token still stands. With ACLs off (or no token) changed
+// never fires.
+type sessionTok struct {
+	accessor string
+	changed  <-chan struct{}
+	valid    func() bool
+	rearm    func()
+	close    func()
+}
+
+func (s *sessionService) sessionToken(ctx context.Context, pid string) *sessionTok {
+	a := authzFrom(ctx)
+	t := &sessionTok{accessor: a.AccessorID, valid: func() bool { return true }, rearm: func() {}, close: func() {}}
+	if s.acl == nil || !s.acl.Enabled() || a.AccessorID == "" {
+		return t
+	}
+	secret, _ := secretOf(ctx)
+	s.guard.sessionOpened(pid, secret)
+	ch := make(chan struct{}, 1)
+	stop := make(chan struct{})
+	var timer *time.Timer
+	if exp := s.acl.Expiry(a.AccessorID); !exp.IsZero() {
+		timer = time.AfterFunc(time.Until(exp)+10*time.Millisecond, func() {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		})
+	}
+	var wg sync.WaitGroup
+	var arm func()
+	arm = func() {
+		changed := s.acl.Changed()
+		// Re-read after subscribing: a change between the open and the
+		// subscription is not missed.
+		if !s.acl.Valid(a.AccessorID) {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-changed:
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			case <-stop:
+			}
+		}()
+	}
+	arm()
+	t.changed = ch
+	t.valid = func() bool { return s.acl.Valid(a.AccessorID) }
+	t.rearm = arm
+	t.close = func() {
+		close(stop)
+		if timer != nil {
+			timer.Stop()
+		}
+		wg.Wait()
+		s.guard.sessionClosed(pid)
+	}
+	return t
 }
 
 // receiveKeepalives reads the client's messages until the stream ends;

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/conclave-dev/conclave/acl"
 	"github.com/conclave-dev/conclave/cluster"
 )
 
@@ -29,24 +30,30 @@ type rest struct {
 	groups  GroupNode
 	log     zerolog.Logger
 	maxBody int64
+	guard   *guard
 }
 
 // routes registers the endpoints of every service there is on mux (names
 // and groups from their own files), and the REST-shaped NotFound for
 // every other /v1/ path, which the status page shows as "not available".
 func (h *rest) routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/members", h.members)
-	mux.HandleFunc("GET /v1/raft", h.raft)
-	mux.HandleFunc("GET /v1/sd/prometheus", h.prometheusSD)
+	g, self := h.guard, h.cluster.Name()
+	operatorList := func(*http.Request) []need { return listing(acl.ResOperator, "") }
+	mux.HandleFunc("GET /v1/members", g.route(operatorList, h.members))
+	mux.HandleFunc("GET /v1/raft", g.route(func(*http.Request) []need { return needs(acl.ResOperator, self, acl.Read) }, h.raft))
+	mux.HandleFunc("GET /v1/sd/prometheus", g.route(operatorList, h.prometheusSD))
 	if h.kv != nil {
-		mux.HandleFunc("GET /v1/kv", h.kvList)
-		mux.HandleFunc("GET /v1/kv/{key...}", h.kvGet)
-		mux.HandleFunc("PUT /v1/kv/{key...}", h.kvPut)
-		mux.HandleFunc("DELETE /v1/kv/{key...}", h.kvDelete)
+		key := func(a acl.Access) func(r *http.Request) []need {
+			return func(r *http.Request) []need { return needs(acl.ResKV, r.PathValue("key"), a) }
+		}
+		mux.HandleFunc("GET /v1/kv", g.route(prefixListing(acl.ResKV), h.kvList))
+		mux.HandleFunc("GET /v1/kv/{key...}", g.route(key(acl.Read), h.kvGet))
+		mux.HandleFunc("PUT /v1/kv/{key...}", g.route(key(acl.Write), h.kvPut))
+		mux.HandleFunc("DELETE /v1/kv/{key...}", g.route(key(acl.Write), h.kvDelete))
 	}
 	if h.locks != nil {
-		mux.HandleFunc("GET /v1/locks", h.lockList)
-		mux.HandleFunc("GET /v1/locks/{name...}", h.lockGet)
+		mux.HandleFunc("GET /v1/locks", g.route(prefixListing(acl.ResLock), h.lockList))
+		mux.HandleFunc("GET /v1/locks/{name...}", g.route(nameOrListing(acl.ResLock, "name"), h.lockGet))
 	}
 	if h.names != nil {
 		h.nameRoutes(mux)
@@ -55,6 +62,22 @@ func (h *rest) routes(mux *http.ServeMux) {
 		h.groupRoutes(mux)
 	}
 	mux.HandleFunc("GET /v1/", h.notFoundJSON)
+}
+
+// prefixListing is what a listing by ?prefix= needs.
+func prefixListing(res acl.Resource) func(r *http.Request) []need {
+	return func(r *http.Request) []need { return listing(res, r.URL.Query().Get("prefix")) }
+}
+
+// nameOrListing is what GET /v1/<resource>/{name} needs: read on the
+// name, or a listing's when the name is empty (the path lists).
+func nameOrListing(res acl.Resource, path string) func(r *http.Request) []need {
+	return func(r *http.Request) []need {
+		if name := r.PathValue(path); name != "" {
+			return needs(res, name, acl.Read)
+		}
+		return listing(res, r.URL.Query().Get("prefix"))
+	}
 }
 
 // memberJSON is cluster.Member on the wire (the fields of conclave.v1.Member
@@ -83,6 +106,9 @@ func (h *rest) members(w http.ResponseWriter, r *http.Request) {
 		Members []memberJSON `json:"members"`
 	}{Node: h.cluster.Name(), Members: make([]memberJSON, 0, len(ms))}
 	for _, m := range ms {
+		if !mayRead(r.Context(), acl.ResOperator, m.Name) {
+			continue
+		}
 		out.Members = append(out.Members, memberJSON{
 			Name: m.Name, Addr: m.Addr, State: m.State, FailureDomain: m.FailureDomain,
 			Priority: m.Priority, Eligible: m.Eligible, RoleHint: m.RoleHint, RaftRole: m.RaftRole,
@@ -195,6 +221,9 @@ func (h *rest) kvList(w http.ResponseWriter, r *http.Request) {
 		Entries []kvJSON `json:"entries"`
 	}{Entries: make([]kvJSON, 0, len(entries))}
 	for _, e := range entries {
+		if !mayRead(r.Context(), acl.ResKV, e.Key) {
+			continue
+		}
 		out.Entries = append(out.Entries, toKVJSON(e))
 	}
 	h.write(w, out)
@@ -307,6 +336,9 @@ func (h *rest) lockList(w http.ResponseWriter, r *http.Request) {
 		Locks []lockJSON `json:"locks"`
 	}{Locks: make([]lockJSON, 0, len(infos))}
 	for _, l := range infos {
+		if !mayRead(r.Context(), acl.ResLock, l.Name) {
+			continue
+		}
 		out.Locks = append(out.Locks, toLockJSON(l))
 	}
 	h.write(w, out)
@@ -368,7 +400,10 @@ type errorJSON struct {
 
 // fail writes err, a gRPC status error (or anything, which is Internal),
 // as JSON with the HTTP status matching its code.
-func (h *rest) fail(w http.ResponseWriter, r *http.Request, err error) {
+func (h *rest) fail(w http.ResponseWriter, r *http.Request, err error) { failHTTP(w, r, h.log, err) }
+
+// failHTTP is rest.fail for handlers outside rest (the guard).
+func failHTTP(w http.ResponseWriter, r *http.Request, log zerolog.Logger, err error) {
 	st, ok := status.FromError(err)
 	if !ok {
 		st = status.New(codes.Internal, err.Error())
@@ -377,9 +412,9 @@ func (h *rest) fail(w http.ResponseWriter, r *http.Request, err error) {
 	body.Error.Code = st.Code().String()
 	body.Error.Message = CleanMessage(st.Code(), st.Message())
 	if st.Code() == codes.Internal {
-		h.log.Warn().Str("path", r.URL.Path).Str("error", st.Message()).Msg("rest request failed")
+		log.Warn().Str("path", r.URL.Path).Str("error", st.Message()).Msg("rest request failed")
 	}
-	writeJSON(w, h.log, httpStatus(st.Code()), body)
+	writeJSON(w, log, httpStatus(st.Code()), body)
 }
 
 func (h *rest) write(w http.ResponseWriter, v any) { writeJSON(w, h.log, http.StatusOK, v) }

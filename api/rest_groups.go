@@ -1,18 +1,22 @@
 package api
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/conclave-dev/conclave/acl"
+)
 
 // groupRoutes serves the process groups over REST:
 // GET /v1/groups[?scope=S] and GET /v1/groups/{group}[?scope=S&local=true].
 func (h *rest) groupRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/groups", h.groupList)
-	mux.HandleFunc("GET /v1/groups/{group...}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /v1/groups", h.guard.route(func(*http.Request) []need { return listing(acl.ResGroup, "") }, h.groupList))
+	mux.HandleFunc("GET /v1/groups/{group...}", h.guard.route(nameOrListing(acl.ResGroup, "group"), func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("group") == "" {
 			h.groupList(w, r)
 			return
 		}
 		h.groupMembers(w, r)
-	})
+	}))
 }
 
 // groupJSON is one group on the wire, flat for the status page.
@@ -40,6 +44,9 @@ func (h *rest) groupList(w http.ResponseWriter, r *http.Request) {
 		Groups []groupJSON `json:"groups"`
 	}{Groups: make([]groupJSON, 0, len(gs))}
 	for _, g := range gs {
+		if !mayRead(r.Context(), acl.ResGroup, g.Group) {
+			continue
+		}
 		out.Groups = append(out.Groups, groupJSON{Scope: g.Scope, Group: g.Group, Members: g.Members, Local: g.Local})
 	}
 	h.write(w, out)

@@ -4,20 +4,21 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/conclave-dev/conclave/acl"
 	"github.com/conclave-dev/conclave/naming"
 )
 
 // nameRoutes serves the names over REST:
 // GET /v1/names[?prefix=P&scope=S&mode=M] and GET /v1/names/{name}.
 func (h *rest) nameRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/names", h.nameList)
-	mux.HandleFunc("GET /v1/names/{name...}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /v1/names", h.guard.route(prefixListing(acl.ResName), h.nameList))
+	mux.HandleFunc("GET /v1/names/{name...}", h.guard.route(nameOrListing(acl.ResName, "name"), func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("name") == "" {
 			h.nameList(w, r)
 			return
 		}
 		h.nameGet(w, r)
-	})
+	}))
 }
 
 // nameJSON is a binding on the wire, flat for the status page.
@@ -57,6 +58,9 @@ func (h *rest) nameList(w http.ResponseWriter, r *http.Request) {
 		Names []nameJSON `json:"names"`
 	}{Names: make([]nameJSON, 0, len(bs))}
 	for _, b := range bs {
+		if !mayRead(r.Context(), acl.ResName, b.Name) {
+			continue
+		}
 		out.Names = append(out.Names, toNameJSON(b))
 	}
 	h.write(w, out)

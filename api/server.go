@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/conclave-dev/conclave/acl"
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
 )
 
@@ -79,27 +80,35 @@ func New(cfg Config, svcs Services, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 
+	g, err := newGuard(svcs.ACL, svcs.Cluster.Name(), log, o.registry)
+	if err != nil {
+		return nil, err
+	}
 	grpcOpts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
-		grpc.ChainUnaryInterceptor(unaryInterceptor(log, m)),
-		grpc.ChainStreamInterceptor(streamInterceptor(log, m)),
+		// The guard runs inside the accounting interceptor, so a refusal
+		// is counted and timed like any answer, and before every handler.
+		grpc.ChainUnaryInterceptor(unaryInterceptor(log, m), g.unary()),
+		grpc.ChainStreamInterceptor(streamInterceptor(log, m), g.stream()),
 	}
 	if cfg.TLS != nil {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(cfg.TLS.ServerConfig(cfg.VerifyIncoming))))
 	}
 	gs := grpc.NewServer(grpcOpts...)
 	streams := newStreamSet()
-	registerServices(gs, svcs, log, streams)
+	registerServices(gs, svcs, log, streams, g)
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{
-		// A failing collector should not blank the whole scrape.
-		ErrorHandling: promhttp.ContinueOnError,
-	}))
+	self := svcs.Cluster.Name()
+	mux.Handle("GET /metrics", g.route(func(*http.Request) []need { return needs(acl.ResOperator, self, acl.Read) },
+		promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{
+			// A failing collector should not blank the whole scrape.
+			ErrorHandling: promhttp.ContinueOnError,
+		}).ServeHTTP))
 	mux.Handle("GET /v1/health/live", healthHandler(svcs.Cluster, svcs.Health, log, false))
 	mux.Handle("GET /v1/health/ready", healthHandler(svcs.Cluster, svcs.Health, log, true))
 	rst := &rest{cluster: svcs.Cluster, kv: svcs.KV, locks: svcs.Locks, names: svcs.Names, groups: svcs.Groups,
-		log: log, maxBody: int64(cfg.MaxRecvMsgBytes)}
+		log: log, maxBody: int64(cfg.MaxRecvMsgBytes), guard: g}
 	rst.routes(mux)
 	if err := uiRoutes(mux); err != nil {
 		return nil, err
@@ -114,7 +123,7 @@ func New(cfg Config, svcs Services, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("api: listen http_addr %s: %w", cfg.HTTPAddr, err)
 	}
 	hs := &http.Server{
-		Handler:           withTimeout(newHostGuard(mux, httpLn.Addr(), cfg.AllowedHosts, log)),
+		Handler:           withTimeout(newHostGuard(g.http(mux), httpLn.Addr(), cfg.AllowedHosts, log)),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ErrorLog:          stdlog.New(httpErrorLog{log}, "", 0),
 	}
@@ -126,22 +135,26 @@ func New(cfg Config, svcs Services, opts ...Option) (*Server, error) {
 
 // registerServices registers the gRPC service of every field svcs has; a
 // client calling one it lacks gets Unimplemented from grpc itself.
-func registerServices(gs *grpc.Server, svcs Services, log zerolog.Logger, streams *streamSet) {
+func registerServices(gs *grpc.Server, svcs Services, log zerolog.Logger, streams *streamSet, g *guard) {
 	pb.RegisterClusterServer(gs, &clusterService{node: svcs.Cluster, admit: svcs.Admit})
+	if svcs.ACL != nil {
+		pb.RegisterACLServer(gs, &aclService{node: svcs.ACL, log: log})
+	}
 	if svcs.KV != nil {
 		pb.RegisterKVServer(gs, &kvService{node: svcs.KV})
 	}
 	if svcs.Sessions != nil {
-		pb.RegisterSessionServer(gs, &sessionService{node: svcs.Sessions, nodeName: svcs.Cluster.Name(), log: log, streams: streams})
+		pb.RegisterSessionServer(gs, &sessionService{node: svcs.Sessions, nodeName: svcs.Cluster.Name(), log: log, streams: streams,
+			acl: svcs.ACL, guard: g})
 	}
 	if svcs.Locks != nil {
 		pb.RegisterLockServer(gs, &lockService{node: svcs.Locks})
 	}
 	if svcs.Names != nil {
-		pb.RegisterNamesServer(gs, &namesService{node: svcs.Names, streams: streams})
+		pb.RegisterNamesServer(gs, &namesService{node: svcs.Names, streams: streams, guard: g})
 	}
 	if svcs.Groups != nil {
-		pb.RegisterGroupsServer(gs, &groupsService{node: svcs.Groups, streams: streams})
+		pb.RegisterGroupsServer(gs, &groupsService{node: svcs.Groups, streams: streams, guard: g})
 	}
 	if svcs.Keyring != nil {
 		pb.RegisterKeyringServer(gs, &keyringService{node: svcs.Keyring})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/conclave-dev/conclave/acl"
 	"github.com/conclave-dev/conclave/cluster"
 	"github.com/conclave-dev/conclave/kv"
 	"github.com/conclave-dev/conclave/locks"
@@ -35,6 +36,10 @@ type Services struct {
 	Groups   GroupNode   // conclave.v1.Groups, /v1/groups
 	Keyring  KeyringNode // conclave.v1.Keyring
 	Health   HealthNode  // /v1/health/live, /v1/health/ready
+	// ACL is access control: nil serves no conclave.v1.ACL and enforces
+	// nothing (the API's own tests); a node whose ACLs are off resolves
+	// every caller to allow-all.
+	ACL ACLNode
 }
 
 // errNoCluster refuses Services without the one required field.
@@ -53,6 +58,7 @@ func ServicesOf(n *cluster.Node) Services {
 		Groups:   n.Groups(),
 		Keyring:  n,
 		Health:   n,
+		ACL:      n.ACL(),
 	}
 }
 
@@ -82,4 +88,5 @@ var (
 	_ GroupNode   = (*pg.Service)(nil)
 	_ KeyringNode = (*cluster.Node)(nil)
 	_ HealthNode  = (*cluster.Node)(nil)
+	_ ACLNode     = (*acl.Service)(nil)
 )
