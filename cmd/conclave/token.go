@@ -119,5 +119,5 @@ func (f *tokenFlags) explainToken(err error) error {
 	if err == nil || f.given() || status.Code(err) != codes.Unauthenticated {
 		return err
 	}
-	return fmt.Errorf("%w (no token given: set --token or --token-file, or CONCLAVE_TOKEN or CONCLAVE_TOKEN_FILE)", err)
+	return fmt.Errorf("%w; give a token with --token or --token-file (or CONCLAVE_TOKEN, CONCLAVE_TOKEN_FILE)", err)
 }
