@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/conclave-dev/conclave/api/client"
 )
@@ -55,7 +57,12 @@ naming the index of the one in force. To replace a lost management token, see
 			return f.call(cmd, func(ctx context.Context, c *client.Client, p *printer) error {
 				t, err := c.ACL().Bootstrap(ctx, reset)
 				if err != nil {
-					return failed("acl bootstrap", err)
+					err = failed("acl bootstrap", err)
+					if reset == 0 && status.Code(err) == codes.FailedPrecondition && strings.Contains(err.Error(), "bootstrapped") {
+						// The usual reason to ask again is a lost token.
+						err = fmt.Errorf("%w (lost the management token? see \"Recovering a lost management token\" in docs/acl.md)", err)
+					}
+					return err
 				}
 				if err := printCreatedToken(p, t); err != nil || p.json {
 					return err

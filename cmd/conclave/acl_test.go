@@ -435,7 +435,8 @@ func TestACLCommands(t *testing.T) {
 		t.Fatalf("bootstrap = %q", out)
 	}
 	msg := c.fails("acl", "bootstrap")
-	if msg != "conclave: acl bootstrap: FailedPrecondition: acl already bootstrapped: ACLs were bootstrapped at index 1; a reset must name that index" {
+	if msg != "conclave: acl bootstrap: FailedPrecondition: acl already bootstrapped: ACLs were bootstrapped at index 1; a reset must name that index"+
+		` (lost the management token? see "Recovering a lost management token" in docs/acl.md)` {
 		t.Fatalf("second bootstrap: %q", msg)
 	}
 	var boot tokenJSON
