@@ -46,8 +46,20 @@ func (s *state) apply(index uint64, c Command) error {
 		}
 		t := *c.Token
 		t.Policies = []string{Management}
-		if err := s.addToken(index, &t); err != nil {
+		// A reset replaces the bootstrap in force: its token, which was
+		// lost (or leaked), stops working, and makes room for the new
+		// one on a table at its limit. It may be gone already.
+		old, replacing := s.tokens[s.bootstrapAccessor]
+		freed := 0
+		if replacing {
+			freed = 1
+		}
+		if err := s.addTokenFreeing(index, &t, freed); err != nil {
 			return err
+		}
+		if replacing {
+			delete(s.tokens, old.AccessorID)
+			delete(s.byHash, old.hash)
 		}
 		s.bootstrapIndex, s.bootstrapAccessor = index, t.AccessorID
 	case opPolicySet:
@@ -103,13 +115,17 @@ func (s *state) apply(index uint64, c Command) error {
 	return nil
 }
 
-func (s *state) addToken(index uint64, t *Token) error {
+func (s *state) addToken(index uint64, t *Token) error { return s.addTokenFreeing(index, t, 0) }
+
+// addTokenFreeing adds t where the caller will then delete freed tokens
+// (a bootstrap reset), which count for no room taken.
+func (s *state) addTokenFreeing(index uint64, t *Token, freed int) error {
 	switch {
 	case s.tokens[t.AccessorID] != nil:
 		return refuseInvalid("accessor_id", "token %s already exists", t.AccessorID)
 	case s.byHash[t.hash] != nil:
 		return refuseInvalid("secret", "a token with this secret already exists")
-	case len(s.tokens) >= MaxTokens:
+	case len(s.tokens)-freed >= MaxTokens:
 		return refuseInvalid("token", "the cluster holds %d tokens, the limit", MaxTokens)
 	}
 	t.Policies = slices.Clone(t.Policies)
@@ -159,9 +175,19 @@ func (r *Replicated) Apply(index uint64, op byte, d *wire.Decoder) ([]byte, erro
 	if err == nil {
 		r.notifyLocked()
 	}
-	var tok *Token
-	if c.Token != nil && err == nil {
-		tok = r.s.tokens[c.Token.AccessorID]
+	// The result carries the token or policy as the table stored it (its
+	// indexes are the table's, not the command's).
+	var (
+		tok *Token
+		pol *Policy
+	)
+	if err == nil {
+		switch {
+		case c.Token != nil:
+			tok = r.s.tokens[c.Token.AccessorID]
+		case c.Policy != nil:
+			pol = r.s.policies[c.Policy.Name]
+		}
 	}
 	r.mu.Unlock()
 	if err != nil {
@@ -171,6 +197,9 @@ func (r *Replicated) Apply(index uint64, op byte, d *wire.Decoder) ([]byte, erro
 	res.Uvarint(index)
 	if tok != nil {
 		encodeToken(res, tok)
+	}
+	if pol != nil {
+		encodePolicy(res, pol)
 	}
 	return res.Data(), nil
 }
@@ -305,14 +334,17 @@ func (r *Replicated) Counts() (policies, tokens int) {
 // Snapshot copies the table (policies and tokens are immutable once
 // stored, so the copy is of pointers) and returns the writer of its
 // section: the bootstrap index and accessor, then the policies and the
-// tokens, each a count and framed records in name order. An untouched
-// table (never bootstrapped, no policy or token) has no section.
+// tokens, each a count and framed records in name order. The built-in
+// policy is left out: it is the binary's (a restore, like a replay of the
+// log, gets this version's), never state. An untouched table (never
+// bootstrapped, no policy or token) has no section.
 func (r *Replicated) Snapshot() (func(io.Writer) error, error) {
 	r.mu.RLock()
 	idx, acc := r.s.bootstrapIndex, r.s.bootstrapAccessor
 	ps, ts := r.sortedPolicies(), r.sortedTokens()
 	r.mu.RUnlock()
-	if idx == 0 && len(ps) == 1 && len(ts) == 0 {
+	ps = slices.DeleteFunc(ps, func(p *Policy) bool { return p.Name == Management })
+	if idx == 0 && len(ps) == 0 && len(ts) == 0 {
 		return nil, nil
 	}
 	return func(w io.Writer) error {
@@ -392,7 +424,9 @@ func restoreInto(s *state, br *bufio.Reader) error {
 		if err := d.Done(); err != nil {
 			return fmt.Errorf("policy %d: %w", i, err)
 		}
-		s.policies[p.Name] = p
+		if p.Name != Management { // the built-in one is newState's
+			s.policies[p.Name] = p
+		}
 	}
 	if n, err = binary.ReadUvarint(br); err != nil {
 		return err

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,6 +55,10 @@ type Config struct {
 	// DefaultAllow decides names no rule of the token matches (default
 	// policy allow); false denies them (deny, the default).
 	DefaultAllow bool
+	// ResetFile is where an operator with shell access to this node
+	// writes the bootstrap index to allow a bootstrap reset through it
+	// (recovery of a lost management token); "" allows none.
+	ResetFile string
 }
 
 // Service creates, lists and deletes policies and tokens through Raft and
@@ -122,26 +128,61 @@ type NewToken struct {
 
 // Bootstrap creates the first management token (policy Management). A
 // second call fails with ErrBootstrapped naming the bootstrap in force;
-// resetIndex, the index that error names, replaces it (recovery of a lost
-// management token: see docs/acl.md).
+// resetIndex, the index that error names, replaces it and revokes its
+// token (recovery of a lost or leaked management token: see docs/acl.md).
 func (s *Service) Bootstrap(ctx context.Context, resetIndex uint64) (NewToken, error) {
 	if !s.cfg.Enabled {
 		return NewToken{}, fmt.Errorf("bootstrap: %w: set acl.enabled: true on every server first", ErrDisabled)
+	}
+	if resetIndex != 0 {
+		if err := s.checkResetFile(resetIndex); err != nil {
+			return NewToken{}, err
+		}
 	}
 	nt, err := newToken("bootstrap token (global management)", nil, 0, s.now())
 	if err != nil {
 		return NewToken{}, err
 	}
-	return s.writeToken(ctx, "bootstrap", BootstrapCommand(&nt.Token, resetIndex), nt)
+	nt, err = s.writeToken(ctx, "bootstrap", BootstrapCommand(&nt.Token, resetIndex), nt)
+	if err == nil && resetIndex != 0 {
+		// One reset per file: a second needs the operator again.
+		_ = os.Remove(s.cfg.ResetFile)
+	}
+	return nt, err
+}
+
+// checkResetFile allows a bootstrap reset only when the operator has
+// written its index into this node's reset file: proof of shell access to
+// a server, which a lost token cannot give.
+func (s *Service) checkResetFile(index uint64) error {
+	if s.cfg.ResetFile == "" {
+		return fmt.Errorf("bootstrap reset: %w: this node allows no reset", ErrBootstrapped)
+	}
+	b, err := os.ReadFile(s.cfg.ResetFile)
+	if err != nil {
+		return fmt.Errorf("bootstrap reset: %w: write %d into %s on this node first (%v)", ErrBootstrapped, index, s.cfg.ResetFile, errors.Unwrap(err))
+	}
+	got, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || got != index {
+		return fmt.Errorf("bootstrap reset: %w: %s holds %q, not the index %d", ErrBootstrapped, s.cfg.ResetFile, strings.TrimSpace(string(b)), index)
+	}
+	return nil
 }
 
 // CreateToken creates a token with policies that expires after ttl (0:
 // never).
 func (s *Service) CreateToken(ctx context.Context, description string, policies []string, ttl time.Duration) (NewToken, error) {
-	if ttl < 0 {
+	now := s.now()
+	switch {
+	case ttl < 0:
 		return NewToken{}, wire.Invalidf("ttl", "must not be negative, got %s", ttl)
+	case ttl > 0 && wire.TimeNanos(now.Add(ttl)) == 0:
+		// Past 2262 the expiry does not fit the table's encoding, which
+		// would store it as never: refuse rather than make a token that
+		// outlives what was asked.
+		return NewToken{}, wire.Invalidf("ttl", "%s ends after the latest expiry the cluster can hold (2262); give 0 for a token that never expires", ttl)
 	}
-	nt, err := newToken(description, policies, ttl, s.now())
+	nt, err := newToken(description, policies, ttl, now)
 	if err != nil {
 		return NewToken{}, err
 	}
@@ -202,7 +243,8 @@ func (s *Service) DeleteToken(ctx context.Context, accessor string) error {
 
 // SetPolicy creates a policy (create) or replaces the rules and
 // description of an existing one; every token that carries it has the new
-// rules as soon as a node applies the change.
+// rules as soon as a node applies the change. It returns the policy as the
+// table stored it (its create and modify indexes the table's).
 func (s *Service) SetPolicy(ctx context.Context, p Policy, create bool) (Policy, error) {
 	c := PolicySet(&p, create)
 	if err := c.Validate(); err != nil {
@@ -216,15 +258,11 @@ func (s *Service) SetPolicy(ctx context.Context, p Policy, create bool) (Policy,
 	if err != nil {
 		return Policy{}, err
 	}
-	index := d.Uvarint()
+	stored := decodePolicy(d)
 	if err := d.Done(); err != nil {
 		return Policy{}, fmt.Errorf("%s: decode result: %w", what, err)
 	}
-	p.ModifyIndex = index
-	if create {
-		p.CreateIndex = index
-	}
-	return p, nil
+	return *stored, nil
 }
 
 // DeletePolicy deletes a policy and takes it off every token.
@@ -250,9 +288,7 @@ func (s *Service) write(ctx context.Context, what string, c Command) (*wire.Deco
 		}
 		return nil, fmt.Errorf("%s: %w", what, refused)
 	}
-	if c.op != opPolicySet {
-		d.Uvarint() // the index; the token carries its own
-	}
+	d.Uvarint() // the index; a created token or policy carries its own
 	return d, nil
 }
 

@@ -138,6 +138,12 @@ var methodNeeds = map[string]func(req any, self string) []need{
 	pb.Keyring_Use_FullMethodName:     func(_ any, self string) []need { return needs(acl.ResOperator, self, acl.Write) },
 	pb.Keyring_Remove_FullMethodName:  func(_ any, self string) []need { return needs(acl.ResOperator, self, acl.Write) },
 
+	pb.Operator_SnapshotSave_FullMethodName:    func(_ any, self string) []need { return needs(acl.ResOperator, self, acl.Write) },
+	pb.Operator_SnapshotRestore_FullMethodName: func(_ any, self string) []need { return needs(acl.ResOperator, self, acl.Write) },
+	pb.Operator_RemovePeer_FullMethodName: func(r any, _ string) []need {
+		return needs(acl.ResOperator, r.(*pb.RemovePeerRequest).GetNode(), acl.Write)
+	},
+
 	pb.ACL_Bootstrap_FullMethodName:    func(any, string) []need { return open },
 	pb.ACL_Whoami_FullMethodName:       func(any, string) []need { return authenticated },
 	pb.ACL_PolicyCreate_FullMethodName: func(any, string) []need { return needs(acl.ResACL, "", acl.Write) },
@@ -337,8 +343,13 @@ func (g *guard) authorize(ctx context.Context, method string, req any) (*acl.Aut
 	if known {
 		ns = rule(req, g.self)
 	}
-	if len(ns) == 0 && known && secret == "" {
-		return acl.AllowAll(), nil // an open call
+	if len(ns) == 0 && known {
+		// An open call: a token, if any, only names the caller in the
+		// audit (a stale one must not block a bootstrap reset).
+		if a, err := g.acl.Resolve(secret); err == nil {
+			return a, nil
+		}
+		return acl.NewAuthorizer("", "anonymous", nil, false), nil
 	}
 	a, err := g.resolve(secret, method)
 	if err != nil {

@@ -140,6 +140,9 @@ func registerServices(gs *grpc.Server, svcs Services, log zerolog.Logger, stream
 	if svcs.ACL != nil {
 		pb.RegisterACLServer(gs, &aclService{node: svcs.ACL, log: log})
 	}
+	if svcs.Operator != nil {
+		pb.RegisterOperatorServer(gs, &operatorService{node: svcs.Operator})
+	}
 	if svcs.KV != nil {
 		pb.RegisterKVServer(gs, &kvService{node: svcs.KV})
 	}

@@ -36,6 +36,8 @@ type Services struct {
 	Groups   GroupNode   // conclave.v1.Groups, /v1/groups
 	Keyring  KeyringNode // conclave.v1.Keyring
 	Health   HealthNode  // /v1/health/live, /v1/health/ready
+	// Operator is conclave.v1.Operator (snapshots, peer removal).
+	Operator OperatorNode
 	// ACL is access control: nil serves no conclave.v1.ACL and enforces
 	// nothing (the API's own tests); a node whose ACLs are off resolves
 	// every caller to allow-all.
@@ -59,6 +61,7 @@ func ServicesOf(n *cluster.Node) Services {
 		Keyring:  n,
 		Health:   n,
 		ACL:      n.ACL(),
+		Operator: n,
 	}
 }
 
@@ -79,14 +82,15 @@ func sessionsOf(n *cluster.Node) SessionNode {
 
 // The API must be able to serve the real node and its services.
 var (
-	_ ClusterNode = (*cluster.Node)(nil)
-	_ AdmitNode   = (*cluster.Node)(nil)
-	_ KVNode      = (*kv.Service)(nil)
-	_ Session     = (*cluster.Session)(nil)
-	_ LockNode    = (*locks.Service)(nil)
-	_ NameNode    = (*naming.Service)(nil)
-	_ GroupNode   = (*pg.Service)(nil)
-	_ KeyringNode = (*cluster.Node)(nil)
-	_ HealthNode  = (*cluster.Node)(nil)
-	_ ACLNode     = (*acl.Service)(nil)
+	_ ClusterNode  = (*cluster.Node)(nil)
+	_ AdmitNode    = (*cluster.Node)(nil)
+	_ KVNode       = (*kv.Service)(nil)
+	_ Session      = (*cluster.Session)(nil)
+	_ LockNode     = (*locks.Service)(nil)
+	_ NameNode     = (*naming.Service)(nil)
+	_ GroupNode    = (*pg.Service)(nil)
+	_ KeyringNode  = (*cluster.Node)(nil)
+	_ HealthNode   = (*cluster.Node)(nil)
+	_ ACLNode      = (*acl.Service)(nil)
+	_ OperatorNode = (*cluster.Node)(nil)
 )

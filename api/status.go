@@ -30,7 +30,7 @@ func codeOf(err error) codes.Code {
 		// message names the holder (DESIGN §7, §13).
 		return codes.AlreadyExists
 	case errors.Is(err, cluster.ErrNotHolder), errors.Is(err, cluster.ErrNoSession), errors.Is(err, cluster.ErrNotOwner),
-		errors.Is(err, cluster.ErrKeyring):
+		errors.Is(err, cluster.ErrKeyring), errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrPeerAlive):
 		// The caller's own state is wrong (it does not hold the lock, or
 		// its session is not open here, or the keyring refuses the change);
 		// retrying as is will not help.

@@ -1,8 +1,11 @@
 package cluster
 
 import (
+	"errors"
+
 	"github.com/conclave-dev/conclave/gossip"
 	"github.com/conclave-dev/conclave/internal/wire"
+	"github.com/conclave-dev/conclave/raftcore"
 )
 
 // Errors returned by Node. Callers test with errors.Is; api maps them to gRPC
@@ -27,4 +30,10 @@ var (
 	// (encryption off, use of a key not installed, removal of the primary);
 	// the wrapping message names the field and the node.
 	ErrKeyring = gossip.ErrKeyring
+	// ErrNotLeader: an operator call only the leader takes (snapshot save
+	// and restore) reached another node; the message names the leader.
+	ErrNotLeader = raftcore.ErrNotLeader
+	// ErrPeerAlive: remove-peer of a server that is alive in gossip (the
+	// reconciler would add it back): stop it, or have it leave.
+	ErrPeerAlive = errors.New("peer is alive")
 )

@@ -156,7 +156,8 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.sessions.OnEnd(n.lockSvc.SessionEnded)
 	n.admission = raftcore.NewAdmissions()
 	n.aclTable = acl.NewReplicated()
-	n.acl = acl.NewService(acl.Config{Enabled: cfg.ACL.Enabled, DefaultAllow: cfg.ACL.DefaultPolicy == "allow"},
+	n.acl = acl.NewService(acl.Config{Enabled: cfg.ACL.Enabled, DefaultAllow: cfg.ACL.DefaultPolicy == "allow",
+		ResetFile: filepath.Join(cfg.Cluster.DataDir, "acl-bootstrap-reset")},
 		proposer{n}, n.aclTable, n.clock.Now)
 	n.fsm = newFSM(n.log)
 	// The tables, one line each; the order is the snapshot's, and release
@@ -314,6 +315,18 @@ func raftConfig(cfg config.Config, local bool) raftcore.Config {
 	rc.ReconcileDebounce = cfg.Cluster.Raft.ReconcileDebounce.Duration()
 	rc.ManualAdmission = cfg.Cluster.Raft.Admission == config.AdmissionManual
 	rc.LogStore = cfg.Cluster.Raft.LogStore
+	// The snapshot settings: a local (test) node keeps its small values
+	// unless its config says otherwise.
+	r, def := cfg.Cluster.Raft, config.Default().Cluster.Raft
+	if !local || r.SnapshotThreshold != def.SnapshotThreshold {
+		rc.SnapshotThreshold = uint64(r.SnapshotThreshold)
+	}
+	if !local || r.SnapshotInterval != def.SnapshotInterval {
+		rc.SnapshotInterval = r.SnapshotInterval.Duration()
+	}
+	if !local || r.TrailingLogs != def.TrailingLogs {
+		rc.TrailingLogs = uint64(r.TrailingLogs)
+	}
 	return rc
 }
 

@@ -161,6 +161,14 @@ type RaftConfig struct {
 	// stable store, two). A data dir whose log holds entries keeps the
 	// store it was made with; the agent refuses to start it with the other.
 	LogStore string `yaml:"log_store"`
+	// SnapshotThreshold is how many log entries since the last snapshot
+	// make the node take a new one; SnapshotInterval is how often it
+	// checks. TrailingLogs entries stay in the log after a snapshot, so a
+	// follower that lags by fewer catches up from the log instead of a
+	// whole snapshot.
+	SnapshotThreshold int      `yaml:"snapshot_threshold"`
+	SnapshotInterval  Duration `yaml:"snapshot_interval"`
+	TrailingLogs      int      `yaml:"trailing_logs"`
 }
 
 // GroupsConfig tunes process groups (DESIGN §9): replicated without Raft
@@ -264,7 +272,10 @@ func Default() Config {
 				ReconcileDebounce: Duration(2 * time.Second),
 				Stabilization:     Duration(10 * time.Second),
 				Admission:         AdmissionAuto,
-				LogStore:          LogStoreWAL, // one sync per append; see docs/raft-core.md
+				LogStore:          LogStoreWAL,               // one sync per append; see docs/raft-core.md
+				SnapshotThreshold: 8192,                      // hashicorp/raft's default
+				SnapshotInterval:  Duration(2 * time.Minute), // checked that often, with jitter
+				TrailingLogs:      10240,                     // hashicorp/raft's default
 			},
 			Names: NamesConfig{StrongDeadline: Duration(5 * time.Second)},
 			Health: HealthConfig{

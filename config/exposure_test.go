@@ -26,11 +26,27 @@ func TestCheckExposure(t *testing.T) {
 		},
 		"insecure said in words": {edit: func(c *Config) { c.Insecure = true; c.API.GRPCAddr = "0.0.0.0:7940" }},
 		"dev is loopback":        {edit: func(c *Config) { *c = Dev() }},
-		"key and tls": {edit: func(c *Config) {
+		"key, tls and acls": {edit: func(c *Config) {
 			c.Cluster.Membership.Secret = key
 			withTLS(c)
+			c.ACL.Enabled = true
 			c.API.HTTPAddr = "10.0.0.1:7941"
 		}},
+		"key, tls and client certificates": {edit: func(c *Config) {
+			c.Cluster.Membership.Secret = key
+			withTLS(c)
+			c.TLS.VerifyIncoming = true
+			c.API.HTTPAddr = "10.0.0.1:7941"
+		}},
+		"tls alone checks no client": {
+			edit: func(c *Config) {
+				c.Cluster.Membership.Secret = key
+				withTLS(c)
+				c.API.HTTPAddr = "10.0.0.1:7941"
+			},
+			want: []string{"api.http_addr: API on 10.0.0.1:7941 admits any client that reaches it (no client certificates, no ACLs); " +
+				"set acl.enabled: true (docs/acl.md) or tls.verify_incoming: true, or insecure: true to run in clear on purpose"},
+		},
 		"key without tls": {
 			edit: func(c *Config) { c.Cluster.Membership.SecretFile = "/etc/gossip.key" },
 			want: []string{"cluster.internode.bind_addr: internode mesh on 0.0.0.0 without TLS; set tls, or insecure: true to run in clear on purpose"},

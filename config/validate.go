@@ -166,6 +166,15 @@ func (p *problems) checkRaft(r RaftConfig) {
 	default:
 		p.add("cluster.raft.log_store", "must be one of bolt, wal; got %q", r.LogStore)
 	}
+	if r.SnapshotThreshold < 1 {
+		p.add("cluster.raft.snapshot_threshold", "must be at least 1, got %d", r.SnapshotThreshold)
+	}
+	if r.TrailingLogs < 0 {
+		p.add("cluster.raft.trailing_logs", "must not be negative, got %d", r.TrailingLogs)
+	}
+	if r.SnapshotInterval.Duration() < time.Second {
+		p.add("cluster.raft.snapshot_interval", "must be at least 1s, got %s", r.SnapshotInterval.Duration())
+	}
 }
 
 func (p *problems) checkGroups(g GroupsConfig) {
@@ -299,7 +308,8 @@ func (p *problems) checkTLS(t TLSConfig) {
 }
 
 // CheckExposure refuses doors that face the network in clear (gossip without
-// a key, the mesh or an API without TLS, on an address other than loopback)
+// a key, the mesh or an API without TLS, an API that checks no client: no
+// ACLs and no client certificates, on an address other than loopback)
 // unless the operator wrote insecure: true. It is separate from Validate
 // because it judges a whole deployment, not the schema: the agent and
 // cluster.New call it on the final configuration, after flags. Errors read
@@ -327,8 +337,16 @@ func (p *problems) checkExposure(c Config) {
 	}
 	for _, a := range [...]struct{ key, addr string }{{"api.grpc_addr", c.API.GRPCAddr}, {"api.http_addr", c.API.HTTPAddr}} {
 		host, _, err := net.SplitHostPort(a.addr)
-		if err == nil && !loopbackHost(host) && !c.TLS.Enabled() {
+		switch {
+		case err != nil || loopbackHost(host):
+		case !c.TLS.Enabled():
 			p.add(a.key, "API on %s without TLS"+fix, a.addr, "tls")
+		case !c.TLS.VerifyIncoming && !c.ACL.Enabled:
+			// TLS proves the server to the client, not the client to the
+			// server: without client certificates or ACLs anyone who
+			// reaches the port may do everything.
+			p.add(a.key, "API on %s admits any client that reaches it (no client certificates, no ACLs)"+fix,
+				a.addr, "acl.enabled: true (docs/acl.md) or tls.verify_incoming: true")
 		}
 	}
 }

@@ -31,6 +31,22 @@ func TestValidate(t *testing.T) {
 			want: []string{`cluster.name: must not contain whitespace, '/' or control characters, got "a\tb"`},
 		},
 		"name at limit": {edit: func(c *Config) { c.Cluster.Name = strings.Repeat("n", 128) }},
+		"snapshot settings out of range": {
+			edit: func(c *Config) {
+				c.Cluster.Raft.SnapshotThreshold = 0
+				c.Cluster.Raft.TrailingLogs = -1
+				c.Cluster.Raft.SnapshotInterval = Duration(time.Millisecond)
+			},
+			want: []string{
+				"cluster.raft.snapshot_threshold: must be at least 1, got 0",
+				"cluster.raft.trailing_logs: must not be negative, got -1",
+				"cluster.raft.snapshot_interval: must be at least 1s, got 1ms",
+			},
+		},
+		"acl default policy": {
+			edit: func(c *Config) { c.ACL.DefaultPolicy = "maybe" },
+			want: []string{`acl.default_policy: must be deny or allow; got "maybe"`},
+		},
 		"groups out of range": {
 			edit: func(c *Config) {
 				c.Cluster.Groups.MaxPayloadBytes = 0

@@ -1,6 +1,7 @@
 package raftcore
 
 import (
+	"io"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -48,6 +49,10 @@ type raftNode interface {
 	// LeadershipTransferToServer to the one the planner chose.
 	LeadershipTransfer() raft.Future
 	LeadershipTransferToServer(id raft.ServerID, address raft.ServerAddress) raft.Future
+
+	// Snapshot and Restore serve an operator's snapshot save and restore.
+	Snapshot() raft.SnapshotFuture
+	Restore(meta *raft.SnapshotMeta, reader io.Reader, timeout time.Duration) error
 
 	// RegisterObserver and DeregisterObserver bracket the Core's life.
 	RegisterObserver(or *raft.Observer)

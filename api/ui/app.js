@@ -14,11 +14,18 @@ function el(tag, text, cls) {
 
 function setText(id, text) { document.getElementById(id).textContent = text; }
 
+// The ACL token the operator gave, kept for this tab only. It goes with
+// every request to this node (same origin), never to other nodes.
+const TOKEN_KEY = "conclave-token";
+function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
+
 async function getJSON(url, timeoutMs) {
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), timeoutMs || 5000);
+  const headers = {};
+  if (token() && url.startsWith("/")) headers["Authorization"] = "Bearer " + token();
   try {
-    const r = await fetch(url, { signal: ctl.signal, cache: "no-store" });
+    const r = await fetch(url, { signal: ctl.signal, cache: "no-store", headers });
     let body = null;
     try { body = await r.json(); } catch (e) { /* not JSON */ }
     return { status: r.status, body };
@@ -122,6 +129,7 @@ async function renderGeneric(box) {
   try { r = await getJSON(box.dataset.endpoint); } catch (e) { r = { status: 0 }; }
   box.replaceChildren();
   if (r.status === 404) { box.appendChild(el("p", "not available on this node", "muted unavailable")); return; }
+  if (r.status === 403) { box.appendChild(el("p", "not readable with this token", "muted")); return; }
   if (r.status !== 200 || !r.body) { box.appendChild(el("p", "error " + r.status + (r.body && r.body.error ? ": " + r.body.error.message : ""), "bad")); return; }
   const rows = r.body[box.dataset.key] || [];
   if (!rows.length) { box.appendChild(el("p", "none", "muted")); return; }
@@ -145,6 +153,12 @@ async function renderGeneric(box) {
 async function refresh() {
   try {
     const [members, raft, locks] = await Promise.all([getJSON("/v1/members"), getJSON("/v1/raft"), getJSON("/v1/locks?mode=stale")]);
+    // ACLs are on and the page has no token (401) or one that may not
+    // read the cluster (403): ask for one.
+    const denied = [members, raft].find(r => r.status === 401 || r.status === 403);
+    document.getElementById("token-form").hidden = !denied && !token();
+    if (denied) throw new Error((denied.status === 401 ? "ACLs are on: enter a token" : "this token may not read the cluster") +
+      (denied.body && denied.body.error ? " (" + denied.body.error.message + ")" : ""));
     if (members.status !== 200 || raft.status !== 200) throw new Error("members " + members.status + ", raft " + raft.status);
     setText("self", members.body.node + " (" + raft.body.state + ")");
     setText("cluster-id", raft.body.cluster_id || "not formed yet");
@@ -153,6 +167,7 @@ async function refresh() {
     setText("commit", raft.body.commit_index);
     await renderNodes(members.body, raft.body);
     if (locks.status === 200) renderLocks(locks.body.locks || []);
+    else if (locks.status === 403) setText("locks", "not readable with this token");
     else setText("locks", "error " + locks.status + (locks.body && locks.body.error ? ": " + locks.body.error.message : ""));
     await Promise.all([...document.querySelectorAll("[data-endpoint]")].map(renderGeneric));
     const line = document.getElementById("status-line");
@@ -165,5 +180,12 @@ async function refresh() {
   }
   setTimeout(refresh, REFRESH_MS);
 }
+
+document.getElementById("token-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const v = document.getElementById("token").value.trim();
+  if (v) sessionStorage.setItem(TOKEN_KEY, v); else sessionStorage.removeItem(TOKEN_KEY);
+  document.getElementById("token").value = "";
+});
 
 refresh();

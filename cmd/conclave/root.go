@@ -91,6 +91,7 @@ func newRootCmd(e env) *cobra.Command {
 		newKeyringCmd(e),
 		newACLCmd(e),
 		newOperatorCmd(e),
+		newSnapshotCmd(e),
 		newTLSCmd(),
 		newVersionCmd(bi),
 	)
