@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -78,15 +80,31 @@ func TestE2EACL(t *testing.T) {
 	}
 	mgmt := []string{"CONCLAVE_TOKEN=" + m[1]}
 	msg := refused(nil, n2, "acl bootstrap: FailedPrecondition: ", "acl", "bootstrap")
-	if !regexp.MustCompile(`bootstrapped at index \d+`).MatchString(msg) {
+	bm := regexp.MustCompile(`bootstrapped at index (\d+)`).FindStringSubmatch(msg)
+	if bm == nil {
 		t.Fatalf("second bootstrap: %q; want it to name the index of the first", msg)
 	}
-	// The token works at once, on every node: an operator's next command
-	// follows the bootstrap's answer, whichever node it goes to.
-	for _, nd := range c.nodes {
-		if me := ok(mgmt, nd, "acl", "whoami"); !strings.Contains(me, "global-management") {
-			t.Fatalf("whoami with the management token through %s = %q", nd.name, me)
-		}
+	bootIndex := bm[1]
+	// A new token is known to a node once that node has applied its
+	// write: a follower learns of the commit with the leader's next
+	// append, so a call made the instant the answer arrives can still be
+	// refused there (Unauthenticated). Wait for every node before using
+	// one, so the steps below test what they say.
+	known := func(env []string, what string) {
+		t.Helper()
+		e2eWait(t, time.Now(), 10*time.Second, what+" is known to every node", func() (bool, string) {
+			for _, nd := range c.nodes {
+				r := call(env, nd, "acl", "whoami")
+				if r.code != 0 {
+					return false, nd.name + ": " + strings.TrimSpace(r.stderr)
+				}
+			}
+			return true, ""
+		})
+	}
+	known(mgmt, "the management token")
+	if me := ok(mgmt, n3, "acl", "whoami"); !strings.Contains(me, "global-management") {
+		t.Fatalf("whoami with the management token = %q", me)
 	}
 
 	// 2. A policy for the job runner and two tokens with it (one per
@@ -107,6 +125,8 @@ func TestE2EACL(t *testing.T) {
 	secret2, _ := newToken()
 	jobs1 := []string{"CONCLAVE_TOKEN=" + secret1}
 	jobs2 := []string{"CONCLAVE_TOKEN=" + secret2}
+	known(jobs1, "token 1")
+	known(jobs2, "token 2")
 
 	// 3. The limited token: its lock yes, the KV store and the ACLs no.
 	if r := call(jobs1, n2, "lock", "run", "jobs/nightly", "--", "true"); r.code != 0 {
@@ -174,6 +194,32 @@ func TestE2EACL(t *testing.T) {
 	t.Logf("token delete to the waiter's grant and exit: %s", time.Since(deleted).Round(time.Millisecond))
 	// The deleted token is gone for every call.
 	refused(jobs1, n3, "Unauthenticated", "lock", "run", "jobs/nightly", "--", "true")
+
+	// 6. Recovery of a lost management token (docs/acl.md): the index
+	// alone is not enough; with it written into the serving node's reset
+	// file, a reset makes a new management token, revokes the old one and
+	// consumes the file.
+	refused(nil, n2, "acl bootstrap: FailedPrecondition: ", "acl", "bootstrap", "--reset-index", bootIndex)
+	resetFile := filepath.Join(filepath.Dir(n2.cfgPath), n2.name, "acl-bootstrap-reset")
+	if err := os.WriteFile(resetFile, []byte(bootIndex+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = ok(nil, n2, "acl", "bootstrap", "--reset-index", bootIndex)
+	m = regexp.MustCompile(`(?m)^SecretID:\s+(\S+)$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("acl bootstrap --reset-index printed %q; want a SecretID", out)
+	}
+	if _, err := os.Stat(resetFile); !os.IsNotExist(err) {
+		t.Fatalf("the reset file is still there after the reset (stat: %v)", err)
+	}
+	known([]string{"CONCLAVE_TOKEN=" + m[1]}, "the new management token")
+	if me := ok([]string{"CONCLAVE_TOKEN=" + m[1]}, n1, "acl", "whoami"); !strings.Contains(me, "global-management") {
+		t.Fatalf("whoami with the new management token = %q", me)
+	}
+	refused(mgmt, n3, "acl whoami: Unauthenticated: ", "acl", "whoami")
+	if me := ok(jobs2, n1, "acl", "whoami"); !strings.Contains(me, "jobs") {
+		t.Fatalf("the reset changed another token: whoami = %q", me)
+	}
 }
 
 // e2eHTTPGet GETs url without credentials and returns the status and body
