@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc/codes"
@@ -60,7 +61,37 @@ func (s *aclService) Bootstrap(ctx context.Context, req *pb.ACLBootstrapRequest)
 	if err != nil {
 		return nil, aclStatus(err)
 	}
+	s.settle(ctx, nt)
 	return &pb.ACLTokenCreated{Token: tokenToPB(nt.Token), SecretId: nt.SecretID}, nil
+}
+
+// settleTimeout bounds how long a token's creation waits for this node's
+// replica to know the token.
+const settleTimeout = 5 * time.Second
+
+// settle waits until this node resolves the token just made. The write
+// returns once the leader has applied it, and a follower applies it a
+// moment later: without the wait, a caller that uses its new token at once
+// on the node that made it (`conclave acl bootstrap`, then the next
+// command) could be refused Unauthenticated. Past the bound, ctx or the
+// token's expiry it returns anyway: the token exists and resolves soon.
+func (s *aclService) settle(ctx context.Context, nt acl.NewToken) {
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
+	for {
+		changed := s.node.Changed()
+		if _, err := s.node.Resolve(nt.SecretID); err == nil {
+			return
+		}
+		if !nt.ExpiresAt.IsZero() && !time.Now().Before(nt.ExpiresAt) {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 func (s *aclService) PolicyCreate(ctx context.Context, req *pb.ACLPolicy) (*pb.ACLPolicy, error) {
@@ -148,6 +179,7 @@ func (s *aclService) TokenCreate(ctx context.Context, req *pb.ACLTokenCreateRequ
 	if err != nil {
 		return nil, aclStatus(err)
 	}
+	s.settle(ctx, nt)
 	return &pb.ACLTokenCreated{Token: tokenToPB(nt.Token), SecretId: nt.SecretID}, nil
 }
 

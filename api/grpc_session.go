@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -182,15 +184,22 @@ func (s *sessionService) Connect(stream pb.Session_ConnectServer) error {
 				continue
 			}
 			log.Info().Str("audit", "acl").Str("accessor", tok.accessor).Msg("session ended: its token was deleted or has expired")
+			// The node tells a session nothing of a release it asked for
+			// itself (the session has ended by then), so the locks it held
+			// are read first and reported lost here.
+			held := heldLocks(sess)
 			cctx, cancel := context.WithTimeout(context.Background(), sessionCloseTimeout)
 			err := sess.Close(cctx)
 			cancel()
 			if err != nil {
 				log.Warn().Err(err).Msg("close session")
 			}
-			// What the release took (lock_lost) reaches the client
-			// ahead of the status.
+			// What was queued before the end, then the locks lost with
+			// the session, reach the client ahead of the status.
 			if err := flushEvents(stream, events); err != nil {
+				return err
+			}
+			if err := sendLost(stream, held, "released: "+errTokenGone.Error()); err != nil {
 				return err
 			}
 			return status.Errorf(codes.PermissionDenied, "session %s ended: %v", sess.PID(), errTokenGone)
@@ -287,6 +296,26 @@ func receiveKeepalives(stream pb.Session_ConnectServer, sess Session, last *atom
 		// the client is alive.
 		sess.Keepalive()
 	}
+}
+
+// heldLocks is what sess holds, by lock name with its fencing token, when
+// it can tell (*cluster.Session can; the tests' fakes need not).
+func heldLocks(sess Session) map[string]uint64 {
+	if h, ok := sess.(interface{ Held() map[string]uint64 }); ok {
+		return h.Held()
+	}
+	return nil
+}
+
+// sendLost sends a lock_lost event for every lock in held, in name order.
+func sendLost(stream pb.Session_ConnectServer, held map[string]uint64, detail string) error {
+	for _, name := range slices.Sorted(maps.Keys(held)) {
+		ev := cluster.SessionEvent{Kind: cluster.EventLockLost, Lock: name, Token: held[name], Detail: detail}
+		if err := stream.Send(sessionEventToPB(ev)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // flushEvents sends the events already buffered, without waiting for more.

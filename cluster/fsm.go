@@ -13,9 +13,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/conclave-dev/conclave/acl"
 	"github.com/conclave-dev/conclave/cluster/session"
 	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/kv"
+	"github.com/conclave-dev/conclave/locks"
+	"github.com/conclave-dev/conclave/naming"
+	"github.com/conclave-dev/conclave/raftcore"
 )
 
 // fsm is the replicated state machine: an envelope (version, table, op,
@@ -53,6 +57,28 @@ type fsm struct {
 
 func newFSM(log zerolog.Logger) *fsm {
 	return &fsm{log: log.With().Str("component", "fsm").Logger(), tables: map[byte]Table{}}
+}
+
+// tables are the replicated tables of a node, one per domain.
+type tables struct {
+	kv        *kv.Replicated
+	locks     *locks.Replicated
+	names     *naming.Table
+	admission *raftcore.Admissions
+	acl       *acl.Replicated
+}
+
+// registerTables registers every table, one line each; the order is the
+// snapshot's, and release commands reach the session-owned tables in this
+// order.
+func (f *fsm) registerTables(t tables) error {
+	return errors.Join(
+		f.register(kv.TableID, t.kv),
+		f.register(locks.TableID, t.locks),
+		f.register(naming.TableID, t.names),
+		f.register(raftcore.AdmissionTableID, t.admission),
+		f.register(acl.TableID, t.acl),
+	)
 }
 
 // register adds a table under its number; before Raft starts only. A

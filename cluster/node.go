@@ -162,13 +162,8 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.fsm = newFSM(n.log)
 	// The tables, one line each; the order is the snapshot's, and release
 	// commands reach the session-owned tables in this order.
-	if err := errors.Join(
-		n.fsm.register(kv.TableID, kv.NewReplicated()),
-		n.fsm.register(locks.TableID, n.lockTable),
-		n.fsm.register(naming.TableID, n.names.Table()),
-		n.fsm.register(raftcore.AdmissionTableID, n.admission),
-		n.fsm.register(acl.TableID, n.aclTable),
-	); err != nil {
+	if err := n.fsm.registerTables(tables{kv: kv.NewReplicated(), locks: n.lockTable, names: n.names.Table(),
+		admission: n.admission, acl: n.aclTable}); err != nil {
 		return nil, err
 	}
 	if o.registerer != nil {

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 
 	"github.com/conclave-dev/conclave/api/client"
+	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/config"
 )
 
 // newOperatorCmd groups the operator verbs that change the cluster's
@@ -96,5 +100,68 @@ func newOperatorCmd(e env) *cobra.Command {
 		},
 	})
 	cmd.AddCommand(raft)
+	cmd.AddCommand(newRecoverCmd())
 	return cmd
+}
+
+// newRecoverCmd is `conclave operator recover`: it works on a stopped
+// agent's data dir, not through an agent.
+func newRecoverCmd() *cobra.Command {
+	var configPath, dataDir, name string
+	var force bool
+	c := &cobra.Command{
+		Use:   "recover --config FILE | --data-dir DIR [--name NODE]",
+		Short: "Make a stopped survivor the one voter of its cluster after a majority of voters is lost for good",
+		Long: "recover rewrites the Raft state of a STOPPED agent so that it is the only voter,\n" +
+			"with every entry its log holds (hashicorp/raft's RecoverCluster, Consul's\n" +
+			"peers.json). Use it only when a majority of the voters is gone for good (disks\n" +
+			"lost): it refuses while enough of the other voters answer on their Raft addresses\n" +
+			"that restarting this node would restore quorum (--force overrides). Then start\n" +
+			"the agent: it leads alone, and the reconciler grows the core back as servers\n" +
+			"join. Never start the lost voters again with their old data: wipe them first.\n" +
+			"See docs/operations.md.",
+		Args: argNames(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg config.Config
+			switch {
+			case configPath != "" && dataDir != "":
+				return errors.New("operator recover: give --config or --data-dir, not both")
+			case configPath != "":
+				var err error
+				if cfg, err = config.Load(configPath); err != nil {
+					return err
+				}
+			case dataDir != "":
+				cfg = config.Default()
+				cfg.Cluster.DataDir = dataDir
+				if name != "" {
+					cfg.Cluster.Name = name
+				}
+			default:
+				return errors.New("operator recover: --config FILE or --data-dir DIR is required (the stopped agent's)")
+			}
+			rep, err := cluster.Recover(cfg, cluster.RecoverOptions{Force: force})
+			out := cmd.OutOrStdout()
+			for _, s := range rep.Previous {
+				state := "no answer"
+				if s.ID == cfg.Cluster.Name {
+					state = "this node"
+				} else if slices.Contains(rep.Answering, s.ID) {
+					state = "ANSWERS"
+				}
+				fmt.Fprintf(out, "previous %-8s %-20s %s (%s)\n", s.Suffrage, s.ID, s.Address, state)
+			}
+			if err != nil {
+				return fmt.Errorf("operator recover: %w", err)
+			}
+			_, err = fmt.Fprintf(out, "recovered: %s is the one voter, with every entry up to index %d; start its agent now\n",
+				cfg.Cluster.Name, rep.LastIndex)
+			return err
+		},
+	}
+	c.Flags().StringVar(&configPath, "config", "", "the stopped agent's config file (data dir, name, log store)")
+	c.Flags().StringVar(&dataDir, "data-dir", "", "the stopped agent's data dir (with --name if it is not this host's name)")
+	c.Flags().StringVar(&name, "name", "", "the node's cluster.name (default: this host's name)")
+	c.Flags().BoolVar(&force, "force", false, "recover even if other voters answer on their Raft addresses")
+	return c
 }

@@ -92,9 +92,9 @@ func New(t testing.TB, n int, opts Options) *Cluster {
 	return c
 }
 
-// AddNode starts one more node that joins the existing ones. Its
-// bootstrap_expect is the cluster's, so a late node must find the formed
-// cluster and not bootstrap.
+// AddNode adds one more node that joins the existing ones when Start (or
+// WaitLeader) starts it. Its bootstrap_expect is the cluster's, so a late
+// node must find the formed cluster and not bootstrap.
 func (c *Cluster) AddNode() *Node {
 	c.t.Helper()
 	c.mu.Lock()
@@ -420,3 +420,7 @@ func (c *Cluster) CountLogs(node, s string) int { return c.logs.count(node, s) }
 
 // Index is the node's position in the order nodes were added (0-based).
 func (n *Node) Index() int { return n.index }
+
+// Config is the node's configuration as it starts (its data dir, name and
+// settings), for tools that work on a stopped node's data dir.
+func (n *Node) Config() config.Config { return n.cfg }
