@@ -86,10 +86,11 @@ func TestE2EACL(t *testing.T) {
 	}
 	bootIndex := bm[1]
 	// A new token is known to a node once that node has applied its
-	// write: a follower learns of the commit with the leader's next
-	// append, so a call made the instant the answer arrives can still be
-	// refused there (Unauthenticated). Wait for every node before using
-	// one, so the steps below test what they say.
+	// write. The node that made it answers only then, but another
+	// follower learns of the commit with the leader's next append, so a
+	// call made there the instant the answer arrives can still be refused
+	// (Unauthenticated). Wait for every node before using one, so the
+	// steps below test what they say.
 	known := func(env []string, what string) {
 		t.Helper()
 		e2eWait(t, time.Now(), 10*time.Second, what+" is known to every node", func() (bool, string) {
