@@ -109,8 +109,8 @@ clean: ## remove build outputs (not .cluster: see cluster-clean)
 	rm -rf bin/
 	rm -f *.out *.test
 
-cluster: build ## start three local agents from deploy/local/ and wait for a leader
-	bash scripts/cluster.sh start
+cluster: build ## start three local agents from deploy/local/ and wait for a leader (ACL=on: with ACLs, deny by default)
+	CLUSTER_ACL=$(ACL) bash scripts/cluster.sh start
 
 cluster-stop: ## stop the local agents (SIGTERM, then wait)
 	bash scripts/cluster.sh stop

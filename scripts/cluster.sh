@@ -11,13 +11,21 @@
 # gossip. It writes .cluster/env, which exports CONCLAVE_CACERT,
 # CONCLAVE_CLIENT_CERT and CONCLAVE_CLIENT_KEY for the CLI: `. .cluster/env`.
 #
+# With CLUSTER_ACL=on (`make cluster ACL=on`) the nodes also enforce ACLs
+# (deploy/local/acl.yaml: acl.enabled, default_policy deny): the script starts
+# them from .cluster/nodeN.yaml, nodeN.yaml with that appended, and remembers
+# the choice in .cluster/acl, so later starts keep ACLs on until CLUSTER_ACL=off
+# or `make cluster-clean`. It does not bootstrap: `conclave acl bootstrap`
+# prints the management token, once (docs/acl.md).
+#
 #   scripts/cluster.sh start    start the nodes that are not running, wait for a leader
 #   scripts/cluster.sh stop     SIGTERM every node, wait for them to exit
 #   scripts/cluster.sh status   raft status as seen by the first node that answers
 #   scripts/cluster.sh clean    stop, then delete .cluster/
 #
 # Environment: CLUSTER_WAIT (seconds to wait for a leader, default 20),
-# CLUSTER_STOP_WAIT (seconds after SIGTERM before SIGKILL, default 20).
+# CLUSTER_STOP_WAIT (seconds after SIGTERM before SIGKILL, default 20),
+# CLUSTER_ACL (on or off; empty: as the last start, off the first time).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,6 +38,7 @@ envfile=$state/env
 nodes=(1 2 3)
 wait_leader=${CLUSTER_WAIT:-20}
 wait_stop=${CLUSTER_STOP_WAIT:-20}
+aclfile=$state/acl
 
 # Ports of node N, in the order gossip internode gRPC HTTP. They must match
 # deploy/local/nodeN.yaml; they are repeated here only to check that they are
@@ -89,6 +98,40 @@ leader_of() {
 		head -n1 | sed -E 's/.*:[[:space:]]*"([^"]+)"$/\1/' || true
 }
 
+# acl_mode prints on or off: CLUSTER_ACL if given, else what the last start
+# chose (.cluster/acl), else off.
+acl_mode() {
+	case "${CLUSTER_ACL:-}" in
+	on | off) echo "$CLUSTER_ACL" ;;
+	"") if [ -f "$aclfile" ]; then echo on; else echo off; fi ;;
+	*) die "CLUSTER_ACL (make cluster ACL=...) must be on or off; got '$CLUSTER_ACL'" ;;
+	esac
+}
+
+# node_config N ACL prints the config file node N starts from: the one in
+# deploy/local/, or with ACL on that one with deploy/local/acl.yaml appended,
+# written to .cluster/nodeN.yaml.
+node_config() {
+	local src=deploy/local/node$1.yaml
+	if [ "$2" != on ]; then
+		echo "$src"
+		return
+	fi
+	cat "$src" deploy/local/acl.yaml >"$state/node$1.yaml"
+	echo "$state/node$1.yaml"
+}
+
+# health_leader ADDR prints the leader named by the readiness check of the
+# node whose HTTPS API is at ADDR, or nothing. With ACLs on `raft status`
+# needs a token, and none exists before `conclave acl bootstrap`; health is
+# open to all.
+health_leader() {
+	curl -s --max-time 2 --cacert "$CONCLAVE_CACERT" --cert "$CONCLAVE_CLIENT_CERT" --key "$CONCLAVE_CLIENT_KEY" \
+		"https://$1/v1/health/ready" 2>/dev/null | tr -d '\n' |
+		grep -Eo '"name":[[:space:]]*"leader",[[:space:]]*"status":[[:space:]]*"pass",[[:space:]]*"reason":[[:space:]]*"leader [^ ",]+' |
+		head -n1 | sed -E 's/.*"leader //' || true
+}
+
 # secrets makes whatever is missing of the CA, the node and client
 # certificates and the gossip key, and (re)writes the env file. Existing
 # files are kept: `conclave tls` never overwrites, and restarts reuse them.
@@ -128,8 +171,17 @@ use_env() {
 start() {
 	[ -x "$bin" ] || die "$bin not found; run 'make cluster' (or 'make build' first)"
 	mkdir -p "$state"
+	local acl
+	acl=$(acl_mode)
 	secrets
 	use_env
+	if [ "$acl" = on ]; then
+		command -v curl >/dev/null || die "ACL=on needs curl (the script reads /v1/health/ready: raft status needs a token)"
+		: >"$aclfile"
+	else
+		# The ACL configs of an earlier start would only mislead.
+		rm -f "$aclfile" "$state"/node[0-9].yaml
+	fi
 	local n p pid started=()
 	for n in "${nodes[@]}"; do
 		if pid=$(running "$n"); then
@@ -147,7 +199,7 @@ start() {
 		mkdir -p "$state/node$n"
 		# setsid: the agents outlive this script and the terminal's Ctrl-C;
 		# they are stopped with `make cluster-stop`.
-		setsid "$bin" agent --config "deploy/local/node$n.yaml" \
+		setsid "$bin" agent --config "$(node_config "$n" "$acl")" \
 			>>"$state/node$n.log" 2>&1 </dev/null &
 		echo $! >"$(pidfile "$n")"
 		started+=("$n")
@@ -169,7 +221,11 @@ start() {
 		all=1 leader=""
 		for n in "${nodes[@]}"; do
 			local l
-			l=$(leader_of "$(grpc_addr "$n")")
+			if [ "$acl" = on ]; then
+				l=$(health_leader "$(http_addr "$n")")
+			else
+				l=$(leader_of "$(grpc_addr "$n")")
+			fi
 			if [ -z "$l" ] || { [ -n "$leader" ] && [ "$l" != "$leader" ]; }; then
 				all=0
 				break
@@ -187,9 +243,14 @@ start() {
 		sleep 0.5
 	done
 
+	local acl_note="" curl_token=""
+	if [ "$acl" = on ]; then
+		acl_note="; ACLs on (default deny)"
+		curl_token=' -H "X-Conclave-Token: $CONCLAVE_TOKEN"'
+	fi
 	cat <<EOF
 
-conclave: 3 nodes up, leader $leader; mutual TLS and gossip encryption on
+conclave: 3 nodes up, leader $leader; mutual TLS and gossip encryption on$acl_note
 
   node   gRPC (--addr)     HTTPS                     log
 EOF
@@ -201,12 +262,23 @@ EOF
 Every door wants the client certificate. Load it into your shell first:
   . $envfile
 
+EOF
+	if [ "$acl" = on ]; then
+		cat <<EOF
+ACLs are on: every call but health needs a token. Make the management token
+(once; keep its SecretID) and give it to the CLI and curl (docs/acl.md):
+  $bin acl bootstrap
+  export CONCLAVE_TOKEN=<SecretID>
+
+EOF
+	fi
+	cat <<EOF
 Then talk to any node (the CLI defaults to 127.0.0.1:7940, or \$CONCLAVE_ADDR):
   $bin members
   $bin raft status -o json
   $bin kv put greeting hello --addr $(grpc_addr 2)
   $bin kv get greeting --addr $(grpc_addr 3)
-  curl -s --cacert \$CONCLAVE_CACERT --cert \$CONCLAVE_CLIENT_CERT --key \$CONCLAVE_CLIENT_KEY https://$(http_addr 1)/metrics | grep ^conclave_raft
+  curl -s --cacert \$CONCLAVE_CACERT --cert \$CONCLAVE_CLIENT_CERT --key \$CONCLAVE_CLIENT_KEY$curl_token https://$(http_addr 1)/metrics | grep ^conclave_raft
 
 Stop with 'make cluster-stop'; 'make cluster-clean' also deletes $state/.
 EOF

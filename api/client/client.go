@@ -25,6 +25,8 @@ type options struct {
 	// plain text.
 	tls      *tls.Config
 	tlsFiles *pki.Files
+	// token is the ACL secret sent with every call; "" sends none.
+	token string
 }
 
 // WithDialOptions adds gRPC dial options, applied after the defaults (so
@@ -60,6 +62,7 @@ type Client struct {
 	names    *Names
 	groups   *Groups
 	keyring  *Keyring
+	acl      *ACL
 }
 
 // New returns a Client for the agent at addr (host:port). It does not
@@ -81,11 +84,18 @@ func New(addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkToken(o.token); err != nil {
+		return nil, err
+	}
 	creds := insecure.NewCredentials()
 	if tc != nil {
 		creds = credentials.NewTLS(tc)
 	}
-	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithConnectParams(reconnect)}, o.dialOpts...)
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithConnectParams(reconnect)}
+	if o.token != "" {
+		dial = append(dial, grpc.WithPerRPCCredentials(bearer{header: "Bearer " + o.token}))
+	}
+	dial = append(dial, o.dialOpts...)
 	conn, err := grpc.NewClient(addr, dial...)
 	if err != nil {
 		return nil, fmt.Errorf("client: %s: %w", addr, err)
@@ -99,6 +109,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		names:    &Names{c: pb.NewNamesClient(conn)},
 		groups:   &Groups{c: pb.NewGroupsClient(conn)},
 		keyring:  &Keyring{c: pb.NewKeyringClient(conn)},
+		acl:      &ACL{c: pb.NewACLClient(conn)},
 	}, nil
 }
 
@@ -119,6 +130,9 @@ func (c *Client) Names() *Names { return c.names }
 
 // Keyring changes the gossip keyring of every live node through the agent.
 func (c *Client) Keyring() *Keyring { return c.keyring }
+
+// ACL manages the cluster's ACL policies and tokens (docs/acl.md).
+func (c *Client) ACL() *ACL { return c.acl }
 
 // Members lists every node the agent knows of, itself included.
 func (c *Client) Members(ctx context.Context) ([]Member, error) {

@@ -14,8 +14,10 @@
 // channel that closes when the lock can no longer be relied on.
 //
 // Errors are the gRPC status errors as the server sent them: test them with
-// IsNotFound, IsVersionMismatch, IsUnavailable, IsLockHeld and IsNotHolder,
-// or status.Code. A Client is safe for concurrent use; it owns one
+// IsNotFound, IsVersionMismatch, IsUnavailable, IsLockHeld, IsNotHolder,
+// IsPermissionDenied and IsUnauthenticated, or status.Code. With ACLs on,
+// WithToken presents a token on every call and stream; Client.ACL manages
+// policies and tokens (docs/acl.md). A Client is safe for concurrent use; it owns one
 // grpc.ClientConn, released by Close. Each open Session owns two
 // goroutines, finished once Session.Close returns. Process groups: a
 // Session joins and leaves (Session.Join, Leave, Broadcast; messages arrive

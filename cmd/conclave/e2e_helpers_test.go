@@ -462,21 +462,14 @@ func (c *e2eCluster) run(args ...string) e2eResult {
 }
 
 // runEnv is run with env instead of the cluster's extra variables. The
-// test's own CONCLAVE_* TLS variables (a developer's `. .cluster/env`)
-// never leak into the CLI.
+// test's own CONCLAVE_* TLS and token variables (a developer's
+// `. .cluster/env`) never leak into the CLI.
 func (c *e2eCluster) runEnv(env []string, args ...string) e2eResult {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), e2eHardTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.bin, args...)
-	for _, kv := range os.Environ() {
-		switch strings.SplitN(kv, "=", 2)[0] {
-		case "CONCLAVE_CACERT", "CONCLAVE_CLIENT_CERT", "CONCLAVE_CLIENT_KEY":
-		default:
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = e2eEnviron(env)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -488,6 +481,20 @@ func (c *e2eCluster) runEnv(env []string, args ...string) e2eResult {
 		c.t.Fatalf("conclave %s: %v", strings.Join(args, " "), err)
 	}
 	return e2eResult{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// e2eEnviron is the test's environment without its CONCLAVE_* TLS and
+// token variables, plus extra.
+func e2eEnviron(extra []string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		switch strings.SplitN(kv, "=", 2)[0] {
+		case "CONCLAVE_CACERT", "CONCLAVE_CLIENT_CERT", "CONCLAVE_CLIENT_KEY", "CONCLAVE_TOKEN", "CONCLAVE_TOKEN_FILE":
+		default:
+			out = append(out, kv)
+		}
+	}
+	return append(out, extra...)
 }
 
 // e2eStatus is the part of `raft status -o json` the test reads.

@@ -131,7 +131,17 @@ type e2eCLI struct {
 // it is still running.
 func (c *e2eCluster) startCLI(args ...string) *e2eCLI {
 	c.t.Helper()
+	return c.startCLIEnv(nil, args...)
+}
+
+// startCLIEnv is startCLI with the environment e2eEnviron(env) when env
+// is not nil (the test's own otherwise).
+func (c *e2eCluster) startCLIEnv(env []string, args ...string) *e2eCLI {
+	c.t.Helper()
 	p := &e2eCLI{cmd: exec.Command(c.bin, args...), done: make(chan struct{})}
+	if env != nil {
+		p.cmd.Env = e2eEnviron(env)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.errOut
 	if err := p.cmd.Start(); err != nil {
 		c.t.Fatalf("conclave %s: %v", strings.Join(args, " "), err)

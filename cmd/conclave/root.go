@@ -89,6 +89,7 @@ func newRootCmd(e env) *cobra.Command {
 		newPGCmd(e),
 		newLeaveCmd(e),
 		newKeyringCmd(e),
+		newACLCmd(e),
 		newOperatorCmd(e),
 		newSnapshotCmd(e),
 		newTLSCmd(),
@@ -108,6 +109,7 @@ type clientFlags struct {
 	output  string
 	timeout time.Duration
 	tls     tlsFlags
+	token   tokenFlags
 }
 
 const (
@@ -131,6 +133,7 @@ func addClientFlags(cmd *cobra.Command, e env) *clientFlags {
 	fs.StringVarP(&f.output, "output", "o", f.output, "output format: table or json")
 	fs.DurationVar(&f.timeout, "timeout", defaultTimeout, "deadline for the whole call")
 	f.tls.register(fs, e)
+	f.token.register(fs, e)
 	// The verb's ctx carries the flags, so run can explain a TLS failure
 	// with the address and files the verb used (explainFailure).
 	cmd.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
@@ -168,7 +171,11 @@ func (f *clientFlags) dial(cmd *cobra.Command) (*client.Client, *printer, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := client.New(f.addr, opts...)
+	tok, err := f.token.options()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := client.New(f.addr, append(opts, tok...)...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -114,7 +114,7 @@ func withClientFlags(ctx context.Context, f *clientFlags) context.Context {
 func explainFailure(cmd *cobra.Command, err error) error {
 	if cmd != nil && cmd.Context() != nil {
 		if f, ok := cmd.Context().Value(clientFlagsKey{}).(*clientFlags); ok {
-			return f.explain(err)
+			return f.token.explainToken(f.explain(err))
 		}
 	}
 	return explainTLS(err)
