@@ -88,7 +88,7 @@ func DefaultConfig() Config {
 		ProbeTimeout:        500 * time.Millisecond, // a reasonable LAN round trip, with room
 		GossipInterval:      200 * time.Millisecond, // spread news quickly
 		PushPullInterval:    30 * time.Second,       // full sync is expensive: rarely
-		DeadNodeReclaimTime: 30 * time.Second,       // > 0 so a renamed-IP restart is accepted
+		DeadNodeReclaimTime: time.Second,            // > 0: a node back on a new IP is accepted a second after its old address is declared dead
 		TCPTimeout:          10 * time.Second,       // memberlist's LAN value
 		SuspicionMult:       4,                      // suspect for 4 * log(N+1) probe intervals
 		GossipNodes:         3,                      // each round reaches 3 peers

@@ -149,6 +149,21 @@ func (d delegates) NotifyMerge(peers []*memberlist.Node) error {
 // NotifyConflict implements memberlist.ConflictDelegate: two live nodes
 // claiming one name is a configuration error (DESIGN §3).
 func (d delegates) NotifyConflict(existing, other *memberlist.Node) {
+	if existing.Name == d.m.cfg.Name {
+		// Our own name at another address: what peers remember of us
+		// from before a restart on a new address, not a second node.
+		// Peers take the new address once the old one has been dead
+		// for DeadNodeReclaimTime; Run announces it again until then.
+		select {
+		case d.m.staleSelf <- struct{}{}:
+		default:
+		}
+		if d.m.limiter.allow("stale-self") {
+			d.m.log.Info().Str("addr", existing.Address()).Str("old_addr", other.Address()).
+				Msg("peers still know this node at its old address; announcing the new one")
+		}
+		return
+	}
 	d.m.counters.duplicateName.Add(1)
 	if d.m.limiter.allow("dup/" + existing.Name) {
 		d.m.log.Error().Str("peer", existing.Name).Str("addr", existing.Address()).

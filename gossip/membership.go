@@ -49,10 +49,14 @@ type Membership struct {
 	lifeMu sync.RWMutex
 	shut   bool
 	done   chan struct{} // closed by Shutdown: Run returns
-	runWG  sync.WaitGroup
-	left   atomic.Bool
-	once   sync.Once
-	err    error // Shutdown's result
+	// staleSelf is signalled when a peer gossips this node's name at
+	// another address (this node came back on a new one): Run announces
+	// the new address again until the peers take it.
+	staleSelf chan struct{}
+	runWG     sync.WaitGroup
+	left      atomic.Bool
+	once      sync.Once
+	err       error // Shutdown's result
 }
 
 // Option configures optional collaborators of New.
@@ -103,6 +107,7 @@ func New(cfg Config, meta Meta, opts ...Option) (*Membership, error) {
 		meta:      meta,
 		metaBytes: metaBytes,
 		done:      make(chan struct{}),
+		staleSelf: make(chan struct{}, 1),
 	}
 	m.view = newView(cfg.ForgetDeadAfter, &m.counters)
 	mlLog := log.New(logWriter{log: m.log, c: &m.counters}, "", 0)

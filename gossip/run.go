@@ -28,6 +28,13 @@ func (m *Membership) Run(ctx context.Context) error {
 	m.lifeMu.RUnlock()
 	defer m.runWG.Done()
 
+	reclaimDone := make(chan struct{})
+	go func() {
+		defer close(reclaimDone)
+		m.reannounce(ctx)
+	}()
+	defer func() { <-reclaimDone }()
+
 	seeds := m.seeds()
 	delay := m.cfg.RetryJoinMin
 	for attempt := 1; len(seeds) > 0; attempt++ {
@@ -87,6 +94,47 @@ func (m *Membership) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// reannounce answers peers that still gossip this node's name at an old
+// address (it restarted on a new one, as a rescheduled pod does): they
+// refuse the new address until the old one has been dead for
+// DeadNodeReclaimTime, and nothing in memberlist repeats the node's claim
+// after that. So it announces itself again (a new incarnation from its
+// address) once that time has passed, for as long as the stale address
+// comes back. It returns when ctx ends or the Membership shuts down.
+func (m *Membership) reannounce(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.done:
+			return
+		case <-m.staleSelf:
+		}
+		// The old address must first be declared dead (up to the
+		// suspicion timeout's ceiling, some seconds) and then stay dead
+		// for the reclaim time, and peers stop gossiping it once it is
+		// dead: so announce once an interval for a while, not once per
+		// signal.
+		every := max(m.cfg.ProbeInterval, m.cfg.DeadNodeReclaimTime)
+		for range reannouncements {
+			if !m.wait(ctx, every) {
+				return
+			}
+			if m.left.Load() {
+				break
+			}
+			if err := m.ml.UpdateNode(m.cfg.TCPTimeout); err != nil {
+				m.log.Debug().Err(err).Msg("announce after a new address")
+			}
+		}
+	}
+}
+
+// reannouncements is how many times a node back on a new address announces
+// itself, one interval apart: past memberlist's longest suspicion timeout
+// (6 times its shortest) plus the reclaim time.
+const reannouncements = 20
 
 // maxReconnects bounds the failed members tried per pass.
 const maxReconnects = 3

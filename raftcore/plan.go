@@ -218,6 +218,41 @@ func plan(cands []Candidate, members []Member, p Policy) Plan {
 	// promoted again a window later), but no standby is promoted to an
 	// even count.
 	target := odd(len(ranked))
+	// A dead voter keeps its seat when losing it would only cost a live
+	// voter its vote: with an even number of live voters, every one
+	// seated and ready, removing the dead one leaves an even count and
+	// the odd rule then demotes a live voter. The live voters' fault
+	// tolerance is the same either way (2 of 3 with one dead, or 1 of 1);
+	// keeping the seat saves the churn, and a voter that comes back (a
+	// restart, a new address) votes again at once instead of after two
+	// stabilisation windows.
+	padded := ""
+	if n := len(ranked); n%2 == 0 && n > 0 && n < p.MaxVoters && len(readyRanked) == n {
+		all := true
+		for _, c := range readyRanked {
+			all = all && isVoter(c)
+		}
+		live := map[string]bool{}
+		for _, c := range ranked {
+			live[c.ID] = true
+		}
+		// Only a dead voter pads: not one that is alive but no longer
+		// eligible (it is leaving the core on purpose).
+		gone := map[string]bool{}
+		for _, c := range cands {
+			gone[c.ID] = !c.Alive && c.Eligible
+		}
+		for _, m := range sortedMembers(members) {
+			dead := gone[m.ID]
+			if _, seen := gone[m.ID]; !seen {
+				dead = true // gossip forgot it
+			}
+			if all && m.Voter && dead && !live[m.ID] && m.ID != p.Leader {
+				padded, target = m.ID, n
+				break
+			}
+		}
+	}
 	k := min(target, len(readyRanked))
 	if k%2 == 0 {
 		seated := 0
@@ -264,6 +299,11 @@ func plan(cands []Candidate, members []Member, p Policy) Plan {
 	for _, c := range vs {
 		out.Voters = append(out.Voters, c.ID)
 		role[c.ID] = "voter"
+	}
+	if padded != "" {
+		out.Voters = append(out.Voters, padded)
+		sort.Strings(out.Voters)
+		role[padded] = "voter"
 	}
 	for _, c := range ss {
 		out.Standbys = append(out.Standbys, c.ID)

@@ -210,16 +210,27 @@ func TestPlan(t *testing.T) {
 			standbys: "",
 			changes:  "",
 		},
-		"3 voters, one dead, no standby: dead removed before the demotion": {
+		"3 voters, one dead, no standby: the dead one keeps its seat rather than a live one losing its vote": {
 			cands: []Candidate{node(1), node(2), node(3, dead)},
 			members: func(cs []Candidate) []Member {
 				m := voterMembers(cs, "n01", "n02", "n03")
 				m[2].Silent = true
 				return m
 			},
-			voters:   "n01",
-			standbys: "n02",
-			changes:  "remove:n03 demote:n02",
+			voters:   "n01 n02 n03",
+			standbys: "",
+			changes:  "",
+		},
+		"5 voters, two dead, no standby: both removed (three live voters tolerate one more loss)": {
+			cands: []Candidate{node(1), node(2), node(3), node(4, dead), node(5, dead)},
+			members: func(cs []Candidate) []Member {
+				m := voterMembers(cs, "n01", "n02", "n03", "n04", "n05")
+				m[3].Silent, m[4].Silent = true, true
+				return m
+			},
+			voters:   "n01 n02 n03",
+			standbys: "",
+			changes:  "remove:n04 remove:n05",
 		},
 		"min quorum keeps a dead voter, and then no live voter is demoted": {
 			cands: []Candidate{node(1), node(2), node(3, dead)},
@@ -229,8 +240,8 @@ func TestPlan(t *testing.T) {
 				return m
 			},
 			policy:   func(p *Policy) { p.MinQuorum = 3 },
-			voters:   "n01",
-			standbys: "n02",
+			voters:   "n01 n02 n03",
+			standbys: "",
 			changes:  "",
 		},
 		"leader ranked beyond target+1 hands leadership over first": {

@@ -224,6 +224,21 @@ func (c *Core) handOff(ctx context.Context) {
 	}
 }
 
+// serverMoved reports whether a server of the configuration is alive in
+// gossip at an address other than its Raft address.
+func (c *Core) serverMoved() bool {
+	addr := map[string]string{}
+	for _, s := range c.refreshMember() {
+		addr[string(s.ID)] = string(s.Address)
+	}
+	for _, p := range c.deps.View.Peers() {
+		if a, ok := addr[p.ID]; ok && p.Alive && p.Addr != "" && p.Addr != a {
+			return true
+		}
+	}
+	return false
+}
+
 // leaderLoop does the leader's duties: a barrier at the start of each term
 // (so reads see everything committed before it), then a reconcile pass
 // ReconcileDebounce after a membership notification, and a safety pass
@@ -251,6 +266,13 @@ func (c *Core) leaderLoop(ctx context.Context) {
 		case <-recheck.C:
 			run = true
 		case <-c.notifyCh:
+			// A server back on a new address waits for no debounce: until
+			// its Raft address is updated it cannot vote (one change, not
+			// a burst of joins to batch).
+			if c.raft.State() == raft.Leader && c.serverMoved() {
+				run = true
+				break
+			}
 			if !armed {
 				debounce.Reset(c.cfg.ReconcileDebounce)
 				armed = true

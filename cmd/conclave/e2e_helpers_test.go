@@ -189,8 +189,8 @@ const e2eStartTimeout = 20 * time.Second
 // joins node-1's gossip address, so node-1 must have started before them
 // (bootstrap_expect 3: they find each other through node-1).
 //
-// Restart: the node comes back on the ports of its first start (a node on
-// a new address is a known open problem), so start first rewrites its
+// Restart: the node comes back on the ports of its first start (restartAt
+// moves it to another host address first), so start first rewrites its
 // YAML with them, and with every known gossip address as seeds. Between
 // the kill and this bind another process can take one of those ports;
 // that failure is reported as such.
@@ -259,6 +259,19 @@ func (c *e2eCluster) start(nd *e2eNode) {
 	if got, want := b, (e2eBound{nd.gossipAddr, nd.internodeAddr, nd.grpcAddr, nd.httpAddr}); got != want {
 		c.t.Fatalf("%s: restarted on %+v, want its first start's %+v", nd.name, got, want)
 	}
+}
+
+// restartAt restarts a stopped node on its ports but another host address
+// (a 127.0.0.0/8 address), every door moved: a process back with a new IP.
+func (c *e2eCluster) restartAt(nd *e2eNode, host string) {
+	c.t.Helper()
+	swap := func(addr string) string {
+		return net.JoinHostPort(host, strconv.Itoa(e2ePort(c.t, addr)))
+	}
+	nd.gossipAddr, nd.internodeAddr = swap(nd.gossipAddr), swap(nd.internodeAddr)
+	nd.grpcAddr, nd.httpAddr = swap(nd.grpcAddr), swap(nd.httpAddr)
+	e2eEditConfig(c.t, nd, e2eConfigEdit{bindAddr: host})
+	c.start(nd)
 }
 
 // e2eBound is what an agent's log says it bound.
@@ -356,6 +369,7 @@ func e2ePort(t *testing.T, addr string) int {
 // e2eConfigEdit is what e2eEditConfig sets in a node's YAML; zero fields
 // are left as they are.
 type e2eConfigEdit struct {
+	bindAddr                  string // membership's and internode's bind_addr
 	gossipPort, internodePort int
 	grpcAddr, httpAddr        string
 	joins                     []string
@@ -381,6 +395,8 @@ func e2eEditConfig(t *testing.T, nd *e2eNode, e e2eConfigEdit) {
 			section = strings.TrimSuffix(strings.TrimSpace(l), ":")
 		}
 		switch {
+		case (section == "membership" || section == "internode") && strings.HasPrefix(l, "    bind_addr: ") && e.bindAddr != "":
+			set(i, section+".bind_addr", "    bind_addr: "+e.bindAddr)
 		case section == "membership" && strings.HasPrefix(l, "    bind_port: ") && e.gossipPort != 0:
 			set(i, "membership.bind_port", "    bind_port: "+strconv.Itoa(e.gossipPort))
 		case section == "membership" && strings.HasPrefix(l, "    join_addrs: ") && e.joins != nil:
@@ -394,6 +410,8 @@ func e2eEditConfig(t *testing.T, nd *e2eNode, e e2eConfigEdit) {
 		}
 	}
 	want := map[string]bool{
+		"membership.bind_addr":  e.bindAddr != "",
+		"internode.bind_addr":   e.bindAddr != "",
 		"membership.bind_port":  e.gossipPort != 0,
 		"membership.join_addrs": e.joins != nil,
 		"internode.bind_port":   e.internodePort != 0,
@@ -507,6 +525,7 @@ type e2eStatus struct {
 	Servers   []struct {
 		ID       string `json:"id"`
 		Suffrage string `json:"suffrage"`
+		Address  string `json:"address"`
 	} `json:"servers"`
 }
 
