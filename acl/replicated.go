@@ -42,7 +42,7 @@ func (s *state) apply(index uint64, c Command) error {
 	case opBootstrap:
 		if s.bootstrapIndex != 0 && c.ResetIndex != s.bootstrapIndex {
 			return wire.Refuse(Bootstrapped, ErrBootstrapped,
-				"ACLs were bootstrapped at index %d (token %s); a reset must name that index", s.bootstrapIndex, s.bootstrapAccessor)
+				"ACLs were bootstrapped at index %d; a reset must name that index", s.bootstrapIndex)
 		}
 		t := *c.Token
 		t.Policies = []string{Management}

@@ -267,12 +267,15 @@ func (g *guard) check(a *acl.Authorizer, what string, ns []need) error {
 		}
 		err := acl.Denied(n.res, n.name, n.access)
 		code := codes.PermissionDenied
-		if n.res == 0 {
-			err = fmt.Errorf("%w: this call needs a token", acl.ErrUnauthenticated)
-		}
-		if a.AccessorID == "" {
+		switch {
+		case n.res == 0:
 			code = codes.Unauthenticated
-			err = fmt.Errorf("%w (no token given; ACLs are on)", err)
+			err = fmt.Errorf("%w: this call needs a token (ACLs are on)", acl.ErrUnauthenticated)
+		case a.AccessorID == "":
+			// No token at all: a token is the fix, so say that first.
+			code = codes.Unauthenticated
+			err = fmt.Errorf("%w: no token given and ACLs are on: %s", acl.ErrUnauthenticated,
+				strings.TrimPrefix(err.Error(), acl.ErrPermissionDenied.Error()+": "))
 		}
 		res := n.res.String()
 		if n.res == 0 {

@@ -229,18 +229,32 @@ func (s *sessionService) sessionToken(ctx context.Context, pid string) *sessionT
 	s.guard.sessionOpened(pid, secret)
 	ch := make(chan struct{}, 1)
 	stop := make(chan struct{})
+	fire := func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	// The expiry timer is set again at every re-arm: one that fired early
+	// (the clock stepped) is not lost. Only the handler's goroutine arms
+	// and stops it.
 	var timer *time.Timer
-	if exp := s.acl.Expiry(a.AccessorID); !exp.IsZero() {
-		timer = time.AfterFunc(time.Until(exp)+10*time.Millisecond, func() {
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
-		})
+	armTimer := func() {
+		exp := s.acl.Expiry(a.AccessorID)
+		if exp.IsZero() {
+			return
+		}
+		d := time.Until(exp) + 10*time.Millisecond
+		if timer == nil {
+			timer = time.AfterFunc(d, fire)
+			return
+		}
+		timer.Reset(d)
 	}
 	var wg sync.WaitGroup
 	var arm func()
 	arm = func() {
+		armTimer()
 		changed := s.acl.Changed()
 		// Re-read after subscribing: a change between the open and the
 		// subscription is not missed.
