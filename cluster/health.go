@@ -50,6 +50,18 @@ func (f *fsm) checkIntegrity(time.Time) (string, string) {
 	return HealthPass, ""
 }
 
+// checkLogStore is the log_store readiness check: it fails while appends to
+// the Raft log fail (a full disk, a broken store): the node cannot take new
+// entries, and falls further behind with every write.
+func (n *Node) checkLogStore(now time.Time) (string, string) {
+	since, err := n.core.LogStoreFailing()
+	if since.IsZero() {
+		return HealthPass, ""
+	}
+	return HealthFail, fmt.Sprintf("appending to the Raft log has failed for %s: %v; free space on the data dir's disk (see disk_free) or replace it",
+		now.Sub(since).Round(time.Second), err)
+}
+
 // newHealth builds the node's health checks; the boot grace starts now.
 // The views read n.ml, n.core and n.groups when a check runs, so they may
 // be built later in New (checks run once the API serves). The operator's

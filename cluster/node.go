@@ -57,6 +57,9 @@ type Faults struct {
 	// DropGroupDelta, if set, is asked before every process-group delta
 	// is sent to peer; true drops it, as if lost (anti-entropy tests).
 	DropGroupDelta func(peer string) bool
+	// LogAppend, if set, is asked before every append to the Raft log
+	// store; an error fails the append as a full disk would.
+	LogAppend func() error
 }
 
 // WithFaults installs fault injection in the gossip and internode transports.
@@ -179,6 +182,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.health.Add(health.Check{Name: "fsm_integrity", ReadyOnly: true, Check: n.fsm.checkIntegrity})
+	n.health.Add(health.Check{Name: "log_store", ReadyOnly: true, Check: n.checkLogStore})
 
 	meshOpts := []internode.Option{internode.WithLogger(n.log)}
 	mt, err := meshTLS(cfg, &n.resolver)
@@ -227,7 +231,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		Publisher:  publisher{n.ml},
 		Screener:   n.fsm,
 		Admissions: n.admission,
-	}, raftcore.WithLogger(n.log))
+	}, raftOptions(n.log, o.faults)...)
 	if err != nil {
 		n.ml.Shutdown()
 		n.mesh.Close()
@@ -295,6 +299,16 @@ func (n *Node) goRun(f func()) {
 		defer n.wg.Done()
 		f()
 	}()
+}
+
+// raftOptions are the Core's options: the node's logger, and the log
+// store's fault when a test injects one.
+func raftOptions(log zerolog.Logger, f *Faults) []raftcore.Option {
+	opts := []raftcore.Option{raftcore.WithLogger(log)}
+	if f != nil && f.LogAppend != nil {
+		opts = append(opts, raftcore.WithLogAppendFault(f.LogAppend))
+	}
+	return opts
 }
 
 func raftConfig(cfg config.Config, local bool) raftcore.Config {

@@ -49,6 +49,10 @@ type Core struct {
 	raft        raftNode
 	closeStores func() error
 	transport   *raft.NetworkTransport
+	// logWatch records the log store's append failures (log_store check);
+	// appendFault, a test hook, fails appends on demand.
+	logWatch    *watchedLog
+	appendFault func() error
 	observer    *raft.Observer
 	obsCh       chan raft.Observation
 
@@ -130,7 +134,8 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 		return nil, err
 	}
 	c.closeStores = closeStores
-	logs, err := raft.NewLogCache(512, st.Log)
+	c.logWatch = &watchedLog{LogStore: st.Log, now: c.now, fault: c.appendFault}
+	logs, err := raft.NewLogCache(512, c.logWatch)
 	if err != nil {
 		closeStores()
 		return nil, fmt.Errorf("raftcore: log cache: %w", err)

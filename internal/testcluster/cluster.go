@@ -42,6 +42,9 @@ type Options struct {
 	// DropGroupDelta, if set, is asked before node from sends a
 	// process-group delta to node to; true drops it (as if lost).
 	DropGroupDelta func(from, to string) bool
+	// LogAppend, if set, is asked before node appends to its Raft log
+	// store; an error fails the append as a full disk would.
+	LogAppend func(node string) error
 	// Plain runs the internode mesh in clear. By default every node gets
 	// a certificate of a CA made for the cluster (tls: in its config), so
 	// the mesh is mutual TLS as in production.
@@ -187,6 +190,9 @@ func (n *Node) start() {
 	}
 	if drop := c.opts.DropGroupDelta; drop != nil {
 		faults.DropGroupDelta = func(peer string) bool { return drop(name, peer) }
+	}
+	if fail := c.opts.LogAppend; fail != nil {
+		faults.LogAppend = func() error { return fail(name) }
 	}
 	opts := []cluster.Option{cluster.WithLogger(logger), cluster.WithLocalTimings(), cluster.WithFaults(faults)}
 	if c.opts.NodeOptions != nil {
