@@ -91,7 +91,7 @@ fuzz: ## run every fuzz target (go test -fuzz) for FUZZTIME each (default 10s), 
 
 # The image is FROM scratch around the static binary; nothing is pulled.
 IMAGE ?= conclave:dev
-docker: ## build the container image $(IMAGE) (FROM scratch, static binary); deploy/compose.yaml runs 3 nodes
+docker: ## build the container image (IMAGE=conclave:dev by default; FROM scratch, static binary); deploy/compose.yaml runs 3 nodes
 	bash scripts/docker-build.sh $(IMAGE)
 
 proto: ## regenerate api/conclavepb from api/proto (installs protoc if missing)

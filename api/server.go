@@ -123,7 +123,7 @@ func New(cfg Config, svcs Services, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("api: listen http_addr %s: %w", cfg.HTTPAddr, err)
 	}
 	hs := &http.Server{
-		Handler:           withTimeout(newHostGuard(g.http(mux), httpLn.Addr(), cfg.AllowedHosts, log)),
+		Handler:           withTimeout(newHostGuard(g.http(muxErrors(mux, log)), httpLn.Addr(), cfg.AllowedHosts, log)),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ErrorLog:          stdlog.New(httpErrorLog{log}, "", 0),
 	}
