@@ -52,7 +52,8 @@ import (
 //   - `<SecretID>` is the SecretID the last `acl bootstrap` printed, `<its
 //     SecretID>` the one the last `acl token create` printed (readmeSecrets).
 //   - Commands the test does the equivalent of itself are skipped
-//     (readmeSkipped); comment-only lines are skipped.
+//     (readmeSkipped), and so are lines whose tool is not installed
+//     (readmeOptional: curl); comment-only lines are skipped.
 //
 // A failure names the README line.
 func TestE2EReadme(t *testing.T) {
@@ -76,6 +77,11 @@ func TestE2EReadme(t *testing.T) {
 var readmeSkipped = map[string]string{
 	"make": "the test builds the binary and starts the agents itself, on free ports",
 }
+
+// readmeOptional are tools a README line may use that a test machine may
+// lack: the line is skipped, and says so in the log, where they are not
+// installed.
+var readmeOptional = map[string]bool{"curl": true}
 
 // readmeSecrets: which command's printed SecretID stands for each
 // placeholder.
@@ -247,9 +253,16 @@ func runReadmeBlock(t *testing.T, bin string, b readmeBlock) {
 		if l.cmd == "" {
 			continue
 		}
-		if why, ok := readmeSkipped[strings.Fields(l.cmd)[0]]; ok {
+		first := strings.Fields(l.cmd)[0]
+		if why, ok := readmeSkipped[first]; ok {
 			t.Logf("README.md:%d: skipped %q: %s", l.n, l.cmd, why)
 			continue
+		}
+		if readmeOptional[first] {
+			if _, err := exec.LookPath(first); err != nil {
+				t.Logf("README.md:%d: skipped %q: %s is not installed here", l.n, l.cmd, first)
+				continue
+			}
 		}
 		e.waitBackground()
 		for prefix, settle := range readmeSettles {
@@ -376,7 +389,7 @@ func (e *readmeEnv) script(l readmeLine, background bool) string {
 	for ph, secret := range e.secrets {
 		cmd = strings.ReplaceAll(cmd, ph, secret)
 	}
-	if m := regexp.MustCompile(`<[^>]+>`).FindString(cmd); m != "" {
+	if m := regexp.MustCompile(`<[A-Za-z][A-Za-z ]*>`).FindString(cmd); m != "" {
 		e.t.Fatalf("README.md:%d: placeholder %s has no value yet (readmeSecrets: %v)", l.n, m, readmeSecrets)
 	}
 	load := "if [ -f .readme-state ]; then . ./.readme-state; fi\n"
