@@ -98,7 +98,9 @@ func (h *stateHashes) reset() {
 }
 
 // hashSink is a writer into SHA-256.
-type hashSink struct{ h interface{ Write([]byte) (int, error) } }
+type hashSink struct {
+	h interface{ Write([]byte) (int, error) }
+}
 
 func (s hashSink) Write(p []byte) (int, error) { return s.h.Write(p) }
 
