@@ -97,16 +97,9 @@ func (h *stateHashes) reset() {
 	h.mu.Unlock()
 }
 
-// hashSink is a writer into SHA-256.
-type hashSink struct {
-	h interface{ Write([]byte) (int, error) }
-}
-
-func (s hashSink) Write(p []byte) (int, error) { return s.h.Write(p) }
-
 func (h *stateHashes) compute(p pendingHash) {
 	sum := sha256.New()
-	if err := p.snap.writeTo(hashSink{sum}); err != nil {
+	if err := p.snap.writeTo(sum); err != nil {
 		return
 	}
 	var pt hashPoint
