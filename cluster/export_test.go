@@ -6,7 +6,9 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/internode"
+	"github.com/conclave-dev/conclave/kv"
 )
 
 // Test hooks for the integration tests of package cluster_test.
@@ -38,3 +40,15 @@ func (n *Node) CorruptCommands(match func(data []byte) bool) {
 
 // FSMHalted reports the index at which this node's FSM halted, if it has.
 func (n *Node) FSMHalted() (uint64, bool) { return n.fsm.halted() }
+
+// CorruptState writes key=value into this node's KV table directly, around
+// Raft, as memory that changed under the state machine would: no other
+// replica sees it, and no checksum covers it.
+func (n *Node) CorruptState(key string, value []byte) error {
+	_, op, d, err := wire.ParseCommand(kv.Put(key, value).Marshal())
+	if err != nil {
+		return err
+	}
+	_, err = n.fsm.tables[kv.TableID].Apply(1, op, d)
+	return err
+}

@@ -53,6 +53,9 @@ type fsm struct {
 	// before Raft starts, when the node has a registerer). Timing only:
 	// Apply's result never depends on it (STYLE 12).
 	applyLatency prometheus.Histogram
+	// hashes takes the state's hash at checkpoints, for the cross-check
+	// between members (statehash.go); nil: none.
+	hashes *stateHashes
 }
 
 func newFSM(log zerolog.Logger) *fsm {
@@ -123,11 +126,12 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		}
 		if f.applyLatency == nil {
 			out[i] = f.apply(l.Index, l.Data)
-			continue
+		} else {
+			start := time.Now()
+			out[i] = f.apply(l.Index, l.Data)
+			f.applyLatency.Observe(time.Since(start).Seconds())
 		}
-		start := time.Now()
-		out[i] = f.apply(l.Index, l.Data)
-		f.applyLatency.Observe(time.Since(start).Seconds())
+		f.hashes.checkpoint(f, l.Index)
 	}
 	for _, fl := range f.flushers {
 		fl.Flush()
@@ -358,6 +362,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	for _, id := range f.order {
 		commits[id]()
 	}
+	f.hashes.reset()
 	return nil
 }
 
@@ -368,27 +373,29 @@ type section struct {
 
 type snapshot struct{ sections []section }
 
+// writeTo writes the snapshot: the magic, each section, the end marker.
+func (s *snapshot) writeTo(out io.Writer) error {
+	w := bufio.NewWriterSize(out, 64<<10)
+	if _, err := w.WriteString(snapMagic); err != nil {
+		return err
+	}
+	for _, sec := range s.sections {
+		if err := w.WriteByte(sec.id); err != nil {
+			return err
+		}
+		if err := sec.write(w); err != nil {
+			return err
+		}
+	}
+	if err := w.WriteByte(0); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
 // Persist implements raft.FSMSnapshot.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	w := bufio.NewWriterSize(sink, 64<<10)
-	err := func() error {
-		if _, err := w.WriteString(snapMagic); err != nil {
-			return err
-		}
-		for _, sec := range s.sections {
-			if err := w.WriteByte(sec.id); err != nil {
-				return err
-			}
-			if err := sec.write(w); err != nil {
-				return err
-			}
-		}
-		if err := w.WriteByte(0); err != nil {
-			return err
-		}
-		return w.Flush()
-	}()
-	if err != nil {
+	if err := s.writeTo(sink); err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("cluster: persist snapshot: %w", err)
 	}

@@ -28,6 +28,10 @@ func (n *Node) registerMetrics(reg prometheus.Registerer) error {
 				Help: "Committed entries whose checksum did not match their command; the first halts this node's state machine (see the fsm_integrity readiness check).",
 			}, func() float64 { return float64(n.fsm.checksumFailures.Load()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: ns, Name: "fsm_state_hash_mismatches_total",
+				Help: "Checkpoints at which this member's state hash differed from the one a majority of the members took at the same index (see the state_hash readiness check). Anything above 0 needs an operator.",
+			}, func() float64 { return float64(n.fsm.hashes.mismatches.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Namespace: ns, Name: "internode_sender_mismatch_total",
 				Help: "Internode requests refused because the sender node they name is not the node of the connection's certificate.",
 			}, func() float64 { return float64(n.impostors.Load()) }),

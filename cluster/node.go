@@ -33,7 +33,28 @@ type options struct {
 	registerer prometheus.Registerer
 	local      bool
 	faults     *Faults
+	// hashEvery and hashInterval tune the state-hash cross-check (0: the
+	// defaults, local or not).
+	hashEvery    uint64
+	hashInterval time.Duration
 }
+
+// WithStateHash sets how often a member hashes its state (every entries)
+// and compares its hashes with the other members' (interval); tests make
+// them small.
+func WithStateHash(every uint64, interval time.Duration) Option {
+	return func(o *options) { o.hashEvery, o.hashInterval = every, interval }
+}
+
+// The state-hash cross-check's defaults: a checkpoint every 8192 entries
+// (the Raft snapshot threshold: hashing costs about what a snapshot costs),
+// compared every 30 s; a local (test) node every 256 entries, each second.
+const (
+	defaultHashEvery    = 8192
+	defaultHashInterval = 30 * time.Second
+	localHashEvery      = 256
+	localHashInterval   = time.Second
+)
 
 // WithLogger sets the parent logger; the node adds node=<name> to every line.
 func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -165,6 +186,14 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		Replica: func() bool { return n.core == nil || n.core.IsMember() }},
 		proposer{n}, n.aclTable, n.clock.Now)
 	n.fsm = newFSM(n.log)
+	hashEvery, hashInterval := uint64(defaultHashEvery), defaultHashInterval
+	if o.local {
+		hashEvery, hashInterval = localHashEvery, localHashInterval
+	}
+	if o.hashEvery > 0 {
+		hashEvery, hashInterval = o.hashEvery, o.hashInterval
+	}
+	n.fsm.hashes = newStateHashes(hashEvery)
 	// The tables, one line each; the order is the snapshot's, and release
 	// commands reach the session-owned tables in this order.
 	if err := n.fsm.registerTables(tables{kv: kv.NewReplicated(), locks: n.lockTable, names: n.names.Table(),
@@ -183,6 +212,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	}
 	n.health.Add(health.Check{Name: "fsm_integrity", ReadyOnly: true, Check: n.fsm.checkIntegrity})
 	n.health.Add(health.Check{Name: "log_store", ReadyOnly: true, Check: n.checkLogStore})
+	n.health.Add(health.Check{Name: "state_hash", ReadyOnly: true, Check: n.checkStateHash})
 
 	meshOpts := []internode.Option{internode.WithLogger(n.log)}
 	mt, err := meshTLS(cfg, &n.resolver)
@@ -242,6 +272,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.mesh.Handle(internode.ClassForward, n.core.HandleForward)
 	n.mesh.Handle(internode.ClassAck, n.names.HandleAck)
 	n.mesh.Handle(internode.ClassKeyring, func(_ context.Context, req []byte) ([]byte, error) { return n.ml.HandleKeyring(req) })
+	n.mesh.Handle(internode.ClassHash, n.handleHash)
 	if err := n.newGroups(cfg, o.local, o.faults); err != nil {
 		_ = n.core.Shutdown()
 		n.ml.Shutdown()
@@ -268,6 +299,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.goRun(func() { _ = n.lockSvc.Run(ctx) })
 	n.goRun(func() { _ = n.names.Run(ctx) })
 	n.goRun(func() { _ = n.health.Run(ctx) })
+	n.goRun(func() { n.hashLoop(ctx, hashInterval) })
 	n.goRun(func() { _ = n.groups.Run(ctx) })
 	n.goRun(func() {
 		defer unsubscribe()

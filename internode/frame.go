@@ -19,6 +19,7 @@ const (
 	ClassGroups  Class = 3 // process groups
 	ClassAck     Class = 4 // strong-name acks
 	ClassKeyring Class = 5 // cluster-wide gossip keyring operations (request/reply)
+	ClassHash    Class = 6 // the state hashes a Raft member took, for the cross-check (request/reply)
 )
 
 // oneWay marks a Send stream in the class byte, so the server knows not to
@@ -41,6 +42,8 @@ func (c Class) String() string {
 		return "ack"
 	case ClassKeyring:
 		return "keyring"
+	case ClassHash:
+		return "hash"
 	default:
 		return "class(" + strconv.Itoa(int(c)) + ")"
 	}
