@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
+	"github.com/conclave-dev/conclave/internal/testcluster"
 )
 
 func txnPut(key, value string) *pb.TxnOp {
@@ -198,4 +200,52 @@ func TestKVDeletePrefixAndTxn(t *testing.T) {
 			t.Fatalf("second delete of app/ = %v, %v; want 0", dresp, err)
 		}
 	})
+}
+
+// TestKVTxnThroughAFollower: a transaction and a prefix delete sent to a
+// node that does not lead are forwarded, applied once, and every replica
+// ends with the same keys at the same versions.
+func TestKVTxnThroughAFollower(t *testing.T) {
+	servers := newACLCluster(t, 3, false)
+	var via *aclServer
+	for _, s := range servers {
+		if s.node.RaftStatus().State != "leader" {
+			via = s
+			break
+		}
+	}
+	if via == nil {
+		t.Fatal("no follower among the nodes")
+	}
+	for _, k := range []string{"app/1", "app/2", "keep"} {
+		if _, err := via.kv.Put(as(t, ""), &pb.PutRequest{Key: k, Value: []byte(k)}); err != nil {
+			t.Fatalf("put %s: %v", k, err)
+		}
+	}
+	resp, err := via.kv.Txn(as(t, ""), &pb.TxnRequest{
+		Compares: []*pb.TxnCompare{{Key: "moved", Version: 0}},
+		Ops:      []*pb.TxnOp{txnPut("moved", "app/1"), txnPut("keep", "kept"), txnDelete("app/2")},
+	})
+	if err != nil || !resp.GetSucceeded() {
+		t.Fatalf("txn through %s: %v, %v", via.node.Name, resp, err)
+	}
+	d, err := via.kv.DeletePrefix(as(t, ""), &pb.DeletePrefixRequest{Prefix: "app/"})
+	if err != nil || d.GetDeleted() != 1 {
+		t.Fatalf("delete prefix through %s: %v, %v; want 1 (app/1)", via.node.Name, d, err)
+	}
+	want := fmt.Sprintf("keep=kept@%d moved=app/1@%d ", resp.GetIndex(), resp.GetIndex())
+	stale := func(s *aclServer) string {
+		r, err := s.kv.List(as(t, ""), &pb.ListRequest{Mode: pb.ReadMode_READ_MODE_STALE})
+		if err != nil {
+			return err.Error()
+		}
+		var b strings.Builder
+		for _, e := range r.GetEntries() {
+			fmt.Fprintf(&b, "%s=%s@%d ", e.GetKey(), e.GetValue(), e.GetVersion())
+		}
+		return b.String()
+	}
+	for _, s := range servers {
+		testcluster.WaitFor(t, 10*time.Second, s.node.Name+" has the txn and the prefix delete", func() bool { return stale(s) == want })
+	}
 }
