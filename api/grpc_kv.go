@@ -116,7 +116,7 @@ func (s *kvService) DeletePrefix(ctx context.Context, req *pb.DeletePrefixReques
 	if req.GetPrefix() == "" {
 		return nil, invalidArgument("prefix", "must not be empty: a prefix delete of every key is refused")
 	}
-	if err := checkPrefixDelete(ctx, s.node, s.guard, "KV.DeletePrefix", req.GetPrefix()); err != nil {
+	if err := checkPrefixDelete(ctx, s.node, s.guard, pb.KV_DeletePrefix_FullMethodName, req.GetPrefix()); err != nil {
 		return nil, err
 	}
 	n, err := s.node.DeletePrefix(ctx, req.GetPrefix())
