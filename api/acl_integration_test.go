@@ -265,6 +265,15 @@ func testDoors(t *testing.T, s *aclServer, self, unrelated, readOnly string, wri
 			return err
 		}),
 		grpcDoor("KV.List", "kv (any) needs read access", "kv", func(ctx context.Context) error { _, err := s.kv.List(ctx, &pb.ListRequest{}); return err }),
+		grpcDoor("KV.DeletePrefix", kvX+"write access", "kv", func(ctx context.Context) error {
+			_, err := s.kv.DeletePrefix(ctx, &pb.DeletePrefixRequest{Prefix: "tbl/x"})
+			return err
+		}),
+		grpcDoor("KV.Txn", kvX+"write access", "kv", func(ctx context.Context) error {
+			// The compares' read is checked in TestKVDeletePrefixAndTxn.
+			_, err := s.kv.Txn(ctx, &pb.TxnRequest{Ops: []*pb.TxnOp{{Op: &pb.TxnOp_Put{Put: &pb.TxnPut{Key: "tbl/x", Value: []byte("v")}}}}})
+			return err
+		}),
 
 		grpcDoor("Lock.Acquire", lockX+"write access", "lock", func(ctx context.Context) error {
 			_, err := s.lock.Acquire(ctx, &pb.LockAcquireRequest{Pid: ghost, Name: "tbl/x"})
@@ -421,6 +430,7 @@ func testDoors(t *testing.T, s *aclServer, self, unrelated, readOnly string, wri
 		restDoor("GET", "/v1/kv/tbl/x", kvX+"read access", "kv", base),
 		restDoor("PUT", "/v1/kv/tbl/x", kvX+"write access", "kv", base),
 		restDoor("DELETE", "/v1/kv/tbl/x", kvX+"write access", "kv", base),
+		restDoor("DELETE", "/v1/kv?prefix=tbl/x", kvX+"write access", "kv", base),
 		restDoor("GET", "/v1/locks", "lock (any) needs read access", "lock", base),
 		restDoor("GET", "/v1/locks/tbl/x", lockX+"read access", "lock", base),
 		restDoor("GET", "/v1/groups", "group (any) needs read access", "group", base),

@@ -85,6 +85,12 @@ var methodNeeds = map[string]func(req any, self string) []need{
 	pb.KV_Put_FullMethodName:    func(r any, _ string) []need { return needs(acl.ResKV, r.(*pb.PutRequest).GetKey(), acl.Write) },
 	pb.KV_Delete_FullMethodName: func(r any, _ string) []need { return needs(acl.ResKV, r.(*pb.DeleteRequest).GetKey(), acl.Write) },
 	pb.KV_List_FullMethodName:   func(r any, _ string) []need { return listing(acl.ResKV, r.(*pb.ListRequest).GetPrefix()) },
+	// A prefix delete needs write on the prefix here; its handler also
+	// checks every key there now (checkPrefixDelete).
+	pb.KV_DeletePrefix_FullMethodName: func(r any, _ string) []need {
+		return needs(acl.ResKV, r.(*pb.DeletePrefixRequest).GetPrefix(), acl.Write)
+	},
+	pb.KV_Txn_FullMethodName: func(r any, _ string) []need { return txnNeeds(r.(*pb.TxnRequest)) },
 
 	pb.Lock_Acquire_FullMethodName: func(r any, _ string) []need {
 		return needs(acl.ResLock, r.(*pb.LockAcquireRequest).GetName(), acl.Write)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/kv"
 )
 
 // fakeNode is a deterministic in-memory node: a map with Raft-index-like
@@ -167,6 +168,56 @@ func (f fakeKV) Delete(ctx context.Context, key string, version uint64) error {
 	}
 	delete(f.kv, key)
 	return nil
+}
+
+func (f fakeKV) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastCall = "delete-prefix"
+	if f.err != nil {
+		return 0, f.err
+	}
+	n := 0
+	for k := range f.kv {
+		if strings.HasPrefix(k, prefix) {
+			delete(f.kv, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Txn applies the ops if every compare holds, like the real table (which
+// also checks the limits; the fake does not).
+func (f fakeKV) Txn(ctx context.Context, compares []kv.Compare, ops []kv.Op) (kv.TxnResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastCall = "txn"
+	if f.err != nil {
+		return kv.TxnResult{}, f.err
+	}
+	for i, c := range compares {
+		if v := f.kv[c.Key].Version; v != c.Version {
+			return kv.TxnResult{Failed: i, Actual: v}, nil
+		}
+	}
+	r := kv.TxnResult{Succeeded: true, Index: f.index + 1}
+	f.index++
+	for _, o := range ops {
+		if o.Delete {
+			_, ok := f.kv[o.Key]
+			delete(f.kv, o.Key)
+			r.Results = append(r.Results, kv.OpResult{Entry: kv.Entry{Key: o.Key}, Delete: true, Deleted: ok})
+			continue
+		}
+		e := cluster.KVEntry{Key: o.Key, Value: append([]byte(nil), o.Value...), Version: r.Index, CreateIndex: r.Index}
+		if old, ok := f.kv[o.Key]; ok {
+			e.CreateIndex = old.CreateIndex
+		}
+		f.kv[o.Key] = e
+		r.Results = append(r.Results, kv.OpResult{Entry: e})
+	}
+	return r, nil
 }
 
 func (f *fakeNode) Leave(ctx context.Context) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/kv"
 	"github.com/conclave-dev/conclave/naming"
 	"github.com/conclave-dev/conclave/pg"
 )
@@ -135,6 +136,14 @@ func (k spyKV) Delete(context.Context, string, uint64) error {
 	k.spy.mutate("KV.Delete")
 	return nil
 }
+func (k spyKV) DeletePrefix(context.Context, string) (int, error) {
+	k.spy.mutate("KV.DeletePrefix")
+	return 0, nil
+}
+func (k spyKV) Txn(context.Context, []kv.Compare, []kv.Op) (kv.TxnResult, error) {
+	k.spy.mutate("KV.Txn")
+	return kv.TxnResult{}, nil
+}
 
 // spyLocks reads from the fake's lock service and counts its writes.
 type spyLocks struct {
@@ -208,7 +217,7 @@ func TestGETNeverMutates(t *testing.T) {
 		"/", "/ui", "/ui/", "/ui/app.js", "/metrics", "/v1/health/live", "/v1/health/ready",
 		"/v1/members", "/v1/raft", "/v1/sd/prometheus",
 		"/v1/kv", "/v1/kv/", "/v1/kv/a", "/v1/kv/a?raw", "/v1/kv/a?cas=0&value=x", "/v1/kv/a?method=PUT",
-		"/v1/kv?prefix=a&limit=1&mode=consistent",
+		"/v1/kv?prefix=a&limit=1&mode=consistent", "/v1/kv?prefix=a&delete=1", "/v1/kv/?prefix=a&recurse",
 		"/v1/locks", "/v1/locks/", "/v1/locks/a?pid=p&release=true", "/v1/names", "/v1/names/svc/a?register=1",
 		"/v1/groups", "/v1/groups/", "/v1/groups/g?local=true&join=p", "/v1/leave", "/v1/nope",
 	}

@@ -49,7 +49,8 @@ func (h *rest) routes(mux *http.ServeMux) {
 		mux.HandleFunc("GET /v1/kv", g.route(prefixListing(acl.ResKV), h.kvList))
 		mux.HandleFunc("GET /v1/kv/{key...}", g.route(key(acl.Read), h.kvGet))
 		mux.HandleFunc("PUT /v1/kv/{key...}", g.route(key(acl.Write), h.kvPut))
-		mux.HandleFunc("DELETE /v1/kv/{key...}", g.route(key(acl.Write), h.kvDelete))
+		mux.HandleFunc("DELETE /v1/kv/{key...}", g.route(keyOrPrefixWrite, h.kvDelete))
+		mux.HandleFunc("DELETE /v1/kv", g.route(keyOrPrefixWrite, h.kvDelete))
 	}
 	if h.locks != nil {
 		mux.HandleFunc("GET /v1/locks", g.route(prefixListing(acl.ResLock), h.lockList))
@@ -62,6 +63,16 @@ func (h *rest) routes(mux *http.ServeMux) {
 		h.groupRoutes(mux)
 	}
 	mux.HandleFunc("GET /v1/", h.notFoundJSON)
+}
+
+// keyOrPrefixWrite is what DELETE /v1/kv/{key} needs: write on the key,
+// or on the ?prefix= when the path names none (a prefix delete, whose
+// handler also checks every key there: checkPrefixDelete).
+func keyOrPrefixWrite(r *http.Request) []need {
+	if key := r.PathValue("key"); key != "" {
+		return needs(acl.ResKV, key, acl.Write)
+	}
+	return needs(acl.ResKV, r.URL.Query().Get("prefix"), acl.Write)
 }
 
 // prefixListing is what a listing by ?prefix= needs.
@@ -265,8 +276,12 @@ func (h *rest) kvPut(w http.ResponseWriter, r *http.Request) {
 
 func (h *rest) kvDelete(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
+	if _, ok := r.URL.Query()["prefix"]; ok && key == "" {
+		h.kvDeletePrefix(w, r)
+		return
+	}
 	if key == "" {
-		h.fail(w, r, invalidArgument("key", "must not be empty"))
+		h.fail(w, r, invalidArgument("key", "must not be empty (DELETE /v1/kv?prefix=P deletes a prefix)"))
 		return
 	}
 	cas, hasCAS, err := queryUint(r, "cas")
@@ -285,6 +300,29 @@ func (h *rest) kvDelete(w http.ResponseWriter, r *http.Request) {
 	h.write(w, struct {
 		Deleted string `json:"deleted"`
 	}{key})
+}
+
+// kvDeletePrefix answers DELETE /v1/kv?prefix=P: every key with the
+// (non-empty) prefix, in one entry.
+func (h *rest) kvDeletePrefix(w http.ResponseWriter, r *http.Request) {
+	prefix := r.URL.Query().Get("prefix")
+	if prefix == "" {
+		h.fail(w, r, invalidArgument("prefix", "must not be empty: a prefix delete of every key is refused"))
+		return
+	}
+	if err := checkPrefixDelete(r.Context(), h.kv, h.guard, r.Method+" "+r.URL.Path, prefix); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	n, err := h.kv.DeletePrefix(r.Context(), prefix)
+	if err != nil {
+		h.fail(w, r, statusError(err))
+		return
+	}
+	h.write(w, struct {
+		Prefix  string `json:"prefix"`
+		Deleted int    `json:"deleted"`
+	}{prefix, n})
 }
 
 type lockWaiterJSON struct {

@@ -110,6 +110,28 @@ func TestRESTKV(t *testing.T) {
 	if c, msg := restErr(t, body); code != http.StatusNotFound || c != "NotFound" || !strings.Contains(msg, "app/config") {
 		t.Errorf("get deleted = %d %s %q", code, c, msg)
 	}
+
+	// A prefix delete, on either path.
+	node.mu.Lock()
+	for _, k := range []string{"p/1", "p/2", "q/1", "pq"} {
+		node.put(k, nil)
+	}
+	node.mu.Unlock()
+	var deleted struct {
+		Prefix  string `json:"prefix"`
+		Deleted int    `json:"deleted"`
+	}
+	if code, body := do(t, "DELETE", base+"/v1/kv?prefix=p/", "", &deleted); code != 200 || deleted.Deleted != 2 || deleted.Prefix != "p/" {
+		t.Fatalf("DELETE /v1/kv?prefix=p/ = %d %s", code, body)
+	}
+	if code, body := do(t, "DELETE", base+"/v1/kv/?prefix=q/", "", &deleted); code != 200 || deleted.Deleted != 1 {
+		t.Fatalf("DELETE /v1/kv/?prefix=q/ = %d %s", code, body)
+	}
+	node.mu.Lock()
+	defer node.mu.Unlock()
+	if _, ok := node.kv["pq"]; !ok || len(node.kv) != 2 {
+		t.Fatalf("after the prefix deletes: %v", node.kv)
+	}
 }
 
 func TestRESTBadInput(t *testing.T) {
@@ -126,6 +148,9 @@ func TestRESTBadInput(t *testing.T) {
 		"bad cas":          {"PUT", "/v1/kv/k?cas=x", "v", 400, "InvalidArgument", "cas"},
 		"zero delete cas":  {"DELETE", "/v1/kv/k?cas=0", "", 400, "InvalidArgument", "cas"},
 		"empty key put":    {"PUT", "/v1/kv/", "v", 400, "InvalidArgument", "key"},
+		"empty key delete": {"DELETE", "/v1/kv/", "", 400, "InvalidArgument", "DELETE /v1/kv?prefix=P deletes a prefix"},
+		"no prefix delete": {"DELETE", "/v1/kv", "", 400, "InvalidArgument", "key"},
+		"empty prefix":     {"DELETE", "/v1/kv?prefix=", "", 400, "InvalidArgument", "prefix: must not be empty"},
 		"bad lock mode":    {"GET", "/v1/locks?mode=x", "", 400, "InvalidArgument", "mode"},
 		"free lock":        {"GET", "/v1/locks/free", "", 404, "NotFound", "free"},
 		"unknown endpoint": {"GET", "/v1/names", "", 404, "NotFound", "/v1/names"},

@@ -144,7 +144,7 @@ func registerServices(gs *grpc.Server, svcs Services, log zerolog.Logger, stream
 		pb.RegisterOperatorServer(gs, &operatorService{node: svcs.Operator})
 	}
 	if svcs.KV != nil {
-		pb.RegisterKVServer(gs, &kvService{node: svcs.KV})
+		pb.RegisterKVServer(gs, &kvService{node: svcs.KV, guard: g})
 	}
 	if svcs.Sessions != nil {
 		pb.RegisterSessionServer(gs, &sessionService{node: svcs.Sessions, nodeName: svcs.Cluster.Name(), log: log, streams: streams,

@@ -10,4 +10,10 @@
 // index that made it: Version is the index of the last write, CreateIndex
 // the index of the write that created it. Compare-and-set and conditional
 // delete test Version.
+//
+// A prefix delete removes every key under a non-empty prefix in one entry.
+// A transaction (Txn) compares versions of up to MaxTxnItems keys and
+// applies its puts and deletes in one entry, all of them or none: the
+// command is validated whole before it is applied, so once the compares
+// hold no op can fail.
 package kv

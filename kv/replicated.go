@@ -28,6 +28,22 @@ func (r *Replicated) Apply(index uint64, op byte, d *wire.Decoder) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
+	switch c.op {
+	case opDeletePrefix:
+		r.mu.Lock()
+		n := r.t.DeletePrefix(c.Key)
+		r.mu.Unlock()
+		res := wire.Result()
+		res.Uvarint(uint64(n))
+		return res.Data(), nil
+	case opTxn:
+		r.mu.Lock()
+		tr := r.t.Txn(index, c.Compares, c.Ops)
+		r.mu.Unlock()
+		res := wire.Result()
+		encodeTxnResult(res, &tr)
+		return res.Data(), nil
+	}
 	r.mu.Lock()
 	var e *Entry
 	switch c.op {

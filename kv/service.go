@@ -86,6 +86,60 @@ func (s *Service) Delete(ctx context.Context, key string, version uint64) error 
 	return err
 }
 
+// DeletePrefix deletes every key that starts with prefix, in one entry,
+// and returns how many it deleted. An empty prefix and one under the
+// reserved prefix are refused: deleting every key takes a prefix per
+// top-level name, or a List and deletes.
+func (s *Service) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	c := DeletePrefix(prefix)
+	if err := c.Validate(); err != nil {
+		return 0, err
+	}
+	d, err := s.apply(ctx, c)
+	if err != nil {
+		return 0, fmt.Errorf("delete prefix %q: %w", prefix, err)
+	}
+	n := d.Uvarint()
+	if err := d.Done(); err != nil {
+		return 0, fmt.Errorf("delete prefix %q: decode result: %w", prefix, err)
+	}
+	return int(n), nil
+}
+
+// Txn applies ops only if every compare holds, all in one entry: every op
+// or none. A failed compare is not an error: the result says which one
+// failed and the version its key was at. The limits (MaxTxnItems,
+// MaxCommandBytes, one op per key) are checked here for an early answer
+// and again where the entry is applied.
+func (s *Service) Txn(ctx context.Context, compares []Compare, ops []Op) (TxnResult, error) {
+	c := Txn(compares, ops)
+	if err := c.Validate(); err != nil {
+		return TxnResult{}, err
+	}
+	d, err := s.apply(ctx, c)
+	if err != nil {
+		return TxnResult{}, fmt.Errorf("txn: %w", err)
+	}
+	r, err := decodeTxnResult(d)
+	if err != nil {
+		return TxnResult{}, fmt.Errorf("txn: decode result: %w", err)
+	}
+	return r, nil
+}
+
+// apply proposes a validated command and returns its result's fields.
+func (s *Service) apply(ctx context.Context, c Command) (*wire.Decoder, error) {
+	resp, err := s.p.Apply(ctx, c.Marshal())
+	if err != nil {
+		return nil, err
+	}
+	d, refused := wire.ParseResult(resp)
+	if refused != nil {
+		return nil, refused
+	}
+	return d, nil
+}
+
 func (s *Service) write(ctx context.Context, what string, c Command) (Entry, error) {
 	if err := c.Validate(); err != nil {
 		return Entry{}, err

@@ -3,6 +3,7 @@ package kv
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -107,5 +108,97 @@ func TestServiceRefusesBadInput(t *testing.T) {
 	p.err = errors.New("no leader")
 	if _, err := s.Put(ctx, "k", nil); err == nil || !strings.Contains(err.Error(), `put "k": no leader`) {
 		t.Fatalf("proposer failure: %v", err)
+	}
+}
+
+func TestServiceDeletePrefix(t *testing.T) {
+	ctx := context.Background()
+	p := &fakeProposer{t: NewReplicated()}
+	s := NewService(p)
+	for _, k := range []string{"app/1", "app/2", "apq", "b"} {
+		if _, err := s.Put(ctx, k, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.DeletePrefix(ctx, "app/")
+	if err != nil || n != 2 {
+		t.Fatalf("DeletePrefix(app/) = %d, %v; want 2", n, err)
+	}
+	if p.index != 5 {
+		t.Fatalf("the prefix delete took %d entries, want 1", p.index-4)
+	}
+	es, err := s.List(ctx, "", 0, wire.ReadDefault)
+	if err != nil || len(es) != 2 || es[0].Key != "apq" || es[1].Key != "b" {
+		t.Fatalf("left after the delete: %+v, %v", es, err)
+	}
+	if n, err := s.DeletePrefix(ctx, "nothing/"); err != nil || n != 0 {
+		t.Fatalf("DeletePrefix(nothing/) = %d, %v; want 0", n, err)
+	}
+	for _, prefix := range []string{"", "_sys", "_sys/x", "\xff"} {
+		if _, err := s.DeletePrefix(ctx, prefix); !errors.Is(err, wire.ErrInvalid) || !strings.Contains(err.Error(), "prefix") {
+			t.Errorf("DeletePrefix(%q): %v, want InvalidArgument naming prefix", prefix, err)
+		}
+	}
+	if p.index != 6 {
+		t.Fatalf("refused prefix deletes were proposed: %d entries", p.index)
+	}
+}
+
+func TestServiceTxn(t *testing.T) {
+	ctx := context.Background()
+	p := &fakeProposer{t: NewReplicated()}
+	s := NewService(p)
+	a, _ := s.Put(ctx, "a", []byte("1"))
+	if _, err := s.Put(ctx, "b", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	// A failed compare: nothing changes, and the result says which.
+	r, err := s.Txn(ctx, []Compare{{Key: "a", Version: a.Version}, {Key: "b", Version: 0}},
+		[]Op{PutOp("a", []byte("x")), DeleteOp("b")})
+	if err != nil || r.Succeeded || r.Failed != 1 || r.Actual != 2 {
+		t.Fatalf("txn with a failing compare = %+v, %v; want compare 1 failed at version 2", r, err)
+	}
+	if e, _ := s.Get(ctx, "a", wire.ReadDefault); string(e.Value) != "1" {
+		t.Fatalf("a failed txn wrote a: %+v", e)
+	}
+	if _, err := s.Get(ctx, "b", wire.ReadDefault); err != nil {
+		t.Fatalf("a failed txn deleted b: %v", err)
+	}
+	// Every compare holds: every op applies, in one entry.
+	r, err = s.Txn(ctx, []Compare{{Key: "a", Version: a.Version}, {Key: "c", Version: 0}},
+		[]Op{PutOp("a", []byte("x")), PutOp("c", []byte("y")), DeleteOp("b")})
+	if err != nil || !r.Succeeded || r.Index != 4 || len(r.Results) != 3 ||
+		r.Results[0].Entry.Version != 4 || r.Results[1].Entry.CreateIndex != 4 || !r.Results[2].Deleted {
+		t.Fatalf("txn = %+v, %v", r, err)
+	}
+	es, _ := s.List(ctx, "", 0, wire.ReadDefault)
+	if len(es) != 2 || string(es[0].Value) != "x" || es[1].Key != "c" {
+		t.Fatalf("after the txn: %+v", es)
+	}
+	// Bad transactions are refused before anything is proposed.
+	before := p.index
+	many := make([]Op, MaxTxnItems+1)
+	for i := range many {
+		many[i] = PutOp(fmt.Sprintf("k%d", i), nil)
+	}
+	for field, err := range map[string]error{
+		"at least one":    func() error { _, err := s.Txn(ctx, nil, nil); return err }(),
+		"the limit is 64": func() error { _, err := s.Txn(ctx, nil, many); return err }(),
+		"ops[0].key":      func() error { _, err := s.Txn(ctx, nil, []Op{PutOp("_sys/a", nil)}); return err }(),
+		"ops[1].key":      func() error { _, err := s.Txn(ctx, nil, []Op{PutOp("a", nil), PutOp("a", nil)}); return err }(),
+		"ops[0].value":    func() error { _, err := s.Txn(ctx, nil, []Op{PutOp("a", make([]byte, MaxValueBytes+1))}); return err }(),
+		"compares[0].key": func() error { _, err := s.Txn(ctx, []Compare{{Key: ""}}, nil); return err }(),
+		"bytes encoded": func() error {
+			big := make([]byte, MaxValueBytes)
+			_, err := s.Txn(ctx, nil, []Op{PutOp("a", big), PutOp("b", big)})
+			return err
+		}(),
+	} {
+		if !errors.Is(err, wire.ErrInvalid) || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s: %v, want InvalidArgument naming it", field, err)
+		}
+	}
+	if p.index != before {
+		t.Fatalf("refused txns were proposed: %d entries", p.index-before)
 	}
 }

@@ -106,3 +106,69 @@ func (t *Table) Ascend(f func(*Entry) bool) { t.t.Ascend(f) }
 
 // Insert puts e as it is (used by snapshot restore).
 func (t *Table) Insert(e *Entry) { t.t.ReplaceOrInsert(e) }
+
+// DeletePrefix removes every key that starts with prefix, but never one
+// under the reserved prefix (no KV command writes there; this keeps a
+// prefix like "_" from reaching it), and returns how many it removed.
+func (t *Table) DeletePrefix(prefix string) int {
+	var victims []*Entry
+	t.t.AscendGreaterOrEqual(&Entry{Key: prefix}, func(e *Entry) bool {
+		if !strings.HasPrefix(e.Key, prefix) {
+			return false
+		}
+		if !strings.HasPrefix(e.Key, reservedKey) {
+			victims = append(victims, e)
+		}
+		return true
+	})
+	for _, e := range victims {
+		t.t.Delete(e)
+	}
+	return len(victims)
+}
+
+// TxnResult is what a transaction did. When a compare failed, Succeeded is
+// false, Failed is the index of the first that failed and Actual the
+// version its key was at (0: absent), and nothing changed. Otherwise
+// Results has one entry per op, in order, and Index is the entry's Raft
+// index (every put's new version).
+type TxnResult struct {
+	Succeeded bool
+	Failed    int
+	Actual    uint64
+	Index     uint64
+	Results   []OpResult
+}
+
+// OpResult is what one op of a transaction did: the entry a put stored,
+// or whether a delete found its key.
+type OpResult struct {
+	Entry   Entry // a put's; Key alone for a delete
+	Delete  bool  // the op was a delete
+	Deleted bool  // a delete found the key and removed it
+}
+
+// Txn applies ops at index if every compare holds, and nothing otherwise.
+// The command was validated before (keys, values, limits, no key written
+// twice), so no op can fail once the compares pass: all of them apply.
+func (t *Table) Txn(index uint64, compares []Compare, ops []Op) TxnResult {
+	for i, c := range compares {
+		var v uint64
+		if e, ok := t.Get(c.Key); ok {
+			v = e.Version
+		}
+		if v != c.Version {
+			return TxnResult{Failed: i, Actual: v}
+		}
+	}
+	res := TxnResult{Succeeded: true, Index: index, Results: make([]OpResult, 0, len(ops))}
+	for _, o := range ops {
+		if o.Delete {
+			_, found := t.t.Delete(&Entry{Key: o.Key})
+			res.Results = append(res.Results, OpResult{Entry: Entry{Key: o.Key}, Delete: true, Deleted: found})
+			continue
+		}
+		res.Results = append(res.Results, OpResult{Entry: *t.Put(index, o.Key, o.Value)})
+	}
+	return res
+}

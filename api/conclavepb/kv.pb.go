@@ -544,6 +544,522 @@ func (x *ListResponse) GetEntries() []*KVEntry {
 	return nil
 }
 
+type DeletePrefixRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Must not be empty (deleting every key is refused) nor start with the
+	// reserved "_sys".
+	Prefix        string `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePrefixRequest) Reset() {
+	*x = DeletePrefixRequest{}
+	mi := &file_conclave_v1_kv_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePrefixRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePrefixRequest) ProtoMessage() {}
+
+func (x *DeletePrefixRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_conclave_v1_kv_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePrefixRequest.ProtoReflect.Descriptor instead.
+func (*DeletePrefixRequest) Descriptor() ([]byte, []int) {
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DeletePrefixRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+type DeletePrefixResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many keys were deleted.
+	Deleted       uint64 `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePrefixResponse) Reset() {
+	*x = DeletePrefixResponse{}
+	mi := &file_conclave_v1_kv_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePrefixResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePrefixResponse) ProtoMessage() {}
+
+func (x *DeletePrefixResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_conclave_v1_kv_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePrefixResponse.ProtoReflect.Descriptor instead.
+func (*DeletePrefixResponse) Descriptor() ([]byte, []int) {
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeletePrefixResponse) GetDeleted() uint64 {
+	if x != nil {
+		return x.Deleted
+	}
+	return 0
+}
+
+// TxnCompare holds when the key's current version equals version; 0 means
+// "the key is absent".
+type TxnCompare struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnCompare) Reset() {
+	*x = TxnCompare{}
+	mi := &file_conclave_v1_kv_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnCompare) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnCompare) ProtoMessage() {}
+
+func (x *TxnCompare) ProtoReflect() protoreflect.Message {
+	mi := &file_conclave_v1_kv_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnCompare.ProtoReflect.Descriptor instead.
+func (*TxnCompare) Descriptor() ([]byte, []int) {
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TxnCompare) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TxnCompare) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// TxnOp is one write of a transaction.
+type TxnOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Op:
+	//
+	//	*TxnOp_Put
+	//	*TxnOp_Delete
+	Op            isTxnOp_Op `protobuf_oneof:"op"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnOp) Reset() {
+	*x = TxnOp{}
+	mi := &file_conclave_v1_kv_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnOp) ProtoMessage() {}
+
+func (x *TxnOp) ProtoReflect() protoreflect.Message {
+	mi := &file_conclave_v1_kv_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnOp.ProtoReflect.Descriptor instead.
+func (*TxnOp) Descriptor() ([]byte, []int) {
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TxnOp) GetOp() isTxnOp_Op {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *TxnOp) GetPut() *TxnPut {
+	if x != nil {
+		if x, ok := x.Op.(*TxnOp_Put); ok {
+			return x.Put
+		}
+	}
+	return nil
+}
+
+func (x *TxnOp) GetDelete() *TxnDelete {
+	if x != nil {
+		if x, ok := x.Op.(*TxnOp_Delete); ok {
+			return x.Delete
+		}
+	}
+	return nil
+}
+
+type isTxnOp_Op interface {
+	isTxnOp_Op()
+}
+
+type TxnOp_Put struct {
+	Put *TxnPut `protobuf:"bytes,1,opt,name=put,proto3,oneof"`
+}
+
+type TxnOp_Delete struct {
+	Delete *TxnDelete `protobuf:"bytes,2,opt,name=delete,proto3,oneof"`
+}
+
+func (*TxnOp_Put) isTxnOp_Op() {}
+
+func (*TxnOp_Delete) isTxnOp_Op() {}
+
+// TxnPut writes a key unconditionally (conditions are the compares).
+type TxnPut struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnPut) Reset() {
+	*x = TxnPut{}
+	mi := &file_conclave_v1_kv_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnPut) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnPut) ProtoMessage() {}
+
+func (x *TxnPut) ProtoReflect() protoreflect.Message {
+	mi := &file_conclave_v1_kv_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnPut.ProtoReflect.Descriptor instead.
+func (*TxnPut) Descriptor() ([]byte, []int) {
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TxnPut) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TxnPut) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+// TxnDelete deletes a key; an absent key is not an error.
+type TxnDelete struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnDelete) Reset() {
+	*x = TxnDelete{}
+	mi := &file_conclave_v1_kv_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnDelete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnDelete) ProtoMessage() {}
+
+func (x *TxnDelete) ProtoReflect() protoreflect.Message {
+	mi := &file_conclave_v1_kv_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnDelete.ProtoReflect.Descriptor instead.
+func (*TxnDelete) Descriptor() ([]byte, []int) {
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *TxnDelete) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+type TxnRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Compares []*TxnCompare          `protobuf:"bytes,1,rep,name=compares,proto3" json:"compares,omitempty"`
+	// A key may appear in at most one op.
+	Ops           []*TxnOp `protobuf:"bytes,2,rep,name=ops,proto3" json:"ops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnRequest) Reset() {
+	*x = TxnRequest{}
+	mi := &file_conclave_v1_kv_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnRequest) ProtoMessage() {}
+
+func (x *TxnRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_conclave_v1_kv_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnRequest.ProtoReflect.Descriptor instead.
+func (*TxnRequest) Descriptor() ([]byte, []int) {
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *TxnRequest) GetCompares() []*TxnCompare {
+	if x != nil {
+		return x.Compares
+	}
+	return nil
+}
+
+func (x *TxnRequest) GetOps() []*TxnOp {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+// TxnOpResult is what one op did, in the order of the request's ops.
+type TxnOpResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// For a put: the entry as stored, with its new version.
+	Entry *KVEntry `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	// For a delete: whether the key existed.
+	Deleted       bool `protobuf:"varint,2,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnOpResult) Reset() {
+	*x = TxnOpResult{}
+	mi := &file_conclave_v1_kv_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnOpResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnOpResult) ProtoMessage() {}
+
+func (x *TxnOpResult) ProtoReflect() protoreflect.Message {
+	mi := &file_conclave_v1_kv_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnOpResult.ProtoReflect.Descriptor instead.
+func (*TxnOpResult) Descriptor() ([]byte, []int) {
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *TxnOpResult) GetEntry() *KVEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *TxnOpResult) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+type TxnResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when every compare held and the ops were applied.
+	Succeeded bool `protobuf:"varint,1,opt,name=succeeded,proto3" json:"succeeded,omitempty"`
+	// When not succeeded: the index (from 0) of the first compare that
+	// failed, and the version its key was at (0: absent). Nothing changed.
+	FailedCompare uint32 `protobuf:"varint,2,opt,name=failed_compare,json=failedCompare,proto3" json:"failed_compare,omitempty"`
+	ActualVersion uint64 `protobuf:"varint,3,opt,name=actual_version,json=actualVersion,proto3" json:"actual_version,omitempty"`
+	// When succeeded: one result per op.
+	Results []*TxnOpResult `protobuf:"bytes,4,rep,name=results,proto3" json:"results,omitempty"`
+	// The Raft index of the transaction's entry when it succeeded (every put's
+	// new version).
+	Index         uint64 `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnResponse) Reset() {
+	*x = TxnResponse{}
+	mi := &file_conclave_v1_kv_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnResponse) ProtoMessage() {}
+
+func (x *TxnResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_conclave_v1_kv_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnResponse.ProtoReflect.Descriptor instead.
+func (*TxnResponse) Descriptor() ([]byte, []int) {
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *TxnResponse) GetSucceeded() bool {
+	if x != nil {
+		return x.Succeeded
+	}
+	return false
+}
+
+func (x *TxnResponse) GetFailedCompare() uint32 {
+	if x != nil {
+		return x.FailedCompare
+	}
+	return 0
+}
+
+func (x *TxnResponse) GetActualVersion() uint64 {
+	if x != nil {
+		return x.ActualVersion
+	}
+	return 0
+}
+
+func (x *TxnResponse) GetResults() []*TxnOpResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *TxnResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 var File_conclave_v1_kv_proto protoreflect.FileDescriptor
 
 const file_conclave_v1_kv_proto_rawDesc = "" +
@@ -580,16 +1096,48 @@ const file_conclave_v1_kv_proto_rawDesc = "" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\x12)\n" +
 	"\x04mode\x18\x03 \x01(\x0e2\x15.conclave.v1.ReadModeR\x04mode\">\n" +
 	"\fListResponse\x12.\n" +
-	"\aentries\x18\x01 \x03(\v2\x14.conclave.v1.KVEntryR\aentries*P\n" +
+	"\aentries\x18\x01 \x03(\v2\x14.conclave.v1.KVEntryR\aentries\"-\n" +
+	"\x13DeletePrefixRequest\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\"0\n" +
+	"\x14DeletePrefixResponse\x12\x18\n" +
+	"\adeleted\x18\x01 \x01(\x04R\adeleted\"8\n" +
+	"\n" +
+	"TxnCompare\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\"h\n" +
+	"\x05TxnOp\x12'\n" +
+	"\x03put\x18\x01 \x01(\v2\x13.conclave.v1.TxnPutH\x00R\x03put\x120\n" +
+	"\x06delete\x18\x02 \x01(\v2\x16.conclave.v1.TxnDeleteH\x00R\x06deleteB\x04\n" +
+	"\x02op\"0\n" +
+	"\x06TxnPut\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"\x1d\n" +
+	"\tTxnDelete\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"g\n" +
+	"\n" +
+	"TxnRequest\x123\n" +
+	"\bcompares\x18\x01 \x03(\v2\x17.conclave.v1.TxnCompareR\bcompares\x12$\n" +
+	"\x03ops\x18\x02 \x03(\v2\x12.conclave.v1.TxnOpR\x03ops\"S\n" +
+	"\vTxnOpResult\x12*\n" +
+	"\x05entry\x18\x01 \x01(\v2\x14.conclave.v1.KVEntryR\x05entry\x12\x18\n" +
+	"\adeleted\x18\x02 \x01(\bR\adeleted\"\xc3\x01\n" +
+	"\vTxnResponse\x12\x1c\n" +
+	"\tsucceeded\x18\x01 \x01(\bR\tsucceeded\x12%\n" +
+	"\x0efailed_compare\x18\x02 \x01(\rR\rfailedCompare\x12%\n" +
+	"\x0eactual_version\x18\x03 \x01(\x04R\ractualVersion\x122\n" +
+	"\aresults\x18\x04 \x03(\v2\x18.conclave.v1.TxnOpResultR\aresults\x12\x14\n" +
+	"\x05index\x18\x05 \x01(\x04R\x05index*P\n" +
 	"\bReadMode\x12\x15\n" +
 	"\x11READ_MODE_DEFAULT\x10\x00\x12\x13\n" +
 	"\x0fREAD_MODE_STALE\x10\x01\x12\x18\n" +
-	"\x14READ_MODE_CONSISTENT\x10\x022\xf8\x01\n" +
+	"\x14READ_MODE_CONSISTENT\x10\x022\x87\x03\n" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.conclave.v1.GetRequest\x1a\x18.conclave.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.conclave.v1.PutRequest\x1a\x18.conclave.v1.PutResponse\x12A\n" +
 	"\x06Delete\x12\x1a.conclave.v1.DeleteRequest\x1a\x1b.conclave.v1.DeleteResponse\x12;\n" +
-	"\x04List\x12\x18.conclave.v1.ListRequest\x1a\x19.conclave.v1.ListResponseB1Z/github.com/conclave-dev/conclave/api/conclavepbb\x06proto3"
+	"\x04List\x12\x18.conclave.v1.ListRequest\x1a\x19.conclave.v1.ListResponse\x12S\n" +
+	"\fDeletePrefix\x12 .conclave.v1.DeletePrefixRequest\x1a!.conclave.v1.DeletePrefixResponse\x128\n" +
+	"\x03Txn\x12\x17.conclave.v1.TxnRequest\x1a\x18.conclave.v1.TxnResponseB1Z/github.com/conclave-dev/conclave/api/conclavepbb\x06proto3"
 
 var (
 	file_conclave_v1_kv_proto_rawDescOnce sync.Once
@@ -604,38 +1152,57 @@ func file_conclave_v1_kv_proto_rawDescGZIP() []byte {
 }
 
 var file_conclave_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_conclave_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_conclave_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_conclave_v1_kv_proto_goTypes = []any{
-	(ReadMode)(0),          // 0: conclave.v1.ReadMode
-	(*KVEntry)(nil),        // 1: conclave.v1.KVEntry
-	(*GetRequest)(nil),     // 2: conclave.v1.GetRequest
-	(*GetResponse)(nil),    // 3: conclave.v1.GetResponse
-	(*PutRequest)(nil),     // 4: conclave.v1.PutRequest
-	(*PutResponse)(nil),    // 5: conclave.v1.PutResponse
-	(*DeleteRequest)(nil),  // 6: conclave.v1.DeleteRequest
-	(*DeleteResponse)(nil), // 7: conclave.v1.DeleteResponse
-	(*ListRequest)(nil),    // 8: conclave.v1.ListRequest
-	(*ListResponse)(nil),   // 9: conclave.v1.ListResponse
+	(ReadMode)(0),                // 0: conclave.v1.ReadMode
+	(*KVEntry)(nil),              // 1: conclave.v1.KVEntry
+	(*GetRequest)(nil),           // 2: conclave.v1.GetRequest
+	(*GetResponse)(nil),          // 3: conclave.v1.GetResponse
+	(*PutRequest)(nil),           // 4: conclave.v1.PutRequest
+	(*PutResponse)(nil),          // 5: conclave.v1.PutResponse
+	(*DeleteRequest)(nil),        // 6: conclave.v1.DeleteRequest
+	(*DeleteResponse)(nil),       // 7: conclave.v1.DeleteResponse
+	(*ListRequest)(nil),          // 8: conclave.v1.ListRequest
+	(*ListResponse)(nil),         // 9: conclave.v1.ListResponse
+	(*DeletePrefixRequest)(nil),  // 10: conclave.v1.DeletePrefixRequest
+	(*DeletePrefixResponse)(nil), // 11: conclave.v1.DeletePrefixResponse
+	(*TxnCompare)(nil),           // 12: conclave.v1.TxnCompare
+	(*TxnOp)(nil),                // 13: conclave.v1.TxnOp
+	(*TxnPut)(nil),               // 14: conclave.v1.TxnPut
+	(*TxnDelete)(nil),            // 15: conclave.v1.TxnDelete
+	(*TxnRequest)(nil),           // 16: conclave.v1.TxnRequest
+	(*TxnOpResult)(nil),          // 17: conclave.v1.TxnOpResult
+	(*TxnResponse)(nil),          // 18: conclave.v1.TxnResponse
 }
 var file_conclave_v1_kv_proto_depIdxs = []int32{
-	0, // 0: conclave.v1.GetRequest.mode:type_name -> conclave.v1.ReadMode
-	1, // 1: conclave.v1.GetResponse.entry:type_name -> conclave.v1.KVEntry
-	1, // 2: conclave.v1.PutResponse.entry:type_name -> conclave.v1.KVEntry
-	0, // 3: conclave.v1.ListRequest.mode:type_name -> conclave.v1.ReadMode
-	1, // 4: conclave.v1.ListResponse.entries:type_name -> conclave.v1.KVEntry
-	2, // 5: conclave.v1.KV.Get:input_type -> conclave.v1.GetRequest
-	4, // 6: conclave.v1.KV.Put:input_type -> conclave.v1.PutRequest
-	6, // 7: conclave.v1.KV.Delete:input_type -> conclave.v1.DeleteRequest
-	8, // 8: conclave.v1.KV.List:input_type -> conclave.v1.ListRequest
-	3, // 9: conclave.v1.KV.Get:output_type -> conclave.v1.GetResponse
-	5, // 10: conclave.v1.KV.Put:output_type -> conclave.v1.PutResponse
-	7, // 11: conclave.v1.KV.Delete:output_type -> conclave.v1.DeleteResponse
-	9, // 12: conclave.v1.KV.List:output_type -> conclave.v1.ListResponse
-	9, // [9:13] is the sub-list for method output_type
-	5, // [5:9] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0,  // 0: conclave.v1.GetRequest.mode:type_name -> conclave.v1.ReadMode
+	1,  // 1: conclave.v1.GetResponse.entry:type_name -> conclave.v1.KVEntry
+	1,  // 2: conclave.v1.PutResponse.entry:type_name -> conclave.v1.KVEntry
+	0,  // 3: conclave.v1.ListRequest.mode:type_name -> conclave.v1.ReadMode
+	1,  // 4: conclave.v1.ListResponse.entries:type_name -> conclave.v1.KVEntry
+	14, // 5: conclave.v1.TxnOp.put:type_name -> conclave.v1.TxnPut
+	15, // 6: conclave.v1.TxnOp.delete:type_name -> conclave.v1.TxnDelete
+	12, // 7: conclave.v1.TxnRequest.compares:type_name -> conclave.v1.TxnCompare
+	13, // 8: conclave.v1.TxnRequest.ops:type_name -> conclave.v1.TxnOp
+	1,  // 9: conclave.v1.TxnOpResult.entry:type_name -> conclave.v1.KVEntry
+	17, // 10: conclave.v1.TxnResponse.results:type_name -> conclave.v1.TxnOpResult
+	2,  // 11: conclave.v1.KV.Get:input_type -> conclave.v1.GetRequest
+	4,  // 12: conclave.v1.KV.Put:input_type -> conclave.v1.PutRequest
+	6,  // 13: conclave.v1.KV.Delete:input_type -> conclave.v1.DeleteRequest
+	8,  // 14: conclave.v1.KV.List:input_type -> conclave.v1.ListRequest
+	10, // 15: conclave.v1.KV.DeletePrefix:input_type -> conclave.v1.DeletePrefixRequest
+	16, // 16: conclave.v1.KV.Txn:input_type -> conclave.v1.TxnRequest
+	3,  // 17: conclave.v1.KV.Get:output_type -> conclave.v1.GetResponse
+	5,  // 18: conclave.v1.KV.Put:output_type -> conclave.v1.PutResponse
+	7,  // 19: conclave.v1.KV.Delete:output_type -> conclave.v1.DeleteResponse
+	9,  // 20: conclave.v1.KV.List:output_type -> conclave.v1.ListResponse
+	11, // 21: conclave.v1.KV.DeletePrefix:output_type -> conclave.v1.DeletePrefixResponse
+	18, // 22: conclave.v1.KV.Txn:output_type -> conclave.v1.TxnResponse
+	17, // [17:23] is the sub-list for method output_type
+	11, // [11:17] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_conclave_v1_kv_proto_init() }
@@ -645,13 +1212,17 @@ func file_conclave_v1_kv_proto_init() {
 	}
 	file_conclave_v1_kv_proto_msgTypes[3].OneofWrappers = []any{}
 	file_conclave_v1_kv_proto_msgTypes[5].OneofWrappers = []any{}
+	file_conclave_v1_kv_proto_msgTypes[12].OneofWrappers = []any{
+		(*TxnOp_Put)(nil),
+		(*TxnOp_Delete)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_conclave_v1_kv_proto_rawDesc), len(file_conclave_v1_kv_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

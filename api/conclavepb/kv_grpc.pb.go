@@ -21,10 +21,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	KV_Get_FullMethodName    = "/conclave.v1.KV/Get"
-	KV_Put_FullMethodName    = "/conclave.v1.KV/Put"
-	KV_Delete_FullMethodName = "/conclave.v1.KV/Delete"
-	KV_List_FullMethodName   = "/conclave.v1.KV/List"
+	KV_Get_FullMethodName          = "/conclave.v1.KV/Get"
+	KV_Put_FullMethodName          = "/conclave.v1.KV/Put"
+	KV_Delete_FullMethodName       = "/conclave.v1.KV/Delete"
+	KV_List_FullMethodName         = "/conclave.v1.KV/List"
+	KV_DeletePrefix_FullMethodName = "/conclave.v1.KV/DeletePrefix"
+	KV_Txn_FullMethodName          = "/conclave.v1.KV/Txn"
 )
 
 // KVClient is the client API for KV service.
@@ -44,6 +46,16 @@ type KVClient interface {
 	Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*DeleteResponse, error)
 	// List lists the keys with a prefix, in key order.
 	List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListResponse, error)
+	// DeletePrefix deletes every key with a non-empty prefix in one Raft
+	// entry and says how many it deleted (0 when none had it).
+	// INVALID_ARGUMENT for an empty or reserved prefix.
+	DeletePrefix(ctx context.Context, in *DeletePrefixRequest, opts ...grpc.CallOption) (*DeletePrefixResponse, error)
+	// Txn compares key versions and, only if every compare holds, applies
+	// its puts and deletes, all in one Raft entry: all of them or none. A
+	// failed compare is not an error: the response says which one failed.
+	// INVALID_ARGUMENT over the limits (64 compares and ops together, the
+	// encoded command within the largest single write).
+	Txn(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnResponse, error)
 }
 
 type kVClient struct {
@@ -94,6 +106,26 @@ func (c *kVClient) List(ctx context.Context, in *ListRequest, opts ...grpc.CallO
 	return out, nil
 }
 
+func (c *kVClient) DeletePrefix(ctx context.Context, in *DeletePrefixRequest, opts ...grpc.CallOption) (*DeletePrefixResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeletePrefixResponse)
+	err := c.cc.Invoke(ctx, KV_DeletePrefix_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *kVClient) Txn(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TxnResponse)
+	err := c.cc.Invoke(ctx, KV_Txn_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KVServer is the server API for KV service.
 // All implementations must embed UnimplementedKVServer
 // for forward compatibility.
@@ -111,6 +143,16 @@ type KVServer interface {
 	Delete(context.Context, *DeleteRequest) (*DeleteResponse, error)
 	// List lists the keys with a prefix, in key order.
 	List(context.Context, *ListRequest) (*ListResponse, error)
+	// DeletePrefix deletes every key with a non-empty prefix in one Raft
+	// entry and says how many it deleted (0 when none had it).
+	// INVALID_ARGUMENT for an empty or reserved prefix.
+	DeletePrefix(context.Context, *DeletePrefixRequest) (*DeletePrefixResponse, error)
+	// Txn compares key versions and, only if every compare holds, applies
+	// its puts and deletes, all in one Raft entry: all of them or none. A
+	// failed compare is not an error: the response says which one failed.
+	// INVALID_ARGUMENT over the limits (64 compares and ops together, the
+	// encoded command within the largest single write).
+	Txn(context.Context, *TxnRequest) (*TxnResponse, error)
 	mustEmbedUnimplementedKVServer()
 }
 
@@ -132,6 +174,12 @@ func (UnimplementedKVServer) Delete(context.Context, *DeleteRequest) (*DeleteRes
 }
 func (UnimplementedKVServer) List(context.Context, *ListRequest) (*ListResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method List not implemented")
+}
+func (UnimplementedKVServer) DeletePrefix(context.Context, *DeletePrefixRequest) (*DeletePrefixResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeletePrefix not implemented")
+}
+func (UnimplementedKVServer) Txn(context.Context, *TxnRequest) (*TxnResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Txn not implemented")
 }
 func (UnimplementedKVServer) mustEmbedUnimplementedKVServer() {}
 func (UnimplementedKVServer) testEmbeddedByValue()            {}
@@ -226,6 +274,42 @@ func _KV_List_Handler(srv interface{}, ctx context.Context, dec func(interface{}
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KV_DeletePrefix_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeletePrefixRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KVServer).DeletePrefix(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KV_DeletePrefix_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KVServer).DeletePrefix(ctx, req.(*DeletePrefixRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KV_Txn_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TxnRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KVServer).Txn(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KV_Txn_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KVServer).Txn(ctx, req.(*TxnRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // KV_ServiceDesc is the grpc.ServiceDesc for KV service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -248,6 +332,14 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "List",
 			Handler:    _KV_List_Handler,
+		},
+		{
+			MethodName: "DeletePrefix",
+			Handler:    _KV_DeletePrefix_Handler,
+		},
+		{
+			MethodName: "Txn",
+			Handler:    _KV_Txn_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -18,7 +18,8 @@ func newKVCmd(e env) *cobra.Command {
 		Short: "Read and write the replicated key-value store",
 	}
 	f := addClientFlags(cmd, e)
-	cmd.AddCommand(newKVGetCmd(f), newKVPutCmd(f), newKVDeleteCmd(f), newKVListCmd(f))
+	cmd.AddCommand(newKVGetCmd(f), newKVPutCmd(f), newKVDeleteCmd(f), newKVListCmd(f),
+		newKVTxnCmd(f), newKVExportCmd(f), newKVImportCmd(f))
 	return cmd
 }
 
@@ -118,12 +119,30 @@ func newKVPutCmd(f *clientFlags) *cobra.Command {
 }
 
 func newKVDeleteCmd(f *clientFlags) *cobra.Command {
-	var cas uint64
+	var (
+		cas    uint64
+		prefix string
+	)
+	keyArgs := argNames("KEY")
 	cmd := &cobra.Command{
-		Use:   "delete KEY",
-		Short: "Delete a key",
-		Args:  argNames("KEY"),
+		Use:   "delete KEY | --prefix PREFIX",
+		Short: "Delete a key, or every key with a prefix",
+		Long: "Delete a key. With --prefix (and no KEY) delete every key that starts with PREFIX,\n" +
+			"in one write, and print how many were deleted. An empty prefix is refused: to\n" +
+			"delete everything, delete each top-level prefix.",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("prefix") {
+				if len(args) > 0 {
+					return fmt.Errorf("kv delete: %s: --prefix deletes by prefix and takes no KEY", unexpected(args))
+				}
+				return nil
+			}
+			return keyArgs(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("prefix") {
+				return kvDeletePrefix(cmd, f, prefix, cmd.Flags().Changed("cas"))
+			}
 			key := args[0]
 			var opts []client.DeleteOption
 			if cmd.Flags().Changed("cas") {
@@ -149,7 +168,40 @@ func newKVDeleteCmd(f *clientFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().Uint64Var(&cas, "cas", 0, "delete only if the key is at this version")
+	cmd.Flags().StringVar(&prefix, "prefix", "", "delete every key with this (non-empty) prefix instead of one KEY")
 	return cmd
+}
+
+// kvDeletePrefix is kv delete --prefix.
+func kvDeletePrefix(cmd *cobra.Command, f *clientFlags, prefix string, cas bool) error {
+	switch {
+	case prefix == "":
+		return fmt.Errorf(`kv delete: invalid --prefix "": deleting every key is refused; give a non-empty prefix`)
+	case cas:
+		return fmt.Errorf("kv delete --prefix %s: --cas is for one KEY; a prefix delete is unconditional", truncate(prefix))
+	}
+	return f.call(cmd, func(ctx context.Context, c *client.Client, p *printer) error {
+		n, err := c.KV().DeletePrefix(ctx, prefix)
+		if err != nil {
+			return failed(fmt.Sprintf("kv delete --prefix %q", prefix), err)
+		}
+		if p.json {
+			return p.JSON(struct {
+				Prefix  string `json:"prefix"`
+				Deleted int    `json:"deleted"`
+			}{prefix, n})
+		}
+		_, err = fmt.Fprintf(p.w, "deleted %d %s with prefix %q\n", n, plural(n, "key", "keys"), prefix)
+		return err
+	})
+}
+
+// plural is one or many by n.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func newKVListCmd(f *clientFlags) *cobra.Command {
