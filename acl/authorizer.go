@@ -1,5 +1,7 @@
 package acl
 
+import "strings"
+
 // Authorizer answers whether a token may act on a name: it is the token's
 // policies' rules with the cluster's default for names no rule matches. It
 // is immutable; a policy change makes new ones.
@@ -61,6 +63,32 @@ func (a *Authorizer) Allowed(res Resource, name string, want Access) bool {
 	default:
 		return granted == want
 	}
+}
+
+// AllowedPrefix reports whether access is granted on every name that
+// starts with prefix (a prefix delete): on the prefix itself, and by every
+// rule for a longer prefix inside it, which decides the names under it.
+// When it is not, blocked is the name to refuse (the prefix, or the rule's
+// prefix that takes the access away).
+func (a *Authorizer) AllowedPrefix(res Resource, prefix string, want Access) (ok bool, blocked string) {
+	if a == nil {
+		return false, prefix
+	}
+	if a.all {
+		return true, ""
+	}
+	if !a.Allowed(res, prefix, want) {
+		return false, prefix
+	}
+	for _, r := range a.rules {
+		if r.Resource != res || r.Prefix == Everything || len(r.Prefix) <= len(prefix) || !strings.HasPrefix(r.Prefix, prefix) {
+			continue
+		}
+		if !a.Allowed(res, r.Prefix, want) {
+			return false, r.Prefix
+		}
+	}
+	return true, ""
 }
 
 // Any reports whether the token may have access on some name of the

@@ -483,3 +483,38 @@ func modelAllowed(rs []Rule, defaultAllow bool, res Resource, name string, want 
 		return want == Read
 	}
 }
+
+func TestAllowedPrefix(t *testing.T) {
+	rules := []Rule{
+		{Resource: ResKV, Prefix: "app/", Access: Write},
+		{Resource: ResKV, Prefix: "app/secret/", Access: Read},
+		{Resource: ResKV, Prefix: "app/open/", Access: Write},
+		{Resource: ResLock, Prefix: "app/x", Access: Deny},
+	}
+	a := NewAuthorizer("t", "", rules, false)
+	for _, tc := range []struct {
+		prefix  string
+		ok      bool
+		blocked string
+	}{
+		{"app/", false, "app/secret/"},
+		{"app/open/", true, ""},
+		{"app/secret/", false, "app/secret/"},
+		{"app/s", false, "app/secret/"},
+		{"app/other", true, ""},
+		{"other/", false, "other/"},
+	} {
+		ok, blocked := a.AllowedPrefix(ResKV, tc.prefix, Write)
+		if ok != tc.ok || blocked != tc.blocked {
+			t.Errorf("AllowedPrefix(kv %q write) = %v, %q; want %v, %q", tc.prefix, ok, blocked, tc.ok, tc.blocked)
+		}
+	}
+	// With default allow, a deny inside the prefix still blocks it.
+	d := NewAuthorizer("t", "", []Rule{{Resource: ResKV, Prefix: "a/b/", Access: Deny}}, true)
+	if ok, blocked := d.AllowedPrefix(ResKV, "a/", Write); ok || blocked != "a/b/" {
+		t.Errorf("default allow with a deny inside: %v, %q", ok, blocked)
+	}
+	if ok, _ := AllowAll().AllowedPrefix(ResKV, "x", Write); !ok {
+		t.Error("AllowAll refused a prefix")
+	}
+}

@@ -86,7 +86,7 @@ var methodNeeds = map[string]func(req any, self string) []need{
 	pb.KV_Delete_FullMethodName: func(r any, _ string) []need { return needs(acl.ResKV, r.(*pb.DeleteRequest).GetKey(), acl.Write) },
 	pb.KV_List_FullMethodName:   func(r any, _ string) []need { return listing(acl.ResKV, r.(*pb.ListRequest).GetPrefix()) },
 	// A prefix delete needs write on the prefix here; its handler also
-	// checks every key there now (checkPrefixDelete).
+	// checks every rule inside the prefix (checkPrefixDelete).
 	pb.KV_DeletePrefix_FullMethodName: func(r any, _ string) []need {
 		return needs(acl.ResKV, r.(*pb.DeletePrefixRequest).GetPrefix(), acl.Write)
 	},

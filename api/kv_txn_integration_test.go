@@ -159,12 +159,12 @@ func TestKVDeletePrefixAndTxn(t *testing.T) {
 	t.Run("a prefix delete over keys the token may not write is refused", func(t *testing.T) {
 		before := kvState(t, s, mgmt)
 		_, err := s.kv.DeletePrefix(as(t, limited), &pb.DeletePrefixRequest{Prefix: "app/"})
-		if code, msg := codeAndMessage(err); code != codes.PermissionDenied || !strings.Contains(msg, `kv "app/secret/1" needs write access`) {
-			t.Errorf("gRPC: %v %q, want PermissionDenied naming app/secret/1", code, msg)
+		if code, msg := codeAndMessage(err); code != codes.PermissionDenied || !strings.Contains(msg, `kv "app/secret/" needs write access`) {
+			t.Errorf("gRPC: %v %q, want PermissionDenied naming the app/secret/ rule", code, msg)
 		}
 		st, code, msg := restCall(t, "DELETE", s.base+"/v1/kv?prefix=app/", bearer(limited))
-		if st != http.StatusForbidden || code != codes.PermissionDenied || !strings.Contains(msg, `kv "app/secret/1" needs write access`) {
-			t.Errorf("REST: HTTP %d %v %q, want 403 naming app/secret/1", st, code, msg)
+		if st != http.StatusForbidden || code != codes.PermissionDenied || !strings.Contains(msg, `kv "app/secret/" needs write access`) {
+			t.Errorf("REST: HTTP %d %v %q, want 403 naming the app/secret/ rule", st, code, msg)
 		}
 		if after := kvState(t, s, mgmt); after != before {
 			t.Fatalf("refused prefix deletes changed the store:\nbefore %s\nafter  %s", before, after)

@@ -67,7 +67,7 @@ func (h *rest) routes(mux *http.ServeMux) {
 
 // keyOrPrefixWrite is what DELETE /v1/kv/{key} needs: write on the key,
 // or on the ?prefix= when the path names none (a prefix delete, whose
-// handler also checks every key there: checkPrefixDelete).
+// handler also checks every rule inside it: checkPrefixDelete).
 func keyOrPrefixWrite(r *http.Request) []need {
 	if key := r.PathValue("key"); key != "" {
 		return needs(acl.ResKV, key, acl.Write)
@@ -310,7 +310,7 @@ func (h *rest) kvDeletePrefix(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, invalidArgument("prefix", "must not be empty: a prefix delete of every key is refused"))
 		return
 	}
-	if err := checkPrefixDelete(r.Context(), h.kv, h.guard, r.Method+" "+r.URL.Path, prefix); err != nil {
+	if err := checkPrefixDelete(r.Context(), h.guard, r.Method+" "+r.URL.Path, prefix); err != nil {
 		h.fail(w, r, err)
 		return
 	}
