@@ -85,6 +85,8 @@ var methodNeeds = map[string]func(req any, self string) []need{
 	pb.KV_Put_FullMethodName:    func(r any, _ string) []need { return needs(acl.ResKV, r.(*pb.PutRequest).GetKey(), acl.Write) },
 	pb.KV_Delete_FullMethodName: func(r any, _ string) []need { return needs(acl.ResKV, r.(*pb.DeleteRequest).GetKey(), acl.Write) },
 	pb.KV_List_FullMethodName:   func(r any, _ string) []need { return listing(acl.ResKV, r.(*pb.ListRequest).GetPrefix()) },
+	// A watch is authenticated here; its handler checks the listing.
+	pb.KV_Watch_FullMethodName: func(any, string) []need { return authenticated },
 	// A prefix delete needs write on the prefix here; its handler also
 	// checks every rule inside the prefix (checkPrefixDelete).
 	pb.KV_DeletePrefix_FullMethodName: func(r any, _ string) []need {

@@ -244,3 +244,10 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
 		}
 	}
 }
+
+// Watch answers at once with the listing (the fake has no changes to
+// wait for), and the fake's index.
+func (f fakeKV) Watch(ctx context.Context, prefix string, after uint64, _ time.Duration) ([]cluster.KVEntry, uint64, error) {
+	es, err := f.List(ctx, prefix, 0, cluster.ReadDefault)
+	return es, after + 1, err
+}

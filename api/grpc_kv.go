@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/conclave-dev/conclave/acl"
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
@@ -13,6 +14,10 @@ import (
 // KVNode is what the KV service and the /v1/kv endpoints need of a node:
 // the methods of its key-value service (*kv.Service, Node.KV).
 type KVNode interface {
+	// Watch is a blocking query over prefix: it answers when a key there
+	// is written past index after (at once for 0) or wait has passed,
+	// with the keys and the index to wait from next.
+	Watch(ctx context.Context, prefix string, after uint64, wait time.Duration) ([]cluster.KVEntry, uint64, error)
 	// Get reads key in mode; blocks for a leader round unless stale.
 	Get(ctx context.Context, key string, mode cluster.ReadMode) (cluster.KVEntry, error)
 	// List lists keys with prefix in key order, at most limit (0 = all).
@@ -141,6 +146,39 @@ func checkPrefixDelete(ctx context.Context, g *guard, what, prefix string) error
 		return g.streamCheck(ctx, what, []need{{res: acl.ResKV, name: blocked, access: acl.Write}})
 	}
 	return nil
+}
+
+// watchWait is how long one turn of a Watch stream waits before it sends
+// the keys again unchanged (a keepalive of sorts).
+const watchWait = 5 * time.Minute
+
+// Watch sends the keys with the prefix at once and then at every change
+// there, until the client goes or the server stops.
+func (s *kvService) Watch(req *pb.WatchRequest, stream pb.KV_WatchServer) error {
+	ctx := stream.Context()
+	if err := s.guard.streamCheck(ctx, pb.KV_Watch_FullMethodName, listing(acl.ResKV, req.GetPrefix())); err != nil {
+		return err
+	}
+	after := req.GetAfterIndex()
+	for {
+		es, index, err := s.node.Watch(ctx, req.GetPrefix(), after, watchWait)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // the client went
+			}
+			return statusError(err)
+		}
+		resp := &pb.WatchResponse{Index: index, Entries: make([]*pb.KVEntry, 0, len(es))}
+		for _, e := range es {
+			if mayRead(ctx, acl.ResKV, e.Key) {
+				resp.Entries = append(resp.Entries, kvEntryToPB(e))
+			}
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+		after = index
+	}
 }
 
 func (s *kvService) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {

@@ -223,9 +223,16 @@ func (h *rest) kvList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	entries, err := h.kv.List(r.Context(), r.URL.Query().Get("prefix"), limit, mode)
+	var entries []cluster.KVEntry
+	if v := r.URL.Query().Get("index"); v != "" {
+		// A blocking query: answer when a key with the prefix changes
+		// after index, or after ?wait (at most restWatchWait).
+		entries, err = h.kvWatch(w, r, v)
+	} else if entries, err = h.kv.List(r.Context(), r.URL.Query().Get("prefix"), limit, mode); err != nil {
+		err = statusError(err)
+	}
 	if err != nil {
-		h.fail(w, r, statusError(err))
+		h.fail(w, r, err)
 		return
 	}
 	out := struct {
@@ -238,6 +245,33 @@ func (h *rest) kvList(w http.ResponseWriter, r *http.Request) {
 		out.Entries = append(out.Entries, toKVJSON(e))
 	}
 	h.write(w, out)
+}
+
+// restWatchWait bounds a REST blocking query, within the 30 s every REST
+// request gets.
+const restWatchWait = 25 * time.Second
+
+// kvWatch runs the blocking query of GET /v1/kv?prefix=P&index=N[&wait=D]
+// and sets X-Conclave-Index to the index to pass next time.
+func (h *rest) kvWatch(w http.ResponseWriter, r *http.Request, index string) ([]cluster.KVEntry, error) {
+	after, err := strconv.ParseUint(index, 10, 64)
+	if err != nil {
+		return nil, invalidArgument("index", "must be a non-negative integer, got %q", index)
+	}
+	wait := restWatchWait
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, invalidArgument("wait", "must be a positive duration such as 10s, got %q", v)
+		}
+		wait = min(d, restWatchWait)
+	}
+	es, next, err := h.kv.Watch(r.Context(), r.URL.Query().Get("prefix"), after, wait)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	w.Header().Set("X-Conclave-Index", strconv.FormatUint(next, 10))
+	return es, nil
 }
 
 func (h *rest) kvPut(w http.ResponseWriter, r *http.Request) {

@@ -98,6 +98,7 @@ type Node struct {
 	fsm  *fsm
 	// The replicated tables, registered in fsm, and the services over them.
 	kv        *kv.Service
+	kvTable   *kv.Replicated
 	lockTable *locks.Replicated
 	lockSvc   *locks.Service
 	admission *raftcore.Admissions
@@ -196,7 +197,8 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.fsm.hashes = newStateHashes(hashEvery)
 	// The tables, one line each; the order is the snapshot's, and release
 	// commands reach the session-owned tables in this order.
-	if err := n.fsm.registerTables(tables{kv: kv.NewReplicated(), locks: n.lockTable, names: n.names.Table(),
+	n.kvTable = kv.NewReplicated()
+	if err := n.fsm.registerTables(tables{kv: n.kvTable, locks: n.lockTable, names: n.names.Table(),
 		admission: n.admission, acl: n.aclTable}); err != nil {
 		return nil, err
 	}
@@ -268,7 +270,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.resolver.core.Store(n.core)
-	n.kv = kv.NewService(proposer{n})
+	n.kv = kv.NewService(proposer{n}, kv.WithReplica(n.kvTable, n.core.IsMember))
 	n.mesh.Handle(internode.ClassForward, n.core.HandleForward)
 	n.mesh.Handle(internode.ClassAck, n.names.HandleAck)
 	n.mesh.Handle(internode.ClassKeyring, func(_ context.Context, req []byte) ([]byte, error) { return n.ml.HandleKeyring(req) })

@@ -22,8 +22,9 @@ const (
 	// count, (kind key [value])...
 	opTxn = 5
 
-	queryGet  = 1 // key
-	queryList = 2 // prefix limit
+	queryGet   = 1 // key
+	queryList  = 2 // prefix limit
+	queryWatch = 3 // prefix: the entries, the last write's and last delete's index (watches from client nodes)
 )
 
 // Limits. Consul caps values at 512 KiB; etcd requests at 1.5 MiB. They
@@ -344,6 +345,12 @@ func validPrefix(prefix string) error {
 func getQuery(key string) []byte {
 	q := wire.Command(TableID, queryGet)
 	q.String(key)
+	return q.Data()
+}
+
+func watchQuery(prefix string) []byte {
+	q := wire.Command(TableID, queryWatch)
+	q.String(prefix)
 	return q.Data()
 }
 

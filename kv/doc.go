@@ -9,7 +9,9 @@
 // snapshot is an O(1) copy-on-write clone. Every change records the Raft
 // index that made it: Version is the index of the last write, CreateIndex
 // the index of the write that created it. Compare-and-set and conditional
-// delete test Version.
+// delete test Version. A watch (watch.go) is a blocking query over a
+// prefix: it waits on the replica's change signal, or polls the leader on
+// a node without a replica.
 //
 // A prefix delete removes every key under a non-empty prefix in one entry.
 // A transaction (Txn) compares versions of up to MaxTxnItems keys and

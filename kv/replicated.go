@@ -16,10 +16,44 @@ import (
 type Replicated struct {
 	mu sync.RWMutex
 	t  *Table
+	// For watches: changed is closed and replaced at every write that
+	// changed the table; lastWrite and lastDelete are the indexes of the
+	// last such write and the last that may have deleted a key.
+	changed               chan struct{}
+	lastWrite, lastDelete uint64
 }
 
 // NewReplicated returns an empty replicated table.
-func NewReplicated() *Replicated { return &Replicated{t: New()} }
+func NewReplicated() *Replicated { return &Replicated{t: New(), changed: make(chan struct{})} }
+
+// wrote records a write that changed the table at index; call with mu held.
+func (r *Replicated) wrote(index uint64, deleted bool) {
+	r.lastWrite = max(r.lastWrite, index)
+	if deleted {
+		r.lastDelete = max(r.lastDelete, index)
+	}
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// Changed is closed at the next write that changes the local replica.
+func (r *Replicated) Changed() <-chan struct{} {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.changed
+}
+
+// watchList is a watch's look at the local replica: the entries with
+// prefix, the index of the last write and of the last that may have
+// deleted a key, all at one moment.
+func (r *Replicated) watchList(prefix string) (es []Entry, lastWrite, lastDelete uint64) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, e := range r.t.List(prefix, 0) {
+		es = append(es, *e)
+	}
+	return es, r.lastWrite, r.lastDelete
+}
 
 // Apply applies a write; a refusal by the table's state (not found,
 // version mismatch) is the result, a malformed command the error.
@@ -32,6 +66,9 @@ func (r *Replicated) Apply(index uint64, op byte, d *wire.Decoder) ([]byte, erro
 	case opDeletePrefix:
 		r.mu.Lock()
 		n := r.t.DeletePrefix(c.Key)
+		if n > 0 {
+			r.wrote(index, true)
+		}
 		r.mu.Unlock()
 		res := wire.Result()
 		res.Uvarint(uint64(n))
@@ -39,6 +76,9 @@ func (r *Replicated) Apply(index uint64, op byte, d *wire.Decoder) ([]byte, erro
 	case opTxn:
 		r.mu.Lock()
 		tr := r.t.Txn(index, c.Compares, c.Ops)
+		if tr.Succeeded {
+			r.wrote(index, true)
+		}
 		r.mu.Unlock()
 		res := wire.Result()
 		encodeTxnResult(res, &tr)
@@ -53,6 +93,9 @@ func (r *Replicated) Apply(index uint64, op byte, d *wire.Decoder) ([]byte, erro
 		e, err = r.t.CompareAndSet(index, c.Key, c.Value, c.Version)
 	case opDelete:
 		e, err = r.t.Delete(c.Key, c.Version)
+	}
+	if err == nil {
+		r.wrote(index, c.op == opDelete)
 	}
 	r.mu.Unlock()
 	if err != nil {
@@ -100,6 +143,18 @@ func (r *Replicated) Query(op byte, d *wire.Decoder) ([]byte, error) {
 			encodeEntry(res, e)
 		}
 		r.mu.RUnlock()
+	case queryWatch:
+		prefix := d.String()
+		if d.Done() != nil {
+			return nil, fmt.Errorf("%w: malformed kv watch", wire.ErrInvalid)
+		}
+		es, lastWrite, lastDelete := r.watchList(prefix)
+		res.Uvarint(lastWrite)
+		res.Uvarint(lastDelete)
+		res.Uvarint(uint64(len(es)))
+		for i := range es {
+			encodeEntry(res, &es[i])
+		}
 	default:
 		return nil, fmt.Errorf("%w: unknown kv query %d", wire.ErrInvalid, op)
 	}
@@ -160,6 +215,10 @@ func (r *Replicated) Restore(br *bufio.Reader) (func(), error) {
 	return func() {
 		r.mu.Lock()
 		r.t = t
+		// A restore may add and delete anything: every watch looks again.
+		top := r.lastWrite
+		t.Ascend(func(e *Entry) bool { top = max(top, e.Version); return true })
+		r.wrote(top, true)
 		r.mu.Unlock()
 	}, nil
 }

@@ -33,10 +33,19 @@ type Proposer interface {
 // the answer.
 type Service struct {
 	p Proposer
+	// replica and local serve watches (watch.go); nil: watches poll.
+	replica *Replicated
+	local   func() bool
 }
 
 // NewService returns a service that proposes through p.
-func NewService(p Proposer) *Service { return &Service{p: p} }
+func NewService(p Proposer, opts ...ServiceOption) *Service {
+	s := &Service{p: p}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // Get reads one key in mode. ErrNotFound if absent.
 func (s *Service) Get(ctx context.Context, key string, mode wire.ReadMode) (Entry, error) {

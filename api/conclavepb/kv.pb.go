@@ -544,6 +544,113 @@ func (x *ListResponse) GetEntries() []*KVEntry {
 	return nil
 }
 
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "" watches every key.
+	Prefix string `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// 0: the first message comes at once; otherwise only after a write
+	// past this index (from a previous WatchResponse.index).
+	AfterIndex    uint64 `protobuf:"varint,2,opt,name=after_index,json=afterIndex,proto3" json:"after_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_conclave_v1_kv_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_conclave_v1_kv_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *WatchRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetAfterIndex() uint64 {
+	if x != nil {
+		return x.AfterIndex
+	}
+	return 0
+}
+
+type WatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*KVEntry             `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchResponse) Reset() {
+	*x = WatchResponse{}
+	mi := &file_conclave_v1_kv_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchResponse) ProtoMessage() {}
+
+func (x *WatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_conclave_v1_kv_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
+func (*WatchResponse) Descriptor() ([]byte, []int) {
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *WatchResponse) GetEntries() []*KVEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 type DeletePrefixRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Must not be empty (deleting every key is refused) nor start with the
@@ -555,7 +662,7 @@ type DeletePrefixRequest struct {
 
 func (x *DeletePrefixRequest) Reset() {
 	*x = DeletePrefixRequest{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[9]
+	mi := &file_conclave_v1_kv_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -567,7 +674,7 @@ func (x *DeletePrefixRequest) String() string {
 func (*DeletePrefixRequest) ProtoMessage() {}
 
 func (x *DeletePrefixRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[9]
+	mi := &file_conclave_v1_kv_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -580,7 +687,7 @@ func (x *DeletePrefixRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePrefixRequest.ProtoReflect.Descriptor instead.
 func (*DeletePrefixRequest) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{9}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeletePrefixRequest) GetPrefix() string {
@@ -600,7 +707,7 @@ type DeletePrefixResponse struct {
 
 func (x *DeletePrefixResponse) Reset() {
 	*x = DeletePrefixResponse{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[10]
+	mi := &file_conclave_v1_kv_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +719,7 @@ func (x *DeletePrefixResponse) String() string {
 func (*DeletePrefixResponse) ProtoMessage() {}
 
 func (x *DeletePrefixResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[10]
+	mi := &file_conclave_v1_kv_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +732,7 @@ func (x *DeletePrefixResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePrefixResponse.ProtoReflect.Descriptor instead.
 func (*DeletePrefixResponse) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{10}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeletePrefixResponse) GetDeleted() uint64 {
@@ -647,7 +754,7 @@ type TxnCompare struct {
 
 func (x *TxnCompare) Reset() {
 	*x = TxnCompare{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[11]
+	mi := &file_conclave_v1_kv_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +766,7 @@ func (x *TxnCompare) String() string {
 func (*TxnCompare) ProtoMessage() {}
 
 func (x *TxnCompare) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[11]
+	mi := &file_conclave_v1_kv_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +779,7 @@ func (x *TxnCompare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnCompare.ProtoReflect.Descriptor instead.
 func (*TxnCompare) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{11}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TxnCompare) GetKey() string {
@@ -703,7 +810,7 @@ type TxnOp struct {
 
 func (x *TxnOp) Reset() {
 	*x = TxnOp{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[12]
+	mi := &file_conclave_v1_kv_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -715,7 +822,7 @@ func (x *TxnOp) String() string {
 func (*TxnOp) ProtoMessage() {}
 
 func (x *TxnOp) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[12]
+	mi := &file_conclave_v1_kv_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -728,7 +835,7 @@ func (x *TxnOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnOp.ProtoReflect.Descriptor instead.
 func (*TxnOp) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{12}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TxnOp) GetOp() isTxnOp_Op {
@@ -783,7 +890,7 @@ type TxnPut struct {
 
 func (x *TxnPut) Reset() {
 	*x = TxnPut{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[13]
+	mi := &file_conclave_v1_kv_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +902,7 @@ func (x *TxnPut) String() string {
 func (*TxnPut) ProtoMessage() {}
 
 func (x *TxnPut) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[13]
+	mi := &file_conclave_v1_kv_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +915,7 @@ func (x *TxnPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnPut.ProtoReflect.Descriptor instead.
 func (*TxnPut) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{13}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TxnPut) GetKey() string {
@@ -835,7 +942,7 @@ type TxnDelete struct {
 
 func (x *TxnDelete) Reset() {
 	*x = TxnDelete{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[14]
+	mi := &file_conclave_v1_kv_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +954,7 @@ func (x *TxnDelete) String() string {
 func (*TxnDelete) ProtoMessage() {}
 
 func (x *TxnDelete) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[14]
+	mi := &file_conclave_v1_kv_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +967,7 @@ func (x *TxnDelete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnDelete.ProtoReflect.Descriptor instead.
 func (*TxnDelete) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{14}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TxnDelete) GetKey() string {
@@ -881,7 +988,7 @@ type TxnRequest struct {
 
 func (x *TxnRequest) Reset() {
 	*x = TxnRequest{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[15]
+	mi := &file_conclave_v1_kv_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +1000,7 @@ func (x *TxnRequest) String() string {
 func (*TxnRequest) ProtoMessage() {}
 
 func (x *TxnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[15]
+	mi := &file_conclave_v1_kv_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1013,7 @@ func (x *TxnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRequest.ProtoReflect.Descriptor instead.
 func (*TxnRequest) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{15}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TxnRequest) GetCompares() []*TxnCompare {
@@ -936,7 +1043,7 @@ type TxnOpResult struct {
 
 func (x *TxnOpResult) Reset() {
 	*x = TxnOpResult{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[16]
+	mi := &file_conclave_v1_kv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -948,7 +1055,7 @@ func (x *TxnOpResult) String() string {
 func (*TxnOpResult) ProtoMessage() {}
 
 func (x *TxnOpResult) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[16]
+	mi := &file_conclave_v1_kv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -961,7 +1068,7 @@ func (x *TxnOpResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnOpResult.ProtoReflect.Descriptor instead.
 func (*TxnOpResult) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{16}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TxnOpResult) GetEntry() *KVEntry {
@@ -997,7 +1104,7 @@ type TxnResponse struct {
 
 func (x *TxnResponse) Reset() {
 	*x = TxnResponse{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[17]
+	mi := &file_conclave_v1_kv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1116,7 @@ func (x *TxnResponse) String() string {
 func (*TxnResponse) ProtoMessage() {}
 
 func (x *TxnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[17]
+	mi := &file_conclave_v1_kv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1129,7 @@ func (x *TxnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnResponse.ProtoReflect.Descriptor instead.
 func (*TxnResponse) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{17}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TxnResponse) GetSucceeded() bool {
@@ -1096,7 +1203,14 @@ const file_conclave_v1_kv_proto_rawDesc = "" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\x12)\n" +
 	"\x04mode\x18\x03 \x01(\x0e2\x15.conclave.v1.ReadModeR\x04mode\">\n" +
 	"\fListResponse\x12.\n" +
-	"\aentries\x18\x01 \x03(\v2\x14.conclave.v1.KVEntryR\aentries\"-\n" +
+	"\aentries\x18\x01 \x03(\v2\x14.conclave.v1.KVEntryR\aentries\"G\n" +
+	"\fWatchRequest\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x1f\n" +
+	"\vafter_index\x18\x02 \x01(\x04R\n" +
+	"afterIndex\"U\n" +
+	"\rWatchResponse\x12.\n" +
+	"\aentries\x18\x01 \x03(\v2\x14.conclave.v1.KVEntryR\aentries\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"-\n" +
 	"\x13DeletePrefixRequest\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\tR\x06prefix\"0\n" +
 	"\x14DeletePrefixResponse\x12\x18\n" +
@@ -1130,14 +1244,15 @@ const file_conclave_v1_kv_proto_rawDesc = "" +
 	"\bReadMode\x12\x15\n" +
 	"\x11READ_MODE_DEFAULT\x10\x00\x12\x13\n" +
 	"\x0fREAD_MODE_STALE\x10\x01\x12\x18\n" +
-	"\x14READ_MODE_CONSISTENT\x10\x022\x87\x03\n" +
+	"\x14READ_MODE_CONSISTENT\x10\x022\xc9\x03\n" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.conclave.v1.GetRequest\x1a\x18.conclave.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.conclave.v1.PutRequest\x1a\x18.conclave.v1.PutResponse\x12A\n" +
 	"\x06Delete\x12\x1a.conclave.v1.DeleteRequest\x1a\x1b.conclave.v1.DeleteResponse\x12;\n" +
 	"\x04List\x12\x18.conclave.v1.ListRequest\x1a\x19.conclave.v1.ListResponse\x12S\n" +
 	"\fDeletePrefix\x12 .conclave.v1.DeletePrefixRequest\x1a!.conclave.v1.DeletePrefixResponse\x128\n" +
-	"\x03Txn\x12\x17.conclave.v1.TxnRequest\x1a\x18.conclave.v1.TxnResponseB1Z/github.com/conclave-dev/conclave/api/conclavepbb\x06proto3"
+	"\x03Txn\x12\x17.conclave.v1.TxnRequest\x1a\x18.conclave.v1.TxnResponse\x12@\n" +
+	"\x05Watch\x12\x19.conclave.v1.WatchRequest\x1a\x1a.conclave.v1.WatchResponse0\x01B1Z/github.com/conclave-dev/conclave/api/conclavepbb\x06proto3"
 
 var (
 	file_conclave_v1_kv_proto_rawDescOnce sync.Once
@@ -1152,7 +1267,7 @@ func file_conclave_v1_kv_proto_rawDescGZIP() []byte {
 }
 
 var file_conclave_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_conclave_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_conclave_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_conclave_v1_kv_proto_goTypes = []any{
 	(ReadMode)(0),                // 0: conclave.v1.ReadMode
 	(*KVEntry)(nil),              // 1: conclave.v1.KVEntry
@@ -1164,15 +1279,17 @@ var file_conclave_v1_kv_proto_goTypes = []any{
 	(*DeleteResponse)(nil),       // 7: conclave.v1.DeleteResponse
 	(*ListRequest)(nil),          // 8: conclave.v1.ListRequest
 	(*ListResponse)(nil),         // 9: conclave.v1.ListResponse
-	(*DeletePrefixRequest)(nil),  // 10: conclave.v1.DeletePrefixRequest
-	(*DeletePrefixResponse)(nil), // 11: conclave.v1.DeletePrefixResponse
-	(*TxnCompare)(nil),           // 12: conclave.v1.TxnCompare
-	(*TxnOp)(nil),                // 13: conclave.v1.TxnOp
-	(*TxnPut)(nil),               // 14: conclave.v1.TxnPut
-	(*TxnDelete)(nil),            // 15: conclave.v1.TxnDelete
-	(*TxnRequest)(nil),           // 16: conclave.v1.TxnRequest
-	(*TxnOpResult)(nil),          // 17: conclave.v1.TxnOpResult
-	(*TxnResponse)(nil),          // 18: conclave.v1.TxnResponse
+	(*WatchRequest)(nil),         // 10: conclave.v1.WatchRequest
+	(*WatchResponse)(nil),        // 11: conclave.v1.WatchResponse
+	(*DeletePrefixRequest)(nil),  // 12: conclave.v1.DeletePrefixRequest
+	(*DeletePrefixResponse)(nil), // 13: conclave.v1.DeletePrefixResponse
+	(*TxnCompare)(nil),           // 14: conclave.v1.TxnCompare
+	(*TxnOp)(nil),                // 15: conclave.v1.TxnOp
+	(*TxnPut)(nil),               // 16: conclave.v1.TxnPut
+	(*TxnDelete)(nil),            // 17: conclave.v1.TxnDelete
+	(*TxnRequest)(nil),           // 18: conclave.v1.TxnRequest
+	(*TxnOpResult)(nil),          // 19: conclave.v1.TxnOpResult
+	(*TxnResponse)(nil),          // 20: conclave.v1.TxnResponse
 }
 var file_conclave_v1_kv_proto_depIdxs = []int32{
 	0,  // 0: conclave.v1.GetRequest.mode:type_name -> conclave.v1.ReadMode
@@ -1180,29 +1297,32 @@ var file_conclave_v1_kv_proto_depIdxs = []int32{
 	1,  // 2: conclave.v1.PutResponse.entry:type_name -> conclave.v1.KVEntry
 	0,  // 3: conclave.v1.ListRequest.mode:type_name -> conclave.v1.ReadMode
 	1,  // 4: conclave.v1.ListResponse.entries:type_name -> conclave.v1.KVEntry
-	14, // 5: conclave.v1.TxnOp.put:type_name -> conclave.v1.TxnPut
-	15, // 6: conclave.v1.TxnOp.delete:type_name -> conclave.v1.TxnDelete
-	12, // 7: conclave.v1.TxnRequest.compares:type_name -> conclave.v1.TxnCompare
-	13, // 8: conclave.v1.TxnRequest.ops:type_name -> conclave.v1.TxnOp
-	1,  // 9: conclave.v1.TxnOpResult.entry:type_name -> conclave.v1.KVEntry
-	17, // 10: conclave.v1.TxnResponse.results:type_name -> conclave.v1.TxnOpResult
-	2,  // 11: conclave.v1.KV.Get:input_type -> conclave.v1.GetRequest
-	4,  // 12: conclave.v1.KV.Put:input_type -> conclave.v1.PutRequest
-	6,  // 13: conclave.v1.KV.Delete:input_type -> conclave.v1.DeleteRequest
-	8,  // 14: conclave.v1.KV.List:input_type -> conclave.v1.ListRequest
-	10, // 15: conclave.v1.KV.DeletePrefix:input_type -> conclave.v1.DeletePrefixRequest
-	16, // 16: conclave.v1.KV.Txn:input_type -> conclave.v1.TxnRequest
-	3,  // 17: conclave.v1.KV.Get:output_type -> conclave.v1.GetResponse
-	5,  // 18: conclave.v1.KV.Put:output_type -> conclave.v1.PutResponse
-	7,  // 19: conclave.v1.KV.Delete:output_type -> conclave.v1.DeleteResponse
-	9,  // 20: conclave.v1.KV.List:output_type -> conclave.v1.ListResponse
-	11, // 21: conclave.v1.KV.DeletePrefix:output_type -> conclave.v1.DeletePrefixResponse
-	18, // 22: conclave.v1.KV.Txn:output_type -> conclave.v1.TxnResponse
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	1,  // 5: conclave.v1.WatchResponse.entries:type_name -> conclave.v1.KVEntry
+	16, // 6: conclave.v1.TxnOp.put:type_name -> conclave.v1.TxnPut
+	17, // 7: conclave.v1.TxnOp.delete:type_name -> conclave.v1.TxnDelete
+	14, // 8: conclave.v1.TxnRequest.compares:type_name -> conclave.v1.TxnCompare
+	15, // 9: conclave.v1.TxnRequest.ops:type_name -> conclave.v1.TxnOp
+	1,  // 10: conclave.v1.TxnOpResult.entry:type_name -> conclave.v1.KVEntry
+	19, // 11: conclave.v1.TxnResponse.results:type_name -> conclave.v1.TxnOpResult
+	2,  // 12: conclave.v1.KV.Get:input_type -> conclave.v1.GetRequest
+	4,  // 13: conclave.v1.KV.Put:input_type -> conclave.v1.PutRequest
+	6,  // 14: conclave.v1.KV.Delete:input_type -> conclave.v1.DeleteRequest
+	8,  // 15: conclave.v1.KV.List:input_type -> conclave.v1.ListRequest
+	12, // 16: conclave.v1.KV.DeletePrefix:input_type -> conclave.v1.DeletePrefixRequest
+	18, // 17: conclave.v1.KV.Txn:input_type -> conclave.v1.TxnRequest
+	10, // 18: conclave.v1.KV.Watch:input_type -> conclave.v1.WatchRequest
+	3,  // 19: conclave.v1.KV.Get:output_type -> conclave.v1.GetResponse
+	5,  // 20: conclave.v1.KV.Put:output_type -> conclave.v1.PutResponse
+	7,  // 21: conclave.v1.KV.Delete:output_type -> conclave.v1.DeleteResponse
+	9,  // 22: conclave.v1.KV.List:output_type -> conclave.v1.ListResponse
+	13, // 23: conclave.v1.KV.DeletePrefix:output_type -> conclave.v1.DeletePrefixResponse
+	20, // 24: conclave.v1.KV.Txn:output_type -> conclave.v1.TxnResponse
+	11, // 25: conclave.v1.KV.Watch:output_type -> conclave.v1.WatchResponse
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_conclave_v1_kv_proto_init() }
@@ -1212,7 +1332,7 @@ func file_conclave_v1_kv_proto_init() {
 	}
 	file_conclave_v1_kv_proto_msgTypes[3].OneofWrappers = []any{}
 	file_conclave_v1_kv_proto_msgTypes[5].OneofWrappers = []any{}
-	file_conclave_v1_kv_proto_msgTypes[12].OneofWrappers = []any{
+	file_conclave_v1_kv_proto_msgTypes[14].OneofWrappers = []any{
 		(*TxnOp_Put)(nil),
 		(*TxnOp_Delete)(nil),
 	}
@@ -1222,7 +1342,7 @@ func file_conclave_v1_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_conclave_v1_kv_proto_rawDesc), len(file_conclave_v1_kv_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

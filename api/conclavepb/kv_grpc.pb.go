@@ -27,6 +27,7 @@ const (
 	KV_List_FullMethodName         = "/conclave.v1.KV/List"
 	KV_DeletePrefix_FullMethodName = "/conclave.v1.KV/DeletePrefix"
 	KV_Txn_FullMethodName          = "/conclave.v1.KV/Txn"
+	KV_Watch_FullMethodName        = "/conclave.v1.KV/Watch"
 )
 
 // KVClient is the client API for KV service.
@@ -56,6 +57,13 @@ type KVClient interface {
 	// INVALID_ARGUMENT over the limits (64 compares and ops together, the
 	// encoded command within the largest single write).
 	Txn(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnResponse, error)
+	// Watch streams the keys with a prefix: at once, then each time a key
+	// there is written or deleted (Consul's blocking query, as a stream).
+	// A Raft member answers from its own replica (it may trail the leader
+	// by the replication lag); a client node asks the leader twice a second.
+	// Each message carries every key of the prefix the token may read and
+	// the index to resume from (after_index) on a new stream.
+	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 }
 
 type kVClient struct {
@@ -126,6 +134,25 @@ func (c *kVClient) Txn(ctx context.Context, in *TxnRequest, opts ...grpc.CallOpt
 	return out, nil
 }
 
+func (c *kVClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &KV_ServiceDesc.Streams[0], KV_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRequest, WatchResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type KV_WatchClient = grpc.ServerStreamingClient[WatchResponse]
+
 // KVServer is the server API for KV service.
 // All implementations must embed UnimplementedKVServer
 // for forward compatibility.
@@ -153,6 +180,13 @@ type KVServer interface {
 	// INVALID_ARGUMENT over the limits (64 compares and ops together, the
 	// encoded command within the largest single write).
 	Txn(context.Context, *TxnRequest) (*TxnResponse, error)
+	// Watch streams the keys with a prefix: at once, then each time a key
+	// there is written or deleted (Consul's blocking query, as a stream).
+	// A Raft member answers from its own replica (it may trail the leader
+	// by the replication lag); a client node asks the leader twice a second.
+	// Each message carries every key of the prefix the token may read and
+	// the index to resume from (after_index) on a new stream.
+	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	mustEmbedUnimplementedKVServer()
 }
 
@@ -180,6 +214,9 @@ func (UnimplementedKVServer) DeletePrefix(context.Context, *DeletePrefixRequest)
 }
 func (UnimplementedKVServer) Txn(context.Context, *TxnRequest) (*TxnResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Txn not implemented")
+}
+func (UnimplementedKVServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
 }
 func (UnimplementedKVServer) mustEmbedUnimplementedKVServer() {}
 func (UnimplementedKVServer) testEmbeddedByValue()            {}
@@ -310,6 +347,17 @@ func _KV_Txn_Handler(srv interface{}, ctx context.Context, dec func(interface{})
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KV_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(KVServer).Watch(m, &grpc.GenericServerStream[WatchRequest, WatchResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type KV_WatchServer = grpc.ServerStreamingServer[WatchResponse]
+
 // KV_ServiceDesc is the grpc.ServiceDesc for KV service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -342,6 +390,12 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _KV_Txn_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Watch",
+			Handler:       _KV_Watch_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "conclave/v1/kv.proto",
 }

@@ -19,7 +19,7 @@ func newKVCmd(e env) *cobra.Command {
 	}
 	f := addClientFlags(cmd, e)
 	cmd.AddCommand(newKVGetCmd(f), newKVPutCmd(f), newKVDeleteCmd(f), newKVListCmd(f),
-		newKVTxnCmd(f), newKVExportCmd(f), newKVImportCmd(f))
+		newKVTxnCmd(f), newKVExportCmd(f), newKVImportCmd(f), newKVWatchCmd(f))
 	return cmd
 }
 
@@ -234,6 +234,50 @@ func newKVListCmd(f *clientFlags) *cobra.Command {
 	cmd.Flags().StringVar(&mode, "mode", "default", modeUsage)
 	cmd.Flags().Uint32Var(&limit, "limit", 0, "at most this many keys (0 = all)")
 	return cmd
+}
+
+func newKVWatchCmd(f *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "watch [PREFIX]",
+		Short: "Print the keys with a prefix now and after every change there, until interrupted",
+		Long: "watch prints the keys with PREFIX (every key without one) at once and again\n" +
+			"each time one is written or deleted, each listing followed by a line\n" +
+			"\"--- index N\" (with -o json, one JSON object per listing). It runs until\n" +
+			"interrupted; --timeout does not end it.",
+		Args: argNames("[PREFIX]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var prefix string
+			if len(args) == 1 {
+				prefix = args[0]
+			}
+			c, p, err := f.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			err = c.KV().Watch(cmd.Context(), prefix, 0, func(es []client.KVEntry, index uint64) error {
+				if p.json {
+					out := struct {
+						Index   uint64   `json:"index"`
+						Entries []kvJSON `json:"entries"`
+					}{Index: index, Entries: make([]kvJSON, 0, len(es))}
+					for _, e := range es {
+						out.Entries = append(out.Entries, toKVJSON(e))
+					}
+					return p.JSON(out)
+				}
+				if err := printKVList(p, es); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintf(p.w, "--- index %d\n", index)
+				return err
+			})
+			if err != nil {
+				return failed(fmt.Sprintf("kv watch %q", prefix), err)
+			}
+			return nil
+		},
+	}
 }
 
 // kvJSON is the stable JSON shape of an entry. value is the value as a

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"strings"
+	"time"
 
+	"github.com/conclave-dev/conclave/cluster"
 	"github.com/conclave-dev/conclave/kv"
 )
 
@@ -56,4 +58,15 @@ func (f fakeKV) Txn(_ context.Context, compares []kv.Compare, ops []kv.Op) (kv.T
 		r.Results = append(r.Results, kv.OpResult{Entry: e})
 	}
 	return r, nil
+}
+
+// Watch answers a first watch (after 0) with the listing at once; a later
+// one waits until ctx ends, as nothing changes the fake by itself.
+func (f fakeKV) Watch(ctx context.Context, prefix string, after uint64, _ time.Duration) ([]cluster.KVEntry, uint64, error) {
+	if after == 0 {
+		es, err := f.List(ctx, prefix, 0, cluster.ReadDefault)
+		return es, 1, err
+	}
+	<-ctx.Done()
+	return nil, 0, ctx.Err()
 }
