@@ -69,7 +69,8 @@ type Server struct {
 }
 
 // New validates cfg, binds both listeners (so a port in use fails here, and
-// port 0 is resolved before anyone asks for the address) and registers the
+// port 0 is resolved before anyone asks for the address; WithListeners
+// hands it bound ones instead) and registers the
 // metrics. It serves the services svcs has (see Services). It does not
 // serve yet: call Serve, or Close to release the ports.
 func New(cfg Config, svcs Services, opts ...Option) (_ *Server, err error) {
