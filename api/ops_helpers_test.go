@@ -21,9 +21,11 @@ import (
 type opsCluster struct {
 	*testcluster.Cluster
 	regs []*prometheus.Registry
-	// grpc and http are node i's API addresses, chosen before it starts
-	// so its gossip meta advertises where it really serves.
-	grpc, http []string
+	// grpc and http are node i's API addresses, bound before it starts
+	// so its gossip meta advertises where it really serves; grpcLn and
+	// httpLn hold them until serve hands them to the API server.
+	grpc, http     []string
+	grpcLn, httpLn []net.Listener
 }
 
 func newOpsCluster(t *testing.T, n int) *opsCluster {
@@ -31,8 +33,9 @@ func newOpsCluster(t *testing.T, n int) *opsCluster {
 	oc := &opsCluster{}
 	for i := 0; i < n; i++ {
 		oc.regs = append(oc.regs, prometheus.NewRegistry())
-		oc.grpc = append(oc.grpc, freeAddr(t))
-		oc.http = append(oc.http, freeAddr(t))
+		g, h := listen(t), listen(t)
+		oc.grpcLn, oc.httpLn = append(oc.grpcLn, g), append(oc.httpLn, h)
+		oc.grpc, oc.http = append(oc.grpc, g.Addr().String()), append(oc.http, h.Addr().String())
 	}
 	oc.Cluster = testcluster.New(t, n, testcluster.Options{
 		Configure: func(i int, cfg *config.Config) {
@@ -48,14 +51,20 @@ func newOpsCluster(t *testing.T, n int) *opsCluster {
 	return oc
 }
 
-// serve runs the real API server over node n on ephemeral ports until the
-// test ends (or the returned stop is called) and returns its HTTP base URL
-// and gRPC address.
+// serve runs the real API server over node n, on the listeners bound for it
+// in newOpsCluster, until the test ends (or the returned stop is called)
+// and returns its HTTP base URL and gRPC address. A node is served once.
 func (oc *opsCluster) serve(t *testing.T, n *testcluster.Node) (httpBase, grpcAddr string, stop func()) {
 	t.Helper()
+	i := n.Index()
+	if oc.grpcLn[i] == nil {
+		t.Fatalf("%s: served twice; its listeners went to the first server", n.Name)
+	}
 	cfg := api.DefaultLocalConfig()
-	cfg.GRPCAddr, cfg.HTTPAddr = oc.grpc[n.Index()], oc.http[n.Index()]
-	srv, err := api.New(cfg, api.ServicesOf(n.Node), api.WithRegistry(oc.regs[n.Index()]))
+	cfg.GRPCAddr, cfg.HTTPAddr = oc.grpc[i], oc.http[i]
+	lns := api.WithListeners(oc.grpcLn[i], oc.httpLn[i])
+	oc.grpcLn[i], oc.httpLn[i] = nil, nil
+	srv, err := api.New(cfg, api.ServicesOf(n.Node), api.WithRegistry(oc.regs[i]), lns)
 	if err != nil {
 		t.Fatalf("api.New for %s: %v", n.Name, err)
 	}
@@ -77,17 +86,18 @@ func (oc *opsCluster) serve(t *testing.T, n *testcluster.Node) (httpBase, grpcAd
 	return "http://" + srv.HTTPAddr().String(), srv.GRPCAddr().String(), stop
 }
 
-// freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
-// Another process may take it before the API binds it; the test then
-// fails at api.New, loudly.
-func freeAddr(t *testing.T) string {
+// listen binds an ephemeral port on 127.0.0.1 and closes it at the end of
+// the test unless an API server took it over (a second Close is harmless).
+// Bound, not probed: a port found free and bound later by the server could
+// be taken in between by another process, such as a second test run.
+func listen(t *testing.T) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Cleanup(func() { _ = ln.Close() })
+	return ln
 }
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}

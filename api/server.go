@@ -26,6 +26,9 @@ type Option func(*options)
 type options struct {
 	logger   zerolog.Logger
 	registry *prometheus.Registry
+	// grpcLn and httpLn, when set, are served instead of binding the
+	// configured addresses.
+	grpcLn, httpLn net.Listener
 }
 
 // WithLogger sets the parent logger; the server logs with component=api.
@@ -36,6 +39,16 @@ func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.logger = 
 // by the caller) are scraped together with them. Without it the Server
 // uses a fresh registry of its own, never the global default.
 func WithRegistry(reg *prometheus.Registry) Option { return func(o *options) { o.registry = reg } }
+
+// WithListeners makes the Server serve grpcLn and httpLn, bound by the
+// caller, instead of binding cfg's GRPCAddr and HTTPAddr: a caller that
+// must know and advertise its API addresses before the Server can exist
+// (the node it serves starts first) binds them up front, so nobody can take
+// them in between. The Server owns both from the call on: New closes them
+// if it fails, and Close or the end of Serve closes them otherwise.
+func WithListeners(grpcLn, httpLn net.Listener) Option {
+	return func(o *options) { o.grpcLn, o.httpLn = grpcLn, httpLn }
+}
 
 // Server owns the gRPC and HTTP listeners of one node. New binds both, Serve
 // serves until its ctx ends, Close stops at once; see Serve for who owns
@@ -56,19 +69,32 @@ type Server struct {
 }
 
 // New validates cfg, binds both listeners (so a port in use fails here, and
-// port 0 is resolved before anyone asks for the address) and registers the
+// port 0 is resolved before anyone asks for the address; WithListeners
+// hands it bound ones instead) and registers the
 // metrics. It serves the services svcs has (see Services). It does not
 // serve yet: call Serve, or Close to release the ports.
-func New(cfg Config, svcs Services, opts ...Option) (*Server, error) {
+func New(cfg Config, svcs Services, opts ...Option) (_ *Server, err error) {
+	o := options{logger: zerolog.Nop()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	defer func() {
+		if err != nil {
+			for _, ln := range []net.Listener{o.grpcLn, o.httpLn} {
+				if ln != nil {
+					_ = ln.Close()
+				}
+			}
+		}
+	}()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if svcs.Cluster == nil {
 		return nil, errNoCluster
 	}
-	o := options{logger: zerolog.Nop()}
-	for _, opt := range opts {
-		opt(&o)
+	if (o.grpcLn == nil) != (o.httpLn == nil) {
+		return nil, fmt.Errorf("%w: WithListeners needs both listeners", ErrInvalidConfig)
 	}
 	if o.registry == nil {
 		o.registry = prometheus.NewRegistry()
@@ -113,14 +139,15 @@ func New(cfg Config, svcs Services, opts ...Option) (*Server, error) {
 	if err := uiRoutes(mux); err != nil {
 		return nil, err
 	}
-	grpcLn, err := net.Listen("tcp", cfg.GRPCAddr)
-	if err != nil {
-		return nil, fmt.Errorf("api: listen grpc_addr %s: %w", cfg.GRPCAddr, err)
-	}
-	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		_ = grpcLn.Close()
-		return nil, fmt.Errorf("api: listen http_addr %s: %w", cfg.HTTPAddr, err)
+	grpcLn, httpLn := o.grpcLn, o.httpLn
+	if grpcLn == nil {
+		if grpcLn, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+			return nil, fmt.Errorf("api: listen grpc_addr %s: %w", cfg.GRPCAddr, err)
+		}
+		if httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			_ = grpcLn.Close()
+			return nil, fmt.Errorf("api: listen http_addr %s: %w", cfg.HTTPAddr, err)
+		}
 	}
 	hs := &http.Server{
 		Handler:           withTimeout(newHostGuard(g.http(muxErrors(mux, log)), httpLn.Addr(), cfg.AllowedHosts, log)),

@@ -156,6 +156,57 @@ func TestNewFailsOnBusyPort(t *testing.T) {
 	_ = again.Close()
 }
 
+// TestWithListeners: New serves listeners the caller bound instead of
+// binding the configured addresses, owns them (Close releases them), and
+// closes them when it fails, so a caller never leaks a bound port.
+func TestWithListeners(t *testing.T) {
+	bind := func() net.Listener {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ln.Close() })
+		return ln
+	}
+	closed := func(what string, ln net.Listener) {
+		t.Helper()
+		if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("%s: Accept = %v, want net.ErrClosed (listener released)", what, err)
+		}
+	}
+
+	g, h := bind(), bind()
+	cfg := DefaultLocalConfig()
+	cfg.GRPCAddr, cfg.HTTPAddr = g.Addr().String(), h.Addr().String()
+	s := startServerWith(t, cfg, newFakeNode("n1").services(), WithListeners(g, h))
+	if s.srv.GRPCAddr().String() != g.Addr().String() || s.srv.HTTPAddr().String() != h.Addr().String() {
+		t.Fatalf("serving on %s and %s, want the given %s and %s", s.srv.GRPCAddr(), s.srv.HTTPAddr(), g.Addr(), h.Addr())
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + h.Addr().String() + "/v1/health/live")
+	if err != nil {
+		t.Fatalf("GET on the given HTTP listener: %v", err)
+	}
+	_ = resp.Body.Close()
+	if err := s.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	closed("grpc after stop", g)
+	closed("http after stop", h)
+
+	g, h = bind(), bind()
+	if _, err := New(cfg, Services{}, WithListeners(g, h)); !errors.Is(err, errNoCluster) {
+		t.Fatalf("New without a cluster = %v, want errNoCluster", err)
+	}
+	closed("grpc after a failed New", g)
+	closed("http after a failed New", h)
+
+	g = bind()
+	if _, err := New(cfg, newFakeNode("n1").services(), WithListeners(g, nil)); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("New with one listener = %v, want ErrInvalidConfig", err)
+	}
+	closed("grpc after WithListeners without http", g)
+}
+
 func TestNewRejectsBadConfig(t *testing.T) {
 	cfg := DefaultLocalConfig()
 	cfg.GRPCAddr = "nonsense"

@@ -383,6 +383,9 @@ func meshConfig(cfg config.Config, local bool) internode.Config {
 	in := cfg.Cluster.Internode
 	mc.BindAddr = cfg.Cluster.InternodeBindAddr()
 	mc.BindPort = in.BindPort
+	if in.BindPort == config.EphemeralPort {
+		mc.BindPort, mc.PortMin, mc.PortMax = 0, 0, 0
+	}
 	mc.AdvertiseAddr = in.AdvertiseAddr
 	if mc.AdvertiseAddr == "" {
 		mc.AdvertiseAddr = cfg.Cluster.Membership.AdvertiseAddr

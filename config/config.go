@@ -114,6 +114,10 @@ type MembershipConfig struct {
 	Secret string `yaml:"secret"`
 }
 
+// EphemeralPort as cluster.internode.bind_port binds an ephemeral port at
+// once, skipping the auto range 7950-7959 that port 0 tries first.
+const EphemeralPort = -1
+
 // InternodeConfig configures the node-to-node mesh (Raft RPC, forwarding,
 // process groups), a single TCP port advertised in gossip.
 type InternodeConfig struct {
@@ -122,6 +126,9 @@ type InternodeConfig struct {
 	BindAddr string `yaml:"bind_addr"`
 	// BindPort 0 takes the first free port of 7950-7959, then an ephemeral
 	// one; peers learn it from gossip, so it need not be fixed.
+	// EphemeralPort (-1) skips the range and binds an ephemeral port at
+	// once: agents that share a host and restart on the port they had
+	// (test clusters) then never hand each other a port of the range.
 	BindPort int `yaml:"bind_port"`
 	// AdvertiseAddr "" advertises the address gossip advertises.
 	AdvertiseAddr string `yaml:"advertise_addr"`

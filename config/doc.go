@@ -19,7 +19,7 @@
 //	    secret_file: /etc/conclave/gossip.key  # or secret: <base64 of 16/24/32 bytes>
 //	  internode:                    # node-to-node mesh, TCP
 //	    bind_addr: ""               # "" = membership.bind_addr
-//	    bind_port: 0                # 0 = first free of 7950-7959, then ephemeral
+//	    bind_port: 0                # 0 = first free of 7950-7959, then ephemeral; -1 = ephemeral
 //	    advertise_addr: ""
 //	  raft:
 //	    bootstrap_expect: 3         # 0 join only, 1 alone, N wait for N peers

@@ -72,7 +72,9 @@ func (c Config) validate() []*Error {
 
 	in := cl.Internode
 	p.checkIP("cluster.internode.bind_addr", in.BindAddr, true)
-	p.checkPort("cluster.internode.bind_port", in.BindPort)
+	if in.BindPort != EphemeralPort && (in.BindPort < 0 || in.BindPort > maxPort) {
+		p.add("cluster.internode.bind_port", "must be -1 (ephemeral) or between 0 and %d, got %d", maxPort, in.BindPort)
+	}
 	if in.AdvertiseAddr != "" && !validHost(in.AdvertiseAddr) {
 		p.add("cluster.internode.advertise_addr", "want an IP address or host name without a port, got %q", in.AdvertiseAddr)
 	}

@@ -97,8 +97,13 @@ func TestValidate(t *testing.T) {
 			want: []string{
 				"cluster.membership.bind_port: must be between 0 and 65535, got 65536",
 				"cluster.membership.advertise_port: must be between 0 and 65535, got -1",
-				"cluster.internode.bind_port: must be between 0 and 65535, got 70000",
+				"cluster.internode.bind_port: must be -1 (ephemeral) or between 0 and 65535, got 70000",
 			},
+		},
+		"internode ephemeral port": {edit: func(c *Config) { c.Cluster.Internode.BindPort = EphemeralPort }},
+		"internode port below -1": {
+			edit: func(c *Config) { c.Cluster.Internode.BindPort = -2 },
+			want: []string{"cluster.internode.bind_port: must be -1 (ephemeral) or between 0 and 65535, got -2"},
 		},
 		"advertise IPv6": {edit: func(c *Config) { c.Cluster.Membership.AdvertiseAddr = "fd00::1" }},
 		"join addrs": {

@@ -1,8 +1,6 @@
 package gossip
 
 import (
-	"net"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -63,66 +61,58 @@ func TestPacketFilterPartitionAndHeal(t *testing.T) {
 	})
 }
 
-// freePort finds a port free for both TCP and UDP on 127.0.0.1 and releases
-// it, for a node that must start later on a known address.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		_ = ln.Close()
-		if err == nil {
-			_ = pc.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both TCP and UDP")
-	return 0
-}
-
+// TestRunRetriesUntilSeedAppears: b's only seed cannot be reached at first;
+// b keeps retrying and joins once it can. The seed is bound from the start
+// and b's packet filter hides it: a port picked now and bound later could
+// be taken by another process in between (a second test run beside this
+// one), and b would then fail to find the seed, or join that process.
 func TestRunRetriesUntilSeedAppears(t *testing.T) {
-	port := freePort(t)
-	seedAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	b := startNode(t, "b", nodeOpt{cfg: joinTo(seedAddr)})
+	var pb partition
+	seed := startNode(t, "seed", nodeOpt{})
+	pb.cut(seed.LocalAddr())
+	b := startNode(t, "b", nodeOpt{cfg: joinTo(seed.LocalAddr()), opts: []Option{WithPacketFilter(pb.filter())}})
 	run(t, b)
-	// Deterministic ordering instead of a sleep: the seed starts only after
-	// b has demonstrably failed and retried.
+	// Deterministic ordering instead of a sleep: the seed appears only
+	// after b has demonstrably failed and retried.
 	waitFor(t, converge, "b fails to join twice", func() bool { return b.Stats().JoinFailures >= 2 })
-	if b.Stats().Joins != 0 || b.NumAlive() != 1 {
-		t.Fatalf("b joined a seed that does not exist: %+v", b.Stats())
+	if b.Stats().Joins != 0 || b.NumAlive() != 1 || seed.NumAlive() != 1 {
+		t.Fatalf("b joined a seed it cannot reach: b %+v, seed sees %d alive", b.Stats(), seed.NumAlive())
 	}
 
-	seed := startNode(t, "seed", nodeOpt{cfg: func(c *Config) { c.BindPort = port }})
-	if seed.LocalAddr() != seedAddr {
-		t.Fatalf("seed at %s, want %s", seed.LocalAddr(), seedAddr)
-	}
+	pb.heal()
+	// The counter moves when the join call returns, a moment after the
+	// merge it made is visible: wait for both.
 	waitFor(t, converge, "b and seed see each other", func() bool {
-		return sees(b, "seed", StateAlive) && sees(seed, "b", StateAlive)
+		return sees(b, "seed", StateAlive) && sees(seed, "b", StateAlive) && b.Stats().Joins >= 1
 	})
 	if got := b.Stats().Joins; got != 1 {
 		t.Fatalf("b Joins = %d, want 1", got)
 	}
 }
 
-// TestRunRejoinsWhenAlone: b's seeds are the first seed and a free port.
-// The first seed dies; a new node starts on the other port. It knows nobody
-// and b never gossiped to its address, so only b's rejoin can merge them.
+// TestRunRejoinsWhenAlone: b's seeds are the first seed and seed2, which b
+// cannot reach at first (its packet filter hides it). The first seed dies;
+// then seed2 becomes reachable. seed2 knows nobody and b never gossiped to
+// it, so only b's rejoin can merge them. seed2 is bound from the start, not
+// started later on a port picked in advance, which another process (a
+// second test run beside this one) could take in between.
 func TestRunRejoinsWhenAlone(t *testing.T) {
+	var pb partition
 	seed := startNode(t, "seed", nodeOpt{})
-	port := freePort(t)
-	b := startNode(t, "b", nodeOpt{cfg: joinTo(seed.LocalAddr(), net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))})
+	seed2 := startNode(t, "seed2", nodeOpt{})
+	pb.cut(seed2.LocalAddr())
+	b := startNode(t, "b", nodeOpt{cfg: joinTo(seed.LocalAddr(), seed2.LocalAddr()), opts: []Option{WithPacketFilter(pb.filter())}})
 	run(t, b)
 	waitFor(t, converge, "b joined", func() bool { return sees(b, "seed", StateAlive) })
 	if err := seed.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, converge, "b sees the seed dead", func() bool { return sees(b, "seed", StateDead) })
+	if sees(b, "seed2", StateAlive) || seed2.NumAlive() != 1 {
+		t.Fatalf("b reached seed2 through its filter: b %+v, seed2 sees %d alive", b.Stats(), seed2.NumAlive())
+	}
 
-	seed2 := startNode(t, "seed2", nodeOpt{cfg: func(c *Config) { c.BindPort = port }})
+	pb.heal()
 	// The counter moves when the rejoin call returns, a moment after the
 	// merge it made is visible: wait for both.
 	waitFor(t, converge, "b rejoined through seed2", func() bool {

@@ -144,7 +144,11 @@ func TestBuildConfigValidatesAfterOverrides(t *testing.T) {
 		t.Fatalf("err = %v, want a config error naming log.format", err)
 	}
 
-	// A bad override in dev mode must not leak the throwaway dir.
+	// A bad override in dev mode must not leak the throwaway dir. The dev
+	// dir goes under a TMPDIR of this test's own: in the shared one, a
+	// dev agent of another test run (a second `make test` beside this
+	// one) makes and removes conclave-dev-* dirs between the two globs.
+	t.Setenv("TMPDIR", t.TempDir())
 	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "conclave-dev-*"))
 	fs, f = parseAgentFlags(t, "--dev", "--bind-port", "70000")
 	_, cleanup, err = buildConfig(fs, f)

@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/conclave-dev/conclave/config"
+	"github.com/conclave-dev/conclave/internode"
 )
 
 // The helpers here drive real `conclave` processes for e2e_test.go. Names
@@ -73,9 +76,12 @@ type e2eNode struct {
 // e2eNodeConfig is the YAML of one node. Port 0 lets the agent bind a port
 // of its own choosing (e2eCluster.start learns it from the log): a port
 // probed here and bound later by the agent could be taken in between by
-// another process. A zero internode port is the auto range 7950-7959, then
-// an ephemeral one: the agent binds rather than probes, so three agents on
-// one host each get a port of their own.
+// another process. The internode port is -1, not 0: 0 takes the first free
+// port of the auto range 7950-7959, which every agent on the host shares,
+// so while a node of this test is down for a restart, an agent of another
+// test run (a second `make test` beside this one) takes its port at once,
+// and this cluster's nodes dial that agent or a refused port. -1 binds an
+// ephemeral port, which the kernel does not hand straight back out.
 func e2eNodeConfig(name, dataDir string, gossip, internode, grpc, http int, joins []string, maxVoters int) string {
 	return fmt.Sprintf(`cluster:
   enabled: true
@@ -134,7 +140,7 @@ func newE2ECluster(t *testing.T, bin string, n int) *e2eCluster {
 
 // newE2EClusterWith is newE2ECluster with each node's YAML passed through
 // edit (nil: unchanged), e.g. to add tls: and a gossip key. Every port is
-// 0 and no node has a seed yet: start fills in node-1's gossip address for
+// 0 (internode -1) and no node has a seed yet: start fills in node-1's gossip address for
 // the others when they first start.
 func newE2EClusterWith(t *testing.T, bin string, n int, edit func(name, yaml string) string) *e2eCluster {
 	t.Helper()
@@ -147,7 +153,7 @@ func newE2EClusterWith(t *testing.T, bin string, n int, edit func(name, yaml str
 			cfgPath: filepath.Join(dir, name+".yaml"),
 			logPath: filepath.Join(dir, name+".log"),
 		}
-		cfg := e2eNodeConfig(name, filepath.Join(dir, name), 0, 0, 0, 0, nil, 5)
+		cfg := e2eNodeConfig(name, filepath.Join(dir, name), 0, config.EphemeralPort, 0, 0, nil, 5)
 		if edit != nil {
 			cfg = edit(name, cfg)
 		}
@@ -253,6 +259,12 @@ func (c *e2eCluster) start(nd *e2eNode) {
 
 	b := c.waitBound(nd, from, restart)
 	if !restart {
+		// Internode bind_port -1 keeps the node out of the auto range
+		// that other test runs on this host share (see e2eNodeConfig).
+		auto := internode.DefaultConfig()
+		if p := e2ePort(c.t, b.internode); p >= auto.PortMin && p <= auto.PortMax {
+			c.t.Fatalf("%s: internode port %d is in the shared auto range %d-%d", nd.name, p, auto.PortMin, auto.PortMax)
+		}
 		nd.gossipAddr, nd.internodeAddr, nd.grpcAddr, nd.httpAddr = b.gossip, b.internode, b.grpc, b.http
 		return
 	}
