@@ -37,7 +37,14 @@ type options struct {
 	// defaults, local or not).
 	hashEvery    uint64
 	hashInterval time.Duration
+	raftTimeout  time.Duration
 }
+
+// WithRaftTimeout sets Raft's heartbeat, election and leader-lease
+// timeouts (tests: a dozen in-process nodes under the race detector on two
+// cores starve each other past the local timings' 400 ms and hold
+// elections without end).
+func WithRaftTimeout(d time.Duration) Option { return func(o *options) { o.raftTimeout = d } }
 
 // WithStateHash sets how often a member hashes its state (every entries)
 // and compares its hashes with the other members' (interval); tests make
@@ -48,12 +55,14 @@ func WithStateHash(every uint64, interval time.Duration) Option {
 
 // The state-hash cross-check's defaults: a checkpoint every 8192 entries
 // (the Raft snapshot threshold: hashing costs about what a snapshot costs),
-// compared every 30 s; a local (test) node every 256 entries, each second.
+// compared every 30 s; a local (test) node every 256 entries, every 10 s
+// (a test of the check sets its own with WithStateHash; many in-process
+// nodes comparing each second load a 2-core machine).
 const (
 	defaultHashEvery    = 8192
 	defaultHashInterval = 30 * time.Second
 	localHashEvery      = 256
-	localHashInterval   = time.Second
+	localHashInterval   = 10 * time.Second
 )
 
 // WithLogger sets the parent logger; the node adds node=<name> to every line.
@@ -238,6 +247,9 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	rc := raftConfig(cfg, o.local)
+	if o.raftTimeout > 0 {
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = o.raftTimeout, o.raftTimeout, o.raftTimeout
+	}
 	n.ml, err = gossip.New(gossipConfig(cfg, key, o.local), gossip.Meta{
 		Role:          cfg.Cluster.Raft.Role,
 		Eligible:      cfg.Cluster.Raft.Eligible,

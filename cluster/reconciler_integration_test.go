@@ -62,14 +62,27 @@ func waitRoles(t *testing.T, c *testcluster.Cluster, timeout time.Duration, v, s
 // generous; nothing here measures speed.
 const bigClusterWait = 45 * time.Second
 
+// bigCluster is the options of the 9- and 12-node tests: Raft timeouts of
+// a second instead of the local 400 ms, so that nodes starved for a moment
+// by the others do not start elections that never settle.
+func bigCluster(extra func(i int) []cluster.Option) testcluster.Options {
+	return testcluster.Options{NodeOptions: func(i int) []cluster.Option {
+		opts := []cluster.Option{cluster.WithRaftTimeout(time.Second)}
+		if extra != nil {
+			opts = append(opts, extra(i)...)
+		}
+		return opts
+	}}
+}
+
 func TestNineNodesSettleToFiveVotersAndFourStandbys(t *testing.T) {
-	c := testcluster.New(t, 9, testcluster.Options{})
+	c := testcluster.New(t, 9, bigCluster(nil))
 	c.WaitLeader(bigClusterWait)
 	waitRoles(t, c, bigClusterWait, 5, 4, 0)
 }
 
 func TestTwelveNodesLeaveThreeClientsThatGetNoLog(t *testing.T) {
-	c := testcluster.New(t, 12, testcluster.Options{})
+	c := testcluster.New(t, 12, bigCluster(nil))
 	c.WaitLeader(bigClusterWait)
 	_, _, _, clients := func() (*testcluster.Node, map[string]bool, map[string]bool, map[string]bool) {
 		v, s, cl := waitRoles(t, c, bigClusterWait, 5, 4, 3)
@@ -86,20 +99,25 @@ func TestTwelveNodesLeaveThreeClientsThatGetNoLog(t *testing.T) {
 	for _, n := range c.Running() {
 		if clients[n.Name] {
 			client = n
-			// The leader's configuration says n is out; a standby that was
-			// displaced learns it from the entry that removed it, which
-			// reaches it a moment later (seconds on a loaded machine, as
-			// with a second test run beside this one).
-			var st cluster.RaftStatus
-			testcluster.WaitFor(t, bigClusterWait, "client "+n.Name+" to see itself a client", func() bool {
-				st = n.RaftStatus()
-				return st.State == "client"
-			})
+			// The leader's configuration says n is out. Its own view may
+			// never say so: hashicorp/raft stops replicating to a server
+			// once the entry removing it is appended, so a displaced
+			// standby can keep the old configuration (and call itself a
+			// follower). What matters is below: it gets no more entries.
+			st := n.RaftStatus()
 			held[n.Name] = st.LastIndex
 		}
 	}
-	// Every node, client or not, carries the cluster's ID.
-	want := c.WaitLeader(bigClusterWait).RaftStatus().ClusterID
+	// Every node, client or not, carries the cluster's ID. Any leader
+	// knows it: a settled one is not needed (12 in-process nodes under
+	// the race detector can be between leaders for a while on 2 cores).
+	var want string
+	testcluster.WaitFor(t, bigClusterWait, "a leader that knows the cluster id", func() bool {
+		if l := c.Leader(); l != nil {
+			want = l.RaftStatus().ClusterID
+		}
+		return want != ""
+	})
 	for _, n := range c.Running() {
 		testcluster.WaitFor(t, 10*time.Second, n.Name+" adopting the cluster id", func() bool {
 			return n.RaftStatus().ClusterID == want
@@ -222,9 +240,9 @@ func TestKilledVoterReplacedByStandby(t *testing.T) {
 // it removes the dead, so quorum holds throughout: a writer never sees the
 // cluster unavailable for longer than a leader election.
 func TestTwoVotersLostAtOnceNeverLoseQuorum(t *testing.T) {
-	c := testcluster.New(t, 9, testcluster.Options{})
-	c.WaitLeader(20 * time.Second)
-	voters, _, _ := waitRoles(t, c, 30*time.Second, 5, 4, 0)
+	c := testcluster.New(t, 9, bigCluster(nil))
+	c.WaitLeader(bigClusterWait)
+	voters, _, _ := waitRoles(t, c, bigClusterWait, 5, 4, 0)
 	leader := c.Leader()
 	var victims []*testcluster.Node
 	var writer *testcluster.Node
@@ -293,7 +311,7 @@ func TestColdStartIsNotChurn(t *testing.T) {
 			}
 		},
 		NodeOptions: func(i int) []cluster.Option {
-			return []cluster.Option{cluster.WithRegisterer(regs[i])}
+			return []cluster.Option{cluster.WithRegisterer(regs[i]), cluster.WithRaftTimeout(time.Second)}
 		},
 	})
 	c.WaitLeader(bigClusterWait)
