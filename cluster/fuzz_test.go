@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"github.com/conclave-dev/conclave/internal/wire"
+	"github.com/conclave-dev/conclave/kv"
 	"github.com/conclave-dev/conclave/locks"
 
 	"bytes"
@@ -148,6 +149,13 @@ func checkApplyResult(t *testing.T, cmd, r []byte) {
 		_, _, _, _ = d.String(), d.String(), d.Byte(), d.Byte()
 	case st != resOK:
 		_ = d.String()
+	case cmd[1] == tableKV && cmd[2] == 4: // prefix delete: how many
+		_ = d.Uvarint()
+	case cmd[1] == tableKV && cmd[2] == 5: // transaction
+		if _, err := kv.ParseTxnResult(r); err != nil {
+			t.Fatalf("command %x: result %x does not decode: %v", cmd, r, err)
+		}
+		return
 	case cmd[1] == tableKV:
 		_, _, _, _ = d.String(), d.Bytes(), d.Uvarint(), d.Uvarint() // kv's entry
 	case cmd[1] == tableLocks && cmd[2] == lkAcquire:
@@ -187,6 +195,9 @@ func checkQueryResult(t *testing.T, q, r []byte) {
 	var err error
 	switch q[1] {
 	case tableKV:
+		if len(q) > 2 && q[2] == 3 { // a watch's listing: the last write's and last delete's index first
+			_, _ = d.Uvarint(), d.Uvarint()
+		}
 		for n := d.Count(4); n > 0 && d.Err() == nil; n-- {
 			_, _, _, _ = d.String(), d.Bytes(), d.Uvarint(), d.Uvarint() // kv's entry
 		}

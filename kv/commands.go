@@ -446,3 +446,13 @@ func decodeTxnResult(d *wire.Decoder) (TxnResult, error) {
 	}
 	return r, d.Done()
 }
+
+// ParseTxnResult decodes a transaction's result as the service does (for
+// the envelope's tests, which check every table's results decode).
+func ParseTxnResult(r []byte) (TxnResult, error) {
+	d, refused := wire.ParseResult(r)
+	if refused != nil {
+		return TxnResult{}, refused
+	}
+	return decodeTxnResult(d)
+}
