@@ -12,16 +12,6 @@ import (
 	"github.com/conclave-dev/conclave/internal/testcluster"
 )
 
-// logStoreCheck is node n's log_store readiness result.
-func logStoreCheck(n *testcluster.Node) cluster.CheckResult {
-	for _, r := range n.Readiness() {
-		if r.Name == "log_store" {
-			return r
-		}
-	}
-	return cluster.CheckResult{}
-}
-
 // A follower whose disk is full (every append to its Raft log fails with
 // ENOSPC) is not ready, naming the log store and the error, while the other
 // two keep taking writes; once appends succeed again it catches up and is
@@ -52,17 +42,17 @@ func TestFullDiskMakesAFollowerNotReady(t *testing.T) {
 		}
 	}
 	testcluster.WaitFor(t, 10*time.Second, name+" not ready on log_store", func() bool {
-		r := logStoreCheck(follower)
+		r := readiness(follower, "log_store")
 		return r.Status == cluster.HealthFail && strings.Contains(r.Reason, "no space left on device")
 	})
-	if r := logStoreCheck(leader); r.Status != cluster.HealthPass {
+	if r := readiness(leader, "log_store"); r.Status != cluster.HealthPass {
 		t.Fatalf("leader's log_store = %+v, want pass", r)
 	}
-	t.Logf("%s: %s", name, logStoreCheck(follower).Reason)
+	t.Logf("%s: %s", name, readiness(follower, "log_store").Reason)
 
 	full.Store(nil)
 	want := leader.RaftStatus().CommitIndex
 	testcluster.WaitFor(t, 20*time.Second, name+" ready and caught up once its disk has room", func() bool {
-		return logStoreCheck(follower).Status == cluster.HealthPass && follower.RaftStatus().AppliedIndex >= want
+		return readiness(follower, "log_store").Status == cluster.HealthPass && follower.RaftStatus().AppliedIndex >= want
 	})
 }

@@ -10,15 +10,6 @@ import (
 	"github.com/conclave-dev/conclave/internal/testcluster"
 )
 
-func stateHashCheck(n *testcluster.Node) cluster.CheckResult {
-	for _, r := range n.Readiness() {
-		if r.Name == "state_hash" {
-			return r
-		}
-	}
-	return cluster.CheckResult{}
-}
-
 // A replica whose state changed around Raft (one key, in memory) is found
 // by the state-hash cross-check at the next checkpoint: it fails state_hash
 // naming the index and the members that agree, counts the mismatch, and
@@ -42,7 +33,7 @@ func TestStateHashFindsADivergedReplica(t *testing.T) {
 	put(0, 80)
 	for _, n := range c.Running() {
 		testcluster.WaitFor(t, 10*time.Second, n.Name+" taking a checkpoint", func() bool {
-			return strings.HasPrefix(stateHashCheck(n).Reason, "last checkpoint")
+			return strings.HasPrefix(readiness(n, "state_hash").Reason, "last checkpoint")
 		})
 	}
 	var bad *testcluster.Node
@@ -57,9 +48,9 @@ func TestStateHashFindsADivergedReplica(t *testing.T) {
 	}
 	put(80, 160)
 	testcluster.WaitFor(t, 20*time.Second, bad.Name+" failing state_hash", func() bool {
-		return stateHashCheck(bad).Status == cluster.HealthFail
+		return readiness(bad, "state_hash").Status == cluster.HealthFail
 	})
-	r := stateHashCheck(bad)
+	r := readiness(bad, "state_hash")
 	if !strings.Contains(r.Reason, "diverged") || !strings.Contains(r.Reason, leader.Name) {
 		t.Fatalf("state_hash reason %q, want the divergence and the agreeing members", r.Reason)
 	}
@@ -70,7 +61,7 @@ func TestStateHashFindsADivergedReplica(t *testing.T) {
 		if n == bad {
 			continue
 		}
-		if r := stateHashCheck(n); r.Status != cluster.HealthPass {
+		if r := readiness(n, "state_hash"); r.Status != cluster.HealthPass {
 			t.Fatalf("%s state_hash = %+v, want pass", n.Name, r)
 		}
 	}
