@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"unicode/utf8"
 
@@ -19,7 +20,7 @@ func newKVCmd(e env) *cobra.Command {
 	}
 	f := addClientFlags(cmd, e)
 	cmd.AddCommand(newKVGetCmd(f), newKVPutCmd(f), newKVDeleteCmd(f), newKVListCmd(f),
-		newKVTxnCmd(f), newKVExportCmd(f), newKVImportCmd(f), newKVWatchCmd(f))
+		newKVTxnCmd(f), newKVExportCmd(f), newKVImportCmd(f), newKVWatchCmd(f, e))
 	return cmd
 }
 
@@ -236,14 +237,14 @@ func newKVListCmd(f *clientFlags) *cobra.Command {
 	return cmd
 }
 
-func newKVWatchCmd(f *clientFlags) *cobra.Command {
+func newKVWatchCmd(f *clientFlags, e env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "watch [PREFIX]",
 		Short: "Print the keys with a prefix now and after every change there, until interrupted",
 		Long: "watch prints the keys with PREFIX (every key without one) at once and again\n" +
 			"each time one is written or deleted, each listing followed by a line\n" +
 			"\"--- index N\" (with -o json, one JSON object per listing). It runs until\n" +
-			"interrupted; --timeout does not end it.",
+			"SIGINT/SIGTERM (then it exits 0); --timeout does not end it.",
 		Args: argNames("[PREFIX]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var prefix string
@@ -255,7 +256,19 @@ func newKVWatchCmd(f *clientFlags) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			err = c.KV().Watch(cmd.Context(), prefix, 0, func(es []client.KVEntry, index uint64) error {
+			// As name watch: a signal ends the watch, and the command, cleanly.
+			sigc := make(chan os.Signal, 1)
+			defer e.notifySignals(sigc)()
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			go func() {
+				select {
+				case <-sigc:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			err = c.KV().Watch(ctx, prefix, 0, func(es []client.KVEntry, index uint64) error {
 				if p.json {
 					out := struct {
 						Index   uint64   `json:"index"`
