@@ -24,7 +24,7 @@ func (h *rest) prometheusSD(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		groups = append(groups, sdTargetGroup{
-			Targets: []string{reachableAddr(m.HTTPAddr, m.Addr)},
+			Targets: []string{ReachableAddr(m.HTTPAddr, m.Addr)},
 			Labels: map[string]string{
 				"node":             m.Name,
 				"failure_domain":   m.FailureDomain,
@@ -37,9 +37,11 @@ func (h *rest) prometheusSD(w http.ResponseWriter, r *http.Request) {
 	h.write(w, groups)
 }
 
-// reachableAddr returns addr with a wildcard or empty host replaced by the
-// host of via.
-func reachableAddr(addr, via string) string {
+// ReachableAddr returns addr with a wildcard or empty host replaced by the
+// host of via: where to reach a member's door that binds every interface
+// (its gossip address names the host). The CLI uses it to follow the
+// leader.
+func ReachableAddr(addr, via string) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return addr

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/conclave-dev/conclave/api"
 	"github.com/conclave-dev/conclave/api/client"
 	"github.com/conclave-dev/conclave/cluster"
 )
@@ -158,7 +158,7 @@ func onLeader(cmd *cobra.Command, f *clientFlags, fn func(ctx context.Context, c
 		}
 		for _, m := range ms {
 			if m.Name == st.LeaderID && m.APIAddr != "" {
-				addr = reachableAddr(m.APIAddr, m.Addr)
+				addr = api.ReachableAddr(m.APIAddr, m.Addr)
 			}
 		}
 		return nil
@@ -168,20 +168,4 @@ func onLeader(cmd *cobra.Command, f *clientFlags, fn func(ctx context.Context, c
 	lf := *f
 	lf.addr = addr
 	return lf.call(cmd, func(ctx context.Context, c *client.Client, _ *printer) error { return fn(ctx, c) })
-}
-
-// reachableAddr replaces a wildcard host in addr by via's host.
-func reachableAddr(addr, via string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
-		return addr
-	}
-	vh, _, err := net.SplitHostPort(via)
-	if err != nil {
-		return addr
-	}
-	return net.JoinHostPort(vh, port)
 }
