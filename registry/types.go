@@ -1,3 +1,6 @@
+// Package registry is conclave's service registry (issue 16): instances that
+// sessions announce, their health, and the queries and watches over them.
+// The full description is in doc.go.
 package registry
 
 import (

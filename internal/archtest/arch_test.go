@@ -14,10 +14,10 @@ var allowed = map[string][]string{
 	// cmd also reads kv's rules: kv import cuts its transactions with the
 	// table's own checks, so no batch is refused for its size.
 	"cmd":                  {"api", "api/client", "api/conclavepb", "cluster", "config", "internal/pki", "kv"},
-	"api":                  {"cluster", "config", "kv", "naming", "locks", "pg", "acl", "api/conclavepb", "internal/pki", "internal/wire"},
+	"api":                  {"cluster", "config", "kv", "naming", "locks", "pg", "acl", "registry", "api/conclavepb", "internal/pki", "internal/wire"},
 	"api/client":           {"api/conclavepb", "internal/pki"},
 	"api/conclavepb":       {},
-	"cluster":              {"config", "gossip", "internode", "raftcore", "kv", "naming", "locks", "pg", "acl", "internal/pki", "internal/wire"},
+	"cluster":              {"config", "gossip", "internode", "raftcore", "kv", "naming", "locks", "pg", "acl", "registry", "internal/pki", "internal/wire"},
 	"config":               {"internal/wire"},
 	"gossip":               {"internal/wire"},
 	"internode":            {"internal/pki", "internal/wire"},
@@ -27,6 +27,7 @@ var allowed = map[string][]string{
 	"locks":                {"internal/wire"},
 	"pg":                   {"internal/wire"},
 	"acl":                  {"internal/wire"},
+	"registry":             {"internal/wire"},
 	"internal/testcluster": {"cluster", "config", "internal/pki"},
 	"internal/bench":       {"api", "api/client", "cluster", "config", "internal/testcluster"},
 	"internal/archtest":    {},
