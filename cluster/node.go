@@ -42,7 +42,7 @@ type options struct {
 
 // WithRaftTimeout sets Raft's heartbeat, election and leader-lease
 // timeouts (tests: a dozen in-process nodes under the race detector on two
-// cores starve each other past the local timings' 400 ms and hold
+// cores starve each other past the local timings' second and hold
 // elections without end).
 func WithRaftTimeout(d time.Duration) Option { return func(o *options) { o.raftTimeout = d } }
 

@@ -60,14 +60,19 @@ func waitRoles(t *testing.T, c *testcluster.Cluster, timeout time.Duration, v, s
 // 2-core machine, and an election storm there can last longer than the
 // 20 s the small tests allow (seen at load average 8). The deadline is
 // generous; nothing here measures speed.
-const bigClusterWait = 45 * time.Second
+const bigClusterWait = 60 * time.Second
+
+// bigRaftTimeout is the big tests' Raft heartbeat, election and lease
+// timeout: twice the local second, as twelve nodes under the race detector
+// beside another test run starve each other for longer.
+const bigRaftTimeout = 2 * time.Second
 
 // bigCluster is the options of the 9- and 12-node tests: Raft timeouts of
-// a second instead of the local 400 ms, so that nodes starved for a moment
+// bigRaftTimeout instead of the local second, so that nodes starved for a moment
 // by the others do not start elections that never settle.
 func bigCluster(extra func(i int) []cluster.Option) testcluster.Options {
 	return testcluster.Options{NodeOptions: func(i int) []cluster.Option {
-		opts := []cluster.Option{cluster.WithRaftTimeout(time.Second)}
+		opts := []cluster.Option{cluster.WithRaftTimeout(bigRaftTimeout)}
 		if extra != nil {
 			opts = append(opts, extra(i)...)
 		}
@@ -314,7 +319,7 @@ func TestColdStartIsNotChurn(t *testing.T) {
 			}
 		},
 		NodeOptions: func(i int) []cluster.Option {
-			return []cluster.Option{cluster.WithRegisterer(regs[i]), cluster.WithRaftTimeout(time.Second)}
+			return []cluster.Option{cluster.WithRegisterer(regs[i]), cluster.WithRaftTimeout(bigRaftTimeout)}
 		},
 	})
 	c.WaitLeader(bigClusterWait)

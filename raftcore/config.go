@@ -129,11 +129,15 @@ func DefaultLocalConfig() Config {
 	c.ReconcileInterval = 500 * time.Millisecond
 	c.Stabilization = time.Second
 	c.ReconcileDebounce = 100 * time.Millisecond
-	c.SilentAfter = 800 * time.Millisecond
+	c.SilentAfter = 2 * time.Second
 	c.ApplyTimeout = 3 * time.Second
-	c.HeartbeatTimeout = 400 * time.Millisecond
-	c.ElectionTimeout = 400 * time.Millisecond
-	c.LeaderLeaseTimeout = 400 * time.Millisecond // = heartbeat: a leader starved for a moment (race detector, loaded CI) keeps its lease
+	// A second, as in production: tests run under the race detector on 2
+	// cores, often beside another test run, and at 400 ms a node starved
+	// for a moment started elections and a leader gave up its lease in the
+	// middle of a test (seen with two `make test` at once).
+	c.HeartbeatTimeout = time.Second
+	c.ElectionTimeout = time.Second
+	c.LeaderLeaseTimeout = time.Second // = heartbeat: a leader starved for a moment keeps its lease
 	c.CommitTimeout = 5 * time.Millisecond
 	c.SnapshotThreshold = 1024
 	c.SnapshotInterval = 5 * time.Second
