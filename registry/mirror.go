@@ -1,0 +1,103 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/conclave-dev/conclave/internal/wire"
+)
+
+// mirror is a node's copy of a server's table when it holds no replica
+// (a client node): Run reads the whole table every Config.MirrorInterval
+// and installs it if its index moved. Every answer carries the table's
+// last change index (coarser than a replica's per-service index, still
+// monotonic, and the same number a server gives for the same state).
+type mirror struct {
+	mu      sync.RWMutex
+	st      *State
+	idx     uint64
+	changed chan struct{}
+}
+
+func newMirror() *mirror { return &mirror{st: NewState(), changed: make(chan struct{})} }
+
+func (m *mirror) read(f Filter) ([]Instance, uint64, <-chan struct{}) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	ins := m.st.List(f)
+	out := make([]Instance, len(ins))
+	for i, in := range ins {
+		out[i] = in.clone()
+	}
+	return out, max(m.idx, 1), m.changed
+}
+
+func (m *mirror) services() ([]ServiceSummary, uint64) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.st.Services(), max(m.idx, 1)
+}
+
+// set installs the table read at idx; an older or equal index is ignored
+// (a slower server's answer must not take the mirror back).
+func (m *mirror) set(ins []Instance, idx uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if idx <= m.idx {
+		return
+	}
+	st := NewState()
+	for i := range ins {
+		in := ins[i]
+		e := st.services[in.Service]
+		if e == nil {
+			e = &serviceEntry{index: idx, byID: map[string]*Instance{}}
+			st.services[in.Service] = e
+		}
+		e.byID[in.ID] = &in
+	}
+	st.lastChange, st.lastRemoved = idx, idx
+	m.st, m.idx = st, idx
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// refresh reads a server's whole table into the mirror.
+func (s *Service) refreshMirror(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.p.ApplyTimeout())
+	defer cancel()
+	resp, err := s.p.Query(ctx, wire.ReadStale, instancesQuery(Filter{}))
+	if err != nil {
+		return err
+	}
+	d, refused := wire.ParseResult(resp)
+	if refused != nil {
+		return refusalErr(refused)
+	}
+	ins, idx, err := decodeInstances(d)
+	if err != nil {
+		return fmt.Errorf("registry: decode instances: %w", err)
+	}
+	s.mirror.set(ins, idx)
+	return nil
+}
+
+// runMirror keeps the mirror fresh while this node holds no replica.
+func (s *Service) runMirror(ctx context.Context) {
+	t := time.NewTicker(s.cfg.MirrorInterval)
+	defer t.Stop()
+	for {
+		if !s.replica() {
+			if err := s.refreshMirror(ctx); err != nil && ctx.Err() == nil {
+				s.log.Debug().Err(err).Msg("registry mirror not refreshed")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
