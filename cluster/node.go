@@ -129,7 +129,7 @@ type Node struct {
 	nameGossip *nameGossip
 	// registry is the service registry (package registry), Raft-backed.
 	registry *registry.Service
-	health     *health.Checker
+	health   *health.Checker
 	// clock is the node's time (health checks, Members' LastSeen).
 	clock health.Clock
 
