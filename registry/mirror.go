@@ -26,12 +26,19 @@ func newMirror() *mirror { return &mirror{st: NewState(), changed: make(chan str
 func (m *mirror) read(f Filter) ([]Instance, uint64, <-chan struct{}) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	ins := m.st.List(f)
-	out := make([]Instance, len(ins))
-	for i, in := range ins {
-		out[i] = in.clone()
-	}
-	return out, max(m.idx, 1), m.changed
+	return clones(m.st.List(f)), max(m.idx, 1), m.changed
+}
+
+func (m *mirror) ofNode(node string) []Instance {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return clones(m.st.OfNode(node))
+}
+
+func (m *mirror) changes() <-chan struct{} {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.changed
 }
 
 func (m *mirror) services() ([]ServiceSummary, uint64) {

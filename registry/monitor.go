@@ -206,7 +206,10 @@ func (m *monitor) runTTL(ctx context.Context, i int) {
 				m.mu.Unlock()
 				continue
 			}
-			t = time.NewTimer(d)
+			// Wake at the deadline, and at least every ReconcileInterval:
+			// the deadline is on the injected clock, the timer on the
+			// system's.
+			t = time.NewTimer(min(d, m.s.cfg.ReconcileInterval))
 			timeout = t.C
 		}
 		select {

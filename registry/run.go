@@ -2,8 +2,11 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/conclave-dev/conclave/internal/wire"
 )
 
 // Run runs the Service's duties until ctx ends, and returns once every
@@ -56,12 +59,15 @@ func (s *Service) Run(ctx context.Context) error {
 // localInstances are the instances of this node's sessions, as this
 // node's replica (or mirror) holds them.
 func (s *Service) localInstances() map[instanceKey]Instance {
-	all, _, _ := s.read(Filter{})
-	out := map[instanceKey]Instance{}
-	for _, in := range all {
-		if in.Node == s.node {
-			out[instanceKey{in.Service, in.ID}] = in
-		}
+	var ins []Instance
+	if s.replica() {
+		ins = s.table.OfNode(s.node)
+	} else {
+		ins = s.mirror.ofNode(s.node)
+	}
+	out := make(map[instanceKey]Instance, len(ins))
+	for _, in := range ins {
+		out[instanceKey{in.Service, in.ID}] = in
 	}
 	return out
 }
@@ -124,26 +130,28 @@ func (s *Service) reconcile(ctx context.Context) {
 }
 
 // monitorFor is the monitor of in, started now if the table's change has
-// not reached Run yet (a TTL update right after the registration). nil if
-// the instance has no checks or Run is not running.
-func (s *Service) monitorFor(in Instance) *monitor {
+// not reached Run yet (a TTL update right after the registration); nil if
+// the instance has no checks. It fails when Run is not running.
+func (s *Service) monitorFor(in Instance) (*monitor, error) {
 	k := instanceKey{in.Service, in.ID}
 	s.mu.Lock()
-	m, ctx := s.monitors[k], s.runCtx
+	m, ctx, stopped := s.monitors[k], s.runCtx, s.stopped
 	s.mu.Unlock()
-	if m != nil && m.same(in) {
-		return m
-	}
-	if ctx == nil {
-		return nil
+	switch {
+	case stopped:
+		return nil, ErrStopped
+	case ctx == nil:
+		return nil, fmt.Errorf("registry: not running yet: %w", wire.ErrUnavailable)
+	case m != nil && m.same(in):
+		return m, nil
 	}
 	s.reconcile(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if m := s.monitors[k]; m != nil && m.same(in) {
-		return m
+		return m, nil
 	}
-	return nil
+	return nil, nil
 }
 
 // sawAlive records that a local instance was seen alive at t.

@@ -207,7 +207,10 @@ func (s *Service) UpdateTTL(ctx context.Context, pid, service, id string, h Heal
 	case in.PID != pid:
 		return taken(service, id, in.PID)
 	}
-	m := s.monitorFor(in)
+	m, err := s.monitorFor(in)
+	if err != nil {
+		return err
+	}
 	if m == nil {
 		return wire.Invalidf("checks", "instance %q of service %q has no ttl check", id, service)
 	}
@@ -263,7 +266,10 @@ func (s *Service) Wait(ctx context.Context, f Filter, index uint64) ([]Instance,
 
 // read answers f from the replica (or the mirror) with the channel that
 // closes at its next change, taken before the answer so no change is
-// missed. The index is at least 1 (0 means "at once" to Wait).
+// missed. The index is at least 1 (0 means "at once" to Wait; as in
+// Consul, a client that passes back an index it was given never spins).
+// No command is applied at Raft index 1 (the bootstrap configuration
+// entry), so the floor never hides a change.
 func (s *Service) read(f Filter) ([]Instance, uint64, <-chan struct{}) {
 	if !s.replica() {
 		return s.mirror.read(f)
@@ -277,8 +283,7 @@ func (s *Service) read(f Filter) ([]Instance, uint64, <-chan struct{}) {
 // from.
 func (s *Service) changes() <-chan struct{} {
 	if !s.replica() {
-		_, _, ch := s.mirror.read(Filter{Service: "\x00"})
-		return ch
+		return s.mirror.changes()
 	}
 	return s.table.Changed()
 }

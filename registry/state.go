@@ -263,6 +263,20 @@ func (s *State) Len() int {
 	return n
 }
 
+// OfNode returns the instances of node's sessions, in no order. The
+// pointers are the state's: immutable, not to be changed.
+func (s *State) OfNode(node string) []*Instance {
+	var out []*Instance
+	for _, e := range s.services {
+		for _, in := range e.byID {
+			if in.Node == node {
+				out = append(out, in)
+			}
+		}
+	}
+	return out
+}
+
 // Nodes lists, sorted, the nodes whose sessions own an instance: the nodes
 // a release-node entry would change.
 func (s *State) Nodes() []string {

@@ -179,13 +179,23 @@ func (t *Table) ReleaseNode(index uint64, _ time.Time, node string) error {
 // service then ID, and the answer's index (State.Index).
 func (t *Table) Instances(f Filter) ([]Instance, uint64) {
 	t.mu.RLock()
-	ins, idx := t.st.List(f), t.st.Index(f)
-	t.mu.RUnlock()
+	defer t.mu.RUnlock()
+	return clones(t.st.List(f)), t.st.Index(f)
+}
+
+// OfNode returns copies of the instances of node's sessions, in no order.
+func (t *Table) OfNode(node string) []Instance {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return clones(t.st.OfNode(node))
+}
+
+func clones(ins []*Instance) []Instance {
 	out := make([]Instance, len(ins))
 	for i, in := range ins {
 		out[i] = in.clone()
 	}
-	return out, idx
+	return out
 }
 
 // Get returns one instance.
