@@ -346,3 +346,33 @@ func restoreInto(st *State, r *bufio.Reader) error {
 	}
 	return nil
 }
+
+// ParseInstanceResult decodes a register command's result: the instance,
+// or the refusal as this package's error. For the FSM's fuzz checks.
+func ParseInstanceResult(r []byte) (Instance, error) {
+	d, refused := wire.ParseResult(r)
+	if refused != nil {
+		return Instance{}, refusalErr(refused)
+	}
+	in := decodeInstance(d)
+	return *in, d.Done()
+}
+
+// ParseQueryResult decodes a query's result (instances or services), as
+// the Service does. For the FSM's fuzz checks.
+func ParseQueryResult(op byte, r []byte) error {
+	d, refused := wire.ParseResult(r)
+	if refused != nil {
+		return refusalErr(refused)
+	}
+	var err error
+	switch op {
+	case queryInstances:
+		_, _, err = decodeInstances(d)
+	case queryServices:
+		_, _, err = decodeServices(d)
+	default:
+		err = fmt.Errorf("registry: unknown query %d", op)
+	}
+	return err
+}

@@ -16,7 +16,7 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // applyCmd applies an encoded command (envelope included) to tb at index
 // and returns the refusal (nil: OK) and the result's decoder.
-func applyCmd(t *testing.T, tb *Table, index uint64, cmd []byte) (*wire.Decoder, error) {
+func applyCmd(t testing.TB, tb *Table, index uint64, cmd []byte) (*wire.Decoder, error) {
 	t.Helper()
 	table, op, d, err := wire.ParseCommand(cmd)
 	if err != nil || table != TableID {
@@ -41,7 +41,7 @@ func registerCmd(pid string, r Registration) []byte {
 	return Register{PID: pid, Now: t0, Reg: r.Normalize(pid)}.Marshal()
 }
 
-func mustApply(t *testing.T, tb *Table, index uint64, cmd []byte) *wire.Decoder {
+func mustApply(t testing.TB, tb *Table, index uint64, cmd []byte) *wire.Decoder {
 	t.Helper()
 	d, err := applyCmd(t, tb, index, cmd)
 	if err != nil {
@@ -271,7 +271,7 @@ func TestTableMalformedCommands(t *testing.T) {
 	}
 }
 
-func snapshotBytes(t *testing.T, tb *Table) []byte {
+func snapshotBytes(t testing.TB, tb *Table) []byte {
 	t.Helper()
 	w, err := tb.Snapshot()
 	if err != nil {
@@ -287,7 +287,9 @@ func snapshotBytes(t *testing.T, tb *Table) []byte {
 	return buf.Bytes()
 }
 
-func sampleTable(t *testing.T) *Table {
+func sampleTable(t *testing.T) *Table { return sampleTableTB(t) }
+
+func sampleTableTB(t testing.TB) *Table {
 	tb := NewTable()
 	r := reg("web", "w1", "10.0.0.1:80", "b", "a")
 	r.Meta = map[string]string{"z": "1", "a": "2"}
