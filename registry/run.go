@@ -98,6 +98,11 @@ func (s *Service) reconcile(ctx context.Context) {
 	}
 	for k, in := range local {
 		if _, open := s.sessions.Lookup(in.PID); !open {
+			// Its session's release is on its way: stop checking it.
+			if m := s.monitors[k]; m != nil {
+				m.cancel()
+				delete(s.monitors, k)
+			}
 			since, ok := s.orphans[k]
 			switch {
 			case !ok:
