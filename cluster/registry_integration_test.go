@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/config"
 	"github.com/conclave-dev/conclave/internal/testcluster"
 	"github.com/conclave-dev/conclave/registry"
 )
@@ -269,4 +270,55 @@ func TestRegistryHealthChecksAndBadInput(t *testing.T) {
 	if err := n.Registry().Deregister(ctxT(t), "nope", "x"); !errors.Is(err, cluster.ErrNotFound) {
 		t.Fatalf("deregister of nothing: %v", err)
 	}
+}
+
+// A client node holds no replica: it registers through the leader,
+// answers queries from its mirror of a server's table, runs the checks of
+// its own instances, and its death removes them everywhere.
+func TestRegistryOnAClientNode(t *testing.T) {
+	c := testcluster.New(t, 4, testcluster.Options{Configure: func(i int, cfg *config.Config) {
+		if i == 3 {
+			cfg.Cluster.Raft.Role = "client"
+		}
+	}})
+	leader := c.WaitLeader(20 * time.Second)
+	client := c.Nodes()[3]
+	testcluster.WaitFor(t, 20*time.Second, client.Name+" knowing the leader", func() bool {
+		return client.RaftStatus().LeaderID != ""
+	})
+	if st := client.RaftStatus().State; st != "client" {
+		t.Fatalf("%s is a %s; want a client", client.Name, st)
+	}
+	s := openSession(t, client)
+	in, err := client.Registry().Register(ctxT(t), s.PID(), registry.Registration{
+		Service: "edge", ID: "e1", Endpoint: "10.2.0.1:443", Protocol: "https",
+		Checks: []registry.Check{{Kind: registry.CheckTTL, TTL: time.Minute}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A TTL update at once: the client reads the instance from a server.
+	if err := client.Registry().UpdateTTL(ctxT(t), s.PID(), "edge", "e1", registry.Passing, "up"); err != nil {
+		t.Fatal(err)
+	}
+	// The client answers from its mirror, with the servers' index.
+	testcluster.WaitFor(t, 10*time.Second, "the client's mirror has e1", func() bool {
+		ins, idx := client.Registry().Instances(registry.Filter{Service: "edge"})
+		return len(ins) == 1 && idx > in.ModifyIndex
+	})
+	testcluster.WaitFor(t, 10*time.Second, "e1 passing on the leader and the client", func() bool {
+		for _, n := range []*testcluster.Node{leader, client} {
+			ins, _ := n.Registry().Instances(registry.Filter{Service: "edge", PassingOnly: true})
+			if len(ins) != 1 || ins[0].Output != "up" {
+				return false
+			}
+		}
+		return true
+	})
+	// The client dies: the leader releases its node, its instance goes.
+	c.Kill(client)
+	testcluster.WaitFor(t, 30*time.Second, "e1 gone everywhere", func() bool {
+		ins, _, same := sameEverywhere(c.Running(), registry.Filter{})
+		return same && len(ins) == 0
+	})
 }

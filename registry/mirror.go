@@ -29,6 +29,17 @@ func (m *mirror) read(f Filter) ([]Instance, uint64, <-chan struct{}) {
 	return clones(m.st.List(f)), max(m.idx, 1), m.changed
 }
 
+func (m *mirror) get(service, id string) (Instance, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if e := m.st.services[service]; e != nil {
+		if in := e.byID[id]; in != nil {
+			return in.clone(), true
+		}
+	}
+	return Instance{}, false
+}
+
 func (m *mirror) ofNode(node string) []Instance {
 	m.mu.RLock()
 	defer m.mu.RUnlock()

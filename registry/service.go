@@ -200,7 +200,7 @@ func (s *Service) UpdateTTL(ctx context.Context, pid, service, id string, h Heal
 	if _, ok := s.sessions.Lookup(pid); !ok || wire.NodeOf(pid) != s.node {
 		return fmt.Errorf("%w: %q is not open on node %s", ErrNoSession, pid, s.node)
 	}
-	in, ok := s.table.Get(service, id)
+	in, ok := s.get(ctx, service, id)
 	switch {
 	case !ok:
 		return notFound(service, id)
@@ -222,6 +222,22 @@ func (s *Service) UpdateTTL(ctx context.Context, pid, service, id string, h Heal
 		s.sawAlive(in.Service, in.ID, pid, now)
 	}
 	return s.report(ctx, m)
+}
+
+// get reads one instance from the replica, or from the mirror, which is
+// refreshed first if it does not have it yet (a TTL update right after
+// the registration, on a client node).
+func (s *Service) get(ctx context.Context, service, id string) (Instance, bool) {
+	if s.replica() {
+		return s.table.Get(service, id)
+	}
+	if in, ok := s.mirror.get(service, id); ok {
+		return in, true
+	}
+	if err := s.refreshMirror(ctx); err != nil {
+		s.log.Debug().Err(err).Msg("registry mirror not refreshed")
+	}
+	return s.mirror.get(service, id)
 }
 
 // Instances answers f from this node's replica (stale-allowed: a node in
