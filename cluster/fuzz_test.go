@@ -166,6 +166,8 @@ func checkApplyResult(t *testing.T, cmd, r []byte) {
 			t.Fatalf("command %x: result %x does not decode: %v", cmd, r, err)
 		}
 		return
+	case cmd[1] == tableRegistry: // the entry's index
+		_ = d.Uvarint()
 	case cmd[1] == tableKV && cmd[2] == 4: // prefix delete: how many
 		_ = d.Uvarint()
 	case cmd[1] == tableKV && cmd[2] == 5: // transaction

@@ -74,6 +74,11 @@ func TestRegistryReplicatedLeaderKillSessionAndNodeDeath(t *testing.T) {
 	if in.PID != sa.PID() || in.Node != a.Name || in.Health != registry.Passing || in.CreateIndex == 0 {
 		t.Fatalf("registered %+v", in)
 	}
+	// Read your writes: a follower answers with its own registration at
+	// once (Register waits for the local apply).
+	if ins, idx := a.Registry().Instances(registry.Filter{Service: "billing"}); len(ins) != 1 || idx != in.ModifyIndex {
+		t.Fatalf("the registering follower right after: %v at %d", instanceIDs(ins), idx)
+	}
 	testcluster.WaitFor(t, 10*time.Second, "every node answers the same", func() bool {
 		ins, idx, same := sameEverywhere(c.Running(), registry.Filter{Service: "billing"})
 		return same && len(ins) == 1 && idx == in.ModifyIndex
@@ -112,9 +117,10 @@ func TestRegistryReplicatedLeaderKillSessionAndNodeDeath(t *testing.T) {
 	c.Kill(leader)
 	c.WaitLeader(20 * time.Second)
 	survivors := c.Running()
-	if ins, _, same := sameEverywhere(survivors, registry.Filter{}); !same || len(ins) != 2 {
-		t.Fatalf("after the leader's death: %v (same everywhere: %v)", instanceIDs(ins), same)
-	}
+	testcluster.WaitFor(t, 10*time.Second, "both instances on both survivors", func() bool {
+		ins, _, same := sameEverywhere(survivors, registry.Filter{})
+		return same && len(ins) == 2
+	})
 	sb := openSession(t, b)
 	if _, err := b.Registry().Register(ctxT(t), sb.PID(), registry.Registration{Service: "ledger", Endpoint: "10.1.0.3:80"}); err != nil {
 		t.Fatalf("register after the leader change: %v", err)

@@ -46,6 +46,12 @@ func (m *mirror) ofNode(node string) []Instance {
 	return clones(m.st.OfNode(node))
 }
 
+func (m *mirror) index() uint64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.idx
+}
+
 func (m *mirror) changes() <-chan struct{} {
 	m.mu.RLock()
 	defer m.mu.RUnlock()

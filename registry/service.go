@@ -167,8 +167,49 @@ func (s *Service) Register(ctx context.Context, pid string, r Registration) (Ins
 		s.dropOrphan(ctx, in.Service, in.ID, pid)
 		return Instance{}, fmt.Errorf("%w: %q ended during the registration of %q/%q", ErrNoSession, pid, in.Service, in.ID)
 	}
+	s.awaitLocal(ctx, in.ModifyIndex)
 	s.poke()
 	return *in, nil
+}
+
+// awaitLocal waits, at most one ApplyTimeout and until ctx ends, until
+// this node's replica (or mirror) has applied the entry at index, so that
+// what a session wrote through this node it reads back from it (a query,
+// a TTL update right after the registration). A write is applied on the
+// leader first; a follower applies it within a heartbeat.
+func (s *Service) awaitLocal(ctx context.Context, index uint64) {
+	ctx, cancel := context.WithTimeout(ctx, s.p.ApplyTimeout())
+	defer cancel()
+	for {
+		if s.replica() {
+			changed := s.table.Changed()
+			if s.table.LastChange() >= index {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+			}
+			continue
+		}
+		if s.mirror.index() >= index {
+			return
+		}
+		if err := s.refreshMirror(ctx); err != nil {
+			s.log.Debug().Err(err).Msg("registry mirror not refreshed")
+		}
+		if s.mirror.index() >= index {
+			return
+		}
+		t := time.NewTimer(s.cfg.AgainPace)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Deregister removes an instance, whoever owns it (an operator's or an
@@ -178,9 +219,11 @@ func (s *Service) Deregister(ctx context.Context, service, id string) error {
 	if err := validateTarget(service, id); err != nil {
 		return err
 	}
-	if _, err := s.apply(ctx, Deregister{Service: service, ID: id}.Marshal()); err != nil {
+	d, err := s.apply(ctx, Deregister{Service: service, ID: id}.Marshal())
+	if err != nil {
 		return fmt.Errorf("deregister %q/%q: %w", service, id, err)
 	}
+	s.awaitLocal(ctx, d.Uvarint())
 	s.poke()
 	return nil
 }

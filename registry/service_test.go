@@ -250,6 +250,11 @@ func TestServiceMirror(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Read your writes: the agent's own answer has the registration at
+	// once.
+	if ins, _ := svc.Instances(Filter{Service: "web"}); len(ins) != 1 {
+		t.Fatalf("the registering node's answer right after: %+v", ins)
+	}
 	if ins := <-done; len(ins) != 1 || ins[0].ID != "w" {
 		t.Fatalf("mirror wait = %+v", ins)
 	}

@@ -44,7 +44,8 @@ func (t *Table) notifyLocked(before uint64) {
 	}
 }
 
-// Apply applies a registry command as the entry at index. A command the
+// Apply applies a registry command as the entry at index: a register's
+// result is the instance, any other's the entry's index. A command the
 // state refuses (an instance owned by another session, gone) is a refusal
 // result; one that breaks the table's rules (unknown op, malformed or
 // invalid fields) is an error.
@@ -66,10 +67,13 @@ func (t *Table) Apply(index uint64, op byte, fields *wire.Decoder) ([]byte, erro
 		}
 	case Deregister:
 		err = t.st.Deregister(index, c.Service, c.ID, c.PID)
+		out.Uvarint(index)
 	case SetHealth:
 		err = t.st.SetHealth(index, c)
+		out.Uvarint(index)
 	case LastSeen:
 		t.st.SeeBatch(c)
+		out.Uvarint(index)
 	}
 	if err != nil {
 		return wire.Refusal(err), nil
@@ -216,6 +220,14 @@ func (t *Table) Services() ([]ServiceSummary, uint64) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.st.Services(), t.st.lastChange
+}
+
+// LastChange is the index of the last entry that changed the table (an
+// entry that only refreshed last_seen does not count).
+func (t *Table) LastChange() uint64 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.st.lastChange
 }
 
 // Len is the number of instances in this replica.
