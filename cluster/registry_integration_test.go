@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/conclave-dev/conclave/cluster"
 	"github.com/conclave-dev/conclave/config"
 	"github.com/conclave-dev/conclave/internal/testcluster"
@@ -170,7 +172,10 @@ func TestRegistryReplicatedLeaderKillSessionAndNodeDeath(t *testing.T) {
 // SuccessesBeforePassing successes; bad input is refused naming the field
 // and changes nothing; a TTL check follows its session's reports.
 func TestRegistryHealthChecksAndBadInput(t *testing.T) {
-	c := testcluster.New(t, 1, testcluster.Options{BootstrapExpect: 1})
+	reg := prometheus.NewRegistry()
+	c := testcluster.New(t, 1, testcluster.Options{BootstrapExpect: 1, NodeOptions: func(int) []cluster.Option {
+		return []cluster.Option{cluster.WithRegisterer(reg)}
+	}})
 	n := c.WaitLeader(10 * time.Second)
 	s := openSession(t, n)
 
@@ -221,6 +226,9 @@ func TestRegistryHealthChecksAndBadInput(t *testing.T) {
 	}
 	if p, _ := n.Registry().Instances(registry.Filter{PassingOnly: true}); len(p) != 0 {
 		t.Fatalf("passing only lists %v", instanceIDs(p))
+	}
+	if got := serviceInstances(t, reg, "web"); !reflect.DeepEqual(got, map[string]float64{"passing": 0, "warning": 0, "critical": 1}) {
+		t.Fatalf("conclave_service_instances{service=web} = %v", got)
 	}
 	okBefore := served.Load() - failed.Load()
 	failing.Store(false)
@@ -327,4 +335,30 @@ func TestRegistryOnAClientNode(t *testing.T) {
 		ins, _, same := sameEverywhere(c.Running(), registry.Filter{})
 		return same && len(ins) == 0
 	})
+}
+
+// serviceInstances reads conclave_service_instances of service from reg,
+// by health.
+func serviceInstances(t *testing.T, reg *prometheus.Registry, service string) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "conclave_service_instances" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["service"] == service {
+				out[l["health"]] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
 }
