@@ -33,6 +33,16 @@ func applyCmd(t testing.TB, tb *Table, index uint64, cmd []byte) (*wire.Decoder,
 	return rd, nil
 }
 
+// mustParse returns the fields of an encoded command.
+func mustParse(t testing.TB, cmd []byte) *wire.Decoder {
+	t.Helper()
+	_, _, d, err := wire.ParseCommand(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 func reg(service, id, endpoint string, tags ...string) Registration {
 	return Registration{Service: service, ID: id, Endpoint: endpoint, Tags: tags}
 }
