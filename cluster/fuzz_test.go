@@ -92,6 +92,7 @@ func seedQueries() [][]byte {
 		command(tableNames, nmList, ""),
 		command(tableRegistry, rgInstances, "web", "", "", 0),
 		command(tableRegistry, rgServices),
+		command(tableRegistry, 3), // the last change index
 	}
 }
 

@@ -23,6 +23,7 @@ const (
 const (
 	queryInstances = 1 // service tag group passing_only
 	queryServices  = 2
+	queryIndex     = 3 // the table's last change index alone (a mirror's cheap poll)
 )
 
 // Decoding bounds: generous beyond the validation limits, so a field over
@@ -356,3 +357,5 @@ func instancesQuery(f Filter) []byte {
 }
 
 func servicesQuery() []byte { return wire.Command(TableID, queryServices).Data() }
+
+func indexQuery() []byte { return wire.Command(TableID, queryIndex).Data() }

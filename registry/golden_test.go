@@ -32,6 +32,7 @@ func TestGoldenWireFormat(t *testing.T) {
 		"last_seen":       LastSeen{Node: "n1", Now: t0, Items: []Seen{{Service: "web", ID: "w1", PID: "n1/a", At: t0}}}.Marshal(),
 		"query_instances": instancesQuery(Filter{Service: "web", Tag: "v1", Group: "blue", PassingOnly: true}),
 		"query_services":  servicesQuery(),
+		"query_index":     indexQuery(),
 		"snapshot":        snapshotBytes(t, sampleTable(t)),
 	}
 	for name, got := range cases {

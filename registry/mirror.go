@@ -88,15 +88,31 @@ func (m *mirror) set(ins []Instance, idx uint64) {
 	m.changed = make(chan struct{})
 }
 
-// refresh reads a server's whole table into the mirror.
+// refreshMirror reads a server's whole table into the mirror if its last
+// change index moved (a poll of an unchanged table costs one small query).
 func (s *Service) refreshMirror(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.p.ApplyTimeout())
 	defer cancel()
-	resp, err := s.p.Query(ctx, wire.ReadStale, instancesQuery(Filter{}))
+	resp, err := s.p.Query(ctx, wire.ReadStale, indexQuery())
 	if err != nil {
 		return err
 	}
 	d, refused := wire.ParseResult(resp)
+	if refused != nil {
+		return refusalErr(refused)
+	}
+	idx := d.Uvarint()
+	if err := d.Done(); err != nil {
+		return fmt.Errorf("registry: decode index: %w", err)
+	}
+	if idx <= s.mirror.index() {
+		return nil
+	}
+	resp, err = s.p.Query(ctx, wire.ReadStale, instancesQuery(Filter{}))
+	if err != nil {
+		return err
+	}
+	d, refused = wire.ParseResult(resp)
 	if refused != nil {
 		return refusalErr(refused)
 	}

@@ -120,6 +120,11 @@ func (t *Table) Query(op byte, d *wire.Decoder) ([]byte, error) {
 			res.Uvarint(uint64(s.Critical))
 			encodeStrings(res, s.Tags)
 		}
+	case queryIndex:
+		if err := d.Done(); err != nil {
+			return nil, fmt.Errorf("%w: malformed registry index query: %w", wire.ErrInvalid, err)
+		}
+		res.Uvarint(t.LastChange())
 	default:
 		return nil, wire.Invalidf("op", "unknown registry query %d", op)
 	}
@@ -383,6 +388,9 @@ func ParseQueryResult(op byte, r []byte) error {
 		_, _, err = decodeInstances(d)
 	case queryServices:
 		_, _, err = decodeServices(d)
+	case queryIndex:
+		_ = d.Uvarint()
+		err = d.Done()
 	default:
 		err = fmt.Errorf("registry: unknown query %d", op)
 	}
