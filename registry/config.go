@@ -67,6 +67,11 @@ type Config struct {
 	// node) reads a server's table into its mirror, which its queries
 	// and its checks of local instances read.
 	MirrorInterval time.Duration
+	// MirrorIdle: a node without a replica stops polling once nobody has
+	// read its mirror for this long and it holds no instance of this
+	// node's sessions (whose checks it runs); the next read refreshes it
+	// first. An idle client node then costs the servers nothing.
+	MirrorIdle time.Duration
 	// AgainPace spaces the proposals of a command of unknown outcome, and
 	// the retries of a failed health proposal.
 	AgainPace time.Duration
@@ -79,6 +84,7 @@ func DefaultConfig() Config {
 		ReconcileInterval: 5 * time.Second,  // a missed change event costs at most this
 		OrphanGrace:       30 * time.Second, // well past a session release's retries
 		MirrorInterval:    time.Second,
+		MirrorIdle:        time.Minute,
 		AgainPace:         100 * time.Millisecond,
 	}
 }
@@ -87,7 +93,10 @@ func DefaultConfig() Config {
 func DefaultLocalConfig() Config {
 	c := DefaultConfig()
 	c.LastSeenInterval, c.ReconcileInterval, c.OrphanGrace = 2*time.Second, time.Second, 5*time.Second
-	c.MirrorInterval, c.AgainPace = 200*time.Millisecond, 50*time.Millisecond
+	// The mirror keeps its production pace: every node polls a server
+	// until it is a Raft member, and a dozen in-process nodes forwarding
+	// five queries a second each load a small machine.
+	c.AgainPace = 50 * time.Millisecond
 	return c
 }
 
@@ -102,6 +111,7 @@ func (c Config) Validate() error {
 		{"reconcile_interval", c.ReconcileInterval},
 		{"orphan_grace", c.OrphanGrace},
 		{"mirror_interval", c.MirrorInterval},
+		{"mirror_idle", c.MirrorIdle},
 		{"again_pace", c.AgainPace},
 	} {
 		if f.v <= 0 {

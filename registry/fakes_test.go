@@ -22,6 +22,8 @@ type fakeRaft struct {
 	index  uint64
 	before func(cmd []byte)
 	down   atomic.Bool
+	// queries counts Query calls.
+	queries atomic.Int64
 }
 
 func (f *fakeRaft) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
@@ -46,6 +48,7 @@ func (f *fakeRaft) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
 }
 
 func (f *fakeRaft) Query(_ context.Context, _ wire.ReadMode, q []byte) ([]byte, error) {
+	f.queries.Add(1)
 	_, op, d, err := wire.ParseCommand(q)
 	if err != nil {
 		return nil, err

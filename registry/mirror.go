@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/conclave-dev/conclave/internal/wire"
@@ -15,6 +16,11 @@ import (
 // last change index (coarser than a replica's per-service index, still
 // monotonic, and the same number a server gives for the same state).
 type mirror struct {
+	// used is when a reader last asked (Unix ns on the Service's clock).
+	used atomic.Int64
+	// waiters counts the blocking queries waiting on the mirror.
+	waiters atomic.Int64
+
 	mu      sync.RWMutex
 	st      *State
 	idx     uint64
@@ -124,12 +130,41 @@ func (s *Service) refreshMirror(ctx context.Context) error {
 	return nil
 }
 
-// runMirror keeps the mirror fresh while this node holds no replica.
+// useMirror records a reader of the mirror; after Config.MirrorIdle
+// without one (the poll stopped), it refreshes the mirror first, within
+// one ApplyTimeout.
+func (s *Service) useMirror() {
+	now := s.now().UnixNano()
+	if last := s.mirror.used.Swap(now); time.Duration(now-last) < s.cfg.MirrorIdle {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.p.ApplyTimeout())
+	defer cancel()
+	if err := s.refreshMirror(ctx); err != nil {
+		s.log.Debug().Err(err).Msg("registry mirror not refreshed")
+	}
+}
+
+// mirrorWanted reports whether the poll should go on: a blocking query
+// waiting, a reader within Config.MirrorIdle, or instances of this node's
+// sessions to check.
+func (s *Service) mirrorWanted() bool {
+	if s.mirror.waiters.Load() > 0 {
+		return true
+	}
+	if time.Duration(s.now().UnixNano()-s.mirror.used.Load()) < s.cfg.MirrorIdle {
+		return true
+	}
+	return len(s.mirror.ofNode(s.node)) > 0
+}
+
+// runMirror keeps the mirror fresh while this node holds no replica and
+// the mirror is wanted.
 func (s *Service) runMirror(ctx context.Context) {
 	t := time.NewTicker(s.cfg.MirrorInterval)
 	defer t.Stop()
 	for {
-		if !s.replica() {
+		if !s.replica() && s.mirrorWanted() {
 			if err := s.refreshMirror(ctx); err != nil && ctx.Err() == nil {
 				s.log.Debug().Err(err).Msg("registry mirror not refreshed")
 			}

@@ -193,6 +193,7 @@ func (s *Service) awaitLocal(ctx context.Context, index uint64) {
 			}
 			continue
 		}
+		s.mirror.used.Store(s.now().UnixNano())
 		if s.mirror.index() >= index {
 			return
 		}
@@ -274,6 +275,7 @@ func (s *Service) get(ctx context.Context, service, id string) (Instance, bool) 
 	if s.replica() {
 		return s.table.Get(service, id)
 	}
+	s.useMirror()
 	if in, ok := s.mirror.get(service, id); ok {
 		return in, true
 	}
@@ -295,6 +297,7 @@ func (s *Service) Instances(f Filter) ([]Instance, uint64) {
 // table's last change index.
 func (s *Service) Services() ([]ServiceSummary, uint64) {
 	if !s.replica() {
+		s.useMirror()
 		return s.mirror.services()
 	}
 	sums, idx := s.table.Services()
@@ -310,6 +313,8 @@ func (s *Service) Services() ([]ServiceSummary, uint64) {
 // refresh of last_seen alone does not move it. Indexes are Raft indexes,
 // the same on every node, so a client may move between agents.
 func (s *Service) Wait(ctx context.Context, f Filter, index uint64) ([]Instance, uint64, error) {
+	s.mirror.waiters.Add(1) // keeps a mirror's poll going while it waits
+	defer s.mirror.waiters.Add(-1)
 	for {
 		ins, idx, changed := s.read(f)
 		if index == 0 || idx > index {
@@ -331,6 +336,7 @@ func (s *Service) Wait(ctx context.Context, f Filter, index uint64) ([]Instance,
 // entry), so the floor never hides a change.
 func (s *Service) read(f Filter) ([]Instance, uint64, <-chan struct{}) {
 	if !s.replica() {
+		s.useMirror()
 		return s.mirror.read(f)
 	}
 	changed := s.table.Changed()

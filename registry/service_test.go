@@ -307,3 +307,46 @@ func TestServiceMetrics(t *testing.T) {
 		t.Fatalf("conclave_service_instances = %v, want %v", got, want)
 	}
 }
+
+// An idle mirror stops polling; the next reader refreshes it first; a
+// blocking query or an instance of this node's keeps it polling.
+func TestServiceMirrorIdle(t *testing.T) {
+	server := &fakeRaft{table: NewTable()}
+	clock := newFakeClock()
+	svc, err := New(testConfig(), "c1", server, newFakeSessions("c1/a"), WithReplica(func() bool { return false }), WithClock(clock.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.mirrorWanted() {
+		t.Fatal("a mirror nobody read is wanted")
+	}
+	if _, err := server.Apply(ctxT(t), registerCmd("c2/x", reg("web", "w", "h:1"))); err != nil {
+		t.Fatal(err)
+	}
+	// The first read after idleness refreshes before it answers.
+	if ins, _ := svc.Instances(Filter{}); len(ins) != 1 || server.queries.Load() == 0 {
+		t.Fatalf("first read: %v after %d queries", ins, server.queries.Load())
+	}
+	if !svc.mirrorWanted() {
+		t.Fatal("a mirror just read is not wanted")
+	}
+	clock.advance(testConfig().MirrorIdle + time.Second)
+	if svc.mirrorWanted() {
+		t.Fatal("a mirror idle past MirrorIdle is still wanted")
+	}
+	svc.mirror.waiters.Add(1)
+	if !svc.mirrorWanted() {
+		t.Fatal("a mirror with a blocking query waiting is not wanted")
+	}
+	svc.mirror.waiters.Add(-1)
+	// An instance of this node's sessions: its checks need the mirror.
+	if _, err := server.Apply(ctxT(t), registerCmd("c1/a", reg("own", "o", "h:1"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.refreshMirror(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if !svc.mirrorWanted() {
+		t.Fatal("a mirror holding this node's instance is not wanted")
+	}
+}
