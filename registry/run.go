@@ -17,7 +17,8 @@ import (
 //     case a change was missed);
 //   - the last_seen batcher: every Config.LastSeenInterval, one command
 //     carrying the last_seen times of this node's instances seen alive
-//     since the last one;
+//     since the last one (by a passing or warning check, a TTL report, or
+//     for an instance without checks, its session open at a reconcile);
 //   - the orphan sweep: an instance of this node whose session is not
 //     open here for Config.OrphanGrace is deregistered (a registration
 //     that raced its session's end, or whose release was lost);
@@ -116,6 +117,16 @@ func (s *Service) reconcile(ctx context.Context) {
 		}
 		delete(s.orphans, k)
 		if len(in.Checks) == 0 {
+			// Without checks, its session being open is all the agent
+			// knows of it: that is when it last saw it alive.
+			st := s.seen[k]
+			if st.pid != in.PID {
+				st = seenTime{pid: in.PID}
+			}
+			if now.After(st.at) {
+				st.at = now
+			}
+			s.seen[k] = st
 			continue
 		}
 		if m := s.monitors[k]; m != nil {

@@ -205,6 +205,22 @@ func TestServiceTTLAndLastSeen(t *testing.T) {
 	})
 }
 
+// An instance without checks is seen alive while its session is open:
+// its last_seen follows (replicated by the batcher).
+func TestServiceLastSeenWithoutChecks(t *testing.T) {
+	w := newWorld(t)
+	runService(t, w.svc)
+	in, err := w.svc.Register(ctxT(t), "n1/a", reg("plain", "p", "h:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "last_seen moving on", func() bool {
+		w.clock.advance(time.Second)
+		got, _ := w.svc.Table().Get("plain", "p")
+		return got.LastSeen.After(in.LastSeen) && got.ModifyIndex == in.ModifyIndex
+	})
+}
+
 // An instance of this node whose session is not open here is
 // deregistered after the grace.
 func TestServiceOrphanSweep(t *testing.T) {
