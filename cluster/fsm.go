@@ -20,6 +20,7 @@ import (
 	"github.com/conclave-dev/conclave/locks"
 	"github.com/conclave-dev/conclave/naming"
 	"github.com/conclave-dev/conclave/raftcore"
+	"github.com/conclave-dev/conclave/registry"
 )
 
 // fsm is the replicated state machine: an envelope (version, table, op,
@@ -69,6 +70,7 @@ type tables struct {
 	names     *naming.Table
 	admission *raftcore.Admissions
 	acl       *acl.Replicated
+	registry  *registry.Table
 }
 
 // registerTables registers every table, one line each; the order is the
@@ -81,6 +83,7 @@ func (f *fsm) registerTables(t tables) error {
 		f.register(naming.TableID, t.names),
 		f.register(raftcore.AdmissionTableID, t.admission),
 		f.register(acl.TableID, t.acl),
+		f.register(registry.TableID, t.registry),
 	)
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/conclave-dev/conclave/kv"
 	"github.com/conclave-dev/conclave/locks"
 	"github.com/conclave-dev/conclave/naming"
+	"github.com/conclave-dev/conclave/registry"
 )
 
 // The KV table's op and query numbers as they are on the wire (package kv
@@ -53,6 +54,16 @@ const (
 	nmGet        = 1
 	nmList       = 2
 	resTaken     = naming.CodeTaken
+
+	// The registry table's (package registry keeps them unexported).
+	tableRegistry = registry.TableID
+	rgRegister    = 1
+	rgDeregister  = 2
+	rgSetHealth   = 3
+	rgLastSeen    = 4
+	rgInstances   = 1
+	rgServices    = 2
+	resRegTaken   = registry.CodeTaken
 )
 
 var errShort = wire.ErrMalformed
@@ -65,17 +76,19 @@ type testTables struct {
 	locks     *locks.Replicated
 	names     *naming.Table
 	admission *raftcore.Admissions
+	registry  *registry.Table
 }
 
 func newTestFSM() testTables {
 	t := testTables{fsm: newFSM(zerolog.Nop()), kv: kv.NewReplicated(), locks: locks.NewReplicated(nil),
-		names: naming.NewTable(nil), admission: raftcore.NewAdmissions()}
+		names: naming.NewTable(nil), admission: raftcore.NewAdmissions(), registry: registry.NewTable()}
 	if err := t.register(kv.TableID, t.kv); err != nil {
 		panic(err)
 	}
 	_ = t.register(tableLocks, t.locks)
 	_ = t.register(tableNames, t.names)
 	_ = t.register(tableAdmission, t.admission)
+	_ = t.register(tableRegistry, t.registry)
 	return t
 }
 

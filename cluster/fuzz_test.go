@@ -4,6 +4,7 @@ import (
 	"github.com/conclave-dev/conclave/internal/wire"
 	"github.com/conclave-dev/conclave/kv"
 	"github.com/conclave-dev/conclave/locks"
+	"github.com/conclave-dev/conclave/registry"
 
 	"bytes"
 	"errors"
@@ -70,6 +71,13 @@ func seedCommands() [][]byte {
 		command(tableNames, nmCancel, "strong", "n2/s1"),
 		command(tableNames, nmUnregister, "svc", "n1/s1"),
 		command(tableAdmission, adAdmit, "n4"),
+		registry.Register{PID: "n1/s1", Now: time.Unix(0, int64(fuzzT0)), Reg: registry.Registration{
+			Service: "web", ID: "w1", Endpoint: "10.0.0.1:80", Protocol: "http", Tags: []string{"v1"},
+			Meta: map[string]string{"k": "v"}, Checks: []registry.Check{{Kind: registry.CheckTTL, TTL: time.Minute}},
+		}}.Marshal(),
+		registry.SetHealth{Service: "web", ID: "w1", PID: "n1/s1", Health: registry.Passing, Output: "ok", Now: time.Unix(0, int64(fuzzT0+1))}.Marshal(),
+		registry.LastSeen{Node: "n1", Now: time.Unix(0, int64(fuzzT0+2)), Items: []registry.Seen{{Service: "web", ID: "w1", PID: "n1/s1", At: time.Unix(0, int64(fuzzT0+2))}}}.Marshal(),
+		registry.Deregister{Service: "web", ID: "w1", PID: "n1/s1"}.Marshal(),
 	}
 }
 
@@ -82,6 +90,9 @@ func seedQueries() [][]byte {
 		command(tableLocks, lkList, ""),
 		command(tableNames, nmGet, "svc"),
 		command(tableNames, nmList, ""),
+		command(tableRegistry, rgInstances, "web", "", "", 0),
+		command(tableRegistry, rgServices),
+		command(tableRegistry, 3), // the last change index
 	}
 }
 
@@ -147,8 +158,17 @@ func checkApplyResult(t *testing.T, cmd, r []byte) {
 	switch {
 	case st == byte(resTaken):
 		_, _, _, _ = d.String(), d.String(), d.Byte(), d.Byte()
+	case st == byte(resRegTaken):
+		_, _ = d.String(), d.String()
 	case st != resOK:
 		_ = d.String()
+	case cmd[1] == tableRegistry && cmd[2] == rgRegister:
+		if _, err := registry.ParseInstanceResult(r); err != nil {
+			t.Fatalf("command %x: result %x does not decode: %v", cmd, r, err)
+		}
+		return
+	case cmd[1] == tableRegistry: // the entry's index
+		_ = d.Uvarint()
 	case cmd[1] == tableKV && cmd[2] == 4: // prefix delete: how many
 		_ = d.Uvarint()
 	case cmd[1] == tableKV && cmd[2] == 5: // transaction
@@ -209,6 +229,8 @@ func checkQueryResult(t *testing.T, q, r []byte) {
 			skipBinding(d)
 		}
 		err = d.Done()
+	case tableRegistry:
+		err = registry.ParseQueryResult(q[2], r)
 	}
 	if err != nil {
 		t.Fatalf("query %x: result %x does not decode: %v", q, r, err)
@@ -245,6 +267,8 @@ func seedSnapshots(f *testing.F) [][]byte {
 		command(tableNames, nmRegister, "svc", "n1/s1", []byte("10.0.0.1:80"), fuzzT0),
 		command(tableNames, nmReserve, "strong", "n2/s1", []byte("m"), fuzzT0+sec, fuzzT0),
 		command(tableAdmission, adAdmit, "n4"),
+		registry.Register{PID: "n1/s1", Now: time.Unix(0, int64(fuzzT0)), Reg: registry.Registration{
+			Service: "web", ID: "w1", Endpoint: "10.0.0.1:80", Protocol: "tcp", Groups: []string{"g"}}}.Marshal(),
 	} {
 		if r := applyAt(m, uint64(i+1), c); r[0] != resOK {
 			f.Fatalf("seed command %d: status %d", i, r[0])

@@ -23,6 +23,7 @@ import (
 	"github.com/conclave-dev/conclave/naming"
 	"github.com/conclave-dev/conclave/pg"
 	"github.com/conclave-dev/conclave/raftcore"
+	"github.com/conclave-dev/conclave/registry"
 )
 
 // Option configures a Node.
@@ -126,7 +127,9 @@ type Node struct {
 	// eventual scope over gossip.
 	names      *naming.Service
 	nameGossip *nameGossip
-	health     *health.Checker
+	// registry is the service registry (package registry), Raft-backed.
+	registry *registry.Service
+	health   *health.Checker
 	// clock is the node's time (health checks, Members' LastSeen).
 	clock health.Clock
 
@@ -195,6 +198,9 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		// A client holds no replica: it resolves tokens through a server.
 		Replica: func() bool { return n.core == nil || n.core.IsMember() }},
 		proposer{n}, n.aclTable, n.clock.Now)
+	if n.registry, err = n.newRegistry(o.local); err != nil {
+		return nil, err
+	}
 	n.fsm = newFSM(n.log)
 	hashEvery, hashInterval := uint64(defaultHashEvery), defaultHashInterval
 	if o.local {
@@ -208,7 +214,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	// commands reach the session-owned tables in this order.
 	n.kvTable = kv.NewReplicated()
 	if err := n.fsm.registerTables(tables{kv: n.kvTable, locks: n.lockTable, names: n.names.Table(),
-		admission: n.admission, acl: n.aclTable}); err != nil {
+		admission: n.admission, acl: n.aclTable, registry: n.registry.Table()}); err != nil {
 		return nil, err
 	}
 	if o.registerer != nil {
@@ -312,6 +318,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.goRun(func() { _ = n.sessions.Run(ctx) })
 	n.goRun(func() { _ = n.lockSvc.Run(ctx) })
 	n.goRun(func() { _ = n.names.Run(ctx) })
+	n.goRun(func() { _ = n.registry.Run(ctx) })
 	n.goRun(func() { _ = n.health.Run(ctx) })
 	n.goRun(func() { n.hashLoop(ctx, hashInterval) })
 	n.goRun(func() { _ = n.groups.Run(ctx) })

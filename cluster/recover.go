@@ -15,6 +15,7 @@ import (
 	"github.com/conclave-dev/conclave/locks"
 	"github.com/conclave-dev/conclave/naming"
 	"github.com/conclave-dev/conclave/raftcore"
+	"github.com/conclave-dev/conclave/registry"
 )
 
 // RecoverOptions tune Recover.
@@ -54,6 +55,7 @@ func recoveryFSM(log zerolog.Logger) raft.FSM {
 	f := newFSM(log)
 	// The same tables as New's, so registration cannot fail.
 	_ = f.registerTables(tables{kv: kv.NewReplicated(), locks: locks.NewReplicated(func([]locks.IndexedEvent) {}),
-		names: naming.NewTable(func([]naming.Event) {}), admission: raftcore.NewAdmissions(), acl: acl.NewReplicated()})
+		names: naming.NewTable(func([]naming.Event) {}), admission: raftcore.NewAdmissions(), acl: acl.NewReplicated(),
+		registry: registry.NewTable()})
 	return f
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/conclave-dev/conclave/locks"
 	"github.com/conclave-dev/conclave/naming"
 	"github.com/conclave-dev/conclave/pg"
+	"github.com/conclave-dev/conclave/registry"
 )
 
 // The domain services the node runs, for api and the tests to call
@@ -32,3 +33,8 @@ func (n *Node) Groups() *pg.Service { return n.groups }
 // ACL returns the access-control service: policies and tokens, and the
 // resolution of a request's secret that every API door asks first.
 func (n *Node) ACL() *acl.Service { return n.acl }
+
+// Registry returns the service registry: registrations of the sessions
+// open on this node, their health checks, and queries and blocking
+// queries of the replicated table.
+func (n *Node) Registry() *registry.Service { return n.registry }

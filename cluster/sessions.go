@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/conclave-dev/conclave/cluster/session"
@@ -76,13 +77,14 @@ func (n *Node) newSessions(fresh, local bool) (*session.Service, error) {
 type owners struct{ n *Node }
 
 // Nodes lists the nodes whose sessions hold something in this replica's
-// lock or name table.
+// lock, name or registry table.
 func (o owners) Nodes() []string {
-	return append(o.n.lockTable.Nodes(), o.n.names.Table().Nodes()...)
+	return slices.Concat(o.n.lockTable.Nodes(), o.n.names.Table().Nodes(), o.n.registry.Table().Nodes())
 }
 
-// PIDs lists the PIDs of node that hold or wait for a lock or hold a
-// consistent or strong name, read through the leader.
+// PIDs lists the PIDs of node that hold or wait for a lock, hold a
+// consistent or strong name or own a service instance, read through the
+// leader.
 func (o owners) PIDs(ctx context.Context, node string) ([]string, error) {
 	pids, err := o.pids(ctx, node)
 	if errors.Is(err, ErrTooLarge) {
@@ -104,7 +106,10 @@ func (o owners) pids(ctx context.Context, node string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	out, err := o.n.registry.PIDs(ctx, node)
+	if err != nil {
+		return nil, err
+	}
 	add := func(pid string) {
 		if wire.NodeOf(pid) == node {
 			out = append(out, pid)

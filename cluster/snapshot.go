@@ -19,8 +19,9 @@ type SnapshotInfo = raftcore.SnapshotInfo
 const MaxSnapshotBytes = 8 << 30
 
 // SaveSnapshot writes an archive of the whole replicated state (KV, locks,
-// names, sessions' holdings, ACLs, admissions) to w. The leader saves; on
-// another node it fails with raftcore.ErrNotLeader naming the leader.
+// names, sessions' holdings, ACLs, admissions, the service registry) to w.
+// The leader saves; on another node it fails with raftcore.ErrNotLeader
+// naming the leader.
 func (n *Node) SaveSnapshot(ctx context.Context, w io.Writer) (SnapshotInfo, error) {
 	return n.core.SaveSnapshot(ctx, w)
 }

@@ -96,6 +96,9 @@ type Instance struct {
 	Service, ID, Endpoint, Protocol, Type string
 	Tags, Groups                          []string
 	Meta                                  map[string]string
+	// Checks are the instance's checks as registered (run by the agent of
+	// Node).
+	Checks []Check
 	// PID is the owning session ("<node>/<session-id>"); Node its node.
 	PID, Node string
 	Health    Health
@@ -105,7 +108,9 @@ type Instance struct {
 	// RegisteredAt is when the registration was applied (the proposer's
 	// clock); LastSeen the last time its agent saw it alive (a passing or
 	// warning check, a TTL update), replicated at most every
-	// Config.LastSeenInterval.
+	// Config.LastSeenInterval. A refresh of LastSeen alone changes neither
+	// ModifyIndex nor the index of a query: it would wake every blocking
+	// query each interval for no change that matters to discovery.
 	RegisteredAt, LastSeen time.Time
 	// CreateIndex and ModifyIndex are the Raft indexes of the entries that
 	// created the instance and last changed it (Consul's model).

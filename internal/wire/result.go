@@ -15,7 +15,8 @@ import (
 //	4-6  locks
 //	7-9  naming
 //	10   acl
-//	11-  next free
+//	11   registry
+//	12-  next free
 type Code byte
 
 // The shared codes.
