@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ type fakeRegistry struct {
 	mu       sync.Mutex
 	insts    map[string]registry.Instance // by service + "\x00" + id
 	sessions map[string]bool
+	anyPID   bool // every PID is an open session
 	index    uint64
 	changed  chan struct{} // closed and replaced at every change
 	waiters  int
@@ -40,7 +42,7 @@ func (f *fakeRegistry) Register(_ context.Context, pid string, r registry.Regist
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
-	if !f.sessions[pid] {
+	if !f.sessions[pid] && !f.anyPID {
 		return registry.Instance{}, fmt.Errorf("%w: %q is not open on node n1", wire.ErrNoSession, pid)
 	}
 	if r.Service == "" {
@@ -54,8 +56,9 @@ func (f *fakeRegistry) Register(_ context.Context, pid string, r registry.Regist
 	}
 	f.bump()
 	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	node, _, _ := strings.Cut(pid, "/")
 	in := registry.Instance{Service: r.Service, ID: r.ID, Endpoint: r.Endpoint, Protocol: r.Protocol, Type: r.Type,
-		Tags: r.Tags, Groups: r.Groups, Meta: r.Meta, PID: pid, Node: "n1", Health: registry.Passing,
+		Tags: r.Tags, Groups: r.Groups, Meta: r.Meta, PID: pid, Node: node, Health: registry.Passing,
 		RegisteredAt: now, LastSeen: now, CreateIndex: f.index, ModifyIndex: f.index}
 	for _, c := range r.Checks {
 		if c.Kind == registry.CheckTTL {
