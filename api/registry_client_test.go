@@ -21,6 +21,14 @@ import (
 // returns an SDK client for it.
 func serveRegistryNode(t *testing.T) *client.Client {
 	t.Helper()
+	cl, _ := serveRegistryNodeHTTP(t)
+	return cl
+}
+
+// serveRegistryNodeHTTP is serveRegistryNode, with the base URL of the
+// node's HTTP API.
+func serveRegistryNodeHTTP(t *testing.T) (*client.Client, string) {
+	t.Helper()
 	c := testcluster.New(t, 1, testcluster.Options{BootstrapExpect: 1})
 	n := c.WaitLeader(10 * time.Second)
 	svcs := api.ServicesOf(n.Node)
@@ -46,7 +54,7 @@ func serveRegistryNode(t *testing.T) *client.Client {
 		cancel()
 		<-done
 	})
-	return cl
+	return cl, "http://" + srv.HTTPAddr().String()
 }
 
 // backend is a real gRPC server (the standard health service) that
