@@ -118,16 +118,21 @@ func (s *registryService) Watch(req *pb.RegistryWatchRequest, stream pb.Registry
 	if err := s.guard.streamCheck(stream.Context(), "Registry.Watch", serviceReadNeeds(f.Service)); err != nil {
 		return err
 	}
-	// ctx also ends when the server starts to stop, so Wait returns.
+	// ctx also ends when the server starts to stop, so Wait returns. The
+	// goroutine that ends it is the handler's: it ends with ctx, and the
+	// handler waits for it.
 	ctx, cancel := context.WithCancel(stream.Context())
-	defer cancel()
-	stopWatch := make(chan struct{})
-	defer close(stopWatch)
-	go func() { // ends with the handler (stopWatch) at the latest
+	stopped := make(chan struct{})
+	defer func() {
+		cancel()
+		<-stopped
+	}()
+	go func() {
+		defer close(stopped)
 		select {
 		case <-s.streams.stopping():
 			cancel()
-		case <-stopWatch:
+		case <-ctx.Done():
 		}
 	}()
 	insts, index := s.node.Instances(f)
