@@ -34,8 +34,11 @@ func TestStatusPageShowsServices(t *testing.T) {
 		Checks: []client.Check{{Kind: client.CheckTTL, TTL: time.Minute}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := sess.UpdateTTL(tctx(t), "jobs/worker", "w-1", client.HealthCritical, "disk full"); err != nil {
-		t.Fatal(err)
+	// Passing, then critical: the output kept is that of a change.
+	for _, h := range []client.Health{client.HealthPassing, client.HealthCritical} {
+		if err := sess.UpdateTTL(tctx(t), "jobs/worker", "w-1", h, "disk full"); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
@@ -47,7 +50,9 @@ func TestStatusPageShowsServices(t *testing.T) {
 	defer cancel()
 	ready := `(() => {
 		const rows = [...document.querySelectorAll("#services-table tbody tr")];
-		return rows.map(r => r.dataset.service + "|" + r.dataset.id).sort().join(",") === "jobs/worker|w-1,web|web-1";
+		const w = document.querySelector('#services-table tr[data-id="w-1"]');
+		return rows.map(r => r.dataset.service + "|" + r.dataset.id).sort().join(",") === "jobs/worker|w-1,web|web-1" &&
+			w !== null && w.textContent.includes("critical");
 	})()`
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/ui/")); err != nil {
 		t.Fatal(err)
