@@ -66,12 +66,9 @@ type serviceResolverBuilder struct{ reg *Registry }
 func (b *serviceResolverBuilder) Scheme() string { return ResolverScheme }
 
 func (b *serviceResolverBuilder) Build(target resolver.Target, cc resolver.ClientConn, _ resolver.BuildOptions) (resolver.Resolver, error) {
-	service := target.Endpoint()
+	service := target.Endpoint() // unescaped: ServiceTarget's escapes undone
 	if service == "" {
 		return nil, fmt.Errorf("client: resolver: target %q names no service (want conclave:///NAME)", target.URL.String())
-	}
-	if s, err := url.PathUnescape(service); err == nil {
-		service = s
 	}
 	f := ServiceFilter{Service: service, Tag: target.URL.Query().Get("tag"), PassingOnly: true}
 	ctx, cancel := context.WithCancel(context.Background())
