@@ -78,7 +78,7 @@ var (
 // self is the serving node's name. A method missing here is refused while
 // ACLs are on (TestEveryMethodHasAnAccessRule keeps it complete). Streams
 // whose request arrives after the stream opens (Names.Watch,
-// Groups.Monitor) are authenticated here and check their request in the
+// Groups.Monitor, Registry.Watch) are authenticated here and check their request in the
 // handler.
 var methodNeeds = map[string]func(req any, self string) []need{
 	pb.KV_Get_FullMethodName:    func(r any, _ string) []need { return needs(acl.ResKV, r.(*pb.GetRequest).GetKey(), acl.Read) },
@@ -132,6 +132,23 @@ var methodNeeds = map[string]func(req any, self string) []need{
 	pb.Groups_Groups_FullMethodName:  func(any, string) []need { return listing(acl.ResGroup, "") },
 	pb.Groups_Monitor_FullMethodName: func(any, string) []need { return authenticated },
 
+	pb.Registry_Register_FullMethodName: func(r any, _ string) []need {
+		return needs(acl.ResService, r.(*pb.RegistryRegisterRequest).GetRegistration().GetService(), acl.Write)
+	},
+	pb.Registry_Deregister_FullMethodName: func(r any, _ string) []need {
+		return needs(acl.ResService, r.(*pb.RegistryDeregisterRequest).GetService(), acl.Write)
+	},
+	pb.Registry_UpdateTTL_FullMethodName: func(r any, _ string) []need {
+		return needs(acl.ResService, r.(*pb.RegistryUpdateTTLRequest).GetService(), acl.Write)
+	},
+	// Without a service in the filter, List and Services answer only the
+	// services the token may read.
+	pb.Registry_List_FullMethodName: func(r any, _ string) []need {
+		return serviceReadNeeds(r.(*pb.RegistryListRequest).GetFilter().GetService())
+	},
+	pb.Registry_Services_FullMethodName: func(any, string) []need { return listing(acl.ResService, "") },
+	pb.Registry_Watch_FullMethodName:    func(any, string) []need { return authenticated },
+
 	pb.Session_Connect_FullMethodName: func(any, string) []need { return authenticated },
 
 	pb.Cluster_Members_FullMethodName:    func(any, string) []need { return listing(acl.ResOperator, "") },
@@ -171,9 +188,11 @@ var methodNeeds = map[string]func(req any, self string) []need{
 // unregistering for another pid (an operator's `--pid`) needs only the
 // caller's write.
 var sessionActs = map[string]func(req any) string{
-	pb.Lock_Acquire_FullMethodName:   func(r any) string { return r.(*pb.LockAcquireRequest).GetPid() },
-	pb.Names_Register_FullMethodName: func(r any) string { return r.(*pb.NameRegisterRequest).GetPid() },
-	pb.Groups_Join_FullMethodName:    func(r any) string { return r.(*pb.GroupJoinRequest).GetPid() },
+	pb.Lock_Acquire_FullMethodName:       func(r any) string { return r.(*pb.LockAcquireRequest).GetPid() },
+	pb.Names_Register_FullMethodName:     func(r any) string { return r.(*pb.NameRegisterRequest).GetPid() },
+	pb.Groups_Join_FullMethodName:        func(r any) string { return r.(*pb.GroupJoinRequest).GetPid() },
+	pb.Registry_Register_FullMethodName:  func(r any) string { return r.(*pb.RegistryRegisterRequest).GetPid() },
+	pb.Registry_UpdateTTL_FullMethodName: func(r any) string { return r.(*pb.RegistryUpdateTTLRequest).GetPid() },
 }
 
 type authzKey struct{}

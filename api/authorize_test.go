@@ -30,6 +30,7 @@ func TestEveryMethodHasAnAccessRule(t *testing.T) {
 	svcs.Health = (*cluster.Node)(nil)
 	svcs.ACL = (*acl.Service)(nil)
 	svcs.Operator = (*cluster.Node)(nil)
+	svcs.Registry = newFakeRegistry()
 	v := reflect.ValueOf(svcs)
 	for i := range v.NumField() {
 		if v.Field(i).IsNil() {
@@ -48,7 +49,7 @@ func TestEveryMethodHasAnAccessRule(t *testing.T) {
 	for _, d := range []grpc.ServiceDesc{
 		pb.Cluster_ServiceDesc, pb.ACL_ServiceDesc, pb.KV_ServiceDesc, pb.Session_ServiceDesc,
 		pb.Lock_ServiceDesc, pb.Names_ServiceDesc, pb.Groups_ServiceDesc, pb.Keyring_ServiceDesc,
-		pb.Operator_ServiceDesc,
+		pb.Operator_ServiceDesc, pb.Registry_ServiceDesc,
 	} {
 		descs[d.ServiceName] = d
 	}

@@ -1,6 +1,6 @@
 // Package api serves a conclave node to the outside world: the gRPC services
 // of proto package conclave.v1 (Cluster, KV, Session, Lock, Names, Groups,
-// Keyring) on api.grpc_addr (default 127.0.0.1:7940), and on api.http_addr
+// Registry, Keyring) on api.grpc_addr (default 127.0.0.1:7940), and on api.http_addr
 // (default 127.0.0.1:7941) /metrics, the health checks
 // (/v1/health/live, /v1/health/ready), the JSON REST API (/v1/...,
 // docs/rest.md) and the status page (/ui/).
@@ -11,8 +11,8 @@
 // to gRPC status codes (DESIGN §13), per-method request metrics, and the
 // Prometheus gauges read from the node at scrape time. It owns no cluster
 // state: New takes a Services, one small interface per service (ClusterNode,
-// KVNode, SessionNode, LockNode, NameNode, GroupNode, KeyringNode,
-// AdmitNode, HealthNode), each declared beside the handlers that call it. A
+// KVNode, SessionNode, LockNode, NameNode, GroupNode, RegistryNode,
+// KeyringNode, AdmitNode, HealthNode), each declared beside the handlers that call it. A
 // nil field is a service the Server does not serve; ServicesOf fills every
 // field from a *cluster.Node.
 //
@@ -24,8 +24,10 @@
 // Goroutines: gRPC and net/http call the handlers concurrently, one
 // goroutine per request; the handlers call the services concurrently. Each
 // Connect stream adds one goroutine that receives the client's keepalives
-// while the handler sends events. Names.Watch and Groups.Monitor streams
-// are served on their handler goroutines and end, like the session
+// while the handler sends events. Names.Watch, Groups.Monitor and
+// Registry.Watch streams are served on their handler goroutines (a
+// Registry.Watch adds one goroutine that ends its wait when the server
+// stops, and waits for it) and end, like the session
 // streams, when Serve stops. Server.Serve runs both servers, ends the
 // streams when it stops and returns only after every handler and
 // stream goroutine has finished, so a Server leaves no goroutine behind

@@ -23,14 +23,15 @@ import (
 // the gRPC services do; errors carry the gRPC code name and a matching
 // HTTP status. A nil service has no endpoints.
 type rest struct {
-	cluster ClusterNode
-	kv      KVNode
-	locks   LockNode
-	names   NameNode
-	groups  GroupNode
-	log     zerolog.Logger
-	maxBody int64
-	guard   *guard
+	cluster  ClusterNode
+	kv       KVNode
+	locks    LockNode
+	names    NameNode
+	groups   GroupNode
+	registry RegistryNode
+	log      zerolog.Logger
+	maxBody  int64
+	guard    *guard
 }
 
 // routes registers the endpoints of every service there is on mux (names
@@ -41,7 +42,21 @@ func (h *rest) routes(mux *http.ServeMux) {
 	operatorList := func(*http.Request) []need { return listing(acl.ResOperator, "") }
 	mux.HandleFunc("GET /v1/members", g.route(operatorList, h.members))
 	mux.HandleFunc("GET /v1/raft", g.route(func(*http.Request) []need { return needs(acl.ResOperator, self, acl.Read) }, h.raft))
-	mux.HandleFunc("GET /v1/sd/prometheus", g.route(operatorList, h.prometheusSD))
+	// ?service=NAME lists a registered service's passing instances
+	// instead of the agents (rest_registry.go).
+	sdNeeds := func(r *http.Request) []need {
+		if r.URL.Query().Has("service") {
+			return needs(acl.ResService, r.URL.Query().Get("service"), acl.Read)
+		}
+		return operatorList(r)
+	}
+	mux.HandleFunc("GET /v1/sd/prometheus", g.route(sdNeeds, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("service") {
+			h.serviceSD(w, r)
+			return
+		}
+		h.prometheusSD(w, r)
+	}))
 	if h.kv != nil {
 		key := func(a acl.Access) func(r *http.Request) []need {
 			return func(r *http.Request) []need { return needs(acl.ResKV, r.PathValue("key"), a) }
@@ -61,6 +76,9 @@ func (h *rest) routes(mux *http.ServeMux) {
 	}
 	if h.groups != nil {
 		h.groupRoutes(mux)
+	}
+	if h.registry != nil {
+		h.registryRoutes(mux)
 	}
 	mux.HandleFunc("GET /v1/", h.notFoundJSON)
 }

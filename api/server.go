@@ -134,7 +134,8 @@ func New(cfg Config, svcs Services, opts ...Option) (_ *Server, err error) {
 	mux.Handle("GET /v1/health/live", healthHandler(svcs.Cluster, svcs.Health, log, false))
 	mux.Handle("GET /v1/health/ready", healthHandler(svcs.Cluster, svcs.Health, log, true))
 	rst := &rest{cluster: svcs.Cluster, kv: svcs.KV, locks: svcs.Locks, names: svcs.Names, groups: svcs.Groups,
-		log: log, maxBody: int64(cfg.MaxRecvMsgBytes), guard: g}
+		registry: svcs.Registry,
+		log:      log, maxBody: int64(cfg.MaxRecvMsgBytes), guard: g}
 	rst.routes(mux)
 	if err := uiRoutes(mux); err != nil {
 		return nil, err
@@ -185,6 +186,9 @@ func registerServices(gs *grpc.Server, svcs Services, log zerolog.Logger, stream
 	}
 	if svcs.Groups != nil {
 		pb.RegisterGroupsServer(gs, &groupsService{node: svcs.Groups, streams: streams, guard: g})
+	}
+	if svcs.Registry != nil {
+		pb.RegisterRegistryServer(gs, &registryService{node: svcs.Registry, streams: streams, guard: g})
 	}
 	if svcs.Keyring != nil {
 		pb.RegisterKeyringServer(gs, &keyringService{node: svcs.Keyring})

@@ -291,6 +291,10 @@ func TestNilServiceIsNotServed(t *testing.T) {
 			_, err := pb.NewGroupsClient(s.conn).Groups(ctx, &pb.GroupsRequest{})
 			return err
 		},
+		"Registry.List": func() error {
+			_, err := pb.NewRegistryClient(s.conn).List(ctx, &pb.RegistryListRequest{})
+			return err
+		},
 		"Keyring.List": func() error {
 			_, err := pb.NewKeyringClient(s.conn).List(ctx, &pb.KeyringListRequest{})
 			return err
@@ -309,7 +313,7 @@ func TestNilServiceIsNotServed(t *testing.T) {
 		t.Errorf("Cluster.RaftStatus: %v", err)
 	}
 	base := "http://" + s.srv.HTTPAddr().String()
-	for _, p := range []string{"/v1/kv", "/v1/kv/a", "/v1/locks", "/v1/names", "/v1/groups"} {
+	for _, p := range []string{"/v1/kv", "/v1/kv/a", "/v1/locks", "/v1/names", "/v1/groups", "/v1/services", "/v1/services/a", "/v1/sd/prometheus?service=a"} {
 		if resp, body := httpGet(t, base+p); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: %d %s, want 404", p, resp.StatusCode, body)
 		}

@@ -34,6 +34,9 @@ type Services struct {
 	Locks    LockNode    // conclave.v1.Lock, /v1/locks
 	Names    NameNode    // conclave.v1.Names, /v1/names
 	Groups   GroupNode   // conclave.v1.Groups, /v1/groups
+	// Registry is conclave.v1.Registry, /v1/services,
+	// /v1/sd/prometheus?service= and the status page's services.
+	Registry RegistryNode
 	Keyring  KeyringNode // conclave.v1.Keyring
 	Health   HealthNode  // /v1/health/live, /v1/health/ready
 	// Operator is conclave.v1.Operator (snapshots, peer removal).
@@ -58,6 +61,9 @@ func ServicesOf(n *cluster.Node) Services {
 		Locks:    n.Locks(),
 		Names:    n.Names(),
 		Groups:   n.Groups(),
+		// TODO(lead): Registry: n.Registry(), once the registry domain
+		// (branch reg) is merged; also `_ RegistryNode = (*registry.Service)(nil)`
+		// below.
 		Keyring:  n,
 		Health:   n,
 		ACL:      n.ACL(),

@@ -63,6 +63,7 @@ type Client struct {
 	groups   *Groups
 	keyring  *Keyring
 	acl      *ACL
+	registry *Registry
 }
 
 // New returns a Client for the agent at addr (host:port). It does not
@@ -110,6 +111,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		groups:   &Groups{c: pb.NewGroupsClient(conn)},
 		keyring:  &Keyring{c: pb.NewKeyringClient(conn)},
 		acl:      &ACL{c: pb.NewACLClient(conn)},
+		registry: &Registry{c: pb.NewRegistryClient(conn)},
 	}, nil
 }
 
@@ -127,6 +129,10 @@ func (c *Client) Locks() *Locks { return c.locks }
 
 // Names reads and watches cluster-wide names; Session.Register binds them.
 func (c *Client) Names() *Names { return c.names }
+
+// Registry queries and watches the service registry; Session.RegisterService
+// registers instances, Resolver and Picker call them.
+func (c *Client) Registry() *Registry { return c.registry }
 
 // Keyring changes the gossip keyring of every live node through the agent.
 func (c *Client) Keyring() *Keyring { return c.keyring }

@@ -24,4 +24,14 @@
 // on Session.Events); Client.Groups broadcasts, lists and monitors. A
 // GroupMonitor owns one goroutine, finished once Close returns or its ctx
 // ended.
+//
+// Service registry (docs/registry-client.md): Session.RegisterService
+// announces an instance owned by the session; Client.Registry lists,
+// watches and deregisters. Client.Resolver is a gRPC resolver for
+// conclave:///NAME targets, given to a connection with grpc.WithResolvers
+// (never registered globally), with the RoundRobin and LeastRequest service
+// configs for grpc-go's own balancers; Client.Picker picks instances for
+// other protocols. A Registry watch owns one goroutine, finished once its
+// ctx ended; a resolver and a Picker own one each, finished once Close
+// returns.
 package client

@@ -121,6 +121,68 @@ function renderLocks(locks) {
   box.appendChild(t);
 }
 
+// MAX_SERVICES bounds how many services' instances the page fetches per
+// refresh (one request each); the rest are listed by name only.
+const MAX_SERVICES = 50;
+
+function healthClass(h) { return h === "passing" ? "ok" : h === "warning" ? "warn" : "bad"; }
+
+function servicePath(name) { return "/v1/services/" + name.split("/").map(encodeURIComponent).join("/"); }
+
+// renderServices shows every instance of every service: its endpoint,
+// health (and the check output behind it), node and when its agent last
+// saw it alive. 404 means this node serves no registry.
+async function renderServices() {
+  const box = document.getElementById("services");
+  let r;
+  try { r = await getJSON("/v1/services"); } catch (e) { r = { status: 0 }; }
+  if (r.status === 404) { box.replaceChildren(el("p", "not available on this node", "muted unavailable")); return; }
+  if (r.status === 403) { box.replaceChildren(el("p", "not readable with this token", "muted")); return; }
+  if (r.status !== 200 || !r.body) { box.replaceChildren(el("p", "error " + r.status + (r.body && r.body.error ? ": " + r.body.error.message : ""), "bad")); return; }
+  const services = r.body.services || [];
+  if (!services.length) { box.replaceChildren(el("p", "no services registered", "muted")); return; }
+  const shown = services.slice(0, MAX_SERVICES);
+  const answers = await Promise.all(shown.map(s => getJSON(servicePath(s.name)).catch(() => ({ status: 0 }))));
+  const t = el("table");
+  t.id = "services-table";
+  const head = el("tr");
+  for (const h of ["service", "id", "endpoint", "protocol", "health", "node", "last seen", "output"]) head.appendChild(el("th", h));
+  t.appendChild(el("thead")).appendChild(head);
+  const tb = t.appendChild(el("tbody"));
+  shown.forEach((s, i) => {
+    const a = answers[i];
+    if (a.status !== 200 || !a.body) {
+      const tr = el("tr");
+      tr.appendChild(el("td", s.name));
+      const td = el("td", "error " + a.status, "bad");
+      td.colSpan = 7;
+      tr.appendChild(td);
+      tb.appendChild(tr);
+      return;
+    }
+    for (const inst of a.body.instances || []) {
+      const tr = el("tr");
+      tr.dataset.service = inst.service;
+      tr.dataset.id = inst.id;
+      tr.appendChild(el("td", inst.service));
+      tr.appendChild(el("td", inst.id));
+      tr.appendChild(el("td", inst.endpoint));
+      tr.appendChild(el("td", inst.protocol));
+      tr.appendChild(el("td", inst.health, "health " + healthClass(inst.health)));
+      tr.appendChild(el("td", inst.node));
+      tr.appendChild(el("td", ago(inst.last_seen), "last-seen"));
+      tr.appendChild(el("td", inst.output || "—"));
+      tb.appendChild(tr);
+    }
+  });
+  const nodes = [t];
+  if (services.length > shown.length) {
+    nodes.push(el("p", "and " + (services.length - shown.length) + " more services: " +
+      services.slice(shown.length).map(s => s.name).join(", "), "muted"));
+  }
+  box.replaceChildren(...nodes);
+}
+
 // renderGeneric shows the array body[key] of an optional plane's endpoint
 // as a table with one column per field; 404 means this node does not serve
 // the plane.
@@ -169,7 +231,7 @@ async function refresh() {
     if (locks.status === 200) renderLocks(locks.body.locks || []);
     else if (locks.status === 403) setText("locks", "not readable with this token");
     else setText("locks", "error " + locks.status + (locks.body && locks.body.error ? ": " + locks.body.error.message : ""));
-    await Promise.all([...document.querySelectorAll("[data-endpoint]")].map(renderGeneric));
+    await Promise.all([renderServices(), ...[...document.querySelectorAll("[data-endpoint]")].map(renderGeneric)]);
     const line = document.getElementById("status-line");
     line.textContent = "updated " + new Date().toLocaleTimeString();
     line.className = "muted";

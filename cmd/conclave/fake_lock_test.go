@@ -25,6 +25,9 @@ type fakeLockTable struct {
 	opened   []*fakeSession
 	locks    map[string]*fakeLockEntry
 	changed  chan struct{} // closed and replaced whenever a lock frees
+	// sessionEnded, when set, hears of every session's end (under mu),
+	// as the node's other tables do: the registry drops its instances.
+	sessionEnded func(pid string)
 }
 
 type fakeLockEntry struct {
@@ -62,6 +65,9 @@ func (s *fakeSession) end() {
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		delete(t.sessions, s.pid)
+		if t.sessionEnded != nil {
+			t.sessionEnded(s.pid)
+		}
 		for name, l := range t.locks {
 			if l.holder == s.pid {
 				t.freeLocked(name)

@@ -29,6 +29,8 @@ type fakeNode struct {
 	lk *fakeLockTable
 	// admitted records operator admissions.
 	admitted []string
+	// reg is the service registry, made by Registry.
+	reg *fakeRegistry
 }
 
 func newFakeNode(name string) *fakeNode {
@@ -38,7 +40,7 @@ func newFakeNode(name string) *fakeNode {
 // services serves everything the fake has: no names, groups, keyring or
 // health checks.
 func (f *fakeNode) services() api.Services {
-	return api.Services{Cluster: f, Admit: f, KV: f.KV(), Sessions: f, Locks: f.Locks()}
+	return api.Services{Cluster: f, Admit: f, KV: f.KV(), Sessions: f, Locks: f.Locks(), Registry: f.Registry()}
 }
 
 // fakeKV is the fake node's KV service, as cluster.Node.KV is the real
