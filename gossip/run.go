@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// Run joins the cluster through Config.JoinAddrs and keeps this node in it:
+// Run joins the cluster through Config.JoinAddrs (and the inventory, see
+// discover.go) and keeps this node in it:
 // the initial join retries with exponential backoff (RetryJoinMin doubling up
 // to RetryJoinMax, with jitter so seeds restarted together do not retry in
 // lockstep) until another live member is seen. Afterwards, every
@@ -35,7 +36,19 @@ func (m *Membership) Run(ctx context.Context) error {
 	}()
 	defer func() { <-reclaimDone }()
 
-	seeds := m.seeds()
+	if m.discovering() {
+		// The inventory is resolved before the first join, so its
+		// addresses are seeds from the start; then again at its interval.
+		m.resolveInventory(ctx)
+		discoverDone := make(chan struct{})
+		go func() {
+			defer close(discoverDone)
+			m.discover(ctx)
+		}()
+		defer func() { <-discoverDone }()
+	}
+
+	seeds := m.joinTargets()
 	delay := m.cfg.RetryJoinMin
 	for attempt := 1; len(seeds) > 0; attempt++ {
 		n, err := m.join(ctx, seeds)
@@ -54,6 +67,7 @@ func (m *Membership) Run(ctx context.Context) error {
 			return nil
 		}
 		delay = min(2*delay, m.cfg.RetryJoinMax)
+		seeds = m.joinTargets() // the inventory may have changed meanwhile
 	}
 	if m.cfg.RejoinInterval == 0 {
 		m.wait(ctx, -1)
@@ -76,7 +90,7 @@ func (m *Membership) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		addrs := append(append([]string(nil), seeds...), failed...)
+		addrs := append(m.joinTargets(), failed...)
 		if len(addrs) == 0 {
 			continue
 		}
