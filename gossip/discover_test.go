@@ -75,6 +75,17 @@ func TestAllowOnlyInventoryRefusesStrangers(t *testing.T) {
 		return sees(a, "b", StateAlive) && sees(b, "a", StateAlive)
 	})
 
+	// a's own alive messages (a meta update) pass its allow-list, though
+	// the inventory does not list a: the node itself is always allowed.
+	a.SetClusterID("c1")
+	waitFor(t, converge, "b sees a's new meta", func() bool {
+		mem, ok := b.Member("a")
+		return ok && mem.Meta.ClusterID == "c1"
+	})
+	if mem, _ := a.Member("a"); mem.Meta.ClusterID != "c1" {
+		t.Fatalf("a's view of itself %+v, want cluster id c1", mem)
+	}
+
 	// x is not in a's inventory: whatever x says about itself, a refuses it.
 	x := startNode(t, "x", nodeOpt{})
 	_, _ = x.Join(joinCtx(t), []string{a.LocalAddr()}) // x may think it joined: a decides
