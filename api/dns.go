@@ -301,6 +301,9 @@ func (s *DNSServer) accept(dh dns.Header) dns.MsgAcceptAction {
 	case dns.MsgReject, dns.MsgIgnore: // MsgIgnore: a response, not a query
 		s.reqs.WithLabelValues(dnsMalformed).Inc()
 		return dns.MsgIgnore
+	case dns.MsgRejectNotImplemented: // miekg answers NOTIMP itself
+		s.reqs.WithLabelValues(dns.RcodeToString[dns.RcodeNotImplemented]).Inc()
+		return act
 	default:
 		return act
 	}

@@ -298,6 +298,15 @@ func TestDNSMalformedCountedAndDropped(t *testing.T) {
 		t.Fatalf("after garbage: %d answers, want 2", len(r.Answer))
 	}
 	query(t, "udp", s.Addr(), "example.com.", dns.TypeA)
+	// An UPDATE (opcode 5) is not implemented: answered NOTIMP, counted.
+	upd := new(dns.Msg)
+	upd.SetUpdate("conclave.")
+	if r, err := dns.Exchange(upd, s.Addr()); err != nil || r.Rcode != dns.RcodeNotImplemented {
+		t.Errorf("UPDATE: %v, %v; want NOTIMP", r, err)
+	}
+	if got := count("NOTIMP"); got != 1 {
+		t.Errorf("NOTIMP count %v, want 1", got)
+	}
 	if got := count("NOERROR"); got != 1 {
 		t.Errorf("NOERROR count %v, want 1", got)
 	}
