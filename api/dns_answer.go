@@ -126,6 +126,11 @@ func (a *dnsAnswerer) service(resp *dns.Msg, q dns.Question, labels []string) {
 	}
 	f.PassingOnly = true
 	insts, _ := a.reg.Instances(f)
+	if lower := (registry.Filter{Service: strings.ToLower(f.Service), Tag: strings.ToLower(f.Tag), PassingOnly: true}); len(insts) == 0 && lower != f {
+		// Resolvers may randomise the case of a query (DNS 0x20): a
+		// lower-case name is found whatever case the query arrives in.
+		insts, _ = a.reg.Instances(lower)
+	}
 	eps := make([]dnsEndpoint, 0, len(insts))
 	for _, in := range insts {
 		if in.Health != registry.Passing {

@@ -189,6 +189,12 @@ func TestDNSAnswers(t *testing.T) {
 				t.Errorf("addr A (mixed case) %v, want 10.0.0.1", got)
 			}
 
+			// Mixed case (DNS 0x20) finds the lower-case service and tag.
+			r = query(t, network, addr, "V1.aPi.SERVICE.conclave.", dns.TypeSRV)
+			if got, want := srvSet(r), []string{"1 1 8080 0a000001.addr.conclave."}; !slices.Equal(got, want) {
+				t.Errorf("mixed-case SRV %v, want %v", got, want)
+			}
+
 			// A host name endpoint is the SRV target itself, and has no A.
 			r = query(t, network, addr, "web.service.conclave.", dns.TypeSRV)
 			if got, want := srvSet(r), []string{"1 1 443 web-1.example.com."}; !slices.Equal(got, want) || len(r.Extra) != 0 {
