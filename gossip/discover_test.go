@@ -233,3 +233,48 @@ func TestInventoryFileChangeDetection(t *testing.T) {
 		t.Error("oversize file accepted")
 	}
 }
+
+// stallingResolver blocks every lookup until its ctx ends.
+type stallingResolver struct{ calls chan struct{} }
+
+func (s stallingResolver) LookupHost(ctx context.Context, _ string) ([]string, error) {
+	s.calls <- struct{}{}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (s stallingResolver) LookupSRV(ctx context.Context, _, _, _ string) (string, []*net.SRV, error) {
+	s.calls <- struct{}{}
+	<-ctx.Done()
+	return "", nil, ctx.Err()
+}
+
+// TestShutdownCancelsInventoryLookups: a resolver that never answers does
+// not hold Shutdown for the lookup timeout.
+func TestShutdownCancelsInventoryLookups(t *testing.T) {
+	res := stallingResolver{calls: make(chan struct{}, 8)}
+	m := startNode(t, "a", nodeOpt{
+		cfg:  func(c *Config) { c.DiscoverDNS = "gossip.test." },
+		opts: []Option{WithResolver(res)},
+	})
+	errCh := make(chan error, 1)
+	go func() { errCh <- m.Run(context.Background()) }()
+	select {
+	case <-res.calls:
+	case <-time.After(converge):
+		t.Fatal("Run did not look the inventory up")
+	}
+	start := time.Now()
+	if err := m.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errCh; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if took := time.Since(start); took >= lookupTimeout {
+		t.Fatalf("Shutdown took %s, waiting out the lookup (%s)", took, lookupTimeout)
+	}
+	if m.Stats().InventoryErrors == 0 {
+		t.Error("the cancelled lookup was not counted as an inventory error")
+	}
+}

@@ -38,9 +38,9 @@
 // therefore never call back into memberlist and never block (they take only
 // this package's short-lived mutexes and send events without blocking). The
 // goroutines this package starts are the two forwarding loops of the
-// transport wrapper, which Shutdown stops and waits for, and Run's two
-// helpers (the re-announcer and, with an inventory, the discovery loop),
-// which Run waits for. Run executes on the caller's goroutine; Shutdown
+// transport wrapper, which Shutdown stops and waits for, and Run's helpers
+// (the re-announcer and, with an inventory, the discovery loop and a
+// watcher that cancels its lookups at Shutdown), which Run waits for. Run executes on the caller's goroutine; Shutdown
 // makes it return and waits for it.
 //
 // memberlist v0.6.0 never fills Node.State in the EventDelegate callbacks

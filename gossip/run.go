@@ -37,13 +37,27 @@ func (m *Membership) Run(ctx context.Context) error {
 	defer func() { <-reclaimDone }()
 
 	if m.discovering() {
+		// Lookups take ctx: let Shutdown cancel them too, so it never
+		// waits out a slow resolver.
+		dctx, cancel := context.WithCancel(ctx)
+		watchDone := make(chan struct{})
+		go func() {
+			defer close(watchDone)
+			select {
+			case <-m.done:
+				cancel()
+			case <-dctx.Done():
+			}
+		}()
+		defer func() { cancel(); <-watchDone }()
+
 		// The inventory is resolved before the first join, so its
 		// addresses are seeds from the start; then again at its interval.
-		m.resolveInventory(ctx)
+		m.resolveInventory(dctx)
 		discoverDone := make(chan struct{})
 		go func() {
 			defer close(discoverDone)
-			m.discover(ctx)
+			m.discover(dctx)
 		}()
 		defer func() { <-discoverDone }()
 	}
