@@ -39,5 +39,12 @@
 // HTTP bind, hostGuard refuses mutations whose Host is not a name of the
 // agent (DNS rebinding); no GET route mutates.
 //
+// DNS (dns.go, dns_answer.go; docs/dns.md): DNSServer answers
+// NAME.service.DOMAIN and its tag and RFC 2782 forms from a DNSRegistry
+// (the registry's local replica) on UDP and TCP, read-only and without
+// tokens. It is a server of its own beside Server, with its own Serve:
+// miekg/dns runs one goroutine per UDP query and per TCP connection, and
+// Serve waits for them before it returns.
+//
 // The Go SDK is in api/client, the generated code in api/conclavepb.
 package api

@@ -424,6 +424,9 @@ func gossipConfig(cfg config.Config, key []byte, local bool) gossip.Config {
 	gc.AdvertiseAddr = m.AdvertiseAddr
 	gc.AdvertisePort = m.AdvertisePort
 	gc.JoinAddrs = append([]string(nil), m.JoinAddrs...)
+	gc.DiscoverDNS, gc.DiscoverFile = m.Discover.DNS, m.Discover.File
+	gc.DiscoverInterval = m.Discover.Interval.Duration()
+	gc.AllowOnlyInventory = m.AllowOnlyInventory
 	if key != nil {
 		gc.Keys = [][]byte{key}
 	}

@@ -13,6 +13,7 @@ type Config struct {
 	TLS     TLSConfig     `yaml:"tls"`
 	Log     LogConfig     `yaml:"log"`
 	ACL     ACLConfig     `yaml:"acl"`
+	DNS     DNSConfig     `yaml:"dns"`
 	// Insecure allows the doors that face the network to run in clear: gossip
 	// without an encryption key, the internode mesh and the APIs without TLS,
 	// on addresses other than loopback. Without it such a configuration is
@@ -31,6 +32,27 @@ type ACLConfig struct {
 	// default) or allow.
 	DefaultPolicy string `yaml:"default_policy"`
 }
+
+// DNSConfig is the DNS interface (docs/dns.md): a read-only view of the
+// registry's passing instances, NAME.service.DOMAIN, on UDP and TCP. It
+// is unauthenticated, like Consul's.
+type DNSConfig struct {
+	// BindAddr is ip:port; "" (the default) keeps the DNS interface off.
+	BindAddr string `yaml:"bind_addr"`
+	// Domain is the FQDN the interface answers for ("conclave.");
+	// anything outside it is refused (no recursion).
+	Domain string `yaml:"domain"`
+	// TTL of the records; 0 (the default, as in Consul) makes resolvers
+	// ask every time, so a failed instance drops out at once.
+	TTL Duration `yaml:"ttl"`
+	// AllowUnauthenticated lets the DNS interface listen on an address
+	// other than loopback while ACLs are on: DNS carries no token, so it
+	// would reveal every service to anyone who reaches the port.
+	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+}
+
+// Enabled reports whether the DNS interface is configured to run.
+func (d DNSConfig) Enabled() bool { return d.BindAddr != "" }
 
 // TLSConfig is this node's TLS identity. When set, the internode mesh is
 // mutual TLS (every peer presents a node certificate of the CA whose node
@@ -112,7 +134,30 @@ type MembershipConfig struct {
 	// Secret is the base64 gossip key inline (16, 24 or 32 bytes: AES-128,
 	// -192 or -256). Exclusive with SecretFile.
 	Secret string `yaml:"secret"`
+	// Discover adds addresses from an inventory (DNS or a file) to the
+	// seeds, re-read at an interval (docs/discovery.md).
+	Discover DiscoverConfig `yaml:"discover"`
+	// AllowOnlyInventory refuses gossip members whose address is not in
+	// the inventory this node resolved; needs discover.dns or
+	// discover.file.
+	AllowOnlyInventory bool `yaml:"allow_only_inventory"`
 }
+
+// DiscoverConfig is the inventory of addresses gossip joins from: a DNS
+// name, a file, or both (the union).
+type DiscoverConfig struct {
+	// DNS is a name whose A, AAAA and SRV records are the inventory: SRV
+	// records give their port, A and AAAA records the gossip bind_port.
+	DNS string `yaml:"dns"`
+	// File holds one address per line (host or host:port; # comments and
+	// blank lines ignored), re-read when it changes.
+	File string `yaml:"file"`
+	// Interval is how often the inventory is resolved again.
+	Interval Duration `yaml:"interval"`
+}
+
+// Enabled reports whether an inventory source is configured.
+func (d DiscoverConfig) Enabled() bool { return d.DNS != "" || d.File != "" }
 
 // EphemeralPort as cluster.internode.bind_port binds an ephemeral port at
 // once, skipping the auto range 7950-7959 that port 0 tries first.
@@ -220,6 +265,7 @@ const (
 	DefaultGRPCAddr   = "127.0.0.1:7940"
 	DefaultHTTPAddr   = "127.0.0.1:7941"
 	DefaultDataDir    = "/var/lib/conclave"
+	DefaultDNSDomain  = "conclave."
 	// fallbackName is the node name when the host name cannot be read.
 	fallbackName = "conclave"
 	// devName is Dev's node name: fixed, so a --dev node's identity and logs
@@ -262,6 +308,9 @@ func Default() Config {
 			Membership: MembershipConfig{
 				BindAddr: "0.0.0.0",
 				BindPort: DefaultGossipPort,
+				// Like Serf's retry_join re-resolution: an inventory that
+				// changes is seen within half a minute, without hammering DNS.
+				Discover: DiscoverConfig{Interval: Duration(30 * time.Second)},
 			},
 			Internode: InternodeConfig{
 				// "" follows membership.bind_addr, so moving gossip to one
@@ -307,6 +356,7 @@ func Default() Config {
 			Format: "json",
 		},
 		ACL: ACLConfig{DefaultPolicy: "deny"},
+		DNS: DNSConfig{BindAddr: "", Domain: DefaultDNSDomain, TTL: 0},
 	}
 }
 

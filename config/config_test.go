@@ -43,6 +43,12 @@ func TestDefaultValidates(t *testing.T) {
 		"max_lag_entries":    {c.Cluster.Health.MaxLagEntries, 5000},
 		"max_lag_time":       {c.Cluster.Health.MaxLagTime.Duration(), 10 * time.Second},
 		"min_disk_free":      {c.Cluster.Health.MinDiskFreeBytes, 64 << 20},
+		"dns off":            {c.DNS.Enabled(), false},
+		"dns domain":         {c.DNS.Domain, "conclave."},
+		"dns ttl":            {c.DNS.TTL.Duration(), time.Duration(0)},
+		"discover off":       {c.Cluster.Membership.Discover.Enabled(), false},
+		"discover interval":  {c.Cluster.Membership.Discover.Interval.Duration(), 30 * time.Second},
+		"allow_only_inv":     {c.Cluster.Membership.AllowOnlyInventory, false},
 	}
 	for name, tc := range checks {
 		t.Run(name, func(t *testing.T) {

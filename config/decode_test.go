@@ -30,6 +30,12 @@ func fullWant() Config {
 				JoinAddrs:     StringList{"node-2:8946", "node-3"},
 				SecretFile:    "",
 				Secret:        "AAECAwQFBgcICQoLDA0ODw==",
+				Discover: DiscoverConfig{
+					DNS:      "gossip.conclave.example.internal",
+					File:     "/etc/conclave/inventory",
+					Interval: Duration(time.Minute),
+				},
+				AllowOnlyInventory: true,
 			},
 			Internode: InternodeConfig{
 				BindAddr:      "10.0.0.2",
@@ -68,6 +74,7 @@ func fullWant() Config {
 		},
 		Log: LogConfig{Level: "debug", Format: "console"},
 		ACL: ACLConfig{Enabled: true, DefaultPolicy: "allow"},
+		DNS: DNSConfig{BindAddr: "10.0.0.1:8600", Domain: "svc.example.", TTL: Duration(5 * time.Second), AllowUnauthenticated: true},
 	}
 }
 

@@ -17,6 +17,11 @@
 //	    advertise_port: 0           # 0 = bind port
 //	    join_addrs: "node-2:7946,node-3"   # string or list; bare host = bind port
 //	    secret_file: /etc/conclave/gossip.key  # or secret: <base64 of 16/24/32 bytes>
+//	    discover:                   # inventory added to the seeds, re-read every interval
+//	      dns: ""                   # A/AAAA (bind_port) and SRV (their port) records of a name
+//	      file: ""                  # one host[:port] a line, # comments
+//	      interval: 30s
+//	    allow_only_inventory: false # refuse members not in the inventory
 //	  internode:                    # node-to-node mesh, TCP
 //	    bind_addr: ""               # "" = membership.bind_addr
 //	    bind_port: 0                # 0 = first free of 7950-7959, then ephemeral; -1 = ephemeral
@@ -38,6 +43,11 @@
 //	log:
 //	  level: info                   # debug | info | warn | error
 //	  format: json                  # json | console
+//	dns:                            # read-only DNS interface, off unless bind_addr is set
+//	  bind_addr: ""                 # ip:port, UDP and TCP
+//	  domain: conclave.
+//	  ttl: 0s
+//	  allow_unauthenticated: false  # needed with acl.enabled off loopback
 //
 // Decoding is strict: the document is parsed into a yaml.Node tree and walked
 // against the struct's yaml tags, so unknown keys, wrong types and bad

@@ -14,7 +14,7 @@ type listener struct {
 }
 
 // listeners are the node's TCP listeners with a fixed port, in the order
-// an error names them: gossip, internode, gRPC, HTTP. Port 0 (picked at
+// an error names them: gossip, internode, gRPC, HTTP, DNS. Port 0 (picked at
 // start) and addresses Validate refuses anyway are left out.
 func (c Config) listeners() []listener {
 	var ls []listener
@@ -33,6 +33,15 @@ func (c Config) listeners() []listener {
 			continue
 		}
 		ls = append(ls, listener{a.key, host, n})
+	}
+	if c.DNS.Enabled() {
+		// The DNS interface's TCP side; its UDP side shares the port with
+		// gossip's UDP the same way, so one check covers both.
+		if host, port, err := net.SplitHostPort(c.DNS.BindAddr); err == nil {
+			if n, err := strconv.Atoi(port); err == nil {
+				ls = append(ls, listener{"dns.bind_addr", host, n})
+			}
+		}
 	}
 	out := ls[:0]
 	for _, l := range ls {

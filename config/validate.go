@@ -21,6 +21,11 @@ const (
 	// maxGroupPayload: a broadcast travels in one internode frame (4 MiB)
 	// with its header, and in one gRPC message (4 MiB).
 	maxGroupPayload = 3 << 20
+	// maxDNSTTL: past a day a cached instance list is fiction.
+	maxDNSTTL = 24 * time.Hour
+	// minDiscoverInterval keeps a typo ("30ms") from hammering DNS or the
+	// disk.
+	minDiscoverInterval = time.Second
 )
 
 // Validate checks ranges and cross-field rules and returns every problem
@@ -70,6 +75,8 @@ func (c Config) validate() []*Error {
 		}
 	}
 
+	p.checkDiscover(m)
+
 	in := cl.Internode
 	p.checkIP("cluster.internode.bind_addr", in.BindAddr, true)
 	if in.BindPort != EphemeralPort && (in.BindPort < 0 || in.BindPort > maxPort) {
@@ -94,6 +101,7 @@ func (c Config) validate() []*Error {
 	}
 
 	p.checkTLS(c.TLS)
+	p.checkDNS(c)
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -361,4 +369,71 @@ func loopbackHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+func (p *problems) checkDiscover(m MembershipConfig) {
+	d := m.Discover
+	if d.DNS != "" {
+		if _, _, err := net.SplitHostPort(d.DNS); err == nil || net.ParseIP(d.DNS) != nil || !validHost(d.DNS) {
+			p.add("cluster.membership.discover.dns", "want a DNS name without a port (SRV records carry ports), got %q", d.DNS)
+		}
+	}
+	if d.Interval.Duration() < minDiscoverInterval {
+		p.add("cluster.membership.discover.interval", "must be at least %s, got %s", minDiscoverInterval, d.Interval)
+	}
+	if m.AllowOnlyInventory && !d.Enabled() {
+		p.add("cluster.membership.allow_only_inventory", "needs an inventory: set cluster.membership.discover.dns or cluster.membership.discover.file")
+	}
+}
+
+func (p *problems) checkDNS(c Config) {
+	d := c.DNS
+	if problem := dnsDomainProblem(d.Domain); problem != "" {
+		p.add("dns.domain", "%s, got %q", problem, d.Domain)
+	}
+	if ttl := d.TTL.Duration(); ttl < 0 || ttl > maxDNSTTL || ttl%time.Second != 0 {
+		p.add("dns.ttl", "want whole seconds between 0s and %s, got %s", maxDNSTTL, ttl)
+	}
+	if !d.Enabled() {
+		return
+	}
+	host, port, err := net.SplitHostPort(d.BindAddr)
+	if err != nil || net.ParseIP(host) == nil {
+		p.add("dns.bind_addr", "want ip:port (an IP literal), got %q", d.BindAddr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > maxPort {
+		p.add("dns.bind_addr", "want a port between 0 and %d, got %q", maxPort, port)
+		return
+	}
+	if c.ACL.Enabled && !loopbackHost(host) && !d.AllowUnauthenticated {
+		// DNS carries no token: with ACLs on, an open DNS port would
+		// list what the ACLs hide (Consul answers DNS with the agent's
+		// default token; we have none, so the operator decides).
+		p.add("dns.bind_addr", "DNS on %s answers without a token while acl.enabled is set, revealing every service; "+
+			"bind it to loopback, or set dns.allow_unauthenticated: true to accept that", d.BindAddr)
+	}
+}
+
+// dnsDomainProblem says what is wrong with a DNS domain, "" for a valid
+// FQDN: ends with a dot, is not the root, labels of 1-63 letters, digits
+// and hyphens that neither start nor end with a hyphen, at most 253 bytes.
+func dnsDomainProblem(d string) string {
+	if !strings.HasSuffix(d, ".") || d == "." {
+		return "want a fully qualified domain name ending with a dot, such as conclave."
+	}
+	if len(d) > 254 {
+		return "want at most 253 bytes"
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(d, "."), ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return "want labels of 1-63 letters, digits or hyphens, not starting or ending with a hyphen"
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return "want labels of 1-63 letters, digits or hyphens, not starting or ending with a hyphen"
+			}
+		}
+	}
+	return ""
 }

@@ -73,6 +73,17 @@ type Config struct {
 	// ForgetDeadAfter: dead and left members stay in the view (for status
 	// output) this long after they went, then are dropped.
 	ForgetDeadAfter time.Duration
+
+	// DiscoverDNS is a name whose SRV records (at their ports) and A and
+	// AAAA records (at the bound gossip port) are the inventory; "" for
+	// none. DiscoverFile is a file of host[:port] lines, re-read when it
+	// changes; "" for none. Run joins the inventory's addresses and
+	// resolves both again every DiscoverInterval (docs/discovery.md).
+	DiscoverDNS, DiscoverFile string
+	DiscoverInterval          time.Duration
+	// AllowOnlyInventory refuses members whose address is not in the
+	// inventory this node resolved. Needs DiscoverDNS or DiscoverFile.
+	AllowOnlyInventory bool
 }
 
 // DefaultConfig returns the LAN values of DESIGN §14.
@@ -96,6 +107,7 @@ func DefaultConfig() Config {
 		RetryJoinMax:        30 * time.Second,       // then no more than twice a minute
 		RejoinInterval:      30 * time.Second,       // isolation is rare; retry as often as push/pull
 		ForgetDeadAfter:     24 * time.Hour,         // like Serf's tombstone timeout
+		DiscoverInterval:    30 * time.Second,       // as often as rejoin: inventories change rarely
 	}
 }
 
@@ -120,6 +132,7 @@ func DefaultLocalConfig() Config {
 	c.RetryJoinMax = 200 * time.Millisecond
 	c.RejoinInterval = 200 * time.Millisecond
 	c.ForgetDeadAfter = 30 * time.Second
+	c.DiscoverInterval = 100 * time.Millisecond
 	return c
 }
 
@@ -190,6 +203,13 @@ func (c Config) Validate() error {
 	}
 	if c.GossipNodes < 1 {
 		return bad("GossipNodes", "%d must be >= 1", c.GossipNodes)
+	}
+	discovering := c.DiscoverDNS != "" || c.DiscoverFile != ""
+	if discovering && c.DiscoverInterval <= 0 {
+		return bad("DiscoverInterval", "%v must be > 0", c.DiscoverInterval)
+	}
+	if c.AllowOnlyInventory && !discovering {
+		return bad("AllowOnlyInventory", "needs DiscoverDNS or DiscoverFile")
 	}
 	return nil
 }

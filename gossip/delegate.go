@@ -127,7 +127,13 @@ func (d delegates) NotifyLeave(n *memberlist.Node) {
 // every alive message, which catches merges a MergeDelegate alone would miss
 // (gossip relayed through a node that knows both sides).
 func (d delegates) NotifyAlive(n *memberlist.Node) error {
-	return d.m.guardPeer(n, true)
+	if err := d.m.guardPeer(n, true); err != nil {
+		return err
+	}
+	// The inventory is checked per member, here only: a merge carries
+	// other members whose alive messages come through here one by one,
+	// so one stranger in a peer's view does not cancel a whole join.
+	return d.m.guardInventory(n)
 }
 
 // NotifyMerge implements memberlist.MergeDelegate: the cluster-ID guard for a

@@ -19,6 +19,11 @@
 //     restart keeps the active key; encryption itself is decided at start
 //     (memberlist cannot turn it on at runtime);
 //   - counting the inbound messages memberlist refuses (Stats.RejectedMessages);
+//   - join discovery from an inventory (discover.go, inventory.go): a DNS
+//     name (SRV and A/AAAA records) and a polled file, resolved by Run
+//     before its first join and at Config.DiscoverInterval, joined in
+//     addition to the seeds; with Config.AllowOnlyInventory, the
+//     inventory guard refuses members at addresses outside it;
 //   - the cluster-ID guard (two clusters that
 //     share a seed address stay two clusters, loudly), duplicate-name reports,
 //     and fault injection for tests (WithPacketFilter).
@@ -32,9 +37,11 @@
 // of them while holding memberlist's internal node lock; those callbacks
 // therefore never call back into memberlist and never block (they take only
 // this package's short-lived mutexes and send events without blocking). The
-// only goroutines this package starts are the two forwarding loops of the
-// transport wrapper, which Shutdown stops and waits for. Run executes on the
-// caller's goroutine; Shutdown makes it return and waits for it.
+// goroutines this package starts are the two forwarding loops of the
+// transport wrapper, which Shutdown stops and waits for, and Run's helpers
+// (the re-announcer and, with an inventory, the discovery loop and a
+// watcher that cancels its lookups at Shutdown), which Run waits for. Run executes on the caller's goroutine; Shutdown
+// makes it return and waits for it.
 //
 // memberlist v0.6.0 never fills Node.State in the EventDelegate callbacks
 // (hashicorp/memberlist#293), so a graceful Leave first gossips a Meta with

@@ -15,6 +15,9 @@ var (
 	ErrMetaVersion = errors.New("gossip: unsupported meta version")
 	// ErrForeignCluster: a peer advertises a cluster ID other than ours.
 	ErrForeignCluster = errors.New("gossip: peer belongs to another cluster")
+	// ErrNotInInventory: a peer's address is not in the inventory this
+	// node resolved, and Config.AllowOnlyInventory is set.
+	ErrNotInInventory = errors.New("gossip: peer not in the inventory")
 	// ErrJoinFailed: no join address could be contacted.
 	ErrJoinFailed = errors.New("gossip: join failed")
 	// ErrBroadcastTimeout: a meta update or leave was applied locally but its

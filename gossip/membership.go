@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"math"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,16 @@ type Membership struct {
 	limiter  *rateLimiter
 	state    StateDelegate // optional
 	local    string        // advertised gossip host:port
+	// self is local for the delegates, which memberlist may call before
+	// New has set local.
+	self atomic.Pointer[string]
+	// inv is the discovered inventory, nil without Config.DiscoverDNS or
+	// DiscoverFile; resolver looks its names up.
+	inv      *inventory
+	resolver Resolver
+	// bindPort is the bound gossip port: an inventory entry without a
+	// port means this one (as a join address without one does).
+	bindPort uint16
 	// retransmitMult is memberlist's RetransmitMult, for
 	// DisseminationWindow.
 	retransmitMult int
@@ -63,9 +74,10 @@ type Membership struct {
 type Option func(*options)
 
 type options struct {
-	log    zerolog.Logger
-	filter func(string) bool
-	state  StateDelegate
+	log      zerolog.Logger
+	filter   func(string) bool
+	state    StateDelegate
+	resolver Resolver
 }
 
 // WithLogger sets the parent logger; the Membership logs with
@@ -81,6 +93,10 @@ func WithPacketFilter(allow func(remoteAddr string) bool) Option {
 	return func(o *options) { o.filter = allow }
 }
 
+// WithResolver sets the resolver inventory discovery asks (default:
+// net.DefaultResolver); tests point it at their own DNS server.
+func WithResolver(r Resolver) Option { return func(o *options) { o.resolver = r } }
+
 // WithStateDelegate plugs replicated eventually-consistent state into
 // gossip broadcasts and push/pull (see StateDelegate).
 func WithStateDelegate(d StateDelegate) Option { return func(o *options) { o.state = d } }
@@ -91,7 +107,7 @@ func New(cfg Config, meta Meta, opts ...Option) (*Membership, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	o := options{log: zerolog.Nop()}
+	o := options{log: zerolog.Nop(), resolver: net.DefaultResolver}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -108,6 +124,10 @@ func New(cfg Config, meta Meta, opts ...Option) (*Membership, error) {
 		metaBytes: metaBytes,
 		done:      make(chan struct{}),
 		staleSelf: make(chan struct{}, 1),
+		resolver:  o.resolver,
+	}
+	if cfg.DiscoverDNS != "" || cfg.DiscoverFile != "" {
+		m.inv = &inventory{}
 	}
 	m.view = newView(cfg.ForgetDeadAfter, &m.counters)
 	mlLog := log.New(logWriter{log: m.log, c: &m.counters}, "", 0)
@@ -122,6 +142,7 @@ func New(cfg Config, meta Meta, opts ...Option) (*Membership, error) {
 	// memberlist uses BindPort as the default port of join addresses and
 	// AdvertisePort when AdvertiseAddr is set: both must be the real port.
 	mc.BindPort = tr.boundPort()
+	m.bindPort = uint16(mc.BindPort)
 	if mc.AdvertisePort == 0 {
 		mc.AdvertisePort = mc.BindPort
 	}
@@ -155,6 +176,7 @@ func New(cfg Config, meta Meta, opts ...Option) (*Membership, error) {
 	m.ml = ml
 	m.retransmitMult = mc.RetransmitMult
 	m.local = ml.LocalNode().Address()
+	m.self.Store(&m.local)
 	m.log.Info().Str("addr", m.local).Bool("encrypted", m.keyring != nil).Msg("gossip started")
 	return m, nil
 }

@@ -34,6 +34,22 @@ func (m *Membership) Collectors() []prometheus.Collector {
 			Help: "Internode keyring requests from peers that did not decode; refused.",
 		}, func() float64 { return float64(m.KeyringMalformed()) }),
 	}
+	if m.discovering() {
+		cs = append(cs,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: ns, Name: "gossip_rejected_inventory_total",
+				Help: "Gossip alive messages refused because the member's address is not in this node's inventory (cluster.membership.allow_only_inventory).",
+			}, func() float64 { return float64(m.Stats().RejectedInventory) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: ns, Name: "gossip_inventory_errors_total",
+				Help: "Inventory DNS lookups and file reads that failed (the last good DNS answer is kept; an unreadable file counts as empty).",
+			}, func() float64 { return float64(m.Stats().InventoryErrors) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace: ns, Name: "gossip_inventory_addresses",
+				Help: "Addresses in the inventory this node last resolved (cluster.membership.discover).",
+			}, func() float64 { return float64(len(m.inv.targets())) }),
+		)
+	}
 	for _, st := range []State{StateAlive, StateSuspect, StateDead, StateLeft} {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: ns, Name: "gossip_members",

@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// Run joins the cluster through Config.JoinAddrs and keeps this node in it:
+// Run joins the cluster through Config.JoinAddrs (and the inventory, see
+// discover.go) and keeps this node in it:
 // the initial join retries with exponential backoff (RetryJoinMin doubling up
 // to RetryJoinMax, with jitter so seeds restarted together do not retry in
 // lockstep) until another live member is seen. Afterwards, every
@@ -35,7 +36,33 @@ func (m *Membership) Run(ctx context.Context) error {
 	}()
 	defer func() { <-reclaimDone }()
 
-	seeds := m.seeds()
+	if m.discovering() {
+		// Lookups take ctx: let Shutdown cancel them too, so it never
+		// waits out a slow resolver.
+		dctx, cancel := context.WithCancel(ctx)
+		watchDone := make(chan struct{})
+		go func() {
+			defer close(watchDone)
+			select {
+			case <-m.done:
+				cancel()
+			case <-dctx.Done():
+			}
+		}()
+		defer func() { cancel(); <-watchDone }()
+
+		// The inventory is resolved before the first join, so its
+		// addresses are seeds from the start; then again at its interval.
+		m.resolveInventory(dctx)
+		discoverDone := make(chan struct{})
+		go func() {
+			defer close(discoverDone)
+			m.discover(dctx)
+		}()
+		defer func() { <-discoverDone }()
+	}
+
+	seeds := m.joinTargets()
 	delay := m.cfg.RetryJoinMin
 	for attempt := 1; len(seeds) > 0; attempt++ {
 		n, err := m.join(ctx, seeds)
@@ -54,6 +81,7 @@ func (m *Membership) Run(ctx context.Context) error {
 			return nil
 		}
 		delay = min(2*delay, m.cfg.RetryJoinMax)
+		seeds = m.joinTargets() // the inventory may have changed meanwhile
 	}
 	if m.cfg.RejoinInterval == 0 {
 		m.wait(ctx, -1)
@@ -76,7 +104,7 @@ func (m *Membership) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		addrs := append(append([]string(nil), seeds...), failed...)
+		addrs := append(m.joinTargets(), failed...)
 		if len(addrs) == 0 {
 			continue
 		}

@@ -30,37 +30,46 @@ type Stats struct {
 	// BytesIn and BytesOut: gossip traffic, UDP packets and TCP streams
 	// (push/pull, joins) alike.
 	BytesIn, BytesOut uint64
+	// RejectedInventory: alive messages refused because the member's
+	// address is not in the inventory (Config.AllowOnlyInventory).
+	RejectedInventory uint64
+	// InventoryErrors: inventory lookups and file reads that failed.
+	InventoryErrors uint64
 }
 
 // counters is the live, lock-free form of Stats; delegates bump it from
 // memberlist goroutines.
 type counters struct {
-	malformedMeta    atomic.Uint64
-	rejectedForeign  atomic.Uint64
-	droppedEvents    atomic.Uint64
-	duplicateName    atomic.Uint64
-	joins            atomic.Uint64
-	rejoins          atomic.Uint64
-	joinFailures     atomic.Uint64
-	filteredPackets  atomic.Uint64
-	rejectedMessages atomic.Uint64
-	bytesIn          atomic.Uint64
-	bytesOut         atomic.Uint64
+	malformedMeta     atomic.Uint64
+	rejectedForeign   atomic.Uint64
+	droppedEvents     atomic.Uint64
+	duplicateName     atomic.Uint64
+	joins             atomic.Uint64
+	rejoins           atomic.Uint64
+	joinFailures      atomic.Uint64
+	filteredPackets   atomic.Uint64
+	rejectedMessages  atomic.Uint64
+	bytesIn           atomic.Uint64
+	bytesOut          atomic.Uint64
+	rejectedInventory atomic.Uint64
+	inventoryErrors   atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
 	return Stats{
-		MalformedMeta:    c.malformedMeta.Load(),
-		RejectedForeign:  c.rejectedForeign.Load(),
-		DroppedEvents:    c.droppedEvents.Load(),
-		DuplicateName:    c.duplicateName.Load(),
-		Joins:            c.joins.Load(),
-		Rejoins:          c.rejoins.Load(),
-		JoinFailures:     c.joinFailures.Load(),
-		FilteredPackets:  c.filteredPackets.Load(),
-		RejectedMessages: c.rejectedMessages.Load(),
-		BytesIn:          c.bytesIn.Load(),
-		BytesOut:         c.bytesOut.Load(),
+		MalformedMeta:     c.malformedMeta.Load(),
+		RejectedForeign:   c.rejectedForeign.Load(),
+		DroppedEvents:     c.droppedEvents.Load(),
+		DuplicateName:     c.duplicateName.Load(),
+		Joins:             c.joins.Load(),
+		Rejoins:           c.rejoins.Load(),
+		JoinFailures:      c.joinFailures.Load(),
+		FilteredPackets:   c.filteredPackets.Load(),
+		RejectedMessages:  c.rejectedMessages.Load(),
+		BytesIn:           c.bytesIn.Load(),
+		BytesOut:          c.bytesOut.Load(),
+		RejectedInventory: c.rejectedInventory.Load(),
+		InventoryErrors:   c.inventoryErrors.Load(),
 	}
 }
 

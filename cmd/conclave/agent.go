@@ -262,12 +262,22 @@ func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
 	if err != nil {
 		return errors.Join(fmt.Errorf("agent: %w", err), shutdownNode())
 	}
+	// The DNS interface reads the node's registry replica; it stops
+	// first, before the node it reads.
+	dnsSrv, err := startAgentDNS(cfg, dnsRegistryOf(node), log, reg)
+	if err != nil {
+		return errors.Join(fmt.Errorf("agent: %w", err), srv.Close(), shutdownNode())
+	}
+	defer func() { _ = dnsSrv.Stop() }()
 	serveCtx, stopServing := context.WithCancel(context.Background())
 	defer stopServing()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(serveCtx) }()
-	log.Info().Str("grpc_addr", srv.GRPCAddr().String()).Str("http_addr", srv.HTTPAddr().String()).
-		Bool("tls", apiCfg.TLS != nil).Bool("verify_incoming", apiCfg.VerifyIncoming).
+	started := log.Info().Str("grpc_addr", srv.GRPCAddr().String()).Str("http_addr", srv.HTTPAddr().String())
+	if dnsSrv != nil {
+		started = started.Str("dns_addr", dnsSrv.Addr())
+	}
+	started.Bool("tls", apiCfg.TLS != nil).Bool("verify_incoming", apiCfg.VerifyIncoming).
 		Str("data_dir", cfg.Cluster.DataDir).Str("version", bi.Version).Str("commit", bi.commitLabel()).
 		Msg("agent started")
 
@@ -276,7 +286,7 @@ func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
 	case <-ctx.Done():
 		stopSignals()
 		log.Info().Msg("signal received, shutting down")
-		result = shutdownNode()
+		result = errors.Join(dnsSrv.Stop(), shutdownNode())
 		// The node goes first so in-flight calls see a clean
 		// Unavailable; the API goes once there is nothing left to serve.
 		stopServing()
@@ -285,13 +295,22 @@ func runAgent(ctx context.Context, stopSignals func(), cfg config.Config,
 		// Left (or stopped) by itself: stop the API gracefully so the
 		// Leave call that caused this still gets its answer.
 		log.Info().Msg("node stopped, shutting down api")
+		result = dnsSrv.Stop()
+		stopServing()
+		<-served
+	case <-dnsSrv.Done():
+		err := dnsSrv.Stop()
+		if err == nil {
+			err = errors.New("dns stopped unexpectedly")
+		}
+		result = errors.Join(fmt.Errorf("agent: %w", err), shutdownNode())
 		stopServing()
 		<-served
 	case err := <-served:
 		if err == nil {
 			err = errors.New("api stopped unexpectedly")
 		}
-		result = errors.Join(fmt.Errorf("agent: %w", err), shutdownNode())
+		result = errors.Join(fmt.Errorf("agent: %w", err), dnsSrv.Stop(), shutdownNode())
 	}
 	if result != nil {
 		log.Error().Err(result).Msg("agent stopped with error")
