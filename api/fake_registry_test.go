@@ -20,7 +20,6 @@ type fakeRegistry struct {
 	mu       sync.Mutex
 	insts    map[string]registry.Instance // by service + "\x00" + id
 	sessions map[string]bool
-	anyPID   bool // every PID is an open session
 	index    uint64
 	changed  chan struct{} // closed and replaced at every change
 	waiters  int
@@ -42,7 +41,7 @@ func (f *fakeRegistry) Register(_ context.Context, pid string, r registry.Regist
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
-	if !f.sessions[pid] && !f.anyPID {
+	if !f.sessions[pid] {
 		return registry.Instance{}, fmt.Errorf("%w: %q is not open on node n1", wire.ErrNoSession, pid)
 	}
 	if r.Service == "" {

@@ -90,12 +90,18 @@ func TestMetricsOfRealNode(t *testing.T) {
 	if _, err := s.Lock(ctx, "metrics-lock"); err != nil {
 		t.Fatalf("lock: %v", err)
 	}
+	// An instance, for conclave_service_instances (a series per service
+	// and health: none while the registry is empty).
+	if _, err := s.RegisterService(ctx, client.Registration{Service: "metrics-svc", Endpoint: "127.0.0.1:9"}); err != nil {
+		t.Fatalf("register: %v", err)
+	}
 
 	var body string
 	testcluster.WaitFor(t, 20*time.Second, "leader metrics showing the lock and three voters", func() bool {
 		code, b := get(lBase + "/metrics")
 		body = b
 		return code == http.StatusOK && strings.Contains(b, "conclave_locks_held 1\n") &&
+			strings.Contains(b, `conclave_service_instances{health="passing",service="metrics-svc"} 1`+"\n") &&
 			strings.Contains(b, "conclave_raft_voters 3\n") && strings.Contains(b, `conclave_gossip_members{state="alive"} 3`+"\n")
 	})
 	for _, name := range wantMetrics {

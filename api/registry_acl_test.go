@@ -28,11 +28,6 @@ func serveACLRegistry(t *testing.T) (*aclServer, pb.RegistryClient) {
 	}})
 	n := tc.WaitLeader(30 * time.Second)
 	svcs := api.ServicesOf(n.Node)
-	if svcs.Registry == nil {
-		// TODO(lead): as in serveRegistryNodeHTTP: until the registry
-		// domain is merged, the handlers' in-memory registry.
-		svcs.Registry = api.NewFakeRegistry()
-	}
 	srv, err := api.New(api.DefaultLocalConfig(), svcs)
 	if err != nil {
 		t.Fatal(err)

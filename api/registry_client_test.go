@@ -34,12 +34,6 @@ func serveRegistryNodeHTTP(t *testing.T) (*client.Client, string) {
 	c := testcluster.New(t, 1, testcluster.Options{BootstrapExpect: 1})
 	n := c.WaitLeader(10 * time.Second)
 	svcs := api.ServicesOf(n.Node)
-	if svcs.Registry == nil {
-		// TODO(lead): the registry domain is not merged on this branch
-		// yet; ServicesOf then serves none and the SDK is tested against
-		// the handlers' in-memory registry. Remove with api.NewFakeRegistry.
-		svcs.Registry = api.NewFakeRegistry()
-	}
 	srv, err := api.New(api.DefaultLocalConfig(), svcs)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/conclave-dev/conclave/locks"
 	"github.com/conclave-dev/conclave/naming"
 	"github.com/conclave-dev/conclave/pg"
+	"github.com/conclave-dev/conclave/registry"
 )
 
 // Services is what a Server serves: one field per service, each a small
@@ -61,9 +62,7 @@ func ServicesOf(n *cluster.Node) Services {
 		Locks:    n.Locks(),
 		Names:    n.Names(),
 		Groups:   n.Groups(),
-		// TODO(lead): Registry: n.Registry(), once the registry domain
-		// (branch reg) is merged; also `_ RegistryNode = (*registry.Service)(nil)`
-		// below.
+		Registry: n.Registry(),
 		Keyring:  n,
 		Health:   n,
 		ACL:      n.ACL(),
@@ -95,6 +94,7 @@ var (
 	_ LockNode     = (*locks.Service)(nil)
 	_ NameNode     = (*naming.Service)(nil)
 	_ GroupNode    = (*pg.Service)(nil)
+	_ RegistryNode = (*registry.Service)(nil)
 	_ KeyringNode  = (*cluster.Node)(nil)
 	_ HealthNode   = (*cluster.Node)(nil)
 	_ ACLNode      = (*acl.Service)(nil)

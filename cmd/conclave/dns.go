@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/conclave-dev/conclave/api"
+	"github.com/conclave-dev/conclave/cluster"
 	"github.com/conclave-dev/conclave/config"
 )
 
@@ -25,10 +26,9 @@ func dnsRegistryOf(n agentNode) api.DNSRegistry {
 	switch n := n.(type) {
 	case dnsSource:
 		return n.DNSRegistry()
+	case *cluster.Node:
+		return n.Registry()
 	}
-	// TODO(lead): node.Registry() — once the registry domain is merged,
-	// add `case *cluster.Node: return n.Registry()` above (its
-	// Instances(registry.Filter) satisfies api.DNSRegistry).
 	return nil
 }
 

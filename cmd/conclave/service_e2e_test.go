@@ -11,14 +11,6 @@ import (
 	"time"
 )
 
-// registryWired says whether the agent serves the registry domain.
-// TODO(lead): this branch (regapi) was written before the registry domain
-// (branch reg) was merged, so api.ServicesOf serves no Registry yet and
-// every `conclave service` call fails Unimplemented against a real agent.
-// Once `Registry: n.Registry()` is wired in api.ServicesOf, delete this
-// constant and the skip below.
-const registryWired = false
-
 // TestE2EServices runs the real binary as three agents: two `service run
 // api` on two nodes are both listed from the third; killing one's command
 // removes its instance (its session ends with the command), and service
@@ -26,9 +18,6 @@ const registryWired = false
 func TestE2EServices(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: builds the binary and runs three agents")
-	}
-	if !registryWired {
-		t.Skip("needs registry domain: remove when merged (see registryWired)")
 	}
 	bin := e2eBuild(t)
 	c := newE2ECluster(t, bin, 3)
