@@ -316,14 +316,36 @@ func (s *Service) Wait(ctx context.Context, f Filter, index uint64) ([]Instance,
 	s.mirror.waiters.Add(1) // keeps a mirror's poll going while it waits
 	defer s.mirror.waiters.Add(-1)
 	for {
+		mirrored := !s.replica()
 		ins, idx, changed := s.read(f)
 		if index == 0 || idx > index {
 			return ins, idx, nil
 		}
+		if err := s.waitChange(ctx, changed, mirrored); err != nil {
+			return ins, idx, err
+		}
+	}
+}
+
+// waitChange blocks until changed closes or ctx ends, or until this node
+// moved between answering from its replica and from the mirror (checked
+// every Config.MirrorInterval): a client node that joins the core answers
+// from its replica from then on and its mirror stops changing, and a
+// member removed from the core stops applying, so a blocking query must
+// look again where the answers now come from.
+func (s *Service) waitChange(ctx context.Context, changed <-chan struct{}, mirrored bool) error {
+	t := time.NewTicker(s.cfg.MirrorInterval)
+	defer t.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-			return ins, idx, ctx.Err()
+			return ctx.Err()
 		case <-changed:
+			return nil
+		case <-t.C:
+			if s.replica() == mirrored {
+				return nil
+			}
 		}
 	}
 }

@@ -40,18 +40,18 @@ wait_leader=${CLUSTER_WAIT:-20}
 wait_stop=${CLUSTER_STOP_WAIT:-20}
 aclfile=$state/acl
 
-# Ports of node N, in the order gossip internode gRPC HTTP. They must match
+# Ports of node N, in the order gossip internode gRPC HTTP DNS. They must match
 # deploy/local/nodeN.yaml; they are repeated here only to check that they are
 # free before starting and to print where each node listens.
 ports() {
 	case $1 in
-	1) echo 7946 7960 7940 7941 ;;
-	2) echo 7947 7961 7942 7943 ;;
-	3) echo 7948 7962 7944 7945 ;;
+	1) echo 7946 7960 7940 7941 8600 ;;
+	2) echo 7947 7961 7942 7943 8601 ;;
+	3) echo 7948 7962 7944 7945 8602 ;;
 	esac
 }
 grpc_addr() { local p; read -r _ _ p _ <<<"$(ports "$1")"; echo "127.0.0.1:$p"; }
-http_addr() { local p; read -r _ _ _ p <<<"$(ports "$1")"; echo "127.0.0.1:$p"; }
+http_addr() { local p; read -r _ _ _ p _ <<<"$(ports "$1")"; echo "127.0.0.1:$p"; }
 
 log() { echo "cluster: $*" >&2; }
 die() {
@@ -278,6 +278,8 @@ Then talk to any node (the CLI defaults to 127.0.0.1:7940, or \$CONCLAVE_ADDR):
   $bin raft status -o json
   $bin kv put greeting hello --addr $(grpc_addr 2)
   $bin kv get greeting --addr $(grpc_addr 3)
+  $bin service run api --endpoint 127.0.0.1:8080 -- sleep 600 &
+  dig @127.0.0.1 -p 8600 api.service.conclave SRV    # DNS of node1 (node2 8601, node3 8602)
   curl -s --cacert \$CONCLAVE_CACERT --cert \$CONCLAVE_CLIENT_CERT --key \$CONCLAVE_CLIENT_KEY$curl_token https://$(http_addr 1)/metrics | grep ^conclave_raft
 
 Stop with 'make cluster-stop'; 'make cluster-clean' also deletes $state/.
