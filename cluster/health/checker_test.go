@@ -164,6 +164,10 @@ func TestFSMCatchUp(t *testing.T) {
 
 func TestRunSamplesOnTheClock(t *testing.T) {
 	x := newHarness(t)
+	// Set before Run starts: its first sample, taken at once, must see
+	// commit index 5 (set after, it raced that sample and the second
+	// sample's reason named an index known 0 s ago).
+	x.raft.set(func(s *RaftStatus) { s.CommitIndex = 5 })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- x.h.Run(ctx) }()
@@ -173,7 +177,6 @@ func TestRunSamplesOnTheClock(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	x.raft.set(func(s *RaftStatus) { s.CommitIndex = 5 })
 	if d := x.clock.awaitWaiting(t); d != time.Second {
 		t.Fatalf("Run waits %s, want the 1s sample interval", d)
 	}

@@ -46,9 +46,9 @@ func TestLocalClusterPorts(t *testing.T) {
 			t.Fatalf("%s: %v", path, err)
 		}
 		ports := []int{cfg.Cluster.Membership.BindPort, cfg.Cluster.Internode.BindPort,
-			apiPort(t, cfg.API.GRPCAddr), apiPort(t, cfg.API.HTTPAddr)}
+			apiPort(t, cfg.API.GRPCAddr), apiPort(t, cfg.API.HTTPAddr), apiPort(t, cfg.DNS.BindAddr)}
 		for i, p := range ports {
-			what := fmt.Sprintf("node%d %s", n, []string{"gossip", "internode", "grpc", "http"}[i])
+			what := fmt.Sprintf("node%d %s", n, []string{"gossip", "internode", "grpc", "http", "dns"}[i])
 			if p == 0 {
 				t.Errorf("%s: port 0; make cluster pins every port", what)
 			}
@@ -60,7 +60,7 @@ func TestLocalClusterPorts(t *testing.T) {
 		if in := cfg.Cluster.Internode.BindPort; in >= auto.PortMin && in <= auto.PortMax {
 			t.Errorf("node%d internode port %d is inside the auto range %d-%d", n, in, auto.PortMin, auto.PortMax)
 		}
-		line := fmt.Sprintf(`(?m)^\s*%d\) echo %d %d %d %d ;;$`, n, ports[0], ports[1], ports[2], ports[3])
+		line := fmt.Sprintf(`(?m)^\s*%d\) echo %d %d %d %d %d ;;$`, n, ports[0], ports[1], ports[2], ports[3], ports[4])
 		if !regexp.MustCompile(line).Match(script) {
 			t.Errorf("scripts/cluster.sh ports() does not list node%d as %v", n, ports)
 		}
