@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,24 +13,51 @@ import (
 	"github.com/conclave-dev/conclave/internal/testcluster"
 )
 
-// registryClients are the client counts of the registry's throughput
-// benchmarks: one session (on a follower, as BenchmarkLock's single
-// session), and 16 spread over the three nodes.
-var registryClients = []int{1, 16}
+// registryCase is one sub-benchmark of the registry's throughput
+// benchmarks: how many sessions, and on which nodes.
+type registryCase struct {
+	name    string // the sub-benchmark's name
+	clients int
+	where   string // "follower", "leader", or "" for spread over the nodes
+}
+
+// registryCases: one session on a follower (as BenchmarkLock's single
+// session; most applications are not on the leader's node), one on the
+// leader (the difference is the forwarding, and for a registration the
+// wait for the follower's own replica), and 16 spread over the 3 nodes.
+var registryCases = []registryCase{
+	{"clients=1/follower", 1, "follower"},
+	{"clients=1/leader", 1, "leader"},
+	{"clients=16", 16, ""},
+}
 
 // registrySessions opens, in the parent benchmark (whose goroutine may
-// call the cluster's Fatal), the sessions of every sub-benchmark: one on
-// a follower for 1 client, Spread(k) for k.
-func registrySessions(c *Cluster) map[int][]*client.Session {
-	out := map[int][]*client.Session{}
-	for _, k := range registryClients {
-		nodes := c.Spread(k)
-		if k == 1 {
+// call the cluster's Fatal), the sessions of every case.
+func registrySessions(c *Cluster) map[string][]*client.Session {
+	out := map[string][]*client.Session{}
+	for _, rc := range registryCases {
+		nodes := c.Spread(rc.clients)
+		switch rc.where {
+		case "follower":
 			nodes = []*testcluster.Node{c.Follower()}
+		case "leader":
+			nodes = []*testcluster.Node{c.Leader()}
 		}
-		out[k] = c.Sessions(nodes)
+		out[rc.name] = c.Sessions(nodes)
 	}
 	return out
+}
+
+func (rc registryCase) String() string {
+	if rc.where != "" {
+		return fmt.Sprintf("%d session on the %s", rc.clients, rc.where)
+	}
+	return fmt.Sprintf("%d sessions spread over 3 nodes", rc.clients)
+}
+
+// id is worker w's instance ID in this case.
+func (rc registryCase) id(w int) string {
+	return fmt.Sprintf("%s-w%02d", strings.NewReplacer("=", "", "/", "-").Replace(rc.name), w)
 }
 
 // startRegistryCluster measures the floor and starts the cluster of
@@ -44,21 +72,21 @@ func startRegistryCluster(b *testing.B) (*Cluster, Floor) {
 	return Start(b, cfg), f
 }
 
-// BenchmarkRegistryRegister: sessions (1 on a follower, 16 spread over the
-// 3 nodes), each registering and deregistering its own instance of one
+// BenchmarkRegistryRegister: sessions (see registryCases), each registering and deregistering its own instance of one
 // service through the SDK, back to back: two Raft commits per cycle, as a
 // consistent name's register+unregister.
 func BenchmarkRegistryRegister(b *testing.B) {
 	c, f := startRegistryCluster(b)
 	sessions := registrySessions(c)
-	for _, k := range registryClients {
-		b.Run(fmt.Sprintf("clients=%d", k), func(b *testing.B) {
-			r := NewReport(b, fmt.Sprintf("RegistryRegister: %d session(s) over 3 nodes, each register+deregister of its own instance", k))
+	for _, rc := range registryCases {
+		b.Run(rc.name, func(b *testing.B) {
+			k := rc.clients
+			r := NewReport(b, fmt.Sprintf("RegistryRegister: %s, each register+deregister of its own instance", rc))
 			r.Floor(f)
-			ss := sessions[k]
+			ss := sessions[rc.name]
 			ids := make([]string, k)
 			for w := range ids {
-				ids[w] = fmt.Sprintf("c%d-w%02d", k, w)
+				ids[w] = rc.id(w)
 			}
 			run := Drive(b, k, DefaultConfig().OpTimeout, func(ctx context.Context, w int) error {
 				in, err := ss[w].RegisterService(ctx, client.Registration{Service: "bench-reg", ID: ids[w], Endpoint: "10.0.0.1:8080"})
@@ -80,35 +108,34 @@ func BenchmarkRegistryRegister(b *testing.B) {
 	}
 }
 
-// BenchmarkRegistryHealth: sessions (1 on a follower, 16 spread over the
-// 3 nodes), each owning one instance with a ttl check, report its health
+// BenchmarkRegistryHealth: sessions (see registryCases), each owning one instance with a ttl check, report its health
 // back to back (UpdateTTL), flipping it between passing and warning, so
 // every report is a health transition: one Raft commit, which the call
 // waits for.
 func BenchmarkRegistryHealth(b *testing.B) {
 	c, f := startRegistryCluster(b)
 	sessions := registrySessions(c)
-	for _, k := range registryClients {
-		ss := sessions[k]
-		for w, s := range ss {
+	for _, rc := range registryCases {
+		for w, s := range sessions[rc.name] {
 			ctx, cancel := context.WithTimeout(context.Background(), DefaultConfig().OpTimeout)
-			_, err := s.RegisterService(ctx, client.Registration{Service: "bench-health", ID: fmt.Sprintf("c%d-w%02d", k, w),
+			_, err := s.RegisterService(ctx, client.Registration{Service: "bench-health", ID: rc.id(w),
 				Endpoint: "10.0.0.1:8080", Checks: []client.Check{{Kind: client.CheckTTL, TTL: time.Hour}}})
 			cancel()
 			if err != nil {
-				b.Fatalf("register %d/%d: %v", k, w, err)
+				b.Fatalf("register %s: %v", rc.id(w), err)
 			}
 		}
 	}
 	lister := c.Client(c.Leader()).Registry()
-	for _, k := range registryClients {
-		b.Run(fmt.Sprintf("clients=%d", k), func(b *testing.B) {
-			r := NewReport(b, fmt.Sprintf("RegistryHealth: %d session(s) over 3 nodes, each flipping its instance passing<->warning (UpdateTTL)", k))
+	for _, rc := range registryCases {
+		b.Run(rc.name, func(b *testing.B) {
+			k := rc.clients
+			r := NewReport(b, fmt.Sprintf("RegistryHealth: %s, each flipping its instance passing<->warning (UpdateTTL)", rc))
 			r.Floor(f)
-			ss := sessions[k]
+			ss := sessions[rc.name]
 			ids := make([]string, k)
 			for w := range ids {
-				ids[w] = fmt.Sprintf("c%d-w%02d", k, w)
+				ids[w] = rc.id(w)
 			}
 			// An instance with a check starts critical: the warm-up's
 			// passing is a transition too. Per-worker state, see Op.
