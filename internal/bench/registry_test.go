@@ -72,9 +72,10 @@ func startRegistryCluster(b *testing.B) (*Cluster, Floor) {
 	return Start(b, cfg), f
 }
 
-// BenchmarkRegistryRegister: sessions (see registryCases), each registering and deregistering its own instance of one
-// service through the SDK, back to back: two Raft commits per cycle, as a
-// consistent name's register+unregister.
+// BenchmarkRegistryRegister: sessions (see registryCases), each
+// registering and deregistering its own instance of one service through
+// the SDK, back to back: two Raft commits per cycle, as a consistent
+// name's register+unregister.
 func BenchmarkRegistryRegister(b *testing.B) {
 	c, f := startRegistryCluster(b)
 	sessions := registrySessions(c)
@@ -108,10 +109,11 @@ func BenchmarkRegistryRegister(b *testing.B) {
 	}
 }
 
-// BenchmarkRegistryHealth: sessions (see registryCases), each owning one instance with a ttl check, report its health
-// back to back (UpdateTTL), flipping it between passing and warning, so
-// every report is a health transition: one Raft commit, which the call
-// waits for.
+// BenchmarkRegistryHealth: sessions (see registryCases), each owning one
+// instance with a ttl check, report its health back to back (UpdateTTL),
+// flipping it between passing and warning, so every report is a health
+// transition: one Raft commit, which the call waits for (it does not wait
+// for the agent's own replica, unlike a registration).
 func BenchmarkRegistryHealth(b *testing.B) {
 	c, f := startRegistryCluster(b)
 	sessions := registrySessions(c)
