@@ -132,6 +132,18 @@ func (m *monitor) healthLocked() (Health, string) {
 
 // ttlUpdate sets the first TTL check's status and renews its TTL; false
 // if the instance has no TTL check.
+// hasTTL reports whether the instance has a ttl check.
+func (m *monitor) hasTTL() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.checks {
+		if c.Kind == CheckTTL {
+			return true
+		}
+	}
+	return false
+}
+
 func (m *monitor) ttlUpdate(now time.Time, h Health, out string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()

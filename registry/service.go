@@ -138,11 +138,13 @@ func (s *Service) Table() *Table { return s.table }
 // Register registers r for the session pid open on this node: a new
 // instance, or the replacement of the one pid already registered under
 // r.Service and r.ID (idempotent; it keeps its CreateIndex). An empty ID
-// is the PID; an empty protocol "tcp". Bad input fails with ErrInvalid
+// is the PID; an empty protocol "tcp"; a check's zero interval and
+// timeout the defaults (WithCheckDefaults). Bad input fails with ErrInvalid
 // naming the field; a session not open here with ErrNoSession; an
 // instance registered by another session with ErrTaken naming it. Needs a
 // Raft quorum.
 func (s *Service) Register(ctx context.Context, pid string, r Registration) (Instance, error) {
+	r = r.WithCheckDefaults()
 	if err := r.Validate(); err != nil {
 		return Instance{}, err
 	}
@@ -259,12 +261,15 @@ func (s *Service) UpdateTTL(ctx context.Context, pid, service, id string, h Heal
 		return wire.Invalidf("checks", "instance %q of service %q has no ttl check", id, service)
 	}
 	now := s.now()
-	if !m.ttlUpdate(now, h, truncate(output, MaxOutput)) {
+	if !m.hasTTL() {
 		return wire.Invalidf("checks", "instance %q of service %q has no ttl check", id, service)
 	}
+	// Seen first: the update wakes the monitor, whose report of the new
+	// health may beat this one and must carry this last_seen.
 	if h != Critical {
 		s.sawAlive(in.Service, in.ID, pid, now)
 	}
+	m.ttlUpdate(now, h, truncate(output, MaxOutput))
 	return s.report(ctx, m)
 }
 

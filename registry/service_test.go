@@ -366,3 +366,31 @@ func TestServiceMirrorIdle(t *testing.T) {
 		t.Fatal("a mirror holding this node's instance is not wanted")
 	}
 }
+
+// A check that names only its kind gets the default interval and timeout
+// (the docs' SDK example registers one); the TTL check is left alone, and
+// a bad explicit timeout is still refused.
+func TestRegisterFillsCheckDefaults(t *testing.T) {
+	r := Registration{Service: "echo", Endpoint: "127.0.0.1:1", Checks: []Check{
+		{Kind: CheckGRPC},
+		{Kind: CheckHTTP, Interval: 2 * time.Second},
+		{Kind: CheckTTL, TTL: time.Minute},
+	}}.WithCheckDefaults()
+	if err := r.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	want := []Check{
+		{Kind: CheckGRPC, Interval: DefaultCheckInterval, Timeout: DefaultCheckTimeout},
+		{Kind: CheckHTTP, Interval: 2 * time.Second, Timeout: time.Second},
+		{Kind: CheckTTL, TTL: time.Minute},
+	}
+	for i := range want {
+		if r.Checks[i] != want[i] {
+			t.Errorf("checks[%d] = %+v, want %+v", i, r.Checks[i], want[i])
+		}
+	}
+	bad := Registration{Service: "echo", Endpoint: "127.0.0.1:1", Checks: []Check{{Kind: CheckTCP, Interval: time.Second, Timeout: 3 * time.Second}}}.WithCheckDefaults()
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "checks[0].timeout") {
+		t.Fatalf("timeout above the interval: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -57,6 +58,33 @@ func (r Registration) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Defaults of an active check (http, tcp, grpc) that leaves them out.
+const (
+	DefaultCheckInterval = 10 * time.Second
+	DefaultCheckTimeout  = 5 * time.Second
+)
+
+// WithCheckDefaults returns r with each active check's zero interval and
+// timeout filled in: DefaultCheckInterval, and the smaller of
+// DefaultCheckTimeout and half the interval. Register applies it before
+// validating, so a check may name only its kind (and target).
+func (r Registration) WithCheckDefaults() Registration {
+	r.Checks = slices.Clone(r.Checks)
+	for i := range r.Checks {
+		c := &r.Checks[i]
+		if c.Kind == CheckTTL {
+			continue
+		}
+		if c.Interval == 0 {
+			c.Interval = DefaultCheckInterval
+		}
+		if c.Timeout == 0 {
+			c.Timeout = min(DefaultCheckTimeout, c.Interval/2)
+		}
+	}
+	return r
 }
 
 // Normalize returns r with the defaults filled in: the ID (pid), the
