@@ -1,0 +1,102 @@
+package cluster_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/conclave-dev/conclave/internal/testcluster"
+)
+
+func ekvValue(n *testcluster.Node, key string) string {
+	e, err := n.EventualKV().Get(context.Background(), key)
+	if err != nil {
+		return ""
+	}
+	return string(e.Value)
+}
+
+// The eventual store works on a node cut off from the majority: its write
+// succeeds at once (no quorum), the majority writes the same key and
+// another meanwhile, and after the heal every node holds the same store,
+// with the later write of the contested key, within a bound.
+func TestEventualKVPartitionConverges(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.Options{})
+	leader := c.WaitLeader(20 * time.Second)
+	var minority *testcluster.Node
+	var majority []*testcluster.Node
+	for _, n := range c.Running() {
+		if n != leader && minority == nil {
+			minority = n
+			continue
+		}
+		majority = append(majority, n)
+	}
+	// Before the cut: a write reaches everyone.
+	if _, err := leader.EventualKV().Put(ctxT(t), "before", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.WaitFor(t, 10*time.Second, "the first write on every node", func() bool {
+		for _, n := range c.Running() {
+			if ekvValue(n, "before") != "x" {
+				return false
+			}
+		}
+		return true
+	})
+
+	c.Isolate(minority)
+	if _, err := majority[0].EventualKV().Put(ctxT(t), "contested", []byte("majority")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := majority[1].EventualKV().Put(ctxT(t), "only-majority", []byte("m")); err != nil {
+		t.Fatal(err)
+	}
+	// Written later (a higher HLC), so it must win everywhere after the
+	// heal.
+	start := time.Now()
+	if _, err := minority.EventualKV().Put(ctxT(t), "contested", []byte("minority")); err != nil {
+		t.Fatalf("eventual put on a minority node: %v", err)
+	}
+	if _, err := minority.EventualKV().Put(ctxT(t), "only-minority", []byte("n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := minority.EventualKV().Delete(ctxT(t), "before"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ekvValue(minority, "contested"); got != "minority" {
+		t.Fatalf("minority reads %q of its own write", got)
+	}
+	// The cut holds: a marker written on the majority after the
+	// minority's writes reaches the other majority node, and neither the
+	// marker crosses to the minority nor the minority's writes to the
+	// majority.
+	if _, err := majority[0].EventualKV().Put(ctxT(t), "marker", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.WaitFor(t, 10*time.Second, "the marker on the other majority node", func() bool {
+		return ekvValue(majority[1], "marker") == "1"
+	})
+	if got := ekvValue(majority[1], "only-minority"); got != "" {
+		t.Fatalf("majority saw %q across the partition", got)
+	}
+	if got := ekvValue(minority, "marker"); got != "" {
+		t.Fatalf("minority saw the marker across the partition")
+	}
+
+	healAt := time.Now()
+	c.Heal()
+	const bound = 30 * time.Second
+	testcluster.WaitFor(t, bound, "every node holding the same eventual store", func() bool {
+		want := minority.EventualKV().Store().Digest()
+		for _, n := range c.Running() {
+			if n.EventualKV().Store().Digest() != want ||
+				ekvValue(n, "contested") != "minority" || ekvValue(n, "only-minority") != "n" ||
+				ekvValue(n, "only-majority") != "m" || ekvValue(n, "marker") != "1" || ekvValue(n, "before") != "" {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("converged %v after the heal (%v after the minority's write); bound %v", time.Since(healAt), time.Since(start), bound)
+}
