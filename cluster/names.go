@@ -86,8 +86,6 @@ type nameGossip struct {
 	// ekv is the eventual KV store, which shares the delegate (ekv.go);
 	// set before gossip starts.
 	ekv *kv.EventualService
-	// badFrames counts push/pull states dropped as malformed frames.
-	badFrames atomic.Uint64
 }
 
 func (g *nameGossip) numAlive() int {
@@ -154,7 +152,7 @@ func (g *nameGossip) LocalState(bool) []byte {
 func (g *nameGossip) MergeRemoteState(buf []byte, _ bool) {
 	names, ekv, err := decodePushPull(buf)
 	if err != nil {
-		g.badFrames.Add(1)
+		g.ekv.CountMalformed() // counted there: the frame is the store's addition
 		return
 	}
 	g.svc.Merge(names)

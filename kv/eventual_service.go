@@ -27,8 +27,10 @@ type EventualService struct {
 	now          func() time.Time
 	maxBroadcast int
 	big          chan []byte
-	lagged       atomic.Uint64
-	convergence  prometheus.Histogram
+	// unsent counts large deltas not sent at once because Run was behind
+	// (push/pull carries them later).
+	unsent      atomic.Uint64
+	convergence prometheus.Histogram
 }
 
 // NewEventualService returns node self's eventual store over g. Deltas of
@@ -88,7 +90,7 @@ func (s *EventualService) publish(delta []byte) {
 	case s.big <- delta:
 	default:
 		// Run is behind: push/pull carries the write later.
-		s.lagged.Add(1)
+		s.unsent.Add(1)
 	}
 }
 
@@ -103,6 +105,15 @@ func (s *EventualService) Merge(msg []byte) {
 	if res.Outgoing != nil {
 		s.publish(res.Outgoing)
 	}
+}
+
+// CountMalformed counts gossip input meant for the eventual store that
+// could not even be routed to it (an undecodable push/pull frame) as
+// malformed.
+func (s *EventualService) CountMalformed() {
+	s.st.mu.Lock()
+	s.st.drops["malformed"]++
+	s.st.mu.Unlock()
 }
 
 // GossipState is this node's push/pull state (gossip's LocalState).
@@ -140,6 +151,9 @@ func (s *EventualService) Collectors() []prometheus.Collector {
 			Help: "Remote eventual KV versions that won and were applied on this node."},
 			func() float64 { return float64(s.st.Stats().Merges) }),
 		s.convergence,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "kv_eventual_unsent_total",
+			Help: "Eventual KV deltas too large for a gossip packet that were not sent at once (the sender was behind); anti-entropy carries them."},
+			func() float64 { return float64(s.unsent.Load()) }),
 	}
 	for _, reason := range []string{"malformed", "value_too_large", "store_full"} {
 		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "kv_eventual_dropped_total",
