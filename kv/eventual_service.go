@@ -102,8 +102,12 @@ func (s *EventualService) Merge(msg []byte) {
 	if err != nil {
 		return
 	}
-	if res.Outgoing != nil {
-		s.publish(res.Outgoing)
+	// Passed on only when it fits in a gossip packet: a larger delta came
+	// over TCP from its origin to every member alive then, and sending it
+	// on from every receiver would cost N² transfers; anti-entropy covers
+	// a member it missed.
+	if res.Outgoing != nil && len(res.Outgoing) <= s.maxBroadcast {
+		s.g.Queue(res.Outgoing)
 	}
 }
 
