@@ -21,7 +21,11 @@ func (n *Node) EventualKV() *kv.EventualService { return n.ekv }
 // newEventualKV builds the eventual store on the names' gossip delegate,
 // before gossip starts.
 func (n *Node) newEventualKV(ng *nameGossip) *kv.EventualService {
-	s := kv.NewEventualService(n.cfg.Cluster.Name, kv.DefaultEventualConfig(), ng, gossip.MaxBroadcast, time.Now)
+	ec := kv.DefaultEventualConfig()
+	ec.MaxValueBytes = n.cfg.Cluster.EventualKV.MaxValueBytes
+	ec.MaxStoreBytes = n.cfg.Cluster.EventualKV.MaxStoreBytes
+	ec.TombstoneTTL = n.cfg.Cluster.EventualKV.TombstoneTTL.Duration()
+	s := kv.NewEventualService(n.cfg.Cluster.Name, ec, ng, gossip.MaxBroadcast, time.Now)
 	ng.ekv = s
 	return s
 }
