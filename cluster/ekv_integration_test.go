@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,13 +33,18 @@ func TestEventualKVPartitionConverges(t *testing.T) {
 		}
 		majority = append(majority, n)
 	}
-	// Before the cut: a write reaches everyone.
+	// Before the cut: a write reaches everyone, and so does one too large
+	// for a gossip packet (sent over TCP).
 	if _, err := leader.EventualKV().Put(ctxT(t), "before", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	testcluster.WaitFor(t, 10*time.Second, "the first write on every node", func() bool {
+	large := strings.Repeat("L", 60<<10)
+	if _, err := leader.EventualKV().Put(ctxT(t), "large", []byte(large)); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.WaitFor(t, 10*time.Second, "the first writes on every node", func() bool {
 		for _, n := range c.Running() {
-			if ekvValue(n, "before") != "x" {
+			if ekvValue(n, "before") != "x" || ekvValue(n, "large") != large {
 				return false
 			}
 		}
