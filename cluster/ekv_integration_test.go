@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -105,4 +106,35 @@ func TestEventualKVPartitionConverges(t *testing.T) {
 		return true
 	})
 	t.Logf("converged %v after the heal (%v after the minority's write); bound %v", time.Since(healAt), time.Since(start), bound)
+}
+
+// A node that joins after the writes gets the whole store by anti-entropy
+// (the push/pull of its join and after): no delta was ever sent to it.
+func TestEventualKVLateJoinerByAntiEntropy(t *testing.T) {
+	c := testcluster.New(t, 2, testcluster.Options{BootstrapExpect: 2})
+	c.WaitLeader(20 * time.Second)
+	first := c.Running()[0]
+	for i := 0; i < 50; i++ {
+		if _, err := first.EventualKV().Put(ctxT(t), fmt.Sprintf("early/%02d", i), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := first.EventualKV().Delete(ctxT(t), "early/00"); err != nil {
+		t.Fatal(err)
+	}
+	// Every delta retransmitted to its end, so the late node can only
+	// learn the store by push/pull.
+	for _, n := range c.Running() {
+		testcluster.WaitFor(t, 20*time.Second, n.Name+"'s gossip queue drained", func() bool { return n.GossipQueued() == 0 })
+	}
+	late := c.AddNode()
+	joined := time.Now()
+	c.Start()
+	testcluster.WaitFor(t, 30*time.Second, "the late node holding the same store", func() bool {
+		return late.Running() && late.EventualKV().Store().Digest() == first.EventualKV().Store().Digest()
+	})
+	t.Logf("late joiner converged %v after its start", time.Since(joined))
+	if s := late.EventualKV().Store().Stats(); s.Keys != 49 || s.Tombstones != 1 {
+		t.Fatalf("late joiner holds %+v, want 49 keys and the tombstone", s)
+	}
 }
