@@ -75,6 +75,7 @@ func (c HLC) Less(o HLC) bool {
 func (c HLC) Time() time.Time { return time.Unix(0, c.Wall).UTC() }
 
 // EventualEntry is one key of the eventual store as this node holds it.
+// Value is the store's own slice: callers read it and do not modify it.
 type EventualEntry struct {
 	Key     string
 	Value   []byte
