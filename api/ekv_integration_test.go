@@ -122,6 +122,47 @@ func TestEventualKVThroughAPIOnMinority(t *testing.T) {
 	if string(e.Value) != "v" || e.Clock == nil || e.Clock.WallNs != clock.GetWallNs() || e.Clock.Origin != minority.Name {
 		t.Fatalf("REST read %+v, want v at clock %v", e, clock)
 	}
+	// REST writes: put, list with the clock, a refused cas, delete.
+	do := func(method, url, body string) (int, string) {
+		req, err := http.NewRequest(method, url, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	var put2 entry
+	if code, body := do(http.MethodPut, otherBase+"/v1/kv/rest/k?store=eventual", "r"); code != http.StatusOK ||
+		json.Unmarshal([]byte(body), &put2) != nil || put2.Clock == nil || put2.Clock.Origin != other.Name {
+		t.Fatalf("REST eventual put: %d %s, want the entry with %s as origin", code, body, other.Name)
+	}
+	if code, body := do(http.MethodPut, otherBase+"/v1/kv/rest/k?store=eventual&cas=1", "r"); code != http.StatusBadRequest || !strings.Contains(body, "cas") {
+		t.Fatalf("REST eventual put with cas: %d %s, want 400 naming cas", code, body)
+	}
+	var list struct {
+		Entries []entry `json:"entries"`
+	}
+	code, body := do(http.MethodGet, otherBase+"/v1/kv?prefix=rest/&store=eventual", "")
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil || len(list.Entries) != 1 ||
+		string(list.Entries[0].Value) != "r" || list.Entries[0].Clock == nil {
+		t.Fatalf("REST eventual list: %d %s", code, body)
+	}
+	if code, body := do(http.MethodDelete, otherBase+"/v1/kv/rest/k?store=eventual", ""); code != http.StatusOK {
+		t.Fatalf("REST eventual delete: %d %s", code, body)
+	}
+	if code, _ := do(http.MethodGet, otherBase+"/v1/kv/rest/k?store=eventual", ""); code != http.StatusNotFound {
+		t.Fatalf("REST eventual get after delete: %d, want 404", code)
+	}
+	// The Raft keyspace is another one: the key is not there.
+	if code, _ := do(http.MethodGet, otherBase+"/v1/kv/cut/k?mode=stale", ""); code != http.StatusNotFound {
+		t.Fatalf("the eventual key read from the Raft store: %d, want 404", code)
+	}
+
 	resp, err := http.Get(otherBase + "/v1/kv/cut/k?store=bogus")
 	if err != nil {
 		t.Fatal(err)
