@@ -9,6 +9,7 @@ import (
 	"github.com/conclave-dev/conclave/acl"
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
 	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/kv"
 	"github.com/conclave-dev/conclave/naming"
 	"github.com/conclave-dev/conclave/pg"
 )
@@ -31,6 +32,7 @@ func TestEveryMethodHasAnAccessRule(t *testing.T) {
 	svcs.ACL = (*acl.Service)(nil)
 	svcs.Operator = (*cluster.Node)(nil)
 	svcs.Registry = newFakeRegistry()
+	svcs.EventualKV = (*kv.EventualService)(nil)
 	v := reflect.ValueOf(svcs)
 	for i := range v.NumField() {
 		if v.Field(i).IsNil() {

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/conclave-dev/conclave/acl"
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
 	"github.com/conclave-dev/conclave/cluster"
@@ -40,18 +43,73 @@ type KVNode interface {
 	Txn(ctx context.Context, compares []kv.Compare, ops []kv.Op) (kv.TxnResult, error)
 }
 
+// EventualKVNode is what the eventual store's requests (store
+// STORE_EVENTUAL, ?store=eventual) need of a node: its eventual KV store
+// (*kv.EventualService, Node.EventualKV). It answers from the serving node
+// with or without a quorum.
+type EventualKVNode interface {
+	Get(ctx context.Context, key string) (kv.EventualEntry, error)
+	List(ctx context.Context, prefix string, limit int) ([]kv.EventualEntry, error)
+	// Put writes key here and gossips it. value is the request's buffer,
+	// which the node may keep.
+	Put(ctx context.Context, key string, value []byte) (kv.EventualEntry, error)
+	// Delete deletes key here and gossips the tombstone; NotFound when
+	// this node holds no value for it.
+	Delete(ctx context.Context, key string) error
+}
+
 // kvService implements conclave.v1.KV. It validates what the node cannot
 // see (enum values, field combinations) and the empty key, which is
 // unambiguous; the rest of key syntax is the node's to judge.
 type kvService struct {
 	pb.UnimplementedKVServer
 	node  KVNode
-	guard *guard // nil: no ACLs (the API's own tests)
+	ekv   EventualKVNode // nil: the eventual store is not served
+	guard *guard         // nil: no ACLs (the API's own tests)
+}
+
+// eventual reports whether a request asks for the eventual store, and
+// refuses a store this server does not know or does not serve.
+func (s *kvService) eventual(st pb.Store) (bool, error) {
+	switch st {
+	case pb.Store_STORE_RAFT:
+		return false, nil
+	case pb.Store_STORE_EVENTUAL:
+		if s.ekv == nil {
+			return false, status.Error(codes.Unimplemented, "store: the eventual store is not served here")
+		}
+		return true, nil
+	default:
+		return false, invalidArgument("store", "unknown store %d", int32(st))
+	}
+}
+
+// eventualMode refuses a read mode the eventual store cannot honour: it
+// reads the serving node's copy, which is what stale means.
+func eventualMode(m pb.ReadMode) error {
+	if m != pb.ReadMode_READ_MODE_DEFAULT && m != pb.ReadMode_READ_MODE_STALE {
+		return invalidArgument("mode", "the eventual store reads the serving node's copy; only the default or stale mode applies")
+	}
+	return nil
 }
 
 func (s *kvService) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, error) {
 	if req.GetKey() == "" {
 		return nil, invalidArgument("key", "must not be empty")
+	}
+	ev, err := s.eventual(req.GetStore())
+	if err != nil {
+		return nil, err
+	}
+	if ev {
+		if err := eventualMode(req.GetMode()); err != nil {
+			return nil, err
+		}
+		e, err := s.ekv.Get(ctx, req.GetKey())
+		if err != nil {
+			return nil, statusError(err)
+		}
+		return &pb.GetResponse{Entry: eventualEntryToPB(e)}, nil
 	}
 	mode, err := readMode(req.GetMode())
 	if err != nil {
@@ -68,10 +126,21 @@ func (s *kvService) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutRespons
 	if req.GetKey() == "" {
 		return nil, invalidArgument("key", "must not be empty")
 	}
-	var (
-		e   cluster.KVEntry
-		err error
-	)
+	ev, err := s.eventual(req.GetStore())
+	if err != nil {
+		return nil, err
+	}
+	if ev {
+		if req.CasVersion != nil {
+			return nil, invalidArgument("cas_version", "the eventual store has no compare-and-set")
+		}
+		e, err := s.ekv.Put(ctx, req.GetKey(), req.GetValue())
+		if err != nil {
+			return nil, statusError(err)
+		}
+		return &pb.PutResponse{Entry: eventualEntryToPB(e)}, nil
+	}
+	var e cluster.KVEntry
 	if req.CasVersion != nil {
 		e, err = s.node.CompareAndSet(ctx, req.GetKey(), req.GetValue(), req.GetCasVersion())
 	} else {
@@ -87,6 +156,19 @@ func (s *kvService) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.Dele
 	if req.GetKey() == "" {
 		return nil, invalidArgument("key", "must not be empty")
 	}
+	ev, err := s.eventual(req.GetStore())
+	if err != nil {
+		return nil, err
+	}
+	if ev {
+		if req.CasVersion != nil {
+			return nil, invalidArgument("cas_version", "the eventual store has no conditional delete")
+		}
+		if err := s.ekv.Delete(ctx, req.GetKey()); err != nil {
+			return nil, statusError(err)
+		}
+		return &pb.DeleteResponse{}, nil
+	}
 	// The node reads version 0 as "unconditional"; a client that set the
 	// field asked for a condition, and "delete only if absent" is not one.
 	if req.CasVersion != nil && req.GetCasVersion() == 0 {
@@ -99,6 +181,26 @@ func (s *kvService) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.Dele
 }
 
 func (s *kvService) List(ctx context.Context, req *pb.ListRequest) (*pb.ListResponse, error) {
+	ev, err := s.eventual(req.GetStore())
+	if err != nil {
+		return nil, err
+	}
+	if ev {
+		if err := eventualMode(req.GetMode()); err != nil {
+			return nil, err
+		}
+		entries, err := s.ekv.List(ctx, req.GetPrefix(), int(req.GetLimit()))
+		if err != nil {
+			return nil, statusError(err)
+		}
+		resp := &pb.ListResponse{Entries: make([]*pb.KVEntry, 0, len(entries))}
+		for _, e := range entries {
+			if mayRead(ctx, acl.ResKV, e.Key) {
+				resp.Entries = append(resp.Entries, eventualEntryToPB(e))
+			}
+		}
+		return resp, nil
+	}
 	mode, err := readMode(req.GetMode())
 	if err != nil {
 		return nil, err
@@ -267,4 +369,9 @@ func readMode(m pb.ReadMode) (cluster.ReadMode, error) {
 
 func kvEntryToPB(e cluster.KVEntry) *pb.KVEntry {
 	return &pb.KVEntry{Key: e.Key, Value: e.Value, Version: e.Version, CreateIndex: e.CreateIndex}
+}
+
+func eventualEntryToPB(e kv.EventualEntry) *pb.KVEntry {
+	return &pb.KVEntry{Key: e.Key, Value: e.Value,
+		Clock: &pb.EventualClock{WallNs: e.Clock.Wall, Logical: e.Clock.Logical, Origin: e.Origin}}
 }

@@ -39,6 +39,11 @@ var wantMetrics = []string{
 	"conclave_api_request_duration_seconds",
 	"conclave_sessions",
 	"conclave_locks_held",
+	"conclave_kv_eventual_keys",
+	"conclave_kv_eventual_bytes",
+	"conclave_kv_eventual_merges_total",
+	"conclave_kv_eventual_dropped_total",
+	"conclave_kv_eventual_convergence_seconds",
 }
 
 // sample returns the value of the series line that starts with series
@@ -81,6 +86,11 @@ func TestMetricsOfRealNode(t *testing.T) {
 	ctx := testCtx(t)
 	if _, err := c.KV().Put(ctx, "metrics/k", []byte("v")); err != nil {
 		t.Fatalf("put: %v", err)
+	}
+	// An eventual write on the node itself (not through the API, whose
+	// request counts are checked below).
+	if _, err := leader.EventualKV().Put(ctx, "metrics/eventual", []byte("v")); err != nil {
+		t.Fatalf("eventual put: %v", err)
 	}
 	s, err := c.Session(ctx)
 	if err != nil {
@@ -160,12 +170,20 @@ func TestMetricsOfRealNode(t *testing.T) {
 		}
 	}
 
-	// A follower reports itself as one, and its replica has the lock.
+	// A follower reports itself as one, its replica has the lock, and its
+	// eventual store the leader's eventual write, merged and timed.
 	testcluster.WaitFor(t, 10*time.Second, "follower metrics", func() bool {
 		code, b := get(fBase + "/metrics")
 		body = b
-		return code == http.StatusOK && strings.Contains(b, "conclave_locks_held 1\n")
+		return code == http.StatusOK && strings.Contains(b, "conclave_locks_held 1\n") &&
+			strings.Contains(b, "conclave_kv_eventual_keys 1\n")
 	})
+	if got := sample(t, body, "conclave_kv_eventual_merges_total"); got < 1 {
+		t.Errorf("follower conclave_kv_eventual_merges_total = %v, want >= 1", got)
+	}
+	if got := sample(t, body, "conclave_kv_eventual_convergence_seconds_count"); got < 1 {
+		t.Errorf("follower convergence observations = %v, want >= 1", got)
+	}
 	if got := sample(t, body, "conclave_raft_state"); got != 0 {
 		t.Errorf("follower conclave_raft_state = %v, want 0", got)
 	}

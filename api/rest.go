@@ -25,6 +25,7 @@ import (
 type rest struct {
 	cluster  ClusterNode
 	kv       KVNode
+	ekv      EventualKVNode // nil: ?store=eventual is refused
 	locks    LockNode
 	names    NameNode
 	groups   GroupNode
@@ -195,6 +196,8 @@ type kvJSON struct {
 	Value       []byte `json:"value"`
 	Version     uint64 `json:"version"`
 	CreateIndex uint64 `json:"create_index"`
+	// Clock is set for an entry of the eventual store (?store=eventual).
+	Clock *clockJSON `json:"clock,omitempty"`
 }
 
 func toKVJSON(e cluster.KVEntry) kvJSON {
@@ -202,6 +205,9 @@ func toKVJSON(e cluster.KVEntry) kvJSON {
 }
 
 func (h *rest) kvGet(w http.ResponseWriter, r *http.Request) {
+	if h.eventualKV(w, r) {
+		return
+	}
 	key := r.PathValue("key")
 	if key == "" {
 		// GET /v1/kv/ lists, like GET /v1/kv.
@@ -228,6 +234,9 @@ func (h *rest) kvGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *rest) kvList(w http.ResponseWriter, r *http.Request) {
+	if h.eventualKV(w, r) {
+		return
+	}
 	mode, err := queryMode(r)
 	if err != nil {
 		h.fail(w, r, err)
@@ -293,6 +302,9 @@ func (h *rest) kvWatch(w http.ResponseWriter, r *http.Request, index string) ([]
 }
 
 func (h *rest) kvPut(w http.ResponseWriter, r *http.Request) {
+	if h.eventualKV(w, r) {
+		return
+	}
 	key := r.PathValue("key")
 	if key == "" {
 		h.fail(w, r, invalidArgument("key", "must not be empty"))
@@ -327,6 +339,9 @@ func (h *rest) kvPut(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *rest) kvDelete(w http.ResponseWriter, r *http.Request) {
+	if h.eventualKV(w, r) {
+		return
+	}
 	key := r.PathValue("key")
 	if _, ok := r.URL.Query()["prefix"]; ok && key == "" {
 		h.kvDeletePrefix(w, r)

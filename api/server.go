@@ -133,7 +133,7 @@ func New(cfg Config, svcs Services, opts ...Option) (_ *Server, err error) {
 		}).ServeHTTP))
 	mux.Handle("GET /v1/health/live", healthHandler(svcs.Cluster, svcs.Health, log, false))
 	mux.Handle("GET /v1/health/ready", healthHandler(svcs.Cluster, svcs.Health, log, true))
-	rst := &rest{cluster: svcs.Cluster, kv: svcs.KV, locks: svcs.Locks, names: svcs.Names, groups: svcs.Groups,
+	rst := &rest{cluster: svcs.Cluster, kv: svcs.KV, ekv: svcs.EventualKV, locks: svcs.Locks, names: svcs.Names, groups: svcs.Groups,
 		registry: svcs.Registry,
 		log:      log, maxBody: int64(cfg.MaxRecvMsgBytes), guard: g}
 	rst.routes(mux)
@@ -172,7 +172,7 @@ func registerServices(gs *grpc.Server, svcs Services, log zerolog.Logger, stream
 		pb.RegisterOperatorServer(gs, &operatorService{node: svcs.Operator})
 	}
 	if svcs.KV != nil {
-		pb.RegisterKVServer(gs, &kvService{node: svcs.KV, guard: g})
+		pb.RegisterKVServer(gs, &kvService{node: svcs.KV, ekv: svcs.EventualKV, guard: g})
 	}
 	if svcs.Sessions != nil {
 		pb.RegisterSessionServer(gs, &sessionService{node: svcs.Sessions, nodeName: svcs.Cluster.Name(), log: log, streams: streams,

@@ -28,13 +28,16 @@ import (
 // cluster's sentinels (ErrNotFound, ErrLockHeld, ...) so they map onto
 // gRPC codes (status.go).
 type Services struct {
-	Cluster  ClusterNode // conclave.v1.Cluster, /v1/members, /v1/raft, /v1/sd/prometheus
-	Admit    AdmitNode   // Cluster.Admit
-	KV       KVNode      // conclave.v1.KV, /v1/kv
-	Sessions SessionNode // conclave.v1.Session
-	Locks    LockNode    // conclave.v1.Lock, /v1/locks
-	Names    NameNode    // conclave.v1.Names, /v1/names
-	Groups   GroupNode   // conclave.v1.Groups, /v1/groups
+	Cluster ClusterNode // conclave.v1.Cluster, /v1/members, /v1/raft, /v1/sd/prometheus
+	Admit   AdmitNode   // Cluster.Admit
+	KV      KVNode      // conclave.v1.KV, /v1/kv
+	// EventualKV is the eventual store of KV requests with store
+	// STORE_EVENTUAL (?store=eventual); nil refuses them Unimplemented.
+	EventualKV EventualKVNode
+	Sessions   SessionNode // conclave.v1.Session
+	Locks      LockNode    // conclave.v1.Lock, /v1/locks
+	Names      NameNode    // conclave.v1.Names, /v1/names
+	Groups     GroupNode   // conclave.v1.Groups, /v1/groups
 	// Registry is conclave.v1.Registry, /v1/services,
 	// /v1/sd/prometheus?service= and the status page's services.
 	Registry RegistryNode
@@ -55,18 +58,19 @@ var errNoCluster = errors.New("api: services: Cluster is required")
 // the cluster-wide calls, its domain services for the rest.
 func ServicesOf(n *cluster.Node) Services {
 	return Services{
-		Cluster:  n,
-		Admit:    n,
-		KV:       n.KV(),
-		Sessions: sessionsOf(n),
-		Locks:    n.Locks(),
-		Names:    n.Names(),
-		Groups:   n.Groups(),
-		Registry: n.Registry(),
-		Keyring:  n,
-		Health:   n,
-		ACL:      n.ACL(),
-		Operator: n,
+		Cluster:    n,
+		Admit:      n,
+		KV:         n.KV(),
+		EventualKV: n.EventualKV(),
+		Sessions:   sessionsOf(n),
+		Locks:      n.Locks(),
+		Names:      n.Names(),
+		Groups:     n.Groups(),
+		Registry:   n.Registry(),
+		Keyring:    n,
+		Health:     n,
+		ACL:        n.ACL(),
+		Operator:   n,
 	}
 }
 
@@ -87,16 +91,17 @@ func sessionsOf(n *cluster.Node) SessionNode {
 
 // The API must be able to serve the real node and its services.
 var (
-	_ ClusterNode  = (*cluster.Node)(nil)
-	_ AdmitNode    = (*cluster.Node)(nil)
-	_ KVNode       = (*kv.Service)(nil)
-	_ Session      = (*cluster.Session)(nil)
-	_ LockNode     = (*locks.Service)(nil)
-	_ NameNode     = (*naming.Service)(nil)
-	_ GroupNode    = (*pg.Service)(nil)
-	_ RegistryNode = (*registry.Service)(nil)
-	_ KeyringNode  = (*cluster.Node)(nil)
-	_ HealthNode   = (*cluster.Node)(nil)
-	_ ACLNode      = (*acl.Service)(nil)
-	_ OperatorNode = (*cluster.Node)(nil)
+	_ ClusterNode    = (*cluster.Node)(nil)
+	_ AdmitNode      = (*cluster.Node)(nil)
+	_ KVNode         = (*kv.Service)(nil)
+	_ EventualKVNode = (*kv.EventualService)(nil)
+	_ Session        = (*cluster.Session)(nil)
+	_ LockNode       = (*locks.Service)(nil)
+	_ NameNode       = (*naming.Service)(nil)
+	_ GroupNode      = (*pg.Service)(nil)
+	_ RegistryNode   = (*registry.Service)(nil)
+	_ KeyringNode    = (*cluster.Node)(nil)
+	_ HealthNode     = (*cluster.Node)(nil)
+	_ ACLNode        = (*acl.Service)(nil)
+	_ OperatorNode   = (*cluster.Node)(nil)
 )

@@ -52,3 +52,7 @@ func (n *Node) CorruptState(key string, value []byte) error {
 	_, err = n.fsm.tables[kv.TableID].Apply(1, op, d)
 	return err
 }
+
+// GossipQueued is how many user broadcasts (eventual names and KV deltas)
+// this node's gossip queue still retransmits.
+func (n *Node) GossipQueued() int { return n.nameGossip.bq.Len() }

@@ -351,3 +351,22 @@ func FuzzResultDecoders(f *testing.F) {
 		})
 	})
 }
+
+// FuzzPushPullFrame: a peer's push/pull state never panics the frame
+// decoder, and a frame that decodes re-encodes to one that decodes to the
+// same parts.
+func FuzzPushPullFrame(f *testing.F) {
+	f.Add(encodePushPull([]byte{2, 0}, []byte{0x12, 0}))
+	f.Add([]byte{2, 0})
+	f.Add([]byte{pushPullFrame, 5})
+	f.Fuzz(func(t *testing.T, buf []byte) {
+		names, ekv, err := decodePushPull(buf)
+		if err != nil || len(buf) == 0 || buf[0] != pushPullFrame {
+			return
+		}
+		n2, e2, err := decodePushPull(encodePushPull(names, ekv))
+		if err != nil || !bytes.Equal(n2, names) || !bytes.Equal(e2, ekv) {
+			t.Fatalf("re-encoded frame: %v, parts %x %x, want %x %x", err, n2, e2, names, ekv)
+		}
+	})
+}

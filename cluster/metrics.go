@@ -42,6 +42,7 @@ func (n *Node) registerMetrics(reg prometheus.Registerer) error {
 		n.sessions.Collectors(),
 		n.lockTable.Collectors(),
 		n.names.Collectors(),
+		n.ekv.Collectors(),
 		n.registry.Collectors(),
 		n.groups.Collectors(),
 	)

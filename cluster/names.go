@@ -7,6 +7,7 @@ import (
 	"github.com/conclave-dev/conclave/config"
 	"github.com/conclave-dev/conclave/gossip"
 	"github.com/conclave-dev/conclave/internode"
+	"github.com/conclave-dev/conclave/kv"
 	"github.com/conclave-dev/conclave/naming"
 )
 
@@ -82,6 +83,9 @@ type nameGossip struct {
 	ml  atomic.Pointer[gossip.Membership]
 	bq  *gossip.Broadcasts
 	svc *naming.Service
+	// ekv is the eventual KV store, which shares the delegate (ekv.go);
+	// set before gossip starts.
+	ekv *kv.EventualService
 }
 
 func (g *nameGossip) numAlive() int {
@@ -131,9 +135,30 @@ func (g *nameGossip) SendToAll(msg []byte) {
 	}
 }
 
-func (g *nameGossip) NotifyMsg(msg []byte)                       { g.svc.Merge(msg) }
+func (g *nameGossip) NotifyMsg(msg []byte) {
+	if kv.IsEventualMessage(msg) {
+		g.ekv.Merge(msg)
+		return
+	}
+	g.svc.Merge(msg)
+}
+
 func (g *nameGossip) GetBroadcasts(overhead, limit int) [][]byte { return g.bq.Get(overhead, limit) }
-func (g *nameGossip) LocalState(bool) []byte                     { return g.svc.GossipState() }
-func (g *nameGossip) MergeRemoteState(buf []byte, _ bool)        { g.svc.Merge(buf) }
+
+func (g *nameGossip) LocalState(bool) []byte {
+	return encodePushPull(g.svc.GossipState(), g.ekv.GossipState())
+}
+
+func (g *nameGossip) MergeRemoteState(buf []byte, _ bool) {
+	names, ekv, err := decodePushPull(buf)
+	if err != nil {
+		g.ekv.CountMalformed() // counted there: the frame is the store's addition
+		return
+	}
+	g.svc.Merge(names)
+	if len(ekv) > 0 {
+		g.ekv.Merge(ekv)
+	}
+}
 
 var _ gossip.StateDelegate = (*nameGossip)(nil)

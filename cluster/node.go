@@ -127,6 +127,8 @@ type Node struct {
 	// eventual scope over gossip.
 	names      *naming.Service
 	nameGossip *nameGossip
+	// ekv is the eventual KV store, gossiped through nameGossip.
+	ekv *kv.EventualService
 	// registry is the service registry (package registry), Raft-backed.
 	registry *registry.Service
 	health   *health.Checker
@@ -180,6 +182,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	if n.names, n.nameGossip, err = n.newNames(cfg); err != nil {
 		return nil, err
 	}
+	n.ekv = n.newEventualKV(n.nameGossip)
 	// The lock service is built before the core (lockCore reads n.core
 	// when called); the table's events reach it from the first entry.
 	n.lockTable = locks.NewReplicated(func(ev []locks.IndexedEvent) { n.lockSvc.Deliver(ev) })
@@ -318,6 +321,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.goRun(func() { _ = n.sessions.Run(ctx) })
 	n.goRun(func() { _ = n.lockSvc.Run(ctx) })
 	n.goRun(func() { _ = n.names.Run(ctx) })
+	n.goRun(func() { _ = n.ekv.Run(ctx) })
 	n.goRun(func() { _ = n.registry.Run(ctx) })
 	n.goRun(func() { _ = n.health.Run(ctx) })
 	n.goRun(func() { n.hashLoop(ctx, hashInterval) })

@@ -91,6 +91,7 @@ type ClusterConfig struct {
 	Raft       RaftConfig       `yaml:"raft"`
 	Groups     GroupsConfig     `yaml:"groups"`
 	Names      NamesConfig      `yaml:"names"`
+	EventualKV EventualKVConfig `yaml:"eventual_kv"`
 	Health     HealthConfig     `yaml:"health"`
 }
 
@@ -113,6 +114,20 @@ type NamesConfig struct {
 	// StrongDeadline is how long a strong registration waits for every
 	// live node's acknowledgement before its reservation expires.
 	StrongDeadline Duration `yaml:"strong_deadline"`
+}
+
+// EventualKVConfig bounds the eventual KV store (docs/eventual-kv.md),
+// each node's own.
+type EventualKVConfig struct {
+	// MaxValueBytes is the largest value; a larger local write is refused,
+	// a peer's dropped and counted.
+	MaxValueBytes int `yaml:"max_value_bytes"`
+	// MaxStoreBytes bounds the whole store (keys, values, tombstones and a
+	// per-key overhead).
+	MaxStoreBytes int `yaml:"max_store_bytes"`
+	// TombstoneTTL is how long a delete is remembered; a node cut off for
+	// longer may bring the deleted value back.
+	TombstoneTTL Duration `yaml:"tombstone_ttl"`
 }
 
 // MembershipConfig configures gossip (memberlist, TCP and UDP on one port).
@@ -334,6 +349,11 @@ func Default() Config {
 				TrailingLogs:      10240,                     // hashicorp/raft's default
 			},
 			Names: NamesConfig{StrongDeadline: Duration(5 * time.Second)},
+			EventualKV: EventualKVConfig{
+				MaxValueBytes: 64 << 10,
+				MaxStoreBytes: 16 << 20,
+				TombstoneTTL:  Duration(time.Hour),
+			},
 			Health: HealthConfig{
 				MaxLagEntries: 5000,
 				MaxLagTime:    Duration(10 * time.Second),

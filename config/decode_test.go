@@ -57,8 +57,9 @@ func fullWant() Config {
 				SnapshotInterval:  Duration(30 * time.Second),
 				TrailingLogs:      2000,
 			},
-			Names:  NamesConfig{StrongDeadline: Duration(7 * time.Second)},
-			Health: HealthConfig{MaxLagEntries: 100, MaxLagTime: Duration(4 * time.Second), MinDiskFreeBytes: 1 << 30},
+			Names:      NamesConfig{StrongDeadline: Duration(7 * time.Second)},
+			EventualKV: EventualKVConfig{MaxValueBytes: 1024, MaxStoreBytes: 1 << 20, TombstoneTTL: Duration(2 * time.Hour)},
+			Health:     HealthConfig{MaxLagEntries: 100, MaxLagTime: Duration(4 * time.Second), MinDiskFreeBytes: 1 << 30},
 			Groups: GroupsConfig{
 				MaxPayloadBytes:     65536,
 				AntiEntropyInterval: Duration(10 * time.Second),

@@ -88,6 +88,7 @@ func (c Config) validate() []*Error {
 
 	p.checkRaft(cl.Raft)
 	p.checkNames(cl.Names)
+	p.checkEventualKV(cl.EventualKV)
 	p.checkGroups(cl.Groups)
 	p.checkHealth(cl.Health)
 
@@ -124,6 +125,25 @@ func (c Config) validate() []*Error {
 func (p *problems) checkNames(n NamesConfig) {
 	if d := n.StrongDeadline.Duration(); d <= 0 || d > time.Minute {
 		p.add("cluster.names.strong_deadline", "must be > 0 and at most 1m, got %s", d)
+	}
+}
+
+// maxEventualValue and maxEventualStore cap the eventual KV bounds: a value
+// travels in one gossip message, and the store is held in memory.
+const (
+	maxEventualValue = 1 << 20
+	maxEventualStore = 1 << 30
+)
+
+func (p *problems) checkEventualKV(e EventualKVConfig) {
+	if e.MaxValueBytes < 1 || e.MaxValueBytes > maxEventualValue {
+		p.add("cluster.eventual_kv.max_value_bytes", "must be between 1 and %d, got %d", maxEventualValue, e.MaxValueBytes)
+	}
+	if e.MaxStoreBytes < e.MaxValueBytes || e.MaxStoreBytes > maxEventualStore {
+		p.add("cluster.eventual_kv.max_store_bytes", "must be at least max_value_bytes (%d) and at most %d, got %d", e.MaxValueBytes, maxEventualStore, e.MaxStoreBytes)
+	}
+	if d := e.TombstoneTTL.Duration(); d < time.Minute {
+		p.add("cluster.eventual_kv.tombstone_ttl", "must be at least 1m (a shorter one lets a briefly cut-off node bring deleted values back), got %s", d)
 	}
 }
 

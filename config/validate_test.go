@@ -31,6 +31,18 @@ func TestValidate(t *testing.T) {
 			want: []string{`cluster.name: must not contain whitespace, '/' or control characters, got "a\tb"`},
 		},
 		"name at limit": {edit: func(c *Config) { c.Cluster.Name = strings.Repeat("n", 128) }},
+		"eventual kv bounds out of range": {
+			edit: func(c *Config) {
+				c.Cluster.EventualKV.MaxValueBytes = 2 << 20
+				c.Cluster.EventualKV.MaxStoreBytes = 1 << 20
+				c.Cluster.EventualKV.TombstoneTTL = Duration(time.Second)
+			},
+			want: []string{
+				"cluster.eventual_kv.max_value_bytes: must be between 1 and 1048576, got 2097152",
+				"cluster.eventual_kv.max_store_bytes: must be at least max_value_bytes (2097152) and at most 1073741824, got 1048576",
+				"cluster.eventual_kv.tombstone_ttl: must be at least 1m (a shorter one lets a briefly cut-off node bring deleted values back), got 1s",
+			},
+		},
 		"snapshot settings out of range": {
 			edit: func(c *Config) {
 				c.Cluster.Raft.SnapshotThreshold = 0

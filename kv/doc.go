@@ -18,4 +18,12 @@
 // applies its puts and deletes in one entry, all of them or none: the
 // command is validated whole before it is applied, so once the compares
 // hold no op can fail.
+//
+// The eventual store (eventual.go, eventual_wire.go, eventual_service.go)
+// is a second keyspace outside Raft: last-writer-wins registers stamped
+// with a hybrid logical clock, deletes as tombstones collected after a
+// bound, replicated by gossip through the small EventualGossip interface
+// (cluster plugs it into the gossip delegate beside the eventual names).
+// It is bounded per value, for the whole store and per push/pull state;
+// see docs/eventual-kv.md.
 package kv

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/conclave-dev/conclave/internal/fuzzcheck"
 	"github.com/conclave-dev/conclave/internal/wire"
@@ -142,6 +143,34 @@ func FuzzTxnResult(f *testing.F) {
 		again, err := decodeTxnResult(wire.NewDecoder(e.Data()))
 		if err != nil || !reflect.DeepEqual(again, got) {
 			t.Fatalf("result %+v round trips as %+v, %v", got, again, err)
+		}
+	})
+}
+
+// FuzzEventualMerge: a peer's eventual-store message never panics, and one
+// that decodes re-encodes to a message that decodes to the same versions.
+func FuzzEventualMerge(f *testing.F) {
+	src := NewEventual("n1", EventualConfig{})
+	_, d, _ := src.Put(time.Unix(1, 0), "k", []byte("v"))
+	f.Add(d)
+	del, _ := src.Delete(time.Unix(2, 0), "k")
+	f.Add(del)
+	f.Add(src.State())
+	f.Add([]byte{msgEventualState, 0})
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		e := NewEventual("n2", EventualConfig{})
+		if _, err := e.Merge(time.Unix(3, 0), msg); err != nil {
+			if e.Stats().Dropped["malformed"] != 1 {
+				t.Fatal("malformed message not counted")
+			}
+			return
+		}
+		_, rs, err := decodeEventual(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, rs2, err := decodeEventual(encodeEventual(msgEventualState, rs)); err != nil || len(rs2) != len(rs) {
+			t.Fatalf("re-encoded: %v, %d versions of %d", err, len(rs2), len(rs))
 		}
 	})
 }

@@ -69,17 +69,46 @@ type ListOption interface{ applyList(*listOptions) }
 // DeleteOption configures KV.Delete.
 type DeleteOption interface{ applyDelete(*deleteOptions) }
 
-type readOptions struct{ mode ReadMode }
+// PutOption configures KV.Put.
+type PutOption interface{ applyPut(*putOptions) }
+
+type readOptions struct {
+	mode  ReadMode
+	store pb.Store
+}
 
 type listOptions struct {
 	mode  ReadMode
 	limit uint32
+	store pb.Store
 }
 
 type deleteOptions struct {
 	version uint64
 	set     bool
+	store   pb.Store
 }
+
+type putOptions struct{ store pb.Store }
+
+// StoreOption selects the keyspace of Get, List, Put and Delete; it is a
+// ReadOption, ListOption, PutOption and DeleteOption.
+type StoreOption pb.Store
+
+func (s StoreOption) applyRead(o *readOptions)     { o.store = pb.Store(s) }
+func (s StoreOption) applyList(o *listOptions)     { o.store = pb.Store(s) }
+func (s StoreOption) applyDelete(o *deleteOptions) { o.store = pb.Store(s) }
+func (s StoreOption) applyPut(o *putOptions)       { o.store = pb.Store(s) }
+
+// Eventual selects the eventual store: a separate keyspace replicated by
+// gossip as last-writer-wins registers, read and written on the agent
+// asked with or without a Raft quorum. Its entries carry a Clock and no
+// Version; it has no compare-and-set, conditional delete, transaction or
+// watch, and reads only in the default (= stale) mode.
+func Eventual() StoreOption { return StoreOption(pb.Store_STORE_EVENTUAL) }
+
+// RaftStore selects the Raft-replicated store, the default.
+func RaftStore() StoreOption { return StoreOption(pb.Store_STORE_RAFT) }
 
 type limitOption uint32
 
@@ -108,7 +137,7 @@ func (k *KV) Get(ctx context.Context, key string, opts ...ReadOption) (KVEntry, 
 	for _, opt := range opts {
 		opt.applyRead(&o)
 	}
-	resp, err := k.c.Get(ctx, &pb.GetRequest{Key: key, Mode: o.mode.pb()})
+	resp, err := k.c.Get(ctx, &pb.GetRequest{Key: key, Mode: o.mode.pb(), Store: o.store})
 	if err != nil {
 		return KVEntry{}, err
 	}
@@ -121,7 +150,7 @@ func (k *KV) List(ctx context.Context, prefix string, opts ...ListOption) ([]KVE
 	for _, opt := range opts {
 		opt.applyList(&o)
 	}
-	resp, err := k.c.List(ctx, &pb.ListRequest{Prefix: prefix, Limit: o.limit, Mode: o.mode.pb()})
+	resp, err := k.c.List(ctx, &pb.ListRequest{Prefix: prefix, Limit: o.limit, Mode: o.mode.pb(), Store: o.store})
 	if err != nil {
 		return nil, err
 	}
@@ -132,9 +161,14 @@ func (k *KV) List(ctx context.Context, prefix string, opts ...ListOption) ([]KVE
 	return out, nil
 }
 
-// Put writes key unconditionally and returns the stored entry.
-func (k *KV) Put(ctx context.Context, key string, value []byte) (KVEntry, error) {
-	resp, err := k.c.Put(ctx, &pb.PutRequest{Key: key, Value: value})
+// Put writes key unconditionally and returns the stored entry. With
+// Eventual it writes the eventual store.
+func (k *KV) Put(ctx context.Context, key string, value []byte, opts ...PutOption) (KVEntry, error) {
+	var o putOptions
+	for _, opt := range opts {
+		opt.applyPut(&o)
+	}
+	resp, err := k.c.Put(ctx, &pb.PutRequest{Key: key, Value: value, Store: o.store})
 	if err != nil {
 		return KVEntry{}, err
 	}
@@ -159,7 +193,7 @@ func (k *KV) Delete(ctx context.Context, key string, opts ...DeleteOption) error
 	for _, opt := range opts {
 		opt.applyDelete(&o)
 	}
-	req := &pb.DeleteRequest{Key: key}
+	req := &pb.DeleteRequest{Key: key, Store: o.store}
 	if o.set {
 		req.CasVersion = &o.version
 	}

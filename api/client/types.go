@@ -62,7 +62,22 @@ type KVEntry struct {
 	Value       []byte
 	Version     uint64
 	CreateIndex uint64
+	// Clock is set for an entry of the eventual store (Version and
+	// CreateIndex are 0 there).
+	Clock *EventualClock
 }
+
+// EventualClock is the hybrid logical clock stamp of an eventual-store
+// entry's winning write: of two writes of a key, the higher (WallNs,
+// Logical, Origin) wins on every node.
+type EventualClock struct {
+	WallNs  int64  // the writer's wall clock, nanoseconds since the Unix epoch
+	Logical uint32 // orders writes within the same WallNs
+	Origin  string // the node that wrote it
+}
+
+// Time is the stamp's wall clock.
+func (c EventualClock) Time() time.Time { return time.Unix(0, c.WallNs).UTC() }
 
 func memberFromPB(m *pb.Member) Member {
 	return Member{
@@ -116,7 +131,15 @@ func kvEntryFromPB(e *pb.KVEntry) KVEntry {
 		Value:       e.GetValue(),
 		Version:     e.GetVersion(),
 		CreateIndex: e.GetCreateIndex(),
+		Clock:       clockFromPB(e.GetClock()),
 	}
+}
+
+func clockFromPB(c *pb.EventualClock) *EventualClock {
+	if c == nil {
+		return nil
+	}
+	return &EventualClock{WallNs: c.GetWallNs(), Logical: c.GetLogical(), Origin: c.GetOrigin()}
 }
 
 // SessionEventKind says what happened to one of a session's locks.

@@ -76,21 +76,144 @@ func (ReadMode) EnumDescriptor() ([]byte, []int) {
 	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{0}
 }
 
+// Store selects the keyspace a request reads or writes.
+type Store int32
+
+const (
+	// The Raft-replicated store: linearizable writes, needs a quorum.
+	Store_STORE_RAFT Store = 0
+	// The eventual store: a separate keyspace replicated by gossip as
+	// last-writer-wins registers. Read and written on the serving node
+	// with or without a quorum; other nodes see a write within gossip
+	// rounds. Get, Put, Delete and List only; no compare-and-set, and
+	// read modes other than default and stale are refused.
+	Store_STORE_EVENTUAL Store = 1
+)
+
+// Enum value maps for Store.
+var (
+	Store_name = map[int32]string{
+		0: "STORE_RAFT",
+		1: "STORE_EVENTUAL",
+	}
+	Store_value = map[string]int32{
+		"STORE_RAFT":     0,
+		"STORE_EVENTUAL": 1,
+	}
+)
+
+func (x Store) Enum() *Store {
+	p := new(Store)
+	*p = x
+	return p
+}
+
+func (x Store) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Store) Descriptor() protoreflect.EnumDescriptor {
+	return file_conclave_v1_kv_proto_enumTypes[1].Descriptor()
+}
+
+func (Store) Type() protoreflect.EnumType {
+	return &file_conclave_v1_kv_proto_enumTypes[1]
+}
+
+func (x Store) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Store.Descriptor instead.
+func (Store) EnumDescriptor() ([]byte, []int) {
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{1}
+}
+
+// EventualClock is the hybrid logical clock stamp of an eventual-store
+// entry's winning write: of two writes of a key, the higher
+// (wall_ns, logical, origin) wins on every node.
+type EventualClock struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Wall-clock nanoseconds since the Unix epoch of the writing node (never
+	// behind a stamp that node had seen).
+	WallNs int64 `protobuf:"varint,1,opt,name=wall_ns,json=wallNs,proto3" json:"wall_ns,omitempty"`
+	// Orders writes stamped with the same wall_ns.
+	Logical uint32 `protobuf:"varint,2,opt,name=logical,proto3" json:"logical,omitempty"`
+	// The node that wrote it.
+	Origin        string `protobuf:"bytes,3,opt,name=origin,proto3" json:"origin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventualClock) Reset() {
+	*x = EventualClock{}
+	mi := &file_conclave_v1_kv_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventualClock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventualClock) ProtoMessage() {}
+
+func (x *EventualClock) ProtoReflect() protoreflect.Message {
+	mi := &file_conclave_v1_kv_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventualClock.ProtoReflect.Descriptor instead.
+func (*EventualClock) Descriptor() ([]byte, []int) {
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *EventualClock) GetWallNs() int64 {
+	if x != nil {
+		return x.WallNs
+	}
+	return 0
+}
+
+func (x *EventualClock) GetLogical() uint32 {
+	if x != nil {
+		return x.Logical
+	}
+	return 0
+}
+
+func (x *EventualClock) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
 // KVEntry is one key. version is the Raft index of the write that last
 // changed the key; create_index the index of the write that created it.
 type KVEntry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
-	Version       uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
-	CreateIndex   uint64                 `protobuf:"varint,4,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Key         string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value       []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Version     uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	CreateIndex uint64                 `protobuf:"varint,4,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	// Set for an entry of the eventual store (version and create_index are
+	// 0 there).
+	Clock         *EventualClock `protobuf:"bytes,5,opt,name=clock,proto3" json:"clock,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *KVEntry) Reset() {
 	*x = KVEntry{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[0]
+	mi := &file_conclave_v1_kv_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -102,7 +225,7 @@ func (x *KVEntry) String() string {
 func (*KVEntry) ProtoMessage() {}
 
 func (x *KVEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[0]
+	mi := &file_conclave_v1_kv_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -115,7 +238,7 @@ func (x *KVEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVEntry.ProtoReflect.Descriptor instead.
 func (*KVEntry) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{0}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *KVEntry) GetKey() string {
@@ -146,17 +269,25 @@ func (x *KVEntry) GetCreateIndex() uint64 {
 	return 0
 }
 
+func (x *KVEntry) GetClock() *EventualClock {
+	if x != nil {
+		return x.Clock
+	}
+	return nil
+}
+
 type GetRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	Mode          ReadMode               `protobuf:"varint,2,opt,name=mode,proto3,enum=conclave.v1.ReadMode" json:"mode,omitempty"`
+	Store         Store                  `protobuf:"varint,3,opt,name=store,proto3,enum=conclave.v1.Store" json:"store,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[1]
+	mi := &file_conclave_v1_kv_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +299,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[1]
+	mi := &file_conclave_v1_kv_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +312,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{1}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GetRequest) GetKey() string {
@@ -198,6 +329,13 @@ func (x *GetRequest) GetMode() ReadMode {
 	return ReadMode_READ_MODE_DEFAULT
 }
 
+func (x *GetRequest) GetStore() Store {
+	if x != nil {
+		return x.Store
+	}
+	return Store_STORE_RAFT
+}
+
 type GetResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Entry         *KVEntry               `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
@@ -207,7 +345,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[2]
+	mi := &file_conclave_v1_kv_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -219,7 +357,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[2]
+	mi := &file_conclave_v1_kv_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -232,7 +370,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{2}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetResponse) GetEntry() *KVEntry {
@@ -248,14 +386,16 @@ type PutRequest struct {
 	Value []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
 	// When set, write only if the key's current version equals it;
 	// 0 means "only if the key is absent".
-	CasVersion    *uint64 `protobuf:"varint,3,opt,name=cas_version,json=casVersion,proto3,oneof" json:"cas_version,omitempty"`
+	CasVersion *uint64 `protobuf:"varint,3,opt,name=cas_version,json=casVersion,proto3,oneof" json:"cas_version,omitempty"`
+	// STORE_EVENTUAL refuses cas_version.
+	Store         Store `protobuf:"varint,4,opt,name=store,proto3,enum=conclave.v1.Store" json:"store,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PutRequest) Reset() {
 	*x = PutRequest{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[3]
+	mi := &file_conclave_v1_kv_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -267,7 +407,7 @@ func (x *PutRequest) String() string {
 func (*PutRequest) ProtoMessage() {}
 
 func (x *PutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[3]
+	mi := &file_conclave_v1_kv_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -280,7 +420,7 @@ func (x *PutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRequest.ProtoReflect.Descriptor instead.
 func (*PutRequest) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{3}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PutRequest) GetKey() string {
@@ -304,6 +444,13 @@ func (x *PutRequest) GetCasVersion() uint64 {
 	return 0
 }
 
+func (x *PutRequest) GetStore() Store {
+	if x != nil {
+		return x.Store
+	}
+	return Store_STORE_RAFT
+}
+
 type PutResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entry as stored, with its new version.
@@ -314,7 +461,7 @@ type PutResponse struct {
 
 func (x *PutResponse) Reset() {
 	*x = PutResponse{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[4]
+	mi := &file_conclave_v1_kv_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -326,7 +473,7 @@ func (x *PutResponse) String() string {
 func (*PutResponse) ProtoMessage() {}
 
 func (x *PutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[4]
+	mi := &file_conclave_v1_kv_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -339,7 +486,7 @@ func (x *PutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutResponse.ProtoReflect.Descriptor instead.
 func (*PutResponse) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{4}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PutResponse) GetEntry() *KVEntry {
@@ -354,14 +501,17 @@ type DeleteRequest struct {
 	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// When set, delete only if the key's current version equals it. Must be
 	// greater than 0: a key at "version 0" does not exist.
-	CasVersion    *uint64 `protobuf:"varint,2,opt,name=cas_version,json=casVersion,proto3,oneof" json:"cas_version,omitempty"`
+	CasVersion *uint64 `protobuf:"varint,2,opt,name=cas_version,json=casVersion,proto3,oneof" json:"cas_version,omitempty"`
+	// STORE_EVENTUAL refuses cas_version. NOT_FOUND when the serving node
+	// holds no value for the key.
+	Store         Store `protobuf:"varint,3,opt,name=store,proto3,enum=conclave.v1.Store" json:"store,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[5]
+	mi := &file_conclave_v1_kv_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -373,7 +523,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[5]
+	mi := &file_conclave_v1_kv_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -386,7 +536,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{5}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeleteRequest) GetKey() string {
@@ -403,6 +553,13 @@ func (x *DeleteRequest) GetCasVersion() uint64 {
 	return 0
 }
 
+func (x *DeleteRequest) GetStore() Store {
+	if x != nil {
+		return x.Store
+	}
+	return Store_STORE_RAFT
+}
+
 type DeleteResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -411,7 +568,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[6]
+	mi := &file_conclave_v1_kv_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -423,7 +580,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[6]
+	mi := &file_conclave_v1_kv_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -436,7 +593,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{6}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{7}
 }
 
 type ListRequest struct {
@@ -445,13 +602,14 @@ type ListRequest struct {
 	// At most this many entries; 0 means all.
 	Limit         uint32   `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
 	Mode          ReadMode `protobuf:"varint,3,opt,name=mode,proto3,enum=conclave.v1.ReadMode" json:"mode,omitempty"`
+	Store         Store    `protobuf:"varint,4,opt,name=store,proto3,enum=conclave.v1.Store" json:"store,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[7]
+	mi := &file_conclave_v1_kv_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -463,7 +621,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[7]
+	mi := &file_conclave_v1_kv_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -476,7 +634,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{7}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListRequest) GetPrefix() string {
@@ -500,6 +658,13 @@ func (x *ListRequest) GetMode() ReadMode {
 	return ReadMode_READ_MODE_DEFAULT
 }
 
+func (x *ListRequest) GetStore() Store {
+	if x != nil {
+		return x.Store
+	}
+	return Store_STORE_RAFT
+}
+
 type ListResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Entries       []*KVEntry             `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
@@ -509,7 +674,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[8]
+	mi := &file_conclave_v1_kv_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +686,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[8]
+	mi := &file_conclave_v1_kv_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +699,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{8}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListResponse) GetEntries() []*KVEntry {
@@ -557,7 +722,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[9]
+	mi := &file_conclave_v1_kv_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -569,7 +734,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[9]
+	mi := &file_conclave_v1_kv_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -582,7 +747,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{9}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WatchRequest) GetPrefix() string {
@@ -609,7 +774,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[10]
+	mi := &file_conclave_v1_kv_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +786,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[10]
+	mi := &file_conclave_v1_kv_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +799,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{10}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WatchResponse) GetEntries() []*KVEntry {
@@ -662,7 +827,7 @@ type DeletePrefixRequest struct {
 
 func (x *DeletePrefixRequest) Reset() {
 	*x = DeletePrefixRequest{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[11]
+	mi := &file_conclave_v1_kv_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -674,7 +839,7 @@ func (x *DeletePrefixRequest) String() string {
 func (*DeletePrefixRequest) ProtoMessage() {}
 
 func (x *DeletePrefixRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[11]
+	mi := &file_conclave_v1_kv_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -687,7 +852,7 @@ func (x *DeletePrefixRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePrefixRequest.ProtoReflect.Descriptor instead.
 func (*DeletePrefixRequest) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{11}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeletePrefixRequest) GetPrefix() string {
@@ -707,7 +872,7 @@ type DeletePrefixResponse struct {
 
 func (x *DeletePrefixResponse) Reset() {
 	*x = DeletePrefixResponse{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[12]
+	mi := &file_conclave_v1_kv_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +884,7 @@ func (x *DeletePrefixResponse) String() string {
 func (*DeletePrefixResponse) ProtoMessage() {}
 
 func (x *DeletePrefixResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[12]
+	mi := &file_conclave_v1_kv_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +897,7 @@ func (x *DeletePrefixResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePrefixResponse.ProtoReflect.Descriptor instead.
 func (*DeletePrefixResponse) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{12}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeletePrefixResponse) GetDeleted() uint64 {
@@ -754,7 +919,7 @@ type TxnCompare struct {
 
 func (x *TxnCompare) Reset() {
 	*x = TxnCompare{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[13]
+	mi := &file_conclave_v1_kv_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +931,7 @@ func (x *TxnCompare) String() string {
 func (*TxnCompare) ProtoMessage() {}
 
 func (x *TxnCompare) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[13]
+	mi := &file_conclave_v1_kv_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +944,7 @@ func (x *TxnCompare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnCompare.ProtoReflect.Descriptor instead.
 func (*TxnCompare) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{13}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TxnCompare) GetKey() string {
@@ -810,7 +975,7 @@ type TxnOp struct {
 
 func (x *TxnOp) Reset() {
 	*x = TxnOp{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[14]
+	mi := &file_conclave_v1_kv_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +987,7 @@ func (x *TxnOp) String() string {
 func (*TxnOp) ProtoMessage() {}
 
 func (x *TxnOp) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[14]
+	mi := &file_conclave_v1_kv_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +1000,7 @@ func (x *TxnOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnOp.ProtoReflect.Descriptor instead.
 func (*TxnOp) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{14}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TxnOp) GetOp() isTxnOp_Op {
@@ -890,7 +1055,7 @@ type TxnPut struct {
 
 func (x *TxnPut) Reset() {
 	*x = TxnPut{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[15]
+	mi := &file_conclave_v1_kv_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -902,7 +1067,7 @@ func (x *TxnPut) String() string {
 func (*TxnPut) ProtoMessage() {}
 
 func (x *TxnPut) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[15]
+	mi := &file_conclave_v1_kv_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -915,7 +1080,7 @@ func (x *TxnPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnPut.ProtoReflect.Descriptor instead.
 func (*TxnPut) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{15}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TxnPut) GetKey() string {
@@ -942,7 +1107,7 @@ type TxnDelete struct {
 
 func (x *TxnDelete) Reset() {
 	*x = TxnDelete{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[16]
+	mi := &file_conclave_v1_kv_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1119,7 @@ func (x *TxnDelete) String() string {
 func (*TxnDelete) ProtoMessage() {}
 
 func (x *TxnDelete) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[16]
+	mi := &file_conclave_v1_kv_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1132,7 @@ func (x *TxnDelete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnDelete.ProtoReflect.Descriptor instead.
 func (*TxnDelete) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{16}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TxnDelete) GetKey() string {
@@ -988,7 +1153,7 @@ type TxnRequest struct {
 
 func (x *TxnRequest) Reset() {
 	*x = TxnRequest{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[17]
+	mi := &file_conclave_v1_kv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1165,7 @@ func (x *TxnRequest) String() string {
 func (*TxnRequest) ProtoMessage() {}
 
 func (x *TxnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[17]
+	mi := &file_conclave_v1_kv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1178,7 @@ func (x *TxnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRequest.ProtoReflect.Descriptor instead.
 func (*TxnRequest) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{17}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TxnRequest) GetCompares() []*TxnCompare {
@@ -1043,7 +1208,7 @@ type TxnOpResult struct {
 
 func (x *TxnOpResult) Reset() {
 	*x = TxnOpResult{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[18]
+	mi := &file_conclave_v1_kv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1055,7 +1220,7 @@ func (x *TxnOpResult) String() string {
 func (*TxnOpResult) ProtoMessage() {}
 
 func (x *TxnOpResult) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[18]
+	mi := &file_conclave_v1_kv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1068,7 +1233,7 @@ func (x *TxnOpResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnOpResult.ProtoReflect.Descriptor instead.
 func (*TxnOpResult) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{18}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TxnOpResult) GetEntry() *KVEntry {
@@ -1104,7 +1269,7 @@ type TxnResponse struct {
 
 func (x *TxnResponse) Reset() {
 	*x = TxnResponse{}
-	mi := &file_conclave_v1_kv_proto_msgTypes[19]
+	mi := &file_conclave_v1_kv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1281,7 @@ func (x *TxnResponse) String() string {
 func (*TxnResponse) ProtoMessage() {}
 
 func (x *TxnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_conclave_v1_kv_proto_msgTypes[19]
+	mi := &file_conclave_v1_kv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1294,7 @@ func (x *TxnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnResponse.ProtoReflect.Descriptor instead.
 func (*TxnResponse) Descriptor() ([]byte, []int) {
-	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{19}
+	return file_conclave_v1_kv_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TxnResponse) GetSucceeded() bool {
@@ -1171,37 +1336,46 @@ var File_conclave_v1_kv_proto protoreflect.FileDescriptor
 
 const file_conclave_v1_kv_proto_rawDesc = "" +
 	"\n" +
-	"\x14conclave/v1/kv.proto\x12\vconclave.v1\"n\n" +
+	"\x14conclave/v1/kv.proto\x12\vconclave.v1\"Z\n" +
+	"\rEventualClock\x12\x17\n" +
+	"\awall_ns\x18\x01 \x01(\x03R\x06wallNs\x12\x18\n" +
+	"\alogical\x18\x02 \x01(\rR\alogical\x12\x16\n" +
+	"\x06origin\x18\x03 \x01(\tR\x06origin\"\xa0\x01\n" +
 	"\aKVEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x04R\aversion\x12!\n" +
-	"\fcreate_index\x18\x04 \x01(\x04R\vcreateIndex\"I\n" +
+	"\fcreate_index\x18\x04 \x01(\x04R\vcreateIndex\x120\n" +
+	"\x05clock\x18\x05 \x01(\v2\x1a.conclave.v1.EventualClockR\x05clock\"s\n" +
 	"\n" +
 	"GetRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x04mode\x18\x02 \x01(\x0e2\x15.conclave.v1.ReadModeR\x04mode\"9\n" +
+	"\x04mode\x18\x02 \x01(\x0e2\x15.conclave.v1.ReadModeR\x04mode\x12(\n" +
+	"\x05store\x18\x03 \x01(\x0e2\x12.conclave.v1.StoreR\x05store\"9\n" +
 	"\vGetResponse\x12*\n" +
-	"\x05entry\x18\x01 \x01(\v2\x14.conclave.v1.KVEntryR\x05entry\"j\n" +
+	"\x05entry\x18\x01 \x01(\v2\x14.conclave.v1.KVEntryR\x05entry\"\x94\x01\n" +
 	"\n" +
 	"PutRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12$\n" +
 	"\vcas_version\x18\x03 \x01(\x04H\x00R\n" +
-	"casVersion\x88\x01\x01B\x0e\n" +
+	"casVersion\x88\x01\x01\x12(\n" +
+	"\x05store\x18\x04 \x01(\x0e2\x12.conclave.v1.StoreR\x05storeB\x0e\n" +
 	"\f_cas_version\"9\n" +
 	"\vPutResponse\x12*\n" +
-	"\x05entry\x18\x01 \x01(\v2\x14.conclave.v1.KVEntryR\x05entry\"W\n" +
+	"\x05entry\x18\x01 \x01(\v2\x14.conclave.v1.KVEntryR\x05entry\"\x81\x01\n" +
 	"\rDeleteRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12$\n" +
 	"\vcas_version\x18\x02 \x01(\x04H\x00R\n" +
-	"casVersion\x88\x01\x01B\x0e\n" +
+	"casVersion\x88\x01\x01\x12(\n" +
+	"\x05store\x18\x03 \x01(\x0e2\x12.conclave.v1.StoreR\x05storeB\x0e\n" +
 	"\f_cas_version\"\x10\n" +
-	"\x0eDeleteResponse\"f\n" +
+	"\x0eDeleteResponse\"\x90\x01\n" +
 	"\vListRequest\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\x12)\n" +
-	"\x04mode\x18\x03 \x01(\x0e2\x15.conclave.v1.ReadModeR\x04mode\">\n" +
+	"\x04mode\x18\x03 \x01(\x0e2\x15.conclave.v1.ReadModeR\x04mode\x12(\n" +
+	"\x05store\x18\x04 \x01(\x0e2\x12.conclave.v1.StoreR\x05store\">\n" +
 	"\fListResponse\x12.\n" +
 	"\aentries\x18\x01 \x03(\v2\x14.conclave.v1.KVEntryR\aentries\"G\n" +
 	"\fWatchRequest\x12\x16\n" +
@@ -1244,7 +1418,11 @@ const file_conclave_v1_kv_proto_rawDesc = "" +
 	"\bReadMode\x12\x15\n" +
 	"\x11READ_MODE_DEFAULT\x10\x00\x12\x13\n" +
 	"\x0fREAD_MODE_STALE\x10\x01\x12\x18\n" +
-	"\x14READ_MODE_CONSISTENT\x10\x022\xc9\x03\n" +
+	"\x14READ_MODE_CONSISTENT\x10\x02*+\n" +
+	"\x05Store\x12\x0e\n" +
+	"\n" +
+	"STORE_RAFT\x10\x00\x12\x12\n" +
+	"\x0eSTORE_EVENTUAL\x10\x012\xc9\x03\n" +
 	"\x02KV\x128\n" +
 	"\x03Get\x12\x17.conclave.v1.GetRequest\x1a\x18.conclave.v1.GetResponse\x128\n" +
 	"\x03Put\x12\x17.conclave.v1.PutRequest\x1a\x18.conclave.v1.PutResponse\x12A\n" +
@@ -1266,63 +1444,70 @@ func file_conclave_v1_kv_proto_rawDescGZIP() []byte {
 	return file_conclave_v1_kv_proto_rawDescData
 }
 
-var file_conclave_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_conclave_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_conclave_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_conclave_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_conclave_v1_kv_proto_goTypes = []any{
 	(ReadMode)(0),                // 0: conclave.v1.ReadMode
-	(*KVEntry)(nil),              // 1: conclave.v1.KVEntry
-	(*GetRequest)(nil),           // 2: conclave.v1.GetRequest
-	(*GetResponse)(nil),          // 3: conclave.v1.GetResponse
-	(*PutRequest)(nil),           // 4: conclave.v1.PutRequest
-	(*PutResponse)(nil),          // 5: conclave.v1.PutResponse
-	(*DeleteRequest)(nil),        // 6: conclave.v1.DeleteRequest
-	(*DeleteResponse)(nil),       // 7: conclave.v1.DeleteResponse
-	(*ListRequest)(nil),          // 8: conclave.v1.ListRequest
-	(*ListResponse)(nil),         // 9: conclave.v1.ListResponse
-	(*WatchRequest)(nil),         // 10: conclave.v1.WatchRequest
-	(*WatchResponse)(nil),        // 11: conclave.v1.WatchResponse
-	(*DeletePrefixRequest)(nil),  // 12: conclave.v1.DeletePrefixRequest
-	(*DeletePrefixResponse)(nil), // 13: conclave.v1.DeletePrefixResponse
-	(*TxnCompare)(nil),           // 14: conclave.v1.TxnCompare
-	(*TxnOp)(nil),                // 15: conclave.v1.TxnOp
-	(*TxnPut)(nil),               // 16: conclave.v1.TxnPut
-	(*TxnDelete)(nil),            // 17: conclave.v1.TxnDelete
-	(*TxnRequest)(nil),           // 18: conclave.v1.TxnRequest
-	(*TxnOpResult)(nil),          // 19: conclave.v1.TxnOpResult
-	(*TxnResponse)(nil),          // 20: conclave.v1.TxnResponse
+	(Store)(0),                   // 1: conclave.v1.Store
+	(*EventualClock)(nil),        // 2: conclave.v1.EventualClock
+	(*KVEntry)(nil),              // 3: conclave.v1.KVEntry
+	(*GetRequest)(nil),           // 4: conclave.v1.GetRequest
+	(*GetResponse)(nil),          // 5: conclave.v1.GetResponse
+	(*PutRequest)(nil),           // 6: conclave.v1.PutRequest
+	(*PutResponse)(nil),          // 7: conclave.v1.PutResponse
+	(*DeleteRequest)(nil),        // 8: conclave.v1.DeleteRequest
+	(*DeleteResponse)(nil),       // 9: conclave.v1.DeleteResponse
+	(*ListRequest)(nil),          // 10: conclave.v1.ListRequest
+	(*ListResponse)(nil),         // 11: conclave.v1.ListResponse
+	(*WatchRequest)(nil),         // 12: conclave.v1.WatchRequest
+	(*WatchResponse)(nil),        // 13: conclave.v1.WatchResponse
+	(*DeletePrefixRequest)(nil),  // 14: conclave.v1.DeletePrefixRequest
+	(*DeletePrefixResponse)(nil), // 15: conclave.v1.DeletePrefixResponse
+	(*TxnCompare)(nil),           // 16: conclave.v1.TxnCompare
+	(*TxnOp)(nil),                // 17: conclave.v1.TxnOp
+	(*TxnPut)(nil),               // 18: conclave.v1.TxnPut
+	(*TxnDelete)(nil),            // 19: conclave.v1.TxnDelete
+	(*TxnRequest)(nil),           // 20: conclave.v1.TxnRequest
+	(*TxnOpResult)(nil),          // 21: conclave.v1.TxnOpResult
+	(*TxnResponse)(nil),          // 22: conclave.v1.TxnResponse
 }
 var file_conclave_v1_kv_proto_depIdxs = []int32{
-	0,  // 0: conclave.v1.GetRequest.mode:type_name -> conclave.v1.ReadMode
-	1,  // 1: conclave.v1.GetResponse.entry:type_name -> conclave.v1.KVEntry
-	1,  // 2: conclave.v1.PutResponse.entry:type_name -> conclave.v1.KVEntry
-	0,  // 3: conclave.v1.ListRequest.mode:type_name -> conclave.v1.ReadMode
-	1,  // 4: conclave.v1.ListResponse.entries:type_name -> conclave.v1.KVEntry
-	1,  // 5: conclave.v1.WatchResponse.entries:type_name -> conclave.v1.KVEntry
-	16, // 6: conclave.v1.TxnOp.put:type_name -> conclave.v1.TxnPut
-	17, // 7: conclave.v1.TxnOp.delete:type_name -> conclave.v1.TxnDelete
-	14, // 8: conclave.v1.TxnRequest.compares:type_name -> conclave.v1.TxnCompare
-	15, // 9: conclave.v1.TxnRequest.ops:type_name -> conclave.v1.TxnOp
-	1,  // 10: conclave.v1.TxnOpResult.entry:type_name -> conclave.v1.KVEntry
-	19, // 11: conclave.v1.TxnResponse.results:type_name -> conclave.v1.TxnOpResult
-	2,  // 12: conclave.v1.KV.Get:input_type -> conclave.v1.GetRequest
-	4,  // 13: conclave.v1.KV.Put:input_type -> conclave.v1.PutRequest
-	6,  // 14: conclave.v1.KV.Delete:input_type -> conclave.v1.DeleteRequest
-	8,  // 15: conclave.v1.KV.List:input_type -> conclave.v1.ListRequest
-	12, // 16: conclave.v1.KV.DeletePrefix:input_type -> conclave.v1.DeletePrefixRequest
-	18, // 17: conclave.v1.KV.Txn:input_type -> conclave.v1.TxnRequest
-	10, // 18: conclave.v1.KV.Watch:input_type -> conclave.v1.WatchRequest
-	3,  // 19: conclave.v1.KV.Get:output_type -> conclave.v1.GetResponse
-	5,  // 20: conclave.v1.KV.Put:output_type -> conclave.v1.PutResponse
-	7,  // 21: conclave.v1.KV.Delete:output_type -> conclave.v1.DeleteResponse
-	9,  // 22: conclave.v1.KV.List:output_type -> conclave.v1.ListResponse
-	13, // 23: conclave.v1.KV.DeletePrefix:output_type -> conclave.v1.DeletePrefixResponse
-	20, // 24: conclave.v1.KV.Txn:output_type -> conclave.v1.TxnResponse
-	11, // 25: conclave.v1.KV.Watch:output_type -> conclave.v1.WatchResponse
-	19, // [19:26] is the sub-list for method output_type
-	12, // [12:19] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	2,  // 0: conclave.v1.KVEntry.clock:type_name -> conclave.v1.EventualClock
+	0,  // 1: conclave.v1.GetRequest.mode:type_name -> conclave.v1.ReadMode
+	1,  // 2: conclave.v1.GetRequest.store:type_name -> conclave.v1.Store
+	3,  // 3: conclave.v1.GetResponse.entry:type_name -> conclave.v1.KVEntry
+	1,  // 4: conclave.v1.PutRequest.store:type_name -> conclave.v1.Store
+	3,  // 5: conclave.v1.PutResponse.entry:type_name -> conclave.v1.KVEntry
+	1,  // 6: conclave.v1.DeleteRequest.store:type_name -> conclave.v1.Store
+	0,  // 7: conclave.v1.ListRequest.mode:type_name -> conclave.v1.ReadMode
+	1,  // 8: conclave.v1.ListRequest.store:type_name -> conclave.v1.Store
+	3,  // 9: conclave.v1.ListResponse.entries:type_name -> conclave.v1.KVEntry
+	3,  // 10: conclave.v1.WatchResponse.entries:type_name -> conclave.v1.KVEntry
+	18, // 11: conclave.v1.TxnOp.put:type_name -> conclave.v1.TxnPut
+	19, // 12: conclave.v1.TxnOp.delete:type_name -> conclave.v1.TxnDelete
+	16, // 13: conclave.v1.TxnRequest.compares:type_name -> conclave.v1.TxnCompare
+	17, // 14: conclave.v1.TxnRequest.ops:type_name -> conclave.v1.TxnOp
+	3,  // 15: conclave.v1.TxnOpResult.entry:type_name -> conclave.v1.KVEntry
+	21, // 16: conclave.v1.TxnResponse.results:type_name -> conclave.v1.TxnOpResult
+	4,  // 17: conclave.v1.KV.Get:input_type -> conclave.v1.GetRequest
+	6,  // 18: conclave.v1.KV.Put:input_type -> conclave.v1.PutRequest
+	8,  // 19: conclave.v1.KV.Delete:input_type -> conclave.v1.DeleteRequest
+	10, // 20: conclave.v1.KV.List:input_type -> conclave.v1.ListRequest
+	14, // 21: conclave.v1.KV.DeletePrefix:input_type -> conclave.v1.DeletePrefixRequest
+	20, // 22: conclave.v1.KV.Txn:input_type -> conclave.v1.TxnRequest
+	12, // 23: conclave.v1.KV.Watch:input_type -> conclave.v1.WatchRequest
+	5,  // 24: conclave.v1.KV.Get:output_type -> conclave.v1.GetResponse
+	7,  // 25: conclave.v1.KV.Put:output_type -> conclave.v1.PutResponse
+	9,  // 26: conclave.v1.KV.Delete:output_type -> conclave.v1.DeleteResponse
+	11, // 27: conclave.v1.KV.List:output_type -> conclave.v1.ListResponse
+	15, // 28: conclave.v1.KV.DeletePrefix:output_type -> conclave.v1.DeletePrefixResponse
+	22, // 29: conclave.v1.KV.Txn:output_type -> conclave.v1.TxnResponse
+	13, // 30: conclave.v1.KV.Watch:output_type -> conclave.v1.WatchResponse
+	24, // [24:31] is the sub-list for method output_type
+	17, // [17:24] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_conclave_v1_kv_proto_init() }
@@ -1330,9 +1515,9 @@ func file_conclave_v1_kv_proto_init() {
 	if File_conclave_v1_kv_proto != nil {
 		return
 	}
-	file_conclave_v1_kv_proto_msgTypes[3].OneofWrappers = []any{}
-	file_conclave_v1_kv_proto_msgTypes[5].OneofWrappers = []any{}
-	file_conclave_v1_kv_proto_msgTypes[14].OneofWrappers = []any{
+	file_conclave_v1_kv_proto_msgTypes[4].OneofWrappers = []any{}
+	file_conclave_v1_kv_proto_msgTypes[6].OneofWrappers = []any{}
+	file_conclave_v1_kv_proto_msgTypes[15].OneofWrappers = []any{
 		(*TxnOp_Put)(nil),
 		(*TxnOp_Delete)(nil),
 	}
@@ -1341,8 +1526,8 @@ func file_conclave_v1_kv_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_conclave_v1_kv_proto_rawDesc), len(file_conclave_v1_kv_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   20,
+			NumEnums:      2,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

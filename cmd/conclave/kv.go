@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -38,12 +39,26 @@ func parseMode(s string) (client.ReadMode, error) {
 	}
 }
 
+// parseStore maps --store onto the SDK's store option.
+func parseStore(s string) (client.StoreOption, error) {
+	switch s {
+	case "raft", "":
+		return client.RaftStore(), nil
+	case "eventual":
+		return client.Eventual(), nil
+	default:
+		return 0, fmt.Errorf("invalid --store %q: want raft or eventual", s)
+	}
+}
+
+const storeUsage = "keyspace: raft (replicated by Raft, needs a quorum) or eventual (gossiped, works on any node without a quorum)"
+
 const modeUsage = "read mode: default (leader lease), stale (local replica) or consistent (quorum-checked)"
 
 func newKVGetCmd(f *clientFlags) *cobra.Command {
 	var (
-		mode string
-		raw  bool
+		mode, store string
+		raw         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "get KEY",
@@ -59,11 +74,15 @@ func newKVGetCmd(f *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			st, err := parseStore(store)
+			if err != nil {
+				return err
+			}
 			if raw && f.output != "table" {
 				return fmt.Errorf("kv get %s: --raw writes the bare value; it does not combine with -o %s", truncate(key), f.output)
 			}
 			return f.call(cmd, func(ctx context.Context, c *client.Client, p *printer) error {
-				e, err := c.KV().Get(ctx, key, m)
+				e, err := c.KV().Get(ctx, key, m, st)
 				if err != nil {
 					return failed(fmt.Sprintf("kv get %q", key), err)
 				}
@@ -76,18 +95,24 @@ func newKVGetCmd(f *clientFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&mode, "mode", "default", modeUsage)
+	cmd.Flags().StringVar(&store, "store", "raft", storeUsage)
 	cmd.Flags().BoolVar(&raw, "raw", false, "write the value's bytes exactly, without a newline or quoting")
 	return cmd
 }
 
 func newKVPutCmd(f *clientFlags) *cobra.Command {
-	var cas uint64
+	var (
+		cas   uint64
+		store string
+	)
 	cmd := &cobra.Command{
 		Use:   "put KEY VALUE",
 		Short: "Write a key (VALUE - reads it from stdin)",
 		Long: "Write a key. VALUE - reads the value from stdin.\n" +
 			"With --cas VERSION the write happens only if the key is at that version;\n" +
-			"--cas 0 writes only if the key does not exist.",
+			"--cas 0 writes only if the key does not exist.\n" +
+			"--store eventual writes the eventual store on the agent asked, with or without a\n" +
+			"Raft quorum; the write reaches the other nodes by gossip (no --cas there).",
 		Args: argNames("KEY", "VALUE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key, value := args[0], []byte(args[1])
@@ -98,6 +123,13 @@ func newKVPutCmd(f *clientFlags) *cobra.Command {
 				}
 			}
 			conditional := cmd.Flags().Changed("cas")
+			st, err := parseStore(store)
+			if err != nil {
+				return err
+			}
+			if conditional && st == client.Eventual() {
+				return fmt.Errorf("kv put %q: --cas does not combine with --store eventual (it has no compare-and-set)", key)
+			}
 			return f.call(cmd, func(ctx context.Context, c *client.Client, p *printer) error {
 				var (
 					e   client.KVEntry
@@ -106,7 +138,7 @@ func newKVPutCmd(f *clientFlags) *cobra.Command {
 				if conditional {
 					e, err = c.KV().CompareAndSet(ctx, key, value, cas)
 				} else {
-					e, err = c.KV().Put(ctx, key, value)
+					e, err = c.KV().Put(ctx, key, value, st)
 				}
 				if err != nil {
 					return failed(fmt.Sprintf("kv put %q", key), err)
@@ -116,13 +148,14 @@ func newKVPutCmd(f *clientFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().Uint64Var(&cas, "cas", 0, "compare-and-set: write only if the key is at this version (0 = only if absent)")
+	cmd.Flags().StringVar(&store, "store", "raft", storeUsage)
 	return cmd
 }
 
 func newKVDeleteCmd(f *clientFlags) *cobra.Command {
 	var (
-		cas    uint64
-		prefix string
+		cas           uint64
+		prefix, store string
 	)
 	keyArgs := argNames("KEY")
 	cmd := &cobra.Command{
@@ -141,11 +174,18 @@ func newKVDeleteCmd(f *clientFlags) *cobra.Command {
 			return keyArgs(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := parseStore(store)
+			if err != nil {
+				return err
+			}
+			if st == client.Eventual() && (cmd.Flags().Changed("prefix") || cmd.Flags().Changed("cas")) {
+				return fmt.Errorf("kv delete: --prefix and --cas do not combine with --store eventual")
+			}
 			if cmd.Flags().Changed("prefix") {
 				return kvDeletePrefix(cmd, f, prefix, cmd.Flags().Changed("cas"))
 			}
 			key := args[0]
-			var opts []client.DeleteOption
+			opts := []client.DeleteOption{st}
 			if cmd.Flags().Changed("cas") {
 				// Checked here too so the operator gets the flag's name.
 				if cas == 0 {
@@ -170,6 +210,7 @@ func newKVDeleteCmd(f *clientFlags) *cobra.Command {
 	}
 	cmd.Flags().Uint64Var(&cas, "cas", 0, "delete only if the key is at this version")
 	cmd.Flags().StringVar(&prefix, "prefix", "", "delete every key with this (non-empty) prefix instead of one KEY")
+	cmd.Flags().StringVar(&store, "store", "raft", storeUsage)
 	return cmd
 }
 
@@ -207,8 +248,8 @@ func plural(n int, one, many string) string {
 
 func newKVListCmd(f *clientFlags) *cobra.Command {
 	var (
-		mode  string
-		limit uint32
+		mode, store string
+		limit       uint32
 	)
 	cmd := &cobra.Command{
 		Use:   "list [PREFIX]",
@@ -223,8 +264,12 @@ func newKVListCmd(f *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			st, err := parseStore(store)
+			if err != nil {
+				return err
+			}
 			return f.call(cmd, func(ctx context.Context, c *client.Client, p *printer) error {
-				es, err := c.KV().List(ctx, prefix, m, client.Limit(limit))
+				es, err := c.KV().List(ctx, prefix, m, client.Limit(limit), st)
 				if err != nil {
 					return failed(fmt.Sprintf("kv list %q", prefix), err)
 				}
@@ -234,6 +279,7 @@ func newKVListCmd(f *clientFlags) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&mode, "mode", "default", modeUsage)
 	cmd.Flags().Uint32Var(&limit, "limit", 0, "at most this many keys (0 = all)")
+	cmd.Flags().StringVar(&store, "store", "raft", storeUsage)
 	return cmd
 }
 
@@ -302,10 +348,22 @@ type kvJSON struct {
 	ValueBase64 []byte  `json:"value_base64,omitempty"` // encoding/json writes []byte as base64
 	Version     uint64  `json:"version"`
 	CreateIndex uint64  `json:"create_index"`
+	// Clock is set for an entry of the eventual store.
+	Clock *clockJSON `json:"clock,omitempty"`
+}
+
+// clockJSON is an eventual entry's HLC stamp.
+type clockJSON struct {
+	WallNs  int64  `json:"wall_ns"`
+	Logical uint32 `json:"logical"`
+	Origin  string `json:"origin"`
 }
 
 func toKVJSON(e client.KVEntry) kvJSON {
 	out := kvJSON{Key: e.Key, Version: e.Version, CreateIndex: e.CreateIndex}
+	if c := e.Clock; c != nil {
+		out.Clock = &clockJSON{WallNs: c.WallNs, Logical: c.Logical, Origin: c.Origin}
+	}
 	if utf8.Valid(e.Value) {
 		s := string(e.Value)
 		out.Value = &s
@@ -353,6 +411,11 @@ func printKVWritten(p *printer, e client.KVEntry) error {
 		return p.JSON(toKVJSON(e))
 	}
 	tw := p.table()
+	if c := e.Clock; c != nil {
+		fmt.Fprintln(tw, "KEY\tCLOCK\tORIGIN")
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Key, clockText(*c), c.Origin)
+		return tw.Flush()
+	}
 	fmt.Fprintln(tw, "KEY\tVERSION\tCREATE_INDEX")
 	fmt.Fprintf(tw, "%s\t%d\t%d\n", e.Key, e.Version, e.CreateIndex)
 	return tw.Flush()
@@ -367,9 +430,25 @@ func printKVList(p *printer, es []client.KVEntry) error {
 		return p.JSON(out)
 	}
 	tw := p.table()
+	if len(es) > 0 && es[0].Clock != nil {
+		fmt.Fprintln(tw, "KEY\tCLOCK\tORIGIN\tVALUE")
+		for _, e := range es {
+			var c client.EventualClock
+			if e.Clock != nil {
+				c = *e.Clock
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", displayValue([]byte(e.Key)), clockText(c), c.Origin, displayValue(e.Value))
+		}
+		return tw.Flush()
+	}
 	fmt.Fprintln(tw, "KEY\tVERSION\tVALUE")
 	for _, e := range es {
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", displayValue([]byte(e.Key)), e.Version, displayValue(e.Value))
 	}
 	return tw.Flush()
+}
+
+// clockText shows an HLC stamp as its wall clock and logical counter.
+func clockText(c client.EventualClock) string {
+	return c.Time().Format(time.RFC3339Nano) + "+" + strconv.FormatUint(uint64(c.Logical), 10)
 }
