@@ -48,8 +48,13 @@ type Event struct {
 	// Token is the new token for Granted, the released token for Released and
 	// AutoReleased, and 0 for the wait events.
 	Token uint64
+	// Sem: the event is about the semaphore Name, not the lock Name.
+	Sem bool
 }
 
 func (e Event) String() string {
+	if e.Sem {
+		return fmt.Sprintf("%s semaphore %q %s token=%d", e.Kind, e.Name, e.PID, e.Token)
+	}
 	return fmt.Sprintf("%s %q %s token=%d", e.Kind, e.Name, e.PID, e.Token)
 }
