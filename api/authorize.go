@@ -104,6 +104,19 @@ var methodNeeds = map[string]func(req any, self string) []need{
 		return needs(acl.ResLock, r.(*pb.LockInspectRequest).GetName(), acl.Read)
 	},
 	pb.Lock_List_FullMethodName: func(r any, _ string) []need { return listing(acl.ResLock, r.(*pb.LockListRequest).GetPrefix()) },
+	// Semaphores are in the lock table: resource "lock" on the name.
+	pb.Semaphore_Acquire_FullMethodName: func(r any, _ string) []need {
+		return needs(acl.ResLock, r.(*pb.SemAcquireRequest).GetName(), acl.Write)
+	},
+	pb.Semaphore_Release_FullMethodName: func(r any, _ string) []need {
+		return needs(acl.ResLock, r.(*pb.SemReleaseRequest).GetName(), acl.Write)
+	},
+	pb.Semaphore_Inspect_FullMethodName: func(r any, _ string) []need {
+		return needs(acl.ResLock, r.(*pb.SemInspectRequest).GetName(), acl.Read)
+	},
+	pb.Semaphore_List_FullMethodName: func(r any, _ string) []need {
+		return listing(acl.ResLock, r.(*pb.SemListRequest).GetPrefix())
+	},
 
 	pb.Names_Register_FullMethodName: func(r any, _ string) []need {
 		return needs(acl.ResName, r.(*pb.NameRegisterRequest).GetName(), acl.Write)
@@ -189,6 +202,7 @@ var methodNeeds = map[string]func(req any, self string) []need{
 // caller's write.
 var sessionActs = map[string]func(req any) string{
 	pb.Lock_Acquire_FullMethodName:       func(r any) string { return r.(*pb.LockAcquireRequest).GetPid() },
+	pb.Semaphore_Acquire_FullMethodName:  func(r any) string { return r.(*pb.SemAcquireRequest).GetPid() },
 	pb.Names_Register_FullMethodName:     func(r any) string { return r.(*pb.NameRegisterRequest).GetPid() },
 	pb.Groups_Join_FullMethodName:        func(r any) string { return r.(*pb.GroupJoinRequest).GetPid() },
 	pb.Registry_Register_FullMethodName:  func(r any) string { return r.(*pb.RegistryRegisterRequest).GetPid() },

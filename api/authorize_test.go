@@ -9,6 +9,7 @@ import (
 	"github.com/conclave-dev/conclave/acl"
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
 	"github.com/conclave-dev/conclave/cluster"
+	"github.com/conclave-dev/conclave/locks"
 	"github.com/conclave-dev/conclave/naming"
 	"github.com/conclave-dev/conclave/pg"
 )
@@ -31,6 +32,7 @@ func TestEveryMethodHasAnAccessRule(t *testing.T) {
 	svcs.ACL = (*acl.Service)(nil)
 	svcs.Operator = (*cluster.Node)(nil)
 	svcs.Registry = newFakeRegistry()
+	svcs.Semaphores = (*locks.Service)(nil)
 	v := reflect.ValueOf(svcs)
 	for i := range v.NumField() {
 		if v.Field(i).IsNil() {
@@ -49,7 +51,7 @@ func TestEveryMethodHasAnAccessRule(t *testing.T) {
 	for _, d := range []grpc.ServiceDesc{
 		pb.Cluster_ServiceDesc, pb.ACL_ServiceDesc, pb.KV_ServiceDesc, pb.Session_ServiceDesc,
 		pb.Lock_ServiceDesc, pb.Names_ServiceDesc, pb.Groups_ServiceDesc, pb.Keyring_ServiceDesc,
-		pb.Operator_ServiceDesc, pb.Registry_ServiceDesc,
+		pb.Operator_ServiceDesc, pb.Registry_ServiceDesc, pb.Semaphore_ServiceDesc,
 	} {
 		descs[d.ServiceName] = d
 	}

@@ -39,6 +39,7 @@ var wantMetrics = []string{
 	"conclave_api_request_duration_seconds",
 	"conclave_sessions",
 	"conclave_locks_held",
+	"conclave_semaphore_slots_held",
 }
 
 // sample returns the value of the series line that starts with series

@@ -26,6 +26,7 @@ type rest struct {
 	cluster  ClusterNode
 	kv       KVNode
 	locks    LockNode
+	sems     SemaphoreNode
 	names    NameNode
 	groups   GroupNode
 	registry RegistryNode
@@ -70,6 +71,9 @@ func (h *rest) routes(mux *http.ServeMux) {
 	if h.locks != nil {
 		mux.HandleFunc("GET /v1/locks", g.route(prefixListing(acl.ResLock), h.lockList))
 		mux.HandleFunc("GET /v1/locks/{name...}", g.route(nameOrListing(acl.ResLock, "name"), h.lockGet))
+	}
+	if h.sems != nil {
+		h.semRoutes(mux, g)
 	}
 	if h.names != nil {
 		h.nameRoutes(mux)

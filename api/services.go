@@ -33,8 +33,10 @@ type Services struct {
 	KV       KVNode      // conclave.v1.KV, /v1/kv
 	Sessions SessionNode // conclave.v1.Session
 	Locks    LockNode    // conclave.v1.Lock, /v1/locks
-	Names    NameNode    // conclave.v1.Names, /v1/names
-	Groups   GroupNode   // conclave.v1.Groups, /v1/groups
+	// Semaphores is conclave.v1.Semaphore, /v1/semaphores.
+	Semaphores SemaphoreNode
+	Names      NameNode  // conclave.v1.Names, /v1/names
+	Groups     GroupNode // conclave.v1.Groups, /v1/groups
 	// Registry is conclave.v1.Registry, /v1/services,
 	// /v1/sd/prometheus?service= and the status page's services.
 	Registry RegistryNode
@@ -55,18 +57,19 @@ var errNoCluster = errors.New("api: services: Cluster is required")
 // the cluster-wide calls, its domain services for the rest.
 func ServicesOf(n *cluster.Node) Services {
 	return Services{
-		Cluster:  n,
-		Admit:    n,
-		KV:       n.KV(),
-		Sessions: sessionsOf(n),
-		Locks:    n.Locks(),
-		Names:    n.Names(),
-		Groups:   n.Groups(),
-		Registry: n.Registry(),
-		Keyring:  n,
-		Health:   n,
-		ACL:      n.ACL(),
-		Operator: n,
+		Cluster:    n,
+		Admit:      n,
+		KV:         n.KV(),
+		Sessions:   sessionsOf(n),
+		Locks:      n.Locks(),
+		Semaphores: n.Locks(),
+		Names:      n.Names(),
+		Groups:     n.Groups(),
+		Registry:   n.Registry(),
+		Keyring:    n,
+		Health:     n,
+		ACL:        n.ACL(),
+		Operator:   n,
 	}
 }
 
@@ -87,16 +90,17 @@ func sessionsOf(n *cluster.Node) SessionNode {
 
 // The API must be able to serve the real node and its services.
 var (
-	_ ClusterNode  = (*cluster.Node)(nil)
-	_ AdmitNode    = (*cluster.Node)(nil)
-	_ KVNode       = (*kv.Service)(nil)
-	_ Session      = (*cluster.Session)(nil)
-	_ LockNode     = (*locks.Service)(nil)
-	_ NameNode     = (*naming.Service)(nil)
-	_ GroupNode    = (*pg.Service)(nil)
-	_ RegistryNode = (*registry.Service)(nil)
-	_ KeyringNode  = (*cluster.Node)(nil)
-	_ HealthNode   = (*cluster.Node)(nil)
-	_ ACLNode      = (*acl.Service)(nil)
-	_ OperatorNode = (*cluster.Node)(nil)
+	_ ClusterNode   = (*cluster.Node)(nil)
+	_ AdmitNode     = (*cluster.Node)(nil)
+	_ KVNode        = (*kv.Service)(nil)
+	_ Session       = (*cluster.Session)(nil)
+	_ LockNode      = (*locks.Service)(nil)
+	_ SemaphoreNode = (*locks.Service)(nil)
+	_ NameNode      = (*naming.Service)(nil)
+	_ GroupNode     = (*pg.Service)(nil)
+	_ RegistryNode  = (*registry.Service)(nil)
+	_ KeyringNode   = (*cluster.Node)(nil)
+	_ HealthNode    = (*cluster.Node)(nil)
+	_ ACLNode       = (*acl.Service)(nil)
+	_ OperatorNode  = (*cluster.Node)(nil)
 )

@@ -29,4 +29,6 @@ type (
 	LockWaiter = locks.WaiterInfo
 	// AcquireOptions tune one acquire.
 	AcquireOptions = locks.AcquireOptions
+	// SemInfo is a semaphore as the FSM holds it.
+	SemInfo = locks.SemInfo
 )

@@ -49,6 +49,7 @@ func WithTTL(d time.Duration) SessionOption { return func(o *sessionOptions) { o
 // methods are safe for concurrent use.
 type Session struct {
 	locks    pb.LockClient
+	sems     pb.SemaphoreClient
 	names    pb.NamesClient
 	groups   pb.GroupsClient
 	registry pb.RegistryClient
@@ -121,6 +122,7 @@ func (c *Client) Session(ctx context.Context, opts ...SessionOption) (*Session, 
 	}
 	s := &Session{
 		locks:    c.locks.c,
+		sems:     c.sems.c,
 		names:    c.names.c,
 		groups:   c.groups.c,
 		registry: c.registry.c,

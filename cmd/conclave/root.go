@@ -85,6 +85,7 @@ func newRootCmd(e env) *cobra.Command {
 		newRaftCmd(e),
 		newKVCmd(e),
 		newLockCmd(e),
+		newSemCmd(e),
 		newNameCmd(e),
 		newServiceCmd(e),
 		newPGCmd(e),

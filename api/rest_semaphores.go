@@ -1,0 +1,83 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/conclave-dev/conclave/acl"
+	"github.com/conclave-dev/conclave/cluster"
+)
+
+// The /v1/semaphores read endpoints, shaped like /v1/locks.
+
+type semHolderJSON struct {
+	PID       string     `json:"pid"`
+	Token     uint64     `json:"token"`
+	GrantedAt *time.Time `json:"granted_at,omitempty"`
+}
+
+type semJSON struct {
+	Name    string           `json:"name"`
+	Limit   int              `json:"limit"`
+	Holders []semHolderJSON  `json:"holders"`
+	Waiters []lockWaiterJSON `json:"waiters"`
+}
+
+func toSemJSON(s cluster.SemInfo) semJSON {
+	out := semJSON{Name: s.Name, Limit: s.Limit, Holders: make([]semHolderJSON, 0, len(s.Holders)),
+		Waiters: make([]lockWaiterJSON, 0, len(s.Waiters))}
+	for _, h := range s.Holders {
+		out.Holders = append(out.Holders, semHolderJSON{PID: h.PID, Token: h.Token, GrantedAt: timeOrNil(h.GrantedAt)})
+	}
+	for _, w := range s.Waiters {
+		out.Waiters = append(out.Waiters, lockWaiterJSON{PID: w.PID, Deadline: timeOrNil(w.Deadline)})
+	}
+	return out
+}
+
+func (h *rest) semRoutes(mux *http.ServeMux, g *guard) {
+	mux.HandleFunc("GET /v1/semaphores", g.route(prefixListing(acl.ResLock), h.semList))
+	mux.HandleFunc("GET /v1/semaphores/{name...}", g.route(nameOrListing(acl.ResLock, "name"), h.semGet))
+}
+
+func (h *rest) semList(w http.ResponseWriter, r *http.Request) {
+	mode, err := queryMode(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	infos, err := h.sems.SemList(r.Context(), r.URL.Query().Get("prefix"), mode)
+	if err != nil {
+		h.fail(w, r, statusError(err))
+		return
+	}
+	out := struct {
+		Semaphores []semJSON `json:"semaphores"`
+	}{Semaphores: make([]semJSON, 0, len(infos))}
+	for _, s := range infos {
+		if !mayRead(r.Context(), acl.ResLock, s.Name) {
+			continue
+		}
+		out.Semaphores = append(out.Semaphores, toSemJSON(s))
+	}
+	h.write(w, out)
+}
+
+func (h *rest) semGet(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if name == "" {
+		h.semList(w, r)
+		return
+	}
+	mode, err := queryMode(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	info, err := h.sems.SemInspect(r.Context(), name, mode)
+	if err != nil {
+		h.fail(w, r, statusError(err))
+		return
+	}
+	h.write(w, toSemJSON(info))
+}
