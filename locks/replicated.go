@@ -102,6 +102,45 @@ func (r *Replicated) Apply(index uint64, op byte, fields *wire.Decoder) ([]byte,
 			return refusal(err)
 		}
 		return marshalAcquireResult(res, index), nil
+	case opCampaign:
+		c, err := unmarshalCampaign(fields)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		res, ev, err := r.t.Campaign(index, c.Now, c.request())
+		r.record(index, ev)
+		r.mu.Unlock()
+		if err != nil {
+			return refusal(err)
+		}
+		return marshalAcquireResult(res, index), nil
+	case opProclaim:
+		c, err := unmarshalProclaim(fields)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		ev, err := r.t.Proclaim(index, c.Now, c.Name, c.PID, c.Value)
+		r.record(index, ev)
+		r.mu.Unlock()
+		if err != nil {
+			return refusal(err)
+		}
+		return wire.Result().Data(), nil
+	case opResign:
+		c, err := unmarshalResign(fields)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		ev, err := r.t.Resign(index, c.Now, c.Name, c.PID)
+		r.record(index, ev)
+		r.mu.Unlock()
+		if err != nil {
+			return refusal(err)
+		}
+		return wire.Result().Data(), nil
 	case opSemRelease:
 		c, err := unmarshalSemRelease(fields)
 		if err != nil {
@@ -146,6 +185,27 @@ func (r *Replicated) Screen(op byte, fields *wire.Decoder) error {
 			return err
 		}
 		return c.request().Validate()
+	case opCampaign:
+		c, err := unmarshalCampaign(fields)
+		if err != nil {
+			return err
+		}
+		return c.request().Validate()
+	case opProclaim:
+		c, err := unmarshalProclaim(fields)
+		if err != nil {
+			return err
+		}
+		return c.validate()
+	case opResign:
+		c, err := unmarshalResign(fields)
+		if err != nil {
+			return err
+		}
+		if err := ValidateName(c.Name); err != nil {
+			return err
+		}
+		return validatePID("pid", c.PID)
 	case opSemRelease:
 		c, err := unmarshalSemRelease(fields)
 		if err != nil {
@@ -238,6 +298,18 @@ func (r *Replicated) Query(op byte, fields *wire.Decoder) ([]byte, error) {
 			return wire.Refusal(wire.Refuse(wire.NotFound, wire.ErrNotFound, "semaphore %q is free", name)), nil
 		}
 		return marshalSemInfos([]Semaphore{s}), nil
+	case queryElection:
+		name := fields.String()
+		if err := fields.Done(); err != nil {
+			return nil, malformed("election get", err)
+		}
+		r.mu.RLock()
+		e, ok := r.t.GetElection(name)
+		r.mu.RUnlock()
+		if !ok {
+			return wire.Refusal(wire.Refuse(wire.NotFound, wire.ErrNotFound, "election %q has no leader or candidates", name)), nil
+		}
+		return marshalElection(e), nil
 	case querySemList:
 		prefix := fields.String()
 		if err := fields.Done(); err != nil {

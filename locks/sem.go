@@ -36,6 +36,9 @@ const (
 type Semaphore struct {
 	Name  string
 	Limit int
+	// Rev is the index of the entry that last changed the holders or a
+	// holder's value.
+	Rev uint64
 	// Holders are the current holders in grant order (increasing tokens).
 	Holders []SemHolder
 	// Waiters is the FIFO queue, first in line first.
@@ -47,6 +50,8 @@ type SemHolder struct {
 	PID       string
 	Token     uint64
 	GrantedAt time.Time
+	// Value is an election leader's value ("" for semaphores).
+	Value string
 }
 
 type sem struct {
@@ -54,12 +59,16 @@ type sem struct {
 	limit   int
 	holders []semHolder
 	waiters []waiter
+	// rev is the index of the entry that last changed the holders or a
+	// holder's value: an election's observers order states by it.
+	rev uint64
 }
 
 type semHolder struct {
 	pid       string
 	token     uint64
 	grantedAt int64
+	value     string // an election leader's value; "" for semaphores
 }
 
 func (s *sem) holderIdx(pid string) int {
@@ -81,9 +90,9 @@ func (s *sem) position(pid string) int {
 }
 
 func (s *sem) export() Semaphore {
-	out := Semaphore{Name: s.name, Limit: s.limit}
+	out := Semaphore{Name: s.name, Limit: s.limit, Rev: s.rev}
 	for _, h := range s.holders {
-		out.Holders = append(out.Holders, SemHolder{PID: h.pid, Token: h.token, GrantedAt: fromNanos(h.grantedAt)})
+		out.Holders = append(out.Holders, SemHolder{PID: h.pid, Token: h.token, GrantedAt: fromNanos(h.grantedAt), Value: h.value})
 	}
 	for _, w := range s.waiters {
 		out.Waiters = append(out.Waiters, Waiter{PID: w.pid, Deadline: fromNanos(w.deadline)})
@@ -130,7 +139,13 @@ func (t *Table) SemAcquire(index uint64, now time.Time, req SemAcquireRequest) (
 	if err := t.checkIndex(index); err != nil {
 		return AcquireResult{}, nil, err
 	}
-	n := toNanos(now)
+	return t.semAcquire(index, toNanos(now), req, "", "semaphore")
+}
+
+// semAcquire is SemAcquire (and Campaign, with req.Name the election's
+// key and value its value) on a validated request; what names the kind in
+// refusals.
+func (t *Table) semAcquire(index uint64, n int64, req SemAcquireRequest, value, what string) (AcquireResult, []Event, error) {
 	var ev []Event
 	s := t.sems[req.Name]
 	if s != nil {
@@ -143,7 +158,7 @@ func (t *Table) SemAcquire(index uint64, now time.Time, req SemAcquireRequest) (
 	}
 	if s.limit != req.Limit {
 		return AcquireResult{}, ev, wire.Refuse(CodeNotHolder, ErrLimitMismatch,
-			"semaphore %q has limit %d, not %d", req.Name, s.limit, req.Limit)
+			"semaphore %q has limit %d, not %d", displayName(req.Name), s.limit, req.Limit)
 	}
 	if i := s.holderIdx(req.PID); i >= 0 {
 		return AcquireResult{Granted: true, Token: s.holders[i].token}, ev, nil
@@ -151,22 +166,26 @@ func (t *Table) SemAcquire(index uint64, now time.Time, req SemAcquireRequest) (
 	if pos := s.position(req.PID); pos > 0 {
 		w := &s.waiters[pos-1]
 		w.deadline = max(w.deadline, addDur(n, req.Wait))
+		w.value = value
 		return AcquireResult{Queued: true, Position: pos}, ev, nil
 	}
 	if len(s.holders) < s.limit {
 		// After settle, a semaphore with a free slot has no waiters.
 		var tok uint64
-		tok, ev = t.semGrant(s, req.PID, index, n, ev)
+		tok, ev = t.semGrant(s, req.PID, value, index, n, ev)
 		return AcquireResult{Granted: true, Token: tok}, ev, nil
 	}
 	res := AcquireResult{Holder: s.holders[0].pid}
 	if req.Wait == 0 {
+		if what == "election" {
+			return res, ev, wire.Refuse(CodeHeld, ErrHeld, "election %q is led by %s", displayName(req.Name), s.holders[0].pid)
+		}
 		return res, ev, wire.Refuse(CodeHeld, ErrHeld, "semaphore %q is full (%d of %d slots held)", req.Name, len(s.holders), s.limit)
 	}
 	if len(s.waiters) >= MaxWaiters {
-		return res, ev, wire.Refuse(CodeQueueFull, ErrQueueFull, "semaphore %q already has %d waiters", req.Name, MaxWaiters)
+		return res, ev, wire.Refuse(CodeQueueFull, ErrQueueFull, "%s %q already has %d waiters", what, displayName(req.Name), MaxWaiters)
 	}
-	s.waiters = append(s.waiters, waiter{pid: req.PID, deadline: addDur(n, req.Wait)})
+	s.waiters = append(s.waiters, waiter{pid: req.PID, deadline: addDur(n, req.Wait), value: value})
 	t.semLink(req.PID, req.Name)
 	res.Queued, res.Position = true, len(s.waiters)
 	return res, ev, nil
@@ -185,22 +204,27 @@ func (t *Table) SemRelease(index uint64, now time.Time, name, pid string) ([]Eve
 	if err := t.checkIndex(index); err != nil {
 		return nil, err
 	}
+	return t.semRelease(index, toNanos(now), name, pid, "semaphore")
+}
+
+func (t *Table) semRelease(index uint64, n int64, name, pid, what string) ([]Event, error) {
 	s := t.sems[name]
 	if s == nil {
-		return nil, wire.Refuse(CodeNotHolder, ErrNotHolder, "semaphore %q is not held", name)
+		return nil, wire.Refuse(CodeNotHolder, ErrNotHolder, "%s %q is not held", what, displayName(name))
 	}
 	var ev []Event
 	if i := s.holderIdx(pid); i >= 0 {
 		ev = append(ev, Event{Kind: Released, Name: name, PID: pid, Token: s.holders[i].token, Sem: true})
 		s.holders = slices.Delete(s.holders, i, i+1)
+		s.rev = index
 	} else if pos := s.position(pid); pos > 0 {
 		ev = append(ev, Event{Kind: WaitCancelled, Name: name, PID: pid, Sem: true})
 		s.waiters = slices.Delete(s.waiters, pos-1, pos)
 	} else {
-		return nil, wire.Refuse(CodeNotHolder, ErrNotHolder, "semaphore %q is not held by %s", name, pid)
+		return nil, wire.Refuse(CodeNotHolder, ErrNotHolder, "%s %q is not held by %s", what, displayName(name), pid)
 	}
 	t.semUnlink(pid, name)
-	return t.semSettle(s, index, toNanos(now), ev), nil
+	return t.semSettle(s, index, n, ev), nil
 }
 
 // GetSem returns a copy of the named semaphore, false when it is not live.
@@ -217,7 +241,7 @@ func (t *Table) GetSem(name string) (Semaphore, bool) {
 func (t *Table) ListSems(prefix string) []Semaphore {
 	var out []Semaphore
 	for _, name := range t.sortedSemNames() {
-		if strings.HasPrefix(name, prefix) {
+		if strings.HasPrefix(name, prefix) && !isElectKey(name) {
 			out = append(out, t.sems[name].export())
 		}
 	}
@@ -227,8 +251,10 @@ func (t *Table) ListSems(prefix string) []Semaphore {
 // SemHeld returns the number of held semaphore slots; for metrics.
 func (t *Table) SemHeld() int {
 	n := 0
-	for _, s := range t.sems {
-		n += len(s.holders)
+	for name, s := range t.sems {
+		if !isElectKey(name) {
+			n += len(s.holders)
+		}
 	}
 	return n
 }
@@ -244,19 +270,20 @@ func (t *Table) sortedSemNames() []string {
 
 // semGrant gives a slot of s to pid in the entry at index and returns the
 // token: the next free one of this entry (see the top of the file).
-func (t *Table) semGrant(s *sem, pid string, index uint64, now int64, ev []Event) (uint64, []Event) {
+func (t *Table) semGrant(s *sem, pid, value string, index uint64, now int64, ev []Event) (uint64, []Event) {
 	tok := index * SemTokenScale
 	for _, h := range s.holders {
 		if h.token >= tok {
 			tok = h.token + 1
 		}
 	}
-	s.holders = append(s.holders, semHolder{pid: pid, token: tok, grantedAt: now})
+	s.holders = append(s.holders, semHolder{pid: pid, token: tok, grantedAt: now, value: value})
+	s.rev = index
 	t.semLink(pid, s.name)
 	if index > t.lastToken {
 		t.lastToken = index
 	}
-	return tok, append(ev, Event{Kind: Granted, Name: s.name, PID: pid, Token: tok, Sem: true})
+	return tok, append(ev, Event{Kind: Granted, Name: s.name, PID: pid, Token: tok, Sem: true, Value: value})
 }
 
 // semSettle drops expired waiters, fills free slots from the queue in FIFO
@@ -277,7 +304,7 @@ func (t *Table) semSettle(s *sem, index uint64, now int64, ev []Event) []Event {
 		w := s.waiters[0]
 		s.waiters = slices.Delete(s.waiters, 0, 1)
 		t.semUnlink(w.pid, s.name) // semGrant links it again as a holder
-		_, ev = t.semGrant(s, w.pid, index, now, ev)
+		_, ev = t.semGrant(s, w.pid, w.value, index, now, ev)
 	}
 	if len(s.holders) == 0 && len(s.waiters) == 0 {
 		delete(t.sems, s.name)
@@ -310,6 +337,7 @@ func (t *Table) semReleaseWhere(index uint64, now int64, match func(string) bool
 			if match(h.pid) {
 				ev = append(ev, Event{Kind: AutoReleased, Name: name, PID: h.pid, Token: h.token, Sem: true})
 				t.semUnlink(h.pid, name)
+				s.rev = index
 				continue
 			}
 			keptH = append(keptH, h)

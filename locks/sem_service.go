@@ -58,29 +58,48 @@ func (s *Service) SemAcquire(ctx context.Context, pid, name string, limit int, w
 	if r.Granted {
 		return r.Token, nil
 	}
-	return s.semWaitGrant(ctx, pid, name, wait, done, wake, index)
+	poll := func(ctx context.Context) (uint64, bool, bool, error) {
+		info, err := s.SemInspect(ctx, name, wire.ReadDefault)
+		for _, h := range info.Holders {
+			if h.PID == pid {
+				return h.Token, true, false, nil
+			}
+		}
+		queued := false
+		for _, w := range info.Waiters {
+			queued = queued || w.PID == pid
+		}
+		return 0, false, queued, err
+	}
+	cancel := func(ctx context.Context) error { return s.semRelease(ctx, pid, name) }
+	return s.semWaitGrant(ctx, "acquire semaphore", pid, name, wait, done, wake, index, poll, cancel)
 }
 
 // semWaitGrant is waitGrant for a semaphore slot: the table's grant event,
 // a poll of the semaphore as a backstop, the wait's end or the caller
 // giving up (which cancels the wait, and releases a slot granted meanwhile).
-func (s *Service) semWaitGrant(ctx context.Context, pid, name string, wait time.Duration, done <-chan struct{}, wake chan waitDone, index uint64) (uint64, error) {
-	poll := s.cfg.PollMember
+//
+// poll reads the leader's view: the token if pid holds it, or whether pid is
+// still queued (err wire.ErrNotFound: nobody holds or waits). cancel gives
+// up the wait.
+func (s *Service) semWaitGrant(ctx context.Context, verb, pid, name string, wait time.Duration, done <-chan struct{}, wake chan waitDone, index uint64,
+	poll func(context.Context) (uint64, bool, bool, error), cancel func(context.Context) error) (uint64, error) {
+	every := s.cfg.PollMember
 	if !s.core.Status().Member {
-		poll = s.cfg.PollClient
+		every = s.cfg.PollClient
 	}
-	ticker := s.clock.NewTimer(poll)
+	ticker := s.clock.NewTimer(every)
 	defer ticker.Stop()
-	timer := s.clock.NewTimer(wait + poll)
+	timer := s.clock.NewTimer(wait + every)
 	defer timer.Stop()
 	expired := func() error {
-		return fmt.Errorf("acquire semaphore %q: %w after %s (all slots held)", name, ErrWaitExpired, wait)
+		return fmt.Errorf("%s %q: %w after %s", verb, name, ErrWaitExpired, wait)
 	}
 	giveUp := func(why error) (uint64, error) {
-		cctx, cancel := context.WithTimeout(context.Background(), s.core.ApplyTimeout())
-		defer cancel()
-		if err := s.semRelease(cctx, pid, name); err != nil && !errors.Is(err, ErrNotHolder) {
-			s.log.Warn().Err(err).Str("semaphore", name).Str("pid", pid).Msg("cancel semaphore wait")
+		cctx, stop := context.WithTimeout(context.Background(), s.core.ApplyTimeout())
+		defer stop()
+		if err := cancel(cctx); err != nil && !errors.Is(err, ErrNotHolder) {
+			s.log.Warn().Err(err).Str("name", name).Str("pid", pid).Msg("cancel semaphore or election wait")
 		}
 		return 0, why
 	}
@@ -95,19 +114,13 @@ func (s *Service) semWaitGrant(ctx context.Context, pid, name string, wait time.
 			}
 			return w.token, nil
 		case <-ticker.C():
-			ticker.Reset(poll)
-			info, err := s.SemInspect(ctx, name, wire.ReadDefault)
+			ticker.Reset(every)
+			tok, held, queued, err := poll(ctx)
 			if err != nil && !errors.Is(err, wire.ErrNotFound) {
 				continue
 			}
-			queued := false
-			for _, h := range info.Holders {
-				if h.PID == pid {
-					return h.Token, nil
-				}
-			}
-			for _, w := range info.Waiters {
-				queued = queued || w.PID == pid
+			if held {
+				return tok, nil
 			}
 			if !queued && err == nil {
 				return 0, expired()
@@ -115,9 +128,9 @@ func (s *Service) semWaitGrant(ctx context.Context, pid, name string, wait time.
 		case <-timer.C():
 			return giveUp(expired())
 		case <-ctx.Done():
-			return giveUp(fmt.Errorf("acquire semaphore %q: %w", name, ctx.Err()))
+			return giveUp(fmt.Errorf("%s %q: %w", verb, name, ctx.Err()))
 		case <-done:
-			return 0, fmt.Errorf("acquire semaphore %q: %w: session %s ended", name, wire.ErrNoSession, pid)
+			return 0, fmt.Errorf("%s %q: %w: session %s ended", verb, name, wire.ErrNoSession, pid)
 		}
 	}
 }

@@ -127,6 +127,7 @@ func (s *Service) SessionEnded(pid string) {
 // the replicated table's notify: called after every applied batch, on the
 // FSM goroutine, and it never blocks.
 func (s *Service) Deliver(events []IndexedEvent) {
+	s.deliverElections(events)
 	var notices []struct {
 		pid string
 		n   Notice

@@ -22,10 +22,12 @@ import (
 // semaphores is still written as version 1, byte for byte as before:
 //
 //	uvarint semaphore count (>= 1)
-//	per semaphore (sorted by name): string name, uvarint limit,
+//	per semaphore (sorted by key; an election's key is NUL + its name):
+//	  string key, uvarint limit (1 for an election), uvarint rev,
 //	  uvarint holder count (<= limit), per holder (by token):
-//	  string pid, uvarint token, varint grantedAt;
-//	  uvarint waiter count, per waiter: string pid, varint deadline
+//	  string pid, uvarint token, varint grantedAt, string value;
+//	  uvarint waiter count, per waiter: string pid, varint deadline,
+//	  string value (values are empty except in elections)
 const (
 	snapMagic      = "CLKT"
 	snapVersion    = 1
@@ -78,16 +80,19 @@ func (t *Table) MarshalBinary() ([]byte, error) {
 			s := t.sems[name]
 			b = appendString(b, s.name)
 			b = binary.AppendUvarint(b, uint64(s.limit))
+			b = binary.AppendUvarint(b, s.rev)
 			b = binary.AppendUvarint(b, uint64(len(s.holders)))
 			for _, h := range s.holders {
 				b = appendString(b, h.pid)
 				b = binary.AppendUvarint(b, h.token)
 				b = binary.AppendVarint(b, h.grantedAt)
+				b = appendString(b, h.value)
 			}
 			b = binary.AppendUvarint(b, uint64(len(s.waiters)))
 			for _, w := range s.waiters {
 				b = appendString(b, w.pid)
 				b = binary.AppendVarint(b, w.deadline)
+				b = appendString(b, w.value)
 			}
 		}
 	}
@@ -299,11 +304,20 @@ func (d *decoder) sems(t *Table) {
 	}
 	prev := ""
 	for i := uint64(0); i < count && d.err == nil; i++ {
-		s := &sem{name: d.string("semaphore name", MaxNameLen)}
+		s := &sem{name: d.string("semaphore name", MaxNameLen+len(electPrefix))}
+		elect := isElectKey(s.name)
 		if d.err == nil {
-			if err := ValidateName(s.name); err != nil {
+			if err := ValidateName(electName(s.name)); err != nil {
 				d.fail("%v", err)
 			}
+		}
+		valueLimit := 0
+		if elect {
+			valueLimit = MaxElectionValue
+		}
+		value := func(what string) string {
+			v := d.string(what, valueLimit)
+			return v
 		}
 		if d.err == nil && i > 0 && s.name <= prev {
 			d.fail("semaphore %q is out of order after %q", s.name, prev)
@@ -313,7 +327,11 @@ func (d *decoder) sems(t *Table) {
 		if d.err == nil && (limit < 1 || limit > MaxSemLimit) {
 			d.fail("semaphore %q limit %d is out of range", s.name, limit)
 		}
+		if d.err == nil && elect && limit != 1 {
+			d.fail("election %q has limit %d", electName(s.name), limit)
+		}
 		s.limit = int(limit)
+		s.rev = d.uvarint("rev")
 		seen := map[string]bool{}
 		nh := d.uvarint("holder count")
 		if d.err == nil && (nh > limit || nh > uint64(d.remaining()/3)) {
@@ -329,6 +347,7 @@ func (d *decoder) sems(t *Table) {
 			}
 			h.token = d.uvarint("token")
 			h.grantedAt = d.varint("granted at")
+			h.value = value("holder value")
 			if d.err == nil && (h.token <= lastTok || h.token/SemTokenScale == 0 || h.token/SemTokenScale > t.lastToken) {
 				d.fail("semaphore %q token %d is out of order or range", s.name, h.token)
 			}
@@ -356,6 +375,7 @@ func (d *decoder) sems(t *Table) {
 				}
 			}
 			w.deadline = d.varint("deadline")
+			w.value = value("waiter value")
 			if d.err == nil && seen[w.pid] {
 				d.fail("semaphore %q lists %s twice", s.name, w.pid)
 			}
