@@ -33,6 +33,7 @@ func TestEveryMethodHasAnAccessRule(t *testing.T) {
 	svcs.Operator = (*cluster.Node)(nil)
 	svcs.Registry = newFakeRegistry()
 	svcs.Semaphores = (*locks.Service)(nil)
+	svcs.Elections = (*locks.Service)(nil)
 	v := reflect.ValueOf(svcs)
 	for i := range v.NumField() {
 		if v.Field(i).IsNil() {
@@ -51,7 +52,7 @@ func TestEveryMethodHasAnAccessRule(t *testing.T) {
 	for _, d := range []grpc.ServiceDesc{
 		pb.Cluster_ServiceDesc, pb.ACL_ServiceDesc, pb.KV_ServiceDesc, pb.Session_ServiceDesc,
 		pb.Lock_ServiceDesc, pb.Names_ServiceDesc, pb.Groups_ServiceDesc, pb.Keyring_ServiceDesc,
-		pb.Operator_ServiceDesc, pb.Registry_ServiceDesc, pb.Semaphore_ServiceDesc,
+		pb.Operator_ServiceDesc, pb.Registry_ServiceDesc, pb.Semaphore_ServiceDesc, pb.Election_ServiceDesc,
 	} {
 		descs[d.ServiceName] = d
 	}

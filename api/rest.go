@@ -23,16 +23,17 @@ import (
 // the gRPC services do; errors carry the gRPC code name and a matching
 // HTTP status. A nil service has no endpoints.
 type rest struct {
-	cluster  ClusterNode
-	kv       KVNode
-	locks    LockNode
-	sems     SemaphoreNode
-	names    NameNode
-	groups   GroupNode
-	registry RegistryNode
-	log      zerolog.Logger
-	maxBody  int64
-	guard    *guard
+	cluster   ClusterNode
+	kv        KVNode
+	locks     LockNode
+	sems      SemaphoreNode
+	elections ElectionNode
+	names     NameNode
+	groups    GroupNode
+	registry  RegistryNode
+	log       zerolog.Logger
+	maxBody   int64
+	guard     *guard
 }
 
 // routes registers the endpoints of every service there is on mux (names
@@ -74,6 +75,11 @@ func (h *rest) routes(mux *http.ServeMux) {
 	}
 	if h.sems != nil {
 		h.semRoutes(mux, g)
+	}
+	if h.elections != nil {
+		mux.HandleFunc("GET /v1/elections/{name...}", g.route(func(r *http.Request) []need {
+			return needs(acl.ResLock, r.PathValue("name"), acl.Read)
+		}, h.electionGet))
 	}
 	if h.names != nil {
 		h.nameRoutes(mux)

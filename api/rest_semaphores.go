@@ -81,3 +81,35 @@ func (h *rest) semGet(w http.ResponseWriter, r *http.Request) {
 	}
 	h.write(w, toSemJSON(info))
 }
+
+// The /v1/elections/<name> read endpoint: the leader, its value and the
+// candidates in line.
+
+type electionJSON struct {
+	Name       string     `json:"name"`
+	Leader     string     `json:"leader"`
+	Token      uint64     `json:"token"`
+	Value      string     `json:"value"`
+	Rev        uint64     `json:"rev"`
+	GrantedAt  *time.Time `json:"granted_at,omitempty"`
+	Candidates []string   `json:"candidates"`
+}
+
+func (h *rest) electionGet(w http.ResponseWriter, r *http.Request) {
+	mode, err := queryMode(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	e, err := h.elections.Leader(r.Context(), r.PathValue("name"), mode)
+	if err != nil {
+		h.fail(w, r, statusError(err))
+		return
+	}
+	out := electionJSON{Name: e.Name, Leader: e.Leader, Token: e.Token, Value: e.Value, Rev: e.Rev,
+		GrantedAt: timeOrNil(e.GrantedAt), Candidates: make([]string, 0, len(e.Candidates))}
+	for _, c := range e.Candidates {
+		out.Candidates = append(out.Candidates, c.PID)
+	}
+	h.write(w, out)
+}

@@ -35,8 +35,10 @@ type Services struct {
 	Locks    LockNode    // conclave.v1.Lock, /v1/locks
 	// Semaphores is conclave.v1.Semaphore, /v1/semaphores.
 	Semaphores SemaphoreNode
-	Names      NameNode  // conclave.v1.Names, /v1/names
-	Groups     GroupNode // conclave.v1.Groups, /v1/groups
+	// Elections is conclave.v1.Election, /v1/elections.
+	Elections ElectionNode
+	Names     NameNode  // conclave.v1.Names, /v1/names
+	Groups    GroupNode // conclave.v1.Groups, /v1/groups
 	// Registry is conclave.v1.Registry, /v1/services,
 	// /v1/sd/prometheus?service= and the status page's services.
 	Registry RegistryNode
@@ -63,6 +65,7 @@ func ServicesOf(n *cluster.Node) Services {
 		Sessions:   sessionsOf(n),
 		Locks:      n.Locks(),
 		Semaphores: n.Locks(),
+		Elections:  n.Locks(),
 		Names:      n.Names(),
 		Groups:     n.Groups(),
 		Registry:   n.Registry(),
@@ -96,6 +99,7 @@ var (
 	_ Session       = (*cluster.Session)(nil)
 	_ LockNode      = (*locks.Service)(nil)
 	_ SemaphoreNode = (*locks.Service)(nil)
+	_ ElectionNode  = (*locks.Service)(nil)
 	_ NameNode      = (*naming.Service)(nil)
 	_ GroupNode     = (*pg.Service)(nil)
 	_ RegistryNode  = (*registry.Service)(nil)

@@ -31,4 +31,6 @@ type (
 	AcquireOptions = locks.AcquireOptions
 	// SemInfo is a semaphore as the FSM holds it.
 	SemInfo = locks.SemInfo
+	// Election is an election's leader, value and candidates.
+	Election = locks.Election
 )

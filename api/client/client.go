@@ -60,6 +60,7 @@ type Client struct {
 	sessions pb.SessionClient
 	locks    *Locks
 	sems     *Semaphores
+	elect    *Elections
 	names    *Names
 	groups   *Groups
 	keyring  *Keyring
@@ -109,6 +110,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		sessions: pb.NewSessionClient(conn),
 		locks:    &Locks{c: pb.NewLockClient(conn)},
 		sems:     &Semaphores{c: pb.NewSemaphoreClient(conn)},
+		elect:    &Elections{c: pb.NewElectionClient(conn)},
 		names:    &Names{c: pb.NewNamesClient(conn)},
 		groups:   &Groups{c: pb.NewGroupsClient(conn)},
 		keyring:  &Keyring{c: pb.NewKeyringClient(conn)},
@@ -132,6 +134,10 @@ func (c *Client) Locks() *Locks { return c.locks }
 // Semaphores returns the semaphores' read API (and release on behalf of a
 // PID); taking slots goes through a Session.
 func (c *Client) Semaphores() *Semaphores { return c.sems }
+
+// Elections reads and observes elections; campaigning goes through a
+// Session.
+func (c *Client) Elections() *Elections { return c.elect }
 
 // Names reads and watches cluster-wide names; Session.Register binds them.
 func (c *Client) Names() *Names { return c.names }

@@ -86,6 +86,7 @@ func newRootCmd(e env) *cobra.Command {
 		newKVCmd(e),
 		newLockCmd(e),
 		newSemCmd(e),
+		newElectCmd(e),
 		newNameCmd(e),
 		newServiceCmd(e),
 		newPGCmd(e),
