@@ -54,6 +54,12 @@ func TestE2EElectObserveFailover(t *testing.T) {
 		return strings.HasPrefix(first.out.String(), "leading svc-leader token "), first.errOut.String()
 	})
 	second := c.startCLI("elect", "svc-leader", "10.0.0.2:80", "--addr", n2.grpcAddr)
+	// Observe starts from the serving node's replica: wait until n3's has
+	// the leader, so that the first line is it (not "no leader").
+	e2eWait(t, time.Now(), 10*time.Second, "n3's replica has the leader and the candidate", func() (bool, string) {
+		r := c.run("elect", "leader", "svc-leader", "-o", "json", "--mode", "stale", "--addr", n3.grpcAddr, "--timeout", e2eCallTimeout)
+		return r.code == 0 && strings.Contains(r.stdout, n1.name+"/") && strings.Contains(r.stdout, n2.name+"/"), r.stdout + r.stderr
+	})
 	observer := c.startCLI("elect", "observe", "svc-leader", "--addr", n3.grpcAddr)
 	e2eWait(t, time.Now(), 10*time.Second, "the observer shows the first leader", func() (bool, string) {
 		return strings.Contains(observer.out.String(), "leader "+n1.name+"/"), observer.out.String()
