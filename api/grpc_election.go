@@ -24,6 +24,8 @@ type ElectionNode interface {
 	// Leader reads the election in mode; ErrNotFound when nobody leads or
 	// campaigns.
 	Leader(ctx context.Context, name string, mode cluster.ReadMode) (cluster.Election, error)
+	// Elections lists the elections whose names start with prefix.
+	Elections(ctx context.Context, prefix string, mode cluster.ReadMode) ([]cluster.Election, error)
 	// Observe calls emit with the current state and then every change, in
 	// order, until ctx ends (nil) or emit fails.
 	Observe(ctx context.Context, name string, emit func(cluster.Election) error) error

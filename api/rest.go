@@ -77,9 +77,7 @@ func (h *rest) routes(mux *http.ServeMux) {
 		h.semRoutes(mux, g)
 	}
 	if h.elections != nil {
-		mux.HandleFunc("GET /v1/elections/{name...}", g.route(func(r *http.Request) []need {
-			return needs(acl.ResLock, r.PathValue("name"), acl.Read)
-		}, h.electionGet))
+		h.electionRoutes(mux, g)
 	}
 	if h.names != nil {
 		h.nameRoutes(mux)

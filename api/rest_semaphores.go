@@ -95,21 +95,57 @@ type electionJSON struct {
 	Candidates []string   `json:"candidates"`
 }
 
-func (h *rest) electionGet(w http.ResponseWriter, r *http.Request) {
-	mode, err := queryMode(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	e, err := h.elections.Leader(r.Context(), r.PathValue("name"), mode)
-	if err != nil {
-		h.fail(w, r, statusError(err))
-		return
-	}
+func toElectionJSON(e cluster.Election) electionJSON {
 	out := electionJSON{Name: e.Name, Leader: e.Leader, Token: e.Token, Value: e.Value, Rev: e.Rev,
 		GrantedAt: timeOrNil(e.GrantedAt), Candidates: make([]string, 0, len(e.Candidates))}
 	for _, c := range e.Candidates {
 		out.Candidates = append(out.Candidates, c.PID)
 	}
+	return out
+}
+
+func (h *rest) electionRoutes(mux *http.ServeMux, g *guard) {
+	mux.HandleFunc("GET /v1/elections", g.route(prefixListing(acl.ResLock), h.electionList))
+	mux.HandleFunc("GET /v1/elections/{name...}", g.route(nameOrListing(acl.ResLock, "name"), h.electionGet))
+}
+
+func (h *rest) electionList(w http.ResponseWriter, r *http.Request) {
+	mode, err := queryMode(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	es, err := h.elections.Elections(r.Context(), r.URL.Query().Get("prefix"), mode)
+	if err != nil {
+		h.fail(w, r, statusError(err))
+		return
+	}
+	out := struct {
+		Elections []electionJSON `json:"elections"`
+	}{Elections: make([]electionJSON, 0, len(es))}
+	for _, e := range es {
+		if mayRead(r.Context(), acl.ResLock, e.Name) {
+			out.Elections = append(out.Elections, toElectionJSON(e))
+		}
+	}
 	h.write(w, out)
+}
+
+func (h *rest) electionGet(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if name == "" {
+		h.electionList(w, r)
+		return
+	}
+	mode, err := queryMode(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	e, err := h.elections.Leader(r.Context(), name, mode)
+	if err != nil {
+		h.fail(w, r, statusError(err))
+		return
+	}
+	h.write(w, toElectionJSON(e))
 }

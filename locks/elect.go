@@ -138,6 +138,19 @@ func (t *Table) Resign(index uint64, now time.Time, name, pid string) ([]Event, 
 	return t.semRelease(index, toNanos(now), electKey(name), pid, "election")
 }
 
+// ListElections returns copies of the live elections whose names start
+// with prefix, sorted by name.
+func (t *Table) ListElections(prefix string) []Election {
+	var out []Election
+	for _, key := range t.sortedSemNames() {
+		if isElectKey(key) && strings.HasPrefix(electName(key), prefix) {
+			e, _ := t.GetElection(electName(key))
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // GetElection returns a copy of the named election, false when nobody
 // leads or campaigns.
 func (t *Table) GetElection(name string) (Election, bool) {

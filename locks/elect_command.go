@@ -14,7 +14,8 @@ const (
 	opProclaim byte = 9  // name pid value now_ns
 	opResign   byte = 10 // name pid now_ns
 
-	queryElection byte = 5 // name
+	queryElection     byte = 5 // name
+	queryElectionList byte = 6 // prefix
 )
 
 // Campaign is the campaign command.
@@ -120,6 +121,11 @@ func (q GetElection) Marshal() []byte {
 // token, value, rev, granted at, then the candidates (pid, deadline).
 func marshalElection(e Election) []byte {
 	r := wire.Result()
+	appendElection(r, e)
+	return r.Data()
+}
+
+func appendElection(r *wire.Encoder, e Election) {
 	r.String(e.Name)
 	r.String(e.Leader)
 	r.Uvarint(e.Token)
@@ -131,7 +137,57 @@ func marshalElection(e Election) []byte {
 		r.String(c.PID)
 		r.Uvarint(infoNanos(c.Deadline))
 	}
+}
+
+// ListElections is the query for the elections whose names start with
+// Prefix.
+type ListElections struct{ Prefix string }
+
+// Marshal encodes the whole query, envelope header included.
+func (q ListElections) Marshal() []byte {
+	e := wire.Command(TableID, queryElectionList)
+	e.String(q.Prefix)
+	return e.Data()
+}
+
+// marshalElections encodes a list: the count, then each election as
+// marshalElection does.
+func marshalElections(es []Election) []byte {
+	r := wire.Result()
+	r.Uvarint(uint64(len(es)))
+	for _, e := range es {
+		appendElection(r, e)
+	}
 	return r.Data()
+}
+
+// ParseElections decodes an election list result.
+func ParseElections(b []byte) ([]Election, error) {
+	d, rerr := wire.ParseResult(b)
+	if rerr != nil {
+		return nil, refusalErr(rerr)
+	}
+	n := d.Count(7)
+	out := make([]Election, 0, n)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		out = append(out, readElection(d))
+	}
+	if err := d.Done(); err != nil {
+		return nil, fmt.Errorf("locks: decode election list: %w", err)
+	}
+	return out, nil
+}
+
+func readElection(d *wire.Decoder) Election {
+	e := Election{Name: d.String(), Leader: d.String(), Token: d.Uvarint(), Value: d.String(), Rev: d.Uvarint()}
+	if ns := d.Uvarint(); ns != 0 {
+		e.GrantedAt = commandTime(ns)
+	}
+	n := d.Count(minWaiterInfoBytes)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		e.Candidates = append(e.Candidates, Waiter{PID: d.String(), Deadline: commandTime(d.Uvarint())})
+	}
+	return e
 }
 
 // ParseElection decodes an election query's result, or returns its refusal
@@ -141,14 +197,7 @@ func ParseElection(b []byte) (Election, error) {
 	if rerr != nil {
 		return Election{}, refusalErr(rerr)
 	}
-	e := Election{Name: d.String(), Leader: d.String(), Token: d.Uvarint(), Value: d.String(), Rev: d.Uvarint()}
-	if ns := d.Uvarint(); ns != 0 {
-		e.GrantedAt = commandTime(ns)
-	}
-	n := d.Count(minWaiterInfoBytes)
-	for i := 0; i < n && d.Err() == nil; i++ {
-		e.Candidates = append(e.Candidates, Waiter{PID: d.String(), Deadline: commandTime(d.Uvarint())})
-	}
+	e := readElection(d)
 	if err := d.Done(); err != nil {
 		return Election{}, fmt.Errorf("locks: decode election result: %w", err)
 	}

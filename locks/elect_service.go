@@ -218,6 +218,18 @@ func (s *Service) Leader(ctx context.Context, name string, mode wire.ReadMode) (
 	return e, nil
 }
 
+// Elections lists the elections whose names start with prefix, by name.
+func (s *Service) Elections(ctx context.Context, prefix string, mode wire.ReadMode) ([]Election, error) {
+	if err := wire.ValidatePrefix("prefix", prefix); err != nil {
+		return nil, err
+	}
+	resp, err := s.core.Query(ctx, mode, ListElections{Prefix: prefix}.Marshal())
+	if err != nil {
+		return nil, err
+	}
+	return ParseElections(resp)
+}
+
 // Observe calls emit with the election's current state (Leader "" when
 // nobody leads), then with every change of leader or value, in order,
 // until ctx ends (nil) or emit fails (its error). On a Raft member the

@@ -310,6 +310,15 @@ func (r *Replicated) Query(op byte, fields *wire.Decoder) ([]byte, error) {
 			return wire.Refusal(wire.Refuse(wire.NotFound, wire.ErrNotFound, "election %q has no leader or candidates", name)), nil
 		}
 		return marshalElection(e), nil
+	case queryElectionList:
+		prefix := fields.String()
+		if err := fields.Done(); err != nil {
+			return nil, malformed("election list", err)
+		}
+		r.mu.RLock()
+		es := r.t.ListElections(prefix)
+		r.mu.RUnlock()
+		return marshalElections(es), nil
 	case querySemList:
 		prefix := fields.String()
 		if err := fields.Done(); err != nil {
