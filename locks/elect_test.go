@@ -105,3 +105,22 @@ func TestDeliverElectionsOneStatePerEntry(t *testing.T) {
 		t.Fatalf("%d extra states", len(ch))
 	}
 }
+
+// FuzzParseElections: an election query result from the network never
+// panics the reader, and what decodes re-encodes to bytes that decode.
+func FuzzParseElections(f *testing.F) {
+	tb := New()
+	tb.Campaign(1, t0, CampaignRequest{Name: "e", PID: "n1/a", Value: "v"})
+	tb.Campaign(2, t0, CampaignRequest{Name: "e", PID: "n2/a", Wait: time.Second})
+	f.Add(marshalElections(tb.ListElections("")))
+	f.Add([]byte{0, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		es, err := ParseElections(b)
+		if err != nil {
+			return
+		}
+		if _, err := ParseElections(marshalElections(es)); err != nil {
+			t.Fatalf("re-encoded %+v does not decode: %v", es, err)
+		}
+	})
+}
