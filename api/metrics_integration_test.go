@@ -40,6 +40,7 @@ var wantMetrics = []string{
 	"conclave_sessions",
 	"conclave_locks_held",
 	"conclave_semaphore_slots_held",
+	"conclave_elections_led",
 }
 
 // sample returns the value of the series line that starts with series

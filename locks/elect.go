@@ -138,6 +138,18 @@ func (t *Table) Resign(index uint64, now time.Time, name, pid string) ([]Event, 
 	return t.semRelease(index, toNanos(now), electKey(name), pid, "election")
 }
 
+// ElectionsLed returns the number of elections that have a leader; for
+// metrics.
+func (t *Table) ElectionsLed() int {
+	n := 0
+	for key, s := range t.sems {
+		if isElectKey(key) && len(s.holders) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // ListElections returns copies of the live elections whose names start
 // with prefix, sorted by name.
 func (t *Table) ListElections(prefix string) []Election {

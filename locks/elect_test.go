@@ -43,6 +43,9 @@ func TestElectionCampaignProclaimResignFIFO(t *testing.T) {
 	}
 	// Elections are not semaphores, and a semaphore of the same name is
 	// another thing.
+	if tb.ElectionsLed() != 1 {
+		t.Fatalf("ElectionsLed %d, want 1", tb.ElectionsLed())
+	}
 	if len(tb.ListSems("")) != 0 || tb.SemHeld() != 0 {
 		t.Fatalf("an election shows as a semaphore: %+v", tb.ListSems(""))
 	}

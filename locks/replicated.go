@@ -380,6 +380,13 @@ func (r *Replicated) SemHeld() int {
 	return r.t.SemHeld()
 }
 
+// ElectionsLed counts the elections with a leader; for metrics.
+func (r *Replicated) ElectionsLed() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.t.ElectionsLed()
+}
+
 // NextDeadline is when the table next needs a Tick, false when nothing is
 // pending.
 func (r *Replicated) NextDeadline() (time.Time, bool) {
