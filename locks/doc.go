@@ -19,6 +19,10 @@
 //     to Limit holders, in the same Table and its own namespace, sharing
 //     the index check, the session and node releases and the tick; their
 //     tokens are index*SemTokenScale+k (docs/coordination.md);
+//   - elections (elect.go, elect_command.go, elect_service.go): a
+//     semaphore of limit 1 under a key no name can take, whose leader and
+//     candidates carry a value; Proclaim, Resign, Leader, and Observe,
+//     which Deliver feeds one state per entry;
 //   - the small interfaces the Service needs (ports.go): a Proposer (the
 //     Raft core), Sessions (this node's session table) and a Clock.
 //     Package cluster implements them and plugs the pieces together.
