@@ -104,6 +104,34 @@ var methodNeeds = map[string]func(req any, self string) []need{
 		return needs(acl.ResLock, r.(*pb.LockInspectRequest).GetName(), acl.Read)
 	},
 	pb.Lock_List_FullMethodName: func(r any, _ string) []need { return listing(acl.ResLock, r.(*pb.LockListRequest).GetPrefix()) },
+	// Semaphores are in the lock table: resource "lock" on the name.
+	pb.Semaphore_Acquire_FullMethodName: func(r any, _ string) []need {
+		return needs(acl.ResLock, r.(*pb.SemAcquireRequest).GetName(), acl.Write)
+	},
+	pb.Semaphore_Release_FullMethodName: func(r any, _ string) []need {
+		return needs(acl.ResLock, r.(*pb.SemReleaseRequest).GetName(), acl.Write)
+	},
+	pb.Semaphore_Inspect_FullMethodName: func(r any, _ string) []need {
+		return needs(acl.ResLock, r.(*pb.SemInspectRequest).GetName(), acl.Read)
+	},
+	pb.Semaphore_List_FullMethodName: func(r any, _ string) []need {
+		return listing(acl.ResLock, r.(*pb.SemListRequest).GetPrefix())
+	},
+	// Elections too: resource "lock" on the election's name. Observe is a
+	// stream: authenticated here, its handler checks read on the name.
+	pb.Election_Campaign_FullMethodName: func(r any, _ string) []need {
+		return needs(acl.ResLock, r.(*pb.ElectionCampaignRequest).GetName(), acl.Write)
+	},
+	pb.Election_Proclaim_FullMethodName: func(r any, _ string) []need {
+		return needs(acl.ResLock, r.(*pb.ElectionProclaimRequest).GetName(), acl.Write)
+	},
+	pb.Election_Resign_FullMethodName: func(r any, _ string) []need {
+		return needs(acl.ResLock, r.(*pb.ElectionResignRequest).GetName(), acl.Write)
+	},
+	pb.Election_Leader_FullMethodName: func(r any, _ string) []need {
+		return needs(acl.ResLock, r.(*pb.ElectionLeaderRequest).GetName(), acl.Read)
+	},
+	pb.Election_Observe_FullMethodName: func(any, string) []need { return authenticated },
 
 	pb.Names_Register_FullMethodName: func(r any, _ string) []need {
 		return needs(acl.ResName, r.(*pb.NameRegisterRequest).GetName(), acl.Write)
@@ -189,6 +217,9 @@ var methodNeeds = map[string]func(req any, self string) []need{
 // caller's write.
 var sessionActs = map[string]func(req any) string{
 	pb.Lock_Acquire_FullMethodName:       func(r any) string { return r.(*pb.LockAcquireRequest).GetPid() },
+	pb.Semaphore_Acquire_FullMethodName:  func(r any) string { return r.(*pb.SemAcquireRequest).GetPid() },
+	pb.Election_Campaign_FullMethodName:  func(r any) string { return r.(*pb.ElectionCampaignRequest).GetPid() },
+	pb.Election_Proclaim_FullMethodName:  func(r any) string { return r.(*pb.ElectionProclaimRequest).GetPid() },
 	pb.Names_Register_FullMethodName:     func(r any) string { return r.(*pb.NameRegisterRequest).GetPid() },
 	pb.Groups_Join_FullMethodName:        func(r any) string { return r.(*pb.GroupJoinRequest).GetPid() },
 	pb.Registry_Register_FullMethodName:  func(r any) string { return r.(*pb.RegistryRegisterRequest).GetPid() },

@@ -10,6 +10,7 @@ import (
 	pb "github.com/conclave-dev/conclave/api/conclavepb"
 	"github.com/conclave-dev/conclave/cluster"
 	"github.com/conclave-dev/conclave/kv"
+	"github.com/conclave-dev/conclave/locks"
 	"github.com/conclave-dev/conclave/naming"
 	"github.com/conclave-dev/conclave/pg"
 )
@@ -33,6 +34,8 @@ func TestEveryMethodHasAnAccessRule(t *testing.T) {
 	svcs.Operator = (*cluster.Node)(nil)
 	svcs.Registry = newFakeRegistry()
 	svcs.EventualKV = (*kv.EventualService)(nil)
+	svcs.Semaphores = (*locks.Service)(nil)
+	svcs.Elections = (*locks.Service)(nil)
 	v := reflect.ValueOf(svcs)
 	for i := range v.NumField() {
 		if v.Field(i).IsNil() {
@@ -51,7 +54,7 @@ func TestEveryMethodHasAnAccessRule(t *testing.T) {
 	for _, d := range []grpc.ServiceDesc{
 		pb.Cluster_ServiceDesc, pb.ACL_ServiceDesc, pb.KV_ServiceDesc, pb.Session_ServiceDesc,
 		pb.Lock_ServiceDesc, pb.Names_ServiceDesc, pb.Groups_ServiceDesc, pb.Keyring_ServiceDesc,
-		pb.Operator_ServiceDesc, pb.Registry_ServiceDesc,
+		pb.Operator_ServiceDesc, pb.Registry_ServiceDesc, pb.Semaphore_ServiceDesc, pb.Election_ServiceDesc,
 	} {
 		descs[d.ServiceName] = d
 	}

@@ -44,6 +44,8 @@ var wantMetrics = []string{
 	"conclave_kv_eventual_merges_total",
 	"conclave_kv_eventual_dropped_total",
 	"conclave_kv_eventual_convergence_seconds",
+	"conclave_semaphore_slots_held",
+	"conclave_elections_led",
 }
 
 // sample returns the value of the series line that starts with series

@@ -23,16 +23,18 @@ import (
 // the gRPC services do; errors carry the gRPC code name and a matching
 // HTTP status. A nil service has no endpoints.
 type rest struct {
-	cluster  ClusterNode
-	kv       KVNode
-	ekv      EventualKVNode // nil: ?store=eventual is refused
-	locks    LockNode
-	names    NameNode
-	groups   GroupNode
-	registry RegistryNode
-	log      zerolog.Logger
-	maxBody  int64
-	guard    *guard
+	cluster   ClusterNode
+	kv        KVNode
+	ekv       EventualKVNode // nil: ?store=eventual is refused
+	locks     LockNode
+	sems      SemaphoreNode
+	elections ElectionNode
+	names     NameNode
+	groups    GroupNode
+	registry  RegistryNode
+	log       zerolog.Logger
+	maxBody   int64
+	guard     *guard
 }
 
 // routes registers the endpoints of every service there is on mux (names
@@ -71,6 +73,12 @@ func (h *rest) routes(mux *http.ServeMux) {
 	if h.locks != nil {
 		mux.HandleFunc("GET /v1/locks", g.route(prefixListing(acl.ResLock), h.lockList))
 		mux.HandleFunc("GET /v1/locks/{name...}", g.route(nameOrListing(acl.ResLock, "name"), h.lockGet))
+	}
+	if h.sems != nil {
+		h.semRoutes(mux, g)
+	}
+	if h.elections != nil {
+		h.electionRoutes(mux, g)
 	}
 	if h.names != nil {
 		h.nameRoutes(mux)

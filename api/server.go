@@ -133,7 +133,8 @@ func New(cfg Config, svcs Services, opts ...Option) (_ *Server, err error) {
 		}).ServeHTTP))
 	mux.Handle("GET /v1/health/live", healthHandler(svcs.Cluster, svcs.Health, log, false))
 	mux.Handle("GET /v1/health/ready", healthHandler(svcs.Cluster, svcs.Health, log, true))
-	rst := &rest{cluster: svcs.Cluster, kv: svcs.KV, ekv: svcs.EventualKV, locks: svcs.Locks, names: svcs.Names, groups: svcs.Groups,
+	rst := &rest{cluster: svcs.Cluster, kv: svcs.KV, ekv: svcs.EventualKV, locks: svcs.Locks,
+		sems: svcs.Semaphores, elections: svcs.Elections, names: svcs.Names, groups: svcs.Groups,
 		registry: svcs.Registry,
 		log:      log, maxBody: int64(cfg.MaxRecvMsgBytes), guard: g}
 	rst.routes(mux)
@@ -180,6 +181,12 @@ func registerServices(gs *grpc.Server, svcs Services, log zerolog.Logger, stream
 	}
 	if svcs.Locks != nil {
 		pb.RegisterLockServer(gs, &lockService{node: svcs.Locks})
+	}
+	if svcs.Semaphores != nil {
+		pb.RegisterSemaphoreServer(gs, &semaphoreService{node: svcs.Semaphores})
+	}
+	if svcs.Elections != nil {
+		pb.RegisterElectionServer(gs, &electionService{node: svcs.Elections, streams: streams, guard: g})
 	}
 	if svcs.Names != nil {
 		pb.RegisterNamesServer(gs, &namesService{node: svcs.Names, streams: streams, guard: g})

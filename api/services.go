@@ -36,8 +36,12 @@ type Services struct {
 	EventualKV EventualKVNode
 	Sessions   SessionNode // conclave.v1.Session
 	Locks      LockNode    // conclave.v1.Lock, /v1/locks
-	Names      NameNode    // conclave.v1.Names, /v1/names
-	Groups     GroupNode   // conclave.v1.Groups, /v1/groups
+	// Semaphores is conclave.v1.Semaphore, /v1/semaphores.
+	Semaphores SemaphoreNode
+	// Elections is conclave.v1.Election, /v1/elections.
+	Elections ElectionNode
+	Names     NameNode  // conclave.v1.Names, /v1/names
+	Groups    GroupNode // conclave.v1.Groups, /v1/groups
 	// Registry is conclave.v1.Registry, /v1/services,
 	// /v1/sd/prometheus?service= and the status page's services.
 	Registry RegistryNode
@@ -64,6 +68,8 @@ func ServicesOf(n *cluster.Node) Services {
 		EventualKV: n.EventualKV(),
 		Sessions:   sessionsOf(n),
 		Locks:      n.Locks(),
+		Semaphores: n.Locks(),
+		Elections:  n.Locks(),
 		Names:      n.Names(),
 		Groups:     n.Groups(),
 		Registry:   n.Registry(),
@@ -97,6 +103,8 @@ var (
 	_ EventualKVNode = (*kv.EventualService)(nil)
 	_ Session        = (*cluster.Session)(nil)
 	_ LockNode       = (*locks.Service)(nil)
+	_ SemaphoreNode  = (*locks.Service)(nil)
+	_ ElectionNode   = (*locks.Service)(nil)
 	_ NameNode       = (*naming.Service)(nil)
 	_ GroupNode      = (*pg.Service)(nil)
 	_ RegistryNode   = (*registry.Service)(nil)

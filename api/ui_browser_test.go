@@ -48,6 +48,13 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if _, err := leader.Names().Register(context.Background(), sess.PID(), "ui/demo", naming.ScopeConsistent, []byte("10.0.0.9:80")); err != nil {
 		t.Fatal(err)
 	}
+	// A semaphore slot and an election's leadership for their sections.
+	if _, err := leader.Locks().SemAcquire(context.Background(), sess.PID(), "ui/sem", 3, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.Locks().Campaign(context.Background(), sess.PID(), "ui/leader", "10.0.0.7:80"); err != nil {
+		t.Fatal(err)
+	}
 	var page string
 	for _, n := range oc.Running() {
 		base, _, _ := oc.serve(t, n)
@@ -81,7 +88,9 @@ func TestStatusPageInBrowser(t *testing.T) {
 		const healthy = rows.filter(r => r.querySelector(".health").textContent.startsWith("ready")).length;
 		return names === "` + strings.Join(names, ",") + `" && healthy === rows.length &&
 			["` + strings.Join(names, `","`) + `"].includes(document.getElementById("leader").textContent) &&
-			document.getElementById("names").textContent.includes("ui/demo");
+			document.getElementById("names").textContent.includes("ui/demo") &&
+			document.getElementById("semaphores").textContent.includes("ui/sem") &&
+			document.getElementById("elections").textContent.includes("10.0.0.7:80");
 	})()`
 	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
 		t.Fatalf("navigate to %s: %v", page, err)
@@ -108,6 +117,10 @@ func TestStatusPageInBrowser(t *testing.T) {
 		return l != nil && l.Name == leaderText
 	})
 	termText, nodesText, namesText := text("#term"), text("#nodes"), text("#names")
+	semText, electText := text("#semaphores"), text("#elections")
+	if !strings.Contains(semText, sess.PID()) || !strings.Contains(electText, sess.PID()) {
+		t.Errorf("semaphores section %q / elections section %q: want the holder and leader %s", semText, electText, sess.PID())
+	}
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: lossless PNG
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)

@@ -29,4 +29,8 @@ type (
 	LockWaiter = locks.WaiterInfo
 	// AcquireOptions tune one acquire.
 	AcquireOptions = locks.AcquireOptions
+	// SemInfo is a semaphore as the FSM holds it.
+	SemInfo = locks.SemInfo
+	// Election is an election's leader, value and candidates.
+	Election = locks.Election
 )

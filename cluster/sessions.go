@@ -82,7 +82,8 @@ func (o owners) Nodes() []string {
 	return slices.Concat(o.n.lockTable.Nodes(), o.n.names.Table().Nodes(), o.n.registry.Table().Nodes())
 }
 
-// PIDs lists the PIDs of node that hold or wait for a lock, hold a
+// PIDs lists the PIDs of node that hold or wait for a lock, a semaphore
+// slot or an election's leadership, hold a
 // consistent or strong name or own a service instance, read through the
 // leader.
 func (o owners) PIDs(ctx context.Context, node string) ([]string, error) {
@@ -95,6 +96,14 @@ func (o owners) PIDs(ctx context.Context, node string) ([]string, error) {
 
 func (o owners) pids(ctx context.Context, node string) ([]string, error) {
 	ls, err := o.n.lockSvc.List(ctx, "", ReadDefault)
+	if err != nil {
+		return nil, err
+	}
+	ss, err := o.n.lockSvc.SemList(ctx, "", ReadDefault)
+	if err != nil {
+		return nil, err
+	}
+	es, err := o.n.lockSvc.Elections(ctx, "", ReadDefault)
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +128,20 @@ func (o owners) pids(ctx context.Context, node string) ([]string, error) {
 		add(l.Holder)
 		for _, w := range l.Waiters {
 			add(w.PID)
+		}
+	}
+	for _, s := range ss {
+		for _, h := range s.Holders {
+			add(h.PID)
+		}
+		for _, w := range s.Waiters {
+			add(w.PID)
+		}
+	}
+	for _, e := range es {
+		add(e.Leader)
+		for _, c := range e.Candidates {
+			add(c.PID)
 		}
 	}
 	for _, b := range append(bs, strong...) {

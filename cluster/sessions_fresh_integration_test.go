@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -62,6 +63,13 @@ func TestWipedNodeReleasesEarlierSessions(t *testing.T) {
 	}
 	old := lkSession(t, victim, 10*time.Second)
 	lkAcquire(t, victim, old, "wiped/old", cluster.AcquireOptions{})
+	// A semaphore slot and an election's leadership go the same way.
+	if _, err := victim.Locks().SemAcquire(ctxT(t), old.PID(), "wiped/sem", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := victim.Locks().Campaign(ctxT(t), old.PID(), "wiped/elect", "old"); err != nil {
+		t.Fatal(err)
+	}
 	c.Kill(victim)
 	if err := os.RemoveAll(filepath.Join(victim.Dir, "_sys")); err != nil {
 		t.Fatal(err)
@@ -71,6 +79,11 @@ func TestWipedNodeReleasesEarlierSessions(t *testing.T) {
 	lkAcquire(t, victim, s, "wiped/new", cluster.AcquireOptions{})
 	testcluster.WaitFor(t, 15*time.Second, "the earlier incarnation's lock released", func() bool {
 		return lkInspect(t, leader, "wiped/old").Holder != old.PID()
+	})
+	testcluster.WaitFor(t, 15*time.Second, "the earlier incarnation's slot and leadership released", func() bool {
+		_, serr := leader.Locks().SemInspect(ctxT(t), "wiped/sem", cluster.ReadDefault)
+		_, eerr := leader.Locks().Leader(ctxT(t), "wiped/elect", cluster.ReadDefault)
+		return errors.Is(serr, cluster.ErrNotFound) && errors.Is(eerr, cluster.ErrNotFound)
 	})
 	if info := lkInspect(t, leader, "wiped/new"); info.Holder != s.PID() {
 		t.Fatalf("the new session's lock = %+v, want held by %s", info, s.PID())

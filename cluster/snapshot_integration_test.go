@@ -40,6 +40,16 @@ func TestSnapshotSaveOnOneClusterRestoreOnAnother(t *testing.T) {
 	if _, err := la.Names().Register(ctx, sess.PID(), "svc/billing", naming.ScopeConsistent, []byte("10.0.0.1:80")); err != nil {
 		t.Fatal(err)
 	}
+	// A semaphore slot and an election's leadership: the lock table's
+	// snapshot version 2.
+	semTok, err := la.Locks().SemAcquire(ctx, sess.PID(), "jobs/batch", 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	electTok, err := la.Locks().Campaign(ctx, sess.PID(), "svc-leader", "10.0.0.1:80")
+	if err != nil {
+		t.Fatal(err)
+	}
 	boot, err := la.ACL().Bootstrap(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +102,14 @@ func TestSnapshotSaveOnOneClusterRestoreOnAnother(t *testing.T) {
 	li, err := lb.Locks().Inspect(ctx, "jobs/nightly", cluster.ReadDefault)
 	if err != nil || li.Holder != sess.PID() || li.Token != token {
 		t.Fatalf("lock after restore = %+v, %v; want held by %s with token %d", li, err, sess.PID(), token)
+	}
+	si, err := lb.Locks().SemInspect(ctx, "jobs/batch", cluster.ReadDefault)
+	if err != nil || si.Limit != 2 || len(si.Holders) != 1 || si.Holders[0].PID != sess.PID() || si.Holders[0].Token != semTok {
+		t.Fatalf("semaphore after restore = %+v, %v", si, err)
+	}
+	ei, err := lb.Locks().Leader(ctx, "svc-leader", cluster.ReadDefault)
+	if err != nil || ei.Leader != sess.PID() || ei.Token != electTok || ei.Value != "10.0.0.1:80" {
+		t.Fatalf("election after restore = %+v, %v", ei, err)
 	}
 	nb, err := lb.Names().Lookup(ctx, "svc/billing", cluster.ReadDefault)
 	if err != nil || nb.PID != sess.PID() {

@@ -28,7 +28,7 @@ func TestAcquire(t *testing.T) {
 		"free lock is granted with token = index": {
 			steps: []step{{index: 7, req: req("n1/abc", 0),
 				want:   AcquireResult{Granted: true, Token: 7},
-				events: []Event{{Granted, name, "n1/abc", 7}}}},
+				events: []Event{{Granted, name, "n1/abc", 7, false, ""}}}},
 			then: func(t *testing.T, tb *Table) {
 				l, ok := tb.Get(name)
 				if !ok || l.Holder != "n1/abc" || l.Token != 7 || !l.GrantedAt.Equal(t0) {
@@ -39,7 +39,7 @@ func TestAcquire(t *testing.T) {
 		"holder re-acquire is idempotent with the same token": {
 			steps: []step{
 				{index: 7, req: req("n1/abc", 0), want: AcquireResult{Granted: true, Token: 7},
-					events: []Event{{Granted, name, "n1/abc", 7}}},
+					events: []Event{{Granted, name, "n1/abc", 7, false, ""}}},
 				{index: 9, now: time.Second, req: req("n1/abc", time.Second), want: AcquireResult{Granted: true, Token: 7}},
 			},
 			then: func(t *testing.T, tb *Table) {
@@ -51,7 +51,7 @@ func TestAcquire(t *testing.T) {
 		"held lock fails fast naming the holder": {
 			steps: []step{
 				{index: 1, req: req("n1/abc", 0), want: AcquireResult{Granted: true, Token: 1},
-					events: []Event{{Granted, name, "n1/abc", 1}}},
+					events: []Event{{Granted, name, "n1/abc", 1, false, ""}}},
 				{index: 2, req: req("n2/xyz", 0), want: AcquireResult{Holder: "n1/abc"},
 					wantErr: ErrHeld, errHas: []string{`lock "jobs/nightly" is held by n1/abc`}},
 			},
@@ -59,7 +59,7 @@ func TestAcquire(t *testing.T) {
 		"waiters queue in FIFO order": {
 			steps: []step{
 				{index: 1, req: req("n1/abc", 0), want: AcquireResult{Granted: true, Token: 1},
-					events: []Event{{Granted, name, "n1/abc", 1}}},
+					events: []Event{{Granted, name, "n1/abc", 1, false, ""}}},
 				{index: 2, req: req("n2/a", time.Minute), want: AcquireResult{Holder: "n1/abc", Queued: true, Position: 1}},
 				{index: 3, req: req("n3/b", time.Minute), want: AcquireResult{Holder: "n1/abc", Queued: true, Position: 2}},
 			},
@@ -74,7 +74,7 @@ func TestAcquire(t *testing.T) {
 		"second acquire while queued keeps the place and extends the deadline": {
 			steps: []step{
 				{index: 1, req: req("n1/abc", 0), want: AcquireResult{Granted: true, Token: 1},
-					events: []Event{{Granted, name, "n1/abc", 1}}},
+					events: []Event{{Granted, name, "n1/abc", 1, false, ""}}},
 				{index: 2, req: req("n2/a", time.Minute), want: AcquireResult{Holder: "n1/abc", Queued: true, Position: 1}},
 				{index: 3, req: req("n3/b", time.Minute), want: AcquireResult{Holder: "n1/abc", Queued: true, Position: 2}},
 				{index: 4, now: 30 * time.Second, req: req("n2/a", time.Minute),
@@ -96,22 +96,22 @@ func TestAcquire(t *testing.T) {
 		"an expired waiter is dropped before a new acquire is judged": {
 			steps: []step{
 				{index: 1, req: req("n1/abc", 0), want: AcquireResult{Granted: true, Token: 1},
-					events: []Event{{Granted, name, "n1/abc", 1}}},
+					events: []Event{{Granted, name, "n1/abc", 1, false, ""}}},
 				{index: 2, req: req("n2/a", time.Second), want: AcquireResult{Holder: "n1/abc", Queued: true, Position: 1}},
 				{index: 3, now: time.Second, req: req("n3/b", time.Minute),
 					want:   AcquireResult{Holder: "n1/abc", Queued: true, Position: 1},
-					events: []Event{{WaitExpired, name, "n2/a", 0}}},
+					events: []Event{{WaitExpired, name, "n2/a", 0, false, ""}}},
 			},
 		},
 		"an expired waiter acquiring again rejoins at the back": {
 			steps: []step{
 				{index: 1, req: req("n1/abc", 0), want: AcquireResult{Granted: true, Token: 1},
-					events: []Event{{Granted, name, "n1/abc", 1}}},
+					events: []Event{{Granted, name, "n1/abc", 1, false, ""}}},
 				{index: 2, req: req("n2/a", time.Second), want: AcquireResult{Holder: "n1/abc", Queued: true, Position: 1}},
 				{index: 3, req: req("n3/b", time.Minute), want: AcquireResult{Holder: "n1/abc", Queued: true, Position: 2}},
 				{index: 4, now: 2 * time.Second, req: req("n2/a", time.Minute),
 					want:   AcquireResult{Holder: "n1/abc", Queued: true, Position: 2},
-					events: []Event{{WaitExpired, name, "n2/a", 0}}},
+					events: []Event{{WaitExpired, name, "n2/a", 0, false, ""}}},
 			},
 		},
 	}

@@ -15,6 +15,14 @@
 //     when due, the contact checks (lock_at_risk, lock_safe, lock_lost),
 //     what this node knows of its sessions' grants, and Run, the loop of
 //     the tick and contact duties;
+//   - semaphores (sem.go, sem_command.go, sem_service.go): locks with up
+//     to Limit holders, in the same Table and its own namespace, sharing
+//     the index check, the session and node releases and the tick; their
+//     tokens are index*SemTokenScale+k (docs/coordination.md);
+//   - elections (elect.go, elect_command.go, elect_service.go): a
+//     semaphore of limit 1 under a key no name can take, whose leader and
+//     candidates carry a value; Proclaim, Resign, Leader, and Observe,
+//     which Deliver feeds one state per entry;
 //   - the small interfaces the Service needs (ports.go): a Proposer (the
 //     Raft core), Sessions (this node's session table) and a Clock.
 //     Package cluster implements them and plugs the pieces together.

@@ -29,6 +29,10 @@ var (
 	ErrQueueFull = errors.New("locks: queue full")
 	// ErrWaitExpired: an acquire with a wait was not granted in time.
 	ErrWaitExpired = errors.New("locks: wait expired")
+	// ErrLimitMismatch: a semaphore acquire whose limit differs from the
+	// semaphore's current one; the message names the current limit. It
+	// crosses Raft as ErrNotHolder's code (FailedPrecondition).
+	ErrLimitMismatch = errors.New("locks: semaphore limit mismatch")
 	// ErrCorrupt: snapshot bytes that do not decode to a valid table.
 	ErrCorrupt = errors.New("locks: corrupt snapshot")
 )

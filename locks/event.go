@@ -21,6 +21,8 @@ const (
 	// Granted, WaitExpired or WaitCancelled, so the cluster layer can clean up
 	// whatever it keeps per pending acquire.
 	WaitCancelled
+	// Proclaimed: the election leader PID changed its value to Value.
+	Proclaimed
 )
 
 func (k EventKind) String() string {
@@ -35,6 +37,8 @@ func (k EventKind) String() string {
 		return "wait_expired"
 	case WaitCancelled:
 		return "wait_cancelled"
+	case Proclaimed:
+		return "proclaimed"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -48,8 +52,16 @@ type Event struct {
 	// Token is the new token for Granted, the released token for Released and
 	// AutoReleased, and 0 for the wait events.
 	Token uint64
+	// Sem: the event is about the semaphore Name, not the lock Name (an
+	// election's Name is its key, see ElectionName).
+	Sem bool
+	// Value is the leader's value for an election's Granted and Proclaimed.
+	Value string
 }
 
 func (e Event) String() string {
+	if e.Sem {
+		return fmt.Sprintf("%s semaphore %q %s token=%d", e.Kind, e.Name, e.PID, e.Token)
+	}
 	return fmt.Sprintf("%s %q %s token=%d", e.Kind, e.Name, e.PID, e.Token)
 }

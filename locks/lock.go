@@ -63,6 +63,7 @@ type waiter struct {
 	pid       string
 	deadline  int64
 	lockDelay time.Duration
+	value     string // an election candidate's value; "" otherwise
 }
 
 // live reports whether the lock must stay in the table: someone holds it or

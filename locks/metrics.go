@@ -10,5 +10,13 @@ func (r *Replicated) Collectors() []prometheus.Collector {
 			Namespace: "conclave", Name: "locks_held",
 			Help: "Locks that have a holder, cluster-wide, in this node's replica of the lock table (0 on a client node).",
 		}, func() float64 { return float64(r.Held()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "conclave", Name: "semaphore_slots_held",
+			Help: "Semaphore slots that have a holder, cluster-wide, in this node's replica of the lock table (0 on a client node).",
+		}, func() float64 { return float64(r.SemHeld()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "conclave", Name: "elections_led",
+			Help: "Elections that have a leader, cluster-wide, in this node's replica of the lock table (0 on a client node).",
+		}, func() float64 { return float64(r.ElectionsLed()) }),
 	}
 }

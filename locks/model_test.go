@@ -43,7 +43,7 @@ func (m *model) settle(name string, index uint64, now int64) []Event {
 	var kept []waiter
 	for _, w := range l.waiters {
 		if w.deadline <= now {
-			ev = append(ev, Event{WaitExpired, name, w.pid, 0})
+			ev = append(ev, Event{WaitExpired, name, w.pid, 0, false, ""})
 		} else {
 			kept = append(kept, w)
 		}
@@ -57,7 +57,7 @@ func (m *model) settle(name string, index uint64, now int64) []Event {
 		l.waiters = l.waiters[1:]
 		l.holder, l.token, l.grantedAt, l.delay = w.pid, index, now, w.lockDelay
 		m.lastToken = index
-		ev = append(ev, Event{Granted, name, w.pid, index})
+		ev = append(ev, Event{Granted, name, w.pid, index, false, ""})
 	}
 	if l.holder == "" && !l.delayed {
 		delete(m.locks, name)
@@ -84,7 +84,7 @@ func (m *model) acquire(index uint64, now int64, r AcquireRequest) (AcquireResul
 	if !ok {
 		m.locks[r.Name] = &mLock{holder: r.PID, token: index, grantedAt: now, delay: r.LockDelay}
 		m.lastToken = index
-		return AcquireResult{Granted: true, Token: index}, append(ev, Event{Granted, r.Name, r.PID, index}), nil
+		return AcquireResult{Granted: true, Token: index}, append(ev, Event{Granted, r.Name, r.PID, index, false, ""}), nil
 	}
 	if l.holder == r.PID {
 		return AcquireResult{Granted: true, Token: l.token}, ev, nil
@@ -110,7 +110,7 @@ func (m *model) acquire(index uint64, now int64, r AcquireRequest) (AcquireResul
 	case len(l.waiters) >= MaxWaiters:
 		return res, ev, ErrQueueFull
 	}
-	l.waiters = append(l.waiters, waiter{r.PID, deadline, r.LockDelay})
+	l.waiters = append(l.waiters, waiter{pid: r.PID, deadline: deadline, lockDelay: r.LockDelay})
 	res.Queued, res.Position = true, len(l.waiters)
 	return res, ev, nil
 }
@@ -125,14 +125,14 @@ func (m *model) release(index uint64, now int64, name, pid string) ([]Event, err
 	}
 	var ev []Event
 	if l.holder == pid {
-		ev = append(ev, Event{Released, name, pid, l.token})
+		ev = append(ev, Event{Released, name, pid, l.token, false, ""})
 		l.holder, l.token, l.grantedAt, l.delay = "", 0, 0, 0
 		return append(ev, m.settle(name, index, now)...), nil
 	}
 	for i, w := range l.waiters {
 		if w.pid == pid {
 			l.waiters = append(l.waiters[:i:i], l.waiters[i+1:]...)
-			ev = append(ev, Event{WaitCancelled, name, pid, 0})
+			ev = append(ev, Event{WaitCancelled, name, pid, 0, false, ""})
 			return append(ev, m.settle(name, index, now)...), nil
 		}
 	}
@@ -151,7 +151,7 @@ func (m *model) releaseWhere(index uint64, now int64, match func(string) bool) (
 		var kept []waiter
 		for _, w := range l.waiters {
 			if match(w.pid) {
-				ev = append(ev, Event{WaitCancelled, name, w.pid, 0})
+				ev = append(ev, Event{WaitCancelled, name, w.pid, 0, false, ""})
 				touched = true
 			} else {
 				kept = append(kept, w)
@@ -159,7 +159,7 @@ func (m *model) releaseWhere(index uint64, now int64, match func(string) bool) (
 		}
 		l.waiters = kept
 		if l.holder != "" && match(l.holder) {
-			ev = append(ev, Event{AutoReleased, name, l.holder, l.token})
+			ev = append(ev, Event{AutoReleased, name, l.holder, l.token, false, ""})
 			if l.delay > 0 {
 				l.delayed, l.delayUntil = true, addDur(now, l.delay)
 			}

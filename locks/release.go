@@ -60,7 +60,8 @@ func (t *Table) ReleaseSession(index uint64, now time.Time, pid string) ([]Event
 		return nil, err
 	}
 	match := func(p string) bool { return p == pid }
-	return t.releaseWhere(index, toNanos(now), match, sortedKeys(t.byPID[pid])), nil
+	ev := t.releaseWhere(index, toNanos(now), match, sortedKeys(t.byPID[pid]))
+	return append(ev, t.semReleaseWhere(index, toNanos(now), match, sortedKeys(t.semByPID[pid]))...), nil
 }
 
 // ReleaseNode does ReleaseSession for every PID of node at once (the node was
@@ -83,7 +84,16 @@ func (t *Table) ReleaseNode(index uint64, now time.Time, node string) ([]Event, 
 			}
 		}
 	}
-	return t.releaseWhere(index, toNanos(now), match, sortedKeys(names)), nil
+	semNames := make(map[string]struct{})
+	for pid, set := range t.semByPID {
+		if match(pid) {
+			for name := range set {
+				semNames[name] = struct{}{}
+			}
+		}
+	}
+	ev := t.releaseWhere(index, toNanos(now), match, sortedKeys(names))
+	return append(ev, t.semReleaseWhere(index, toNanos(now), match, sortedKeys(semNames))...), nil
 }
 
 // releaseWhere auto-releases, on each named lock (sorted), the holder and the
@@ -137,5 +147,5 @@ func (t *Table) Tick(index uint64, now time.Time) ([]Event, error) {
 	for _, l := range due {
 		ev = t.settle(l, index, n, ev)
 	}
-	return ev, nil
+	return append(ev, t.semTick(index, n)...), nil
 }

@@ -41,12 +41,12 @@ func TestRelease(t *testing.T) {
 		"holder frees the lock and it is deleted": {
 			tb:     func(t *testing.T) *Table { return setup(t, 0) },
 			pid:    "n1/h",
-			events: []Event{{Released, "L", "n1/h", 1}},
+			events: []Event{{Released, "L", "n1/h", 1, false, ""}},
 		},
 		"release hands the lock to the first waiter, token = index": {
 			tb:      func(t *testing.T) *Table { return setup(t, 0, w{"n2/a", time.Minute}, w{"n3/b", time.Minute}) },
 			pid:     "n1/h",
-			events:  []Event{{Released, "L", "n1/h", 1}, {Granted, "L", "n2/a", 100}},
+			events:  []Event{{Released, "L", "n1/h", 1, false, ""}, {Granted, "L", "n2/a", 100, false, ""}},
 			holder:  "n2/a",
 			token:   100,
 			waiters: []string{"n3/b"},
@@ -57,8 +57,8 @@ func TestRelease(t *testing.T) {
 			},
 			now: 2 * time.Second, // n2/a and n4/c are at or past their deadline
 			pid: "n1/h",
-			events: []Event{{Released, "L", "n1/h", 1}, {WaitExpired, "L", "n2/a", 0},
-				{WaitExpired, "L", "n4/c", 0}, {Granted, "L", "n3/b", 100}},
+			events: []Event{{Released, "L", "n1/h", 1, false, ""}, {WaitExpired, "L", "n2/a", 0, false, ""},
+				{WaitExpired, "L", "n4/c", 0, false, ""}, {Granted, "L", "n3/b", 100, false, ""}},
 			holder: "n3/b",
 			token:  100,
 		},
@@ -66,12 +66,12 @@ func TestRelease(t *testing.T) {
 			tb:     func(t *testing.T) *Table { return setup(t, 0, w{"n2/a", time.Second}) },
 			now:    time.Hour,
 			pid:    "n1/h",
-			events: []Event{{Released, "L", "n1/h", 1}, {WaitExpired, "L", "n2/a", 0}},
+			events: []Event{{Released, "L", "n1/h", 1, false, ""}, {WaitExpired, "L", "n2/a", 0, false, ""}},
 		},
 		"a waiter releasing cancels its wait": {
 			tb:      func(t *testing.T) *Table { return setup(t, 0, w{"n2/a", time.Minute}, w{"n3/b", time.Minute}) },
 			pid:     "n2/a",
-			events:  []Event{{WaitCancelled, "L", "n2/a", 0}},
+			events:  []Event{{WaitCancelled, "L", "n2/a", 0, false, ""}},
 			holder:  "n1/h",
 			token:   1,
 			waiters: []string{"n3/b"},
@@ -80,14 +80,14 @@ func TestRelease(t *testing.T) {
 			tb:     func(t *testing.T) *Table { return setup(t, 0, w{"n2/a", time.Second}) },
 			now:    time.Hour,
 			pid:    "n2/a",
-			events: []Event{{WaitCancelled, "L", "n2/a", 0}},
+			events: []Event{{WaitCancelled, "L", "n2/a", 0, false, ""}},
 			holder: "n1/h",
 			token:  1,
 		},
 		"voluntary release ignores lock_delay": {
 			tb:      func(t *testing.T) *Table { return setup(t, 30*time.Second, w{"n2/a", time.Minute}) },
 			pid:     "n1/h",
-			events:  []Event{{Released, "L", "n1/h", 1}, {Granted, "L", "n2/a", 100}},
+			events:  []Event{{Released, "L", "n1/h", 1, false, ""}, {Granted, "L", "n2/a", 100, false, ""}},
 			holder:  "n2/a",
 			token:   100,
 			waiters: nil,
@@ -171,9 +171,9 @@ func TestReleaseSession(t *testing.T) {
 		acquire(t, tb, 12, t0, AcquireRequest{Name: "N", PID: "n1/h", Wait: time.Minute})
 		ev, err := tb.ReleaseSession(20, at(time.Second), "n1/h")
 		mustEvents(t, ev, err,
-			Event{AutoReleased, "L", "n1/h", 1}, Event{Granted, "L", "n2/a", 20},
-			Event{AutoReleased, "M", "n1/h", 10},
-			Event{WaitCancelled, "N", "n1/h", 0})
+			Event{AutoReleased, "L", "n1/h", 1, false, ""}, Event{Granted, "L", "n2/a", 20, false, ""},
+			Event{AutoReleased, "M", "n1/h", 10, false, ""},
+			Event{WaitCancelled, "N", "n1/h", 0, false, ""})
 		if got := tb.HeldBy("n1/h"); len(got) != 0 {
 			t.Fatalf("n1/h still holds %v", got)
 		}
@@ -186,7 +186,7 @@ func TestReleaseSession(t *testing.T) {
 	t.Run("lock_delay keeps everyone out until Tick at its end", func(t *testing.T) {
 		tb := setup(t, 10*time.Second, w{"n2/a", time.Minute}, w{"n3/b", 5 * time.Second})
 		ev, err := tb.ReleaseSession(20, at(time.Second), "n1/h")
-		mustEvents(t, ev, err, Event{AutoReleased, "L", "n1/h", 1})
+		mustEvents(t, ev, err, Event{AutoReleased, "L", "n1/h", 1, false, ""})
 		l, ok := tb.Get("L")
 		if !ok || l.Holder != "" || l.Token != 0 || !l.DelayUntil.Equal(at(11*time.Second)) || len(l.Waiters) != 2 {
 			t.Fatalf("lock in delay: %+v", l)
@@ -209,26 +209,26 @@ func TestReleaseSession(t *testing.T) {
 			t.Fatalf("next deadline %v, want n3/b's deadline", d)
 		}
 		ev, err = tb.Tick(23, at(5*time.Second))
-		mustEvents(t, ev, err, Event{WaitExpired, "L", "n3/b", 0})
+		mustEvents(t, ev, err, Event{WaitExpired, "L", "n3/b", 0, false, ""})
 		if d, _ := tb.NextDeadline(); !d.Equal(at(11 * time.Second)) {
 			t.Fatalf("next deadline %v, want the delay end", d)
 		}
 		ev, err = tb.Tick(24, at(11*time.Second-1))
 		mustEvents(t, ev, err)
 		ev, err = tb.Tick(25, at(11*time.Second))
-		mustEvents(t, ev, err, Event{Granted, "L", "n2/a", 25})
+		mustEvents(t, ev, err, Event{Granted, "L", "n2/a", 25, false, ""})
 		checkInvariants(t, tb)
 	})
 
 	t.Run("a delay that ended is honoured by the next acquire without a Tick", func(t *testing.T) {
 		tb := setup(t, 10*time.Second)
 		ev, err := tb.ReleaseSession(20, t0, "n1/h")
-		mustEvents(t, ev, err, Event{AutoReleased, "L", "n1/h", 1})
+		mustEvents(t, ev, err, Event{AutoReleased, "L", "n1/h", 1, false, ""})
 		res, ev := acquire(t, tb, 21, at(10*time.Second), AcquireRequest{Name: "L", PID: "n2/a"})
 		if !res.Granted || res.Token != 21 {
 			t.Fatalf("result %+v", res)
 		}
-		mustEvents(t, ev, nil, Event{Granted, "L", "n2/a", 21})
+		mustEvents(t, ev, nil, Event{Granted, "L", "n2/a", 21, false, ""})
 	})
 
 	t.Run("a delay with no waiters ends in deletion", func(t *testing.T) {
@@ -267,9 +267,9 @@ func TestReleaseNode(t *testing.T) {
 
 	ev, err := tb.ReleaseNode(10, at(time.Second), "n1")
 	mustEvents(t, ev, err,
-		Event{WaitCancelled, "A", "n1/s2", 0}, Event{AutoReleased, "A", "n1/s1", 1},
-		Event{WaitCancelled, "B", "n1/s1", 0}, Event{AutoReleased, "B", "n1/s2", 4},
-		Event{Granted, "B", "n2/s1", 10})
+		Event{WaitCancelled, "A", "n1/s2", 0, false, ""}, Event{AutoReleased, "A", "n1/s1", 1, false, ""},
+		Event{WaitCancelled, "B", "n1/s1", 0, false, ""}, Event{AutoReleased, "B", "n1/s2", 4, false, ""},
+		Event{Granted, "B", "n2/s1", 10, false, ""})
 	a, _ := tb.Get("A")
 	if a.Holder != "" || !a.DelayUntil.Equal(at(6*time.Second)) || len(a.Waiters) != 1 || a.Waiters[0].PID != "n2/s1" {
 		t.Fatalf("A: %+v", a)
@@ -296,8 +296,8 @@ func TestTickExpiresWaits(t *testing.T) {
 	// Both deadlines passed by now: events come in name order, not deadline order.
 	ev, err = tb.Tick(7, at(3*time.Second))
 	mustEvents(t, ev, err,
-		Event{WaitExpired, "a", "n2/x", 0}, Event{WaitExpired, "a", "n3/y", 0},
-		Event{WaitExpired, "b", "n2/x", 0})
+		Event{WaitExpired, "a", "n2/x", 0, false, ""}, Event{WaitExpired, "a", "n3/y", 0, false, ""},
+		Event{WaitExpired, "b", "n2/x", 0, false, ""})
 	if _, ok := tb.NextDeadline(); ok {
 		t.Fatal("deadline left after every wait expired")
 	}

@@ -89,6 +89,71 @@ func (r *Replicated) Apply(index uint64, op byte, fields *wire.Decoder) ([]byte,
 			return refusal(err)
 		}
 		return wire.Result().Data(), nil
+	case opSemAcquire:
+		c, err := unmarshalSemAcquire(fields)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		res, ev, err := r.t.SemAcquire(index, c.Now, c.request())
+		r.record(index, ev)
+		r.mu.Unlock()
+		if err != nil {
+			return refusal(err)
+		}
+		return marshalAcquireResult(res, index), nil
+	case opCampaign:
+		c, err := unmarshalCampaign(fields)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		res, ev, err := r.t.Campaign(index, c.Now, c.request())
+		r.record(index, ev)
+		r.mu.Unlock()
+		if err != nil {
+			return refusal(err)
+		}
+		return marshalAcquireResult(res, index), nil
+	case opProclaim:
+		c, err := unmarshalProclaim(fields)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		ev, err := r.t.Proclaim(index, c.Now, c.Name, c.PID, c.Value)
+		r.record(index, ev)
+		r.mu.Unlock()
+		if err != nil {
+			return refusal(err)
+		}
+		return wire.Result().Data(), nil
+	case opResign:
+		c, err := unmarshalResign(fields)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		ev, err := r.t.Resign(index, c.Now, c.Name, c.PID)
+		r.record(index, ev)
+		r.mu.Unlock()
+		if err != nil {
+			return refusal(err)
+		}
+		return wire.Result().Data(), nil
+	case opSemRelease:
+		c, err := unmarshalSemRelease(fields)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		ev, err := r.t.SemRelease(index, c.Now, c.Name, c.PID)
+		r.record(index, ev)
+		r.mu.Unlock()
+		if err != nil {
+			return refusal(err)
+		}
+		return wire.Result().Data(), nil
 	}
 	return nil, fmt.Errorf("%w: unknown lock op %d", ErrInvalid, op)
 }
@@ -114,6 +179,42 @@ func (r *Replicated) Screen(op byte, fields *wire.Decoder) error {
 	case opTick:
 		_, err := unmarshalTick(fields)
 		return err
+	case opSemAcquire:
+		c, err := unmarshalSemAcquire(fields)
+		if err != nil {
+			return err
+		}
+		return c.request().Validate()
+	case opCampaign:
+		c, err := unmarshalCampaign(fields)
+		if err != nil {
+			return err
+		}
+		return c.request().Validate()
+	case opProclaim:
+		c, err := unmarshalProclaim(fields)
+		if err != nil {
+			return err
+		}
+		return c.validate()
+	case opResign:
+		c, err := unmarshalResign(fields)
+		if err != nil {
+			return err
+		}
+		if err := ValidateName(c.Name); err != nil {
+			return err
+		}
+		return validatePID("pid", c.PID)
+	case opSemRelease:
+		c, err := unmarshalSemRelease(fields)
+		if err != nil {
+			return err
+		}
+		if err := ValidateName(c.Name); err != nil {
+			return err
+		}
+		return validatePID("pid", c.PID)
 	}
 	// An op this table does not know is refused before it is proposed, as
 	// every table does: committed, it could mean one thing to a replica of
@@ -185,6 +286,48 @@ func (r *Replicated) Query(op byte, fields *wire.Decoder) ([]byte, error) {
 		ls := r.t.List(prefix)
 		r.mu.RUnlock()
 		return marshalInfos(ls), nil
+	case querySemGet:
+		name := fields.String()
+		if err := fields.Done(); err != nil {
+			return nil, malformed("semaphore get", err)
+		}
+		r.mu.RLock()
+		s, ok := r.t.GetSem(name)
+		r.mu.RUnlock()
+		if !ok {
+			return wire.Refusal(wire.Refuse(wire.NotFound, wire.ErrNotFound, "semaphore %q is free", name)), nil
+		}
+		return marshalSemInfos([]Semaphore{s}), nil
+	case queryElection:
+		name := fields.String()
+		if err := fields.Done(); err != nil {
+			return nil, malformed("election get", err)
+		}
+		r.mu.RLock()
+		e, ok := r.t.GetElection(name)
+		r.mu.RUnlock()
+		if !ok {
+			return wire.Refusal(wire.Refuse(wire.NotFound, wire.ErrNotFound, "election %q has no leader or candidates", name)), nil
+		}
+		return marshalElection(e), nil
+	case queryElectionList:
+		prefix := fields.String()
+		if err := fields.Done(); err != nil {
+			return nil, malformed("election list", err)
+		}
+		r.mu.RLock()
+		es := r.t.ListElections(prefix)
+		r.mu.RUnlock()
+		return marshalElections(es), nil
+	case querySemList:
+		prefix := fields.String()
+		if err := fields.Done(); err != nil {
+			return nil, malformed("semaphore list", err)
+		}
+		r.mu.RLock()
+		ss := r.t.ListSems(prefix)
+		r.mu.RUnlock()
+		return marshalSemInfos(ss), nil
 	}
 	return nil, fmt.Errorf("%w: unknown lock query %d", ErrInvalid, op)
 }
@@ -230,6 +373,20 @@ func (r *Replicated) Held() int {
 	return r.t.Held()
 }
 
+// SemHeld counts the held semaphore slots; for metrics.
+func (r *Replicated) SemHeld() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.t.SemHeld()
+}
+
+// ElectionsLed counts the elections with a leader; for metrics.
+func (r *Replicated) ElectionsLed() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.t.ElectionsLed()
+}
+
 // NextDeadline is when the table next needs a Tick, false when nothing is
 // pending.
 func (r *Replicated) NextDeadline() (time.Time, bool) {
@@ -244,6 +401,9 @@ func (r *Replicated) Nodes() []string {
 	r.mu.RLock()
 	seen := make(map[string]bool)
 	for pid := range r.t.byPID {
+		seen[NodeOf(pid)] = true
+	}
+	for pid := range r.t.semByPID {
 		seen[NodeOf(pid)] = true
 	}
 	r.mu.RUnlock()

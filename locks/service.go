@@ -101,6 +101,9 @@ type Service struct {
 
 	contactMu sync.Mutex
 	contact   contactState
+
+	// obs are the election observers (elect_service.go).
+	obs observers
 }
 
 // sessionLocks is one session's locks as this node knows them.

@@ -127,6 +127,7 @@ func (s *Service) SessionEnded(pid string) {
 // the replicated table's notify: called after every applied batch, on the
 // FSM goroutine, and it never blocks.
 func (s *Service) Deliver(events []IndexedEvent) {
+	s.deliverElections(events)
 	var notices []struct {
 		pid string
 		n   Notice
@@ -146,6 +147,19 @@ func (s *Service) Deliver(events []IndexedEvent) {
 			continue
 		}
 		e := s.entry(ev.PID)
+		if ev.Sem {
+			// Semaphores only wake their waiting acquires (see SemAcquire).
+			if wake := e.waiters[semKey(ev.Name)]; wake != nil {
+				switch ev.Kind {
+				case Granted:
+					wakeLatest(wake, waitDone{token: ev.Token, index: ev.Index})
+				case WaitExpired, WaitCancelled:
+					wakeLatest(wake, waitDone{expired: true, index: ev.Index})
+				}
+			}
+			s.prune(ev.PID, e)
+			continue
+		}
 		wake := e.waiters[ev.Name]
 		switch ev.Kind {
 		case Granted:

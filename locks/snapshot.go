@@ -17,10 +17,22 @@ import (
 //	  byte flags (1 = in lock delay), if delayed: varint delayUntil (ns)
 //	  uvarint waiter count, per waiter: string pid, varint deadline, varint lockDelay
 //	string = uvarint length + bytes
+//
+// Version 2 is version 1 followed by the semaphores; a table without
+// semaphores is still written as version 1, byte for byte as before:
+//
+//	uvarint semaphore count (>= 1)
+//	per semaphore (sorted by key; an election's key is NUL + its name):
+//	  string key, uvarint limit (1 for an election), uvarint rev,
+//	  uvarint holder count (<= limit), per holder (by token):
+//	  string pid, uvarint token, varint grantedAt, string value;
+//	  uvarint waiter count, per waiter: string pid, varint deadline,
+//	  string value (values are empty except in elections)
 const (
-	snapMagic   = "CLKT"
-	snapVersion = 1
-	flagDelayed = 1
+	snapMagic      = "CLKT"
+	snapVersion    = 1
+	snapVersionSem = 2
+	flagDelayed    = 1
 	// minLockBytes is the smallest encoded lock (1-byte name, empty holder,
 	// flags, delayUntil, waiter count); it bounds the lock count a buffer can
 	// claim before anything is allocated.
@@ -33,7 +45,11 @@ const (
 func (t *Table) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, 64+len(t.locks)*48)
 	b = append(b, snapMagic...)
-	b = append(b, snapVersion)
+	if len(t.sems) > 0 {
+		b = append(b, snapVersionSem)
+	} else {
+		b = append(b, snapVersion)
+	}
 	b = binary.AppendUvarint(b, t.lastToken)
 	b = binary.AppendUvarint(b, uint64(len(t.locks)))
 	for _, name := range t.sortedNames() {
@@ -58,6 +74,28 @@ func (t *Table) MarshalBinary() ([]byte, error) {
 			b = binary.AppendVarint(b, int64(w.lockDelay))
 		}
 	}
+	if len(t.sems) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(t.sems)))
+		for _, name := range t.sortedSemNames() {
+			s := t.sems[name]
+			b = appendString(b, s.name)
+			b = binary.AppendUvarint(b, uint64(s.limit))
+			b = binary.AppendUvarint(b, s.rev)
+			b = binary.AppendUvarint(b, uint64(len(s.holders)))
+			for _, h := range s.holders {
+				b = appendString(b, h.pid)
+				b = binary.AppendUvarint(b, h.token)
+				b = binary.AppendVarint(b, h.grantedAt)
+				b = appendString(b, h.value)
+			}
+			b = binary.AppendUvarint(b, uint64(len(s.waiters)))
+			for _, w := range s.waiters {
+				b = appendString(b, w.pid)
+				b = binary.AppendVarint(b, w.deadline)
+				b = appendString(b, w.value)
+			}
+		}
+	}
 	return b, nil
 }
 
@@ -80,8 +118,9 @@ func decode(data []byte) (*Table, error) {
 	if len(data) < len(snapMagic)+1 || string(data[:len(snapMagic)]) != snapMagic {
 		return nil, corrupt("bad magic")
 	}
-	if v := data[len(snapMagic)]; v != snapVersion {
-		return nil, corrupt("version %d is not supported (want %d)", v, snapVersion)
+	v := data[len(snapMagic)]
+	if v != snapVersion && v != snapVersionSem {
+		return nil, corrupt("version %d is not supported (want %d or %d)", v, snapVersion, snapVersionSem)
 	}
 	d.off = len(snapMagic) + 1
 	t := New()
@@ -108,6 +147,9 @@ func decode(data []byte) (*Table, error) {
 			t.link(w.pid, l.name)
 		}
 		t.reschedule(l)
+	}
+	if v == snapVersionSem {
+		d.sems(t)
 	}
 	if d.err != nil {
 		return nil, d.err
@@ -252,6 +294,105 @@ func (d *decoder) lock(lastToken uint64) *lock {
 		l.waiters = append(l.waiters, w)
 	}
 	return l
+}
+
+// sems decodes the semaphore section of a version 2 snapshot into t.
+func (d *decoder) sems(t *Table) {
+	count := d.uvarint("semaphore count")
+	if d.err == nil && (count == 0 || count > uint64(d.remaining()/4)) {
+		d.fail("semaphore count %d is out of range", count)
+	}
+	prev := ""
+	for i := uint64(0); i < count && d.err == nil; i++ {
+		s := &sem{name: d.string("semaphore name", MaxNameLen+len(electPrefix))}
+		elect := isElectKey(s.name)
+		if d.err == nil {
+			if err := ValidateName(electName(s.name)); err != nil {
+				d.fail("%v", err)
+			}
+		}
+		valueLimit := 0
+		if elect {
+			valueLimit = MaxElectionValue
+		}
+		value := func(what string) string {
+			v := d.string(what, valueLimit)
+			return v
+		}
+		if d.err == nil && i > 0 && s.name <= prev {
+			d.fail("semaphore %q is out of order after %q", s.name, prev)
+		}
+		prev = s.name
+		limit := d.uvarint("limit")
+		if d.err == nil && (limit < 1 || limit > MaxSemLimit) {
+			d.fail("semaphore %q limit %d is out of range", s.name, limit)
+		}
+		if d.err == nil && elect && limit != 1 {
+			d.fail("election %q has limit %d", electName(s.name), limit)
+		}
+		s.limit = int(limit)
+		s.rev = d.uvarint("rev")
+		seen := map[string]bool{}
+		nh := d.uvarint("holder count")
+		if d.err == nil && (nh > limit || nh > uint64(d.remaining()/3)) {
+			d.fail("semaphore %q holder count %d is out of range", s.name, nh)
+		}
+		var lastTok uint64
+		for j := uint64(0); j < nh && d.err == nil; j++ {
+			h := semHolder{pid: d.string("holder", MaxPIDLen)}
+			if d.err == nil {
+				if err := validatePID("holder", h.pid); err != nil {
+					d.fail("%v", err)
+				}
+			}
+			h.token = d.uvarint("token")
+			h.grantedAt = d.varint("granted at")
+			h.value = value("holder value")
+			if d.err == nil && (h.token <= lastTok || h.token/SemTokenScale == 0 || h.token/SemTokenScale > t.lastToken) {
+				d.fail("semaphore %q token %d is out of order or range", s.name, h.token)
+			}
+			if d.err == nil && seen[h.pid] {
+				d.fail("semaphore %q lists %s twice", s.name, h.pid)
+			}
+			lastTok, seen[h.pid] = h.token, true
+			s.holders = append(s.holders, h)
+		}
+		nw := d.uvarint("waiter count")
+		if d.err == nil && (nw > MaxWaiters || nw > uint64(d.remaining()/2)) {
+			d.fail("semaphore %q waiter count %d is out of range", s.name, nw)
+		}
+		if d.err == nil && nw > 0 && nh < limit {
+			d.fail("semaphore %q has a free slot and waiters", s.name)
+		}
+		if d.err == nil && nh == 0 && nw == 0 {
+			d.fail("semaphore %q is not live", s.name)
+		}
+		for j := uint64(0); j < nw && d.err == nil; j++ {
+			w := waiter{pid: d.string("waiter", MaxPIDLen)}
+			if d.err == nil {
+				if err := validatePID("waiter", w.pid); err != nil {
+					d.fail("%v", err)
+				}
+			}
+			w.deadline = d.varint("deadline")
+			w.value = value("waiter value")
+			if d.err == nil && seen[w.pid] {
+				d.fail("semaphore %q lists %s twice", s.name, w.pid)
+			}
+			seen[w.pid] = true
+			s.waiters = append(s.waiters, w)
+		}
+		if d.err != nil {
+			return
+		}
+		t.sems[s.name] = s
+		for _, h := range s.holders {
+			t.semLink(h.pid, s.name)
+		}
+		for _, w := range s.waiters {
+			t.semLink(w.pid, s.name)
+		}
+	}
 }
 
 func appendString(b []byte, s string) []byte {

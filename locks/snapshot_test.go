@@ -133,6 +133,10 @@ func TestSnapshotRejectsCorrupt(t *testing.T) {
 func FuzzUnmarshalBinary(f *testing.F) {
 	f.Add(encode(f, New()))
 	f.Add(encode(f, sampleTable(f)))
+	withSem := sampleTable(f)
+	withSem.SemAcquire(30, t0, SemAcquireRequest{Name: "batch", PID: "n1/a", Limit: 1})
+	withSem.SemAcquire(31, t0, SemAcquireRequest{Name: "batch", PID: "n2/a", Limit: 1, Wait: time.Minute})
+	f.Add(encode(f, withSem))
 	f.Add([]byte("CLKT\x01\x05\x01\x01a\x04n1/s\x05\x00\x00\x00\x00"))
 	f.Add([]byte{})
 	f.Add([]byte("CLKT\x01\x05\xff\xff\xff\xff\x0f")) // a lock count far above the input

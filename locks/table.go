@@ -22,6 +22,11 @@ type Table struct {
 	// carry a higher index, which keeps tokens unique and increasing even if a
 	// caller replays an entry.
 	lastToken uint64
+
+	// sems are the semaphores (sem.go), by name; semByPID indexes, for each
+	// PID, the semaphores it holds a slot of or waits for.
+	sems     map[string]*sem
+	semByPID map[string]map[string]struct{}
 }
 
 // New returns an empty table.
@@ -29,6 +34,9 @@ func New() *Table {
 	return &Table{
 		locks: make(map[string]*lock),
 		byPID: make(map[string]map[string]struct{}),
+
+		sems:     make(map[string]*sem),
+		semByPID: make(map[string]map[string]struct{}),
 	}
 }
 
@@ -86,10 +94,14 @@ func (t *Table) HeldBy(pid string) []Lock {
 // table, and false when nothing is pending. The leader proposes a Tick at that
 // time; Tick is also safe to propose early or late.
 func (t *Table) NextDeadline() (time.Time, bool) {
-	if len(t.due) == 0 {
+	at, ok := t.semNextDeadline()
+	if len(t.due) > 0 && (!ok || t.due[0].dueAt < at) {
+		at, ok = t.due[0].dueAt, true
+	}
+	if !ok {
 		return time.Time{}, false
 	}
-	return fromNanos(t.due[0].dueAt), true
+	return fromNanos(at), true
 }
 
 func (t *Table) checkIndex(index uint64) error {

@@ -59,6 +59,8 @@ type Client struct {
 	kv       *KV
 	sessions pb.SessionClient
 	locks    *Locks
+	sems     *Semaphores
+	elect    *Elections
 	names    *Names
 	groups   *Groups
 	keyring  *Keyring
@@ -107,6 +109,8 @@ func New(addr string, opts ...Option) (*Client, error) {
 		kv:       &KV{c: pb.NewKVClient(conn)},
 		sessions: pb.NewSessionClient(conn),
 		locks:    &Locks{c: pb.NewLockClient(conn)},
+		sems:     &Semaphores{c: pb.NewSemaphoreClient(conn)},
+		elect:    &Elections{c: pb.NewElectionClient(conn)},
 		names:    &Names{c: pb.NewNamesClient(conn)},
 		groups:   &Groups{c: pb.NewGroupsClient(conn)},
 		keyring:  &Keyring{c: pb.NewKeyringClient(conn)},
@@ -126,6 +130,14 @@ func (c *Client) KV() *KV { return c.kv }
 // PID); taking locks goes through a Session. It shares the Client's
 // connection.
 func (c *Client) Locks() *Locks { return c.locks }
+
+// Semaphores returns the semaphores' read API (and release on behalf of a
+// PID); taking slots goes through a Session.
+func (c *Client) Semaphores() *Semaphores { return c.sems }
+
+// Elections reads and observes elections; campaigning goes through a
+// Session.
+func (c *Client) Elections() *Elections { return c.elect }
 
 // Names reads and watches cluster-wide names; Session.Register binds them.
 func (c *Client) Names() *Names { return c.names }

@@ -48,17 +48,19 @@ func WithTTL(d time.Duration) SessionOption { return func(o *sessionOptions) { o
 // to the Locks' Lost channels), one sends a keepalive every TTL/3. Its
 // methods are safe for concurrent use.
 type Session struct {
-	locks    pb.LockClient
-	names    pb.NamesClient
-	groups   pb.GroupsClient
-	registry pb.RegistryClient
-	stream   pb.Session_ConnectClient
-	cancel   context.CancelFunc // cuts the stream
-	pid      string
-	ttl      time.Duration
-	events   chan SessionEvent
-	done     chan struct{}
-	wg       sync.WaitGroup
+	locks     pb.LockClient
+	sems      pb.SemaphoreClient
+	elections pb.ElectionClient
+	names     pb.NamesClient
+	groups    pb.GroupsClient
+	registry  pb.RegistryClient
+	stream    pb.Session_ConnectClient
+	cancel    context.CancelFunc // cuts the stream
+	pid       string
+	ttl       time.Duration
+	events    chan SessionEvent
+	done      chan struct{}
+	wg        sync.WaitGroup
 
 	// sendMu serialises the stream's sends (keepalives, CloseSend):
 	// gRPC allows one sender at a time.
@@ -120,18 +122,20 @@ func (c *Client) Session(ctx context.Context, opts ...SessionOption) (*Session, 
 		return fail(status.FromContextError(ctx.Err()).Err())
 	}
 	s := &Session{
-		locks:    c.locks.c,
-		names:    c.names.c,
-		groups:   c.groups.c,
-		registry: c.registry.c,
-		stream:   stream,
-		cancel:   cancel,
-		pid:      opened.GetPid(),
-		ttl:      opened.GetTtl().AsDuration(),
-		events:   make(chan SessionEvent, sessionEventBuffer),
-		done:     make(chan struct{}),
-		held:     map[string]*Lock{},
-		lost:     map[string]uint64{},
+		locks:     c.locks.c,
+		sems:      c.sems.c,
+		elections: c.elect.c,
+		names:     c.names.c,
+		groups:    c.groups.c,
+		registry:  c.registry.c,
+		stream:    stream,
+		cancel:    cancel,
+		pid:       opened.GetPid(),
+		ttl:       opened.GetTtl().AsDuration(),
+		events:    make(chan SessionEvent, sessionEventBuffer),
+		done:      make(chan struct{}),
+		held:      map[string]*Lock{},
+		lost:      map[string]uint64{},
 	}
 	s.wg.Add(2)
 	go s.receive()

@@ -121,6 +121,46 @@ function renderLocks(locks) {
   box.appendChild(t);
 }
 
+// renderTable fills box with one row per item, or the empty text.
+function renderTable(id, items, empty, heads, row) {
+  const box = document.getElementById(id);
+  box.replaceChildren();
+  if (!items.length) { box.appendChild(el("p", empty, "muted")); return; }
+  const t = el("table");
+  const head = el("tr");
+  for (const h of heads) head.appendChild(el("th", h));
+  t.appendChild(el("thead")).appendChild(head);
+  const tb = t.appendChild(el("tbody"));
+  for (const it of items) {
+    const tr = el("tr");
+    for (const v of row(it)) tr.appendChild(el("td", v));
+    tb.appendChild(tr);
+  }
+  box.appendChild(t);
+}
+
+function renderSemaphores(sems) {
+  renderTable("semaphores", sems, "no semaphores held", ["name", "limit", "holders (token)", "waiters"], s => [
+    s.name, s.limit,
+    (s.holders || []).map(h => h.pid + " (" + h.token + ")").join(", ") || "—",
+    (s.waiters || []).map(w => w.pid).join(", ") || "—",
+  ]);
+}
+
+function renderElections(es) {
+  renderTable("elections", es, "no elections", ["name", "leader", "token", "value", "candidates"], e => [
+    e.name, e.leader || "—", e.leader ? e.token : "—", e.value || "—", (e.candidates || []).join(", ") || "—",
+  ]);
+}
+
+// renderOptional shows a section's REST answer, or why there is none.
+async function renderOptional(id, path, key, render) {
+  const r = await getJSON(path);
+  if (r.status === 200) render(r.body[key] || []);
+  else if (r.status === 403) setText(id, "not readable with this token");
+  else setText(id, "error " + r.status + (r.body && r.body.error ? ": " + r.body.error.message : ""));
+}
+
 // MAX_SERVICES bounds how many services' instances the page fetches per
 // refresh (one request each); the rest are listed by name only.
 const MAX_SERVICES = 50;
@@ -231,7 +271,9 @@ async function refresh() {
     if (locks.status === 200) renderLocks(locks.body.locks || []);
     else if (locks.status === 403) setText("locks", "not readable with this token");
     else setText("locks", "error " + locks.status + (locks.body && locks.body.error ? ": " + locks.body.error.message : ""));
-    await Promise.all([renderServices(), ...[...document.querySelectorAll("[data-endpoint]")].map(renderGeneric)]);
+    await Promise.all([renderServices(),
+      renderOptional("semaphores", "/v1/semaphores?mode=stale", "semaphores", renderSemaphores),
+      renderOptional("elections", "/v1/elections?mode=stale", "elections", renderElections), ...[...document.querySelectorAll("[data-endpoint]")].map(renderGeneric)]);
     const line = document.getElementById("status-line");
     line.textContent = "updated " + new Date().toLocaleTimeString();
     line.className = "muted";

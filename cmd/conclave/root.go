@@ -85,6 +85,8 @@ func newRootCmd(e env) *cobra.Command {
 		newRaftCmd(e),
 		newKVCmd(e),
 		newLockCmd(e),
+		newSemCmd(e),
+		newElectCmd(e),
 		newNameCmd(e),
 		newServiceCmd(e),
 		newPGCmd(e),

@@ -99,3 +99,31 @@ func BenchmarkLockHandoff16(b *testing.B) {
 		sessions-1, float64(sessions-1)/run.Rate()*1000)
 	r.Log()
 }
+
+// BenchmarkSemaphoreAcquireRelease16: 16 sessions spread over the nodes
+// cycle a slot of ONE semaphore (acquire with Wait, release). With limit
+// 16 nobody queues: the rate compares with LockAcquireRelease16. With limit
+// 4, twelve sessions queue at any time and a release hands its slot on in
+// the same Raft entry.
+func BenchmarkSemaphoreAcquireRelease16(b *testing.B) {
+	for _, limit := range []int{16, 4} {
+		b.Run(fmt.Sprintf("limit%d", limit), func(b *testing.B) {
+			const sessions = 16
+			r := NewReport(b, fmt.Sprintf("SemaphoreAcquireRelease16/limit%d: 16 sessions spread over 3 nodes, acquire (Wait)+release of one semaphore of %d", limit, limit))
+			c := startCluster(b, r)
+			ss := c.Sessions(c.Spread(sessions))
+			timeout := DefaultConfig().OpTimeout
+			name := fmt.Sprintf("bench/sem%d", limit)
+			run := Drive(b, sessions, timeout, func(ctx context.Context, w int) error {
+				slot, err := ss[w].Semaphore(ctx, name, limit, client.Wait(timeout/2))
+				if err != nil {
+					return err
+				}
+				return slot.Release(ctx)
+			})
+			reportLatency(r, run, "cycles/s", Target{}, Target{})
+			r.Note("grants per session min %d, max %d", slices.Min(run.PerWorker), slices.Max(run.PerWorker))
+			r.Log()
+		})
+	}
+}
