@@ -70,6 +70,9 @@ func (h *rest) routes(mux *http.ServeMux) {
 		mux.HandleFunc("DELETE /v1/kv/{key...}", g.route(keyOrPrefixWrite, h.kvDelete))
 		mux.HandleFunc("DELETE /v1/kv", g.route(keyOrPrefixWrite, h.kvDelete))
 	}
+	if h.ekv != nil {
+		h.eventualStatsRoute(mux, g)
+	}
 	if h.locks != nil {
 		mux.HandleFunc("GET /v1/locks", g.route(prefixListing(acl.ResLock), h.lockList))
 		mux.HandleFunc("GET /v1/locks/{name...}", g.route(nameOrListing(acl.ResLock, "name"), h.lockGet))

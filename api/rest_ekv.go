@@ -157,3 +157,45 @@ func (h *rest) eventualKV(w http.ResponseWriter, r *http.Request) bool {
 	}
 	return true
 }
+
+// eventualStore is the optional ability GET /v1/eventual-kv needs of the
+// eventual store: its size and bounds (*kv.EventualService has it). A
+// store without it has no such endpoint (404).
+type eventualStore interface {
+	Store() *kv.Eventual
+}
+
+// eventualStatsJSON is GET /v1/eventual-kv: the serving node's eventual
+// store against its bounds (kv.EventualStats, kv.EventualConfig).
+type eventualStatsJSON struct {
+	Node       string `json:"node"`
+	Keys       int    `json:"keys"`
+	Tombstones int    `json:"tombstones"`
+	// Bytes is what counts against MaxStoreBytes: keys, values,
+	// tombstones and kv.EntryOverhead per key.
+	Bytes         int               `json:"bytes"`
+	MaxStoreBytes int               `json:"max_store_bytes"`
+	MaxValueBytes int               `json:"max_value_bytes"`
+	TombstoneTTL  string            `json:"tombstone_ttl"`
+	Merges        uint64            `json:"merges"`
+	Dropped       map[string]uint64 `json:"dropped"`
+}
+
+// eventualStatsRoute registers GET /v1/eventual-kv when the eventual store
+// can tell its size. The size covers every key, so it needs read on the
+// whole KV keyspace (a rule for the prefix "" or *), not just a listing's
+// read on some of it.
+func (h *rest) eventualStatsRoute(mux *http.ServeMux, g *guard) {
+	st, ok := h.ekv.(eventualStore)
+	if !ok {
+		return
+	}
+	whole := func(*http.Request) []need { return needs(acl.ResKV, "", acl.Read) }
+	mux.HandleFunc("GET /v1/eventual-kv", g.route(whole, func(w http.ResponseWriter, r *http.Request) {
+		e := st.Store()
+		s, cfg := e.Stats(), e.Config()
+		h.write(w, eventualStatsJSON{Node: h.cluster.Name(), Keys: s.Keys, Tombstones: s.Tombstones, Bytes: s.Bytes,
+			MaxStoreBytes: cfg.MaxStoreBytes, MaxValueBytes: cfg.MaxValueBytes, TombstoneTTL: cfg.TombstoneTTL.String(),
+			Merges: s.Merges, Dropped: s.Dropped})
+	}))
+}

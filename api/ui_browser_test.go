@@ -56,11 +56,17 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	var page string
+	var pageNode *testcluster.Node
 	for _, n := range oc.Running() {
 		base, _, _ := oc.serve(t, n)
 		if n != leader && page == "" {
-			page = base + "/ui/"
+			page, pageNode = base+"/ui/", n
 		}
+	}
+	// An eventual key written on the page's node for the Eventual KV
+	// section: its size, clock and origin.
+	if _, err := pageNode.EventualKV().Put(context.Background(), "ui/ekv", []byte("hello")); err != nil {
+		t.Fatal(err)
 	}
 
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
@@ -90,7 +96,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 			["` + strings.Join(names, `","`) + `"].includes(document.getElementById("leader").textContent) &&
 			document.getElementById("names").textContent.includes("ui/demo") &&
 			document.getElementById("semaphores").textContent.includes("ui/sem") &&
-			document.getElementById("elections").textContent.includes("10.0.0.7:80");
+			document.getElementById("elections").textContent.includes("10.0.0.7:80") &&
+			document.getElementById("ekv").textContent.includes("ui/ekv");
 	})()`
 	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
 		t.Fatalf("navigate to %s: %v", page, err)
@@ -120,6 +127,15 @@ func TestStatusPageInBrowser(t *testing.T) {
 	semText, electText := text("#semaphores"), text("#elections")
 	if !strings.Contains(semText, sess.PID()) || !strings.Contains(electText, sess.PID()) {
 		t.Errorf("semaphores section %q / elections section %q: want the holder and leader %s", semText, electText, sess.PID())
+	}
+	ekvStats, ekvText := text("#ekv-stats"), text("#ekv")
+	for _, want := range []string{"5 B", pageNode.Name} {
+		if !strings.Contains(ekvText, want) {
+			t.Errorf("eventual KV section lacks %q:\n%s", want, ekvText)
+		}
+	}
+	if !strings.Contains(ekvStats, "1 key, 0 tombstones") || !strings.Contains(ekvStats, "of 16.0 MiB") {
+		t.Errorf("eventual KV size line = %q, want 1 key against the 16 MiB default bound", ekvStats)
 	}
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: lossless PNG
 	if err != nil {

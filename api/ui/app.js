@@ -161,6 +161,51 @@ async function renderOptional(id, path, key, render) {
   else setText(id, "error " + r.status + (r.body && r.body.error ? ": " + r.body.error.message : ""));
 }
 
+// MAX_EVENTUAL_KEYS bounds the eventual store's listing: the first keys
+// by key, each with its value's size, clock and origin.
+const MAX_EVENTUAL_KEYS = 100;
+
+// b64Size is the number of bytes a base64 string decodes to.
+function b64Size(s) {
+  if (!s) return 0;
+  return Math.floor(s.length * 3 / 4) - (s.endsWith("==") ? 2 : s.endsWith("=") ? 1 : 0);
+}
+
+function bytesText(n) {
+  if (n < 1024) return n + " B";
+  if (n < 1 << 20) return (n / 1024).toFixed(1) + " KiB";
+  return (n / (1 << 20)).toFixed(1) + " MiB";
+}
+
+// renderEventualKV shows this node's eventual store: its size against its
+// bounds (/v1/eventual-kv) and its first keys (/v1/kv?store=eventual).
+// 404 means this node serves no eventual store.
+async function renderEventualKV() {
+  const stats = document.getElementById("ekv-stats");
+  let s;
+  try { s = await getJSON("/v1/eventual-kv"); } catch (e) { s = { status: 0 }; }
+  if (s.status === 404) { stats.textContent = ""; setText("ekv", "not available on this node"); return; }
+  if (s.status === 403) { stats.textContent = ""; setText("ekv", "not readable with this token"); return; }
+  if (s.status !== 200 || !s.body) { stats.textContent = ""; setText("ekv", "error " + s.status + (s.body && s.body.error ? ": " + s.body.error.message : "")); return; }
+  const b = s.body;
+  const pct = b.max_store_bytes ? Math.round(100 * b.bytes / b.max_store_bytes) : 0;
+  const plural = (n, w) => n + " " + w + (n === 1 ? "" : "s");
+  stats.textContent = plural(b.keys, "key") + ", " + plural(b.tombstones, "tombstone") + "; " + bytesText(b.bytes) + " of " +
+    bytesText(b.max_store_bytes) + " (" + pct + "%); values up to " + bytesText(b.max_value_bytes) +
+    "; tombstones kept " + b.tombstone_ttl;
+  stats.className = pct >= 90 ? "bad" : pct >= 75 ? "warn" : "muted";
+  await renderOptional("ekv", "/v1/kv?store=eventual&limit=" + MAX_EVENTUAL_KEYS, "entries", es => {
+    renderTable("ekv", es, "no keys", ["key", "value size", "clock", "logical", "origin"], e => [
+      e.key, bytesText(b64Size(e.value)),
+      e.clock ? new Date(e.clock.wall_ns / 1e6).toISOString() : "—",
+      e.clock ? e.clock.logical : "—", e.clock ? e.clock.origin : "—",
+    ]);
+    if (b.keys > es.length) {
+      document.getElementById("ekv").appendChild(el("p", "showing " + es.length + " of " + b.keys + " keys (the first by key)", "muted"));
+    }
+  });
+}
+
 // MAX_SERVICES bounds how many services' instances the page fetches per
 // refresh (one request each); the rest are listed by name only.
 const MAX_SERVICES = 50;
@@ -273,7 +318,8 @@ async function refresh() {
     else setText("locks", "error " + locks.status + (locks.body && locks.body.error ? ": " + locks.body.error.message : ""));
     await Promise.all([renderServices(),
       renderOptional("semaphores", "/v1/semaphores?mode=stale", "semaphores", renderSemaphores),
-      renderOptional("elections", "/v1/elections?mode=stale", "elections", renderElections), ...[...document.querySelectorAll("[data-endpoint]")].map(renderGeneric)]);
+      renderOptional("elections", "/v1/elections?mode=stale", "elections", renderElections),
+      renderEventualKV(), ...[...document.querySelectorAll("[data-endpoint]")].map(renderGeneric)]);
     const line = document.getElementById("status-line");
     line.textContent = "updated " + new Date().toLocaleTimeString();
     line.className = "muted";
