@@ -16,8 +16,8 @@ import (
 
 // TestStatusPageAsksForAToken loads the status page of a node with ACLs on:
 // without a token the page asks for one; with a dashboard token that may
-// read the cluster and the locks but not the names it shows the nodes and
-// says the names are not readable.
+// read the cluster and the locks but not the names or the KV it shows the
+// nodes and says the names and the eventual KV are not readable.
 func TestStatusPageAsksForAToken(t *testing.T) {
 	browser := findBrowser()
 	if browser == "" {
@@ -91,6 +91,7 @@ func TestStatusPageAsksForAToken(t *testing.T) {
 		const rows = [...document.querySelectorAll("#nodes tbody tr")].map(r => r.dataset.node);
 		return rows.includes("`+n.Name+`") &&
 			document.getElementById("names").textContent.includes("not readable with this token") &&
+			document.getElementById("ekv").textContent.includes("not readable with this token") &&
 			!document.getElementById("status-line").textContent.includes("ACLs are on");
 	})()`)
 }
