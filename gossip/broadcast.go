@@ -1,6 +1,9 @@
 package gossip
 
 import (
+	"net"
+	"strconv"
+
 	"github.com/hashicorp/memberlist"
 )
 
@@ -53,11 +56,24 @@ func (m *Membership) SendToAll(msg []byte) int {
 		return 0
 	}
 	sent := 0
-	for _, n := range m.ml.Members() {
-		if n.Name == m.cfg.Name {
+	for _, mem := range m.Members() {
+		if mem.Name == m.cfg.Name || (mem.State != StateAlive && mem.State != StateSuspect) {
 			continue
 		}
-		if err := m.ml.SendReliable(n, msg); err == nil {
+		host, port, err := net.SplitHostPort(mem.Addr)
+		if err != nil {
+			continue
+		}
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil {
+			continue
+		}
+		// A node of our own from the view's copy: the nodes memberlist's
+		// Members returns are its own, which its packet handler rewrites
+		// (address, port) under its lock while we would read them
+		// (a data race under -race, seen with two test runs at once).
+		to := &memberlist.Node{Name: mem.Name, Addr: net.ParseIP(host), Port: uint16(p)}
+		if err := m.ml.SendReliable(to, msg); err == nil {
 			sent++
 		}
 	}

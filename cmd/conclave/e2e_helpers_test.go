@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -16,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/conclave-dev/conclave/config"
 	"github.com/conclave-dev/conclave/internode"
 )
 
@@ -73,15 +73,11 @@ type e2eNode struct {
 	done chan struct{}
 }
 
-// e2eNodeConfig is the YAML of one node. Port 0 lets the agent bind a port
-// of its own choosing (e2eCluster.start learns it from the log): a port
-// probed here and bound later by the agent could be taken in between by
-// another process. The internode port is -1, not 0: 0 takes the first free
-// port of the auto range 7950-7959, which every agent on the host shares,
-// so while a node of this test is down for a restart, an agent of another
-// test run (a second `make test` beside this one) takes its port at once,
-// and this cluster's nodes dial that agent or a refused port. -1 binds an
-// ephemeral port, which the kernel does not hand straight back out.
+// e2eNodeConfig is the YAML of one node, on the given ports
+// (newE2EClusterWith passes e2eQuietPorts; 0 lets the agent choose, which
+// e2eCluster.start learns from the log). An internode port of 0 would take
+// the first free port of the auto range 7950-7959, which every agent on
+// the host shares.
 func e2eNodeConfig(name, dataDir string, gossip, internode, grpc, http int, joins []string, maxVoters int) string {
 	return fmt.Sprintf(`cluster:
   enabled: true
@@ -140,8 +136,8 @@ func newE2ECluster(t *testing.T, bin string, n int) *e2eCluster {
 
 // newE2EClusterWith is newE2ECluster with each node's YAML passed through
 // edit (nil: unchanged), e.g. to add tls: and a gossip key. Every port is
-// 0 (internode -1) and no node has a seed yet: start fills in node-1's gossip address for
-// the others when they first start.
+// one of e2eQuietPorts and no node has a seed yet: start fills in node-1's
+// gossip address for the others when they first start.
 func newE2EClusterWith(t *testing.T, bin string, n int, edit func(name, yaml string) string) *e2eCluster {
 	t.Helper()
 	dir := t.TempDir()
@@ -153,7 +149,8 @@ func newE2EClusterWith(t *testing.T, bin string, n int, edit func(name, yaml str
 			cfgPath: filepath.Join(dir, name+".yaml"),
 			logPath: filepath.Join(dir, name+".log"),
 		}
-		cfg := e2eNodeConfig(name, filepath.Join(dir, name), 0, config.EphemeralPort, 0, 0, nil, 5)
+		ports := e2eQuietPorts(t, 4)
+		cfg := e2eNodeConfig(name, filepath.Join(dir, name), ports[0], ports[1], ports[2], ports[3], nil, 5)
 		if edit != nil {
 			cfg = edit(name, cfg)
 		}
@@ -640,4 +637,51 @@ func (c *e2eCluster) byName(name string) *e2eNode {
 // e2eOneLine reports whether s is exactly one non-empty line.
 func e2eOneLine(s string) bool {
 	return strings.TrimSpace(s) != "" && strings.Count(s, "\n") == 1 && strings.HasSuffix(s, "\n")
+}
+
+// e2eQuietPorts returns n distinct ports, free for TCP and UDP on
+// 127.0.0.1 now, picked at random below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range) and above the documented fixed ports. A
+// node restarted on its first ports needs them still free: a port the
+// kernel handed out (port 0) goes straight back into the pool that every
+// other process's listeners and outgoing connections draw from, and with a
+// second `make test` beside this one a restart found one taken ("address
+// already in use"). Below the range only a process that names the port
+// can take it, and the other run's picks are random too.
+func e2eQuietPorts(t *testing.T, n int) []int {
+	t.Helper()
+	hi := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if lo, err := strconv.Atoi(f[0]); err == nil && lo > 20000 {
+				hi = lo
+			}
+		}
+	}
+	const lo = 20000
+	var out []int
+	seen := map[int]bool{}
+	for tries := 0; len(out) < n; tries++ {
+		if tries > 1000 {
+			t.Fatalf("no %d free ports in %d-%d after 1000 tries", n, lo, hi-1)
+		}
+		p := lo + rand.IntN(hi-lo)
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		pc, err := net.ListenPacket("udp", addr)
+		_ = ln.Close()
+		if err != nil {
+			continue
+		}
+		_ = pc.Close()
+		out = append(out, p)
+	}
+	return out
 }
