@@ -130,8 +130,6 @@ func (m *monitor) healthLocked() (Health, string) {
 	return worst, truncate(out, MaxOutput)
 }
 
-// ttlUpdate sets the first TTL check's status and renews its TTL; false
-// if the instance has no TTL check.
 // hasTTL reports whether the instance has a ttl check.
 func (m *monitor) hasTTL() bool {
 	m.mu.Lock()
@@ -144,7 +142,9 @@ func (m *monitor) hasTTL() bool {
 	return false
 }
 
-func (m *monitor) ttlUpdate(now time.Time, h Health, out string) bool {
+// ttlUpdate sets the first TTL check's status and renews its TTL (none:
+// nothing; the caller asks hasTTL first).
+func (m *monitor) ttlUpdate(now time.Time, h Health, out string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, c := range m.checks {
@@ -160,9 +160,8 @@ func (m *monitor) ttlUpdate(now time.Time, h Health, out string) bool {
 		case m.ttlPoke[i] <- struct{}{}:
 		default:
 		}
-		return true
+		return
 	}
-	return false
 }
 
 // syncReported records the health the table holds (read by a reconcile):
