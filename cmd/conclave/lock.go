@@ -73,7 +73,16 @@ func acquire(ctx context.Context, c *client.Client, name string, lf lockFlags) (
 // when a signal arrives on sigc.
 func acquireInterruptibly(parent context.Context, sigc <-chan os.Signal, c *client.Client, f *clientFlags,
 	verb, name string, lf lockFlags) (*client.Session, *client.Lock, error) {
-	ctx, cancel := context.WithTimeout(parent, f.timeout+lf.wait)
+	return takeInterruptibly(parent, sigc, f.timeout+lf.wait, verb, name,
+		func(ctx context.Context) (*client.Session, *client.Lock, error) { return acquire(ctx, c, name, lf) })
+}
+
+// takeInterruptibly runs take (which opens a session and takes something
+// in it, closing the session itself if the taking fails) within timeout,
+// given up when a signal arrives on sigc. On failure nothing stays open.
+func takeInterruptibly[T any](parent context.Context, sigc <-chan os.Signal, timeout time.Duration,
+	verb, name string, take func(context.Context) (*client.Session, T, error)) (*client.Session, T, error) {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	done := make(chan struct{})
 	interrupted := make(chan bool, 1)
@@ -86,18 +95,19 @@ func acquireInterruptibly(parent context.Context, sigc <-chan os.Signal, c *clie
 			interrupted <- false
 		}
 	}()
-	sess, l, err := acquire(ctx, c, name, lf)
+	sess, held, err := take(ctx)
 	close(done)
+	var none T
 	if <-interrupted {
 		if err == nil {
 			_ = sess.Close()
 		}
-		return nil, nil, fmt.Errorf("%s %q: interrupted", verb, name)
+		return nil, none, fmt.Errorf("%s %q: interrupted", verb, name)
 	}
 	if err != nil {
-		return nil, nil, failed(fmt.Sprintf("%s %q", verb, name), err)
+		return nil, none, failed(fmt.Sprintf("%s %q", verb, name), err)
 	}
-	return sess, l, nil
+	return sess, held, nil
 }
 
 // releaseAndClose unlocks l and closes its session. Closing alone would

@@ -59,42 +59,19 @@ func (sf semFlags) validate() error {
 // plus the wait, given up when a signal arrives on sigc. On failure
 // nothing stays open.
 func semAcquire(parent context.Context, sigc <-chan os.Signal, c *client.Client, f *clientFlags, verb, name string, sf semFlags) (*client.Session, *client.SemSlot, error) {
-	ctx, cancel := context.WithTimeout(parent, f.timeout+sf.wait)
-	defer cancel()
-	done := make(chan struct{})
-	interrupted := make(chan bool, 1)
-	go func() {
-		select {
-		case <-sigc:
-			cancel()
-			interrupted <- true
-		case <-done:
-			interrupted <- false
-		}
-	}()
-	sess, slot, err := func() (*client.Session, *client.SemSlot, error) {
-		sess, err := c.Session(ctx, client.WithTTL(sf.ttl))
-		if err != nil {
-			return nil, nil, err
-		}
-		slot, err := sess.Semaphore(ctx, name, sf.limit, client.Wait(sf.wait))
-		if err != nil {
-			_ = sess.Close()
-			return nil, nil, err
-		}
-		return sess, slot, nil
-	}()
-	close(done)
-	if <-interrupted {
-		if err == nil {
-			_ = sess.Close()
-		}
-		return nil, nil, fmt.Errorf("%s %q: interrupted", verb, name)
-	}
-	if err != nil {
-		return nil, nil, failed(fmt.Sprintf("%s %q", verb, name), err)
-	}
-	return sess, slot, nil
+	return takeInterruptibly(parent, sigc, f.timeout+sf.wait, verb, name,
+		func(ctx context.Context) (*client.Session, *client.SemSlot, error) {
+			sess, err := c.Session(ctx, client.WithTTL(sf.ttl))
+			if err != nil {
+				return nil, nil, err
+			}
+			slot, err := sess.Semaphore(ctx, name, sf.limit, client.Wait(sf.wait))
+			if err != nil {
+				_ = sess.Close()
+				return nil, nil, err
+			}
+			return sess, slot, nil
+		})
 }
 
 // semReleaseAndClose frees the slot and closes its session.
