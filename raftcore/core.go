@@ -65,7 +65,8 @@ type Core struct {
 	changed    chan struct{} // closed and replaced on every leader or config change
 	removed    map[string]time.Time
 	readyTerm  atomic.Uint64 // term in which this leader's barrier completed
-	member     atomic.Bool   // this node is in the Raft configuration
+	member     atomic.Bool   // in the Raft configuration, replica caught up (refreshMember)
+	joinCommit atomic.Uint64 // commit index+1 seen when this node found itself added; 0 when not pending
 	notifyCh   chan struct{}
 	stepDown   atomic.Bool   // StepDown was called: hand off leadership whenever this node leads
 	stepDownCh chan struct{} // wakes the leader loop for stepDown
@@ -272,7 +273,11 @@ func writeClusterID(dir, id string) error {
 }
 
 // refreshMember re-reads the configuration and records whether this node
-// is in it (a voter or a non-voter).
+// is a member: in it (a voter or a non-voter) and holding a replica at
+// least as fresh as the commit index it knew when it found itself added.
+// Until then it still reads through the leader, so a reader that moves
+// from forwarded to local reads at that moment does not see the state go
+// back to an older index.
 func (c *Core) refreshMember() []raft.Server {
 	f := c.raft.GetConfiguration()
 	if f.Error() != nil {
@@ -285,8 +290,33 @@ func (c *Core) refreshMember() []raft.Server {
 			in = true
 		}
 	}
-	c.member.Store(in)
+	switch {
+	case !in:
+		c.joinCommit.Store(0)
+		c.member.Store(false)
+	case c.member.Load():
+	default:
+		target := c.joinCommit.Load()
+		if target == 0 {
+			target = c.raft.CommitIndex() + 1
+			c.joinCommit.Store(target)
+		}
+		if c.raft.AppliedIndex()+1 >= target {
+			c.joinCommit.Store(0)
+			c.member.Store(true)
+		}
+	}
 	return servers
+}
+
+// isMember is member, re-read when it is false: a follower gets no
+// observation when an entry adds it, so the flag alone can lag a tick.
+func (c *Core) isMember() bool {
+	if c.member.Load() {
+		return true
+	}
+	c.refreshMember()
+	return c.member.Load()
 }
 
 // Server is one entry of the Raft configuration.
@@ -343,8 +373,9 @@ func (c *Core) Status() Status {
 }
 
 // IsMember reports whether this node is in the Raft configuration (a voter
-// or a standby, holding a replica of the state); cheap.
-func (c *Core) IsMember() bool { return c.member.Load() }
+// or a standby) with a replica caught up to when it was added; cheap on a
+// member, a configuration read otherwise.
+func (c *Core) IsMember() bool { return c.isMember() }
 
 // CommitIndex is the highest index this node knows committed; cheap (no
 // configuration read), for samplers.

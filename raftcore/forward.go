@@ -68,7 +68,7 @@ func (c *Core) Query(ctx context.Context, mode ReadMode, q []byte) ([]byte, erro
 	if mode < ReadDefault || mode > ReadConsistent {
 		return nil, fmt.Errorf("raftcore: unknown read mode %d", mode)
 	}
-	if mode == ReadStale && c.member.Load() {
+	if mode == ReadStale && c.isMember() {
 		return c.deps.Querier.Query(q)
 	}
 	return c.call(ctx, opQuery, encodeQuery(mode, q))

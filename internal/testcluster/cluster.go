@@ -289,7 +289,9 @@ func (c *Cluster) WaitLeader(timeout time.Duration) *Node {
 			if n == nil || !n.Running() || c.net.isolatedFrom(leader.Name, n.Name) {
 				continue
 			}
-			if n.RaftStatus().LeaderID != leader.Name {
+			// Each member agrees on the leader and has its replica
+			// (a follower learns it was added only with the entry).
+			if st := n.RaftStatus(); st.LeaderID != leader.Name || st.State == "client" {
 				return false
 			}
 		}
