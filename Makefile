@@ -35,7 +35,7 @@ FUZZTIME ?= 10s
 TEST_FUZZTIME ?= 2s
 
 .PHONY: help run build test bench fuzz proto fmt lint vet clean \
-	cluster cluster-stop cluster-status cluster-clean failover docker bench-peers
+	cluster cluster-stop cluster-status cluster-clean failover soak docker bench-peers
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -123,3 +123,6 @@ cluster-clean: ## stop the local agents and delete .cluster/ (data and logs)
 
 failover: build ## measure formation, kill -9 failover and recovery on the local cluster
 	bash scripts/failover.sh
+
+soak: build ## look for false elections: the local cluster idle, then under puts with every core busy (IDLE=600 LOAD=600 seconds)
+	bash scripts/soak.sh

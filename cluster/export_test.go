@@ -56,3 +56,7 @@ func (n *Node) CorruptState(key string, value []byte) error {
 // GossipQueued is how many user broadcasts (eventual names and KV deltas)
 // this node's gossip queue still retransmits.
 func (n *Node) GossipQueued() int { return n.nameGossip.bq.Len() }
+
+// LeaderLossElections is how many elections this node started because its
+// leader's mesh port refused connections.
+func (n *Node) LeaderLossElections() uint64 { return n.core.Stats().LeaderLossElections }

@@ -180,6 +180,47 @@ func TestIsolatedLeaderStepsDownAndMajorityContinues(t *testing.T) {
 	})
 }
 
+// TestKilledLeaderStartsFastElection: a killed leader's mesh port refuses
+// connections, so one survivor starts the election at once (fast failover)
+// instead of waiting out its heartbeat timeout; exactly one, so the two do
+// not split the vote.
+func TestKilledLeaderStartsFastElection(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.Options{})
+	old := c.WaitLeader(20 * time.Second)
+	waitRoles(t, c, 30*time.Second, 3, 0, 0)
+	old = c.WaitLeader(20 * time.Second)
+	c.Kill(old)
+	start := time.Now()
+	leader := c.WaitLeader(15 * time.Second)
+	t.Logf("new leader %s after %s", leader.Name, time.Since(start).Round(time.Millisecond))
+	var started []string
+	for _, n := range c.Running() {
+		if n.LeaderLossElections() > 0 {
+			started = append(started, n.Name)
+		}
+	}
+	if len(started) != 1 {
+		t.Fatalf("nodes that started an election on the refused port: %v, want exactly one", started)
+	}
+}
+
+// TestIsolatedLeaderStartsNoFastElection: a leader cut off by the network
+// (its port does not refuse, it is unreachable) is left to Raft's timeouts.
+func TestIsolatedLeaderStartsNoFastElection(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.Options{})
+	old := c.WaitLeader(20 * time.Second)
+	c.Isolate(old)
+	testcluster.WaitFor(t, 20*time.Second, "a new leader on the majority side", func() bool {
+		l := c.Leader()
+		return l != nil && l != old
+	})
+	for _, n := range c.Running() {
+		if got := n.LeaderLossElections(); got != 0 {
+			t.Fatalf("%s started %d elections on a partition, want 0", n.Name, got)
+		}
+	}
+}
+
 func TestKillLeaderElectsNewLeaderAndWritesContinue(t *testing.T) {
 	c := testcluster.New(t, 3, testcluster.Options{})
 	old := c.WaitLeader(20 * time.Second)

@@ -87,6 +87,11 @@ type Config struct {
 	SnapshotsRetained int
 	// MaxAppendEntries bounds entries per AppendEntries RPC and per batch.
 	MaxAppendEntries int
+	// FastFailover: a follower whose leader has been silent for three of
+	// its heartbeat intervals, and whose mesh port refuses connections
+	// (its process is gone), starts an election at once instead of
+	// waiting out the heartbeat timeout (see leaderloss.go).
+	FastFailover bool
 }
 
 // DefaultConfig returns production settings. NodeID and Dir must be set.
@@ -116,6 +121,7 @@ func DefaultConfig() Config {
 		TrailingLogs:       10240,
 		SnapshotsRetained:  2,
 		MaxAppendEntries:   64,
+		FastFailover:       true,
 	}
 }
 

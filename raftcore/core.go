@@ -76,6 +76,9 @@ type Core struct {
 	// heartbeats gates raft's heartbeat handler, which runs on transport
 	// goroutines, so Shutdown can wait for it before closing the stores.
 	heartbeats *heartbeatGate
+	// rpcs is what raft consumes: the network's RPCs, and the TimeoutNow
+	// a follower gives itself when its leader's process is gone.
+	rpcs *rpcMux
 
 	stats struct {
 		malformed     atomic.Uint64
@@ -83,6 +86,7 @@ type Core struct {
 		lastForward   atomic.Int64  // time.Now().UnixNano() of the last forwarded request
 		screened      atomic.Uint64 // commands the Screener refused
 		leaderChanges atomic.Uint64
+		leaderLoss    atomic.Uint64
 		lastLeader    atomic.Pointer[string]
 	}
 }
@@ -176,8 +180,10 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	// its Raft down; we keep it running so it can be added back.
 	rc.ShutdownOnRemove = false
 
-	r, err := raft.NewRaft(rc, deps.FSM, logs, st.Stable, st.Snapshots, serialTransport{NetworkTransport: c.transport, hb: c.heartbeats})
+	c.rpcs = newRPCMux(c.transport.Consumer())
+	r, err := raft.NewRaft(rc, deps.FSM, logs, st.Stable, st.Snapshots, serialTransport{NetworkTransport: c.transport, hb: c.heartbeats, rpcs: c.rpcs})
 	if err != nil {
+		c.rpcs.stop()
 		c.transport.Close()
 		closeStores()
 		return nil, fmt.Errorf("raftcore: start raft: %w", err)
@@ -486,6 +492,7 @@ func (c *Core) Shutdown() error {
 		// Heartbeats run on the transport's goroutines, which raft's
 		// Shutdown does not wait for: wait for them before the stores close.
 		c.heartbeats.close()
+		c.rpcs.stop()
 		if cerr := c.transport.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
@@ -510,12 +517,16 @@ type Stats struct {
 	// having none or another one: each election it saw settle, whoever
 	// won (a re-elected leader counts again).
 	LeaderChanges uint64
+	// LeaderLossElections counts elections this node started because its
+	// leader's mesh port refused connections (Config.FastFailover).
+	LeaderLossElections uint64
 }
 
 // Stats returns counters.
 func (c *Core) Stats() Stats {
 	return Stats{Forwarded: c.stats.forwarded.Load(), Malformed: c.stats.malformed.Load(),
-		Screened: c.stats.screened.Load(), ChurnBursts: c.rec.burstCount(), LeaderChanges: c.stats.leaderChanges.Load()}
+		Screened: c.stats.screened.Load(), ChurnBursts: c.rec.burstCount(), LeaderChanges: c.stats.leaderChanges.Load(),
+		LeaderLossElections: c.stats.leaderLoss.Load()}
 }
 
 var _ hclog.Logger = (*hclogAdapter)(nil)

@@ -35,6 +35,10 @@ func (c *Core) Collectors() []prometheus.Collector {
 			Namespace: ns, Name: "raft_leader_changes_total",
 			Help: "Times this node learned of a new leader (after having none or another): elections it saw settle.",
 		}, func() float64 { return float64(c.Stats().LeaderChanges) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: ns, Name: "raft_leader_loss_elections_total",
+			Help: "Elections this node started at once because its silent leader's mesh port refused connections (the leader's process was gone).",
+		}, func() float64 { return float64(c.Stats().LeaderLossElections) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: ns, Name: "raft_commit_index",
 			Help: "Highest Raft log index this node knows to be committed.",

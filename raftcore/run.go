@@ -15,10 +15,14 @@ import (
 // when ctx is cancelled.
 func (c *Core) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		c.leaderLoop(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		c.leaderLossLoop(ctx)
 	}()
 	c.mainLoop(ctx)
 	wg.Wait()

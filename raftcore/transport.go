@@ -24,7 +24,17 @@ import (
 // analysis. Embedding keeps every optional ability (pre-vote, close).
 type serialTransport struct {
 	*raft.NetworkTransport
-	hb *heartbeatGate
+	hb   *heartbeatGate
+	rpcs *rpcMux
+}
+
+// Consumer is the merged stream of the network's RPCs and this node's own
+// (rpcMux). raft reads it once, at start.
+func (t serialTransport) Consumer() <-chan raft.RPC {
+	if t.rpcs == nil {
+		return t.NetworkTransport.Consumer()
+	}
+	return t.rpcs.out
 }
 
 // AppendEntriesPipeline reports that pipelining is unsupported, which makes
@@ -48,7 +58,7 @@ func (t serialTransport) SetHeartbeatHandler(cb func(raft.RPC)) {
 	}
 	t.NetworkTransport.SetHeartbeatHandler(func(rpc raft.RPC) {
 		if !t.hb.enter() {
-			rpc.Respond(nil, errHeartbeatAfterShutdown)
+			rpc.Respond(nil, errShuttingDown)
 			return
 		}
 		defer t.hb.leave()
@@ -56,7 +66,8 @@ func (t serialTransport) SetHeartbeatHandler(cb func(raft.RPC)) {
 	})
 }
 
-var errHeartbeatAfterShutdown = errors.New("raftcore: shutting down")
+// errShuttingDown answers an RPC that arrived as the Core shut down.
+var errShuttingDown = errors.New("raftcore: shutting down")
 
 // heartbeatGate counts heartbeats in flight; once closed it admits none.
 type heartbeatGate struct {
@@ -80,4 +91,53 @@ func (g *heartbeatGate) close() {
 	g.mu.Lock()
 	g.closed = true
 	g.mu.Unlock()
+}
+
+// rpcMux hands raft the network's RPCs and lets the Core add its own: the
+// only one it adds is a TimeoutNow to itself (leaderloss.go). One goroutine
+// moves the network's RPCs, stopped by stop.
+type rpcMux struct {
+	out  chan raft.RPC
+	done chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+func newRPCMux(in <-chan raft.RPC) *rpcMux {
+	m := &rpcMux{out: make(chan raft.RPC), done: make(chan struct{})}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for {
+			var rpc raft.RPC
+			select {
+			case rpc = <-in:
+			case <-m.done:
+				return
+			}
+			select {
+			case m.out <- rpc:
+			case <-m.done:
+				rpc.Respond(nil, errShuttingDown)
+				return
+			}
+		}
+	}()
+	return m
+}
+
+// inject gives raft rpc, unless the mux stops first (false).
+func (m *rpcMux) inject(rpc raft.RPC) bool {
+	select {
+	case m.out <- rpc:
+		return true
+	case <-m.done:
+		return false
+	}
+}
+
+// stop ends the goroutine and waits for it. Idempotent.
+func (m *rpcMux) stop() {
+	m.once.Do(func() { close(m.done) })
+	m.wg.Wait()
 }
