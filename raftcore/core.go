@@ -79,6 +79,8 @@ type Core struct {
 	// rpcs is what raft consumes: the network's RPCs, and the TimeoutNow
 	// a follower gives itself when its leader's process is gone.
 	rpcs *rpcMux
+	// verify coalesces the leadership confirmations of consistent reads.
+	verify verifyRounds
 
 	stats struct {
 		malformed     atomic.Uint64

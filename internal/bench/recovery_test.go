@@ -65,7 +65,7 @@ func BenchmarkLeaderKill(b *testing.B) {
 	r.Metric("kill_to_write_p50_ms", Millis(s.P50), AtMost(1000))
 	r.Metric("kill_to_write_max_ms", Millis(s.Max), AtMost(1000))
 	r.Note("%d kills: %s", len(recoveries), fmt.Sprint(roundAll(recoveries, time.Millisecond)))
-	r.Note("local Raft timings (testcluster): heartbeat and election timeout 400 ms; production uses 1 s")
+	r.Note("local Raft timings (testcluster): heartbeat and election timeout 1 s, as in production")
 	r.Log()
 }
 
