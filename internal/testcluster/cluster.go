@@ -289,9 +289,11 @@ func (c *Cluster) WaitLeader(timeout time.Duration) *Node {
 			if n == nil || !n.Running() || c.net.isolatedFrom(leader.Name, n.Name) {
 				continue
 			}
-			// Each member agrees on the leader and has its replica
-			// (a follower learns it was added only with the entry).
-			if st := n.RaftStatus(); st.LeaderID != leader.Name || st.State == "client" {
+			// Each node agrees on the leader, and each member of the
+			// configuration knows it is one (a follower learns it was
+			// added only with the entry).
+			st := n.RaftStatus()
+			if st.LeaderID != leader.Name || (s.Role != "client" && st.State == "client") {
 				return false
 			}
 		}
