@@ -204,21 +204,63 @@ func TestKilledLeaderStartsFastElection(t *testing.T) {
 	}
 }
 
-// TestIsolatedLeaderStartsNoFastElection: a leader cut off by the network
-// (its port does not refuse, it is unreachable) is left to Raft's timeouts.
-func TestIsolatedLeaderStartsNoFastElection(t *testing.T) {
+// TestIsolatedFollowerStartsNoFastElection: a follower cut off from
+// everyone hears nothing from its leader, but neither does its port refuse
+// nor can it find a quorum that agrees: it must not start an election of
+// its own (which would depose a healthy leader when the cut heals).
+func TestIsolatedFollowerStartsNoFastElection(t *testing.T) {
 	c := testcluster.New(t, 3, testcluster.Options{})
-	old := c.WaitLeader(20 * time.Second)
-	c.Isolate(old)
-	testcluster.WaitFor(t, 20*time.Second, "a new leader on the majority side", func() bool {
-		l := c.Leader()
-		return l != nil && l != old
+	leader := c.WaitLeader(20 * time.Second)
+	var cut *testcluster.Node
+	for _, n := range c.Running() {
+		if n != leader {
+			cut = n
+			break
+		}
+	}
+	c.Isolate(cut)
+	// Past both fast paths' thresholds: Raft itself gives up on the leader
+	// after its heartbeat timeout (1-2 s).
+	testcluster.WaitFor(t, 20*time.Second, "the cut-off follower giving up on its leader", func() bool {
+		return cut.RaftStatus().LeaderID == ""
 	})
 	for _, n := range c.Running() {
 		if got := n.LeaderLossElections(); got != 0 {
-			t.Fatalf("%s started %d elections on a partition, want 0", n.Name, got)
+			t.Fatalf("%s started %d fast elections, want 0", n.Name, got)
 		}
 	}
+	c.Heal()
+	c.WaitLeader(20 * time.Second)
+}
+
+// TestIsolatedLeaderReplacedByQuorumSilence: a leader cut off from the
+// others gives timeouts, not refusals; the two followers agree that neither
+// hears from it, and one of them (never both: that would split the vote)
+// starts the election without waiting out Raft's timers.
+func TestIsolatedLeaderReplacedByQuorumSilence(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.Options{})
+	old := c.WaitLeader(20 * time.Second)
+	waitRoles(t, c, 30*time.Second, 3, 0, 0)
+	old = c.WaitLeader(20 * time.Second)
+	c.Isolate(old)
+	start := time.Now()
+	testcluster.WaitFor(t, 20*time.Second, "a new leader on the majority side", func() bool {
+		for _, n := range c.Running() {
+			if n != old && n.RaftStatus().State == "leader" {
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("new leader after %s", time.Since(start).Round(time.Millisecond))
+	started := 0
+	for _, n := range c.Running() {
+		started += int(n.LeaderLossElections())
+	}
+	if started > 1 {
+		t.Fatalf("%d fast elections for one lost leader, want at most one", started)
+	}
+	t.Logf("fast elections: %d", started)
 }
 
 func TestKillLeaderElectsNewLeaderAndWritesContinue(t *testing.T) {

@@ -87,10 +87,10 @@ type Config struct {
 	SnapshotsRetained int
 	// MaxAppendEntries bounds entries per AppendEntries RPC and per batch.
 	MaxAppendEntries int
-	// FastFailover: a follower whose leader has been silent for three of
-	// its heartbeat intervals, and whose mesh port refuses connections
-	// (its process is gone), starts an election at once instead of
-	// waiting out the heartbeat timeout (see leaderloss.go).
+	// FastFailover: a voter starts an election without waiting out Raft's
+	// randomised timers when its silent leader's mesh port refuses
+	// connections (the process is gone), or when a quorum of voters has
+	// not heard from the leader for a heartbeat timeout (leaderloss.go).
 	FastFailover bool
 }
 

@@ -519,8 +519,8 @@ type Stats struct {
 	// having none or another one: each election it saw settle, whoever
 	// won (a re-elected leader counts again).
 	LeaderChanges uint64
-	// LeaderLossElections counts elections this node started because its
-	// leader's mesh port refused connections (Config.FastFailover).
+	// LeaderLossElections counts elections this node started without
+	// waiting out Raft's timers (Config.FastFailover, leaderloss.go).
 	LeaderLossElections uint64
 }
 

@@ -42,6 +42,10 @@ const (
 	opRemove = 3
 	opConfig = 4
 	opStatus = 5
+	// opContact asks any member (not only the leader) about its own
+	// leader: who, in which term, and how long since it heard from it
+	// (leaderloss.go).
+	opContact = 6
 
 	stOK          = 0
 	stNotLeader   = 1 // nothing was done: retry at the new leader
@@ -253,8 +257,11 @@ func (c *Core) HandleForward(ctx context.Context, req []byte) ([]byte, error) {
 	}
 	c.stats.forwarded.Add(1)
 	c.stats.lastForward.Store(time.Now().UnixNano())
-	if op == opStatus {
+	switch op {
+	case opStatus:
 		return encodeReply(stOK, encodeStatus(c.raft.LastIndex(), c.raft.CurrentTerm())), nil
+	case opContact:
+		return encodeReply(stOK, encodeContact(c.contact())), nil
 	}
 	if !c.IsLeader() {
 		return []byte{stNotLeader}, nil

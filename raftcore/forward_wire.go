@@ -24,7 +24,7 @@ func decodeForward(req []byte) (op byte, body []byte, err error) {
 		return 0, nil, fmt.Errorf("%w: bad header", ErrMalformed)
 	}
 	op, body = req[1], req[2:]
-	if op < opApply || op > opStatus {
+	if op < opApply || op > opContact {
 		return 0, nil, fmt.Errorf("%w: unknown op %d", ErrMalformed, op)
 	}
 	return op, body, nil
@@ -47,6 +47,27 @@ func decodeStatus(body []byte) (lastIndex, term uint64, err error) {
 		return 0, 0, fmt.Errorf("%w: status: term", ErrMalformed)
 	}
 	return lastIndex, term, nil
+}
+
+// encodeContact is the body of an op contact reply: the answering node's
+// term, the milliseconds since it last heard from its leader, and that
+// leader's ID (empty if it knows none).
+func encodeContact(ct contact) []byte {
+	b := binary.AppendUvarint(binary.AppendUvarint(nil, ct.term), ct.silentMs)
+	return append(b, ct.leader...)
+}
+
+// decodeContact reads an op contact reply body; leader is copied.
+func decodeContact(body []byte) (contact, error) {
+	term, k := binary.Uvarint(body)
+	if k <= 0 {
+		return contact{}, fmt.Errorf("%w: contact: term", ErrMalformed)
+	}
+	silent, k2 := binary.Uvarint(body[k:])
+	if k2 <= 0 {
+		return contact{}, fmt.Errorf("%w: contact: silence", ErrMalformed)
+	}
+	return contact{term: term, silentMs: silent, leader: string(body[k+k2:])}, nil
 }
 
 // encodeQuery is the body of an op query: the read mode, then the query.

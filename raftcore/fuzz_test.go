@@ -29,8 +29,10 @@ func FuzzForward(f *testing.F) {
 	f.Add(encodeForward(opRemove, []byte("node-2")))
 	f.Add(encodeForward(opConfig, nil))
 	f.Add(encodeForward(opStatus, nil))
+	f.Add(encodeForward(opContact, nil))
 	f.Add([]byte{fwdVersion + 1, opApply})
-	f.Add([]byte{fwdVersion, opStatus + 1})
+	f.Add([]byte{fwdVersion, opContact + 1})
+	f.Add(encodeReply(stOK, encodeContact(contact{term: 9, silentMs: 1200, leader: "node-1"})))
 	f.Add(encodeReply(stOK, encodeStatus(1<<40, 7)))
 	for _, st := range []byte{stOK, stNotLeader, stUnknown, stUnavailable, stError, stError + 1} {
 		f.Add(encodeReply(st, []byte("leader has not yet applied")))
@@ -101,6 +103,13 @@ func checkForwardReply(t *testing.T, data []byte) {
 		}
 	} else if l2, t2, err := decodeStatus(encodeStatus(last, term)); err != nil || l2 != last || t2 != term {
 		t.Fatalf("status (%d, %d) round trips as (%d, %d), %v", last, term, l2, t2, err)
+	}
+	if ct, err := decodeContact(body); err != nil {
+		if !errors.Is(err, ErrMalformed) {
+			t.Fatalf("decodeContact: %v does not wrap ErrMalformed", err)
+		}
+	} else if again, err := decodeContact(encodeContact(ct)); err != nil || again != ct {
+		t.Fatalf("contact %+v round trips as %+v, %v", ct, again, err)
 	}
 	servers, err := decodeServers(body)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,10 +22,18 @@ import (
 // pre-vote and whose vote requests are granted by voters that still
 // remember the dead leader.
 //
-// Only a refusal counts: a partition, a leader starved of CPU or a host
-// that died give timeouts and are left to Raft's timeouts. Only one
-// follower starts: the remaining voters in ID order, the r-th after r
-// staggers more and only if nobody has started meanwhile (two at once
+// A leader that is paused, cut off or on a dead host gives timeouts, not a
+// refusal. For those, a voter that has heard nothing for a whole heartbeat
+// timeout asks the other voters when they last heard from the leader; if
+// enough of them for a quorum (with itself) have not heard from it for a
+// heartbeat timeout either, it starts the same election. Raft could not
+// elect anyone sooner (each follower's timer is at least the heartbeat
+// timeout, and a follower refuses a pre-vote until its own has run out), so
+// this adds no election Raft would not hold; it only skips the randomised
+// wait (up to twice the timeout) and the refused pre-votes.
+//
+// Only one voter starts: the remaining voters in ID order, the r-th after
+// r staggers more and only if nobody has started meanwhile (two at once
 // split the vote and cost an election timeout). The guess decides only
 // when an election starts: votes still need a majority and a log at least
 // as up to date, so safety does not depend on it.
@@ -68,12 +77,19 @@ func (c *Core) leaderLossLoop(ctx context.Context) {
 		if silent < silentAfter || now.Sub(lastProbe) < 2*every {
 			continue
 		}
-		rank, ok := c.failoverRank(id)
+		voters, rank, ok := c.failoverVoters(id)
 		if !ok || silent < silentAfter+time.Duration(rank)*stagger {
 			continue
 		}
 		lastProbe = now
-		if !c.refuses(addr, probeTimeout) {
+		why := ""
+		switch {
+		case silent >= c.cfg.HeartbeatTimeout+time.Duration(rank)*stagger &&
+			c.quorumSilent(ctx, voters, id, term, probeTimeout):
+			why = "a quorum of voters has not heard from the leader: starting an election now"
+		case c.refuses(addr, probeTimeout):
+			why = "the leader's mesh port refuses connections: starting an election now"
+		default:
 			continue
 		}
 		// Still the same leader in the same term: nobody started yet.
@@ -83,29 +99,84 @@ func (c *Core) leaderLossLoop(ctx context.Context) {
 		firedTerm = term
 		c.stats.leaderLoss.Add(1)
 		c.log.Warn().Str("leader", string(id)).Str("leader_addr", string(addr)).Uint64("term", term).
-			Dur("silent", silent).Int("rank", rank).
-			Msg("the leader's mesh port refuses connections: starting an election now")
+			Dur("silent", silent).Int("rank", rank).Msg(why)
 		c.startElection()
 	}
 }
 
-// failoverRank is this node's place among the voters that would elect the
-// next leader (every voter but the leader, by ID); false if it is not one.
-func (c *Core) failoverRank(leader raft.ServerID) (int, bool) {
-	var ids []string
-	self := false
+// failoverVoters returns the voters that would elect the next leader
+// (every voter but the leader, by ID, with their addresses) and this
+// node's place among them; false if it is not one.
+func (c *Core) failoverVoters(leader raft.ServerID) ([]raft.Server, int, bool) {
+	var voters []raft.Server
 	for _, s := range c.refreshMember() {
-		if s.Suffrage != raft.Voter || s.ID == leader {
+		if s.Suffrage == raft.Voter && s.ID != leader {
+			voters = append(voters, s)
+		}
+	}
+	slices.SortFunc(voters, func(a, b raft.Server) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	rank := slices.IndexFunc(voters, func(s raft.Server) bool { return string(s.ID) == c.cfg.NodeID })
+	return voters, rank, rank >= 0
+}
+
+// quorumSilent asks the other voters, all at once and for at most timeout,
+// about their leader. It reports whether this node and those that still
+// follow leader in term, and have not heard from it for a heartbeat
+// timeout, make a quorum of the configuration (voters plus the leader).
+func (c *Core) quorumSilent(ctx context.Context, voters []raft.Server, leader raft.ServerID, term uint64, timeout time.Duration) bool {
+	need := (len(voters)+1)/2 + 1 // a majority of the voters with the leader
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	answers := make(chan bool, len(voters))
+	asked := 0
+	for _, v := range voters {
+		if string(v.ID) == c.cfg.NodeID {
 			continue
 		}
-		ids = append(ids, string(s.ID))
-		self = self || string(s.ID) == c.cfg.NodeID
+		asked++
+		go func() {
+			st, body, err := c.forward(ctx, string(v.Address), opContact, nil)
+			if err != nil || st != stOK {
+				answers <- false
+				return
+			}
+			ct, err := decodeContact(body)
+			if err != nil {
+				c.stats.malformed.Add(1)
+				answers <- false
+				return
+			}
+			answers <- ct.term == term && (ct.leader == "" || ct.leader == string(leader)) &&
+				time.Duration(ct.silentMs)*time.Millisecond >= c.cfg.HeartbeatTimeout
+		}()
 	}
-	if !self {
-		return 0, false
+	agree := 1 // this node
+	for range asked {
+		if <-answers {
+			agree++
+		}
 	}
-	slices.Sort(ids)
-	return slices.Index(ids, c.cfg.NodeID), true
+	return agree >= need
+}
+
+// contact is what a member answers to op contact: its term, its leader (if
+// it knows one) and how long since it last heard from it.
+type contact struct {
+	term     uint64
+	silentMs uint64
+	leader   string
+}
+
+// contact is this node's answer to op contact.
+func (c *Core) contact() contact {
+	_, id := c.raft.LeaderWithID()
+	ct := contact{term: c.raft.CurrentTerm(), leader: string(id)}
+	if lc := c.raft.LastContact(); !lc.IsZero() {
+		ct.silentMs = uint64(max(c.now().Sub(lc), 0) / time.Millisecond)
+	} else {
+		ct.silentMs = uint64(c.cfg.HeartbeatTimeout / time.Millisecond)
+	}
+	return ct
 }
 
 // refuses reports whether a dial to addr was refused: nothing listens

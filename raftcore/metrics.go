@@ -37,7 +37,7 @@ func (c *Core) Collectors() []prometheus.Collector {
 		}, func() float64 { return float64(c.Stats().LeaderChanges) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: ns, Name: "raft_leader_loss_elections_total",
-			Help: "Elections this node started at once because its silent leader's mesh port refused connections (the leader's process was gone).",
+			Help: "Elections this node started without waiting out Raft's timers: its silent leader's mesh port refused connections (the process was gone), or a quorum of voters had not heard from the leader for a heartbeat timeout.",
 		}, func() float64 { return float64(c.Stats().LeaderLossElections) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: ns, Name: "raft_commit_index",
