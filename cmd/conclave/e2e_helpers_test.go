@@ -187,10 +187,15 @@ const e2eStartTimeout = 20 * time.Second
 // file so a restart keeps the first run's lines, and waits until the agent
 // says it is serving.
 //
-// First start: the agent binds every port itself (port 0) and start reads
-// what it bound from its log. node-1 starts with no seed; every other node
+// First start: the agent binds the ports its YAML names (e2eQuietPorts) and
+// start reads what it bound from its log. node-1 starts with no seed; every other node
 // joins node-1's gossip address, so node-1 must have started before them
 // (bootstrap_expect 3: they find each other through node-1).
+//
+// A port picked by e2eQuietPorts can still be bound by another process
+// (another test run picking in the same range) before the agent binds it:
+// a first start that fails with "address already in use" is tried again on
+// new ports, at most twice.
 //
 // Restart: the node comes back on the ports of its first start (restartAt
 // moves it to another host address first), so start first rewrites its
@@ -226,35 +231,31 @@ func (c *e2eCluster) start(nd *e2eNode) {
 		e2eEditConfig(c.t, nd, e2eConfigEdit{joins: []string{first.gossipAddr}})
 	}
 
-	logf, err := os.OpenFile(nd.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		c.t.Fatal(err)
+	var b e2eBound
+	for attempt := 1; ; attempt++ {
+		bound, out, ok := c.exec(nd)
+		if ok {
+			b = bound
+			break
+		}
+		taken := strings.Contains(out, "address already in use")
+		if taken && !restart && attempt < 3 {
+			// A port picked as free was bound by someone else before the
+			// agent bound it (another test run picking at random in the
+			// same range): a first start may take other ports.
+			c.t.Logf("%s: a port was taken before the agent bound it; new ports (attempt %d):\n%s", nd.name, attempt+1, out)
+			e2eRepickPorts(c.t, nd)
+			continue
+		}
+		if restart && taken {
+			c.t.Fatalf("%s: restart failed: a port of its first start (gossip %s, internode %s, grpc %s, http %s) "+
+				"was taken by another process while it was down (address already in use; a restarted node "+
+				"must come back on its first address, issue 17):\n%s",
+				nd.name, nd.gossipAddr, nd.internodeAddr, nd.grpcAddr, nd.httpAddr, out)
+		}
+		c.t.Fatalf("%s: agent exited with status %d before it said it was serving:\n%s",
+			nd.name, nd.cmd.ProcessState.ExitCode(), out)
 	}
-	// This run's lines start at the current end of the log.
-	fi, err := logf.Stat()
-	if err != nil {
-		_ = logf.Close()
-		c.t.Fatal(err)
-	}
-	from := fi.Size()
-	cmd := exec.Command(c.bin, "agent", "--config", nd.cfgPath)
-	// An *os.File is handed to the child as its fd: no copying goroutine.
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		_ = logf.Close()
-		c.t.Fatalf("%s: start: %v", nd.name, err)
-	}
-	done := make(chan struct{})
-	// This goroutine only reaps the child; the cluster's cleanup kills the
-	// child and waits on done, so it never outlives the test.
-	go func() {
-		_ = cmd.Wait()
-		_ = logf.Close()
-		close(done)
-	}()
-	nd.cmd, nd.done = cmd, done
-
-	b := c.waitBound(nd, from, restart)
 	if !restart {
 		// Internode bind_port -1 keeps the node out of the auto range
 		// that other test runs on this host share (see e2eNodeConfig).
@@ -288,11 +289,46 @@ type e2eBound struct {
 	gossip, internode, grpc, http string
 }
 
+// exec starts nd's agent once, appending its stdout and stderr to its log
+// file, and waits for it to say it is serving (see waitBound).
+func (c *e2eCluster) exec(nd *e2eNode) (e2eBound, string, bool) {
+	c.t.Helper()
+	logf, err := os.OpenFile(nd.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	// This run's lines start at the current end of the log.
+	fi, err := logf.Stat()
+	if err != nil {
+		_ = logf.Close()
+		c.t.Fatal(err)
+	}
+	from := fi.Size()
+	cmd := exec.Command(c.bin, "agent", "--config", nd.cfgPath)
+	// An *os.File is handed to the child as its fd: no copying goroutine.
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		_ = logf.Close()
+		c.t.Fatalf("%s: start: %v", nd.name, err)
+	}
+	done := make(chan struct{})
+	// This goroutine only reaps the child; the cluster's cleanup kills the
+	// child and waits on done, so it never outlives the test.
+	go func() {
+		_ = cmd.Wait()
+		_ = logf.Close()
+		close(done)
+	}()
+	nd.cmd, nd.done = cmd, done
+	return c.waitBound(nd, from)
+}
+
 // waitBound waits for this run's "node started" (gossip and internode
 // addresses) and "agent started" (gRPC and HTTP addresses) lines in nd's
-// log, reading from offset from. It fails the test if the agent exits
-// first, or does not get there within e2eStartTimeout.
-func (c *e2eCluster) waitBound(nd *e2eNode, from int64, restart bool) e2eBound {
+// log, reading from offset from. If the agent exits first it returns false
+// with this run's log lines; it fails the test if the agent does not get
+// there within e2eStartTimeout.
+func (c *e2eCluster) waitBound(nd *e2eNode, from int64) (e2eBound, string, bool) {
 	c.t.Helper()
 	deadline := time.NewTimer(e2eStartTimeout)
 	defer deadline.Stop()
@@ -301,27 +337,47 @@ func (c *e2eCluster) waitBound(nd *e2eNode, from int64, restart bool) e2eBound {
 	for {
 		b, complete, lines := e2eReadBound(nd.logPath, from)
 		if complete {
-			return b
+			return b, "", true
 		}
 		select {
 		case <-nd.done:
 			// Exited: its last lines are all on disk now.
 			_, _, lines = e2eReadBound(nd.logPath, from)
-			out := strings.Join(lines, "\n")
-			if restart && strings.Contains(out, "address already in use") {
-				c.t.Fatalf("%s: restart failed: a port of its first start (gossip %s, internode %s, grpc %s, http %s) "+
-					"was taken by another process while it was down (address already in use; a restarted node "+
-					"must come back on its first address, issue 17):\n%s",
-					nd.name, nd.gossipAddr, nd.internodeAddr, nd.grpcAddr, nd.httpAddr, out)
-			}
-			c.t.Fatalf("%s: agent exited with status %d before it said it was serving:\n%s",
-				nd.name, nd.cmd.ProcessState.ExitCode(), out)
+			return e2eBound{}, strings.Join(lines, "\n"), false
 		case <-deadline.C:
 			c.t.Fatalf("%s: no \"node started\" and \"agent started\" lines within %s; this run's log:\n%s",
 				nd.name, e2eStartTimeout, strings.Join(lines, "\n"))
 		case <-tick.C:
 		}
 	}
+}
+
+// e2eRepickPorts gives nd's YAML four new e2eQuietPorts (gossip, internode,
+// gRPC, HTTP), keeping the API addresses' hosts.
+func e2eRepickPorts(t *testing.T, nd *e2eNode) {
+	t.Helper()
+	raw, err := os.ReadFile(nd.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := func(key string) string {
+		for _, l := range strings.Split(string(raw), "\n") {
+			if v, ok := strings.CutPrefix(l, "  "+key+": "); ok {
+				if h, _, err := net.SplitHostPort(strings.TrimSpace(v)); err == nil {
+					return h
+				}
+			}
+		}
+		t.Fatalf("%s: no %s in %s", nd.name, key, nd.cfgPath)
+		return ""
+	}
+	ports := e2eQuietPorts(t, 4)
+	e2eEditConfig(t, nd, e2eConfigEdit{
+		gossipPort:    ports[0],
+		internodePort: ports[1],
+		grpcAddr:      net.JoinHostPort(host("grpc_addr"), strconv.Itoa(ports[2])),
+		httpAddr:      net.JoinHostPort(host("http_addr"), strconv.Itoa(ports[3])),
+	})
 }
 
 // e2eReadBound reads the complete lines of the log at path from offset
