@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +21,9 @@ const (
 	// connection) from taking a core from the members.
 	retryPause = 5 * time.Millisecond
 )
+
+// opSession names a session's opening in call.
+const opSession = "session"
 
 // clientKind is what a client of the schedule does.
 type clientKind int
@@ -53,23 +58,33 @@ type faultClient struct {
 	sessions int         // sessions opened
 	died     int         // sessions found ended
 	up       atomic.Bool // set at the first successful call
+	trace    bool        // keep every call in calls
+	calls    []traced
 
 	closers sync.WaitGroup // closing abandoned sessions
 }
 
-// call runs one call bounded by the client's timeout and records it. It
-// reports whether the call succeeded.
-func (c *faultClient) call(ctx context.Context, f func(ctx context.Context) error) bool {
+// call runs one call (op names it in the trace) bounded by the client's
+// timeout and records it. It reports whether the call succeeded.
+func (c *faultClient) call(ctx context.Context, op string, f func(ctx context.Context) error) bool {
 	octx, cancel := context.WithTimeout(ctx, c.timeout)
+	start := time.Now()
 	err := f(octx)
 	cancel()
 	if ctx.Err() != nil {
 		return false // stopping: the call may have been cut short
 	}
+	if c.trace {
+		c.calls = append(c.calls, traced{start: start, end: time.Now(), op: op, target: c.cur, err: err})
+	}
 	if err == nil {
-		c.ok = append(c.ok, time.Now())
+		// Opening a session is no operation of the lock client's: with
+		// conclave it is the agent's alone, and succeeds without a leader.
+		if op != opSession {
+			c.ok = append(c.ok, time.Now())
+			c.up.Store(true)
+		}
 		c.fails = 0
-		c.up.Store(true)
 		return true
 	}
 	c.failed++
@@ -110,7 +125,7 @@ func (c *faultClient) runKV(ctx context.Context) {
 		default:
 			f = func(ctx context.Context) (err error) { v, err = t.cas(ctx, c.key, value, ver); return err }
 		}
-		if c.call(ctx, f) {
+		if c.call(ctx, [...]string{"read", "write", "cas"}[step], f) {
 			ver, step = v, (step+1)%3
 		}
 	}
@@ -139,18 +154,18 @@ func (c *faultClient) runLock(ctx context.Context) {
 		if s == nil {
 			t := c.targets[c.cur]
 			on = c.cur
-			if !c.call(ctx, func(ctx context.Context) (err error) { s, err = t.session(ctx); return err }) {
+			if !c.call(ctx, opSession, func(ctx context.Context) (err error) { s, err = t.session(ctx); return err }) {
 				continue
 			}
 			c.sessions++
 		}
 		name := fmt.Sprintf("%s/%d", c.key, c.sessions)
 		var unlock func(context.Context) error
-		if !c.call(ctx, func(ctx context.Context) (err error) { unlock, err = s.lock(ctx, name); return err }) {
+		if !c.call(ctx, "lock", func(ctx context.Context) (err error) { unlock, err = s.lock(ctx, name); return err }) {
 			continue
 		}
 		for ctx.Err() == nil && !ended(s) && on == c.cur {
-			if c.call(ctx, unlock) {
+			if c.call(ctx, "unlock", unlock) {
 				break
 			}
 		}
@@ -260,4 +275,39 @@ func inWindow(ts []time.Time, t0, end time.Time) []time.Time {
 		j++
 	}
 	return ts[i:j]
+}
+
+// traced is one call, for -trace.
+type traced struct {
+	start, end time.Time
+	op         string
+	target     int // index in the client's targets
+	err        error
+}
+
+// writeTrace writes every traced call of cls, by start time, to path: the
+// offset from t0, the duration, the client, the target, the call and its
+// error.
+func writeTrace(path string, cls []*faultClient, t0 time.Time) error {
+	type line struct {
+		c *faultClient
+		t traced
+	}
+	var all []line
+	for _, c := range cls {
+		for _, t := range c.calls {
+			all = append(all, line{c, t})
+		}
+	}
+	slices.SortFunc(all, func(a, b line) int { return a.t.start.Compare(b.t.start) })
+	var b strings.Builder
+	for _, l := range all {
+		outcome := "ok"
+		if l.t.err != nil {
+			outcome = l.t.err.Error()
+		}
+		fmt.Fprintf(&b, "%+9.3f %8.1fms %-16s target %d %-7s %s\n", l.t.start.Sub(t0).Seconds(),
+			float64(l.t.end.Sub(l.t.start).Microseconds())/1000, l.c.name, l.t.target, l.t.op, outcome)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

@@ -31,6 +31,7 @@ type faultSettings struct {
 	seed      uint64
 	opTimeout time.Duration // bound on each client call
 	keep      bool          // keep the data dirs and logs after a successful run
+	trace     string        // prefix of the files that get every call, one per system; "": none
 }
 
 func (s faultSettings) validate() error {
@@ -220,6 +221,7 @@ func runSchedule(ctx context.Context, sys faultSystem, iso *isolator, plan []pla
 				key:     fmt.Sprintf("faults/%s/%d", kind, m),
 				targets: ts,
 				timeout: fs.opTimeout,
+				trace:   fs.trace != "",
 			})
 		}
 	}
@@ -269,6 +271,11 @@ func runSchedule(ctx context.Context, sys faultSystem, iso *isolator, plan []pla
 		return scheduleResult{}, err
 	}
 	stopClients()
+	if fs.trace != "" {
+		if err := writeTrace(fs.trace+name, cls, res.t0); err != nil {
+			return scheduleResult{}, err
+		}
+	}
 	res.kv = statsOf(cls, kvClient, res.t0, res.end)
 	res.lock = statsOf(cls, lockClient, res.t0, res.end)
 	return res, nil

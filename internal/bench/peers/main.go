@@ -46,6 +46,7 @@ func main() {
 	flag.Uint64Var(&fs.seed, "seed", 1, "seed of the fault schedule")
 	flag.DurationVar(&fs.opTimeout, "fault-op-timeout", 250*time.Millisecond, "bound on one client call under the fault schedule, which retries at once")
 	flag.BoolVar(&fs.keep, "keep", false, "with -faults: keep the data dirs and server logs after a successful run too")
+	flag.StringVar(&fs.trace, "trace", "", "with -faults: write every client call to this prefix + the system's name (etcd, conclave)")
 	flag.Parse()
 	err := s.validate()
 	if err == nil && fs.duration != 0 {
