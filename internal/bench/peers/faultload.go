@@ -237,8 +237,9 @@ type kindStats struct {
 	ok        int // successful calls
 	failed    int
 	moves     int
-	renewed   int // sessions opened after each client's first
-	died      int // sessions found ended
+	renewed   int         // sessions opened after each client's first
+	died      int         // sessions found ended
+	all       []time.Time // every successful call of the kind, sorted
 }
 
 func statsOf(cls []*faultClient, kind clientKind, t0, end time.Time) kindStats {
@@ -263,7 +264,7 @@ func statsOf(cls []*faultClient, kind clientKind, t0, end time.Time) kindStats {
 		}
 	}
 	slices.SortFunc(all, func(a, b time.Time) int { return a.Compare(b) })
-	st.system = longestGap(all, t0, end)
+	st.system, st.all = longestGap(all, t0, end), all
 	return st
 }
 

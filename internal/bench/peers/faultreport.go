@@ -10,10 +10,17 @@ import (
 // clients saw.
 func printSchedule(out io.Writer, name string, r scheduleResult) {
 	fmt.Fprintf(out, "\n%s: the schedule as it ran\n", name)
-	fmt.Fprintf(out, "  %-5s %-8s %-10s %-6s %-8s %-7s %s\n", "fault", "start", "member", "leader", "kind", "length", "note")
-	for _, f := range r.ran {
-		fmt.Fprintf(out, "  %-5d %-8s %-10s %-6s %-8s %-7s %s\n",
-			f.n, offset(r.t0, f.start), f.name, f.leader, f.kind, seconds(f.end.Sub(f.start)), f.note)
+	// The gaps are the longest with no success of the kind from the
+	// fault's start to the next fault's (or the end).
+	fmt.Fprintf(out, "  %-5s %-8s %-10s %-6s %-8s %-7s %-7s %-8s %s\n", "fault", "start", "member", "leader", "kind", "length", "kv gap", "lock gap", "note")
+	for i, f := range r.ran {
+		to := r.end
+		if i+1 < len(r.ran) {
+			to = r.ran[i+1].start
+		}
+		fmt.Fprintf(out, "  %-5d %-8s %-10s %-6s %-8s %-7s %-7s %-8s %s\n",
+			f.n, offset(r.t0, f.start), f.name, f.leader, f.kind, seconds(f.end.Sub(f.start)),
+			seconds(longestGap(r.kv.all, f.start, to).length), seconds(longestGap(r.lock.all, f.start, to).length), f.note)
 	}
 	for _, k := range []struct {
 		kind clientKind
