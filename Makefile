@@ -35,7 +35,7 @@ FUZZTIME ?= 10s
 TEST_FUZZTIME ?= 2s
 
 .PHONY: help run build test bench fuzz proto fmt lint vet clean \
-	cluster cluster-stop cluster-status cluster-clean failover soak docker bench-peers
+	cluster cluster-stop cluster-status cluster-clean failover soak docker bench-peers bench-faults
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -82,6 +82,16 @@ bench-peers: build ## compare conclave with etcd 3.6.16 (3 processes each on 127
 	cd internal/bench/peers && CGO_ENABLED=0 $(GO) build -trimpath -o ../../../bin/peers-etcd ./etcdserver
 	cd internal/bench/peers && CGO_ENABLED=0 $(GO) build -trimpath -o ../../../bin/bench-peers .
 	bin/bench-peers -etcd bin/peers-etcd -conclave $(BIN) $(PEERS_FLAGS)
+
+# The same harness under a seeded fault schedule (kill -9, pause, isolate
+# one member at a time; docs/benchmarks.md "Fault schedule"), on etcd then
+# on conclave. Isolation needs root and nft. Flags:
+# `make bench-faults FAULTS_FLAGS='-faults 120s -seed 7'`.
+FAULTS_FLAGS ?=
+bench-faults: build ## etcd vs conclave under the same seeded faults (kill -9, pause, isolate): longest time with no successful call
+	cd internal/bench/peers && CGO_ENABLED=0 $(GO) build -trimpath -o ../../../bin/peers-etcd ./etcdserver
+	cd internal/bench/peers && CGO_ENABLED=0 $(GO) build -trimpath -o ../../../bin/bench-peers .
+	bin/bench-peers -etcd bin/peers-etcd -conclave $(BIN) -faults 60s $(FAULTS_FLAGS)
 
 # Plain `go test` (so `make test`) already runs every fuzz target's seed
 # corpus (its f.Add seeds and testdata/fuzz/); this searches for new inputs.

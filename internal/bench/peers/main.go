@@ -5,6 +5,11 @@
 // never both at once, and prints one table with the ratio of the two and
 // the machine's physical floor measured in the same run.
 //
+// With -faults it runs a seeded fault schedule instead (kill -9, pause,
+// isolate one member at a time) under KV and lock clients, on etcd and
+// then on conclave, and prints the longest time without a successful
+// call: see faults.go.
+//
 // It is a module of its own so that conclave never depends on etcd. The
 // servers it starts are killed on every exit path: see procs.
 package main
@@ -36,13 +41,27 @@ func main() {
 	flag.IntVar(&s.clients, "clients", 16, "clients of the multi-client workloads")
 	flag.DurationVar(&s.opTimeout, "op-timeout", 10*time.Second, "bound on one client call; a call that fails fails the run")
 	flag.DurationVar(&s.killWrite, "kill-write-timeout", 250*time.Millisecond, "bound on one write of the kill -9 writer, which retries at once (etcd holds a write to a leaderless member up to 7 s)")
+	var fs faultSettings
+	flag.DurationVar(&fs.duration, "faults", 0, "run the fault schedule for this long on each system instead of the table (at least 17s)")
+	flag.Uint64Var(&fs.seed, "seed", 1, "seed of the fault schedule")
+	flag.DurationVar(&fs.opTimeout, "fault-op-timeout", 250*time.Millisecond, "bound on one client call under the fault schedule, which retries at once")
+	flag.BoolVar(&fs.keep, "keep", false, "with -faults: keep the data dirs and server logs after a successful run too")
+	flag.StringVar(&fs.trace, "trace", "", "with -faults: write every client call to this prefix + the system's name (etcd, conclave)")
 	flag.Parse()
-	if err := s.validate(); err != nil {
+	err := s.validate()
+	if err == nil && fs.duration != 0 {
+		err = fs.validate()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench-peers:", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, s, *etcdBin, *conclave, *parent, os.Stdout)
+	if fs.duration != 0 {
+		err = runFaults(ctx, fs, *etcdBin, *conclave, *parent, os.Stdout)
+	} else {
+		err = run(ctx, s, *etcdBin, *conclave, *parent, os.Stdout)
+	}
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench-peers:", err)

@@ -18,6 +18,11 @@ import (
 // (Pdeathsig), and runs in its own process group so that the terminal's
 // Ctrl-C reaches the harness only, which then kills it.
 type procs struct {
+	// cgroups, if set, gives each process a cgroup of its own to be
+	// cloned into (the fault schedule's isolation); nil leaves processes
+	// in the harness's cgroup.
+	cgroups *isolator
+
 	mu  sync.Mutex
 	all []*proc
 }
@@ -39,6 +44,14 @@ func (ps *procs) start(name, logPath, bin string, args ...string) (*proc, error)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if ps.cgroups != nil {
+		fd, err := ps.cgroups.fd(name)
+		if err != nil {
+			_ = out.Close()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	}
 	if err := cmd.Start(); err != nil {
 		_ = out.Close()
 		return nil, fmt.Errorf("%s: start %s: %w", name, bin, err)
@@ -72,6 +85,14 @@ func (p *proc) kill() {
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	}
 	<-p.done
+}
+
+// signal sends sig (SIGSTOP, SIGCONT) to the process if it is running.
+func (p *proc) signal(sig syscall.Signal) error {
+	if p.exited() {
+		return fmt.Errorf("%s: exited", p.name)
+	}
+	return p.cmd.Process.Signal(sig)
 }
 
 // tail returns the last n lines of the process's log, for error messages.
