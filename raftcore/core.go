@@ -160,7 +160,9 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	}
 
 	c.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  deps.Streams,
+		// The leader-loss probe (leaderloss.go) dials deps.Streams itself:
+		// it wants a refusal at once.
+		Stream:  patientStreams{StreamLayer: deps.Streams, wait: time.Second, retry: 50 * time.Millisecond, done: c.shutdownCh},
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 		Logger:  hl.Named("transport"),

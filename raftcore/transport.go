@@ -2,7 +2,10 @@ package raftcore
 
 import (
 	"errors"
+	"net"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -140,4 +143,37 @@ func (m *rpcMux) inject(rpc raft.RPC) bool {
 func (m *rpcMux) stop() {
 	m.once.Do(func() { close(m.done) })
 	m.wg.Wait()
+}
+
+// patientStreams is the stream layer raft's transport dials through. A dial
+// that is refused (nothing listens: the peer's process is down, perhaps
+// restarting) is tried again every retry until wait has passed (within the
+// caller's timeout), then fails. hashicorp/raft backs off after each failed
+// RPC to a peer, doubling from 10 ms to 10 s; with dials refused at once the
+// count runs up within seconds of a peer's death, and a peer back moments
+// later waited up to the next try (seen: 5 s) before the leader sent it the
+// log. Failing after a patient second, a peer that has been down for a
+// while is still tried within about a second of its return.
+type patientStreams struct {
+	raft.StreamLayer
+	wait, retry time.Duration
+	done        <-chan struct{}
+}
+
+// Dial dials addr, trying again while it is refused (see patientStreams).
+func (p patientStreams) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	end := time.Now().Add(min(timeout, p.wait))
+	for {
+		conn, err := p.StreamLayer.Dial(addr, timeout)
+		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) || time.Now().Add(p.retry).After(end) {
+			return conn, err
+		}
+		t := time.NewTimer(p.retry)
+		select {
+		case <-t.C:
+		case <-p.done:
+			t.Stop()
+			return nil, err
+		}
+	}
 }

@@ -140,3 +140,41 @@ func (w *killWriter) stop() {
 		_ = w.cl.Close()
 	})
 }
+
+// BenchmarkFollowerRestart kills a follower, writes through the leader for
+// 8 s, restarts the follower on its data dir and times the restart until
+// the cluster has settled again (every node a caught-up voter following
+// the leader, a write through every node's API). hashicorp/raft backs off
+// its replication to a dead peer up to 10 s; how soon the leader sends the
+// log again to the peer once it is back decides most of this figure. One
+// iteration is one restart; the kill and the writes are outside the timer.
+func BenchmarkFollowerRestart(b *testing.B) {
+	cfg := DefaultConfig()
+	r := NewReport(b, "FollowerRestart: a follower killed while the leader takes writes for 8 s, restarted; restart → settled and caught up")
+	c := startCluster(b, r)
+	var ds []time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		f := c.Follower()
+		cl := c.Client(c.Leader())
+		c.Kill(f)
+		value := make([]byte, 128)
+		for seq, end := 0, time.Now().Add(8*time.Second); time.Now().Before(end); seq++ {
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.OpTimeout)
+			_, err := cl.KV().Put(ctx, fmt.Sprintf("bench/restart/%09d", seq), value)
+			cancel()
+			if err != nil {
+				b.Fatalf("write while %s is down: %v", f.Name, err)
+			}
+		}
+		b.StartTimer()
+		start := time.Now()
+		c.Restart(f)
+		ds = append(ds, time.Since(start))
+	}
+	s := Summarize(ds)
+	r.Metric("restart_to_settled_p50_ms", Millis(s.P50), Target{})
+	r.Metric("restart_to_settled_max_ms", Millis(s.Max), Target{})
+	r.Note("%d restarts: %s", len(ds), fmt.Sprint(roundAll(ds, time.Millisecond)))
+	r.Log()
+}
