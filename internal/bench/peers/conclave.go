@@ -20,6 +20,7 @@ type conclaveCluster struct {
 	bin     string
 	dir     string
 	grpc    []string         // each agent's gRPC address
+	http    []string         // each agent's HTTP address (metrics)
 	admin   []*client.Client // one per agent, for status polls
 	members []*proc          // nil while an agent is down
 }
@@ -65,6 +66,7 @@ func startConclave(ctx context.Context, ps *procs, bin, dir string) (*conclaveCl
 			return nil, fmt.Errorf("%s: config: %w", c.name(m), err)
 		}
 		c.grpc = append(c.grpc, fmt.Sprintf("127.0.0.1:%d", p[2]))
+		c.http = append(c.http, fmt.Sprintf("127.0.0.1:%d", p[3]))
 	}
 	for m := range members {
 		cl, err := client.New(c.grpc[m])

@@ -47,6 +47,7 @@ func main() {
 	flag.DurationVar(&fs.opTimeout, "fault-op-timeout", 250*time.Millisecond, "bound on one client call under the fault schedule, which retries at once")
 	flag.BoolVar(&fs.keep, "keep", false, "with -faults: keep the data dirs and server logs after a successful run too")
 	flag.StringVar(&fs.trace, "trace", "", "with -faults: write every client call to this prefix + the system's name (etcd, conclave)")
+	sessions := flag.Int("sessions", 0, "instead of the table: open this many idle sessions on one conclave agent and print its memory per session")
 	flag.Parse()
 	err := s.validate()
 	if err == nil && fs.duration != 0 {
@@ -57,9 +58,12 @@ func main() {
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	if fs.duration != 0 {
+	switch {
+	case *sessions > 0:
+		err = runSessionMemory(ctx, *sessions, *conclave, *parent, os.Stdout)
+	case fs.duration != 0:
 		err = runFaults(ctx, fs, *etcdBin, *conclave, *parent, os.Stdout)
-	} else {
+	default:
 		err = run(ctx, s, *etcdBin, *conclave, *parent, os.Stdout)
 	}
 	stop()
