@@ -125,19 +125,11 @@ func run(ctx context.Context, s settings, etcdBin, conclaveBin, parent string, o
 			return fmt.Errorf("%w (run `make bench-peers`, which builds it)", err)
 		}
 	}
-	dir, err := os.MkdirTemp(parent, "bench-peers-")
+	dir, ps, done, err := scratch(parent, "bench-peers-")
 	if err != nil {
 		return err
 	}
-	ps := &procs{}
-	defer func() {
-		ps.killAll()
-		if err == nil {
-			_ = os.RemoveAll(dir)
-		} else {
-			err = fmt.Errorf("%w\n(data dirs and server logs kept in %s)", err, dir)
-		}
-	}()
+	defer done(&err)
 
 	started := time.Now()
 	load0 := loadavg()
@@ -280,4 +272,24 @@ func waitFor(ctx context.Context, timeout time.Duration, what string, cond func(
 			return errors.Join(fmt.Errorf("waiting for %s", what), err)
 		}
 	}
+}
+
+// scratch makes the temporary directory under parent that a run keeps its
+// data dirs and server logs in, and the procs that hold what it starts.
+// done kills them all and removes the directory, unless *err is set: then
+// it keeps the directory and says where it is in *err.
+func scratch(parent, prefix string) (string, *procs, func(*error), error) {
+	dir, err := os.MkdirTemp(parent, prefix)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	ps := &procs{}
+	return dir, ps, func(err *error) {
+		ps.killAll()
+		if *err == nil {
+			_ = os.RemoveAll(dir)
+		} else {
+			*err = fmt.Errorf("%w\n(data dirs and server logs kept in %s)", *err, dir)
+		}
+	}, nil
 }

@@ -38,19 +38,11 @@ func runSessionMemory(ctx context.Context, n int, bin, parent string, out io.Wri
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("%w (run `make build`)", err)
 	}
-	dir, err := os.MkdirTemp(parent, "bench-sessions-")
+	dir, ps, done, err := scratch(parent, "bench-sessions-")
 	if err != nil {
 		return err
 	}
-	ps := &procs{}
-	defer func() {
-		ps.killAll()
-		if err == nil {
-			_ = os.RemoveAll(dir)
-		} else {
-			err = fmt.Errorf("%w\n(data dirs and server logs kept in %s)", err, dir)
-		}
-	}()
+	defer done(&err)
 	fmt.Fprintf(out, "bench-peers -sessions %d: %s, load %s\n", n, time.Now().UTC().Format(time.RFC3339), loadavg())
 	cl, err := startConclave(ctx, ps, bin, dir)
 	if err != nil {
