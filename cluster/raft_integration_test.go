@@ -180,15 +180,22 @@ func TestIsolatedLeaderStepsDownAndMajorityContinues(t *testing.T) {
 	})
 }
 
+// threeVoters starts three nodes and waits until all three are voters
+// following one settled leader, which it returns.
+func threeVoters(t *testing.T) (*testcluster.Cluster, *testcluster.Node) {
+	t.Helper()
+	c := testcluster.New(t, 3, testcluster.Options{})
+	c.WaitLeader(20 * time.Second)
+	waitRoles(t, c, 30*time.Second, 3, 0, 0)
+	return c, c.WaitLeader(20 * time.Second)
+}
+
 // TestKilledLeaderStartsFastElection: a killed leader's mesh port refuses
 // connections, so one survivor starts the election at once (fast failover)
 // instead of waiting out its heartbeat timeout; exactly one, so the two do
 // not split the vote.
 func TestKilledLeaderStartsFastElection(t *testing.T) {
-	c := testcluster.New(t, 3, testcluster.Options{})
-	old := c.WaitLeader(20 * time.Second)
-	waitRoles(t, c, 30*time.Second, 3, 0, 0)
-	old = c.WaitLeader(20 * time.Second)
+	c, old := threeVoters(t)
 	c.Kill(old)
 	start := time.Now()
 	leader := c.WaitLeader(15 * time.Second)
@@ -238,10 +245,7 @@ func TestIsolatedFollowerStartsNoFastElection(t *testing.T) {
 // hears from it, and one of them (never both: that would split the vote)
 // starts the election without waiting out Raft's timers.
 func TestIsolatedLeaderReplacedByQuorumSilence(t *testing.T) {
-	c := testcluster.New(t, 3, testcluster.Options{})
-	old := c.WaitLeader(20 * time.Second)
-	waitRoles(t, c, 30*time.Second, 3, 0, 0)
-	old = c.WaitLeader(20 * time.Second)
+	c, old := threeVoters(t)
 	c.Isolate(old)
 	start := time.Now()
 	testcluster.WaitFor(t, 20*time.Second, "a new leader on the majority side", func() bool {

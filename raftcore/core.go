@@ -282,53 +282,6 @@ func writeClusterID(dir, id string) error {
 	return nil
 }
 
-// refreshMember re-reads the configuration and records whether this node
-// is a member: in it (a voter or a non-voter) and holding a replica at
-// least as fresh as the commit index it knew when it found itself added.
-// Until then it still reads through the leader, so a reader that moves
-// from forwarded to local reads at that moment does not see the state go
-// back to an older index.
-func (c *Core) refreshMember() []raft.Server {
-	f := c.raft.GetConfiguration()
-	if f.Error() != nil {
-		return nil
-	}
-	servers := f.Configuration().Servers
-	in := false
-	for _, s := range servers {
-		if string(s.ID) == c.cfg.NodeID {
-			in = true
-		}
-	}
-	switch {
-	case !in:
-		c.joinCommit.Store(0)
-		c.member.Store(false)
-	case c.member.Load():
-	default:
-		target := c.joinCommit.Load()
-		if target == 0 {
-			target = c.raft.CommitIndex() + 1
-			c.joinCommit.Store(target)
-		}
-		if c.raft.AppliedIndex()+1 >= target {
-			c.joinCommit.Store(0)
-			c.member.Store(true)
-		}
-	}
-	return servers
-}
-
-// isMember is member, re-read when it is false: a follower gets no
-// observation when an entry adds it, so the flag alone can lag a tick.
-func (c *Core) isMember() bool {
-	if c.member.Load() {
-		return true
-	}
-	c.refreshMember()
-	return c.member.Load()
-}
-
 // Server is one entry of the Raft configuration.
 type Server struct {
 	ID       string
@@ -381,11 +334,6 @@ func (c *Core) Status() Status {
 	st.Member = c.member.Load()
 	return st
 }
-
-// IsMember reports whether this node is in the Raft configuration (a voter
-// or a standby) with a replica caught up to when it was added; cheap on a
-// member, a configuration read otherwise.
-func (c *Core) IsMember() bool { return c.isMember() }
 
 // CommitIndex is the highest index this node knows committed; cheap (no
 // configuration read), for samplers.

@@ -73,7 +73,7 @@ func (c *Core) Query(ctx context.Context, mode ReadMode, q []byte) ([]byte, erro
 	if mode < ReadDefault || mode > ReadConsistent {
 		return nil, fmt.Errorf("raftcore: unknown read mode %d", mode)
 	}
-	if mode == ReadStale && c.isMember() {
+	if mode == ReadStale && c.IsMember() {
 		return c.deps.Querier.Query(q)
 	}
 	return c.call(ctx, opQuery, encodeQuery(mode, q))
