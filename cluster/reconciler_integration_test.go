@@ -100,17 +100,18 @@ func TestTwelveNodesLeaveThreeClientsThatGetNoLog(t *testing.T) {
 	// standby-displaced-by-staged-newcomer). So what a client holds must
 	// not grow.
 	var client *testcluster.Node
-	held := map[string]uint64{}
+	held, added := map[string]uint64{}, map[string]int{}
 	for _, n := range c.Running() {
 		if clients[n.Name] {
 			client = n
-			// The leader's configuration says n is out. Its own view may
-			// never say so: hashicorp/raft stops replicating to a server
-			// once the entry removing it is appended, so a displaced
-			// standby can keep the old configuration (and call itself a
-			// follower). What matters is below: it gets no more entries.
+			// The leader's configuration says n is out. A displaced standby
+			// may not have received the entry that removed it (see
+			// TestDisplacedStandbyStopsServingItsFrozenReplica) and learns
+			// it only after some silence: it is judged below by whether it
+			// gets more entries.
 			st := n.RaftStatus()
 			held[n.Name] = st.LastIndex
+			added[n.Name] = timesAdded(c, n.Name)
 		}
 	}
 	// Every node, client or not, carries the cluster's ID. Any leader
@@ -128,6 +129,17 @@ func TestTwelveNodesLeaveThreeClientsThatGetNoLog(t *testing.T) {
 			return n.RaftStatus().ClusterID == want
 		})
 	}
+	// Each client knows it is one (a displaced standby asks the leader
+	// after three heartbeat timeouts of silence) before its reads are
+	// judged: until then its stale reads come from a frozen replica.
+	for _, n := range c.Running() {
+		if clients[n.Name] {
+			testcluster.WaitFor(t, bigClusterWait, n.Name+" knowing it is a client", func() bool {
+				_, _, _, now := roles(c)
+				return !now[n.Name] || n.RaftStatus().State == "client"
+			})
+		}
+	}
 	// A client forwards writes and reads to the core. On a loaded machine
 	// the core may be between leaders for a moment: an Unavailable write
 	// (of the same value) is tried again, anything else fails.
@@ -141,20 +153,29 @@ func TestTwelveNodesLeaveThreeClientsThatGetNoLog(t *testing.T) {
 	})
 	// Reads are forwarded too, and meet the same moments without a leader
 	// (seen with two test runs side by side): Unavailable is tried again.
+	// So is a stale read that does not see the write yet: a late reshuffle
+	// may have made the client a standby, whose replica may lag; a frozen
+	// one never catches up and fails the wait.
 	for _, mode := range []cluster.ReadMode{cluster.ReadDefault, cluster.ReadStale, cluster.ReadConsistent} {
 		testcluster.WaitFor(t, 20*time.Second, fmt.Sprintf("a %s read via client %s", mode, client.Name), func() bool {
 			e, err := client.KV().Get(ctxT(t), "from-client", mode)
+			if mode == cluster.ReadStale && errors.Is(err, cluster.ErrNotFound) {
+				return false
+			}
 			if (err != nil && !errors.Is(err, cluster.ErrUnavailable)) || (err == nil && string(e.Value) != "x") {
 				t.Fatalf("%s read via client: %+v %v", mode, e, err)
 			}
 			return err == nil
 		})
 	}
-	// Judged for the nodes that are still clients in the leader's view: a
-	// late reshuffle may make one a standby, which then gets the log.
+	// Judged for the nodes that stayed clients all along: on a starved
+	// machine gossip may find a standby dead, and the leader gives its seat
+	// to a client (which then gets the log) and may take it back the same
+	// way (seen: a client that got 15 entries and was a client again at
+	// the end). Every seat given is logged by the leader that gave it.
 	_, _, _, stillClients := roles(c)
 	for _, n := range c.Running() {
-		if last, ok := held[n.Name]; ok && stillClients[n.Name] {
+		if last, ok := held[n.Name]; ok && stillClients[n.Name] && timesAdded(c, n.Name) == added[n.Name] {
 			if st := n.RaftStatus(); st.LastIndex != last {
 				t.Fatalf("client %s received Raft log entries: last index %d, was %d", n.Name, st.LastIndex, last)
 			}
@@ -173,6 +194,13 @@ func TestTwelveNodesLeaveThreeClientsThatGetNoLog(t *testing.T) {
 		}
 		return voters == 5
 	})
+}
+
+// timesAdded counts the seats any leader has given node so far (its
+// "reconciled" log lines).
+func timesAdded(c *testcluster.Cluster, node string) int {
+	return c.CountLogs("", `"change":"add-standby","peer":"`+node+`"`) +
+		c.CountLogs("", `"change":"add-voter","peer":"`+node+`"`)
 }
 
 func TestVotersSpreadOverFailureDomains(t *testing.T) {
@@ -340,5 +368,50 @@ func TestColdStartIsNotChurn(t *testing.T) {
 		if v := counter(t, regs[n.Index()], "conclave_raft_voter_churn_burst_total", ""); v != 0 {
 			t.Errorf("%s counted %v voter churn bursts during a cold start", n.Name, v)
 		}
+	}
+}
+
+// TestDisplacedStandbyStopsServingItsFrozenReplica: a standby cut off
+// while the leader removes it never gets the entry that removes it
+// (hashicorp/raft stops replicating to a server once its removal is
+// appended), so its own configuration still lists it. When the cut heals
+// its seat has gone to another node and nobody replicates to it again: it
+// must find out from the leader that it is out, and stop answering stale
+// reads from a replica that will never move.
+func TestDisplacedStandbyStopsServingItsFrozenReplica(t *testing.T) {
+	c := testcluster.New(t, 5, testcluster.Options{Configure: func(i int, cfg *config.Config) {
+		cfg.Cluster.Raft.MaxVoters = 3
+		cfg.Cluster.Raft.MaxStandbys = 1
+	}})
+	c.WaitLeader(20 * time.Second)
+	_, standbys, _ := waitRoles(t, c, 30*time.Second, 3, 1, 1)
+	var x *testcluster.Node
+	for _, n := range c.Running() {
+		if standbys[n.Name] {
+			x = n
+		}
+	}
+	c.Isolate(x)
+	testcluster.WaitFor(t, 30*time.Second, "the cut-off standby "+x.Name+" replaced", func() bool {
+		_, _, s, _ := roles(c)
+		return len(s) == 1 && !s[x.Name]
+	})
+	leader := c.WaitLeader(20 * time.Second)
+	if _, err := leader.KV().Put(ctxT(t), "after", []byte("x")); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	if x.RaftStatus().State == "client" {
+		t.Fatalf("%s, cut off, learnt of its removal: the test needs it not to", x.Name)
+	}
+	c.Heal()
+	testcluster.WaitFor(t, 30*time.Second, x.Name+" no longer a member in its own view", func() bool {
+		return x.RaftStatus().State == "client"
+	})
+	testcluster.WaitFor(t, 20*time.Second, "a stale read on "+x.Name+" that sees the write", func() bool {
+		e, err := x.KV().Get(ctxT(t), "after", cluster.ReadStale)
+		return err == nil && string(e.Value) == "x"
+	})
+	if _, _, s, _ := roles(c); s[x.Name] {
+		t.Fatalf("%s was re-admitted as a standby: the reconciler churned", x.Name)
 	}
 }

@@ -67,6 +67,7 @@ type Core struct {
 	readyTerm  atomic.Uint64 // term in which this leader's barrier completed
 	member     atomic.Bool   // in the Raft configuration, replica caught up (refreshMember)
 	joinCommit atomic.Uint64 // commit index+1 seen when this node found itself added; 0 when not pending
+	displaced  atomic.Bool   // its configuration lists it, the leader's does not (displaced.go)
 	notifyCh   chan struct{}
 	stepDown   atomic.Bool   // StepDown was called: hand off leadership whenever this node leads
 	stepDownCh chan struct{} // wakes the leader loop for stepDown

@@ -7,7 +7,8 @@ import "github.com/hashicorp/raft"
 // least as fresh as the commit index it knew when it found itself added.
 // Until then it still reads through the leader, so a reader that moves
 // from forwarded to local reads at that moment does not see the state go
-// back to an older index.
+// back to an older index. A displaced node (displaced.go) is not a member
+// whatever its own configuration says.
 func (c *Core) refreshMember() []raft.Server {
 	f := c.raft.GetConfiguration()
 	if f.Error() != nil {
@@ -21,7 +22,7 @@ func (c *Core) refreshMember() []raft.Server {
 		}
 	}
 	switch {
-	case !in:
+	case !in || c.displaced.Load():
 		c.joinCommit.Store(0)
 		c.member.Store(false)
 	case c.member.Load():

@@ -15,7 +15,7 @@ import (
 // when ctx is cancelled.
 func (c *Core) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		c.leaderLoop(ctx)
@@ -23,6 +23,10 @@ func (c *Core) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		c.leaderLossLoop(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		c.displacedLoop(ctx)
 	}()
 	c.mainLoop(ctx)
 	wg.Wait()
