@@ -48,18 +48,18 @@ type fakeSession struct {
 	node       *fakeNode
 	pid        string
 	ttl        time.Duration
-	events     chan cluster.SessionEvent
+	events     chan *cluster.SessionEvent
 	done       chan struct{}
 	once       sync.Once
 	keepalives atomic.Int64
 	closes     atomic.Int64
 }
 
-func (s *fakeSession) PID() string                         { return s.pid }
-func (s *fakeSession) TTL() time.Duration                  { return s.ttl }
-func (s *fakeSession) Events() <-chan cluster.SessionEvent { return s.events }
-func (s *fakeSession) Done() <-chan struct{}               { return s.done }
-func (s *fakeSession) Keepalive()                          { s.keepalives.Add(1) }
+func (s *fakeSession) PID() string                          { return s.pid }
+func (s *fakeSession) TTL() time.Duration                   { return s.ttl }
+func (s *fakeSession) Events() <-chan *cluster.SessionEvent { return s.events }
+func (s *fakeSession) Done() <-chan struct{}                { return s.done }
+func (s *fakeSession) Keepalive()                           { s.keepalives.Add(1) }
 
 func (s *fakeSession) Close(ctx context.Context) error {
 	s.closes.Add(1)
@@ -98,7 +98,7 @@ func (s *fakeSession) end() {
 // emit queues an event without blocking, like the node.
 func (s *fakeSession) emit(ev cluster.SessionEvent) {
 	select {
-	case s.events <- ev:
+	case s.events <- &ev:
 	default:
 	}
 }
@@ -119,7 +119,7 @@ func (f *fakeNode) OpenSession(ctx context.Context, ttl time.Duration) (Session,
 	f.lk.nextID++
 	s := &fakeSession{
 		node: f, pid: fmt.Sprintf("%s/%04x", f.name, f.lk.nextID), ttl: ttl,
-		events: make(chan cluster.SessionEvent, 64), done: make(chan struct{}),
+		events: make(chan *cluster.SessionEvent, 64), done: make(chan struct{}),
 	}
 	f.lk.sessions[s.pid] = s
 	f.lk.opened = append(f.lk.opened, s)

@@ -56,7 +56,7 @@ type Session interface {
 	// Events delivers what happens to the session's locks. The node never
 	// blocks on it (it drops the oldest event when the buffer is full);
 	// it may be closed when the session ends.
-	Events() <-chan cluster.SessionEvent
+	Events() <-chan *cluster.SessionEvent
 	// Done is closed when the session has ended, by Close, by its TTL
 	// lapsing or by the node stopping.
 	Done() <-chan struct{}
@@ -112,8 +112,10 @@ func (s *sessionService) Connect(stream pb.Session_ConnectServer) error {
 	if err != nil {
 		return statusError(err)
 	}
-	log := s.log.With().Str("pid", sess.PID()).Logger()
-	log.Debug().Dur("ttl", sess.TTL()).Msg("session stream opened")
+	// The pid goes on each line rather than into a child logger: With
+	// allocates a 500-byte context per session, kept while it lives.
+	pid := sess.PID()
+	s.log.Debug().Str("pid", pid).Dur("ttl", sess.TTL()).Msg("session stream opened")
 	// The session carries the token that opened it: its own acts are
 	// checked against it too, and it ends when the token is deleted or
 	// expires.
@@ -125,7 +127,7 @@ func (s *sessionService) Connect(stream pb.Session_ConnectServer) error {
 		cctx, cancel := context.WithTimeout(context.Background(), sessionCloseTimeout)
 		defer cancel()
 		if err := sess.Close(cctx); err != nil {
-			log.Warn().Err(err).Msg("close session")
+			s.log.Warn().Str("pid", pid).Err(err).Msg("close session")
 		}
 	}()
 
@@ -165,7 +167,7 @@ func (s *sessionService) Connect(stream pb.Session_ConnectServer) error {
 				return err
 			}
 			if silent := time.Since(time.Unix(0, last.Load())); silent >= sess.TTL() {
-				log.Debug().Dur("silent", silent).Msg("session expired")
+				s.log.Debug().Str("pid", pid).Dur("silent", silent).Msg("session expired")
 				return status.Errorf(codes.Aborted, "session %s expired (no keepalive for %s)", sess.PID(), sess.TTL())
 			}
 			return status.Errorf(codes.Unavailable, "session %s ended by node %s", sess.PID(), s.nodeName)
@@ -183,7 +185,7 @@ func (s *sessionService) Connect(stream pb.Session_ConnectServer) error {
 				tok.rearm()
 				continue
 			}
-			log.Info().Str("audit", "acl").Str("accessor", tok.accessor).Msg("session ended: its token was deleted or has expired")
+			s.log.Info().Str("pid", pid).Str("audit", "acl").Str("accessor", tok.accessor).Msg("session ended: its token was deleted or has expired")
 			// The node tells a session nothing of a release it asked for
 			// itself (the session has ended by then), so the locks it held
 			// are read first and reported lost here.
@@ -192,7 +194,7 @@ func (s *sessionService) Connect(stream pb.Session_ConnectServer) error {
 			err := sess.Close(cctx)
 			cancel()
 			if err != nil {
-				log.Warn().Err(err).Msg("close session")
+				s.log.Warn().Str("pid", pid).Err(err).Msg("close session")
 			}
 			// What was queued before the end, then the locks lost with
 			// the session, reach the client ahead of the status.
@@ -325,7 +327,7 @@ func heldLocks(sess Session) map[string]uint64 {
 func sendLost(stream pb.Session_ConnectServer, held map[string]uint64, detail string) error {
 	for _, name := range slices.Sorted(maps.Keys(held)) {
 		ev := cluster.SessionEvent{Kind: cluster.EventLockLost, Lock: name, Token: held[name], Detail: detail}
-		if err := stream.Send(sessionEventToPB(ev)); err != nil {
+		if err := stream.Send(sessionEventToPB(&ev)); err != nil {
 			return err
 		}
 	}
@@ -333,7 +335,7 @@ func sendLost(stream pb.Session_ConnectServer, held map[string]uint64, detail st
 }
 
 // flushEvents sends the events already buffered, without waiting for more.
-func flushEvents(stream pb.Session_ConnectServer, events <-chan cluster.SessionEvent) error {
+func flushEvents(stream pb.Session_ConnectServer, events <-chan *cluster.SessionEvent) error {
 	for events != nil {
 		select {
 		case ev, ok := <-events:
@@ -350,7 +352,7 @@ func flushEvents(stream pb.Session_ConnectServer, events <-chan cluster.SessionE
 	return nil
 }
 
-func sessionEventToPB(ev cluster.SessionEvent) *pb.SessionResponse {
+func sessionEventToPB(ev *cluster.SessionEvent) *pb.SessionResponse {
 	kind := pb.SessionEvent_KIND_UNSPECIFIED
 	switch ev.Kind {
 	case cluster.EventLockGranted:

@@ -91,15 +91,24 @@ func TestListTooLargeForTheMesh(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	start := time.Now()
-	_, err := via.KV().List(ctxT(t), "big/", 0, cluster.ReadDefault)
-	took := time.Since(start)
-	t.Logf("list of 5 MiB through a follower: %v after %s", err, took.Round(time.Millisecond))
-	if !errors.Is(err, cluster.ErrTooLarge) || !strings.Contains(err.Error(), "4 MiB") || !strings.Contains(err.Error(), "prefix") {
-		t.Fatalf("oversize list = %v, want ErrTooLarge naming the 4 MiB limit", err)
+	// Retrying the oversize reply would end, after the bounded wait, in
+	// Unavailable ("no leader with quorum"); so the error kind is what
+	// shows it failed at once. But a leader starved by another test run
+	// can take longer than the bounded wait to build 5 MiB of reply (seen:
+	// over 3 s with two race-detector suites on 2 cores), and that too
+	// ends in Unavailable, after a forward that timed out: tried again.
+	var err error
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		_, err = via.KV().List(ctxT(t), "big/", 0, cluster.ReadDefault)
+		t.Logf("list of 5 MiB through a follower: %v after %s", err, time.Since(start).Round(time.Millisecond))
+		if attempt == 3 || !errors.Is(err, cluster.ErrUnavailable) {
+			break
+		}
 	}
-	if took > 2*time.Second {
-		t.Fatalf("oversize list failed after %s, want at once", took)
+	if !errors.Is(err, cluster.ErrTooLarge) || errors.Is(err, cluster.ErrUnavailable) ||
+		!strings.Contains(err.Error(), "4 MiB") || !strings.Contains(err.Error(), "prefix") {
+		t.Fatalf("oversize list = %v, want ErrTooLarge naming the 4 MiB limit", err)
 	}
 	es, err := via.KV().List(ctxT(t), "big/", 4, cluster.ReadDefault)
 	if err != nil || len(es) != 4 {

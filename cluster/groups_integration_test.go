@@ -66,7 +66,7 @@ func nextGroupMessage(t *testing.T, s *cluster.Session) cluster.SessionEvent {
 		select {
 		case ev := <-s.Events():
 			if ev.Kind == cluster.EventGroupMessage {
-				return ev
+				return *ev
 			}
 		case <-timeout:
 			t.Fatalf("%s: no group message within 10s", s.PID())

@@ -121,7 +121,7 @@ func lkAwaitEvent(t *testing.T, s *cluster.Session, kind cluster.SessionEventKin
 	for {
 		select {
 		case ev := <-s.Events():
-			seen = append(seen, ev)
+			seen = append(seen, *ev)
 			if ev.Kind == kind {
 				return seen
 			}

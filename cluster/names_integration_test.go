@@ -287,7 +287,7 @@ func nextSessionEvent(t *testing.T, s *cluster.Session, within time.Duration) cl
 	t.Helper()
 	select {
 	case ev := <-s.Events():
-		return ev
+		return *ev
 	case <-time.After(within):
 		t.Fatalf("no session event within %s", within)
 	}

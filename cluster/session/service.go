@@ -163,7 +163,7 @@ func (s *Service) Open(ctx context.Context, ttl time.Duration) (*Session, error)
 	}
 	ss := &Session{
 		pid: s.cfg.Node + "/" + hex.EncodeToString(id), ttl: ttl, svc: s,
-		events: make(chan Event, eventBuffer), done: make(chan struct{}),
+		events: make(chan *Event, eventBuffer), done: make(chan struct{}),
 	}
 	ss.Keepalive()
 	s.mu.Lock()

@@ -67,7 +67,7 @@ type Session struct {
 	pid    string
 	ttl    time.Duration
 	svc    *Service
-	events chan Event
+	events chan *Event // pointers: an idle session's buffer is eventBuffer words, not eventBuffer events
 	done   chan struct{}
 
 	lastSeen atomic.Int64 // unix nanos of the last keepalive
@@ -84,7 +84,7 @@ func (s *Session) TTL() time.Duration { return s.ttl }
 // Events delivers what happens to the session's locks, names and groups.
 // Watch Done for the session's end (Events is never closed, so a late
 // event cannot panic).
-func (s *Session) Events() <-chan Event { return s.events }
+func (s *Session) Events() <-chan *Event { return s.events }
 
 // Done is closed when the session has ended.
 func (s *Session) Done() <-chan struct{} { return s.done }
@@ -113,7 +113,7 @@ func (s *Session) emit(ev Event) {
 	}
 	for {
 		select {
-		case s.events <- ev:
+		case s.events <- &ev:
 			return
 		default:
 		}

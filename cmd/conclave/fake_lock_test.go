@@ -46,17 +46,17 @@ type fakeSession struct {
 	t      *fakeLockTable
 	pid    string
 	ttl    time.Duration
-	events chan cluster.SessionEvent
+	events chan *cluster.SessionEvent
 	done   chan struct{}
 	once   sync.Once
 }
 
-func (s *fakeSession) PID() string                         { return s.pid }
-func (s *fakeSession) TTL() time.Duration                  { return s.ttl }
-func (s *fakeSession) Events() <-chan cluster.SessionEvent { return s.events }
-func (s *fakeSession) Done() <-chan struct{}               { return s.done }
-func (s *fakeSession) Keepalive()                          {}
-func (s *fakeSession) Close(context.Context) error         { s.end(); return nil }
+func (s *fakeSession) PID() string                          { return s.pid }
+func (s *fakeSession) TTL() time.Duration                   { return s.ttl }
+func (s *fakeSession) Events() <-chan *cluster.SessionEvent { return s.events }
+func (s *fakeSession) Done() <-chan struct{}                { return s.done }
+func (s *fakeSession) Keepalive()                           {}
+func (s *fakeSession) Close(context.Context) error          { s.end(); return nil }
 
 // end removes the session and frees its locks, once.
 func (s *fakeSession) end() {
@@ -79,7 +79,7 @@ func (s *fakeSession) end() {
 
 func (s *fakeSession) emit(ev cluster.SessionEvent) {
 	select {
-	case s.events <- ev:
+	case s.events <- &ev:
 	default:
 	}
 }
@@ -93,7 +93,7 @@ func (f *fakeNode) OpenSession(_ context.Context, ttl time.Duration) (api.Sessio
 	}
 	t.nextID++
 	s := &fakeSession{t: t, pid: fmt.Sprintf("%s/%04x", t.node, t.nextID), ttl: ttl,
-		events: make(chan cluster.SessionEvent, 64), done: make(chan struct{})}
+		events: make(chan *cluster.SessionEvent, 64), done: make(chan struct{})}
 	t.sessions[s.pid] = s
 	t.opened = append(t.opened, s)
 	return s, nil
