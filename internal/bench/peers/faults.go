@@ -165,28 +165,12 @@ func runFaults(ctx context.Context, fs faultSettings, etcdBin, conclaveBin, pare
 	fmt.Fprintf(out, "schedule: seed %d, %s per system, %d faults, one every %s from +%s, %s-%s each, kinds in turn (%s); calls bounded by %s\n",
 		fs.seed, fs.duration, len(plan), faultEvery, faultEvery, minFault, maxFault, strings.Join(names, ", "), fs.opTimeout)
 
-	systems := []struct {
-		name  string
-		start func(ctx context.Context, dir string) (faultSystem, error)
-	}{
-		{"etcd", func(ctx context.Context, dir string) (faultSystem, error) { return startEtcd(ctx, ps, etcdBin, dir) }},
-		{"conclave", func(ctx context.Context, dir string) (faultSystem, error) {
-			return startConclave(ctx, ps, conclaveBin, dir)
-		}},
-	}
 	var results []scheduleResult
-	for _, sys := range systems {
-		sdir := dir + "/" + sys.name
-		if err := os.Mkdir(sdir, 0o700); err != nil {
+	for _, sys := range peerSystems(ps, etcdBin, conclaveBin) {
+		cl, err := startSystem(ctx, out, dir, sys)
+		if err != nil {
 			return err
 		}
-		t0 := time.Now()
-		fmt.Fprintf(out, "%s: starting 3 members\n", sys.name)
-		cl, err := sys.start(ctx, sdir)
-		if err != nil {
-			return fmt.Errorf("%s: %w", sys.name, err)
-		}
-		fmt.Fprintf(out, "%s: leader agreed by all 3 after %s\n", sys.name, time.Since(t0).Round(time.Millisecond))
 		res, err := runSchedule(ctx, cl, iso, plan, fs, out, sys.name)
 		cl.stop()
 		if err != nil {

@@ -141,27 +141,11 @@ func run(ctx context.Context, s settings, etcdBin, conclaveBin, parent string, o
 	fmt.Fprintf(out, "floor: 4 KiB append + fdatasync p50 %s, loopback round trip p50 %s\n", fl.fsync.Round(time.Microsecond), fl.rtt.Round(time.Microsecond))
 
 	table := map[string][2]float64{} // row name -> etcd, conclave
-	systems := []struct {
-		name  string
-		start func(ctx context.Context, dir string) (stoppable, error)
-	}{
-		{"etcd", func(ctx context.Context, dir string) (stoppable, error) { return startEtcd(ctx, ps, etcdBin, dir) }},
-		{"conclave", func(ctx context.Context, dir string) (stoppable, error) {
-			return startConclave(ctx, ps, conclaveBin, dir)
-		}},
-	}
-	for i, sys := range systems {
-		sdir := dir + "/" + sys.name
-		if err := os.Mkdir(sdir, 0o700); err != nil {
+	for i, sys := range peerSystems(ps, etcdBin, conclaveBin) {
+		cl, err := startSystem(ctx, out, dir, sys)
+		if err != nil {
 			return err
 		}
-		t0 := time.Now()
-		fmt.Fprintf(out, "%s: starting 3 members\n", sys.name)
-		cl, err := sys.start(ctx, sdir)
-		if err != nil {
-			return fmt.Errorf("%s: %w", sys.name, err)
-		}
-		fmt.Fprintf(out, "%s: leader agreed by all 3 after %s\n", sys.name, time.Since(t0).Round(time.Millisecond))
 		err = measureSystem(ctx, cl, s, out, sys.name, func(name string, v float64) {
 			r := table[name]
 			r[i] = v
@@ -174,6 +158,40 @@ func run(ctx context.Context, s settings, etcdBin, conclaveBin, parent string, o
 	}
 	printTable(out, s, table, fl, started, load0)
 	return nil
+}
+
+// peerSystem is one of the two systems compared, started as three members
+// in a data dir of its own.
+type peerSystem struct {
+	name  string
+	start func(ctx context.Context, dir string) (faultSystem, error)
+}
+
+// peerSystems are etcd and conclave, in the order they run.
+func peerSystems(ps *procs, etcdBin, conclaveBin string) []peerSystem {
+	return []peerSystem{
+		{"etcd", func(ctx context.Context, dir string) (faultSystem, error) { return startEtcd(ctx, ps, etcdBin, dir) }},
+		{"conclave", func(ctx context.Context, dir string) (faultSystem, error) {
+			return startConclave(ctx, ps, conclaveBin, dir)
+		}},
+	}
+}
+
+// startSystem makes sys's data dir under dir and starts its members,
+// saying how long they took to agree on a leader.
+func startSystem(ctx context.Context, out io.Writer, dir string, sys peerSystem) (faultSystem, error) {
+	sdir := dir + "/" + sys.name
+	if err := os.Mkdir(sdir, 0o700); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	fmt.Fprintf(out, "%s: starting 3 members\n", sys.name)
+	cl, err := sys.start(ctx, sdir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", sys.name, err)
+	}
+	fmt.Fprintf(out, "%s: leader agreed by all 3 after %s\n", sys.name, time.Since(t0).Round(time.Millisecond))
+	return cl, nil
 }
 
 // stoppable is a running system.
