@@ -60,3 +60,9 @@ func (n *Node) GossipQueued() int { return n.nameGossip.bq.Len() }
 // LeaderLossElections is how many elections this node started because its
 // leader's mesh port refused connections.
 func (n *Node) LeaderLossElections() uint64 { return n.core.Stats().LeaderLossElections }
+
+// GrantHints is how many lock grant hints this node took from its leader
+// and how many it refused.
+func (n *Node) GrantHints() (received, refused uint64) {
+	return n.hints.received.Load(), n.hints.refused.Load()
+}

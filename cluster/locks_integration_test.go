@@ -225,6 +225,40 @@ func TestLockWaitersGrantedInFIFOOrderAcrossNodes(t *testing.T) {
 	}
 }
 
+// A grant to a waiter on a follower is also told to the follower by the
+// leader (a grant hint), which the follower takes; nobody refuses one.
+func TestLockGrantHintReachesTheWaitersNode(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.Options{})
+	leader := c.WaitLeader(20 * time.Second)
+	var follower *testcluster.Node
+	for _, n := range c.Running() {
+		if n != leader {
+			follower = n
+			break
+		}
+	}
+	const name = "hint/res"
+	holder := lkSession(t, leader, lkTTL)
+	lkAcquire(t, leader, holder, name, cluster.AcquireOptions{})
+	w := lkSession(t, follower, lkTTL)
+	ch := lkAcquireAsync(t, follower.Node, w.PID(), name, cluster.AcquireOptions{Wait: 20 * time.Second})
+	lkWaitQueue(t, leader, name, w.PID())
+	lkRelease(t, leader, holder, name)
+	g := lkAwaitGrant(t, ch, 15*time.Second, "the follower's waiter granted")
+	if info := lkInspect(t, leader, name); info.Holder != w.PID() || info.Token != g.token {
+		t.Fatalf("after the grant: %+v, want holder %s token %d", info, w.PID(), g.token)
+	}
+	testcluster.WaitFor(t, 10*time.Second, "the follower to take the leader's grant hint", func() bool {
+		got, _ := follower.GrantHints()
+		return got >= 1
+	})
+	for _, n := range c.Running() {
+		if _, refused := n.GrantHints(); refused != 0 {
+			t.Fatalf("%s refused %d grant hints from its leader", n.Name, refused)
+		}
+	}
+}
+
 func TestLockBadReleasesAndBadInputChangeNothing(t *testing.T) {
 	c := testcluster.New(t, 3, testcluster.Options{})
 	leader := c.WaitLeader(20 * time.Second)

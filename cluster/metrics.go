@@ -35,6 +35,14 @@ func (n *Node) registerMetrics(reg prometheus.Registerer) error {
 				Namespace: ns, Name: "internode_sender_mismatch_total",
 				Help: "Internode requests refused because the sender node they name is not the node of the connection's certificate.",
 			}, func() float64 { return float64(n.impostors.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: ns, Name: "lock_grant_hints_dropped_total",
+				Help: "Lock grant hints this leader did not send because its queue was full; the waiter's replica delivers the grant instead.",
+			}, func() float64 { return float64(n.hints.dropped.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: ns, Name: "lock_grant_hints_refused_total",
+				Help: "Lock grant hints received from a node this node does not know as the leader, or malformed; ignored.",
+			}, func() float64 { return float64(n.hints.refused.Load()) }),
 		},
 		n.core.Collectors(),
 		n.ml.Collectors(),

@@ -121,6 +121,8 @@ type Node struct {
 	// impostors counts mesh requests refused because the sender they name
 	// is not the connection's verified node.
 	impostors atomic.Uint64
+	// hints carries lock grant hints to waiters' nodes (grant_hints.go).
+	hints *grantHints
 
 	sessions *session.Service
 	// names is the name service (package naming); nameGossip carries its
@@ -175,6 +177,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		log:   o.logger.With().Str("node", cfg.Cluster.Name).Logger(),
 		done:  make(chan struct{}),
 		clock: health.SystemClock{},
+		hints: newGrantHints(),
 	}
 	if n.sessions, err = n.newSessions(lock.fresh, o.local); err != nil {
 		return nil, err
@@ -190,7 +193,8 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	if o.local {
 		lockCfg = locks.DefaultLocalConfig(cfg.Cluster.Name)
 	}
-	if n.lockSvc, err = locks.NewService(lockCfg, n.lockTable, proposer{n}, lockSessions{n.sessions}, locks.WithLogger(n.log)); err != nil {
+	if n.lockSvc, err = locks.NewService(lockCfg, n.lockTable, proposer{n}, lockSessions{n.sessions},
+		locks.WithLogger(n.log), locks.WithGrantPush(n.pushGrant)); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.sessions.OnEnd(n.lockSvc.SessionEnded)
@@ -291,11 +295,13 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.resolver.core.Store(n.core)
+	n.hints.on.Store(true)
 	n.kv = kv.NewService(proposer{n}, kv.WithReplica(n.kvTable, n.core.IsMember))
 	n.mesh.Handle(internode.ClassForward, n.core.HandleForward)
 	n.mesh.Handle(internode.ClassAck, n.names.HandleAck)
 	n.mesh.Handle(internode.ClassKeyring, func(_ context.Context, req []byte) ([]byte, error) { return n.ml.HandleKeyring(req) })
 	n.mesh.Handle(internode.ClassHash, n.handleHash)
+	n.mesh.Handle(internode.ClassGrant, n.handleGrantHint)
 	if err := n.newGroups(cfg, o.local, o.faults); err != nil {
 		_ = n.core.Shutdown()
 		n.ml.Shutdown()
@@ -325,6 +331,7 @@ func New(cfg config.Config, opts ...Option) (*Node, error) {
 	n.goRun(func() { _ = n.registry.Run(ctx) })
 	n.goRun(func() { _ = n.health.Run(ctx) })
 	n.goRun(func() { n.hashLoop(ctx, hashInterval) })
+	n.goRun(func() { n.grantHintLoop(ctx) })
 	n.goRun(func() { _ = n.groups.Run(ctx) })
 	n.goRun(func() {
 		defer unsubscribe()

@@ -1,6 +1,7 @@
 package internode
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -147,7 +148,7 @@ func (m *Mesh) serveConn(raw net.Conn) {
 		_ = raw.Close()
 		return
 	}
-	sess, err := yamux.Server(conn, m.ymx)
+	sess, err := yamux.Server(joinFrames(conn), m.ymx)
 	if err != nil { // only for a bad yamux config, which yamuxConfig rules out
 		m.log.Error().Err(err).Msg("yamux server")
 		_ = raw.Close()
@@ -262,7 +263,7 @@ func (m *Mesh) serveStream(ctx context.Context, st *yamux.Stream, p *peerLimits)
 		p.freeSlot()
 		return
 	}
-	c, oneway := Class(b[0]&^oneWay), b[0]&oneWay != 0
+	c, oneway, keep := splitHead(b[0])
 	cc := &m.st.class[c]
 	cc.streamsIn.Add(1)
 	cc.in.Add(1)
@@ -275,7 +276,8 @@ func (m *Mesh) serveStream(ctx context.Context, st *yamux.Stream, p *peerLimits)
 		sc.release = p.freeSlot // the slot goes with the stream
 		layer.handoff(sc)
 	case h != nil:
-		m.serveRequest(ctx, sc, h, oneway, p, deadline)
+		m.serveRequests(ctx, sc, b[0], h, oneway, keep && !oneway, p, deadline)
+		_ = sc.Close()
 		p.freeSlot()
 	default:
 		n := m.st.unknownClass.Add(1)
@@ -288,6 +290,26 @@ func (m *Mesh) serveStream(ctx context.Context, st *yamux.Stream, p *peerLimits)
 		}
 		_ = sc.Close()
 		p.freeSlot()
+	}
+}
+
+// serveRequests serves the request of a stream whose head byte was head,
+// and, if keep, the further ones that follow it on the stream, each with
+// the same head byte, until the sender closes the stream, it stays idle
+// for StreamIdleTimeout, or a request is not answered in full.
+func (m *Mesh) serveRequests(ctx context.Context, sc *streamConn, head byte, h Handler, oneway, keep bool, p *peerLimits, deadline time.Time) {
+	br := bufio.NewReaderSize(sc, 64)
+	for m.serveRequest(ctx, sc, br, h, oneway, p, deadline) && keep {
+		deadline = time.Now().Add(m.cfg.StreamIdleTimeout)
+		_ = sc.SetReadDeadline(deadline)
+		next, err := br.ReadByte()
+		if err != nil {
+			return // closed by the sender, idle, or the session ended: all normal
+		}
+		if next != head {
+			m.malformed(ctx, fmt.Errorf("%w: head byte %#x on a stream that began with %#x", ErrMalformed, next, head))
+			return
+		}
 	}
 }
 

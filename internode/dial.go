@@ -177,7 +177,7 @@ func (m *Mesh) dialSession(ctx context.Context, addr string) (*yamux.Session, er
 		return nil, fmt.Errorf("write preamble: %w", err)
 	}
 	_ = conn.SetWriteDeadline(time.Time{})
-	sess, err := yamux.Client(conn, m.ymx)
+	sess, err := yamux.Client(joinFrames(conn), m.ymx)
 	if err != nil {
 		_ = conn.Close()
 		return nil, err

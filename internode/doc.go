@@ -14,9 +14,19 @@
 //
 //	connection: [TLS 1.3, mutual]  "CNCL" 0x02 len(addr) addr len(node) node
 //	            then yamux (dialer = client)
-//	stream:     class byte (bit 0x80 = one-way send)
-//	request:    uvarint length, bytes
+//	stream:     request, then (bit 0x40) further requests, one at a time
+//	request:    head byte: class (below 0x40), bit 0x80 = one-way send,
+//	            bit 0x40 = keep-open: after the reply the stream carries the
+//	            next request of the same class, with the same head byte
+//	            uvarint length, bytes
 //	reply:      status byte (0 ok, 1 handler error, 2 refused), uvarint length, bytes
+//
+// Request keeps a few idle keep-open streams per peer and class and reuses
+// one for the next request while it has been idle for less than half of
+// StreamIdleTimeout and the peer has not closed it; the peer closes a
+// stream that stays idle for StreamIdleTimeout. Only a request answered in
+// full (ok or handler error) leaves its stream reusable. A yamux data
+// frame's header and body go out in one write (joinConn).
 //
 // With WithTLS, every connection is TLS 1.3 with a certificate of the
 // cluster CA on both sides, and the handshake completes before any byte of
@@ -43,9 +53,11 @@
 //
 // Goroutines: one accept loop for the listener, one per connection during
 // the preamble, one per inbound session (accepting its streams), one per
-// accepted stream (a handler call, or a hand-off to a StreamLayer), one per
+// accepted stream (its handler calls, one after the other, or a hand-off to
+// a StreamLayer), one per
 // outbound session (dialing, then watching it to forget it when it dies).
 // yamux adds its own per session. Close stops all of them and waits. Handle,
 // StreamLayer, Request, Send, ClosePeer and Stats may be called from any
-// goroutine; Handlers run concurrently, one goroutine per request.
+// goroutine; Handlers run concurrently, one goroutine per stream (the
+// requests of one kept-open stream run in turn).
 package internode

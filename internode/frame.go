@@ -20,14 +20,16 @@ const (
 	ClassAck     Class = 4 // strong-name acks
 	ClassKeyring Class = 5 // cluster-wide gossip keyring operations (request/reply)
 	ClassHash    Class = 6 // the state hashes a Raft member took, for the cross-check (request/reply)
+	ClassGrant   Class = 7 // lock grants the leader applied, told to the waiter's node (one-way)
 )
 
 // oneWay marks a Send stream in the class byte, so the server knows not to
 // reply without an extra frame type. Classes therefore stay below 0x80.
 const oneWay = 0x80
 
-// maxClasses sizes the per-class tables: every value without the one-way bit.
-const maxClasses = oneWay
+// maxClasses sizes the per-class tables: every value without the one-way
+// and keep-open bits.
+const maxClasses = keepOpen
 
 // String names the well-known classes for logs and errors.
 func (c Class) String() string {
@@ -44,12 +46,14 @@ func (c Class) String() string {
 		return "keyring"
 	case ClassHash:
 		return "hash"
+	case ClassGrant:
+		return "grant"
 	default:
 		return "class(" + strconv.Itoa(int(c)) + ")"
 	}
 }
 
-func (c Class) valid() bool { return c != 0 && c < oneWay }
+func (c Class) valid() bool { return c != 0 && c < maxClasses }
 
 // Reply status bytes.
 const (

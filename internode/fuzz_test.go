@@ -119,7 +119,8 @@ func FuzzReadFrameReserving(f *testing.F) {
 }
 
 // FuzzStreamHead: the first bytes of a stream in either direction, a head
-// byte (class with the one-way bit for a request, status for a reply) and
+// byte (class with the one-way and keep-open bits for a request, status
+// for a reply) and
 // a frame. Whatever they are, the class is in range for the per-class
 // tables, a refused reply maps to a known refusal or to nothing, and a
 // head written as writeFrame writes it reads back.
@@ -127,6 +128,7 @@ func FuzzStreamHead(f *testing.F) {
 	head := func(h byte, p []byte) []byte { return appendFrame([]byte{h}, p) }
 	f.Add(head(byte(ClassForward), []byte{1, 1, 'c', 'm', 'd'}))
 	f.Add(head(byte(ClassGroups)|oneWay, []byte("broadcast")))
+	f.Add(head(byte(ClassForward)|keepOpen, []byte{1, 2, 'q'}))
 	f.Add(head(statusOK, []byte("reply")))
 	f.Add(head(statusError, []byte("handler failed")))
 	for _, code := range []byte{refuseUnknownClass, refuseTooLarge, refuseReplyTooLarge, refuseOverLimit, 99} {
@@ -139,7 +141,7 @@ func FuzzStreamHead(f *testing.F) {
 		if err != nil {
 			return
 		}
-		c, oneway := Class(h&^oneWay), h&oneWay != 0
+		c, oneway, keep := splitHead(h)
 		if int(c) >= maxClasses || c.String() == "" || (c.valid() != (c != 0)) {
 			t.Fatalf("head %#x: class %d out of range or unnamed", h, c)
 		}
@@ -163,6 +165,9 @@ func FuzzStreamHead(f *testing.F) {
 		// The bytes writeFrame sends for this head and body.
 		if oneway {
 			h = byte(c) | oneWay
+		}
+		if keep {
+			h |= keepOpen
 		}
 		enc := appendFrame([]byte{h}, body)
 		got, err := readFrame(bufio.NewReader(bytes.NewReader(enc[1:])), fuzzMaxFrame)

@@ -51,6 +51,8 @@ type Mesh struct {
 	in     map[*yamux.Session]string // inbound session -> peer's advertised address
 	peers  map[string]*peerLimits    // by peer: verified node (TLS) or claimed address
 
+	pool *streamPool // idle request streams, by peer and class
+
 	pending atomic.Int64 // accepted connections still in handshake or preamble
 
 	st  counters
@@ -91,6 +93,9 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 		out:   make(map[string]*outPeer),
 		in:    make(map[*yamux.Session]string),
 		peers: make(map[string]*peerLimits),
+		// Half the peer's idle timeout: a pooled stream is reused well
+		// before the peer closes it for idling (peers share the config).
+		pool: newStreamPool(cfg.StreamIdleTimeout / 2),
 	}
 	m.log = o.log.With().Str("component", "internode").Str("addr", m.addr).Logger()
 	node := ""
@@ -179,6 +184,7 @@ func (m *Mesh) ClosePeer(addr string) {
 		}
 	}
 	m.mu.Unlock()
+	m.pool.drop(addr)
 	for _, s := range sessions {
 		_ = s.Close()
 	}
@@ -207,6 +213,7 @@ func (m *Mesh) Close() error {
 		m.mu.Unlock()
 
 		m.cancel()
+		m.pool.drop("")
 		_ = m.ln.Close()
 		for _, s := range sessions {
 			_ = s.Close()

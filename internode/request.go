@@ -35,26 +35,47 @@ func (m *Mesh) Request(ctx context.Context, addr string, c Class, req []byte) ([
 }
 
 func (m *Mesh) request(ctx context.Context, addr string, c Class, req []byte) ([]byte, error) {
-	sc, err := m.start(ctx, addr, c, req)
-	if err != nil {
+	if err := m.check(ctx, c, req); err != nil {
 		return nil, err
 	}
-	defer sc.Close()
-	stop := context.AfterFunc(ctx, func() { _ = sc.SetDeadline(aLongTimeAgo) })
-	defer stop()
-
-	if err := sc.writeFrame(byte(c), req); err != nil {
-		return nil, ctxErr(ctx, err)
+	ps := m.pool.get(addr, c)
+	if ps == nil {
+		sc, err := m.openStream(ctx, addr, c)
+		if err != nil {
+			return nil, err
+		}
+		ps = &pooledStream{sc: sc, br: bufio.NewReaderSize(sc, 64)}
 	}
-	br := bufio.NewReaderSize(sc, 64)
-	status, err := br.ReadByte()
+	reply, reuse, err := m.exchange(ctx, ps, c, req)
+	if reuse {
+		m.pool.put(addr, c, ps)
+	} else {
+		_ = ps.sc.Close()
+	}
+	return reply, err
+}
+
+// exchange sends one request on ps and reads its reply. reuse says the
+// stream may carry the next request: the reply came in full, as an answer
+// of the handler, and ctx never touched the stream's deadline.
+func (m *Mesh) exchange(ctx context.Context, ps *pooledStream, c Class, req []byte) (reply []byte, reuse bool, err error) {
+	stop := context.AfterFunc(ctx, func() { _ = ps.sc.SetDeadline(aLongTimeAgo) })
+	defer func() {
+		if !stop() {
+			reuse = false
+		}
+	}()
+	if err := ps.sc.writeFrame(byte(c)|keepOpen, req); err != nil {
+		return nil, false, ctxErr(ctx, err)
+	}
+	status, err := ps.br.ReadByte()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = ErrNoReply
 		}
-		return nil, ctxErr(ctx, err)
+		return nil, false, ctxErr(ctx, err)
 	}
-	body, err := readFrame(br, m.cfg.MaxFrameSize)
+	body, err := readFrame(ps.br, m.cfg.MaxFrameSize)
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
@@ -63,20 +84,20 @@ func (m *Mesh) request(ctx context.Context, addr string, c Class, req []byte) ([
 		case errors.Is(err, ErrMalformed):
 			m.st.malformed.Add(1)
 		}
-		return nil, ctxErr(ctx, fmt.Errorf("reply: %w", err))
+		return nil, false, ctxErr(ctx, fmt.Errorf("reply: %w", err))
 	}
 	switch status {
 	case statusOK:
-		return body, nil
+		return body, true, nil
 	case statusError:
-		return nil, &RemoteError{Msg: string(body)}
+		return nil, true, &RemoteError{Msg: string(body)}
 	case statusRefused:
 		if err := refusal(body); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	m.st.malformed.Add(1)
-	return nil, fmt.Errorf("%w: reply status %d", ErrMalformed, status)
+	return nil, false, fmt.Errorf("%w: reply status %d", ErrMalformed, status)
 }
 
 // refusal maps a statusRefused payload to its error, or nil if unknown.
@@ -109,7 +130,10 @@ func (m *Mesh) Send(ctx context.Context, addr string, c Class, msg []byte) error
 }
 
 func (m *Mesh) send(ctx context.Context, addr string, c Class, msg []byte) error {
-	sc, err := m.start(ctx, addr, c, msg)
+	if err := m.check(ctx, c, msg); err != nil {
+		return err
+	}
+	sc, err := m.openStream(ctx, addr, c)
 	if err != nil {
 		return err
 	}
@@ -119,18 +143,18 @@ func (m *Mesh) send(ctx context.Context, addr string, c Class, msg []byte) error
 	return ctxErr(ctx, sc.writeFrame(byte(c)|oneWay, msg))
 }
 
-// start checks what can be checked locally and opens the stream.
-func (m *Mesh) start(ctx context.Context, addr string, c Class, p []byte) (*streamConn, error) {
+// check checks what can be checked locally before anything is sent.
+func (m *Mesh) check(ctx context.Context, c Class, p []byte) error {
 	if !c.valid() {
-		return nil, fmt.Errorf("%w: %w: %d is not a class", ErrNotSent, ErrUnknownClass, byte(c))
+		return fmt.Errorf("%w: %w: %d is not a class", ErrNotSent, ErrUnknownClass, byte(c))
 	}
 	if len(p) > m.cfg.MaxFrameSize {
-		return nil, fmt.Errorf("%w: %w: %d bytes, limit %d", ErrNotSent, ErrFrameTooLarge, len(p), m.cfg.MaxFrameSize)
+		return fmt.Errorf("%w: %w: %d bytes, limit %d", ErrNotSent, ErrFrameTooLarge, len(p), m.cfg.MaxFrameSize)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
+		return fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
-	return m.openStream(ctx, addr, c)
+	return nil
 }
 
 // writeFrame writes the class byte and a frame in one write: one yamux
@@ -155,12 +179,13 @@ func ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-// serveRequest reads one request frame, runs h and, unless one-way, writes
-// the reply. The stream carries exactly one request. The frame's bytes are
-// reserved from the peer's budget p before its body is read and returned
-// when h is done; the frame must arrive by deadline.
-func (m *Mesh) serveRequest(ctx context.Context, sc *streamConn, h Handler, oneway bool, p *peerLimits, deadline time.Time) {
-	defer sc.Close()
+// serveRequest reads one request frame from br (sc's reader), runs h and,
+// unless one-way, writes the reply. The frame's bytes are reserved from
+// the peer's budget p before its body is read and returned when h is done;
+// the frame must arrive by deadline. It reports whether the stream can
+// carry another request: the request was read in full and answered (by
+// the handler's reply or error). The caller closes sc.
+func (m *Mesh) serveRequest(ctx context.Context, sc *streamConn, br *bufio.Reader, h Handler, oneway bool, p *peerLimits, deadline time.Time) bool {
 	var reserved int64
 	defer func() { m.release(p, reserved) }()
 	reserve := func(n int) error {
@@ -170,7 +195,7 @@ func (m *Mesh) serveRequest(ctx context.Context, sc *streamConn, h Handler, onew
 		reserved = int64(n)
 		return nil
 	}
-	req, err := readFrameReserving(bufio.NewReaderSize(sc, 64), m.cfg.MaxFrameSize, reserve)
+	req, err := readFrameReserving(br, m.cfg.MaxFrameSize, reserve)
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrFrameTooLarge):
@@ -183,7 +208,7 @@ func (m *Mesh) serveRequest(ctx context.Context, sc *streamConn, h Handler, onew
 			}
 		case err == errOverLimit:
 			if ctx.Err() != nil {
-				return
+				return false
 			}
 			m.reject(RejectLimit, nil, Peer(ctx), fmt.Errorf("no frame buffer within %v: %d bytes held by the peer's streams",
 				m.cfg.StreamIdleTimeout, m.cfg.PeerBufferBytes))
@@ -194,7 +219,7 @@ func (m *Mesh) serveRequest(ctx context.Context, sc *streamConn, h Handler, onew
 		default:
 			m.malformed(ctx, err)
 		}
-		return
+		return false
 	}
 	_ = sc.SetReadDeadline(time.Time{})
 	if oneway {
@@ -207,17 +232,16 @@ func (m *Mesh) serveRequest(ctx context.Context, sc *streamConn, h Handler, onew
 		n := m.st.handlerErrors.Add(1)
 		m.log.Debug().Str("peer", Peer(ctx)).Err(err).Uint64("total", n).Msg("handler failed")
 		if oneway {
-			return
+			return false
 		}
 		msg := err.Error()
 		if len(msg) > m.cfg.MaxFrameSize {
 			msg = msg[:m.cfg.MaxFrameSize]
 		}
-		m.writeReply(sc, statusError, []byte(msg))
-		return
+		return m.writeReply(sc, statusError, []byte(msg))
 	}
 	if oneway {
-		return
+		return false
 	}
 	if len(reply) > m.cfg.MaxFrameSize {
 		n := m.st.oversize.Add(1)
@@ -226,16 +250,20 @@ func (m *Mesh) serveRequest(ctx context.Context, sc *streamConn, h Handler, onew
 				Int("limit", m.cfg.MaxFrameSize).Uint64("total", n).Msg("oversize reply refused")
 		}
 		m.writeReply(sc, statusRefused, []byte{refuseReplyTooLarge})
-		return
+		return false
 	}
-	m.writeReply(sc, statusOK, reply)
+	return m.writeReply(sc, statusOK, reply)
 }
 
 // writeReply writes a reply frame, giving up after StreamIdleTimeout: a
-// peer that stopped reading must not pin this goroutine.
-func (m *Mesh) writeReply(sc *streamConn, status byte, body []byte) {
+// peer that stopped reading must not pin this goroutine. It reports whether
+// the frame was written.
+func (m *Mesh) writeReply(sc *streamConn, status byte, body []byte) bool {
 	_ = sc.SetWriteDeadline(time.Now().Add(m.cfg.StreamIdleTimeout))
-	if err := sc.writeFrame(status, body); err != nil && !isClosedErr(sc.Stream, err) {
+	err := sc.writeFrame(status, body)
+	if err != nil && !isClosedErr(sc.Stream, err) {
 		m.log.Debug().Err(err).Msg("reply not written")
 	}
+	_ = sc.SetWriteDeadline(time.Time{})
+	return err == nil
 }

@@ -59,7 +59,8 @@ func TestRequestReply(t *testing.T) {
 	})
 	sa, sb = a.Stats(), b.Stats()
 	fa, fb := sa.Classes[ClassForward], sb.Classes[ClassForward]
-	if fa.StreamsOut != 4 || fb.StreamsIn != 4 || fa.BytesOut < uint64(len(big)) || fa.BytesIn < uint64(len(big)) {
+	// The four requests, one after the other, rode one kept-open stream.
+	if fa.StreamsOut != 1 || fb.StreamsIn != 1 || fa.BytesOut < uint64(len(big)) || fa.BytesIn < uint64(len(big)) {
 		t.Fatalf("class counters: a %+v b %+v", fa, fb)
 	}
 	if sa.BytesOut < fa.BytesOut || sb.BytesIn < fb.BytesIn {
@@ -98,8 +99,13 @@ func TestConcurrentRequestsShareOneSession(t *testing.T) {
 	if s := a.Stats(); s.SessionsDialed != 1 {
 		t.Fatalf("SessionsDialed = %d, want 1 shared by all requests", s.SessionsDialed)
 	}
-	if s := b.Stats(); s.Classes[ClassForward].StreamsIn != n {
-		t.Fatalf("StreamsIn = %d, want %d", s.Classes[ClassForward].StreamsIn, n)
+	// Requests at once each take a stream; one that starts after another
+	// ended may reuse its stream.
+	if in := b.Stats().Classes[ClassForward].StreamsIn; in < 1 || in > n {
+		t.Fatalf("StreamsIn = %d, want 1..%d", in, n)
+	}
+	if idle := len(a.pool.idle[poolKey{b.Addr(), ClassForward}]); idle > maxIdlePerKey {
+		t.Fatalf("%d idle streams pooled, want at most %d", idle, maxIdlePerKey)
 	}
 }
 
@@ -198,7 +204,7 @@ func TestUnknownClass(t *testing.T) {
 	if !errors.Is(err, ErrUnknownClass) || !errors.Is(err, ErrNotSent) {
 		t.Fatalf("Request of unhandled class: %v", err)
 	}
-	if err := a.Send(ctx, b.Addr(), Class(77), []byte("x")); err != nil {
+	if err := a.Send(ctx, b.Addr(), Class(37), []byte("x")); err != nil {
 		t.Fatalf("Send of unhandled class: %v (the sender cannot know)", err)
 	}
 	// Raft's class with the one-way bit is no valid stream either.
@@ -211,7 +217,7 @@ func TestUnknownClass(t *testing.T) {
 	waitFor(t, 5*time.Second, "unknown classes counted", func() bool { return b.Stats().UnknownClass == 3 })
 
 	// Invalid classes never leave this node.
-	for _, c := range []Class{0, oneWay, 200} {
+	for _, c := range []Class{0, keepOpen, oneWay, 200} {
 		if _, err := a.Request(ctx, b.Addr(), c, nil); !errors.Is(err, ErrUnknownClass) {
 			t.Fatalf("Request class %d: %v", c, err)
 		}

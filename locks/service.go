@@ -104,6 +104,9 @@ type Service struct {
 
 	// obs are the election observers (elect_service.go).
 	obs observers
+
+	// push sends grant hints to other nodes (grant_hint.go); nil: none.
+	push GrantPusher
 }
 
 // sessionLocks is one session's locks as this node knows them.

@@ -189,6 +189,7 @@ func (s *Service) Deliver(events []IndexedEvent) {
 	for _, n := range notices {
 		s.sessions.Emit(n.pid, n.n)
 	}
+	s.pushGrants(events)
 }
 
 // wakeLatest puts w in the one-slot channel, replacing an unread earlier

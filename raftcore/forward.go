@@ -213,8 +213,18 @@ func callerErr(caller context.Context, op byte, sent bool, last error) error {
 // leaderAddr returns the leader's Raft address: from Raft on a member, and
 // from the gossip advert with the highest term on anyone else.
 func (c *Core) leaderAddr() (string, error) {
-	if addr, _ := c.raft.LeaderWithID(); addr != "" {
-		return string(addr), nil
+	if _, addr := c.Leader(); addr != "" {
+		return addr, nil
+	}
+	return "", errNoLeader
+}
+
+// Leader returns the ID and Raft address of the leader this node knows of
+// (from Raft on a member, from the gossip advert with the highest term on
+// anyone else, never itself there), or "" for both. It does not block.
+func (c *Core) Leader() (id, addr string) {
+	if a, i := c.raft.LeaderWithID(); a != "" {
+		return string(i), string(a)
 	}
 	peers := c.deps.View.Peers()
 	var (
@@ -228,10 +238,10 @@ func (c *Core) leaderAddr() (string, error) {
 	}
 	for _, p := range peers {
 		if p.ID == leader && p.Alive && p.Addr != "" && p.ID != c.cfg.NodeID {
-			return p.Addr, nil
+			return p.ID, p.Addr
 		}
 	}
-	return "", errNoLeader
+	return "", ""
 }
 
 func (c *Core) forward(ctx context.Context, addr string, op byte, body []byte) (byte, []byte, error) {

@@ -22,7 +22,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -38,6 +40,8 @@ func main() {
 	flag.DurationVar(&s.duration, "duration", 5*time.Second, "measured time of each throughput workload")
 	flag.DurationVar(&s.warmup, "warmup", time.Second, "unmeasured time before each throughput workload's measurement")
 	flag.IntVar(&s.kills, "kills", 5, "kill -9 of the leader, per system")
+	only := flag.String("only", "", "run only the rows whose name matches this regular expression (\"kill\" selects the kill rows); for quick comparisons of two builds")
+	systems := flag.String("systems", "etcd,conclave", "which systems to run, comma-separated")
 	flag.IntVar(&s.clients, "clients", 16, "clients of the multi-client workloads")
 	flag.DurationVar(&s.opTimeout, "op-timeout", 10*time.Second, "bound on one client call; a call that fails fails the run")
 	flag.DurationVar(&s.killWrite, "kill-write-timeout", 250*time.Millisecond, "bound on one write of the kill -9 writer, which retries at once (etcd holds a write to a leaderless member up to 7 s)")
@@ -49,7 +53,10 @@ func main() {
 	flag.StringVar(&fs.trace, "trace", "", "with -faults: write every client call to this prefix + the system's name (etcd, conclave)")
 	sessions := flag.Int("sessions", 0, "instead of the table: open this many idle sessions on one conclave agent and print its memory per session")
 	flag.Parse()
-	err := s.validate()
+	err := s.parseSelection(*only, *systems)
+	if err == nil {
+		err = s.validate()
+	}
 	if err == nil && fs.duration != 0 {
 		err = fs.validate()
 	}
@@ -72,6 +79,32 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// parseSelection reads -only and -systems into s.
+func (s *settings) parseSelection(only, systems string) error {
+	if only != "" {
+		re, err := regexp.Compile(only)
+		if err != nil {
+			return fmt.Errorf("-only: %w", err)
+		}
+		s.only = re
+	}
+	for _, name := range strings.Split(systems, ",") {
+		switch name = strings.TrimSpace(name); name {
+		case "etcd", "conclave":
+			s.systems = append(s.systems, name)
+		default:
+			return fmt.Errorf("-systems: want etcd and/or conclave, got %q", name)
+		}
+	}
+	return nil
+}
+
+// runs reports whether row name is selected by -only.
+func (s settings) runs(name string) bool { return s.only == nil || s.only.MatchString(name) }
+
+// runsSystem reports whether system name is selected by -systems.
+func (s settings) runsSystem(name string) bool { return slices.Contains(s.systems, name) }
 
 func (s settings) validate() error {
 	switch {
@@ -142,6 +175,9 @@ func run(ctx context.Context, s settings, etcdBin, conclaveBin, parent string, o
 
 	table := map[string][2]float64{} // row name -> etcd, conclave
 	for i, sys := range peerSystems(ps, etcdBin, conclaveBin) {
+		if !s.runsSystem(sys.name) {
+			continue
+		}
 		cl, err := startSystem(ctx, out, dir, sys)
 		if err != nil {
 			return err
@@ -204,6 +240,9 @@ type stoppable interface {
 // figure to record as it comes.
 func measureSystem(ctx context.Context, sys system, s settings, out io.Writer, name string, record func(string, float64)) error {
 	for _, r := range rows(s) {
+		if !s.runs(r.name) {
+			continue
+		}
 		b := &bench{sys: sys, s: s}
 		res, err := r.measure(ctx, b)
 		b.release()
@@ -212,6 +251,9 @@ func measureSystem(ctx context.Context, sys system, s settings, out io.Writer, n
 		}
 		fmt.Fprintf(out, "%s: %-48s %8.0f %s\n", name, r.name, res.value, r.unit)
 		record(r.name, res.value)
+	}
+	if !s.runs("kill") {
+		return nil
 	}
 	ds, err := failover(ctx, sys, s)
 	if err != nil {
@@ -236,10 +278,16 @@ func printTable(out io.Writer, s settings, t map[string][2]float64, fl floor, st
 	fmt.Fprintln(out, "| workload | etcd | conclave | conclave/etcd |")
 	fmt.Fprintln(out, "|---|---:|---:|---:|")
 	for _, r := range rows(s) {
+		if !s.runs(r.name) {
+			continue
+		}
 		v := t[r.name]
 		fmt.Fprintf(out, "| %s, %s | %.0f | %.0f | %s |\n", r.name, r.unit, v[0], v[1], ratio(v[1], v[0]))
 	}
 	for _, name := range []string{killMedian, killMax} {
+		if !s.runs("kill") {
+			break
+		}
 		v := t[name]
 		// For a time the ratio is inverted, so above 1 always means
 		// conclave ahead.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -57,7 +58,9 @@ type settings struct {
 	opTimeout        time.Duration
 	killWrite        time.Duration // bound on one write of the kill writer
 	kills            int
-	clients          int // the "16" of the multi-client workloads
+	clients          int            // the "16" of the multi-client workloads
+	only             *regexp.Regexp // rows to run (nil: all); the kills are a row named "kill"
+	systems          []string       // etcd, conclave: which to run
 }
 
 // result is one row's figure for one system.
