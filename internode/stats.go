@@ -1,6 +1,7 @@
 package internode
 
 import (
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -158,8 +159,25 @@ func (s *streamConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// Write writes b. A write that finds the stream or its session already
+// ended sends nothing, and says so: its error wraps ErrNotSent and has a
+// NotSent method (for callers that cannot import this package, such as
+// Raft's transport in raftcore).
 func (s *streamConn) Write(b []byte) (int, error) {
 	n, err := s.Stream.Write(b)
 	s.cc.out.Add(uint64(n))
+	if err != nil && n == 0 && (errors.Is(err, yamux.ErrStreamClosed) || errors.Is(err, yamux.ErrSessionShutdown) ||
+		errors.Is(err, yamux.ErrConnectionReset)) {
+		err = &notSentError{err: err}
+	}
 	return n, err
 }
+
+// notSentError is a write that sent nothing because its stream had ended.
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string   { return "internode: not sent: " + e.err.Error() }
+func (e *notSentError) Unwrap() []error { return []error{ErrNotSent, e.err} }
+
+// NotSent reports that nothing was sent.
+func (e *notSentError) NotSent() bool { return true }

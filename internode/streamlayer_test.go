@@ -206,3 +206,31 @@ func TestStreamLayerCloseAndDial(t *testing.T) {
 		t.Fatalf("Dial to a closed port: %v", err)
 	}
 }
+
+// A write on a stream whose session has ended sends nothing and says so:
+// its error wraps ErrNotSent and has NotSent (which Raft's transport in
+// raftcore reads to try a vote again on a fresh stream).
+func TestWriteOnEndedSessionIsNotSent(t *testing.T) {
+	a, b := newMesh(t, nil), newMesh(t, nil)
+	l := b.StreamLayer(ClassRaft)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	conn, err := a.StreamLayer(ClassRaft).Dial(raft.ServerAddress(b.Addr()), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	a.ClosePeer(b.Addr())
+	_, err = conn.Write([]byte("vote"))
+	var ns interface{ NotSent() bool }
+	if !errors.Is(err, ErrNotSent) || !errors.As(err, &ns) || !ns.NotSent() {
+		t.Fatalf("write after the session ended: %v, want a not-sent error", err)
+	}
+}

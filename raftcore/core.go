@@ -164,7 +164,7 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 		// The leader-loss probe (leaderloss.go) dials deps.Streams itself:
 		// it wants a refusal at once.
 		Stream:  patientStreams{StreamLayer: deps.Streams, wait: time.Second, retry: 50 * time.Millisecond, done: c.shutdownCh},
-		MaxPool: 3,
+		MaxPool: transportMaxPool,
 		Timeout: 10 * time.Second,
 		Logger:  hl.Named("transport"),
 	})

@@ -46,6 +46,44 @@ func (serialTransport) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) 
 	return nil, raft.ErrPipelineReplicationNotSupported
 }
 
+// transportMaxPool is how many idle streams Raft's transport keeps per peer.
+const transportMaxPool = 3
+
+// RequestVote asks target for its vote. An attempt that sent nothing,
+// because the pooled stream it took belonged to a session that has since
+// ended (the peer restarted), is made again at once on another stream:
+// NetworkTransport keeps up to transportMaxPool idle streams per peer and
+// does not check them before use, so after a peer restarts each of them
+// would otherwise cost a whole election round (seen as 4-5 s without a
+// leader in the fault schedule, docs/benchmarks.md).
+func (t serialTransport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
+	return retryUnsent(func() error { return t.NetworkTransport.RequestVote(id, target, args, resp) })
+}
+
+// RequestPreVote is RequestVote's pre-vote, made again the same way.
+func (t serialTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
+	return retryUnsent(func() error { return t.NetworkTransport.RequestPreVote(id, target, args, resp) })
+}
+
+// retryUnsent runs rpc until it fails with something other than "nothing
+// was sent", at most once per pooled stream and once more on a fresh one.
+func retryUnsent(rpc func() error) error {
+	var err error
+	for range transportMaxPool + 1 {
+		if err = rpc(); !unsent(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// unsent reports an error that says nothing was sent: the mesh's write on a
+// stream that had already ended (it has a NotSent method).
+func unsent(err error) bool {
+	var ns interface{ NotSent() bool }
+	return err != nil && errors.As(err, &ns) && ns.NotSent()
+}
+
 // SetHeartbeatHandler installs raft's heartbeat fast path behind the gate.
 // NetworkTransport runs that handler on its connection goroutine, not on
 // raft's: raft checks its shutdown channel first, but a heartbeat that

@@ -282,7 +282,7 @@ func printTable(out io.Writer, s settings, t map[string][2]float64, fl floor, st
 			continue
 		}
 		v := t[r.name]
-		fmt.Fprintf(out, "| %s, %s | %.0f | %.0f | %s |\n", r.name, r.unit, v[0], v[1], ratio(v[1], v[0]))
+		fmt.Fprintf(out, "| %s, %s | %s | %s | %s |\n", r.name, r.unit, s.figure("etcd", "%.0f", v[0]), s.figure("conclave", "%.0f", v[1]), ratio(v[1], v[0]))
 	}
 	for _, name := range []string{killMedian, killMax} {
 		if !s.runs("kill") {
@@ -291,15 +291,23 @@ func printTable(out io.Writer, s settings, t map[string][2]float64, fl floor, st
 		v := t[name]
 		// For a time the ratio is inverted, so above 1 always means
 		// conclave ahead.
-		fmt.Fprintf(out, "| %s, s | %.2f | %.2f | %s |\n", name, v[0], v[1], ratio(v[0], v[1]))
+		fmt.Fprintf(out, "| %s, s | %s | %s | %s |\n", name, s.figure("etcd", "%.2f", v[0]), s.figure("conclave", "%.2f", v[1]), ratio(v[0], v[1]))
 	}
 	fmt.Fprintf(out, "\nfloor (same run, same filesystem as the data dirs): 4 KiB append + fdatasync p50 %s; loopback TCP round trip p50 %s\n",
 		fl.fsync.Round(time.Microsecond), fl.rtt.Round(time.Microsecond))
 	fmt.Fprintln(out, "ratio: conclave/etcd for rates; etcd/conclave for the kill times, so above 1 always means conclave ahead")
 }
 
+// figure formats a system's figure, or "-" if -systems left it out.
+func (s settings) figure(system, format string, v float64) string {
+	if !s.runsSystem(system) {
+		return "-"
+	}
+	return fmt.Sprintf(format, v)
+}
+
 func ratio(a, b float64) string {
-	if b == 0 {
+	if a == 0 || b == 0 {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f", a/b)
