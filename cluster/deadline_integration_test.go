@@ -78,13 +78,7 @@ func TestCallerDeadlineIsDeadlineExceeded(t *testing.T) {
 func TestListTooLargeForTheMesh(t *testing.T) {
 	c := testcluster.New(t, 3, testcluster.Options{})
 	leader := c.WaitLeader(20 * time.Second)
-	var via *testcluster.Node
-	for _, n := range c.Running() {
-		if n != leader {
-			via = n
-			break
-		}
-	}
+	via := lkFollowers(c, leader)[0]
 	value := make([]byte, cluster.MaxValueBytes)
 	for i := 0; i < 10; i++ { // 5 MiB of values
 		if _, err := leader.KV().Put(ctxT(t), fmt.Sprintf("big/%02d", i), value); err != nil {

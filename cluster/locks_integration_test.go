@@ -230,13 +230,7 @@ func TestLockWaitersGrantedInFIFOOrderAcrossNodes(t *testing.T) {
 func TestLockGrantHintReachesTheWaitersNode(t *testing.T) {
 	c := testcluster.New(t, 3, testcluster.Options{})
 	leader := c.WaitLeader(20 * time.Second)
-	var follower *testcluster.Node
-	for _, n := range c.Running() {
-		if n != leader {
-			follower = n
-			break
-		}
-	}
+	follower := lkFollowers(c, leader)[0]
 	const name = "hint/res"
 	holder := lkSession(t, leader, lkTTL)
 	lkAcquire(t, leader, holder, name, cluster.AcquireOptions{})

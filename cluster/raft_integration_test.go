@@ -218,13 +218,7 @@ func TestKilledLeaderStartsFastElection(t *testing.T) {
 func TestIsolatedFollowerStartsNoFastElection(t *testing.T) {
 	c := testcluster.New(t, 3, testcluster.Options{})
 	leader := c.WaitLeader(20 * time.Second)
-	var cut *testcluster.Node
-	for _, n := range c.Running() {
-		if n != leader {
-			cut = n
-			break
-		}
-	}
+	cut := lkFollowers(c, leader)[0]
 	c.Isolate(cut)
 	// Past both fast paths' thresholds: Raft itself gives up on the leader
 	// after its heartbeat timeout (1-2 s).

@@ -54,13 +54,7 @@ func TestSessionOpensAtOnceOnNewNode(t *testing.T) {
 func TestWipedNodeReleasesEarlierSessions(t *testing.T) {
 	c := testcluster.New(t, 3, testcluster.Options{})
 	leader := c.WaitLeader(20 * time.Second)
-	var victim *testcluster.Node
-	for _, n := range c.Running() {
-		if n != leader {
-			victim = n
-			break
-		}
-	}
+	victim := lkFollowers(c, leader)[0]
 	old := lkSession(t, victim, 10*time.Second)
 	lkAcquire(t, victim, old, "wiped/old", cluster.AcquireOptions{})
 	// A semaphore slot and an election's leadership go the same way.
