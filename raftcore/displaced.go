@@ -2,7 +2,6 @@ package raftcore
 
 import (
 	"context"
-	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -31,18 +30,7 @@ func (c *Core) displacedLoop(ctx context.Context) {
 	if ht <= 0 {
 		return
 	}
-	t := time.NewTicker(ht)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.shutdownCh:
-			return
-		case <-t.C:
-		}
-		c.checkDisplaced(ctx)
-	}
+	c.onTicks(ctx, ht, func() { c.checkDisplaced(ctx) })
 }
 
 // checkDisplaced runs one check: clears the mark once a leader is heard

@@ -52,34 +52,25 @@ func (c *Core) leaderLossLoop(ctx context.Context) {
 	silentAfter := c.cfg.HeartbeatTimeout * 3 / 10
 	stagger := c.cfg.HeartbeatTimeout / 5
 	probeTimeout := c.cfg.HeartbeatTimeout / 4
-	t := time.NewTicker(every)
-	defer t.Stop()
 	var firedTerm uint64
 	var lastProbe time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.shutdownCh:
-			return
-		case <-t.C:
-		}
+	c.onTicks(ctx, every, func() {
 		if c.raft.State() != raft.Follower {
-			continue
+			return
 		}
 		addr, id := c.raft.LeaderWithID()
 		term := c.raft.CurrentTerm()
 		if id == "" || string(id) == c.cfg.NodeID || term == firedTerm {
-			continue
+			return
 		}
 		now := c.now()
 		silent := now.Sub(c.raft.LastContact())
 		if silent < silentAfter || now.Sub(lastProbe) < 2*every {
-			continue
+			return
 		}
 		voters, rank, ok := c.failoverVoters(id)
 		if !ok || silent < silentAfter+time.Duration(rank)*stagger {
-			continue
+			return
 		}
 		lastProbe = now
 		why := ""
@@ -90,18 +81,18 @@ func (c *Core) leaderLossLoop(ctx context.Context) {
 		case c.refuses(addr, probeTimeout):
 			why = "the leader's mesh port refuses connections: starting an election now"
 		default:
-			continue
+			return
 		}
 		// Still the same leader in the same term: nobody started yet.
 		if _, again := c.raft.LeaderWithID(); again != id || c.raft.CurrentTerm() != term {
-			continue
+			return
 		}
 		firedTerm = term
 		c.stats.leaderLoss.Add(1)
 		c.log.Warn().Str("leader", string(id)).Str("leader_addr", string(addr)).Uint64("term", term).
 			Dur("silent", silent).Int("rank", rank).Msg(why)
 		c.startElection()
-	}
+	})
 }
 
 // failoverVoters returns the voters that would elect the next leader

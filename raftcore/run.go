@@ -319,3 +319,20 @@ func (c *Core) leaderLoop(ctx context.Context) {
 		}
 	}
 }
+
+// onTicks calls f every d until ctx ends or the Core shuts down: the
+// skeleton of the Core's periodic checks.
+func (c *Core) onTicks(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.shutdownCh:
+			return
+		case <-t.C:
+		}
+		f()
+	}
+}
