@@ -90,3 +90,26 @@ func TestDeliverPushesOtherNodesGrants(t *testing.T) {
 		t.Fatalf("pushed %+v, want only the grant of theirs to n2/x", pushed)
 	}
 }
+
+// FuzzGrantHint: any bytes from the mesh decode to a valid grant or an
+// error, never a panic; an accepted hint encodes back to bytes that decode
+// to the same grant (the wire decoder accepts over-long varints, so the
+// bytes themselves may differ).
+func FuzzGrantHint(f *testing.F) {
+	f.Add(EncodeGrantHint(IndexedEvent{Event: Event{Kind: Granted, Name: "job", PID: "n1/b", Token: 3}, Index: 3}))
+	f.Add([]byte{grantHintVersion})
+	f.Add([]byte{9, 3, 'j', 'o', 'b'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ev, err := decodeGrantHint(b)
+		if err != nil {
+			return
+		}
+		if ev.Kind != Granted || ValidateName(ev.Name) != nil || wire.ValidatePID("pid", ev.PID) != nil {
+			t.Fatalf("accepted an invalid hint: %+v", ev)
+		}
+		again, err := decodeGrantHint(EncodeGrantHint(ev))
+		if err != nil || again != ev {
+			t.Fatalf("hint %x decodes to %+v, whose encoding decodes to %+v, %v", b, ev, again, err)
+		}
+	})
+}
