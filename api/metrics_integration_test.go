@@ -23,6 +23,7 @@ var wantMetrics = []string{
 	"conclave_raft_non_voters",
 	"conclave_raft_leader_changes_total",
 	"conclave_raft_leader_loss_elections_total",
+	"conclave_raft_early_appends_total",
 	"conclave_raft_voter_churn_burst_total",
 	"conclave_raft_commit_index",
 	"conclave_raft_applied_index",

@@ -66,3 +66,7 @@ func (n *Node) LeaderLossElections() uint64 { return n.core.Stats().LeaderLossEl
 func (n *Node) GrantHints() (received, refused uint64) {
 	return n.hints.received.Load(), n.hints.refused.Load()
 }
+
+// EarlyAppends is how many entry batches this node, as leader, sent to a
+// voter before its own sync and the voter took.
+func (n *Node) EarlyAppends() uint64 { return n.core.Stats().EarlyAppends }

@@ -53,8 +53,12 @@ type Core struct {
 	// appendFault, a test hook, fails appends on demand.
 	logWatch    *watchedLog
 	appendFault func() error
-	observer    *raft.Observer
-	obsCh       chan raft.Observation
+	// early sends the leader's new entries to the voters before its own
+	// sync (Config.EarlyReplication, early.go), over earlyTrans; nil when off.
+	early      *earlyLog
+	earlyTrans *raft.NetworkTransport
+	observer   *raft.Observer
+	obsCh      chan raft.Observation
 
 	nonce    string
 	hadState bool // Raft state existed on disk at start: never bootstrap
@@ -91,6 +95,7 @@ type Core struct {
 		leaderChanges atomic.Uint64
 		leaderLoss    atomic.Uint64
 		lastLeader    atomic.Pointer[string]
+		earlyAppends  atomic.Uint64
 	}
 }
 
@@ -185,15 +190,33 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	// its Raft down; we keep it running so it can be added back.
 	rc.ShutdownOnRemove = false
 
+	var raftLogs raft.LogStore = logs
+	if cfg.EarlyReplication {
+		c.earlyTrans = newEarlyTransport(deps.Streams, hl)
+		header := raft.RPCHeader{
+			ProtocolVersion: rc.ProtocolVersion,
+			ID:              []byte(rc.LocalID),
+			Addr:            c.transport.EncodePeer(rc.LocalID, c.transport.LocalAddr()),
+		}
+		c.early = newEarlyLog(logs, rc.LocalID, header, c.earlyTrans, &c.stats.earlyAppends, c.log)
+		raftLogs = c.early
+	}
+
 	c.rpcs = newRPCMux(c.transport.Consumer())
-	r, err := raft.NewRaft(rc, deps.FSM, logs, st.Stable, st.Snapshots, serialTransport{NetworkTransport: c.transport, hb: c.heartbeats, rpcs: c.rpcs})
+	r, err := raft.NewRaft(rc, deps.FSM, raftLogs, st.Stable, st.Snapshots, serialTransport{NetworkTransport: c.transport, hb: c.heartbeats, rpcs: c.rpcs})
 	if err != nil {
 		c.rpcs.stop()
 		c.transport.Close()
+		if c.earlyTrans != nil {
+			c.earlyTrans.Close()
+		}
 		closeStores()
 		return nil, fmt.Errorf("raftcore: start raft: %w", err)
 	}
 	c.raft = r
+	if c.early != nil {
+		c.early.start(r)
+	}
 	c.obsCh = make(chan raft.Observation, 16)
 	c.observer = raft.NewObserver(c.obsCh, false, func(o *raft.Observation) bool {
 		switch d := o.Data.(type) {
@@ -442,6 +465,10 @@ func (c *Core) Shutdown() error {
 		close(c.shutdownCh)
 		c.raft.DeregisterObserver(c.observer)
 		err = c.raft.Shutdown().Error()
+		if c.early != nil {
+			c.early.stop()
+			c.earlyTrans.Close()
+		}
 		// Heartbeats run on the transport's goroutines, which raft's
 		// Shutdown does not wait for: wait for them before the stores close.
 		c.heartbeats.close()
@@ -473,13 +500,16 @@ type Stats struct {
 	// LeaderLossElections counts elections this node started without
 	// waiting out Raft's timers (Config.FastFailover, leaderloss.go).
 	LeaderLossElections uint64
+	// EarlyAppends counts the entry batches this node, as leader, sent to
+	// a voter before its own sync and the voter took (Config.EarlyReplication).
+	EarlyAppends uint64
 }
 
 // Stats returns counters.
 func (c *Core) Stats() Stats {
 	return Stats{Forwarded: c.stats.forwarded.Load(), Malformed: c.stats.malformed.Load(),
 		Screened: c.stats.screened.Load(), ChurnBursts: c.rec.burstCount(), LeaderChanges: c.stats.leaderChanges.Load(),
-		LeaderLossElections: c.stats.leaderLoss.Load()}
+		LeaderLossElections: c.stats.leaderLoss.Load(), EarlyAppends: c.stats.earlyAppends.Load()}
 }
 
 var _ hclog.Logger = (*hclogAdapter)(nil)

@@ -39,6 +39,10 @@ func (c *Core) Collectors() []prometheus.Collector {
 			Namespace: ns, Name: "raft_leader_loss_elections_total",
 			Help: "Elections this node started without waiting out Raft's timers: its silent leader's mesh port refused connections (the process was gone), or a quorum of voters had not heard from the leader for a heartbeat timeout.",
 		}, func() float64 { return float64(c.Stats().LeaderLossElections) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: ns, Name: "raft_early_appends_total",
+			Help: "Entry batches this node, as leader, sent to a voter while syncing them to its own log (early replication) and the voter took.",
+		}, func() float64 { return float64(c.Stats().EarlyAppends) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: ns, Name: "raft_commit_index",
 			Help: "Highest Raft log index this node knows to be committed.",

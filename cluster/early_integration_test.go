@@ -1,0 +1,92 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/conclave-dev/conclave/internal/testcluster"
+)
+
+// heldAppends holds every append to one node's Raft log until released.
+type heldAppends struct {
+	node    string
+	once    sync.Once
+	entered chan struct{} // closed at the first held append
+	release chan struct{}
+}
+
+// The leader sends its new entries to the voters before it has synced them
+// itself (early replication): while the leader's own append is held, a
+// follower stores the entry; the write is acknowledged only once the
+// leader's append completes, so when an entry counts as committed is
+// unchanged.
+func TestLeaderSendsEntriesBeforeItsOwnSync(t *testing.T) {
+	var hold atomic.Pointer[heldAppends]
+	c := testcluster.New(t, 3, testcluster.Options{LogAppend: func(node string) error {
+		if h := hold.Load(); h != nil && h.node == node {
+			h.once.Do(func() { close(h.entered) })
+			<-h.release
+		}
+		return nil
+	}})
+	leader := c.WaitLeader(20 * time.Second)
+	waitRoles(t, c, bigClusterWait, 3, 0, 0)
+	ctx := ctxT(t)
+	i := 0
+	testcluster.WaitFor(t, 10*time.Second, "the leader's early appends taken by a voter", func() bool {
+		i++
+		if _, err := leader.KV().Put(ctx, fmt.Sprintf("warm/%d", i), []byte("v")); err != nil {
+			t.Fatalf("put: %v", err)
+		}
+		return leader.EarlyAppends() > 0
+	})
+
+	h := &heldAppends{node: leader.Name, entered: make(chan struct{}), release: make(chan struct{})}
+	hold.Store(h)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			hold.Store(nil)
+			close(h.release)
+		}
+	}
+	defer release()
+	done := make(chan error, 1)
+	go func() {
+		_, err := leader.KV().Put(context.Background(), "held", []byte("v"))
+		done <- err
+	}()
+	select {
+	case <-h.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the leader never appended the put")
+	}
+	testcluster.WaitFor(t, 5*time.Second, "a follower storing the entry the leader holds", func() bool {
+		stored := leader.RaftStatus().LastIndex
+		for _, n := range c.Running() {
+			if n != leader && n.RaftStatus().LastIndex > stored {
+				return true
+			}
+		}
+		return false
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("put acknowledged (err %v) before the leader stored its entry", err)
+	default:
+	}
+	release()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("put after the leader's append completed: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("put not acknowledged after the leader's append completed")
+	}
+}
