@@ -24,8 +24,9 @@ import (
 //
 // earlyLog does that from beneath raft. It sits between raft and its log
 // store; when the leader stores entries of its current term, it first hands
-// them to each voter in one AppendEntries request of its own, then stores
-// them. The follower syncs them while the leader does. raft's replicator
+// them, in one AppendEntries request of its own, to as many voters as make
+// a majority with the leader (the first ones in the configuration that are
+// not paused), then stores them. The follower syncs them while the leader does. raft's replicator
 // then sends the same entries as always; the follower finds it has them
 // (same index, same term: raft skips duplicates) and answers without a
 // second sync, so the commit waits for the slower of the two syncs instead
@@ -166,6 +167,10 @@ func (e *earlyLog) sendEarly(logs []*raft.Log) {
 			delete(e.peers, id)
 		}
 	}
+	// A commit needs as many followers as make a majority with the leader;
+	// the others get the entries from raft's replicator alone, which costs
+	// them and the leader no second request per batch.
+	need := (len(voters) + 1) / 2
 	for _, s := range voters {
 		peer := e.peers[s.ID]
 		if peer == nil || peer.server.Address != s.Address {
@@ -177,10 +182,11 @@ func (e *earlyLog) sendEarly(logs []*raft.Log) {
 			e.wg.Add(1)
 			go e.run(peer)
 		}
-		if now.Before(peer.pauseUntil) {
+		if need == 0 || now.Before(peer.pauseUntil) {
 			continue
 		}
 		peer.queue(req)
+		need--
 	}
 }
 
