@@ -154,8 +154,7 @@ func runFaults(ctx context.Context, fs faultSettings, etcdBin, conclaveBin, pare
 	if err != nil {
 		return err
 	}
-	floorLine := fmt.Sprintf("floor (same run, same filesystem as the data dirs): 4 KiB append + fdatasync p50 %s; loopback TCP round trip p50 %s",
-		fl.fsync.Round(time.Microsecond), fl.rtt.Round(time.Microsecond))
+	floorLine := fmt.Sprintf("floor (same run, same filesystem as the data dirs): %s", fl)
 	fmt.Fprintln(out, floorLine)
 	plan := planFaults(fs.seed, fs.duration, kinds)
 	var names []string

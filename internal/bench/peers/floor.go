@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -17,6 +20,26 @@ import (
 type floor struct {
 	fsync time.Duration // p50 of a 4 KiB O_APPEND write + fdatasync
 	rtt   time.Duration // p50 of a 64-byte TCP ping-pong on 127.0.0.1
+	// hop is the p50 of the same ping-pong with the echo in another
+	// process, each ping sent after hopIdle without traffic: what one
+	// round trip between two of the servers costs when the receiver was
+	// waiting, as on every hop of a single client's commit. On a virtual
+	// machine it can cost several rtt (waking an idle virtual CPU).
+	hop time.Duration
+}
+
+// hopIdle is the pause before each ping of the hop probe: about what a
+// server waits between a single client's calls.
+const hopIdle = time.Millisecond
+
+// echoEnv, set to 1 in the environment, makes this binary the hop probe's
+// echo process (echoMain) instead of the benchmark.
+const echoEnv = "BENCH_PEERS_ECHO"
+
+// String is the floor as the table prints it.
+func (f floor) String() string {
+	return fmt.Sprintf("4 KiB append + fdatasync p50 %s; loopback TCP round trip p50 %s (between two processes, after %s idle: p50 %s)",
+		f.fsync.Round(time.Microsecond), f.rtt.Round(time.Microsecond), hopIdle, f.hop.Round(time.Microsecond))
 }
 
 // measureFloor takes samples of each probe, in dir (which must be on the
@@ -30,7 +53,11 @@ func measureFloor(dir string, samples int) (floor, error) {
 	if err != nil {
 		return floor{}, err
 	}
-	return floor{fsync: median(fs), rtt: median(rs)}, nil
+	hs, err := hopSamples(samples)
+	if err != nil {
+		return floor{}, err
+	}
+	return floor{fsync: median(fs), rtt: median(rs), hop: median(hs)}, nil
 }
 
 func median(ds []time.Duration) time.Duration {
@@ -104,4 +131,76 @@ func rttSamples(samples int) ([]time.Duration, error) {
 		return nil, fmt.Errorf("floor round trip: the loopback connection broke after %d samples", len(out))
 	}
 	return out, nil
+}
+
+// hopSamples is rttSamples with the echo in a child process (this binary
+// again, with echoEnv set) and hopIdle before each ping. The child ends
+// when its standard input closes, so it never outlives this process.
+func hopSamples(samples int) ([]time.Duration, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("floor hop: %w", err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), echoEnv+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("floor hop: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("floor hop: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("floor hop: start the echo process: %w", err)
+	}
+	defer func() {
+		_ = stdin.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		return nil, fmt.Errorf("floor hop: the echo process gave no address: %w", err)
+	}
+	conn, err := net.Dial("tcp", strings.TrimSpace(addr))
+	if err != nil {
+		return nil, fmt.Errorf("floor hop: %w", err)
+	}
+	defer conn.Close()
+	ping, pong := make([]byte, 64), make([]byte, 64)
+	out := make([]time.Duration, 0, samples)
+	for range samples {
+		time.Sleep(hopIdle)
+		start := time.Now()
+		if _, err := conn.Write(ping); err != nil {
+			return nil, fmt.Errorf("floor hop: %w", err)
+		}
+		if _, err := io.ReadFull(conn, pong); err != nil {
+			return nil, fmt.Errorf("floor hop: %w", err)
+		}
+		out = append(out, time.Since(start))
+	}
+	return out, nil
+}
+
+// echoMain is the hop probe's echo process: it prints the address it
+// listens on, echoes one connection, and exits when its standard input
+// closes (the benchmark ended, on any path).
+func echoMain() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
+	fmt.Println(ln.Addr().String())
+	conn, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(conn, conn)
+	return nil
 }

@@ -31,6 +31,13 @@ import (
 )
 
 func main() {
+	if os.Getenv(echoEnv) == "1" {
+		if err := echoMain(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-peers echo:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var (
 		s        settings
 		etcdBin  = flag.String("etcd", "bin/peers-etcd", "the etcd member binary (built from ./etcdserver)")
@@ -173,7 +180,7 @@ func run(ctx context.Context, s settings, etcdBin, conclaveBin, parent string, o
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "floor: 4 KiB append + fdatasync p50 %s, loopback round trip p50 %s\n", fl.fsync.Round(time.Microsecond), fl.rtt.Round(time.Microsecond))
+	fmt.Fprintf(out, "floor: %s\n", fl)
 
 	table := map[string][2]float64{} // row name -> etcd, conclave
 	for i, sys := range peerSystems(ps, etcdBin, conclaveBin) {
@@ -289,8 +296,7 @@ func printTable(out io.Writer, s settings, t map[string][2]float64, fl floor, st
 		// conclave ahead.
 		fmt.Fprintf(out, "| %s, s | %s | %s | %s |\n", name, s.figure("etcd", "%.2f", v[0]), s.figure("conclave", "%.2f", v[1]), ratio(v[0], v[1]))
 	}
-	fmt.Fprintf(out, "\nfloor (same run, same filesystem as the data dirs): 4 KiB append + fdatasync p50 %s; loopback TCP round trip p50 %s\n",
-		fl.fsync.Round(time.Microsecond), fl.rtt.Round(time.Microsecond))
+	fmt.Fprintf(out, "\nfloor (same run, same filesystem as the data dirs): %s\n", fl)
 	fmt.Fprintln(out, "ratio: conclave/etcd for rates; etcd/conclave for the kill times, so above 1 always means conclave ahead")
 }
 
