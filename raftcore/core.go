@@ -468,6 +468,7 @@ func (c *Core) Shutdown() error {
 		if c.early != nil {
 			c.early.stop()
 			c.earlyTrans.Close()
+			c.earlyTrans.CloseStreams()
 		}
 		// Heartbeats run on the transport's goroutines, which raft's
 		// Shutdown does not wait for: wait for them before the stores close.

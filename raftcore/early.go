@@ -26,11 +26,11 @@ import (
 // store; when the leader stores entries of its current term, it first hands
 // them, in one AppendEntries request of its own, to as many voters as make
 // a majority with the leader (the first ones in the configuration that are
-// not paused), then stores them. The follower syncs them while the leader does. raft's replicator
-// then sends the same entries as always; the follower finds it has them
-// (same index, same term: raft skips duplicates) and answers without a
-// second sync, so the commit waits for the slower of the two syncs instead
-// of their sum.
+// not paused), then stores them. Those followers sync them while the
+// leader does. raft's replicator then sends the same entries as always;
+// the follower finds it has them (same index, same term: raft skips
+// duplicates) and answers without a second sync, so the commit waits for
+// the slower of the two syncs instead of their sum.
 //
 // Nothing raft decides depends on the early request: its answer is only
 // used to pause early sends to a follower that could not take them (one
@@ -245,8 +245,9 @@ func (e *earlyLog) run(peer *earlyPeer) {
 	}
 }
 
-// stop sends no more early requests and waits for those in flight (each
-// bounded by earlyTimeout). Call it once raft has shut down.
+// stop sends no more early requests and waits for the senders, each of
+// which finishes the request it has in flight (bounded by earlyTimeout).
+// Call it once raft has shut down.
 func (e *earlyLog) stop() {
 	e.mu.Lock()
 	if !e.closed {
