@@ -2,6 +2,7 @@ package raftcore
 
 import (
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,7 +45,6 @@ type earlyLog struct {
 
 	self   raft.ServerID
 	header raft.RPCHeader // as raft's own requests carry it
-	leader []byte         // AppendEntriesRequest.Leader, for old followers
 	trans  raft.Transport // dial-only, short deadlines (newEarlyTransport)
 	node   atomic.Pointer[earlyRaft]
 	sent   *atomic.Uint64 // early requests a follower took (Stats.EarlyAppends)
@@ -94,7 +94,7 @@ const (
 
 func newEarlyLog(logs raft.LogStore, self raft.ServerID, header raft.RPCHeader, trans raft.Transport, sent *atomic.Uint64, log zerolog.Logger) *earlyLog {
 	return &earlyLog{
-		LogStore: logs, self: self, header: header, leader: header.Addr,
+		LogStore: logs, self: self, header: header,
 		trans: trans, sent: sent, log: log, peers: map[raft.ServerID]*earlyPeer{},
 	}
 }
@@ -139,7 +139,8 @@ func (e *earlyLog) sendEarly(logs []*raft.Log) {
 		entries[i] = &cp
 	}
 	req := &raft.AppendEntriesRequest{
-		RPCHeader: e.header, Term: term, Leader: e.leader,
+		// Leader repeats the address for followers older than RPCHeader.
+		RPCHeader: e.header, Term: term, Leader: e.header.Addr,
 		PrevLogEntry: logs[0].Index - 1, Entries: entries,
 	}
 	if req.PrevLogEntry > 0 {
@@ -162,7 +163,7 @@ func (e *earlyLog) sendEarly(logs []*raft.Log) {
 		return
 	}
 	for id, peer := range e.peers {
-		if !hasServer(voters, id) {
+		if !slices.ContainsFunc(voters, func(s raft.Server) bool { return s.ID == id }) {
 			close(peer.quit) // no longer a voter
 			delete(e.peers, id)
 		}
@@ -259,15 +260,6 @@ func (e *earlyLog) stop() {
 	}
 	e.mu.Unlock()
 	e.wg.Wait()
-}
-
-func hasServer(servers []raft.Server, id raft.ServerID) bool {
-	for _, s := range servers {
-		if s.ID == id {
-			return true
-		}
-	}
-	return false
 }
 
 // newEarlyTransport is a raft transport for early requests only: it dials

@@ -113,22 +113,32 @@ func rttSamples(samples int) ([]time.Duration, error) {
 	if err != nil {
 		return nil, fmt.Errorf("floor dial: %w", err)
 	}
+	out, err := pingPong(conn, samples, 0)
+	_ = conn.Close()
+	<-echoed
+	if err != nil {
+		return nil, fmt.Errorf("floor round trip: %w", err)
+	}
+	return out, nil
+}
+
+// pingPong times samples 64-byte writes to conn and their echoes, each
+// after idle without traffic.
+func pingPong(conn net.Conn, samples int, idle time.Duration) ([]time.Duration, error) {
 	ping, pong := make([]byte, 64), make([]byte, 64)
 	out := make([]time.Duration, 0, samples)
 	for range samples {
+		if idle > 0 {
+			time.Sleep(idle)
+		}
 		start := time.Now()
 		if _, err := conn.Write(ping); err != nil {
-			break
+			return nil, fmt.Errorf("the loopback connection broke after %d samples: %w", len(out), err)
 		}
 		if _, err := io.ReadFull(conn, pong); err != nil {
-			break
+			return nil, fmt.Errorf("the loopback connection broke after %d samples: %w", len(out), err)
 		}
 		out = append(out, time.Since(start))
-	}
-	_ = conn.Close()
-	<-echoed
-	if len(out) < samples {
-		return nil, fmt.Errorf("floor round trip: the loopback connection broke after %d samples", len(out))
 	}
 	return out, nil
 }
@@ -168,18 +178,9 @@ func hopSamples(samples int) ([]time.Duration, error) {
 		return nil, fmt.Errorf("floor hop: %w", err)
 	}
 	defer conn.Close()
-	ping, pong := make([]byte, 64), make([]byte, 64)
-	out := make([]time.Duration, 0, samples)
-	for range samples {
-		time.Sleep(hopIdle)
-		start := time.Now()
-		if _, err := conn.Write(ping); err != nil {
-			return nil, fmt.Errorf("floor hop: %w", err)
-		}
-		if _, err := io.ReadFull(conn, pong); err != nil {
-			return nil, fmt.Errorf("floor hop: %w", err)
-		}
-		out = append(out, time.Since(start))
+	out, err := pingPong(conn, samples, hopIdle)
+	if err != nil {
+		return nil, fmt.Errorf("floor hop: %w", err)
 	}
 	return out, nil
 }
