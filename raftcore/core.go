@@ -190,26 +190,13 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	// its Raft down; we keep it running so it can be added back.
 	rc.ShutdownOnRemove = false
 
-	var raftLogs raft.LogStore = logs
-	if cfg.EarlyReplication {
-		c.earlyTrans = newEarlyTransport(deps.Streams, hl)
-		header := raft.RPCHeader{
-			ProtocolVersion: rc.ProtocolVersion,
-			ID:              []byte(rc.LocalID),
-			Addr:            c.transport.EncodePeer(rc.LocalID, c.transport.LocalAddr()),
-		}
-		c.early = newEarlyLog(logs, rc.LocalID, header, c.earlyTrans, &c.stats.earlyAppends, c.log)
-		raftLogs = c.early
-	}
-
+	raftLogs := c.wrapEarly(logs, deps.Streams, rc, hl)
 	c.rpcs = newRPCMux(c.transport.Consumer())
 	r, err := raft.NewRaft(rc, deps.FSM, raftLogs, st.Stable, st.Snapshots, serialTransport{NetworkTransport: c.transport, hb: c.heartbeats, rpcs: c.rpcs})
 	if err != nil {
 		c.rpcs.stop()
 		c.transport.Close()
-		if c.earlyTrans != nil {
-			c.earlyTrans.Close()
-		}
+		c.stopEarly()
 		closeStores()
 		return nil, fmt.Errorf("raftcore: start raft: %w", err)
 	}
@@ -465,11 +452,7 @@ func (c *Core) Shutdown() error {
 		close(c.shutdownCh)
 		c.raft.DeregisterObserver(c.observer)
 		err = c.raft.Shutdown().Error()
-		if c.early != nil {
-			c.early.stop()
-			c.earlyTrans.Close()
-			c.earlyTrans.CloseStreams()
-		}
+		c.stopEarly()
 		// Heartbeats run on the transport's goroutines, which raft's
 		// Shutdown does not wait for: wait for them before the stores close.
 		c.heartbeats.close()

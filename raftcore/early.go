@@ -92,6 +92,34 @@ const (
 	earlyMaxPending = 256
 )
 
+// wrapEarly returns the log store to give raft: logs itself, or, with
+// Config.EarlyReplication, an earlyLog over it sending on its own
+// transport over streams.
+func (c *Core) wrapEarly(logs raft.LogStore, streams raft.StreamLayer, rc *raft.Config, hl hclog.Logger) raft.LogStore {
+	if !c.cfg.EarlyReplication {
+		return logs
+	}
+	c.earlyTrans = newEarlyTransport(streams, hl)
+	header := raft.RPCHeader{
+		ProtocolVersion: rc.ProtocolVersion,
+		ID:              []byte(rc.LocalID),
+		Addr:            c.transport.EncodePeer(rc.LocalID, c.transport.LocalAddr()),
+	}
+	c.early = newEarlyLog(logs, rc.LocalID, header, c.earlyTrans, &c.stats.earlyAppends, c.log)
+	return c.early
+}
+
+// stopEarly stops early sending and closes its transport and streams, if
+// early replication is on. Call it once raft has shut down (or never ran).
+func (c *Core) stopEarly() {
+	if c.early == nil {
+		return
+	}
+	c.early.stop()
+	c.earlyTrans.Close()
+	c.earlyTrans.CloseStreams()
+}
+
 func newEarlyLog(logs raft.LogStore, self raft.ServerID, header raft.RPCHeader, trans raft.Transport, sent *atomic.Uint64, log zerolog.Logger) *earlyLog {
 	return &earlyLog{
 		LogStore: logs, self: self, header: header,
