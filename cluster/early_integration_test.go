@@ -19,11 +19,11 @@ type heldAppends struct {
 	release chan struct{}
 }
 
-// The leader sends its new entries to the voters before it has synced them
-// itself (early replication): while the leader's own append is held, a
-// follower stores the entry; the write is acknowledged only once the
-// leader's append completes, so when an entry counts as committed is
-// unchanged.
+// The leader replicates its new entries before it has synced them itself
+// (early replication): while the leader's own append is held, a follower
+// stores the entry; the write is acknowledged only once the leader's
+// append completes, so no write is acknowledged before a majority, the
+// leader included, has synced it.
 func TestLeaderSendsEntriesBeforeItsOwnSync(t *testing.T) {
 	var hold atomic.Pointer[heldAppends]
 	c := testcluster.New(t, 3, testcluster.Options{LogAppend: func(node string) error {
@@ -37,7 +37,7 @@ func TestLeaderSendsEntriesBeforeItsOwnSync(t *testing.T) {
 	waitRoles(t, c, bigClusterWait, 3, 0, 0)
 	ctx := ctxT(t)
 	i := 0
-	testcluster.WaitFor(t, 10*time.Second, "the leader's early appends taken by a voter", func() bool {
+	testcluster.WaitFor(t, 10*time.Second, "the leader replicating entries before its own sync", func() bool {
 		i++
 		if _, err := leader.KV().Put(ctx, fmt.Sprintf("warm/%d", i), []byte("v")); err != nil {
 			t.Fatalf("put: %v", err)
@@ -45,6 +45,7 @@ func TestLeaderSendsEntriesBeforeItsOwnSync(t *testing.T) {
 		return leader.EarlyAppends() > 0
 	})
 
+	stored := leader.RaftStatus().LastIndex // every entry so far: the puts were acknowledged
 	h := &heldAppends{node: leader.Name, entered: make(chan struct{}), release: make(chan struct{})}
 	hold.Store(h)
 	released := false
@@ -67,7 +68,6 @@ func TestLeaderSendsEntriesBeforeItsOwnSync(t *testing.T) {
 		t.Fatal("the leader never appended the put")
 	}
 	testcluster.WaitFor(t, 5*time.Second, "a follower storing the entry the leader holds", func() bool {
-		stored := leader.RaftStatus().LastIndex
 		for _, n := range c.Running() {
 			if n != leader && n.RaftStatus().LastIndex > stored {
 				return true

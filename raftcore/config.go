@@ -92,10 +92,11 @@ type Config struct {
 	// connections (the process is gone), or when a quorum of voters has
 	// not heard from the leader for a heartbeat timeout (leaderloss.go).
 	FastFailover bool
-	// EarlyReplication: the leader sends new entries to the voters while
-	// it syncs them to its own log, instead of after (early.go), so a
-	// commit waits for one sync rather than two in a row. When an entry
-	// counts as committed is unchanged.
+	// EarlyReplication: the leader replicates new entries while it syncs
+	// them to its own log, instead of after (early.go), so a commit waits
+	// for the slower of its sync and a follower's round trip rather than
+	// their sum. No entry is applied or acknowledged before a majority,
+	// the leader included, has synced it.
 	EarlyReplication bool
 }
 

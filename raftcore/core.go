@@ -53,12 +53,11 @@ type Core struct {
 	// appendFault, a test hook, fails appends on demand.
 	logWatch    *watchedLog
 	appendFault func() error
-	// early sends the leader's new entries to the voters before its own
-	// sync (Config.EarlyReplication, early.go), over earlyTrans; nil when off.
-	early      *earlyLog
-	earlyTrans *raft.NetworkTransport
-	observer   *raft.Observer
-	obsCh      chan raft.Observation
+	// early lets the leader replicate its entries while it syncs them
+	// (Config.EarlyReplication, early.go); nil when off.
+	early    *earlyLog
+	observer *raft.Observer
+	obsCh    chan raft.Observation
 
 	nonce    string
 	hadState bool // Raft state existed on disk at start: never bootstrap
@@ -190,9 +189,10 @@ func New(cfg Config, deps Deps, opts ...Option) (*Core, error) {
 	// its Raft down; we keep it running so it can be added back.
 	rc.ShutdownOnRemove = false
 
-	raftLogs := c.wrapEarly(logs, deps.Streams, rc, hl)
 	c.rpcs = newRPCMux(c.transport.Consumer())
-	r, err := raft.NewRaft(rc, deps.FSM, raftLogs, st.Stable, st.Snapshots, serialTransport{NetworkTransport: c.transport, hb: c.heartbeats, rpcs: c.rpcs})
+	trans := serialTransport{NetworkTransport: c.transport, hb: c.heartbeats, rpcs: c.rpcs}
+	raftLogs, fsm := c.wrapEarly(logs, deps.FSM, &trans)
+	r, err := raft.NewRaft(rc, fsm, raftLogs, st.Stable, st.Snapshots, trans)
 	if err != nil {
 		c.rpcs.stop()
 		c.transport.Close()
@@ -484,8 +484,8 @@ type Stats struct {
 	// LeaderLossElections counts elections this node started without
 	// waiting out Raft's timers (Config.FastFailover, leaderloss.go).
 	LeaderLossElections uint64
-	// EarlyAppends counts the entry batches this node, as leader, sent to
-	// a voter before its own sync and the voter took (Config.EarlyReplication).
+	// EarlyAppends counts the entry batches this node, as leader, handed
+	// to the replicators before its own sync (Config.EarlyReplication).
 	EarlyAppends uint64
 }
 

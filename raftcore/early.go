@@ -1,13 +1,13 @@
 package raftcore
 
 import (
-	"net"
-	"slices"
+	"errors"
+	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/rs/zerolog"
 )
@@ -17,127 +17,256 @@ import (
 // hashicorp/raft's leader stores a batch of new entries in its own log (a
 // sync) and only then wakes the goroutines that send them to the
 // followers, which store them with a sync of their own before they answer:
-// one commit costs two syncs one after the other. etcd's leader sends while
-// it writes, as the Raft thesis allows (§10.2.1): the leader's own copy
-// counts towards the majority only once it is on its disk, so sending
-// earlier changes when followers store an entry, never when it counts as
-// committed.
+// one commit costs two syncs and a round trip one after the other. etcd's
+// leader sends while it writes, as the Raft thesis allows (§10.2.1): an
+// entry is committed once a majority holds it, and the leader's own copy
+// counts only once it is on the leader's disk.
 //
-// earlyLog does that from beneath raft. It sits between raft and its log
-// store; when the leader stores entries of its current term, it first hands
-// them, in one AppendEntries request of its own, to as many voters as make
-// a majority with the leader (the first ones in the configuration that are
-// not paused), then stores them. Those followers sync them while the
-// leader does. raft's replicator then sends the same entries as always;
-// the follower finds it has them (same index, same term: raft skips
-// duplicates) and answers without a second sync, so the commit waits for
-// the slower of the two syncs instead of their sum.
+// earlyLog does that from beneath raft, with three parts:
 //
-// Nothing raft decides depends on the early request: its answer is only
-// used to pause early sends to a follower that could not take them (one
-// that lags, or is gone), and the request tells the follower no commit
-// index (0, which raft's follower ignores). To the follower it is an
-// AppendEntries from its leader, duplicated or reordered, which Raft
-// tolerates by design: an old term is refused, and within one term the
-// leader's log only grows, so the same index always carries the same entry.
+//   - Its StoreLogs, called by the leader for entries of its current term,
+//     queues them for a writer goroutine and returns at once. raft then
+//     counts the leader as holding them and wakes its replicators, which
+//     read them from the queue (GetLog) and send them while the writer
+//     syncs. Every other store (a follower's, configuration entries, a
+//     leader's whose writer is failing) is written before StoreLogs
+//     returns, after whatever is queued, so the log keeps its order.
+//   - The state machine (gatedFSM) applies an entry only once it has left
+//     the queue, that is once the leader's own store has synced it.
+//   - AppendEntries requests (serialTransport) tell followers a commit
+//     index no higher than the last entry the leader has synced.
+//
+// So raft may count an entry committed before the leader has synced it,
+// but nothing acts on that until the leader's copy is on its disk too:
+// no entry is applied or acknowledged anywhere before a majority has
+// synced it, as before. Configuration entries are never queued: raft acts
+// on their commit itself (the next change may start).
+//
+// When the writer fails (a full disk), it keeps the entries and tries
+// again until it succeeds or the core shuts down; meanwhile every store
+// fails at once, so raft steps the leader down and a follower refuses new
+// entries, and the gate keeps their commands from being applied.
 type earlyLog struct {
 	raft.LogStore // raft's LogCache over the store
 
-	self   raft.ServerID
-	header raft.RPCHeader // as raft's own requests carry it
-	trans  raft.Transport // dial-only, short deadlines (newEarlyTransport)
-	node   atomic.Pointer[earlyRaft]
-	sent   *atomic.Uint64 // early requests a follower took (Stats.EarlyAppends)
-	log    zerolog.Logger
+	node     *earlyRaft      // set by start, before raft stores anything
+	stopping <-chan struct{} // closed when the core begins to shut down
+	queuedN  *atomic.Uint64  // batches queued (Stats.EarlyAppends)
+	log      zerolog.Logger
 
-	mu     sync.Mutex
-	peers  map[raft.ServerID]*earlyPeer
-	closed bool
-	wg     sync.WaitGroup // one per earlyPeer goroutine
+	mu      sync.Mutex
+	queued  []*raft.Log   // entries handed to the writer, in index order, not yet stored
+	changed chan struct{} // closed and replaced whenever queued or failing changes
+	failing error         // the writer's last error while it retries; nil when it succeeds
+	closed  bool
+
+	wake chan struct{} // 1 slot: queued grew
+	quit chan struct{} // closed by stop
+	done chan struct{} // closed when the writer has returned
 }
 
-// earlyRaft is what earlyLog asks of raft: all of it answers without
-// waiting for raft's main loop, which is the caller of StoreLogs.
+// earlyRaft is what earlyLog asks of raft; both answer without waiting for
+// raft's main loop, which is the caller of StoreLogs.
 type earlyRaft interface {
 	State() raft.RaftState
 	CurrentTerm() uint64
-	GetConfiguration() raft.ConfigurationFuture
 }
 
-// earlyPeer sends one voter its early requests, one at a time and in
-// order, from its own goroutine: batches that queue while a request is in
-// flight go together in the next one. After a request failed or was
-// refused it sends none until pauseUntil.
-type earlyPeer struct {
-	server raft.Server
-	wake   chan struct{} // 1 slot: pending changed
-	quit   chan struct{} // closed when the peer is dropped or earlyLog stops
-
-	// Guarded by earlyLog.mu.
-	pending    *raft.AppendEntriesRequest // entries not yet sent, nil when none
-	pauseUntil time.Time
-}
-
+// earlyRetry bounds the writer's wait between attempts at a failing store.
 const (
-	// earlyTimeout bounds one early request, dial included. A follower's
-	// sync takes well under a millisecond; a request that takes longer is
-	// abandoned (raft's replicator carries the entries anyway).
-	earlyTimeout = 250 * time.Millisecond
-	// earlyPause is how long a follower that refused an early request
-	// (it lags behind the entry before the batch) or did not answer is
-	// sent none: raft's replicator is catching it up meanwhile.
-	earlyPause = time.Second
-	// earlyMaxPending bounds the entries queued for one voter; beyond it
-	// the queue is dropped (the follower is slow, the replicator covers).
-	earlyMaxPending = 256
+	earlyRetryMin = 50 * time.Millisecond
+	earlyRetryMax = time.Second
 )
 
-// wrapEarly returns the log store to give raft: logs itself, or, with
-// Config.EarlyReplication, an earlyLog over it sending on its own
-// transport over streams.
-func (c *Core) wrapEarly(logs raft.LogStore, streams raft.StreamLayer, rc *raft.Config, hl hclog.Logger) raft.LogStore {
-	if !c.cfg.EarlyReplication {
-		return logs
+// errEarlyStopped answers the gate once the core shuts down with entries
+// still unsynced: they were never applied here.
+var errEarlyStopped = errors.New("raftcore: shut down before the leader synced the entry")
+
+// newEarlyLog starts the writer over logs. Waits on the queue end when
+// stopping closes; the writer ends only at stop.
+func newEarlyLog(logs raft.LogStore, stopping <-chan struct{}, queuedN *atomic.Uint64, log zerolog.Logger) *earlyLog {
+	e := &earlyLog{
+		LogStore: logs, stopping: stopping, queuedN: queuedN, log: log,
+		changed: make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
-	c.earlyTrans = newEarlyTransport(streams, hl)
-	header := raft.RPCHeader{
-		ProtocolVersion: rc.ProtocolVersion,
-		ID:              []byte(rc.LocalID),
-		Addr:            c.transport.EncodePeer(rc.LocalID, c.transport.LocalAddr()),
-	}
-	c.early = newEarlyLog(logs, rc.LocalID, header, c.earlyTrans, &c.stats.earlyAppends, c.log)
-	return c.early
+	go e.run()
+	return e
 }
 
-// stopEarly stops early sending and closes its transport and streams, if
-// early replication is on. Call it once raft has shut down (or never ran).
-func (c *Core) stopEarly() {
-	if c.early == nil {
-		return
-	}
-	c.early.stop()
-	c.earlyTrans.Close()
-	c.earlyTrans.CloseStreams()
+// start gives earlyLog the raft it serves; until then every store is
+// written at once.
+func (e *earlyLog) start(r earlyRaft) {
+	e.mu.Lock()
+	e.node = &r
+	e.mu.Unlock()
 }
-
-func newEarlyLog(logs raft.LogStore, self raft.ServerID, header raft.RPCHeader, trans raft.Transport, sent *atomic.Uint64, log zerolog.Logger) *earlyLog {
-	return &earlyLog{
-		LogStore: logs, self: self, header: header,
-		trans: trans, sent: sent, log: log, peers: map[raft.ServerID]*earlyPeer{},
-	}
-}
-
-func (e *earlyLog) start(r earlyRaft) { e.node.Store(&r) }
 
 // StoreLog stores one entry as StoreLogs does.
 func (e *earlyLog) StoreLog(l *raft.Log) error { return e.StoreLogs([]*raft.Log{l}) }
 
-// StoreLogs sends the entries to the voters first when this node leads and
-// they are its own (the current term's, appended after its last entry),
-// then stores them.
+// StoreLogs queues the leader's own new entries for the writer and returns;
+// it writes every other batch itself, after the queue. raft stores from its
+// main goroutine only, so nothing is queued while it writes.
 func (e *earlyLog) StoreLogs(logs []*raft.Log) error {
-	e.sendEarly(logs)
+	if len(logs) == 0 {
+		return nil
+	}
+	e.mu.Lock()
+	if e.failing != nil {
+		err := e.failing
+		e.mu.Unlock()
+		return failingErr(err)
+	}
+	if e.queueable(logs) {
+		for _, l := range logs {
+			cp := *l // raft keeps its own; ours is read by the writer and GetLog
+			e.queued = append(e.queued, &cp)
+		}
+		e.changedLocked()
+		e.mu.Unlock()
+		e.queuedN.Add(1)
+		select {
+		case e.wake <- struct{}{}:
+		default:
+		}
+		return nil
+	}
+	e.mu.Unlock()
+	if err := e.drain(); err != nil {
+		return err
+	}
 	return e.LogStore.StoreLogs(logs)
+}
+
+// queueable reports whether logs are the leader's own new entries, which
+// the writer may store behind raft's back: this node leads in their term,
+// they follow on from the log, and none is a configuration. Under e.mu.
+func (e *earlyLog) queueable(logs []*raft.Log) bool {
+	if e.node == nil || e.closed {
+		return false
+	}
+	r := *e.node
+	term := logs[0].Term
+	if r.State() != raft.Leader || term != r.CurrentTerm() {
+		return false
+	}
+	next, err := e.lastIndexLocked()
+	if err != nil {
+		return false
+	}
+	for _, l := range logs {
+		next++
+		if l.Term != term || l.Index != next || l.Type == raft.LogConfiguration {
+			return false
+		}
+	}
+	return true
+}
+
+// failingErr refuses a store or deletion while the writer's store fails.
+func failingErr(err error) error {
+	return fmt.Errorf("raftcore: log store failing, earlier entries not yet stored: %w", err)
+}
+
+// drain waits until the writer has stored everything queued; see
+// waitQueued.
+func (e *earlyLog) drain() error { return e.waitQueued(math.MaxUint64, true) }
+
+// waitStored waits until no entry up to index is queued: the leader has
+// synced it (raft's Shutdown waits for the state machine, which may be
+// waiting here on a writer that keeps failing); see waitQueued.
+func (e *earlyLog) waitStored(index uint64) error { return e.waitQueued(index, false) }
+
+// waitQueued waits until no entry up to index is queued. With failFast it
+// fails at once while the writer is failing. It ends with errEarlyStopped
+// when the core stops.
+func (e *earlyLog) waitQueued(index uint64, failFast bool) error {
+	for {
+		e.mu.Lock()
+		ok := len(e.queued) == 0 || e.queued[0].Index > index
+		failing, ch := e.failing, e.changed
+		e.mu.Unlock()
+		switch {
+		case ok:
+			return nil
+		case failFast && failing != nil:
+			return failingErr(failing)
+		}
+		select {
+		case <-ch:
+		case <-e.stopping:
+			return errEarlyStopped
+		case <-e.quit:
+			return errEarlyStopped
+		}
+	}
+}
+
+// commitCap lowers a commit index to tell followers to the last entry the
+// leader has synced.
+func (e *earlyLog) commitCap(commit uint64) uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.queued) > 0 && commit >= e.queued[0].Index {
+		return e.queued[0].Index - 1
+	}
+	return commit
+}
+
+// GetLog reads a queued entry from the queue, any other from the store.
+func (e *earlyLog) GetLog(index uint64, out *raft.Log) error {
+	e.mu.Lock()
+	if n := len(e.queued); n > 0 && index >= e.queued[0].Index && index <= e.queued[n-1].Index {
+		*out = *e.queued[index-e.queued[0].Index]
+		e.mu.Unlock()
+		return nil
+	}
+	e.mu.Unlock()
+	return e.LogStore.GetLog(index, out)
+}
+
+// LastIndex counts queued entries as stored.
+func (e *earlyLog) LastIndex() (uint64, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lastIndexLocked()
+}
+
+func (e *earlyLog) lastIndexLocked() (uint64, error) {
+	if n := len(e.queued); n > 0 {
+		return e.queued[n-1].Index, nil
+	}
+	return e.LogStore.LastIndex()
+}
+
+// FirstIndex is the store's, or the first queued entry's when the store is
+// empty.
+func (e *earlyLog) FirstIndex() (uint64, error) {
+	first, err := e.LogStore.FirstIndex()
+	if err != nil || first != 0 {
+		return first, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.queued) > 0 {
+		return e.queued[0].Index, nil
+	}
+	return 0, nil
+}
+
+// DeleteRange deletes from the store once the queued entries up to hi are
+// written, so a deletion never overtakes the entries it covers. Raft's
+// snapshots compact the log from their own goroutine while the leader
+// queues: a compaction covers only applied entries, so it never waits on
+// the queue.
+func (e *earlyLog) DeleteRange(lo, hi uint64) error {
+	if err := e.waitQueued(hi, true); err != nil {
+		return err
+	}
+	return e.LogStore.DeleteRange(lo, hi)
 }
 
 // IsMonotonic forwards the store's marker, as LogCache does.
@@ -148,176 +277,130 @@ func (e *earlyLog) IsMonotonic() bool {
 	return false
 }
 
-func (e *earlyLog) sendEarly(logs []*raft.Log) {
-	p := e.node.Load()
-	if p == nil || len(logs) == 0 {
-		return
-	}
-	r := *p
-	term := logs[0].Term
-	if r.State() != raft.Leader || term != r.CurrentTerm() {
-		return
-	}
-	entries := make([]*raft.Log, len(logs))
-	for i, l := range logs {
-		if l.Term != term || l.Index != logs[0].Index+uint64(i) {
-			return
-		}
-		cp := *l // raft keeps its own; the request is encoded on another goroutine
-		entries[i] = &cp
-	}
-	req := &raft.AppendEntriesRequest{
-		// Leader repeats the address for followers older than RPCHeader.
-		RPCHeader: e.header, Term: term, Leader: e.header.Addr,
-		PrevLogEntry: logs[0].Index - 1, Entries: entries,
-	}
-	if req.PrevLogEntry > 0 {
-		var prev raft.Log
-		if err := e.LogStore.GetLog(req.PrevLogEntry, &prev); err != nil {
-			return
-		}
-		req.PrevLogTerm = prev.Term
-	}
-	var voters []raft.Server
-	for _, s := range r.GetConfiguration().Configuration().Servers {
-		if s.Suffrage == raft.Voter && s.ID != e.self {
-			voters = append(voters, s)
-		}
-	}
-	now := time.Now()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return
-	}
-	for id, peer := range e.peers {
-		if !slices.ContainsFunc(voters, func(s raft.Server) bool { return s.ID == id }) {
-			close(peer.quit) // no longer a voter
-			delete(e.peers, id)
-		}
-	}
-	// A commit needs as many followers as make a majority with the leader;
-	// the others get the entries from raft's replicator alone, which costs
-	// them and the leader no second request per batch.
-	need := (len(voters) + 1) / 2
-	for _, s := range voters {
-		peer := e.peers[s.ID]
-		if peer == nil || peer.server.Address != s.Address {
-			if peer != nil {
-				close(peer.quit)
-			}
-			peer = &earlyPeer{server: s, wake: make(chan struct{}, 1), quit: make(chan struct{})}
-			e.peers[s.ID] = peer
-			e.wg.Add(1)
-			go e.run(peer)
-		}
-		if need == 0 || now.Before(peer.pauseUntil) {
-			continue
-		}
-		peer.queue(req)
-		need--
-	}
+// changedLocked wakes everyone waiting on the queue or on the writer's
+// state. Under e.mu.
+func (e *earlyLog) changedLocked() {
+	close(e.changed)
+	e.changed = make(chan struct{})
 }
 
-// queue adds req's entries to what the peer has still to send: to the
-// pending request when they follow on from it, else in its place.
-func (p *earlyPeer) queue(req *raft.AppendEntriesRequest) {
-	q := p.pending
-	switch {
-	case q != nil && q.Term == req.Term && q.PrevLogEntry+uint64(len(q.Entries)) == req.PrevLogEntry &&
-		len(q.Entries)+len(req.Entries) <= earlyMaxPending:
-		next := *q
-		next.Entries = append(q.Entries[:len(q.Entries):len(q.Entries)], req.Entries...)
-		p.pending = &next
-	case len(req.Entries) <= earlyMaxPending:
-		p.pending = req
-	default:
-		p.pending = nil
-	}
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
-
-// run sends peer's pending entries until the peer is dropped or earlyLog
-// stops. A request's answer only decides whether the next ones go at once
-// or wait out earlyPause.
-func (e *earlyLog) run(peer *earlyPeer) {
-	defer e.wg.Done()
+// run is the writer: it stores everything queued in one batch, one sync
+// for all, and tries a failing batch again until it succeeds or the core
+// stops.
+func (e *earlyLog) run() {
+	defer close(e.done)
+	backoff := earlyRetryMin
+	failures := 0 // in a row
 	for {
+		e.mu.Lock()
+		batch := e.queued[:len(e.queued):len(e.queued)]
+		e.mu.Unlock()
+		if len(batch) == 0 {
+			select {
+			case <-e.wake:
+				continue
+			case <-e.quit:
+				return
+			}
+		}
+		err := e.LogStore.StoreLogs(batch)
+		e.mu.Lock()
+		if err == nil {
+			e.queued = e.queued[len(batch):]
+			e.failing = nil
+		} else {
+			e.failing = err
+		}
+		e.changedLocked()
+		e.mu.Unlock()
+		if err == nil {
+			if failures > 0 {
+				e.log.Info().Int("attempts", failures+1).Uint64("first", batch[0].Index).
+					Msg("stored the leader's held entries; taking new ones again")
+			}
+			failures, backoff = 0, earlyRetryMin
+			continue
+		}
+		if failures == 0 {
+			e.log.Error().Err(err).Uint64("first", batch[0].Index).Int("entries", len(batch)).
+				Msg("storing the leader's entries failed; retrying them, refusing new ones meanwhile")
+		}
+		failures++
 		select {
-		case <-peer.quit:
+		case <-time.After(backoff):
+			backoff = min(2*backoff, earlyRetryMax)
+		case <-e.quit:
 			return
-		case <-peer.wake:
 		}
-		e.mu.Lock()
-		req := peer.pending
-		peer.pending = nil
-		e.mu.Unlock()
-		if req == nil {
-			continue
-		}
-		var resp raft.AppendEntriesResponse
-		s := peer.server
-		err := retryUnsent(func() error { return e.trans.AppendEntries(s.ID, s.Address, req, &resp) })
-		if err == nil && resp.Success {
-			e.sent.Add(1)
-			continue
-		}
-		e.log.Debug().Str("peer", string(s.ID)).Err(err).Uint64("first", req.Entries[0].Index).
-			Uint64("peer_last", resp.LastLog).Msg("early append not taken; pausing early appends to this voter")
-		e.mu.Lock()
-		peer.pending = nil
-		peer.pauseUntil = time.Now().Add(earlyPause)
-		e.mu.Unlock()
 	}
 }
 
-// stop sends no more early requests and waits for the senders, each of
-// which finishes the request it has in flight (bounded by earlyTimeout).
-// Call it once raft has shut down.
+// stop ends the writer after the store it has in hand, and releases the
+// gate. Call it once raft has shut down, before the stores close. Entries
+// still queued were never applied or acknowledged.
 func (e *earlyLog) stop() {
 	e.mu.Lock()
 	if !e.closed {
 		e.closed = true
-		for id, peer := range e.peers {
-			close(peer.quit)
-			delete(e.peers, id)
-		}
+		close(e.quit)
 	}
 	e.mu.Unlock()
-	e.wg.Wait()
+	<-e.done
 }
 
-// newEarlyTransport is a raft transport for early requests only: it dials
-// through streams with a short deadline and keeps one idle stream per
-// follower; it never accepts (raft's own transport does, on the same
-// streams).
-func newEarlyTransport(streams raft.StreamLayer, hl hclog.Logger) *raft.NetworkTransport {
-	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &dialOnly{StreamLayer: streams, done: make(chan struct{})},
-		MaxPool: 1,
-		Timeout: earlyTimeout,
-		Logger:  hl.Named("early"),
-	})
+// gatedFSM applies an entry only once the leader has synced it
+// (earlyLog.waitStored). It keeps raft's choice between Apply and
+// ApplyBatch: gatedBatchingFSM is the one for a BatchingFSM.
+type gatedFSM struct {
+	raft.FSM
+	early *earlyLog
 }
 
-// dialOnly is a stream layer whose Accept waits until Close: the streams
-// beneath belong to raft's transport, which accepts on them and closes them.
-type dialOnly struct {
-	raft.StreamLayer
-	once sync.Once
-	done chan struct{}
+func (g gatedFSM) Apply(l *raft.Log) any {
+	if err := g.early.waitStored(l.Index); err != nil {
+		return err
+	}
+	return g.FSM.Apply(l)
 }
 
-func (d *dialOnly) Accept() (net.Conn, error) {
-	<-d.done
-	return nil, net.ErrClosed
+type gatedBatchingFSM struct {
+	gatedFSM
+	batching raft.BatchingFSM
 }
 
-// Close ends Accept; it leaves the streams beneath open.
-func (d *dialOnly) Close() error {
-	d.once.Do(func() { close(d.done) })
-	return nil
+func (g gatedBatchingFSM) ApplyBatch(logs []*raft.Log) []any {
+	if len(logs) > 0 {
+		if err := g.early.waitStored(logs[len(logs)-1].Index); err != nil {
+			out := make([]any, len(logs))
+			for i := range out {
+				out[i] = err
+			}
+			return out
+		}
+	}
+	return g.batching.ApplyBatch(logs)
+}
+
+// wrapEarly returns the log store and state machine to give raft: logs and
+// fsm themselves, or, with Config.EarlyReplication, an earlyLog over logs
+// and the gate over fsm, with trans capping the commit index it sends.
+func (c *Core) wrapEarly(logs raft.LogStore, fsm raft.FSM, trans *serialTransport) (raft.LogStore, raft.FSM) {
+	if !c.cfg.EarlyReplication {
+		return logs, fsm
+	}
+	c.early = newEarlyLog(logs, c.shutdownCh, &c.stats.earlyAppends, c.log)
+	trans.commitCap = c.early.commitCap
+	g := gatedFSM{FSM: fsm, early: c.early}
+	if b, ok := fsm.(raft.BatchingFSM); ok {
+		return c.early, gatedBatchingFSM{gatedFSM: g, batching: b}
+	}
+	return c.early, g
+}
+
+// stopEarly stops the writer, if early replication is on. Call it once raft
+// has shut down (or never ran).
+func (c *Core) stopEarly() {
+	if c.early != nil {
+		c.early.stop()
+	}
 }

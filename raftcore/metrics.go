@@ -41,7 +41,7 @@ func (c *Core) Collectors() []prometheus.Collector {
 		}, func() float64 { return float64(c.Stats().LeaderLossElections) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: ns, Name: "raft_early_appends_total",
-			Help: "Entry batches this node, as leader, sent to a voter while syncing them to its own log (early replication) and the voter took.",
+			Help: "Entry batches this node, as leader, replicated while syncing them to its own log (early replication).",
 		}, func() float64 { return float64(c.Stats().EarlyAppends) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: ns, Name: "raft_commit_index",

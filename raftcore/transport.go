@@ -29,6 +29,18 @@ type serialTransport struct {
 	*raft.NetworkTransport
 	hb   *heartbeatGate
 	rpcs *rpcMux
+	// commitCap lowers the commit index a request tells a follower to
+	// what this leader has synced itself (earlyLog.commitCap); nil
+	// without early replication.
+	commitCap func(uint64) uint64
+}
+
+// AppendEntries sends one request, its commit index capped by commitCap.
+func (t serialTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	if t.commitCap != nil && args.LeaderCommitIndex > 0 {
+		args.LeaderCommitIndex = t.commitCap(args.LeaderCommitIndex)
+	}
+	return t.NetworkTransport.AppendEntries(id, target, args, resp)
 }
 
 // Consumer is the merged stream of the network's RPCs and this node's own
