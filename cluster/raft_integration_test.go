@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -259,6 +262,73 @@ func TestIsolatedLeaderReplacedByQuorumSilence(t *testing.T) {
 		t.Fatalf("%d fast elections for one lost leader, want at most one", started)
 	}
 	t.Logf("fast elections: %d", started)
+}
+
+// TestCutOffLeaderReplacedByTheLongestLog: when the leader is cut off,
+// the follower that would go first (the lower ID) but holds the shorter
+// log leaves the election to the other, whose log is longer: it would
+// refuse the first one its vote and cost a whole election timeout. The
+// other starts it by fast failover or, when its own timer fired first, by
+// raft's election.
+func TestCutOffLeaderReplacedByTheLongestLog(t *testing.T) {
+	var hold atomic.Pointer[heldAppends]
+	c := testcluster.New(t, 3, testcluster.Options{LogAppend: func(node string) error {
+		if h := hold.Load(); h != nil && h.node == node {
+			h.once.Do(func() { close(h.entered) })
+			<-h.release
+		}
+		return nil
+	}})
+	c.WaitLeader(20 * time.Second)
+	waitRoles(t, c, 30*time.Second, 3, 0, 0)
+	old := c.WaitLeader(20 * time.Second)
+	f := lkFollowers(c, old)
+	slices.SortFunc(f, func(a, b *testcluster.Node) int { return strings.Compare(a.Name, b.Name) })
+	first, longer := f[0], f[1]
+
+	// The first follower's appends hang, so the leader commits with the
+	// other one alone.
+	h := &heldAppends{node: first.Name, entered: make(chan struct{}), release: make(chan struct{})}
+	hold.Store(h)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			hold.Store(nil)
+			close(h.release)
+		}
+	}
+	defer release()
+	for i := range 3 {
+		if _, err := old.KV().Put(ctxT(t), fmt.Sprintf("ahead/%d", i), []byte("v")); err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	select {
+	case <-h.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first follower never appended")
+	}
+	c.Isolate(old)
+	release()
+	testcluster.WaitFor(t, 20*time.Second, "a new leader on the majority side", func() bool {
+		for _, n := range f {
+			if n.RaftStatus().State == "leader" {
+				return true
+			}
+		}
+		return false
+	})
+	if got := first.LeaderLossElections(); got != 0 {
+		t.Fatalf("%s, whose log is shorter, started %d fast elections, want 0", first.Name, got)
+	}
+	if got := longer.LeaderLossElections(); got > 1 {
+		t.Fatalf("%s started %d fast elections, want at most 1", longer.Name, got)
+	}
+	if longer.RaftStatus().State != "leader" {
+		t.Fatalf("leader is not %s, the follower with the longer log", longer.Name)
+	}
+	c.Heal()
 }
 
 func TestKillLeaderElectsNewLeaderAndWritesContinue(t *testing.T) {

@@ -46,6 +46,11 @@ const (
 	// leader: who, in which term, and how long since it heard from it
 	// (leaderloss.go).
 	opContact = 6
+	// opContactLog is opContact with the member's last log index and term
+	// too, so that the voter with the longest log starts the election.
+	// A node before it refuses the op (decodeForward); the asker then
+	// asks opContact.
+	opContactLog = 7
 
 	stOK          = 0
 	stNotLeader   = 1 // nothing was done: retry at the new leader
@@ -272,6 +277,8 @@ func (c *Core) HandleForward(ctx context.Context, req []byte) ([]byte, error) {
 		return encodeReply(stOK, encodeStatus(c.raft.LastIndex(), c.raft.CurrentTerm())), nil
 	case opContact:
 		return encodeReply(stOK, encodeContact(c.contact())), nil
+	case opContactLog:
+		return encodeReply(stOK, encodeContactLog(c.contactLog())), nil
 	}
 	if !c.IsLeader() {
 		return []byte{stNotLeader}, nil

@@ -24,7 +24,7 @@ func decodeForward(req []byte) (op byte, body []byte, err error) {
 		return 0, nil, fmt.Errorf("%w: bad header", ErrMalformed)
 	}
 	op, body = req[1], req[2:]
-	if op < opApply || op > opContact {
+	if op < opApply || op > opContactLog {
 		return 0, nil, fmt.Errorf("%w: unknown op %d", ErrMalformed, op)
 	}
 	return op, body, nil
@@ -59,15 +59,46 @@ func encodeContact(ct contact) []byte {
 
 // decodeContact reads an op contact reply body; leader is copied.
 func decodeContact(body []byte) (contact, error) {
-	term, k := binary.Uvarint(body)
-	if k <= 0 {
-		return contact{}, fmt.Errorf("%w: contact: term", ErrMalformed)
+	var ct contact
+	rest, err := uvarints(body, "contact", []string{"term", "silence"}, &ct.term, &ct.silentMs)
+	if err != nil {
+		return contact{}, err
 	}
-	silent, k2 := binary.Uvarint(body[k:])
-	if k2 <= 0 {
-		return contact{}, fmt.Errorf("%w: contact: silence", ErrMalformed)
+	ct.leader = string(rest)
+	return ct, nil
+}
+
+// encodeContactLog is the body of an op contact-log reply: an op contact
+// body with the last log index and term before the leader.
+func encodeContactLog(ct contact) []byte {
+	b := binary.AppendUvarint(binary.AppendUvarint(nil, ct.term), ct.silentMs)
+	b = binary.AppendUvarint(binary.AppendUvarint(b, ct.lastIndex), ct.lastTerm)
+	return append(b, ct.leader...)
+}
+
+// decodeContactLog reads an op contact-log reply body; leader is copied.
+func decodeContactLog(body []byte) (contact, error) {
+	ct := contact{hasLog: true}
+	rest, err := uvarints(body, "contact", []string{"term", "silence", "last index", "last term"},
+		&ct.term, &ct.silentMs, &ct.lastIndex, &ct.lastTerm)
+	if err != nil {
+		return contact{}, err
 	}
-	return contact{term: term, silentMs: silent, leader: string(body[k+k2:])}, nil
+	ct.leader = string(rest)
+	return ct, nil
+}
+
+// uvarints reads one uvarint into each of dst, named by names in errors,
+// and returns the bytes after them.
+func uvarints(b []byte, what string, names []string, dst ...*uint64) ([]byte, error) {
+	for i, d := range dst {
+		v, k := binary.Uvarint(b)
+		if k <= 0 {
+			return nil, fmt.Errorf("%w: %s: %s", ErrMalformed, what, names[i])
+		}
+		*d, b = v, b[k:]
+	}
+	return b, nil
 }
 
 // encodeQuery is the body of an op query: the read mode, then the query.

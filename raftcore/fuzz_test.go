@@ -31,8 +31,9 @@ func FuzzForward(f *testing.F) {
 	f.Add(encodeForward(opStatus, nil))
 	f.Add(encodeForward(opContact, nil))
 	f.Add([]byte{fwdVersion + 1, opApply})
-	f.Add([]byte{fwdVersion, opContact + 1})
+	f.Add([]byte{fwdVersion, opContactLog + 1})
 	f.Add(encodeReply(stOK, encodeContact(contact{term: 9, silentMs: 1200, leader: "node-1"})))
+	f.Add(encodeReply(stOK, encodeContactLog(contact{term: 9, silentMs: 1200, hasLog: true, lastIndex: 4981, lastTerm: 8, leader: "node-1"})))
 	f.Add(encodeReply(stOK, encodeStatus(1<<40, 7)))
 	for _, st := range []byte{stOK, stNotLeader, stUnknown, stUnavailable, stError, stError + 1} {
 		f.Add(encodeReply(st, []byte("leader has not yet applied")))
@@ -110,6 +111,13 @@ func checkForwardReply(t *testing.T, data []byte) {
 		}
 	} else if again, err := decodeContact(encodeContact(ct)); err != nil || again != ct {
 		t.Fatalf("contact %+v round trips as %+v, %v", ct, again, err)
+	}
+	if ct, err := decodeContactLog(body); err != nil {
+		if !errors.Is(err, ErrMalformed) {
+			t.Fatalf("decodeContactLog: %v does not wrap ErrMalformed", err)
+		}
+	} else if again, err := decodeContactLog(encodeContactLog(ct)); err != nil || again != ct {
+		t.Fatalf("contact-log %+v round trips as %+v, %v", ct, again, err)
 	}
 	servers, err := decodeServers(body)
 	if err != nil {

@@ -28,6 +28,9 @@ type raftNode interface {
 	CommitIndex() uint64
 	AppliedIndex() uint64
 	LastIndex() uint64
+	// Stats is read for the last log term, by a voter whose leader has
+	// gone silent (leaderloss.go).
+	Stats() map[string]string
 	// GetConfiguration is read on every membership refresh.
 	GetConfiguration() raft.ConfigurationFuture
 
