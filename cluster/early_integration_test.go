@@ -11,6 +11,10 @@ import (
 	"github.com/conclave-dev/conclave/internal/testcluster"
 )
 
+// appendHolds holds the appends to one node's Raft log at a time: give
+// options() to testcluster.New, then hold a node.
+type appendHolds struct{ cur atomic.Pointer[heldAppends] }
+
 // heldAppends holds every append to one node's Raft log until released.
 type heldAppends struct {
 	node    string
@@ -19,20 +23,40 @@ type heldAppends struct {
 	release chan struct{}
 }
 
+func (a *appendHolds) options() testcluster.Options {
+	return testcluster.Options{LogAppend: func(node string) error {
+		if h := a.cur.Load(); h != nil && h.node == node {
+			h.once.Do(func() { close(h.entered) })
+			<-h.release
+		}
+		return nil
+	}}
+}
+
+// hold holds node's appends from now on; entered is closed at the first
+// one, and release (idempotent, also run at the test's end) lets them go.
+func (a *appendHolds) hold(t *testing.T, node string) (entered <-chan struct{}, release func()) {
+	h := &heldAppends{node: node, entered: make(chan struct{}), release: make(chan struct{})}
+	a.cur.Store(h)
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			a.cur.Store(nil)
+			close(h.release)
+		})
+	}
+	t.Cleanup(release)
+	return h.entered, release
+}
+
 // The leader replicates its new entries before it has synced them itself
 // (early replication): while the leader's own append is held, a follower
 // stores the entry; the write is acknowledged only once the leader's
 // append completes, so no write is acknowledged before a majority, the
 // leader included, has synced it.
 func TestLeaderSendsEntriesBeforeItsOwnSync(t *testing.T) {
-	var hold atomic.Pointer[heldAppends]
-	c := testcluster.New(t, 3, testcluster.Options{LogAppend: func(node string) error {
-		if h := hold.Load(); h != nil && h.node == node {
-			h.once.Do(func() { close(h.entered) })
-			<-h.release
-		}
-		return nil
-	}})
+	var holds appendHolds
+	c := testcluster.New(t, 3, holds.options())
 	leader := c.WaitLeader(20 * time.Second)
 	waitRoles(t, c, bigClusterWait, 3, 0, 0)
 	ctx := ctxT(t)
@@ -46,24 +70,14 @@ func TestLeaderSendsEntriesBeforeItsOwnSync(t *testing.T) {
 	})
 
 	stored := leader.RaftStatus().LastIndex // every entry so far: the puts were acknowledged
-	h := &heldAppends{node: leader.Name, entered: make(chan struct{}), release: make(chan struct{})}
-	hold.Store(h)
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			hold.Store(nil)
-			close(h.release)
-		}
-	}
-	defer release()
+	entered, release := holds.hold(t, leader.Name)
 	done := make(chan error, 1)
 	go func() {
 		_, err := leader.KV().Put(context.Background(), "held", []byte("v"))
 		done <- err
 	}()
 	select {
-	case <-h.entered:
+	case <-entered:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the leader never appended the put")
 	}

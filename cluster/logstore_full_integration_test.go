@@ -13,27 +13,27 @@ import (
 	"github.com/conclave-dev/conclave/internal/testcluster"
 )
 
+// fullDisk fails every append to the Raft log of the node full names, as a
+// full disk would.
+func fullDisk(full *atomic.Pointer[string]) testcluster.Options {
+	return testcluster.Options{LogAppend: func(node string) error {
+		if p := full.Load(); p != nil && *p == node {
+			return fmt.Errorf("write raft log: %w", syscall.ENOSPC)
+		}
+		return nil
+	}}
+}
+
 // A follower whose disk is full (every append to its Raft log fails with
 // ENOSPC) is not ready, naming the log store and the error, while the other
 // two keep taking writes; once appends succeed again it catches up and is
 // ready again.
 func TestFullDiskMakesAFollowerNotReady(t *testing.T) {
 	var full atomic.Pointer[string]
-	c := testcluster.New(t, 3, testcluster.Options{LogAppend: func(node string) error {
-		if p := full.Load(); p != nil && *p == node {
-			return fmt.Errorf("write raft log: %w", syscall.ENOSPC)
-		}
-		return nil
-	}})
+	c := testcluster.New(t, 3, fullDisk(&full))
 	leader := c.WaitLeader(20 * time.Second)
 	waitRoles(t, c, bigClusterWait, 3, 0, 0)
-	var follower *testcluster.Node
-	for _, n := range c.Running() {
-		if n != leader {
-			follower = n
-			break
-		}
-	}
+	follower := lkFollowers(c, leader)[0]
 	name := follower.Name
 	full.Store(&name)
 	ctx := ctxT(t)
@@ -64,12 +64,7 @@ func TestFullDiskMakesAFollowerNotReady(t *testing.T) {
 // stores what it held, catches up, and every acknowledged write is there.
 func TestFullDiskOnTheLeader(t *testing.T) {
 	var full atomic.Pointer[string]
-	c := testcluster.New(t, 3, testcluster.Options{LogAppend: func(node string) error {
-		if p := full.Load(); p != nil && *p == node {
-			return fmt.Errorf("write raft log: %w", syscall.ENOSPC)
-		}
-		return nil
-	}})
+	c := testcluster.New(t, 3, fullDisk(&full))
 	old := c.WaitLeader(20 * time.Second)
 	waitRoles(t, c, bigClusterWait, 3, 0, 0)
 	ctx := ctxT(t)
@@ -81,13 +76,7 @@ func TestFullDiskOnTheLeader(t *testing.T) {
 		}
 		acked[k] = true
 	}
-	var via *testcluster.Node
-	for _, n := range c.Running() {
-		if n != old {
-			via = n
-			break
-		}
-	}
+	via := lkFollowers(c, old)[0]
 	name := old.Name
 	full.Store(&name)
 

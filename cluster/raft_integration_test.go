@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,14 +270,8 @@ func TestIsolatedLeaderReplacedByQuorumSilence(t *testing.T) {
 // other starts it by fast failover or, when its own timer fired first, by
 // raft's election.
 func TestCutOffLeaderReplacedByTheLongestLog(t *testing.T) {
-	var hold atomic.Pointer[heldAppends]
-	c := testcluster.New(t, 3, testcluster.Options{LogAppend: func(node string) error {
-		if h := hold.Load(); h != nil && h.node == node {
-			h.once.Do(func() { close(h.entered) })
-			<-h.release
-		}
-		return nil
-	}})
+	var holds appendHolds
+	c := testcluster.New(t, 3, holds.options())
 	c.WaitLeader(20 * time.Second)
 	waitRoles(t, c, 30*time.Second, 3, 0, 0)
 	old := c.WaitLeader(20 * time.Second)
@@ -288,24 +281,14 @@ func TestCutOffLeaderReplacedByTheLongestLog(t *testing.T) {
 
 	// The first follower's appends hang, so the leader commits with the
 	// other one alone.
-	h := &heldAppends{node: first.Name, entered: make(chan struct{}), release: make(chan struct{})}
-	hold.Store(h)
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			hold.Store(nil)
-			close(h.release)
-		}
-	}
-	defer release()
+	entered, release := holds.hold(t, first.Name)
 	for i := range 3 {
 		if _, err := old.KV().Put(ctxT(t), fmt.Sprintf("ahead/%d", i), []byte("v")); err != nil {
 			t.Fatalf("put %d: %v", i, err)
 		}
 	}
 	select {
-	case <-h.entered:
+	case <-entered:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the first follower never appended")
 	}
