@@ -56,7 +56,7 @@ type earlyLog struct {
 
 	mu      sync.Mutex
 	queued  []*raft.Log   // entries handed to the writer, in index order, not yet stored
-	changed chan struct{} // closed and replaced whenever queued or failing changes
+	changed chan struct{} // closed and replaced when entries leave the queue or failing changes
 	failing error         // the writer's last error while it retries; nil when it succeeds
 	closed  bool
 
@@ -125,7 +125,6 @@ func (e *earlyLog) StoreLogs(logs []*raft.Log) error {
 			cp := *l // raft keeps its own; ours is read by the writer and GetLog
 			e.queued = append(e.queued, &cp)
 		}
-		e.changedLocked()
 		e.mu.Unlock()
 		e.queuedN.Add(1)
 		select {
@@ -277,8 +276,8 @@ func (e *earlyLog) IsMonotonic() bool {
 	return false
 }
 
-// changedLocked wakes everyone waiting on the queue or on the writer's
-// state. Under e.mu.
+// changedLocked wakes everyone waiting for entries to leave the queue or
+// for the writer's state. Under e.mu.
 func (e *earlyLog) changedLocked() {
 	close(e.changed)
 	e.changed = make(chan struct{})

@@ -40,9 +40,9 @@ import (
 // longer log and would refuse it their votes, never starts: it would cost
 // a whole election timeout (seen as a 2.8 s gap when the leader was cut
 // off and the lower ID lagged); one of those voters will start, by this
-// path or by raft's own timer. The
-// guess decides only when an election starts: votes still need a majority
-// and a log at least as up to date, so safety does not depend on it.
+// path or by raft's own timer. The guess decides only when an election
+// starts: votes still need a majority and a log at least as up to date,
+// so safety does not depend on it.
 
 // leaderLossPoll is how often a follower looks at its leader's silence, as
 // a share of the heartbeat timeout (50 ms at 1 s).
@@ -81,7 +81,7 @@ func (c *Core) leaderLossLoop(ctx context.Context) {
 		lastProbe = now
 		others := c.askContacts(ctx, voters, probeTimeout)
 		rank, grants := c.failoverRank(others, term)
-		if grants < (len(voters)+1)/2+1 {
+		if grants < failoverQuorum(voters) {
 			// Voters with longer logs would refuse this node's vote
 			// request: the election is theirs to start.
 			return
@@ -119,6 +119,10 @@ func (c *Core) failoverVoters(leader raft.ServerID) ([]raft.Server, bool) {
 	}
 	return voters, slices.ContainsFunc(voters, func(s raft.Server) bool { return string(s.ID) == c.cfg.NodeID })
 }
+
+// failoverQuorum is a majority of the configuration: voters (every voter
+// but the leader) and the leader.
+func failoverQuorum(voters []raft.Server) int { return (len(voters)+1)/2 + 1 }
 
 // failoverRank is this node's place among itself and the voters that
 // answered in term, in the order in which they should start an election:
@@ -199,8 +203,8 @@ func (c *Core) askContact(ctx context.Context, addr string, op byte, decode func
 // still follow leader in term, and have not heard from it for a heartbeat
 // timeout, make a quorum of the configuration (voters plus the leader).
 func (c *Core) quorumSilent(others []contact, voters []raft.Server, leader raft.ServerID, term uint64) bool {
-	need := (len(voters)+1)/2 + 1 // a majority of the voters with the leader
-	agree := 1                    // this node
+	need := failoverQuorum(voters)
+	agree := 1 // this node
 	for _, ct := range others {
 		if ct.term == term && (ct.leader == "" || ct.leader == string(leader)) &&
 			time.Duration(ct.silentMs)*time.Millisecond >= c.cfg.HeartbeatTimeout {
