@@ -75,8 +75,9 @@ bench: ## run the benchmarks: floor and DESIGN §16 cluster benchmarks first, th
 
 # internal/bench/peers is a module of its own (conclave never depends on
 # etcd): it builds a small etcd member binary and the harness, which runs
-# three etcd members, then three conclave agents, as processes on 127.0.0.1
-# and prints one table. Flags: `make bench-peers PEERS_FLAGS='-duration 10s -kills 10'`.
+# three etcd members and three conclave agents as processes on 127.0.0.1,
+# alternately (etcd, conclave, conclave, etcd), and prints one table of the
+# medians. Flags: `make bench-peers PEERS_FLAGS='-duration 10s -kills 10'`.
 PEERS_FLAGS ?=
 bench-peers: build ## compare conclave with etcd 3.6.16 (3 processes each on 127.0.0.1, same workloads) and print one table
 	cd internal/bench/peers && CGO_ENABLED=0 $(GO) build -trimpath -o ../../../bin/peers-etcd ./etcdserver

@@ -116,6 +116,10 @@ func New(cfg Config, svcs Services, opts ...Option) (_ *Server, err error) {
 		// is counted and timed like any answer, and before every handler.
 		grpc.ChainUnaryInterceptor(unaryInterceptor(log, m), g.unary()),
 		grpc.ChainStreamInterceptor(streamInterceptor(log, m), g.stream()),
+		// A fixed window turns off grpc-go's bandwidth estimation, which
+		// sends a PING for nearly every small request (see the SDK's
+		// flowWindow); 1 MiB bounds what one stream may leave unread.
+		grpc.InitialWindowSize(1 << 20), grpc.InitialConnWindowSize(1 << 20),
 	}
 	if cfg.TLS != nil {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(cfg.TLS.ServerConfig(cfg.VerifyIncoming))))

@@ -166,7 +166,7 @@ func runFaults(ctx context.Context, fs faultSettings, etcdBin, conclaveBin, pare
 
 	var results []scheduleResult
 	for _, sys := range peerSystems(ps, etcdBin, conclaveBin) {
-		cl, err := startSystem(ctx, out, dir, sys)
+		cl, err := startSystem(ctx, out, dir, "", sys)
 		if err != nil {
 			return err
 		}

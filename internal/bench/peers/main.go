@@ -22,8 +22,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -46,7 +46,8 @@ func main() {
 	)
 	flag.DurationVar(&s.duration, "duration", 5*time.Second, "measured time of each throughput workload")
 	flag.DurationVar(&s.warmup, "warmup", time.Second, "unmeasured time before each throughput workload's measurement")
-	flag.IntVar(&s.kills, "kills", 5, "kill -9 of the leader, per system")
+	flag.IntVar(&s.kills, "kills", 5, "kill -9 of the leader, per system (in its first run)")
+	flag.IntVar(&s.rounds, "rounds", 2, "runs of each system, alternated etcd, conclave, conclave, etcd, ...; each figure is the median of its runs")
 	only := flag.String("only", "", "run only the rows whose name matches this regular expression (\"kill\" selects the kill rows); for quick comparisons of two builds")
 	systems := flag.String("systems", "etcd,conclave", "which systems the table runs, comma-separated (the fault schedule always runs both)")
 	flag.IntVar(&s.clients, "clients", 16, "clients of the multi-client workloads")
@@ -119,6 +120,8 @@ func (s settings) validate() error {
 		return fmt.Errorf("-duration: must be > 0, got %s", s.duration)
 	case s.warmup < 0:
 		return fmt.Errorf("-warmup: must be >= 0, got %s", s.warmup)
+	case s.rounds < 1:
+		return fmt.Errorf("-rounds: must be >= 1, got %d", s.rounds)
 	case s.kills < 1:
 		return fmt.Errorf("-kills: must be >= 1, got %d", s.kills)
 	case s.clients < 1:
@@ -138,14 +141,21 @@ type row struct {
 	measure func(ctx context.Context, b *bench) (result, error)
 }
 
+// The single-client rows whose cost per commit the table compares with
+// the floor.
+const (
+	rowPut1  = "put 256 B, 1 client on the leader"
+	rowLock1 = "lock+unlock, 1 client on the leader"
+)
+
 // rows are the table's rows that -only selects.
 func rows(s settings) []row {
 	n := s.clients
 	all := []row{
-		{"put 256 B, 1 client on the leader", "ops/s", func(ctx context.Context, b *bench) (result, error) { return b.puts(ctx, onLeader) }},
+		{rowPut1, "ops/s", func(ctx context.Context, b *bench) (result, error) { return b.puts(ctx, onLeader) }},
 		{fmt.Sprintf("put 256 B, %d clients spread", n), "ops/s", func(ctx context.Context, b *bench) (result, error) { return b.puts(ctx, spreadOut) }},
 		{"linearizable get, 1 client on the leader", "ops/s", func(ctx context.Context, b *bench) (result, error) { return b.gets(ctx, onLeader) }},
-		{"lock+unlock, 1 client on the leader", "cycles/s", func(ctx context.Context, b *bench) (result, error) { return b.locks(ctx, onLeader) }},
+		{rowLock1, "cycles/s", func(ctx context.Context, b *bench) (result, error) { return b.locks(ctx, onLeader) }},
 		{"lock+unlock, 1 client on a follower", "cycles/s", func(ctx context.Context, b *bench) (result, error) { return b.locks(ctx, onFollower) }},
 		{fmt.Sprintf("lock+unlock, %d clients spread, own locks", n), "cycles/s", func(ctx context.Context, b *bench) (result, error) { return b.locks(ctx, spreadOut) }},
 		{fmt.Sprintf("one lock, %d waiters spread", n), "hand-offs/s", func(ctx context.Context, b *bench) (result, error) { return b.handoffs(ctx) }},
@@ -159,51 +169,6 @@ const (
 	killMedian = "kill -9 leader -> next write, median"
 	killMax    = "kill -9 leader -> next write, max"
 )
-
-// run measures the floor, then etcd, then conclave, and prints the table.
-func run(ctx context.Context, s settings, etcdBin, conclaveBin, parent string, out io.Writer) (err error) {
-	for _, bin := range []string{etcdBin, conclaveBin} {
-		if _, err := os.Stat(bin); err != nil {
-			return fmt.Errorf("%w (run `make bench-peers`, which builds it)", err)
-		}
-	}
-	dir, ps, done, err := scratch(parent, "bench-peers-")
-	if err != nil {
-		return err
-	}
-	defer done(&err)
-
-	started := time.Now()
-	load0 := loadavg()
-	fmt.Fprintf(out, "bench-peers: %s, %d CPUs, load %s, data in %s\n", started.UTC().Format(time.RFC3339), runtime.NumCPU(), load0, dir)
-	fl, err := measureFloor(dir, 500)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "floor: %s\n", fl)
-
-	table := map[string][2]float64{} // row name -> etcd, conclave
-	for i, sys := range peerSystems(ps, etcdBin, conclaveBin) {
-		if !s.runsSystem(sys.name) {
-			continue
-		}
-		cl, err := startSystem(ctx, out, dir, sys)
-		if err != nil {
-			return err
-		}
-		err = measureSystem(ctx, cl, s, out, sys.name, func(name string, v float64) {
-			r := table[name]
-			r[i] = v
-			table[name] = r
-		})
-		cl.stop()
-		if err != nil {
-			return fmt.Errorf("%s: %w", sys.name, err)
-		}
-	}
-	printTable(out, s, table, fl, started, load0)
-	return nil
-}
 
 // peerSystem is one of the two systems compared, started as three members
 // in a data dir of its own.
@@ -222,10 +187,11 @@ func peerSystems(ps *procs, etcdBin, conclaveBin string) []peerSystem {
 	}
 }
 
-// startSystem makes sys's data dir under dir and starts its members,
-// saying how long they took to agree on a leader.
-func startSystem(ctx context.Context, out io.Writer, dir string, sys peerSystem) (faultSystem, error) {
-	sdir := dir + "/" + sys.name
+// startSystem makes sys's data dir under dir (named sys.name, then
+// suffix) and starts its members, saying how long they took to agree on a
+// leader.
+func startSystem(ctx context.Context, out io.Writer, dir, suffix string, sys peerSystem) (faultSystem, error) {
+	sdir := filepath.Join(dir, sys.name+suffix)
 	if err := os.Mkdir(sdir, 0o700); err != nil {
 		return nil, err
 	}
@@ -243,76 +209,6 @@ func startSystem(ctx context.Context, out io.Writer, dir string, sys peerSystem)
 type stoppable interface {
 	system
 	stop()
-}
-
-// measureSystem runs every row on sys, then the kills, reporting each
-// figure to record as it comes.
-func measureSystem(ctx context.Context, sys system, s settings, out io.Writer, name string, record func(string, float64)) error {
-	for _, r := range rows(s) {
-		b := &bench{sys: sys, s: s}
-		res, err := r.measure(ctx, b)
-		b.release()
-		if err != nil {
-			return fmt.Errorf("%s: %w", r.name, err)
-		}
-		fmt.Fprintf(out, "%s: %-48s %8.0f %s\n", name, r.name, res.value, r.unit)
-		record(r.name, res.value)
-	}
-	if !s.runs("kill") {
-		return nil
-	}
-	ds, err := failover(ctx, sys, s)
-	if err != nil {
-		return err
-	}
-	med, mx := medianMax(ds)
-	var each []string
-	for _, d := range ds {
-		each = append(each, d.Round(time.Millisecond).String())
-	}
-	fmt.Fprintf(out, "%s: kill -9 leader -> next write: %s\n", name, strings.Join(each, " "))
-	record(killMedian, med.Seconds())
-	record(killMax, mx.Seconds())
-	return nil
-}
-
-// printTable prints the table in Markdown, so it can be pasted into
-// docs/benchmarks.md as it is.
-func printTable(out io.Writer, s settings, t map[string][2]float64, fl floor, started time.Time, load0 string) {
-	fmt.Fprintf(out, "\n%s, %d CPUs, load %s at the start and %s at the end; each rate %s after %s of warm-up; %d kills per system, writes bounded by %s\n\n",
-		started.UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), load0, loadavg(), s.duration, s.warmup, s.kills, s.killWrite)
-	fmt.Fprintln(out, "| workload | etcd | conclave | conclave/etcd |")
-	fmt.Fprintln(out, "|---|---:|---:|---:|")
-	for _, r := range rows(s) {
-		v := t[r.name]
-		fmt.Fprintf(out, "| %s, %s | %s | %s | %s |\n", r.name, r.unit, s.figure("etcd", "%.0f", v[0]), s.figure("conclave", "%.0f", v[1]), ratio(v[1], v[0]))
-	}
-	for _, name := range []string{killMedian, killMax} {
-		if !s.runs("kill") {
-			break
-		}
-		v := t[name]
-		// For a time the ratio is inverted, so above 1 always means
-		// conclave ahead.
-		fmt.Fprintf(out, "| %s, s | %s | %s | %s |\n", name, s.figure("etcd", "%.2f", v[0]), s.figure("conclave", "%.2f", v[1]), ratio(v[0], v[1]))
-	}
-	fmt.Fprintf(out, "\nfloor (same run, same filesystem as the data dirs): %s\n", fl)
-	fmt.Fprintln(out, "ratio: conclave/etcd for rates; etcd/conclave for the kill times, so above 1 always means conclave ahead")
-}
-
-// figure formats a system's figure, or "-" if -systems left it out.
-func (s settings) figure(system, format string, v float64) string {
-	if !s.runsSystem(system) {
-		return "-"
-	}
-	return fmt.Sprintf(format, v)
-}
-
-func ratio(a, b float64) string {
-	if a == 0 || b == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f", a/b)
 }
 
 // loadavg is the 1, 5 and 15 minute load average, or "?".

@@ -58,6 +58,7 @@ type settings struct {
 	opTimeout        time.Duration
 	killWrite        time.Duration // bound on one write of the kill writer
 	kills            int
+	rounds           int            // runs of each system, alternated
 	clients          int            // the "16" of the multi-client workloads
 	only             *regexp.Regexp // rows to run (nil: all); the kills are a row named "kill"
 	systems          []string       // etcd, conclave: which to run
