@@ -42,8 +42,7 @@ func run(ctx context.Context, s settings, etcdBin, conclaveBin, parent string, o
 		if err != nil {
 			return err
 		}
-		t.floors = append(t.floors, fl)
-		t.runs = append(t.runs, fmt.Sprintf("run %d (%s)", k+1, sys.name))
+		t.floors[i] = append(t.floors[i], fl)
 		fmt.Fprintf(out, "floor before run %d (%s): %s\n", k+1, sys.name, fl)
 		suffix := fmt.Sprintf("-%d", k+1)
 		cl, err := startSystem(ctx, out, dir, suffix, sys)
@@ -125,15 +124,18 @@ func measureSystem(ctx context.Context, sys system, s settings, kills bool, out 
 // conclave), one per run, and the floor before each run.
 type table struct {
 	figures map[string][2][]float64
-	floors  []floor
-	runs    []string // which run each floor preceded
+	floors  [2][]floor // per system, the floor before each of its runs
 }
 
 func newTable() *table { return &table{figures: map[string][2][]float64{}} }
 
 // median is the median of the figures of row name on system i (0 if none).
-func (t *table) median(name string, i int) float64 {
-	v := slices.Clone(t.figures[name][i])
+func (t *table) median(name string, i int) float64 { return medianOf(t.figures[name][i]) }
+
+// medianOf is the median of v (the mean of the middle two for an even
+// count), 0 if v is empty.
+func medianOf(v []float64) float64 {
+	v = slices.Clone(v)
 	if len(v) == 0 {
 		return 0
 	}
@@ -162,13 +164,21 @@ func (t *table) cell(s settings, system string, name string, i int, format strin
 	return c
 }
 
-// medianFloor is the median of the floors measured before the runs.
-func (t *table) medianFloor() floor {
-	var fs, rs, hs []time.Duration
-	for _, f := range t.floors {
-		fs, rs, hs = append(fs, f.fsync), append(rs, f.rtt), append(hs, f.hop)
+// perCommit is the cost of one commit in row name on system i, in each of
+// its runs (1 / rate / commits) and against the floor measured just before
+// that run (its sync plus its round trip): the disk's sync cost moves by
+// half within minutes here, so each run is held to its own floor.
+func (t *table) perCommit(name string, i, commits int) (costs []time.Duration, ratios []float64) {
+	for j, v := range t.figures[name][i] {
+		if v == 0 || j >= len(t.floors[i]) {
+			continue
+		}
+		c := time.Duration(float64(time.Second) / v / float64(commits))
+		f := t.floors[i][j]
+		costs = append(costs, c)
+		ratios = append(ratios, float64(c)/float64(f.fsync+f.rtt))
 	}
-	return floor{fsync: median(fs), rtt: median(rs), hop: median(hs)}
+	return costs, ratios
 }
 
 // print prints the table in Markdown, so it can be pasted into
@@ -195,24 +205,27 @@ func (t *table) print(out io.Writer, s settings, started time.Time, load0 string
 			ratio(t.median(name, 0), t.median(name, 1)))
 	}
 	fmt.Fprintln(out)
-	for k, f := range t.floors {
-		fmt.Fprintf(out, "floor before %s (same filesystem as the data dirs): %s\n", t.runs[k], f)
+	for i, system := range []string{"etcd", "conclave"} {
+		for j, f := range t.floors[i] {
+			fmt.Fprintf(out, "floor before %s's run %d, same filesystem as the data dirs: %s\n", system, j+1, f)
+		}
 	}
-	fl := t.medianFloor()
-	per := fl.fsync + fl.rtt
-	fmt.Fprintf(out, "median floor: %s; per commit (fsync + round trip) %s\n", fl, per.Round(time.Microsecond))
 	for _, c := range []struct {
 		row     string
 		commits int
 	}{{rowPut1, 1}, {rowLock1, 2}} {
 		for i, system := range []string{"etcd", "conclave"} {
-			v := t.median(c.row, i)
-			if v == 0 {
+			costs, ratios := t.perCommit(c.row, i, c.commits)
+			if len(costs) == 0 {
 				continue
 			}
-			commit := time.Duration(float64(time.Second) / v / float64(c.commits))
-			fmt.Fprintf(out, "%s, %s: %s per commit (%d per cycle) = %.1fx the floor\n",
-				system, c.row, commit.Round(time.Microsecond), c.commits, float64(commit)/float64(per))
+			var cs, rs []string
+			for k := range costs {
+				cs = append(cs, costs[k].Round(time.Microsecond).String())
+				rs = append(rs, fmt.Sprintf("%.1fx", ratios[k]))
+			}
+			fmt.Fprintf(out, "%s, %s: %s per commit (%d per cycle) = %s its run's floor (sync + round trip); median %.1fx\n",
+				system, c.row, strings.Join(cs, " / "), c.commits, strings.Join(rs, " / "), medianOf(ratios))
 		}
 	}
 	fmt.Fprintln(out, "ratio: conclave/etcd for rates; etcd/conclave for the kill times, so above 1 always means conclave ahead")
