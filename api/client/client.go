@@ -56,9 +56,10 @@ var reconnect = grpc.ConnectParams{
 // connection. Setting it turns off grpc-go's bandwidth estimation, which
 // answers nearly every small response with a PING the agent must read and
 // acknowledge: an extra write and wake-up on both sides of a call whose
-// whole cost is a few hundred microseconds (measured: 6-8 % more lock
-// cycles and consistent reads per second; docs/benchmarks.md). 1 MiB is
-// 16 times grpc-go's starting window and a quarter of the largest message.
+// whole cost is a few hundred microseconds (four alternated runs: 8 % more
+// lock cycles, 7 % more consistent reads, 6 % more 16-client puts per
+// second; docs/benchmarks.md). 1 MiB is 16 times grpc-go's starting window
+// and a quarter of the largest message.
 const flowWindow = 1 << 20
 
 // Client talks to one conclave agent.
