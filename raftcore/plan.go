@@ -105,6 +105,10 @@ type Plan struct {
 	// Recheck, if not zero, is when a node still waiting out its
 	// stabilisation window becomes ready: the leader plans again then.
 	Recheck time.Time
+	// Staged are the nodes the core would make voters if they were ready
+	// (a standby not yet found caught up has no Recheck time: it waits on
+	// the leader's next probe). The core has not formed while any is.
+	Staged []string
 }
 
 // plan computes the target voters and standbys from the candidates and the
@@ -295,6 +299,9 @@ func plan(cands []Candidate, members []Member, p Policy) Plan {
 	sort.SliceStable(ss, func(i, j int) bool { return rankOf(ranked, ss[i].ID) < rankOf(ranked, ss[j].ID) })
 
 	var out Plan
+	for _, c := range staged {
+		out.Staged = append(out.Staged, c.ID)
+	}
 	role := map[string]string{}
 	for _, c := range vs {
 		out.Voters = append(out.Voters, c.ID)

@@ -31,7 +31,7 @@ type reconciler struct {
 	bursts      uint64
 	inBurst     bool
 	// settled is set by the first pass that plans nothing (no change, no
-	// recheck pending): the core has formed. Voter changes before it are
+	// recheck pending, no node staged for a seat): the core has formed. Voter changes before it are
 	// the formation (bootstrap voters reshuffled by rank and failure
 	// domain, the core growing to its target), not churn.
 	settled bool
@@ -183,7 +183,7 @@ func (c *Core) reconcile(ctx context.Context) {
 		ManualAdmission: c.cfg.ManualAdmission, Now: now,
 	})
 	c.rec.recheck = pl.Recheck
-	if len(pl.Changes) == 0 && pl.Recheck.IsZero() {
+	if len(pl.Changes) == 0 && pl.Recheck.IsZero() && len(pl.Staged) == 0 {
 		c.rec.settle()
 	}
 	for _, ch := range pl.Changes {
