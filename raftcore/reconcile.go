@@ -31,9 +31,10 @@ type reconciler struct {
 	bursts      uint64
 	inBurst     bool
 	// settled is set by the first pass that plans nothing (no change, no
-	// recheck pending, no node staged for a seat): the core has formed. Voter changes before it are
-	// the formation (bootstrap voters reshuffled by rank and failure
-	// domain, the core growing to its target), not churn.
+	// recheck pending, no node staged for a seat): the core has formed.
+	// Voter changes before it are the formation (bootstrap voters
+	// reshuffled by rank and failure domain, the core growing to its
+	// target), not churn.
 	settled bool
 }
 

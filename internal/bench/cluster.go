@@ -182,20 +182,27 @@ func (c *Cluster) Restart(n *testcluster.Node) {
 	c.settle()
 }
 
-// settle waits until one node leads, every running node is a voter that
-// follows it and has applied what it had committed, and a write through
-// every node's API succeeds: the state in which DESIGN §16 measures, and
-// in which a leader can be killed without losing quorum.
-func (c *Cluster) settle() {
+// WaitCaughtUp waits until every running node follows the leader and has
+// applied what the leader had committed: a write acknowledged before the
+// call is then in every node's replica (stale reads find it).
+func (c *Cluster) WaitCaughtUp() {
 	c.tb.Helper()
-	c.tc.WaitLeader(c.cfg.StartTimeout)
+	testcluster.WaitFor(c.tb, c.cfg.StartTimeout, "every node following the leader and caught up", func() bool {
+		return c.caughtUp(false)
+	})
+}
+
+// caughtUp reports whether every running node follows the current leader
+// and has applied what the leader had committed, and, with allVoters,
+// whether every running node is a voter.
+func (c *Cluster) caughtUp(allVoters bool) bool {
+	leader := c.tc.Leader() // re-read: an election may still move it
+	if leader == nil {
+		return false
+	}
+	st := leader.RaftStatus()
 	running := c.tc.Running()
-	testcluster.WaitFor(c.tb, c.cfg.StartTimeout, "every node a caught-up voter following the leader", func() bool {
-		leader := c.tc.Leader() // re-read: an election may still move it
-		if leader == nil {
-			return false
-		}
-		st := leader.RaftStatus()
+	if allVoters {
 		voters := 0
 		for _, s := range st.Servers {
 			if s.Suffrage == "voter" {
@@ -205,13 +212,26 @@ func (c *Cluster) settle() {
 		if voters != len(running) {
 			return false
 		}
-		for _, n := range running {
-			ns := n.RaftStatus()
-			if ns.LeaderID != leader.Name || ns.AppliedIndex < st.CommitIndex {
-				return false
-			}
+	}
+	for _, n := range running {
+		ns := n.RaftStatus()
+		if ns.LeaderID != leader.Name || ns.AppliedIndex < st.CommitIndex {
+			return false
 		}
-		return true
+	}
+	return true
+}
+
+// settle waits until one node leads, every running node is a voter that
+// follows it and has applied what it had committed, and a write through
+// every node's API succeeds: the state in which DESIGN §16 measures, and
+// in which a leader can be killed without losing quorum.
+func (c *Cluster) settle() {
+	c.tb.Helper()
+	c.tc.WaitLeader(c.cfg.StartTimeout)
+	running := c.tc.Running()
+	testcluster.WaitFor(c.tb, c.cfg.StartTimeout, "every node a caught-up voter following the leader", func() bool {
+		return c.caughtUp(true)
 	})
 	for _, n := range running {
 		cl, err := client.New(c.Addr(n))

@@ -62,19 +62,8 @@ func benchNameLookup(b *testing.B, mode client.ReadMode) {
 		cls[i] = c.Client(n)
 	}
 	// A follower may not have applied the registration yet when it is
-	// acknowledged: measure once every client's node resolves the name
-	// from its own replica.
-	testcluster.WaitFor(b, DefaultConfig().StartTimeout, "every node resolving bench/lookup from its replica", func() bool {
-		for _, cl := range cls {
-			ctx, cancel := context.WithTimeout(context.Background(), DefaultConfig().OpTimeout)
-			_, err := cl.Names().Lookup(ctx, "bench/lookup", client.ReadStale)
-			cancel()
-			if err != nil {
-				return false
-			}
-		}
-		return true
-	})
+	// acknowledged: measure once every node has.
+	c.WaitCaughtUp()
 	run := Drive(b, clients, DefaultConfig().OpTimeout, func(ctx context.Context, w int) error {
 		bd, err := cls[w].Names().Lookup(ctx, "bench/lookup", mode)
 		if err == nil && bd.PID != owner.PID() {
